@@ -1,0 +1,29 @@
+//! Domain types: identifiers, quantities, money, vendors, stock, orders, holds, messages.
+
+mod email;
+mod hold;
+mod ids;
+mod message;
+mod money;
+mod order;
+mod quantity;
+mod stock;
+mod vendor;
+
+pub use email::Email;
+pub use hold::{Hold, HoldStatus};
+pub use ids::{
+    CustomerId, HoldId, IdempotencyKey, MessageId, OrderId, ProductId, VendorId, VendorSku,
+};
+pub use message::{Message, OrderMessage, OutboxMessage, QueueName, SyncRequest};
+pub use money::{Currency, Money};
+pub use order::{
+    Allocation, Order, OrderDetails, OrderEvent, OrderLine, OrderStatus, ShippingAddress,
+    StatusChange, Transition, VendorPlacement, check_free_text,
+};
+pub use quantity::{ABSOLUTE_MAX_QUANTITY, Quantity, QuantityLimit};
+pub use stock::{
+    MAX_REPORTED_QUANTITY, PendingConfirmation, SnapshotOutcome, SnapshotRow, StockLedger,
+    VendorStock,
+};
+pub use vendor::{HealthPolicy, StalenessLimit, Vendor, VendorHealth};

@@ -1,0 +1,318 @@
+//! Per-vendor stock and the arithmetic that keeps us from selling a unit twice.
+//!
+//! For every (vendor, SKU):
+//!
+//! ```text
+//! sellable = reported − reserved − confirmed_not_yet_reported
+//! ```
+//!
+//! * `reported` changes only when a vendor snapshot is applied; a snapshot never touches
+//!   `reserved`, and one older (by the vendor's `as_of`) than the applied one is ignored.
+//! * `reserved` grows when an order or hold takes units and shrinks when they are
+//!   released or handed to the vendor.
+//! * Handing units to the vendor moves them to `confirmed_not_yet_reported`, stamped with
+//!   the vendor's own confirmation time. They leave that bucket once a snapshot whose
+//!   `as_of` (also the vendor's clock) is later than the confirmation is applied, because
+//!   the vendor's count now includes them. Our clock is never compared with the vendor's.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::domain::{Money, OrderId, ProductId, Quantity, VendorId, VendorSku};
+use crate::error::{Error, Result};
+
+/// The largest quantity a vendor may report for one SKU; more is treated as bad data.
+pub const MAX_REPORTED_QUANTITY: i64 = 1_000_000_000;
+
+/// One (vendor, SKU) as the store holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VendorStock {
+    /// The vendor.
+    pub vendor: VendorId,
+    /// The vendor's SKU.
+    pub sku: VendorSku,
+    /// The canonical product this SKU rolls up to.
+    pub product: ProductId,
+    /// Units the vendor last reported.
+    pub reported: i64,
+    /// Units held by our orders and holds.
+    pub reserved: i64,
+    /// Units the vendor confirmed for our orders that its reports do not yet include.
+    pub confirmed_not_yet_reported: i64,
+    /// The vendor's time of the applied report.
+    #[serde(with = "time::serde::rfc3339")]
+    pub as_of: OffsetDateTime,
+    /// Price per unit.
+    pub price: Money,
+    /// Bumped on every change of this row.
+    pub version: i64,
+}
+
+impl VendorStock {
+    /// Units we may still promise; negative when the vendor reported fewer than we hold.
+    pub fn sellable(&self) -> i64 {
+        self.reported - self.reserved - self.confirmed_not_yet_reported
+    }
+}
+
+/// One SKU as a vendor reported it in a stock snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotRow {
+    /// The vendor's SKU.
+    pub sku: VendorSku,
+    /// The canonical product it belongs to.
+    pub product: ProductId,
+    /// Units the vendor has.
+    pub quantity: i64,
+    /// Price per unit.
+    pub price: Money,
+    /// The vendor's time of this figure.
+    #[serde(with = "time::serde::rfc3339")]
+    pub as_of: OffsetDateTime,
+}
+
+impl SnapshotRow {
+    /// Refuses a negative or absurd quantity, naming the SKU.
+    pub fn validate(&self) -> Result<()> {
+        if !(0..=MAX_REPORTED_QUANTITY).contains(&self.quantity) {
+            return Err(Error::invalid(
+                format!("stock[{}].quantity", self.sku),
+                format!("{} is outside 0..={MAX_REPORTED_QUANTITY}", self.quantity),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What applying a snapshot page did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotOutcome {
+    /// Rows written.
+    pub applied: usize,
+    /// Rows skipped because the store already holds a later report for that SKU.
+    pub ignored_older: usize,
+}
+
+/// Units a vendor confirmed for one of our orders, in the vendor's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingConfirmation {
+    /// The order the units went to.
+    pub order: OrderId,
+    /// How many units.
+    pub quantity: Quantity,
+    /// The vendor's time of the confirmation.
+    #[serde(with = "time::serde::rfc3339")]
+    pub vendor_confirmed_at: OffsetDateTime,
+}
+
+/// A (vendor, SKU) row together with the confirmations behind its
+/// `confirmed_not_yet_reported`; the rules of the module documentation as methods.
+///
+/// Stores that keep rows in memory use this directly; others implement the same rules in
+/// their engine and are held to them by the conformance suite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockLedger {
+    stock: VendorStock,
+    pending: Vec<PendingConfirmation>,
+}
+
+impl StockLedger {
+    /// A row first seen in a snapshot: nothing reserved or confirmed yet.
+    pub fn from_report(vendor: VendorId, row: &SnapshotRow) -> Self {
+        Self {
+            stock: VendorStock {
+                vendor,
+                sku: row.sku.clone(),
+                product: row.product.clone(),
+                reported: row.quantity,
+                reserved: 0,
+                confirmed_not_yet_reported: 0,
+                as_of: row.as_of,
+                price: row.price,
+                version: 1,
+            },
+            pending: Vec::new(),
+        }
+    }
+
+    /// The row's current figures.
+    pub fn stock(&self) -> &VendorStock {
+        &self.stock
+    }
+
+    /// Applies a vendor report: sets `reported`, `as_of`, price and product, and drops
+    /// confirmations older than the report. Returns false (and changes nothing) when the
+    /// report is older than the one already applied. Never touches `reserved`.
+    pub fn apply_report(&mut self, row: &SnapshotRow) -> bool {
+        if row.as_of < self.stock.as_of {
+            return false;
+        }
+        self.stock.reported = row.quantity;
+        self.stock.as_of = row.as_of;
+        self.stock.price = row.price;
+        self.stock.product = row.product.clone();
+        self.pending
+            .retain(|confirmation| confirmation.vendor_confirmed_at >= row.as_of);
+        self.stock.confirmed_not_yet_reported = self
+            .pending
+            .iter()
+            .map(|confirmation| confirmation.quantity.as_i64())
+            .sum();
+        self.stock.version += 1;
+        true
+    }
+
+    /// Zeroes `reported` when a completed snapshot taken at `as_of` did not list this SKU
+    /// (the vendor no longer has it). Returns whether anything changed.
+    pub fn report_missing(&mut self, as_of: OffsetDateTime) -> bool {
+        if self.stock.as_of >= as_of {
+            return false;
+        }
+        let row = SnapshotRow {
+            sku: self.stock.sku.clone(),
+            product: self.stock.product.clone(),
+            quantity: 0,
+            price: self.stock.price,
+            as_of,
+        };
+        self.apply_report(&row)
+    }
+
+    /// Takes `quantity` units if at least that many are sellable; otherwise changes
+    /// nothing and returns false.
+    pub fn try_reserve(&mut self, quantity: Quantity) -> bool {
+        if self.stock.sellable() < quantity.as_i64() {
+            return false;
+        }
+        self.stock.reserved += quantity.as_i64();
+        self.stock.version += 1;
+        true
+    }
+
+    /// Gives back `quantity` reserved units (cancel, failure, expiry, re-route).
+    pub fn release(&mut self, quantity: Quantity) {
+        self.stock.reserved = (self.stock.reserved - quantity.as_i64()).max(0);
+        self.stock.version += 1;
+    }
+
+    /// Moves `confirmation.quantity` units from `reserved` to
+    /// `confirmed_not_yet_reported`, stamped with the vendor's confirmation time. A
+    /// confirmation the applied report already covers (confirmed before its `as_of`) is
+    /// counted as reported at once.
+    pub fn confirm(&mut self, confirmation: PendingConfirmation) {
+        self.stock.reserved = (self.stock.reserved - confirmation.quantity.as_i64()).max(0);
+        if confirmation.vendor_confirmed_at >= self.stock.as_of {
+            self.stock.confirmed_not_yet_reported += confirmation.quantity.as_i64();
+            self.pending.push(confirmation);
+        }
+        self.stock.version += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Currency;
+    use time::macros::datetime;
+
+    fn row(quantity: i64, as_of: OffsetDateTime) -> SnapshotRow {
+        SnapshotRow {
+            sku: VendorSku::new("LAPTOP-a-001").expect("sku"),
+            product: ProductId::new("LAPTOP-001").expect("product"),
+            quantity,
+            price: Money::new(99_999, Currency::USD).expect("price"),
+            as_of,
+        }
+    }
+
+    fn ledger(quantity: i64, as_of: OffsetDateTime) -> StockLedger {
+        StockLedger::from_report(VendorId::new("VendorA").expect("id"), &row(quantity, as_of))
+    }
+
+    fn qty(n: i64) -> Quantity {
+        Quantity::new(n, crate::domain::QuantityLimit::DEFAULT).expect("quantity")
+    }
+
+    #[test]
+    fn reserve_never_exceeds_sellable() {
+        let mut stock = ledger(3, datetime!(2026-01-01 10:00 UTC));
+        assert!(stock.try_reserve(qty(2)));
+        assert!(!stock.try_reserve(qty(2)));
+        assert!(stock.try_reserve(qty(1)));
+        assert_eq!(stock.stock().sellable(), 0);
+    }
+
+    #[test]
+    fn report_below_reserved_makes_sellable_negative_and_keeps_reservations() {
+        let mut stock = ledger(5, datetime!(2026-01-01 10:00 UTC));
+        assert!(stock.try_reserve(qty(4)));
+        assert!(stock.apply_report(&row(1, datetime!(2026-01-01 10:01 UTC))));
+        assert_eq!(stock.stock().reserved, 4);
+        assert_eq!(stock.stock().sellable(), -3);
+        assert!(!stock.try_reserve(qty(1)));
+    }
+
+    #[test]
+    fn older_report_is_ignored() {
+        let mut stock = ledger(5, datetime!(2026-01-01 10:00 UTC));
+        assert!(!stock.apply_report(&row(50, datetime!(2026-01-01 09:59 UTC))));
+        assert_eq!(stock.stock().reported, 5);
+    }
+
+    #[test]
+    fn confirmed_units_stay_counted_until_a_later_report() {
+        let mut stock = ledger(5, datetime!(2026-01-01 10:00 UTC));
+        assert!(stock.try_reserve(qty(2)));
+        stock.confirm(PendingConfirmation {
+            order: OrderId::new(),
+            quantity: qty(2),
+            vendor_confirmed_at: datetime!(2026-01-01 10:05 UTC),
+        });
+        assert_eq!(stock.stock().reserved, 0);
+        assert_eq!(stock.stock().confirmed_not_yet_reported, 2);
+        assert_eq!(stock.stock().sellable(), 3);
+        // A report taken before the confirmation still shows the old count.
+        assert!(stock.apply_report(&row(5, datetime!(2026-01-01 10:04 UTC))));
+        assert_eq!(stock.stock().sellable(), 3);
+        // A report taken after it already includes the two units.
+        assert!(stock.apply_report(&row(3, datetime!(2026-01-01 10:06 UTC))));
+        assert_eq!(stock.stock().confirmed_not_yet_reported, 0);
+        assert_eq!(stock.stock().sellable(), 3);
+    }
+
+    #[test]
+    fn confirmation_older_than_the_applied_report_counts_as_reported() {
+        let mut stock = ledger(5, datetime!(2026-01-01 10:10 UTC));
+        assert!(stock.try_reserve(qty(1)));
+        stock.confirm(PendingConfirmation {
+            order: OrderId::new(),
+            quantity: qty(1),
+            vendor_confirmed_at: datetime!(2026-01-01 10:05 UTC),
+        });
+        assert_eq!(stock.stock().confirmed_not_yet_reported, 0);
+        assert_eq!(stock.stock().sellable(), 5);
+    }
+
+    #[test]
+    fn missing_from_a_completed_snapshot_means_zero() {
+        let mut stock = ledger(5, datetime!(2026-01-01 10:00 UTC));
+        assert!(stock.report_missing(datetime!(2026-01-01 10:01 UTC)));
+        assert_eq!(stock.stock().reported, 0);
+        assert!(!stock.report_missing(datetime!(2026-01-01 10:01 UTC)));
+    }
+
+    #[test]
+    fn snapshot_rows_refuse_negative_and_absurd_quantities() {
+        assert!(row(-1, datetime!(2026-01-01 10:00 UTC)).validate().is_err());
+        assert!(
+            row(MAX_REPORTED_QUANTITY + 1, datetime!(2026-01-01 10:00 UTC))
+                .validate()
+                .is_err()
+        );
+        assert!(row(0, datetime!(2026-01-01 10:00 UTC)).validate().is_ok());
+    }
+}

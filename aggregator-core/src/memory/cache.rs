@@ -1,0 +1,95 @@
+//! [`InMemoryCache`]: the cache and rate limiter in process memory.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+use crate::error::Result;
+use crate::traits::{Cache, RateDecision, RateLimit};
+
+#[derive(Debug, Default)]
+struct CacheState {
+    values: HashMap<String, (Vec<u8>, Instant)>,
+    windows: HashMap<String, (u32, Instant)>,
+}
+
+/// A [`Cache`] in process memory with the same TTL and fixed-window rate-limit rules as
+/// the Redis backend. Expired entries are dropped when read and swept when the map grows.
+#[derive(Debug, Default)]
+pub struct InMemoryCache {
+    state: Mutex<CacheState>,
+}
+
+/// Sweep expired entries when a map grows past this many keys.
+const SWEEP_ABOVE: usize = 10_000;
+
+impl InMemoryCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, CacheState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[async_trait]
+impl Cache for InMemoryCache {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let mut state = self.state();
+        let now = Instant::now();
+        match state.values.get(key) {
+            Some((value, expires)) if *expires > now => Ok(Some(value.clone())),
+            Some(_) => {
+                state.values.remove(key);
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+        let mut state = self.state();
+        let now = Instant::now();
+        if state.values.len() > SWEEP_ABOVE {
+            state.values.retain(|_, (_, expires)| *expires > now);
+        }
+        state
+            .values
+            .insert(key.to_owned(), (value.to_vec(), now + ttl));
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.state().values.remove(key);
+        Ok(())
+    }
+
+    async fn rate_limit(&self, key: &str, limit: RateLimit) -> Result<RateDecision> {
+        let mut state = self.state();
+        let now = Instant::now();
+        if state.windows.len() > SWEEP_ABOVE {
+            state.windows.retain(|_, (_, resets)| *resets > now);
+        }
+        let window = state
+            .windows
+            .entry(key.to_owned())
+            .or_insert((0, now + limit.window));
+        if window.1 <= now {
+            *window = (0, now + limit.window);
+        }
+        window.0 = window.0.saturating_add(1);
+        let allowed = window.0 <= limit.max_requests;
+        Ok(RateDecision {
+            allowed,
+            remaining: limit.max_requests.saturating_sub(window.0),
+            retry_after: window.1.saturating_duration_since(now),
+        })
+    }
+}

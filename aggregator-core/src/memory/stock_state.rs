@@ -1,0 +1,859 @@
+//! The data behind [`super::InMemoryStockStore`] and the rules it applies, all under one
+//! lock so that every operation is atomic.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use time::{Duration, OffsetDateTime};
+
+use crate::domain::{
+    Allocation, CustomerId, HealthPolicy, Hold, HoldId, HoldStatus, IdempotencyKey, MessageId,
+    Order, OrderEvent, OrderId, OrderLine, OrderStatus, OutboxMessage, PendingConfirmation,
+    ProductId, Quantity, SnapshotOutcome, SnapshotRow, StatusChange, StockLedger, Transition,
+    Vendor, VendorHealth, VendorId, VendorSku, VendorStock,
+};
+use crate::error::{Error, Result, ShortLine};
+use crate::traits::{
+    ExpiredBatch, HoldConversion, HoldPlacement, OrderPlacement, OrderQuery, Page, Placed,
+    PlannedAllocation, PlannedLine, Reroute,
+};
+
+type StockKey = (VendorId, VendorSku);
+
+/// Whose units a deadline releases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Owner {
+    Order(OrderId),
+    Hold(HoldId),
+}
+
+/// Units held on one (vendor, SKU) by an order or hold that still holds stock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveReservation {
+    /// The vendor.
+    pub vendor: VendorId,
+    /// The SKU.
+    pub sku: VendorSku,
+    /// Units held.
+    pub quantity: Quantity,
+    /// The order holding them, if an order does.
+    pub order: Option<OrderId>,
+    /// The hold holding them, if a hold does.
+    pub hold: Option<HoldId>,
+}
+
+#[derive(Debug)]
+struct OutboxEntry {
+    message: OutboxMessage,
+    leased_until: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct StockState {
+    vendors: BTreeMap<VendorId, Vendor>,
+    stock: HashMap<StockKey, StockLedger>,
+    by_sku: HashMap<VendorSku, BTreeSet<VendorId>>,
+    by_vendor: HashMap<VendorId, BTreeSet<VendorSku>>,
+    by_product: BTreeMap<ProductId, BTreeSet<StockKey>>,
+    orders: BTreeMap<OrderId, Order>,
+    holds: HashMap<HoldId, Hold>,
+    deadlines: BTreeSet<(OffsetDateTime, Owner)>,
+    idempotency: HashMap<(CustomerId, IdempotencyKey), (String, OrderId)>,
+    outbox: BTreeMap<MessageId, OutboxEntry>,
+    processed: HashSet<(String, MessageId)>,
+}
+
+impl StockState {
+    pub(super) fn upsert_vendor(&mut self, vendor: &Vendor) {
+        match self.vendors.get_mut(&vendor.id) {
+            Some(existing) => {
+                existing.name.clone_from(&vendor.name);
+                existing.base_url.clone_from(&vendor.base_url);
+                existing.priority = vendor.priority;
+            }
+            None => {
+                self.vendors.insert(vendor.id.clone(), vendor.clone());
+            }
+        }
+    }
+
+    pub(super) fn vendors(&self) -> Vec<Vendor> {
+        self.vendors.values().cloned().collect()
+    }
+
+    fn vendor_mut(&mut self, vendor: &VendorId) -> Result<&mut Vendor> {
+        self.vendors
+            .get_mut(vendor)
+            .ok_or_else(|| Error::not_found("vendor", vendor))
+    }
+
+    pub(super) fn apply_snapshot(
+        &mut self,
+        vendor: &VendorId,
+        rows: &[SnapshotRow],
+    ) -> Result<SnapshotOutcome> {
+        if !self.vendors.contains_key(vendor) {
+            return Err(Error::not_found("vendor", vendor));
+        }
+        let mut seen = HashSet::with_capacity(rows.len());
+        for row in rows {
+            row.validate()?;
+            if !seen.insert(&row.sku) {
+                return Err(Error::invalid(
+                    format!("stock[{}]", row.sku),
+                    "listed twice in one snapshot page",
+                ));
+            }
+        }
+        let mut outcome = SnapshotOutcome::default();
+        for row in rows {
+            let key = (vendor.clone(), row.sku.clone());
+            match self.stock.get_mut(&key) {
+                Some(ledger) => {
+                    let old_product = ledger.stock().product.clone();
+                    if ledger.apply_report(row) {
+                        outcome.applied += 1;
+                        if old_product != row.product {
+                            if let Some(keys) = self.by_product.get_mut(&old_product) {
+                                keys.remove(&key);
+                                if keys.is_empty() {
+                                    self.by_product.remove(&old_product);
+                                }
+                            }
+                            self.by_product
+                                .entry(row.product.clone())
+                                .or_default()
+                                .insert(key);
+                        }
+                    } else {
+                        outcome.ignored_older += 1;
+                    }
+                }
+                None => {
+                    self.stock
+                        .insert(key.clone(), StockLedger::from_report(vendor.clone(), row));
+                    self.by_sku
+                        .entry(row.sku.clone())
+                        .or_default()
+                        .insert(vendor.clone());
+                    self.by_vendor
+                        .entry(vendor.clone())
+                        .or_default()
+                        .insert(row.sku.clone());
+                    self.by_product
+                        .entry(row.product.clone())
+                        .or_default()
+                        .insert(key);
+                    outcome.applied += 1;
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    pub(super) fn complete_snapshot(
+        &mut self,
+        vendor: &VendorId,
+        as_of: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Result<Vendor> {
+        self.vendor_mut(vendor)?;
+        if let Some(skus) = self.by_vendor.get(vendor) {
+            for sku in skus {
+                if let Some(ledger) = self.stock.get_mut(&(vendor.clone(), sku.clone())) {
+                    ledger.report_missing(as_of);
+                }
+            }
+        }
+        let record = self.vendor_mut(vendor)?;
+        record.health = VendorHealth::Healthy;
+        record.consecutive_failures = 0;
+        record.last_error = None;
+        record.last_good_sync = Some(record.last_good_sync.map_or(at, |last| last.max(at)));
+        Ok(record.clone())
+    }
+
+    pub(super) fn record_sync_failure(
+        &mut self,
+        vendor: &VendorId,
+        reason: &str,
+        policy: HealthPolicy,
+    ) -> Result<Vendor> {
+        let record = self.vendor_mut(vendor)?;
+        record.consecutive_failures = record.consecutive_failures.saturating_add(1);
+        record.health = policy.health_after(record.consecutive_failures);
+        record.last_error = Some(reason.to_owned());
+        Ok(record.clone())
+    }
+
+    pub(super) fn stock_for_product(&self, product: &ProductId) -> Vec<VendorStock> {
+        self.by_product
+            .get(product)
+            .into_iter()
+            .flatten()
+            .filter_map(|key| self.stock.get(key))
+            .map(|ledger| ledger.stock().clone())
+            .collect()
+    }
+
+    pub(super) fn stock_for_sku(&self, sku: &VendorSku) -> Vec<VendorStock> {
+        self.by_sku
+            .get(sku)
+            .into_iter()
+            .flatten()
+            .filter_map(|vendor| self.stock.get(&(vendor.clone(), sku.clone())))
+            .map(|ledger| ledger.stock().clone())
+            .collect()
+    }
+
+    pub(super) fn stock_row(&self, vendor: &VendorId, sku: &VendorSku) -> Option<VendorStock> {
+        self.stock
+            .get(&(vendor.clone(), sku.clone()))
+            .map(|ledger| ledger.stock().clone())
+    }
+
+    pub(super) fn products(&self, offset: u64, limit: u32) -> Page<ProductId> {
+        let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+        let take = usize::try_from(limit).unwrap_or(usize::MAX);
+        Page {
+            items: self
+                .by_product
+                .keys()
+                .skip(skip)
+                .take(take)
+                .cloned()
+                .collect(),
+            total: self.by_product.len() as u64,
+        }
+    }
+
+    /// Units a row can give to `product` right now: its sellable figure if it exists,
+    /// belongs to a fresh vendor and to that product; otherwise none.
+    fn usable(&self, key: &StockKey, product: &ProductId, fresh_since: OffsetDateTime) -> i64 {
+        let fresh = self
+            .vendors
+            .get(&key.0)
+            .is_some_and(|vendor| vendor.is_fresh(fresh_since));
+        match self.stock.get(key) {
+            Some(ledger) if fresh && &ledger.stock().product == product => {
+                ledger.stock().sellable()
+            }
+            _ => 0,
+        }
+    }
+
+    /// Reserves every planned allocation or nothing, and returns the priced lines.
+    fn reserve_lines(
+        &mut self,
+        lines: &[PlannedLine],
+        fresh_since: OffsetDateTime,
+    ) -> Result<Vec<OrderLine>> {
+        if lines.is_empty() {
+            return Err(Error::invalid("items", "must not be empty"));
+        }
+        let mut demand: BTreeMap<StockKey, (i64, ProductId)> = BTreeMap::new();
+        for (index, line) in lines.iter().enumerate() {
+            line.check()
+                .map_err(|e| e.within(&format!("lines[{index}]")))?;
+            for allocation in &line.allocations {
+                let key = (allocation.vendor.clone(), allocation.sku.clone());
+                let entry = demand
+                    .entry(key)
+                    .or_insert_with(|| (0, line.product.clone()));
+                if entry.1 != line.product {
+                    return Err(Error::invalid(
+                        format!("lines[{index}].allocations"),
+                        format!("{} does not belong to {}", allocation.sku, line.product),
+                    ));
+                }
+                entry.0 += allocation.quantity.as_i64();
+            }
+        }
+        let short_keys: HashSet<&StockKey> = demand
+            .iter()
+            .filter(|(key, (units, product))| self.usable(key, product, fresh_since) < *units)
+            .map(|(key, _)| key)
+            .collect();
+        if !short_keys.is_empty() {
+            let short = lines
+                .iter()
+                .filter(|line| {
+                    line.allocations
+                        .iter()
+                        .any(|a| short_keys.contains(&(a.vendor.clone(), a.sku.clone())))
+                })
+                .map(|line| {
+                    let keys: BTreeSet<StockKey> = line
+                        .allocations
+                        .iter()
+                        .map(|a| (a.vendor.clone(), a.sku.clone()))
+                        .collect();
+                    let available = keys
+                        .iter()
+                        .map(|key| self.usable(key, &line.product, fresh_since).max(0))
+                        .sum::<i64>();
+                    ShortLine {
+                        item: line.item.clone(),
+                        requested: line.quantity.get(),
+                        available: u64::try_from(available).unwrap_or(0),
+                    }
+                })
+                .collect();
+            return Err(Error::InsufficientStock { short });
+        }
+        let mut priced = Vec::with_capacity(lines.len());
+        for line in lines {
+            let mut allocations = Vec::with_capacity(line.allocations.len());
+            for planned in &line.allocations {
+                let key = (planned.vendor.clone(), planned.sku.clone());
+                let ledger = self
+                    .stock
+                    .get_mut(&key)
+                    .ok_or_else(|| Error::not_found("sku", &planned.sku))?;
+                if !ledger.try_reserve(planned.quantity) {
+                    // Checked above under the same lock; reaching this is a bug.
+                    return Err(Error::conflict("stock changed during reservation"));
+                }
+                allocations.push(Allocation {
+                    vendor: planned.vendor.clone(),
+                    sku: planned.sku.clone(),
+                    quantity: planned.quantity,
+                    unit_price: ledger.stock().price,
+                });
+            }
+            priced.push(OrderLine {
+                item: line.item.clone(),
+                product: line.product.clone(),
+                quantity: line.quantity,
+                allocations,
+            });
+        }
+        Ok(priced)
+    }
+
+    fn release_lines(&mut self, lines: &[OrderLine]) {
+        for allocation in lines.iter().flat_map(|line| &line.allocations) {
+            if let Some(ledger) = self
+                .stock
+                .get_mut(&(allocation.vendor.clone(), allocation.sku.clone()))
+            {
+                ledger.release(allocation.quantity);
+            }
+        }
+    }
+
+    pub(super) fn place_order(&mut self, placement: OrderPlacement) -> Result<Placed> {
+        placement.details.validate()?;
+        if let Some(record) = &placement.idempotency {
+            let scope = (placement.details.customer.clone(), record.key.clone());
+            if let Some((fingerprint, order_id)) = self.idempotency.get(&scope) {
+                if *fingerprint != record.fingerprint {
+                    return Err(Error::IdempotencyMismatch {
+                        key: record.key.to_string(),
+                    });
+                }
+                let order = self.order(*order_id)?;
+                return Ok(Placed {
+                    order,
+                    replayed: true,
+                });
+            }
+        }
+        if self.orders.contains_key(&placement.id) {
+            return Err(Error::conflict(format!(
+                "order {} already exists",
+                placement.id
+            )));
+        }
+        let lines = self.reserve_lines(&placement.lines, placement.fresh_since)?;
+        let order = Order::new_reserved(
+            placement.id,
+            placement.details,
+            lines,
+            placement.at,
+            placement.reserved_until,
+            None,
+            "placed: stock reserved",
+        );
+        if let Some(record) = placement.idempotency {
+            self.idempotency.insert(
+                (order.details.customer.clone(), record.key),
+                (record.fingerprint, order.id),
+            );
+        }
+        self.deadlines
+            .insert((order.reserved_until, Owner::Order(order.id)));
+        self.write_outbox(placement.outbox);
+        self.orders.insert(order.id, order.clone());
+        Ok(Placed {
+            order,
+            replayed: false,
+        })
+    }
+
+    pub(super) fn order(&self, id: OrderId) -> Result<Order> {
+        self.orders
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::not_found("order", id))
+    }
+
+    pub(super) fn orders(&self, query: &OrderQuery) -> Page<Order> {
+        let matching = self.orders.values().rev().filter(|order| {
+            query
+                .customer
+                .as_ref()
+                .is_none_or(|customer| &order.details.customer == customer)
+                && query.status.is_none_or(|status| order.status == status)
+        });
+        let mut total = 0_u64;
+        let mut items = Vec::new();
+        let skip = query.offset;
+        let take = u64::from(query.limit);
+        for order in matching {
+            if total >= skip && total < skip.saturating_add(take) {
+                items.push(order.clone());
+            }
+            total += 1;
+        }
+        Page { items, total }
+    }
+
+    pub(super) fn transition(
+        &mut self,
+        transition: &Transition,
+        outbox: &[OutboxMessage],
+    ) -> Result<Order> {
+        let current = self
+            .orders
+            .get(&transition.order)
+            .ok_or_else(|| Error::not_found("order", transition.order))?;
+        let held_before = current.status.holds_stock();
+        let deadline = current.reserved_until;
+        let mut next = current.clone();
+        next.apply(transition)?;
+        match &transition.change {
+            StatusChange::Confirm { placements } => {
+                for allocation in next.lines.iter().flat_map(|line| &line.allocations) {
+                    let Some(placement) = placements.iter().find(|p| p.vendor == allocation.vendor)
+                    else {
+                        continue;
+                    };
+                    if let Some(ledger) = self
+                        .stock
+                        .get_mut(&(allocation.vendor.clone(), allocation.sku.clone()))
+                    {
+                        ledger.confirm(PendingConfirmation {
+                            order: next.id,
+                            quantity: allocation.quantity,
+                            vendor_confirmed_at: placement.confirmed_at,
+                        });
+                    }
+                }
+            }
+            StatusChange::Fail | StatusChange::Cancel | StatusChange::Expire => {
+                if held_before {
+                    let lines = next.lines.clone();
+                    self.release_lines(&lines);
+                }
+            }
+        }
+        if held_before && !next.status.holds_stock() {
+            self.deadlines.remove(&(deadline, Owner::Order(next.id)));
+        }
+        self.write_outbox(outbox.to_vec());
+        self.orders.insert(next.id, next.clone());
+        Ok(next)
+    }
+
+    pub(super) fn reroute(&mut self, reroute: &Reroute) -> Result<Order> {
+        let order = self
+            .orders
+            .get(&reroute.order)
+            .ok_or_else(|| Error::not_found("order", reroute.order))?;
+        if order.version != reroute.expected_version {
+            return Err(Error::conflict(format!(
+                "order {} is at version {}, not {}",
+                order.id, order.version, reroute.expected_version
+            )));
+        }
+        if order.status != OrderStatus::Reserved {
+            return Err(Error::conflict(format!(
+                "order {} is {}; only reserved orders can be re-routed",
+                order.id,
+                order.status.as_str()
+            )));
+        }
+        let from_key = (reroute.vendor.clone(), reroute.sku.clone());
+        let mut moving = 0_i64;
+        let mut product = None;
+        let mut item = String::new();
+        for line in &order.lines {
+            for allocation in &line.allocations {
+                if allocation.vendor == reroute.vendor && allocation.sku == reroute.sku {
+                    moving += allocation.quantity.as_i64();
+                    product = Some(line.product.clone());
+                    item.clone_from(&line.item);
+                }
+            }
+        }
+        let Some(product) = product else {
+            return Err(Error::invalid(
+                "sku",
+                format!("order {} holds nothing on {}", order.id, reroute.sku),
+            ));
+        };
+        let offered: i64 = reroute
+            .replacement
+            .iter()
+            .map(|a| a.quantity.as_i64())
+            .sum();
+        if offered != moving {
+            return Err(Error::invalid(
+                "replacement",
+                format!(
+                    "moves {offered} units but the order holds {moving} on {}",
+                    reroute.sku
+                ),
+            ));
+        }
+        let mut demand: BTreeMap<StockKey, i64> = BTreeMap::new();
+        for allocation in &reroute.replacement {
+            let key = (allocation.vendor.clone(), allocation.sku.clone());
+            if key == from_key {
+                return Err(Error::invalid(
+                    "replacement",
+                    "must not name the SKU being moved away from",
+                ));
+            }
+            *demand.entry(key).or_default() += allocation.quantity.as_i64();
+        }
+        let short = demand
+            .iter()
+            .any(|(key, units)| self.usable(key, &product, reroute.fresh_since) < *units);
+        if short {
+            let available: i64 = demand
+                .keys()
+                .map(|key| self.usable(key, &product, reroute.fresh_since).max(0))
+                .sum();
+            return Err(Error::InsufficientStock {
+                short: vec![ShortLine {
+                    item,
+                    requested: u32::try_from(moving).unwrap_or(u32::MAX),
+                    available: u64::try_from(available).unwrap_or(0),
+                }],
+            });
+        }
+        let mut next = order.clone();
+        let mut replacement: Vec<PlannedAllocation> = reroute.replacement.clone();
+        for line in &mut next.lines {
+            let mut kept = Vec::with_capacity(line.allocations.len());
+            let mut freed = 0_u32;
+            for allocation in line.allocations.drain(..) {
+                if allocation.vendor == reroute.vendor && allocation.sku == reroute.sku {
+                    freed += allocation.quantity.get();
+                } else {
+                    kept.push(allocation);
+                }
+            }
+            line.allocations = kept;
+            while freed > 0 {
+                let Some(next_part) = replacement.first_mut() else {
+                    break;
+                };
+                let take = freed.min(next_part.quantity.get());
+                let quantity = Quantity::try_from(take)?;
+                let key = (next_part.vendor.clone(), next_part.sku.clone());
+                let price = self
+                    .stock
+                    .get(&key)
+                    .map(|ledger| ledger.stock().price)
+                    .ok_or_else(|| Error::not_found("sku", &next_part.sku))?;
+                match line
+                    .allocations
+                    .iter_mut()
+                    .find(|a| a.vendor == key.0 && a.sku == key.1)
+                {
+                    Some(existing) => {
+                        existing.quantity = Quantity::try_from(existing.quantity.get() + take)?;
+                    }
+                    None => line.allocations.push(Allocation {
+                        vendor: key.0.clone(),
+                        sku: key.1.clone(),
+                        quantity,
+                        unit_price: price,
+                    }),
+                }
+                freed -= take;
+                if take == next_part.quantity.get() {
+                    replacement.remove(0);
+                } else {
+                    next_part.quantity = Quantity::try_from(next_part.quantity.get() - take)?;
+                }
+            }
+        }
+        // Every check that can fail is done; now move the units.
+        if let Some(ledger) = self.stock.get_mut(&from_key) {
+            ledger.release(Quantity::try_from(
+                u32::try_from(moving).unwrap_or(u32::MAX),
+            )?);
+        }
+        for allocation in &reroute.replacement {
+            if let Some(ledger) = self
+                .stock
+                .get_mut(&(allocation.vendor.clone(), allocation.sku.clone()))
+            {
+                ledger.try_reserve(allocation.quantity);
+            }
+        }
+        next.version += 1;
+        next.updated_at = reroute.at;
+        next.events.push(OrderEvent {
+            from: Some(next.status),
+            to: next.status,
+            reason: reroute.reason.clone(),
+            at: reroute.at,
+            version: next.version,
+        });
+        self.orders.insert(next.id, next.clone());
+        Ok(next)
+    }
+
+    pub(super) fn place_hold(&mut self, placement: HoldPlacement) -> Result<Hold> {
+        if placement.expires_at <= placement.at {
+            return Err(Error::invalid("ttl", "must be positive"));
+        }
+        if self.holds.contains_key(&placement.id) {
+            return Err(Error::conflict(format!(
+                "hold {} already exists",
+                placement.id
+            )));
+        }
+        let lines = self.reserve_lines(&placement.lines, placement.fresh_since)?;
+        let hold = Hold {
+            id: placement.id,
+            customer: placement.customer,
+            lines,
+            status: HoldStatus::Active,
+            created_at: placement.at,
+            expires_at: placement.expires_at,
+            order: None,
+        };
+        self.deadlines
+            .insert((hold.expires_at, Owner::Hold(hold.id)));
+        self.holds.insert(hold.id, hold.clone());
+        Ok(hold)
+    }
+
+    pub(super) fn hold(&self, id: HoldId) -> Result<Hold> {
+        self.holds
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::not_found("hold", id))
+    }
+
+    fn active_hold(&self, id: HoldId, at: OffsetDateTime) -> Result<&Hold> {
+        let hold = self
+            .holds
+            .get(&id)
+            .ok_or_else(|| Error::not_found("hold", id))?;
+        if hold.status != HoldStatus::Active {
+            return Err(Error::conflict(format!(
+                "hold {id} is {}",
+                hold.status.as_str()
+            )));
+        }
+        if hold.expires_at <= at {
+            return Err(Error::conflict(format!("hold {id} has run out")));
+        }
+        Ok(hold)
+    }
+
+    pub(super) fn extend_hold(
+        &mut self,
+        id: HoldId,
+        expires_at: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Result<Hold> {
+        let old = self.active_hold(id, at)?.expires_at;
+        if expires_at <= at {
+            return Err(Error::invalid("ttl", "must be positive"));
+        }
+        self.deadlines.remove(&(old, Owner::Hold(id)));
+        self.deadlines.insert((expires_at, Owner::Hold(id)));
+        let hold = self
+            .holds
+            .get_mut(&id)
+            .ok_or_else(|| Error::not_found("hold", id))?;
+        hold.expires_at = expires_at;
+        Ok(hold.clone())
+    }
+
+    pub(super) fn release_hold(&mut self, id: HoldId, _at: OffsetDateTime) -> Result<Hold> {
+        let hold = self.hold(id)?;
+        match hold.status {
+            HoldStatus::Released | HoldStatus::Expired => Ok(hold),
+            HoldStatus::Converted => Err(Error::conflict(format!(
+                "hold {id} was turned into an order; cancel the order instead"
+            ))),
+            HoldStatus::Active => Ok(self.end_hold(hold, HoldStatus::Released)),
+        }
+    }
+
+    fn end_hold(&mut self, mut hold: Hold, status: HoldStatus) -> Hold {
+        self.release_lines(&hold.lines);
+        self.deadlines
+            .remove(&(hold.expires_at, Owner::Hold(hold.id)));
+        hold.status = status;
+        self.holds.insert(hold.id, hold.clone());
+        hold
+    }
+
+    pub(super) fn convert_hold(&mut self, conversion: HoldConversion) -> Result<Placed> {
+        conversion.details.validate()?;
+        let hold = self.active_hold(conversion.hold, conversion.at)?.clone();
+        if hold.customer != conversion.details.customer {
+            return Err(Error::not_found("hold", hold.id));
+        }
+        if self.orders.contains_key(&conversion.order) {
+            return Err(Error::conflict(format!(
+                "order {} already exists",
+                conversion.order
+            )));
+        }
+        let order = Order::new_reserved(
+            conversion.order,
+            conversion.details,
+            hold.lines.clone(),
+            conversion.at,
+            conversion.reserved_until,
+            Some(hold.id),
+            "placed from hold: stock reserved",
+        );
+        self.deadlines
+            .remove(&(hold.expires_at, Owner::Hold(hold.id)));
+        self.deadlines
+            .insert((order.reserved_until, Owner::Order(order.id)));
+        let mut converted = hold;
+        converted.status = HoldStatus::Converted;
+        converted.order = Some(order.id);
+        self.holds.insert(converted.id, converted);
+        self.write_outbox(conversion.outbox);
+        self.orders.insert(order.id, order.clone());
+        Ok(Placed {
+            order,
+            replayed: false,
+        })
+    }
+
+    pub(super) fn expire_overdue(&mut self, now: OffsetDateTime, limit: u32) -> ExpiredBatch {
+        let due: Vec<(OffsetDateTime, Owner)> = self
+            .deadlines
+            .iter()
+            .take_while(|(deadline, _)| *deadline <= now)
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .copied()
+            .collect();
+        let mut batch = ExpiredBatch::default();
+        for (_, owner) in due {
+            match owner {
+                Owner::Order(id) => {
+                    let Some(order) = self.orders.get(&id) else {
+                        continue;
+                    };
+                    let transition = Transition {
+                        order: id,
+                        expected_version: order.version,
+                        change: StatusChange::Expire,
+                        reason: "reservation ran out before the vendors confirmed".into(),
+                        at: now,
+                    };
+                    if self.transition(&transition, &[]).is_ok() {
+                        batch.orders.push(id);
+                    }
+                }
+                Owner::Hold(id) => {
+                    if let Some(hold) = self.holds.get(&id).cloned() {
+                        self.end_hold(hold, HoldStatus::Expired);
+                        batch.holds.push(id);
+                    }
+                }
+            }
+        }
+        batch
+    }
+
+    fn write_outbox(&mut self, messages: Vec<OutboxMessage>) {
+        for message in messages {
+            self.outbox.insert(
+                message.message.id,
+                OutboxEntry {
+                    message,
+                    leased_until: None,
+                },
+            );
+        }
+    }
+
+    pub(super) fn claim_outbox(
+        &mut self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: u32,
+    ) -> Vec<OutboxMessage> {
+        let mut claimed = Vec::new();
+        for entry in self.outbox.values_mut() {
+            if claimed.len() >= usize::try_from(limit).unwrap_or(usize::MAX) {
+                break;
+            }
+            if entry.leased_until.is_none_or(|until| until <= now) {
+                entry.leased_until = Some(now + lease);
+                claimed.push(entry.message.clone());
+            }
+        }
+        claimed
+    }
+
+    pub(super) fn mark_outbox_sent(&mut self, ids: &[MessageId]) {
+        for id in ids {
+            self.outbox.remove(id);
+        }
+    }
+
+    pub(super) fn record_processed(&mut self, consumer: &str, id: MessageId) -> bool {
+        self.processed.insert((consumer.to_owned(), id))
+    }
+
+    pub(super) fn active_reservations(&self) -> Vec<ActiveReservation> {
+        let from_orders = self
+            .orders
+            .values()
+            .filter(|order| order.status.holds_stock())
+            .flat_map(|order| {
+                order.lines.iter().flat_map(move |line| {
+                    line.allocations.iter().map(move |a| ActiveReservation {
+                        vendor: a.vendor.clone(),
+                        sku: a.sku.clone(),
+                        quantity: a.quantity,
+                        order: Some(order.id),
+                        hold: None,
+                    })
+                })
+            });
+        let from_holds = self
+            .holds
+            .values()
+            .filter(|hold| hold.status == HoldStatus::Active)
+            .flat_map(|hold| {
+                hold.lines.iter().flat_map(move |line| {
+                    line.allocations.iter().map(move |a| ActiveReservation {
+                        vendor: a.vendor.clone(),
+                        sku: a.sku.clone(),
+                        quantity: a.quantity,
+                        order: None,
+                        hold: Some(hold.id),
+                    })
+                })
+            });
+        from_orders.chain(from_holds).collect()
+    }
+}

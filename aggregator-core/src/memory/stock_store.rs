@@ -1,0 +1,168 @@
+//! [`InMemoryStockStore`]: the store of record kept in process memory.
+
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use time::{Duration, OffsetDateTime};
+
+use super::stock_state::{ActiveReservation, StockState};
+use crate::domain::{
+    HealthPolicy, Hold, HoldId, MessageId, Order, OrderId, OutboxMessage, ProductId,
+    SnapshotOutcome, SnapshotRow, Transition, Vendor, VendorId, VendorSku, VendorStock,
+};
+use crate::error::Result;
+use crate::traits::{
+    ExpiredBatch, HoldConversion, HoldPlacement, OrderPlacement, OrderQuery, Page, Placed, Reroute,
+    StockStore,
+};
+
+/// A [`StockStore`] in process memory: every operation runs under one lock, so each is
+/// atomic and the rules are exactly those of the trait. Nothing survives the process;
+/// use it for tests, demos and single-process embedding.
+#[derive(Debug, Default)]
+pub struct InMemoryStockStore {
+    state: Mutex<StockState>,
+}
+
+impl InMemoryStockStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, StockState> {
+        // Every operation checks before it writes, so a panic elsewhere cannot leave the
+        // state half-changed; keep serving after one.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Units currently held by orders and holds that still hold stock, one entry per
+    /// allocation; for tests and diagnostics.
+    pub fn active_reservations(&self) -> Vec<ActiveReservation> {
+        self.state().active_reservations()
+    }
+
+    /// One (vendor, SKU) row, if it exists.
+    pub fn stock(&self, vendor: &VendorId, sku: &VendorSku) -> Option<VendorStock> {
+        self.state().stock_row(vendor, sku)
+    }
+}
+
+#[async_trait]
+impl StockStore for InMemoryStockStore {
+    async fn upsert_vendor(&self, vendor: &Vendor) -> Result<()> {
+        self.state().upsert_vendor(vendor);
+        Ok(())
+    }
+
+    async fn vendors(&self) -> Result<Vec<Vendor>> {
+        Ok(self.state().vendors())
+    }
+
+    async fn apply_snapshot(
+        &self,
+        vendor: &VendorId,
+        rows: &[SnapshotRow],
+    ) -> Result<SnapshotOutcome> {
+        self.state().apply_snapshot(vendor, rows)
+    }
+
+    async fn complete_snapshot(
+        &self,
+        vendor: &VendorId,
+        as_of: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Result<Vendor> {
+        self.state().complete_snapshot(vendor, as_of, at)
+    }
+
+    async fn record_sync_failure(
+        &self,
+        vendor: &VendorId,
+        reason: &str,
+        policy: HealthPolicy,
+    ) -> Result<Vendor> {
+        self.state().record_sync_failure(vendor, reason, policy)
+    }
+
+    async fn stock_for_product(&self, product: &ProductId) -> Result<Vec<VendorStock>> {
+        Ok(self.state().stock_for_product(product))
+    }
+
+    async fn stock_for_sku(&self, sku: &VendorSku) -> Result<Vec<VendorStock>> {
+        Ok(self.state().stock_for_sku(sku))
+    }
+
+    async fn products(&self, offset: u64, limit: u32) -> Result<Page<ProductId>> {
+        Ok(self.state().products(offset, limit))
+    }
+
+    async fn place_order(&self, placement: OrderPlacement) -> Result<Placed> {
+        self.state().place_order(placement)
+    }
+
+    async fn order(&self, id: OrderId) -> Result<Order> {
+        self.state().order(id)
+    }
+
+    async fn orders(&self, query: &OrderQuery) -> Result<Page<Order>> {
+        Ok(self.state().orders(query))
+    }
+
+    async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order> {
+        self.state().transition(transition, outbox)
+    }
+
+    async fn reroute(&self, reroute: &Reroute) -> Result<Order> {
+        self.state().reroute(reroute)
+    }
+
+    async fn place_hold(&self, placement: HoldPlacement) -> Result<Hold> {
+        self.state().place_hold(placement)
+    }
+
+    async fn hold(&self, id: HoldId) -> Result<Hold> {
+        self.state().hold(id)
+    }
+
+    async fn extend_hold(
+        &self,
+        id: HoldId,
+        expires_at: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Result<Hold> {
+        self.state().extend_hold(id, expires_at, at)
+    }
+
+    async fn release_hold(&self, id: HoldId, at: OffsetDateTime) -> Result<Hold> {
+        self.state().release_hold(id, at)
+    }
+
+    async fn convert_hold(&self, conversion: HoldConversion) -> Result<Placed> {
+        self.state().convert_hold(conversion)
+    }
+
+    async fn expire_overdue(&self, now: OffsetDateTime, limit: u32) -> Result<ExpiredBatch> {
+        Ok(self.state().expire_overdue(now, limit))
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>> {
+        Ok(self.state().claim_outbox(now, lease, limit))
+    }
+
+    async fn mark_outbox_sent(&self, ids: &[MessageId]) -> Result<()> {
+        self.state().mark_outbox_sent(ids);
+        Ok(())
+    }
+
+    async fn record_processed(&self, consumer: &str, id: MessageId) -> Result<bool> {
+        Ok(self.state().record_processed(consumer, id))
+    }
+}

@@ -1,0 +1,21 @@
+//! The logic that runs on top of the backend traits: placing and cancelling orders,
+//! allocation, the worker's step, stock sync, the sweeper and the outbox relay.
+
+pub mod allocator;
+mod catalog;
+mod config;
+mod orders;
+mod planning;
+mod processor;
+mod relay;
+mod sweeper;
+mod sync;
+
+pub use catalog::{Catalog, ProductAvailability, VendorAvailability, aggregate};
+pub use config::OrderConfig;
+pub use orders::{OrderRequest, OrderService, Scope};
+pub use planning::ItemRequest;
+pub use processor::{OrderProcessor, ProcessOutcome, vendor_key};
+pub use relay::OutboxRelay;
+pub use sweeper::Sweeper;
+pub use sync::{StockSync, SyncConfig, SyncReport};

@@ -1,0 +1,347 @@
+//! Placing, reading and cancelling orders, and explicit stock holds.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::Duration;
+
+use super::config::OrderConfig;
+use super::planning::{ItemRequest, check_items, plan_request};
+use crate::clock::Clock;
+use crate::domain::{
+    CustomerId, Hold, HoldId, IdempotencyKey, Message, Order, OrderDetails, OrderId, OrderMessage,
+    OrderStatus, OutboxMessage, QueueName, StatusChange, Transition,
+};
+use crate::error::{Error, Result};
+use crate::traits::{
+    HoldConversion, HoldPlacement, IdempotencyRecord, OrderPlacement, OrderQuery, Page, Placed,
+    StockStore,
+};
+
+/// A request to place an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderRequest {
+    /// Customer, contact, shipping and payment.
+    pub details: OrderDetails,
+    /// What to buy.
+    pub items: Vec<ItemRequest>,
+}
+
+/// Whose orders and holds a caller may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything (operators).
+    All,
+    /// Only this customer's; anything else looks like it does not exist.
+    Customer(CustomerId),
+}
+
+impl Scope {
+    fn allows(&self, customer: &CustomerId) -> bool {
+        match self {
+            Self::All => true,
+            Self::Customer(own) => own == customer,
+        }
+    }
+}
+
+/// How many times a status change that lost a version race is read and tried again.
+const TRANSITION_ATTEMPTS: u32 = 5;
+
+/// Orders and holds on top of a [`StockStore`].
+#[derive(Debug, Clone)]
+pub struct OrderService {
+    store: Arc<dyn StockStore>,
+    clock: Arc<dyn Clock>,
+    config: OrderConfig,
+}
+
+impl OrderService {
+    /// A service over `store`; refuses an unusable `config`.
+    pub fn new(
+        store: Arc<dyn StockStore>,
+        clock: Arc<dyn Clock>,
+        config: OrderConfig,
+    ) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            store,
+            clock,
+            config,
+        })
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &OrderConfig {
+        &self.config
+    }
+
+    /// Places an order: checks it, plans each line across fresh vendors, and has the
+    /// store reserve everything, write the order and queue it for the worker in one
+    /// step. Short stock is `InsufficientStock` naming each short line. With `key`, a
+    /// retry of the same request returns the first answer and another request with the
+    /// same key is `IdempotencyMismatch`.
+    pub async fn place(
+        &self,
+        request: &OrderRequest,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Placed> {
+        request.details.validate()?;
+        let quantities = check_items(
+            &request.items,
+            self.config.max_lines,
+            self.config.quantity_limit,
+        )?;
+        let idempotency = match key {
+            Some(key) => Some(IdempotencyRecord {
+                key,
+                fingerprint: fingerprint(request)?,
+            }),
+            None => None,
+        };
+        let id = OrderId::new();
+        let mut last_error = None;
+        for _ in 0..self.config.placement_attempts {
+            let now = self.clock.now();
+            let fresh_since = self.config.staleness.fresh_since(now);
+            let plan = plan_request(
+                self.store.as_ref(),
+                &request.items,
+                &quantities,
+                fresh_since,
+            )
+            .await?;
+            if !plan.short.is_empty() && idempotency.is_none() {
+                return Err(Error::InsufficientStock { short: plan.short });
+            }
+            let placement = OrderPlacement {
+                id,
+                details: request.details.clone(),
+                lines: plan.lines,
+                at: now,
+                reserved_until: now + self.config.reservation_ttl,
+                fresh_since,
+                idempotency: idempotency.clone(),
+                outbox: vec![process_message(id, now)?],
+            };
+            match self.store.place_order(placement).await {
+                Err(Error::InsufficientStock { short }) => {
+                    if !plan.short.is_empty() {
+                        // The read already said so; its figures cover every vendor.
+                        return Err(Error::InsufficientStock { short: plan.short });
+                    }
+                    // Lost a race for the units we planned on; plan again.
+                    last_error = Some(Error::InsufficientStock { short });
+                }
+                other => return other,
+            }
+        }
+        Err(last_error.unwrap_or_else(|| Error::conflict("placement was not attempted")))
+    }
+
+    /// One order, if `scope` may see it.
+    pub async fn get(&self, id: OrderId, scope: &Scope) -> Result<Order> {
+        let order = self.store.order(id).await?;
+        if !scope.allows(&order.details.customer) {
+            return Err(Error::not_found("order", id));
+        }
+        Ok(order)
+    }
+
+    /// Orders matching `query`, newest first. A customer scope overrides the query's
+    /// customer filter.
+    pub async fn list(&self, query: &OrderQuery, scope: &Scope) -> Result<Page<Order>> {
+        let mut query = query.clone();
+        if let Scope::Customer(customer) = scope {
+            query.customer = Some(customer.clone());
+        }
+        self.store.orders(&query).await
+    }
+
+    /// Cancels an order for `reason`. A pending or reserved order releases its units; a
+    /// confirmed one is also cancelled at each vendor through the queue. Cancelling a
+    /// cancelled order returns it unchanged; a failed or expired one is `Conflict`.
+    pub async fn cancel(&self, id: OrderId, reason: &str, scope: &Scope) -> Result<Order> {
+        let reason = if reason.trim().is_empty() {
+            "cancelled by the client"
+        } else {
+            reason
+        };
+        crate::domain::check_free_text("reason", reason, 500, true)?;
+        for _ in 0..TRANSITION_ATTEMPTS {
+            let order = self.get(id, scope).await?;
+            if order.status == OrderStatus::Cancelled {
+                return Ok(order);
+            }
+            let now = self.clock.now();
+            let outbox = if order.status == OrderStatus::Confirmed {
+                vendor_cancellations(&order, now)?
+            } else {
+                Vec::new()
+            };
+            let transition = Transition {
+                order: id,
+                expected_version: order.version,
+                change: StatusChange::Cancel,
+                reason: reason.to_owned(),
+                at: now,
+            };
+            if !order.status.can_become(OrderStatus::Cancelled) {
+                return Err(Error::conflict(format!(
+                    "order {id} is {} and can no longer be cancelled",
+                    order.status.as_str()
+                )));
+            }
+            match self.store.transition(&transition, &outbox).await {
+                Err(Error::Conflict { .. }) => continue,
+                other => return other,
+            }
+        }
+        Err(Error::transient(
+            "order store",
+            format!("order {id} kept changing while cancelling; try again"),
+        ))
+    }
+
+    /// Holds units for `customer` for `ttl` (at most the configured maximum); all lines
+    /// or none.
+    pub async fn create_hold(
+        &self,
+        customer: CustomerId,
+        items: &[crate::service::ItemRequest],
+        ttl: Duration,
+    ) -> Result<Hold> {
+        self.check_ttl(ttl)?;
+        let quantities = check_items(items, self.config.max_lines, self.config.quantity_limit)?;
+        let id = HoldId::new();
+        let mut last_error = None;
+        for _ in 0..self.config.placement_attempts {
+            let now = self.clock.now();
+            let fresh_since = self.config.staleness.fresh_since(now);
+            let plan = plan_request(self.store.as_ref(), items, &quantities, fresh_since).await?;
+            if !plan.short.is_empty() {
+                return Err(Error::InsufficientStock { short: plan.short });
+            }
+            let placement = HoldPlacement {
+                id,
+                customer: customer.clone(),
+                lines: plan.lines,
+                at: now,
+                expires_at: now + ttl,
+                fresh_since,
+            };
+            match self.store.place_hold(placement).await {
+                Err(error @ Error::InsufficientStock { .. }) => last_error = Some(error),
+                other => return other,
+            }
+        }
+        Err(last_error.unwrap_or_else(|| Error::conflict("hold was not attempted")))
+    }
+
+    /// One hold, if `scope` may see it.
+    pub async fn hold(&self, id: HoldId, scope: &Scope) -> Result<Hold> {
+        let hold = self.store.hold(id).await?;
+        if !scope.allows(&hold.customer) {
+            return Err(Error::not_found("hold", id));
+        }
+        Ok(hold)
+    }
+
+    /// Makes an active hold last `ttl` from now (at most the configured maximum).
+    pub async fn extend_hold(&self, id: HoldId, ttl: Duration, scope: &Scope) -> Result<Hold> {
+        self.check_ttl(ttl)?;
+        self.hold(id, scope).await?;
+        let now = self.clock.now();
+        self.store.extend_hold(id, now + ttl, now).await
+    }
+
+    /// Gives a hold's units back (idempotent).
+    pub async fn release_hold(&self, id: HoldId, scope: &Scope) -> Result<Hold> {
+        self.hold(id, scope).await?;
+        self.store.release_hold(id, self.clock.now()).await
+    }
+
+    /// Turns an active hold into an order that takes over its units and is queued for
+    /// the worker. Asking again for a hold already turned into an order returns that
+    /// order (marked as a replay).
+    pub async fn order_from_hold(&self, id: HoldId, details: OrderDetails) -> Result<Placed> {
+        details.validate()?;
+        let scope = Scope::Customer(details.customer.clone());
+        let hold = self.hold(id, &scope).await?;
+        if let Some(order) = hold.order {
+            return Ok(Placed {
+                order: self.store.order(order).await?,
+                replayed: true,
+            });
+        }
+        let now = self.clock.now();
+        let order = OrderId::new();
+        self.store
+            .convert_hold(HoldConversion {
+                hold: id,
+                order,
+                details,
+                at: now,
+                reserved_until: now + self.config.reservation_ttl,
+                outbox: vec![process_message(order, now)?],
+            })
+            .await
+    }
+
+    fn check_ttl(&self, ttl: Duration) -> Result<()> {
+        if ttl <= Duration::ZERO {
+            return Err(Error::invalid("ttl", "must be positive"));
+        }
+        if ttl > self.config.max_hold_ttl {
+            return Err(Error::invalid(
+                "ttl",
+                format!(
+                    "must be at most {} seconds",
+                    self.config.max_hold_ttl.whole_seconds()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A digest of the request, stable across processes and versions (SHA-256 of its JSON).
+fn fingerprint(request: &OrderRequest) -> Result<String> {
+    let bytes = serde_json::to_vec(request)
+        .map_err(|e| Error::invalid("request", format!("cannot encode: {e}")))?;
+    let digest = Sha256::digest(&bytes);
+    Ok(digest.iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+/// The outbox message asking the worker to forward `order` to its vendors.
+pub(crate) fn process_message(order: OrderId, now: time::OffsetDateTime) -> Result<OutboxMessage> {
+    Ok(OutboxMessage {
+        queue: QueueName::Orders,
+        message: Message::json(&OrderMessage::ProcessOrder { order })?,
+        created_at: now,
+    })
+}
+
+/// Outbox messages cancelling a confirmed order at each vendor that accepted it.
+pub(crate) fn vendor_cancellations(
+    order: &Order,
+    now: time::OffsetDateTime,
+) -> Result<Vec<OutboxMessage>> {
+    order
+        .vendor_placements
+        .iter()
+        .map(|placement| {
+            Ok(OutboxMessage {
+                queue: QueueName::Orders,
+                message: Message::json(&OrderMessage::CancelAtVendor {
+                    order: order.id,
+                    vendor: placement.vendor.clone(),
+                    idempotency_key: placement.idempotency_key.clone(),
+                })?,
+                created_at: now,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,161 @@
+//! The stock-sync step: read a vendor's whole feed, apply it, record its health.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::clock::Clock;
+use crate::domain::{HealthPolicy, Message, QueueName, SnapshotRow, SyncRequest, Vendor, VendorId};
+use crate::error::{Error, Result};
+use crate::traits::{OrderQueue, StockStore, VendorDirectory};
+
+/// Settings of a sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncConfig {
+    /// Rows asked for per page.
+    pub page_size: u32,
+    /// A feed with more pages than this is refused (protects against endless paging).
+    pub max_pages: u32,
+    /// When failures make a vendor degraded or down.
+    pub health: HealthPolicy,
+}
+
+impl Default for SyncConfig {
+    /// 1,000 rows a page, at most 10,000 pages, down after 3 failures in a row.
+    fn default() -> Self {
+        Self {
+            page_size: 1_000,
+            max_pages: 10_000,
+            health: HealthPolicy::default(),
+        }
+    }
+}
+
+/// What a successful sync did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    /// The vendor after the sync.
+    pub vendor: Vendor,
+    /// Pages read.
+    pub pages: u32,
+    /// Rows written.
+    pub applied: usize,
+    /// Rows skipped because the store had a later report.
+    pub ignored_older: usize,
+}
+
+/// Syncs vendors' stock into the store.
+#[derive(Debug, Clone)]
+pub struct StockSync {
+    store: Arc<dyn StockStore>,
+    vendors: VendorDirectory,
+    clock: Arc<dyn Clock>,
+    config: SyncConfig,
+}
+
+impl StockSync {
+    /// A sync of `vendors` into `store`; refuses a zero page size or page bound.
+    pub fn new(
+        store: Arc<dyn StockStore>,
+        vendors: VendorDirectory,
+        clock: Arc<dyn Clock>,
+        config: SyncConfig,
+    ) -> Result<Self> {
+        if config.page_size == 0 {
+            return Err(Error::invalid("pageSize", "must be at least 1"));
+        }
+        if config.max_pages == 0 {
+            return Err(Error::invalid("maxPages", "must be at least 1"));
+        }
+        Ok(Self {
+            store,
+            vendors,
+            clock,
+            config,
+        })
+    }
+
+    /// Reads every page of `vendor`'s feed, then applies them and completes the
+    /// snapshot. If any page fails or is malformed, nothing is applied, the vendor's
+    /// failure is recorded (health degraded or down) and its last good data stays.
+    pub async fn sync_vendor(&self, vendor: &VendorId) -> Result<SyncReport> {
+        let pages = match self.fetch_all(vendor).await {
+            Ok(pages) => pages,
+            Err(error) => {
+                let reason = error.to_string();
+                self.store
+                    .record_sync_failure(vendor, &reason, self.config.health)
+                    .await?;
+                tracing::warn!(%vendor, %reason, "stock sync failed");
+                return Err(error);
+            }
+        };
+        let mut applied = 0;
+        let mut ignored_older = 0;
+        let mut snapshot_as_of: Option<OffsetDateTime> = None;
+        for (as_of, rows) in &pages {
+            let outcome = self.store.apply_snapshot(vendor, rows).await?;
+            applied += outcome.applied;
+            ignored_older += outcome.ignored_older;
+            snapshot_as_of = Some(snapshot_as_of.map_or(*as_of, |earliest| earliest.min(*as_of)));
+        }
+        let now = self.clock.now();
+        let vendor = self
+            .store
+            .complete_snapshot(vendor, snapshot_as_of.unwrap_or(now), now)
+            .await?;
+        Ok(SyncReport {
+            vendor,
+            pages: u32::try_from(pages.len()).unwrap_or(u32::MAX),
+            applied,
+            ignored_older,
+        })
+    }
+
+    async fn fetch_all(
+        &self,
+        vendor: &VendorId,
+    ) -> Result<Vec<(OffsetDateTime, Vec<SnapshotRow>)>> {
+        let client = self.vendors.get(vendor)?;
+        let mut pages = Vec::new();
+        let mut page = 1;
+        loop {
+            if page > self.config.max_pages {
+                return Err(Error::permanent(
+                    format!("vendor {vendor}"),
+                    format!("stock feed has more than {} pages", self.config.max_pages),
+                ));
+            }
+            let fetched = client.stock_page(page, self.config.page_size).await?;
+            for row in &fetched.rows {
+                row.validate()
+                    .map_err(|e| Error::permanent(format!("vendor {vendor}"), e.to_string()))?;
+            }
+            let next = fetched.next_page;
+            pages.push((fetched.as_of, fetched.rows));
+            match next {
+                Some(next) if next > page => page = next,
+                Some(next) => {
+                    return Err(Error::permanent(
+                        format!("vendor {vendor}"),
+                        format!("page {page} points back to page {next}"),
+                    ));
+                }
+                None => return Ok(pages),
+            }
+        }
+    }
+
+    /// Queues one sync request per configured vendor on `stock_sync_queue`.
+    pub async fn request_all(&self, queue: &dyn OrderQueue) -> Result<usize> {
+        let mut count = 0;
+        for vendor in self.vendors.ids() {
+            let message = Message::json(&SyncRequest {
+                vendor: vendor.clone(),
+            })?;
+            queue.publish(QueueName::StockSync, &message).await?;
+            count += 1;
+        }
+        Ok(count)
+    }
+}

@@ -1,0 +1,109 @@
+//! A fast, lossy read cache and rate limiter.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+
+/// At most `max_requests` calls per `window`, counted per key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Calls allowed per window.
+    pub max_requests: u32,
+    /// The window; it starts at the first call after the previous one ended.
+    pub window: Duration,
+}
+
+/// The answer of a rate-limit check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDecision {
+    /// Whether this call may go ahead.
+    pub allowed: bool,
+    /// Calls left in the current window after this one.
+    pub remaining: u32,
+    /// How long until the window resets.
+    pub retry_after: Duration,
+}
+
+/// A cache of derived figures (availability, vendor health) and a rate limiter.
+///
+/// The cache is only ever a read path: nothing that decides a placement reads it. What
+/// every implementation guarantees: a value read back is one that was set for the key
+/// and has not outlived its TTL or been deleted; every failure is
+/// `Unavailable { retryable: true }` and comes back quickly rather than blocking the
+/// caller; the rate limiter never allows more than `max_requests` per window per key.
+#[async_trait]
+pub trait Cache: Send + Sync + Debug + 'static {
+    /// The value under `key`, if present and not expired.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Stores `value` under `key` for `ttl`.
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()>;
+
+    /// Removes `key`; removing a missing key is fine.
+    async fn delete(&self, key: &str) -> Result<()>;
+
+    /// Counts one call against `key` and says whether it is within `limit`.
+    async fn rate_limit(&self, key: &str, limit: RateLimit) -> Result<RateDecision>;
+}
+
+/// JSON conveniences over any [`Cache`].
+#[async_trait]
+pub trait CacheExt: Cache {
+    /// The value under `key` decoded from JSON; a value that does not decode is treated
+    /// as missing (and deleted), since the cache is never the source of truth.
+    async fn get_json<T: DeserializeOwned + Send>(&self, key: &str) -> Result<Option<T>> {
+        let Some(bytes) = self.get(key).await? else {
+            return Ok(None);
+        };
+        match serde_json::from_slice(&bytes) {
+            Ok(value) => Ok(Some(value)),
+            Err(_) => {
+                self.delete(key).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Stores `value` as JSON under `key` for `ttl`.
+    async fn set_json<T: Serialize + Sync>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: Duration,
+    ) -> Result<()> {
+        let bytes = serde_json::to_vec(value)
+            .map_err(|e| Error::invalid("cache value", format!("cannot encode: {e}")))?;
+        self.set(key, &bytes, ttl).await
+    }
+}
+
+impl<C: Cache + ?Sized> CacheExt for C {}
+
+macro_rules! forward_cache {
+    ($wrapper:ident) => {
+        #[async_trait]
+        impl<T: Cache + ?Sized> Cache for $wrapper<T> {
+            async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+                (**self).get(key).await
+            }
+            async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+                (**self).set(key, value, ttl).await
+            }
+            async fn delete(&self, key: &str) -> Result<()> {
+                (**self).delete(key).await
+            }
+            async fn rate_limit(&self, key: &str, limit: RateLimit) -> Result<RateDecision> {
+                (**self).rate_limit(key, limit).await
+            }
+        }
+    };
+}
+
+forward_cache!(Arc);
+forward_cache!(Box);

@@ -1,0 +1,25 @@
+//! Order Aggregator: one crate to depend on.
+//!
+//! This facade re-exports [`aggregator_core`] (domain types, the four backend traits, the
+//! ordering logic and the in-memory backends) and, behind features, the backend crates:
+//!
+//! | feature        | crate                  |
+//! |----------------|------------------------|
+//! | `postgres`     | `aggregator-postgres`  |
+//! | `rabbitmq`     | `aggregator-rabbitmq`  |
+//! | `redis`        | `aggregator-redis`     |
+//! | `http`         | `aggregator-http`      |
+//! | `mock-vendors` | `mock-vendors`         |
+
+pub use aggregator_core;
+
+#[cfg(feature = "http")]
+pub use aggregator_http;
+#[cfg(feature = "postgres")]
+pub use aggregator_postgres;
+#[cfg(feature = "rabbitmq")]
+pub use aggregator_rabbitmq;
+#[cfg(feature = "redis")]
+pub use aggregator_redis;
+#[cfg(feature = "mock-vendors")]
+pub use mock_vendors;

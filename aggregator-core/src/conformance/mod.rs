@@ -1,1 +1,74 @@
-//! placeholder
+//! The conformance suite: plain async functions that every backend's tests call with
+//! their implementation. Each case panics with a message naming the broken rule.
+//!
+//! * [`stock_store_suite`] runs every [`StockStore`] case; each case also stands alone.
+//!   Cases create their own vendors and products under fresh random ids, so a store
+//!   that already holds data (say, from earlier cases) is fine. Cases move time forward
+//!   (sweeps, outbox leases) from their own "now", so do not run two cases on one store
+//!   at the same time.
+//! * [`order_queue_suite`] runs every [`OrderQueue`] case. Pass a queue nobody else
+//!   uses, built with the [`RetryPolicy`] you pass in (keep its delays short).
+//! * [`cache_suite`] runs every [`Cache`] case; keys are prefixed with a random id.
+//!
+//! [`StockStore`]: crate::StockStore
+//! [`OrderQueue`]: crate::OrderQueue
+//! [`Cache`]: crate::Cache
+//! [`RetryPolicy`]: crate::traits::RetryPolicy
+
+mod cache_cases;
+mod fixture;
+mod hold_cases;
+mod order_cases;
+mod outbox_cases;
+mod queue_cases;
+mod stock_cases;
+
+pub use cache_cases::*;
+pub use fixture::Fixture;
+pub use hold_cases::*;
+pub use order_cases::*;
+pub use outbox_cases::*;
+pub use queue_cases::*;
+pub use stock_cases::*;
+
+use crate::traits::{Cache, OrderQueue, RetryPolicy, StockStore};
+
+/// Runs every stock-store case, one after another.
+pub async fn stock_store_suite(store: &dyn StockStore) {
+    multi_line_placement_with_one_short_line_reserves_nothing(store).await;
+    concurrent_placements_never_oversell(store).await;
+    snapshot_below_reserved_blocks_new_placements_and_keeps_old_ones(store).await;
+    confirmed_units_are_not_sold_again_before_a_later_snapshot(store).await;
+    snapshot_pages_are_validated_whole(store).await;
+    complete_snapshot_zeroes_missing_skus_and_tracks_health(store).await;
+    stale_vendors_cannot_be_reserved_from(store).await;
+    catalog_reads(store).await;
+    expiry_releases_exactly_once(store).await;
+    cancel_racing_confirm_has_one_winner(store).await;
+    transitions_are_compare_and_set(store).await;
+    confirmed_order_cancel_keeps_units_counted(store).await;
+    idempotency_keys(store).await;
+    reroute_moves_units_atomically(store).await;
+    order_lists_filter_and_page(store).await;
+    holds_reserve_extend_convert_and_release(store).await;
+    holds_expire_and_release_once(store).await;
+    concurrent_outbox_claimers_never_share_a_message(store).await;
+    outbox_lease_expires_and_sent_messages_stay_sent(store).await;
+    processed_messages_are_recorded_once(store).await;
+}
+
+/// Runs every queue case, one after another, on a queue built with `policy`.
+pub async fn order_queue_suite(queue: &dyn OrderQueue, policy: &RetryPolicy) {
+    publish_consume_ack(queue).await;
+    retries_count_attempts_then_dead_letter_and_replay(queue, policy).await;
+    dead_letter_at_once_and_replay_one(queue).await;
+    unsettled_delivery_is_redelivered(queue).await;
+    prefetch_bounds_unsettled_deliveries(queue).await;
+}
+
+/// Runs every cache case, one after another.
+pub async fn cache_suite(cache: &dyn Cache) {
+    cache_get_set_delete(cache).await;
+    cache_entries_expire(cache).await;
+    rate_limit_is_exact_under_concurrency(cache).await;
+}

@@ -18,7 +18,10 @@ pub async fn cache_get_set_delete(cache: &dyn Cache) {
     assert_eq!(valid(cache.get(&key).await, "get missing"), None);
     valid(cache.set(&key, b"42", Duration::from_secs(60)).await, "set");
     assert_eq!(valid(cache.get(&key).await, "get"), Some(b"42".to_vec()));
-    valid(cache.set(&key, b"41", Duration::from_secs(60)).await, "overwrite");
+    valid(
+        cache.set(&key, b"41", Duration::from_secs(60)).await,
+        "overwrite",
+    );
     assert_eq!(valid(cache.get(&key).await, "get"), Some(b"41".to_vec()));
     valid(cache.delete(&key).await, "delete");
     assert_eq!(valid(cache.get(&key).await, "get deleted"), None);
@@ -28,7 +31,10 @@ pub async fn cache_get_set_delete(cache: &dyn Cache) {
 /// An entry is gone once its TTL has passed.
 pub async fn cache_entries_expire(cache: &dyn Cache) {
     let key = format!("{}short", prefix());
-    valid(cache.set(&key, b"x", Duration::from_millis(200)).await, "set");
+    valid(
+        cache.set(&key, b"x", Duration::from_millis(200)).await,
+        "set",
+    );
     assert!(valid(cache.get(&key).await, "get").is_some());
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(valid(cache.get(&key).await, "get expired"), None);
@@ -43,14 +49,27 @@ pub async fn rate_limit_is_exact_under_concurrency(cache: &dyn Cache) {
         window: Duration::from_secs(1),
     };
     let decisions = join_all((0..50).map(|_| cache.rate_limit(&key, limit))).await;
-    let decisions: Vec<_> = decisions.into_iter().map(|d| valid(d, "rate limit")).collect();
-    assert_eq!(decisions.iter().filter(|d| d.allowed).count(), 20, "exact at the boundary");
+    let decisions: Vec<_> = decisions
+        .into_iter()
+        .map(|d| valid(d, "rate limit"))
+        .collect();
+    assert_eq!(
+        decisions.iter().filter(|d| d.allowed).count(),
+        20,
+        "exact at the boundary"
+    );
     let refused = decisions.iter().find(|d| !d.allowed).expect("some refused");
     assert_eq!(refused.remaining, 0);
     assert!(refused.retry_after <= limit.window && refused.retry_after > Duration::ZERO);
 
-    let other = valid(cache.rate_limit(&format!("{key}-other"), limit).await, "other key");
-    assert!(other.allowed && other.remaining == 19, "keys are independent");
+    let other = valid(
+        cache.rate_limit(&format!("{key}-other"), limit).await,
+        "other key",
+    );
+    assert!(
+        other.allowed && other.remaining == 19,
+        "keys are independent"
+    );
 
     tokio::time::sleep(limit.window + Duration::from_millis(200)).await;
     let fresh = valid(cache.rate_limit(&key, limit).await, "after the window");

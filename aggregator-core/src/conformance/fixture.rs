@@ -8,9 +8,7 @@ use crate::domain::{
     VendorId, VendorSku, VendorStock,
 };
 use crate::error::Result;
-use crate::traits::{
-    OrderPlacement, Placed, PlannedAllocation, PlannedLine, StockStore,
-};
+use crate::traits::{OrderPlacement, Placed, PlannedAllocation, PlannedLine, StockStore};
 
 /// Two vendors (A preferred) carrying one product under their own SKUs, synced at `now`.
 #[derive(Debug, Clone)]
@@ -62,15 +60,27 @@ impl Fixture {
         };
         for (vendor, priority) in [(&fixture.vendor_a, 1), (&fixture.vendor_b, 2)] {
             let record = valid(
-                Vendor::new(vendor.clone(), vendor.as_str(), "http://127.0.0.1:9", priority),
+                Vendor::new(
+                    vendor.clone(),
+                    vendor.as_str(),
+                    "http://127.0.0.1:9",
+                    priority,
+                ),
                 "vendor",
             );
             valid(store.upsert_vendor(&record).await, "upsert vendor");
         }
-        fixture.report(store, &fixture.vendor_a.clone(), stock_a, now).await;
-        fixture.report(store, &fixture.vendor_b.clone(), stock_b, now).await;
+        fixture
+            .report(store, &fixture.vendor_a.clone(), stock_a, now)
+            .await;
+        fixture
+            .report(store, &fixture.vendor_b.clone(), stock_b, now)
+            .await;
         for vendor in [&fixture.vendor_a, &fixture.vendor_b] {
-            valid(store.complete_snapshot(vendor, now, now).await, "complete snapshot");
+            valid(
+                store.complete_snapshot(vendor, now, now).await,
+                "complete snapshot",
+            );
         }
         fixture
     }
@@ -96,7 +106,13 @@ impl Fixture {
     }
 
     /// Applies a one-row snapshot page for `vendor`.
-    pub async fn report(&self, store: &dyn StockStore, vendor: &VendorId, quantity: i64, as_of: OffsetDateTime) {
+    pub async fn report(
+        &self,
+        store: &dyn StockStore,
+        vendor: &VendorId,
+        quantity: i64,
+        as_of: OffsetDateTime,
+    ) {
         let row = self.row(vendor, quantity, as_of);
         valid(store.apply_snapshot(vendor, &[row]).await, "apply snapshot");
     }
@@ -151,7 +167,13 @@ impl Fixture {
     }
 
     /// Places `units` from `vendor` for customer `n`.
-    pub async fn place(&self, store: &dyn StockStore, vendor: &VendorId, units: u32, n: u32) -> Result<Placed> {
+    pub async fn place(
+        &self,
+        store: &dyn StockStore,
+        vendor: &VendorId,
+        units: u32,
+        n: u32,
+    ) -> Result<Placed> {
         store
             .place_order(self.placement(n, vec![self.line(vendor, units)]))
             .await

@@ -23,11 +23,18 @@ fn hold_placement(fx: &Fixture, units: u32, ttl: Duration) -> HoldPlacement {
 /// units (only by its customer), and not released afterwards.
 pub async fn holds_reserve_extend_convert_and_release(store: &dyn StockStore) {
     let fx = Fixture::new(store, 5, 0).await;
-    let hold = valid(store.place_hold(hold_placement(&fx, 3, Duration::minutes(1))).await, "hold");
+    let hold = valid(
+        store
+            .place_hold(hold_placement(&fx, 3, Duration::minutes(1)))
+            .await,
+        "hold",
+    );
     assert_eq!(hold.status, HoldStatus::Active);
     assert_eq!(fx.stock(store, &fx.vendor_a).await.reserved, 3);
     assert!(matches!(
-        store.place_hold(hold_placement(&fx, 3, Duration::minutes(1))).await,
+        store
+            .place_hold(hold_placement(&fx, 3, Duration::minutes(1)))
+            .await,
         Err(Error::InsufficientStock { .. })
     ));
 
@@ -35,7 +42,9 @@ pub async fn holds_reserve_extend_convert_and_release(store: &dyn StockStore) {
     let extended = valid(store.extend_hold(hold.id, later, fx.now).await, "extend");
     assert_eq!(extended.expires_at, later);
     assert!(matches!(
-        store.extend_hold(hold.id, fx.now - Duration::seconds(1), fx.now).await,
+        store
+            .extend_hold(hold.id, fx.now - Duration::seconds(1), fx.now)
+            .await,
         Err(Error::Invalid { .. })
     ));
 
@@ -48,22 +57,46 @@ pub async fn holds_reserve_extend_convert_and_release(store: &dyn StockStore) {
         outbox: Vec::new(),
     };
     assert!(
-        matches!(store.convert_hold(conversion(2)).await, Err(Error::NotFound { .. })),
+        matches!(
+            store.convert_hold(conversion(2)).await,
+            Err(Error::NotFound { .. })
+        ),
         "another customer's hold looks missing"
     );
     let placed = valid(store.convert_hold(conversion(1)).await, "convert");
     assert_eq!(placed.order.status, OrderStatus::Reserved);
     assert_eq!(placed.order.from_hold, Some(hold.id));
     assert_eq!(placed.order.lines[0].quantity.get(), 3);
-    assert_eq!(fx.stock(store, &fx.vendor_a).await.reserved, 3, "units move, not doubled");
+    assert_eq!(
+        fx.stock(store, &fx.vendor_a).await.reserved,
+        3,
+        "units move, not doubled"
+    );
     let converted = valid(store.hold(hold.id).await, "hold");
-    assert_eq!((converted.status, converted.order), (HoldStatus::Converted, Some(placed.order.id)));
-    assert!(matches!(store.convert_hold(conversion(1)).await, Err(Error::Conflict { .. })));
-    assert!(matches!(store.release_hold(hold.id, fx.now).await, Err(Error::Conflict { .. })));
-    assert!(matches!(store.hold(HoldId::new()).await, Err(Error::NotFound { .. })));
+    assert_eq!(
+        (converted.status, converted.order),
+        (HoldStatus::Converted, Some(placed.order.id))
+    );
+    assert!(matches!(
+        store.convert_hold(conversion(1)).await,
+        Err(Error::Conflict { .. })
+    ));
+    assert!(matches!(
+        store.release_hold(hold.id, fx.now).await,
+        Err(Error::Conflict { .. })
+    ));
+    assert!(matches!(
+        store.hold(HoldId::new()).await,
+        Err(Error::NotFound { .. })
+    ));
 
     // The order's own deadline now applies, not the hold's.
-    let swept = valid(store.expire_overdue(fx.now + Duration::minutes(11), 100).await, "sweep");
+    let swept = valid(
+        store
+            .expire_overdue(fx.now + Duration::minutes(11), 100)
+            .await,
+        "sweep",
+    );
     assert!(!swept.orders.contains(&placed.order.id));
     assert!(!swept.holds.contains(&hold.id));
 }
@@ -72,26 +105,58 @@ pub async fn holds_reserve_extend_convert_and_release(store: &dyn StockStore) {
 /// hold gives them back once too and can no longer be extended or converted.
 pub async fn holds_expire_and_release_once(store: &dyn StockStore) {
     let fx = Fixture::new(store, 5, 0).await;
-    let first = valid(store.place_hold(hold_placement(&fx, 2, Duration::minutes(1))).await, "hold");
-    let (a, b) = join(store.release_hold(first.id, fx.now), store.release_hold(first.id, fx.now)).await;
+    let first = valid(
+        store
+            .place_hold(hold_placement(&fx, 2, Duration::minutes(1)))
+            .await,
+        "hold",
+    );
+    let (a, b) = join(
+        store.release_hold(first.id, fx.now),
+        store.release_hold(first.id, fx.now),
+    )
+    .await;
     assert_eq!(valid(a, "release").status, HoldStatus::Released);
     assert_eq!(valid(b, "release again").status, HoldStatus::Released);
-    assert_eq!(fx.stock(store, &fx.vendor_a).await.reserved, 0, "released once");
+    assert_eq!(
+        fx.stock(store, &fx.vendor_a).await.reserved,
+        0,
+        "released once"
+    );
 
-    let second = valid(store.place_hold(hold_placement(&fx, 4, Duration::seconds(5))).await, "hold");
+    let second = valid(
+        store
+            .place_hold(hold_placement(&fx, 4, Duration::seconds(5)))
+            .await,
+        "hold",
+    );
     let at = fx.now + Duration::seconds(6);
     let (x, y) = join(store.expire_overdue(at, 100), store.expire_overdue(at, 100)).await;
-    let expired = valid(x, "sweep").holds.iter().chain(&valid(y, "sweep").holds).filter(|id| **id == second.id).count();
+    let expired = valid(x, "sweep")
+        .holds
+        .iter()
+        .chain(&valid(y, "sweep").holds)
+        .filter(|id| **id == second.id)
+        .count();
     assert_eq!(expired, 1, "expired by exactly one sweeper");
     assert_eq!(fx.stock(store, &fx.vendor_a).await.reserved, 0);
-    assert_eq!(valid(store.hold(second.id).await, "hold").status, HoldStatus::Expired);
+    assert_eq!(
+        valid(store.hold(second.id).await, "hold").status,
+        HoldStatus::Expired
+    );
     assert_eq!(
         valid(store.release_hold(second.id, at).await, "release expired").status,
         HoldStatus::Expired
     );
     assert!(matches!(
-        store.extend_hold(second.id, at + Duration::minutes(1), at).await,
+        store
+            .extend_hold(second.id, at + Duration::minutes(1), at)
+            .await,
         Err(Error::Conflict { .. })
     ));
-    assert_eq!(fx.stock(store, &fx.vendor_a).await.reserved, 0, "still released once");
+    assert_eq!(
+        fx.stock(store, &fx.vendor_a).await.reserved,
+        0,
+        "still released once"
+    );
 }

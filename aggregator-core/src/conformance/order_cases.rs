@@ -12,7 +12,11 @@ use crate::error::Error;
 use crate::traits::{IdempotencyRecord, OrderQuery, PlannedAllocation, Reroute, StockStore};
 
 /// A confirmation of `order` by each of its vendors at `vendor_time`.
-pub(crate) fn confirm_transition(order: &Order, fx: &Fixture, vendor_time: OffsetDateTime) -> Transition {
+pub(crate) fn confirm_transition(
+    order: &Order,
+    fx: &Fixture,
+    vendor_time: OffsetDateTime,
+) -> Transition {
     let placements = order
         .allocations_by_vendor()
         .into_iter()
@@ -52,11 +56,17 @@ pub async fn expiry_releases_exactly_once(store: &dyn StockStore) {
         placement.reserved_until = fx.now + Duration::seconds(1);
         ids.push(valid(store.place_order(placement).await, "place").order.id);
     }
-    let keeper = valid(fx.place(store, &fx.vendor_a, 1, 9).await, "place unexpiring");
+    let keeper = valid(
+        fx.place(store, &fx.vendor_a, 1, 9).await,
+        "place unexpiring",
+    );
     assert_eq!(fx.stock(store, &fx.vendor_a).await.reserved, 7);
 
     let early = valid(store.expire_overdue(fx.now, 100).await, "early sweep");
-    assert!(!early.orders.iter().any(|id| ids.contains(id)), "nothing is due yet");
+    assert!(
+        !early.orders.iter().any(|id| ids.contains(id)),
+        "nothing is due yet"
+    );
 
     let at = fx.now + Duration::seconds(2);
     let (first, second) = join(store.expire_overdue(at, 100), store.expire_overdue(at, 100)).await;
@@ -72,13 +82,20 @@ pub async fn expiry_releases_exactly_once(store: &dyn StockStore) {
     let mut expected = ids.clone();
     expected.sort();
     assert_eq!(expired, expected, "each order expires once, by one sweeper");
-    assert_eq!(fx.stock(store, &fx.vendor_a).await.reserved, 1, "released exactly once");
+    assert_eq!(
+        fx.stock(store, &fx.vendor_a).await.reserved,
+        1,
+        "released exactly once"
+    );
     for id in &ids {
         let order = valid(store.order(*id).await, "order");
         assert_eq!(order.status, OrderStatus::Expired);
         assert!(order.failure_reason.is_some(), "expiry says why");
     }
-    let again = valid(store.expire_overdue(at + Duration::seconds(1), 100).await, "sweep 3");
+    let again = valid(
+        store.expire_overdue(at + Duration::seconds(1), 100).await,
+        "sweep 3",
+    );
     assert!(!again.orders.iter().any(|id| ids.contains(id)));
     assert_eq!(
         valid(store.order(keeper.order.id).await, "keeper").status,
@@ -93,15 +110,29 @@ pub async fn cancel_racing_confirm_has_one_winner(store: &dyn StockStore) {
     for n in 0..8 {
         let placed = valid(fx.place(store, &fx.vendor_a, 1, n).await, "place");
         let confirm = confirm_transition(&placed.order, &fx, fx.now + Duration::seconds(5));
-        let cancel = change(&placed.order, StatusChange::Cancel, fx.now + Duration::seconds(1));
-        let (confirmed, cancelled) =
-            join(store.transition(&confirm, &[]), store.transition(&cancel, &[])).await;
+        let cancel = change(
+            &placed.order,
+            StatusChange::Cancel,
+            fx.now + Duration::seconds(1),
+        );
+        let (confirmed, cancelled) = join(
+            store.transition(&confirm, &[]),
+            store.transition(&cancel, &[]),
+        )
+        .await;
         assert!(
             confirmed.is_ok() != cancelled.is_ok(),
             "exactly one wins: {confirmed:?} / {cancelled:?}"
         );
-        let loser = if confirmed.is_ok() { &cancelled } else { &confirmed };
-        assert!(matches!(loser, Err(Error::Conflict { .. })), "the loser gets Conflict");
+        let loser = if confirmed.is_ok() {
+            &cancelled
+        } else {
+            &confirmed
+        };
+        assert!(
+            matches!(loser, Err(Error::Conflict { .. })),
+            "the loser gets Conflict"
+        );
         let order = valid(store.order(placed.order.id).await, "order");
         assert_eq!(order.version, 2);
     }
@@ -119,33 +150,68 @@ pub async fn cancel_racing_confirm_has_one_winner(store: &dyn StockStore) {
 pub async fn transitions_are_compare_and_set(store: &dyn StockStore) {
     let fx = Fixture::new(store, 5, 0).await;
     let placed = valid(fx.place(store, &fx.vendor_a, 2, 1).await, "place");
-    assert_eq!((placed.order.status, placed.order.version), (OrderStatus::Reserved, 1));
+    assert_eq!(
+        (placed.order.status, placed.order.version),
+        (OrderStatus::Reserved, 1)
+    );
     assert_eq!(placed.order.events.len(), 1);
-    assert_eq!(placed.order.lines[0].allocations[0].unit_price.minor_units(), 1_000, "priced from the catalog");
+    assert_eq!(
+        placed.order.lines[0].allocations[0]
+            .unit_price
+            .minor_units(),
+        1_000,
+        "priced from the catalog"
+    );
 
     let mut stale = change(&placed.order, StatusChange::Fail, fx.now);
     stale.expected_version = 7;
-    assert!(matches!(store.transition(&stale, &[]).await, Err(Error::Conflict { .. })));
+    assert!(matches!(
+        store.transition(&stale, &[]).await,
+        Err(Error::Conflict { .. })
+    ));
 
     let failed = valid(
-        store.transition(&change(&placed.order, StatusChange::Fail, fx.now), &[]).await,
+        store
+            .transition(&change(&placed.order, StatusChange::Fail, fx.now), &[])
+            .await,
         "fail",
     );
     assert_eq!((failed.status, failed.version), (OrderStatus::Failed, 2));
     assert_eq!(failed.failure_reason.as_deref(), Some("conformance"));
     let event = failed.events.last().expect("an event per change");
-    assert_eq!((event.from, event.to, event.version), (Some(OrderStatus::Reserved), OrderStatus::Failed, 2));
-    assert_eq!(fx.stock(store, &fx.vendor_a).await.reserved, 0, "failure releases");
+    assert_eq!(
+        (event.from, event.to, event.version),
+        (Some(OrderStatus::Reserved), OrderStatus::Failed, 2)
+    );
+    assert_eq!(
+        fx.stock(store, &fx.vendor_a).await.reserved,
+        0,
+        "failure releases"
+    );
 
     let illegal = change(&failed, StatusChange::Cancel, fx.now);
-    assert!(matches!(store.transition(&illegal, &[]).await, Err(Error::Conflict { .. })));
+    assert!(matches!(
+        store.transition(&illegal, &[]).await,
+        Err(Error::Conflict { .. })
+    ));
     let after = valid(store.order(failed.id).await, "order");
-    assert_eq!((after.status, after.version), (OrderStatus::Failed, 2), "unchanged");
-    assert_eq!(fx.stock(store, &fx.vendor_a).await.reserved, 0, "not released twice");
+    assert_eq!(
+        (after.status, after.version),
+        (OrderStatus::Failed, 2),
+        "unchanged"
+    );
+    assert_eq!(
+        fx.stock(store, &fx.vendor_a).await.reserved,
+        0,
+        "not released twice"
+    );
 
     let mut ghost = change(&failed, StatusChange::Cancel, fx.now);
     ghost.order = crate::domain::OrderId::new();
-    assert!(matches!(store.transition(&ghost, &[]).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        store.transition(&ghost, &[]).await,
+        Err(Error::NotFound { .. })
+    ));
 }
 
 /// Cancelling a confirmed order leaves its units in `confirmed_not_yet_reported` (the
@@ -155,7 +221,10 @@ pub async fn confirmed_order_cancel_keeps_units_counted(store: &dyn StockStore) 
     let placed = valid(fx.place(store, &fx.vendor_a, 2, 1).await, "place");
     let confirmed = valid(
         store
-            .transition(&confirm_transition(&placed.order, &fx, fx.now + Duration::seconds(3)), &[])
+            .transition(
+                &confirm_transition(&placed.order, &fx, fx.now + Duration::seconds(3)),
+                &[],
+            )
             .await,
         "confirm",
     );
@@ -181,12 +250,20 @@ pub async fn confirmed_order_cancel_keeps_units_counted(store: &dyn StockStore) 
     );
     assert_eq!(cancelled.status, OrderStatus::Cancelled);
     let row = fx.stock(store, &fx.vendor_a).await;
-    assert_eq!((row.reserved, row.confirmed_not_yet_reported, row.sellable()), (0, 2, 3));
+    assert_eq!(
+        (row.reserved, row.confirmed_not_yet_reported, row.sellable()),
+        (0, 2, 3)
+    );
     let claimed = valid(
-        store.claim_outbox(fx.now + Duration::days(365), Duration::seconds(30), 10_000).await,
+        store
+            .claim_outbox(fx.now + Duration::days(365), Duration::seconds(30), 10_000)
+            .await,
         "claim",
     );
-    assert!(claimed.iter().any(|m| m.message == message), "outbox written with the change");
+    assert!(
+        claimed.iter().any(|m| m.message == message),
+        "outbox written with the change"
+    );
     valid(store.mark_outbox_sent(&[message.id]).await, "mark");
 }
 
@@ -208,17 +285,25 @@ pub async fn idempotency_keys(store: &dyn StockStore) {
     let again = valid(store.place_order(with_key("same", 1)).await, "replay");
     assert!(again.replayed, "the replay is flagged");
     assert_eq!(again.order.id, first.order.id, "the same order comes back");
-    assert_eq!(fx.stock(store, &fx.vendor_a).await.reserved, 2, "stock taken once");
+    assert_eq!(
+        fx.stock(store, &fx.vendor_a).await.reserved,
+        2,
+        "stock taken once"
+    );
     assert!(matches!(
         store.place_order(with_key("other", 1)).await,
         Err(Error::IdempotencyMismatch { .. })
     ));
-    let other_customer = valid(store.place_order(with_key("other", 2)).await, "other customer");
+    let other_customer = valid(
+        store.place_order(with_key("other", 2)).await,
+        "other customer",
+    );
     assert!(!other_customer.replayed, "keys are scoped to the customer");
     assert_eq!(fx.stock(store, &fx.vendor_a).await.reserved, 4);
 
     // A replay is answered even when the stock it would need is gone now.
-    fx.report(store, &fx.vendor_a, 0, fx.now + Duration::seconds(1)).await;
+    fx.report(store, &fx.vendor_a, 0, fx.now + Duration::seconds(1))
+        .await;
     let late = valid(store.place_order(with_key("same", 1)).await, "late replay");
     assert!(late.replayed);
 }
@@ -242,13 +327,22 @@ pub async fn reroute_moves_units_atomically(store: &dyn StockStore) {
         at: fx.now,
         fresh_since: fx.now - Duration::minutes(5),
     };
-    assert!(matches!(store.reroute(&reroute(1, 1)).await, Err(Error::Invalid { .. })));
-    assert!(matches!(store.reroute(&reroute(2, 9)).await, Err(Error::Conflict { .. })));
+    assert!(matches!(
+        store.reroute(&reroute(1, 1)).await,
+        Err(Error::Invalid { .. })
+    ));
+    assert!(matches!(
+        store.reroute(&reroute(2, 9)).await,
+        Err(Error::Conflict { .. })
+    ));
     let moved = valid(store.reroute(&reroute(2, 1)).await, "reroute");
     assert_eq!(moved.version, 2);
     let allocations = &moved.lines[0].allocations;
     assert_eq!(allocations.len(), 1);
-    assert_eq!((&allocations[0].vendor, allocations[0].quantity.get()), (&fx.vendor_b, 2));
+    assert_eq!(
+        (&allocations[0].vendor, allocations[0].quantity.get()),
+        (&fx.vendor_b, 2)
+    );
     assert_eq!(fx.stock(store, &fx.vendor_a).await.reserved, 0);
     assert_eq!(fx.stock(store, &fx.vendor_b).await.reserved, 2);
 
@@ -257,8 +351,15 @@ pub async fn reroute_moves_units_atomically(store: &dyn StockStore) {
     too_much.order = second.order.id;
     too_much.replacement[0].quantity = qty(2);
     // B has 1 sellable left.
-    assert!(matches!(store.reroute(&too_much).await, Err(Error::InsufficientStock { .. })));
-    assert_eq!(fx.stock(store, &fx.vendor_a).await.reserved, 2, "nothing moved");
+    assert!(matches!(
+        store.reroute(&too_much).await,
+        Err(Error::InsufficientStock { .. })
+    ));
+    assert_eq!(
+        fx.stock(store, &fx.vendor_a).await.reserved,
+        2,
+        "nothing moved"
+    );
     assert_eq!(fx.stock(store, &fx.vendor_b).await.reserved, 2);
 }
 
@@ -271,7 +372,9 @@ pub async fn order_lists_filter_and_page(store: &dyn StockStore) {
     }
     valid(fx.place(store, &fx.vendor_a, 1, 2).await, "other customer");
     let cancelled = valid(
-        store.transition(&change(&ids[0], StatusChange::Cancel, fx.now), &[]).await,
+        store
+            .transition(&change(&ids[0], StatusChange::Cancel, fx.now), &[])
+            .await,
         "cancel",
     );
     let customer = Some(fx.details(1).customer);
@@ -287,10 +390,23 @@ pub async fn order_lists_filter_and_page(store: &dyn StockStore) {
     assert_eq!(newest, vec![ids[4].id, ids[3].id], "newest first");
     let rest = valid(store.orders(&query(None, 2, 10)).await, "page 2");
     assert_eq!(rest.items.len(), 3);
-    let reserved = valid(store.orders(&query(Some(OrderStatus::Reserved), 0, 10)).await, "reserved");
+    let reserved = valid(
+        store
+            .orders(&query(Some(OrderStatus::Reserved), 0, 10))
+            .await,
+        "reserved",
+    );
     assert_eq!(reserved.total, 4);
-    let only = valid(store.orders(&query(Some(OrderStatus::Cancelled), 0, 10)).await, "cancelled");
-    assert_eq!(only.items.iter().map(|o| o.id).collect::<Vec<_>>(), vec![cancelled.id]);
+    let only = valid(
+        store
+            .orders(&query(Some(OrderStatus::Cancelled), 0, 10))
+            .await,
+        "cancelled",
+    );
+    assert_eq!(
+        only.items.iter().map(|o| o.id).collect::<Vec<_>>(),
+        vec![cancelled.id]
+    );
     let past_end = valid(store.orders(&query(None, 50, 10)).await, "past the end");
     assert!(past_end.items.is_empty());
     assert_eq!(past_end.total, 5);

@@ -96,7 +96,9 @@ pub async fn outbox_lease_expires_and_sent_messages_stay_sent(store: &dyn StockS
     let claimed = claim_until_seen(store, &ours, fx.now - lease, lease).await;
     assert!(ours.is_subset(&claimed));
     let within = valid(
-        store.claim_outbox(fx.now + Duration::seconds(29), lease, 10_000).await,
+        store
+            .claim_outbox(fx.now + Duration::seconds(29), lease, 10_000)
+            .await,
         "within lease",
     );
     assert!(
@@ -109,10 +111,16 @@ pub async fn outbox_lease_expires_and_sent_messages_stay_sent(store: &dyn StockS
     let unsent: HashSet<MessageId> = ours.iter().copied().filter(|id| *id != sent).collect();
     let reclaimed = claim_until_seen(store, &unsent, fx.now + Duration::seconds(1), lease).await;
     assert!(!reclaimed.contains(&sent), "a sent message stays sent");
-    assert!(unsent.is_subset(&reclaimed), "unsent ones come back after the lease");
+    assert!(
+        unsent.is_subset(&reclaimed),
+        "unsent ones come back after the lease"
+    );
     let all: Vec<MessageId> = ours.into_iter().collect();
     valid(store.mark_outbox_sent(&all).await, "mark all");
-    valid(store.mark_outbox_sent(&[MessageId::new()]).await, "unknown ids are ignored");
+    valid(
+        store.mark_outbox_sent(&[MessageId::new()]).await,
+        "unknown ids are ignored",
+    );
 }
 
 /// A consumer records a message id once; the second time it learns it already did.
@@ -121,7 +129,10 @@ pub async fn processed_messages_are_recorded_once(store: &dyn StockStore) {
     assert!(valid(store.record_processed("worker", id).await, "first"));
     assert!(!valid(store.record_processed("worker", id).await, "second"));
     assert!(
-        valid(store.record_processed("other-consumer", id).await, "other consumer"),
+        valid(
+            store.record_processed("other-consumer", id).await,
+            "other consumer"
+        ),
         "consumers are independent"
     );
 }

@@ -54,7 +54,10 @@ pub async fn publish_consume_ack(queue: &dyn OrderQueue) {
 /// Each retry comes back as the next attempt, no sooner than the policy's delay, with
 /// the reason; after the last attempt it is a dead letter (listed without being lost),
 /// and a replay delivers it again.
-pub async fn retries_count_attempts_then_dead_letter_and_replay(queue: &dyn OrderQueue, policy: &RetryPolicy) {
+pub async fn retries_count_attempts_then_dead_letter_and_replay(
+    queue: &dyn OrderQueue,
+    policy: &RetryPolicy,
+) {
     let sent = message();
     valid(queue.publish(QueueName::Orders, &sent).await, "publish");
     let mut subscription = valid(queue.subscribe(QueueName::Orders, 1).await, "subscribe");
@@ -64,39 +67,76 @@ pub async fn retries_count_attempts_then_dead_letter_and_replay(queue: &dyn Orde
         assert_eq!(delivery.message.id, sent.id);
         assert_eq!(delivery.attempt, attempt, "attempts count from 1");
         if attempt > 1 {
-            assert_eq!(delivery.last_error.as_deref(), Some(format!("failure {}", attempt - 1).as_str()));
+            assert_eq!(
+                delivery.last_error.as_deref(),
+                Some(format!("failure {}", attempt - 1).as_str())
+            );
         }
         let started = Instant::now();
         let outcome = valid(delivery.retry(&format!("failure {attempt}")).await, "retry");
         match (outcome, policy.delay_after(attempt)) {
-            (RetryOutcome::Scheduled { attempt: next_attempt, delay }, Some(expected)) => {
+            (
+                RetryOutcome::Scheduled {
+                    attempt: next_attempt,
+                    delay,
+                },
+                Some(expected),
+            ) => {
                 assert_eq!((next_attempt, delay), (attempt + 1, expected));
                 let again = next(&mut subscription).await;
                 let waited = started.elapsed();
-                assert!(waited + Duration::from_millis(5) >= expected, "came back after {waited:?}, before {expected:?}");
+                assert!(
+                    waited + Duration::from_millis(5) >= expected,
+                    "came back after {waited:?}, before {expected:?}"
+                );
                 // Put it back the way it came for the next turn of the loop.
                 drop(again);
             }
             (RetryOutcome::DeadLettered, None) => {}
-            (outcome, expected) => panic!("attempt {attempt}: got {outcome:?}, expected delay {expected:?}"),
+            (outcome, expected) => {
+                panic!("attempt {attempt}: got {outcome:?}, expected delay {expected:?}")
+            }
         }
     }
     assert_quiet(&mut subscription).await;
-    let dead = valid(queue.dead_letters(QueueName::Orders, 100).await, "dead letters");
-    let letter = dead.iter().find(|d| d.message.id == sent.id).expect("dead-lettered");
+    let dead = valid(
+        queue.dead_letters(QueueName::Orders, 100).await,
+        "dead letters",
+    );
+    let letter = dead
+        .iter()
+        .find(|d| d.message.id == sent.id)
+        .expect("dead-lettered");
     assert_eq!(letter.attempts, max);
     assert_eq!(letter.reason, format!("failure {max}"));
     assert_eq!(letter.queue, QueueName::Orders);
-    let listed_again = valid(queue.dead_letters(QueueName::Orders, 100).await, "dead letters");
-    assert!(listed_again.iter().any(|d| d.message.id == sent.id), "listing loses nothing");
+    let listed_again = valid(
+        queue.dead_letters(QueueName::Orders, 100).await,
+        "dead letters",
+    );
+    assert!(
+        listed_again.iter().any(|d| d.message.id == sent.id),
+        "listing loses nothing"
+    );
 
-    let replayed = valid(queue.replay_dead_letters(QueueName::Orders, Some(sent.id)).await, "replay");
+    let replayed = valid(
+        queue
+            .replay_dead_letters(QueueName::Orders, Some(sent.id))
+            .await,
+        "replay",
+    );
     assert_eq!(replayed, 1);
     let delivery = next(&mut subscription).await;
     assert_eq!((delivery.message.id, delivery.attempt), (sent.id, 1));
     valid(delivery.ack().await, "ack");
-    let dead = valid(queue.dead_letters(QueueName::Orders, 100).await, "dead letters");
-    assert!(!dead.iter().any(|d| d.message.id == sent.id), "replay removed it");
+    let dead = valid(
+        queue.dead_letters(QueueName::Orders, 100).await,
+        "dead letters",
+    );
+    assert!(
+        !dead.iter().any(|d| d.message.id == sent.id),
+        "replay removed it"
+    );
 }
 
 /// A message that can never succeed is dead-lettered at once with its reason; replaying
@@ -104,26 +144,63 @@ pub async fn retries_count_attempts_then_dead_letter_and_replay(queue: &dyn Orde
 pub async fn dead_letter_at_once_and_replay_one(queue: &dyn OrderQueue) {
     let (first, second) = (message(), message());
     valid(queue.publish(QueueName::StockSync, &first).await, "publish");
-    valid(queue.publish(QueueName::StockSync, &second).await, "publish");
+    valid(
+        queue.publish(QueueName::StockSync, &second).await,
+        "publish",
+    );
     let mut subscription = valid(queue.subscribe(QueueName::StockSync, 2).await, "subscribe");
     for _ in 0..2 {
         let delivery = next(&mut subscription).await;
         valid(delivery.dead_letter("malformed body").await, "dead letter");
     }
-    let dead = valid(queue.dead_letters(QueueName::StockSync, 100).await, "dead letters");
+    let dead = valid(
+        queue.dead_letters(QueueName::StockSync, 100).await,
+        "dead letters",
+    );
     for sent in [&first, &second] {
-        let letter = dead.iter().find(|d| d.message.id == sent.id).expect("dead-lettered");
-        assert_eq!((letter.attempts, letter.reason.as_str()), (1, "malformed body"));
+        let letter = dead
+            .iter()
+            .find(|d| d.message.id == sent.id)
+            .expect("dead-lettered");
+        assert_eq!(
+            (letter.attempts, letter.reason.as_str()),
+            (1, "malformed body")
+        );
     }
-    let dead_orders = valid(queue.dead_letters(QueueName::Orders, 100).await, "other queue");
-    assert!(!dead_orders.iter().any(|d| d.message.id == first.id), "queues are separate");
-    assert_eq!(valid(queue.replay_dead_letters(QueueName::StockSync, Some(first.id)).await, "replay"), 1);
+    let dead_orders = valid(
+        queue.dead_letters(QueueName::Orders, 100).await,
+        "other queue",
+    );
+    assert!(
+        !dead_orders.iter().any(|d| d.message.id == first.id),
+        "queues are separate"
+    );
+    assert_eq!(
+        valid(
+            queue
+                .replay_dead_letters(QueueName::StockSync, Some(first.id))
+                .await,
+            "replay"
+        ),
+        1
+    );
     let delivery = next(&mut subscription).await;
     assert_eq!(delivery.message.id, first.id);
     valid(delivery.ack().await, "ack");
-    let dead = valid(queue.dead_letters(QueueName::StockSync, 100).await, "dead letters");
-    assert!(dead.iter().any(|d| d.message.id == second.id), "the other stays");
-    assert!(valid(queue.replay_dead_letters(QueueName::StockSync, None).await, "replay all") >= 1);
+    let dead = valid(
+        queue.dead_letters(QueueName::StockSync, 100).await,
+        "dead letters",
+    );
+    assert!(
+        dead.iter().any(|d| d.message.id == second.id),
+        "the other stays"
+    );
+    assert!(
+        valid(
+            queue.replay_dead_letters(QueueName::StockSync, None).await,
+            "replay all"
+        ) >= 1
+    );
     let delivery = next(&mut subscription).await;
     assert_eq!(delivery.message.id, second.id);
     valid(delivery.ack().await, "ack");
@@ -160,8 +237,18 @@ pub async fn prefetch_bounds_unsettled_deliveries(queue: &dyn OrderQueue) {
     valid(delivery.ack().await, "ack");
     let delivery = next(&mut subscription).await;
     valid(delivery.ack().await, "ack");
-    assert!(valid(queue.subscribe(QueueName::Orders, 0).await.map(|_| false).or_else(|e| match e {
-        crate::Error::Invalid { .. } => Ok(true),
-        other => Err(other),
-    }), "prefetch 0"), "prefetch 0 is refused");
+    assert!(
+        valid(
+            queue
+                .subscribe(QueueName::Orders, 0)
+                .await
+                .map(|_| false)
+                .or_else(|e| match e {
+                    crate::Error::Invalid { .. } => Ok(true),
+                    other => Err(other),
+                }),
+            "prefetch 0"
+        ),
+        "prefetch 0 is refused"
+    );
 }

@@ -22,7 +22,11 @@ pub async fn multi_line_placement_with_one_short_line_reserves_nothing(store: &d
         }
         other => panic!("expected InsufficientStock, got {other:?}"),
     }
-    assert_eq!(fx.stock(store, &fx.vendor_a).await.reserved, 0, "line A was not reserved");
+    assert_eq!(
+        fx.stock(store, &fx.vendor_a).await.reserved,
+        0,
+        "line A was not reserved"
+    );
     assert_eq!(fx.stock(store, &fx.vendor_b).await.reserved, 0);
     assert!(
         matches!(store.order(id).await, Err(Error::NotFound { .. })),
@@ -42,17 +46,23 @@ pub async fn concurrent_placements_never_oversell(store: &dyn StockStore) {
         .filter(|r| matches!(r, Err(Error::InsufficientStock { .. })))
         .count();
     assert_eq!(won, 10, "exactly the sellable units are sold");
-    assert_eq!(short, 54, "every other placement is refused for stock: {results:?}");
+    assert_eq!(
+        short, 54,
+        "every other placement is refused for stock: {results:?}"
+    );
     let row = fx.stock(store, &fx.vendor_a).await;
     assert_eq!((row.reserved, row.sellable()), (10, 0));
 }
 
 /// A snapshot reporting fewer units than we hold makes sellable negative: new
 /// placements fail, existing reservations stay.
-pub async fn snapshot_below_reserved_blocks_new_placements_and_keeps_old_ones(store: &dyn StockStore) {
+pub async fn snapshot_below_reserved_blocks_new_placements_and_keeps_old_ones(
+    store: &dyn StockStore,
+) {
     let fx = Fixture::new(store, 5, 0).await;
     let placed = valid(fx.place(store, &fx.vendor_a, 4, 1).await, "place 4 of 5");
-    fx.report(store, &fx.vendor_a, 1, fx.now + Duration::seconds(1)).await;
+    fx.report(store, &fx.vendor_a, 1, fx.now + Duration::seconds(1))
+        .await;
     let row = fx.stock(store, &fx.vendor_a).await;
     assert_eq!((row.reported, row.reserved, row.sellable()), (1, 4, -3));
     assert!(matches!(
@@ -60,7 +70,11 @@ pub async fn snapshot_below_reserved_blocks_new_placements_and_keeps_old_ones(st
         Err(Error::InsufficientStock { .. })
     ));
     let order = valid(store.order(placed.order.id).await, "order");
-    assert_eq!(order.status, crate::domain::OrderStatus::Reserved, "existing order stays");
+    assert_eq!(
+        order.status,
+        crate::domain::OrderStatus::Reserved,
+        "existing order stays"
+    );
 }
 
 /// Units a vendor confirmed stay counted until a snapshot later than the confirmation
@@ -78,18 +92,25 @@ pub async fn confirmed_units_are_not_sold_again_before_a_later_snapshot(store: &
     );
 
     // The vendor's report from before our confirmation still shows 3 units.
-    fx.report(store, &fx.vendor_a, 3, fx.now + Duration::seconds(5)).await;
+    fx.report(store, &fx.vendor_a, 3, fx.now + Duration::seconds(5))
+        .await;
     let row = fx.stock(store, &fx.vendor_a).await;
     assert_eq!((row.confirmed_not_yet_reported, row.sellable()), (2, 1));
     assert!(
-        matches!(fx.place(store, &fx.vendor_a, 2, 2).await, Err(Error::InsufficientStock { .. })),
+        matches!(
+            fx.place(store, &fx.vendor_a, 2, 2).await,
+            Err(Error::InsufficientStock { .. })
+        ),
         "confirmed units must not be sold again"
     );
 
     // A report older than the applied one changes nothing.
     let outcome = valid(
         store
-            .apply_snapshot(&fx.vendor_a, &[fx.row(&fx.vendor_a, 100, fx.now - Duration::seconds(1))])
+            .apply_snapshot(
+                &fx.vendor_a,
+                &[fx.row(&fx.vendor_a, 100, fx.now - Duration::seconds(1))],
+            )
             .await,
         "older snapshot",
     );
@@ -97,7 +118,8 @@ pub async fn confirmed_units_are_not_sold_again_before_a_later_snapshot(store: &
     assert_eq!(fx.stock(store, &fx.vendor_a).await.reported, 3);
 
     // A report after the confirmation includes the two units.
-    fx.report(store, &fx.vendor_a, 1, fx.now + Duration::seconds(20)).await;
+    fx.report(store, &fx.vendor_a, 1, fx.now + Duration::seconds(20))
+        .await;
     let row = fx.stock(store, &fx.vendor_a).await;
     assert_eq!(
         (row.reported, row.confirmed_not_yet_reported, row.sellable()),
@@ -111,24 +133,39 @@ pub async fn snapshot_pages_are_validated_whole(store: &dyn StockStore) {
     let fx = Fixture::new(store, 5, 5).await;
     let later = fx.now + Duration::seconds(1);
     let mut bad = fx.row(&fx.vendor_a, -1, later);
-    bad.sku = valid(crate::domain::VendorSku::new(format!("other-{}", fx.tag)), "sku");
+    bad.sku = valid(
+        crate::domain::VendorSku::new(format!("other-{}", fx.tag)),
+        "sku",
+    );
     let page = vec![fx.row(&fx.vendor_a, 50, later), bad];
     assert!(matches!(
         store.apply_snapshot(&fx.vendor_a, &page).await,
         Err(Error::Invalid { .. })
     ));
-    assert_eq!(fx.stock(store, &fx.vendor_a).await.reported, 5, "nothing half-applied");
+    assert_eq!(
+        fx.stock(store, &fx.vendor_a).await.reported,
+        5,
+        "nothing half-applied"
+    );
 
-    let twice = vec![fx.row(&fx.vendor_a, 6, later), fx.row(&fx.vendor_a, 7, later)];
+    let twice = vec![
+        fx.row(&fx.vendor_a, 6, later),
+        fx.row(&fx.vendor_a, 7, later),
+    ];
     assert!(matches!(
         store.apply_snapshot(&fx.vendor_a, &twice).await,
         Err(Error::Invalid { .. })
     ));
     assert_eq!(fx.stock(store, &fx.vendor_a).await.reported, 5);
 
-    let unknown = valid(crate::domain::VendorId::new(format!("nobody-{}", fx.tag)), "id");
+    let unknown = valid(
+        crate::domain::VendorId::new(format!("nobody-{}", fx.tag)),
+        "id",
+    );
     assert!(matches!(
-        store.apply_snapshot(&unknown, &[fx.row(&fx.vendor_a, 1, later)]).await,
+        store
+            .apply_snapshot(&unknown, &[fx.row(&fx.vendor_a, 1, later)])
+            .await,
         Err(Error::NotFound { .. })
     ));
 }
@@ -140,22 +177,56 @@ pub async fn complete_snapshot_zeroes_missing_skus_and_tracks_health(store: &dyn
     let policy = HealthPolicy {
         down_after_failures: 2,
     };
-    let vendor = valid(store.record_sync_failure(&fx.vendor_a, "timeout", policy).await, "fail 1");
-    assert_eq!((vendor.health, vendor.consecutive_failures), (VendorHealth::Degraded, 1));
+    let vendor = valid(
+        store
+            .record_sync_failure(&fx.vendor_a, "timeout", policy)
+            .await,
+        "fail 1",
+    );
+    assert_eq!(
+        (vendor.health, vendor.consecutive_failures),
+        (VendorHealth::Degraded, 1)
+    );
     assert_eq!(vendor.last_error.as_deref(), Some("timeout"));
-    let vendor = valid(store.record_sync_failure(&fx.vendor_a, "timeout", policy).await, "fail 2");
+    let vendor = valid(
+        store
+            .record_sync_failure(&fx.vendor_a, "timeout", policy)
+            .await,
+        "fail 2",
+    );
     assert_eq!(vendor.health, VendorHealth::Down);
-    assert_eq!(fx.stock(store, &fx.vendor_a).await.reported, 5, "last good data is kept");
+    assert_eq!(
+        fx.stock(store, &fx.vendor_a).await.reported,
+        5,
+        "last good data is kept"
+    );
 
     let later = fx.now + Duration::seconds(30);
-    let vendor = valid(store.complete_snapshot(&fx.vendor_a, later, later).await, "complete");
-    assert_eq!((vendor.health, vendor.consecutive_failures), (VendorHealth::Healthy, 0));
+    let vendor = valid(
+        store.complete_snapshot(&fx.vendor_a, later, later).await,
+        "complete",
+    );
+    assert_eq!(
+        (vendor.health, vendor.consecutive_failures),
+        (VendorHealth::Healthy, 0)
+    );
     assert_eq!(vendor.last_good_sync, Some(later));
     assert_eq!(vendor.last_error, None);
     let row = fx.stock(store, &fx.vendor_a).await;
-    assert_eq!((row.reported, row.as_of), (0, later), "a SKU the snapshot did not list has none");
-    assert_eq!(fx.stock(store, &fx.vendor_b).await.reported, 5, "other vendors untouched");
-    let unknown = valid(crate::domain::VendorId::new(format!("nobody-{}", fx.tag)), "id");
+    assert_eq!(
+        (row.reported, row.as_of),
+        (0, later),
+        "a SKU the snapshot did not list has none"
+    );
+    assert_eq!(
+        fx.stock(store, &fx.vendor_b).await.reported,
+        5,
+        "other vendors untouched"
+    );
+    let unknown = valid(
+        crate::domain::VendorId::new(format!("nobody-{}", fx.tag)),
+        "id",
+    );
     assert!(matches!(
         store.complete_snapshot(&unknown, later, later).await,
         Err(Error::NotFound { .. })
@@ -178,9 +249,15 @@ pub async fn stale_vendors_cannot_be_reserved_from(store: &dyn StockStore) {
 pub async fn catalog_reads(store: &dyn StockStore) {
     let fx = Fixture::new(store, 4, 6).await;
     let vendors = valid(store.vendors().await, "vendors");
-    let a = vendors.iter().find(|v| v.id == fx.vendor_a).expect("vendor A listed");
+    let a = vendors
+        .iter()
+        .find(|v| v.id == fx.vendor_a)
+        .expect("vendor A listed");
     assert_eq!((a.priority, a.last_good_sync), (1, Some(fx.now)));
-    let rows = valid(store.stock_for_product(&fx.product).await, "stock for product");
+    let rows = valid(
+        store.stock_for_product(&fx.product).await,
+        "stock for product",
+    );
     let mut reported: Vec<i64> = rows.iter().map(|row| row.reported).collect();
     reported.sort_unstable();
     assert_eq!(reported, vec![4, 6]);
@@ -197,5 +274,8 @@ pub async fn catalog_reads(store: &dyn StockStore) {
         offset += page.items.len() as u64;
     }
     assert!(seen, "the product is listed");
-    assert!(matches!(store.order(OrderId::new()).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        store.order(OrderId::new()).await,
+        Err(Error::NotFound { .. })
+    ));
 }

@@ -1,0 +1,11 @@
+//! Tests of the core services (orders, holds, worker step, sync, sweeper, relay,
+//! catalog) over the in-memory backends, with vendors mocked by mockall.
+
+mod catalog;
+mod holds;
+mod orders;
+mod processor;
+mod relay;
+mod support;
+mod sweeper;
+mod sync;

@@ -1,0 +1,433 @@
+use std::sync::Arc;
+
+use aggregator_core::domain::{
+    IdempotencyKey, OrderMessage, OrderStatus, QueueName, StatusChange, Transition, VendorPlacement,
+};
+use aggregator_core::error::Error;
+use aggregator_core::service::Scope;
+use aggregator_core::traits::OrderQuery;
+use aggregator_core::{Clock, StockStore};
+use time::Duration;
+
+use super::support::{World, details, request};
+
+fn customer_scope(customer: &str) -> Scope {
+    Scope::Customer(details(customer).customer)
+}
+
+#[tokio::test]
+async fn a_product_line_is_split_by_priority_and_priced_from_the_catalog() {
+    let world = World::new(2, 5, 0).await;
+    let placed = world
+        .orders()
+        .place(&request("c1", &[("LAPTOP-001", 4)]), None)
+        .await
+        .expect("placed");
+    let order = placed.order;
+    assert_eq!(order.status, OrderStatus::Reserved);
+    let parts: Vec<(String, u32, i64)> = order.lines[0]
+        .allocations
+        .iter()
+        .map(|a| {
+            (
+                a.sku.to_string(),
+                a.quantity.get(),
+                a.unit_price.minor_units(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        parts,
+        vec![
+            ("LAPTOP-a-001".into(), 2, 99_999),
+            ("LAPTOP-b-001".into(), 2, 98_999)
+        ]
+    );
+    assert_eq!(
+        order.total().map(|m| m.minor_units()),
+        Some(2 * 99_999 + 2 * 98_999)
+    );
+    assert_eq!(
+        (
+            world.reserved("VendorA", "LAPTOP-a-001"),
+            world.reserved("VendorB", "LAPTOP-b-001")
+        ),
+        (2, 2)
+    );
+
+    let claimed = world
+        .store
+        .claim_outbox(world.clock.now(), Duration::seconds(30), 10)
+        .await
+        .expect("claim");
+    assert_eq!(
+        claimed.len(),
+        1,
+        "the worker's message is written with the order"
+    );
+    assert_eq!(claimed[0].queue, QueueName::Orders);
+    assert_eq!(
+        claimed[0].message.decode::<OrderMessage>(),
+        Ok(OrderMessage::ProcessOrder { order: order.id })
+    );
+}
+
+#[tokio::test]
+async fn a_vendor_sku_line_is_pinned_to_that_vendor() {
+    let world = World::new(2, 50, 0).await;
+    let error = world
+        .orders()
+        .place(&request("c1", &[("LAPTOP-a-001", 3)]), None)
+        .await
+        .expect_err("short at A");
+    match error {
+        Error::InsufficientStock { short } => {
+            assert_eq!(short.len(), 1);
+            assert_eq!(
+                (
+                    short[0].item.as_str(),
+                    short[0].requested,
+                    short[0].available
+                ),
+                ("LAPTOP-a-001", 3, 2)
+            );
+        }
+        other => panic!("expected InsufficientStock, got {other}"),
+    }
+    assert_eq!(
+        world.reserved("VendorB", "LAPTOP-b-001"),
+        0,
+        "B was not used"
+    );
+}
+
+#[tokio::test]
+async fn short_orders_name_every_short_line_and_reserve_nothing() {
+    let world = World::new(1, 1, 3).await;
+    let error = world
+        .orders()
+        .place(
+            &request(
+                "c1",
+                &[("PHONE-002", 2), ("LAPTOP-001", 3), ("PHONE-a-002", 2)],
+            ),
+            None,
+        )
+        .await
+        .expect_err("short");
+    let Error::InsufficientStock { short } = error else {
+        panic!("expected InsufficientStock");
+    };
+    let named: Vec<(String, u64)> = short
+        .iter()
+        .map(|s| (s.item.clone(), s.available))
+        .collect();
+    assert_eq!(
+        named,
+        vec![("LAPTOP-001".into(), 2), ("PHONE-a-002".into(), 1)]
+    );
+    assert_eq!(world.reserved("VendorA", "PHONE-a-002"), 0);
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_the_field_named() {
+    let world = World::new(5, 5, 5).await;
+    let service = world.orders();
+    let field_of = |error: Error| match error {
+        Error::Invalid { field, .. } => field,
+        other => panic!("expected Invalid, got {other}"),
+    };
+    let cases: Vec<(Vec<(&str, i64)>, &str)> = vec![
+        (vec![], "items"),
+        (vec![("LAPTOP-001", 0)], "items[0].quantity"),
+        (vec![("LAPTOP-001", -1)], "items[0].quantity"),
+        (vec![("LAPTOP-001", 1_000_000_000)], "items[0].quantity"),
+        (vec![("LAPTOP-001", 1), ("NOPE-404", 1)], "items[1].sku"),
+        (vec![("bad sku!", 1)], "items[0].sku"),
+        (vec![("", 1)], "items[0].sku"),
+    ];
+    for (items, field) in cases {
+        let error = service
+            .place(&request("c1", &items), None)
+            .await
+            .expect_err("refused");
+        assert_eq!(field_of(error), field, "for {items:?}");
+    }
+    let many: Vec<(&str, i64)> = (0..101).map(|_| ("LAPTOP-001", 1)).collect();
+    assert_eq!(
+        field_of(
+            service
+                .place(&request("c1", &many), None)
+                .await
+                .expect_err("too many")
+        ),
+        "items"
+    );
+
+    let mut bad_details = request("c1", &[("LAPTOP-001", 1)]);
+    bad_details.details.payment_method = Some(" ".into());
+    assert_eq!(
+        field_of(service.place(&bad_details, None).await.expect_err("blank")),
+        "paymentMethod"
+    );
+    assert_eq!(
+        world.reserved("VendorA", "LAPTOP-a-001"),
+        0,
+        "nothing half-written"
+    );
+    let page = world
+        .store
+        .orders(&OrderQuery {
+            limit: 100,
+            ..OrderQuery::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(page.total, 0);
+}
+
+#[tokio::test]
+async fn idempotency_keys_replay_and_refuse_other_bodies() {
+    let world = World::new(3, 0, 0).await;
+    let service = world.orders();
+    let key = IdempotencyKey::new("retry-1").expect("key");
+    let body = request("c1", &[("LAPTOP-001", 3)]);
+    let first = service
+        .place(&body, Some(key.clone()))
+        .await
+        .expect("first");
+    let again = service
+        .place(&body, Some(key.clone()))
+        .await
+        .expect("replay while sold out");
+    assert!(again.replayed);
+    assert_eq!(again.order.id, first.order.id);
+    assert_eq!(world.reserved("VendorA", "LAPTOP-a-001"), 3);
+    let other = request("c1", &[("LAPTOP-001", 2)]);
+    assert!(matches!(
+        service.place(&other, Some(key)).await,
+        Err(Error::IdempotencyMismatch { .. })
+    ));
+    assert!(matches!(
+        service
+            .place(&other, Some(IdempotencyKey::new("retry-2").expect("key")))
+            .await,
+        Err(Error::InsufficientStock { .. })
+    ));
+}
+
+#[tokio::test]
+async fn stale_vendors_stop_counting() {
+    let world = World::new(3, 3, 0).await;
+    world.clock.advance(Duration::minutes(4));
+    world
+        .report(
+            "VendorB",
+            &[("LAPTOP-b-001", "LAPTOP-001", 3, 98_999)],
+            world.later(240),
+        )
+        .await;
+    world
+        .store
+        .complete_snapshot(
+            &super::support::vendor("VendorB"),
+            world.later(240),
+            world.later(240),
+        )
+        .await
+        .expect("sync B");
+    world.clock.advance(Duration::minutes(2));
+    let error = world
+        .orders()
+        .place(&request("c1", &[("LAPTOP-001", 4)]), None)
+        .await
+        .expect_err("A is stale");
+    let Error::InsufficientStock { short } = error else {
+        panic!("expected InsufficientStock");
+    };
+    assert_eq!(short[0].available, 3, "only B counts");
+    let placed = world
+        .orders()
+        .place(&request("c1", &[("LAPTOP-001", 3)]), None)
+        .await
+        .expect("B serves");
+    assert!(
+        placed.order.lines[0]
+            .allocations
+            .iter()
+            .all(|a| a.vendor.as_str() == "VendorB")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_checkouts_never_oversell_across_vendors() {
+    let world = World::new(4, 6, 0).await;
+    let service = Arc::new(world.orders());
+    let tasks: Vec<_> = (0..64)
+        .map(|n| {
+            let service = Arc::clone(&service);
+            tokio::spawn(async move {
+                service
+                    .place(&request(&format!("c{n}"), &[("LAPTOP-001", 1)]), None)
+                    .await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(_) => won += 1,
+            Err(Error::InsufficientStock { .. }) => {}
+            Err(other) => panic!("unexpected error {other}"),
+        }
+    }
+    assert_eq!(won, 10);
+    assert_eq!(world.row("VendorA", "LAPTOP-a-001").sellable(), 0);
+    assert_eq!(world.row("VendorB", "LAPTOP-b-001").sellable(), 0);
+}
+
+#[tokio::test]
+async fn cancel_releases_once_and_respects_scope() {
+    let world = World::new(5, 0, 0).await;
+    let service = world.orders();
+    let placed = service
+        .place(&request("c1", &[("LAPTOP-001", 2)]), None)
+        .await
+        .expect("placed");
+    let id = placed.order.id;
+    assert!(
+        matches!(
+            service.cancel(id, "mine now", &customer_scope("c2")).await,
+            Err(Error::NotFound { .. })
+        ),
+        "another customer's order looks missing"
+    );
+    assert!(matches!(
+        service.get(id, &customer_scope("c2")).await,
+        Err(Error::NotFound { .. })
+    ));
+    let cancelled = service
+        .cancel(id, "changed my mind", &customer_scope("c1"))
+        .await
+        .expect("cancel");
+    assert_eq!(cancelled.status, OrderStatus::Cancelled);
+    assert_eq!(cancelled.failure_reason.as_deref(), Some("changed my mind"));
+    let again = service
+        .cancel(id, "again", &Scope::All)
+        .await
+        .expect("idempotent");
+    assert_eq!(again.version, cancelled.version);
+    assert_eq!(world.reserved("VendorA", "LAPTOP-a-001"), 0);
+    assert!(matches!(
+        service.cancel(id, &"x".repeat(501), &Scope::All).await,
+        Err(Error::Invalid { .. })
+    ));
+
+    let mine = service
+        .list(
+            &OrderQuery {
+                limit: 10,
+                ..OrderQuery::default()
+            },
+            &customer_scope("c2"),
+        )
+        .await
+        .expect("list");
+    assert_eq!(mine.total, 0, "scope filters lists");
+    let all = service
+        .list(
+            &OrderQuery {
+                limit: 10,
+                ..OrderQuery::default()
+            },
+            &Scope::All,
+        )
+        .await
+        .expect("list");
+    assert_eq!(all.total, 1);
+}
+
+#[tokio::test]
+async fn cancelling_a_confirmed_order_queues_vendor_cancellations() {
+    let world = World::new(5, 0, 0).await;
+    let service = world.orders();
+    let placed = service
+        .place(&request("c1", &[("LAPTOP-001", 2)]), None)
+        .await
+        .expect("placed");
+    // Drain the placement's outbox message.
+    let first = world
+        .store
+        .claim_outbox(world.clock.now(), Duration::seconds(30), 10)
+        .await
+        .expect("claim");
+    world
+        .store
+        .mark_outbox_sent(&first.iter().map(|m| m.message.id).collect::<Vec<_>>())
+        .await
+        .expect("mark");
+    let confirm = Transition {
+        order: placed.order.id,
+        expected_version: placed.order.version,
+        change: StatusChange::Confirm {
+            placements: vec![VendorPlacement {
+                vendor: super::support::vendor("VendorA"),
+                vendor_order_id: "A-77".into(),
+                idempotency_key: "key-a".into(),
+                confirmed_at: world.later(1),
+            }],
+        },
+        reason: "accepted".into(),
+        at: world.later(1),
+    };
+    world
+        .store
+        .transition(&confirm, &[])
+        .await
+        .expect("confirm");
+    let cancelled = service
+        .cancel(placed.order.id, "", &Scope::All)
+        .await
+        .expect("cancel");
+    assert_eq!(cancelled.status, OrderStatus::Cancelled);
+    assert_eq!(
+        cancelled.failure_reason.as_deref(),
+        Some("cancelled by the client")
+    );
+    let queued = world
+        .store
+        .claim_outbox(world.clock.now(), Duration::seconds(30), 10)
+        .await
+        .expect("claim");
+    assert_eq!(queued.len(), 1);
+    assert_eq!(
+        queued[0].message.decode::<OrderMessage>(),
+        Ok(OrderMessage::CancelAtVendor {
+            order: placed.order.id,
+            vendor: super::support::vendor("VendorA"),
+            idempotency_key: "key-a".into(),
+        })
+    );
+}
+
+#[tokio::test]
+async fn failed_orders_cannot_be_cancelled() {
+    let world = World::new(5, 0, 0).await;
+    let service = world.orders();
+    let placed = service
+        .place(&request("c1", &[("LAPTOP-001", 1)]), None)
+        .await
+        .expect("placed");
+    let fail = Transition {
+        order: placed.order.id,
+        expected_version: 1,
+        change: StatusChange::Fail,
+        reason: "vendor refused".into(),
+        at: world.later(1),
+    };
+    world.store.transition(&fail, &[]).await.expect("fail");
+    assert!(matches!(
+        service.cancel(placed.order.id, "", &Scope::All).await,
+        Err(Error::Conflict { .. })
+    ));
+}

@@ -1,0 +1,193 @@
+//! A small world for the service tests: an in-memory store with two vendors carrying
+//! the seed's products, a manual clock, an in-memory queue and mocked vendor clients.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use aggregator_core::domain::{
+    Currency, CustomerId, Money, OrderDetails, ProductId, SnapshotRow, Vendor, VendorId, VendorSku,
+};
+use aggregator_core::memory::{InMemoryOrderQueue, InMemoryStockStore};
+use aggregator_core::service::{ItemRequest, OrderConfig, OrderRequest, OrderService};
+use aggregator_core::traits::{
+    RetryPolicy, StockPage, VendorClient, VendorInfo, VendorOrder, VendorOrderOutcome,
+};
+use aggregator_core::{ManualClock, Result, StockStore};
+use time::{Duration, OffsetDateTime};
+
+mockall::mock! {
+    pub Vendor {}
+
+    #[async_trait::async_trait]
+    impl VendorClient for Vendor {
+        fn vendor(&self) -> &VendorId;
+        async fn health(&self) -> Result<()>;
+        async fn info(&self) -> Result<VendorInfo>;
+        async fn stock_page(&self, page: u32, limit: u32) -> Result<StockPage>;
+        async fn place_order(&self, order: &VendorOrder) -> Result<VendorOrderOutcome>;
+        async fn cancel_order(&self, idempotency_key: &str) -> Result<()>;
+    }
+}
+
+impl std::fmt::Debug for MockVendor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MockVendor")
+    }
+}
+
+/// A mock vendor answering `vendor()` with `id`.
+pub(crate) fn mock_vendor(id: &str) -> MockVendor {
+    let mut mock = MockVendor::new();
+    mock.expect_vendor().return_const(vendor(id));
+    mock
+}
+
+pub(crate) fn vendor(id: &str) -> VendorId {
+    VendorId::new(id).expect("vendor id")
+}
+
+pub(crate) fn sku(id: &str) -> VendorSku {
+    VendorSku::new(id).expect("sku")
+}
+
+pub(crate) fn product(id: &str) -> ProductId {
+    ProductId::new(id).expect("product")
+}
+
+pub(crate) fn usd(minor: i64) -> Money {
+    Money::new(minor, Currency::USD).expect("price")
+}
+
+/// The store, clock and queue every service test shares.
+pub(crate) struct World {
+    pub(crate) store: Arc<InMemoryStockStore>,
+    pub(crate) clock: ManualClock,
+    pub(crate) queue: InMemoryOrderQueue,
+    pub(crate) start: OffsetDateTime,
+}
+
+impl World {
+    /// VendorA (priority 1) and VendorB (priority 2), synced now, with
+    /// LAPTOP-001 as LAPTOP-a-001 / LAPTOP-b-001 and PHONE-002 only at A.
+    pub(crate) async fn new(laptops_a: i64, laptops_b: i64, phones_a: i64) -> Self {
+        let start = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time");
+        let world = Self {
+            store: Arc::new(InMemoryStockStore::new()),
+            clock: ManualClock::new(start),
+            queue: InMemoryOrderQueue::new(
+                RetryPolicy::new(vec![StdDuration::from_millis(20)]).expect("policy"),
+            ),
+            start,
+        };
+        for (id, priority) in [("VendorA", 1), ("VendorB", 2)] {
+            let record =
+                Vendor::new(vendor(id), id, "http://127.0.0.1:9", priority).expect("vendor");
+            world.store.upsert_vendor(&record).await.expect("upsert");
+        }
+        world
+            .report(
+                "VendorA",
+                &[
+                    ("LAPTOP-a-001", "LAPTOP-001", laptops_a, 99_999),
+                    ("PHONE-a-002", "PHONE-002", phones_a, 59_999),
+                ],
+                start,
+            )
+            .await;
+        world
+            .report(
+                "VendorB",
+                &[("LAPTOP-b-001", "LAPTOP-001", laptops_b, 98_999)],
+                start,
+            )
+            .await;
+        for id in ["VendorA", "VendorB"] {
+            world
+                .store
+                .complete_snapshot(&vendor(id), start, start)
+                .await
+                .expect("complete");
+        }
+        world
+    }
+
+    /// Applies one page of rows (sku, product, quantity, price) for `vendor_id`.
+    pub(crate) async fn report(
+        &self,
+        vendor_id: &str,
+        rows: &[(&str, &str, i64, i64)],
+        as_of: OffsetDateTime,
+    ) {
+        let rows: Vec<SnapshotRow> = rows
+            .iter()
+            .map(|(s, p, quantity, price)| SnapshotRow {
+                sku: sku(s),
+                product: product(p),
+                quantity: *quantity,
+                price: usd(*price),
+                as_of,
+            })
+            .collect();
+        self.store
+            .apply_snapshot(&vendor(vendor_id), &rows)
+            .await
+            .expect("snapshot");
+    }
+
+    pub(crate) fn dyn_store(&self) -> Arc<dyn StockStore> {
+        self.store.clone()
+    }
+
+    pub(crate) fn clock(&self) -> Arc<ManualClock> {
+        Arc::new(self.clock.clone())
+    }
+
+    pub(crate) fn orders(&self) -> OrderService {
+        OrderService::new(self.dyn_store(), self.clock(), OrderConfig::default()).expect("service")
+    }
+
+    /// Reserved units on a (vendor, sku).
+    pub(crate) fn reserved(&self, vendor_id: &str, sku_id: &str) -> i64 {
+        self.store
+            .stock(&vendor(vendor_id), &sku(sku_id))
+            .expect("row")
+            .reserved
+    }
+
+    pub(crate) fn row(
+        &self,
+        vendor_id: &str,
+        sku_id: &str,
+    ) -> aggregator_core::domain::VendorStock {
+        self.store
+            .stock(&vendor(vendor_id), &sku(sku_id))
+            .expect("row")
+    }
+
+    pub(crate) fn later(&self, seconds: i64) -> OffsetDateTime {
+        self.start + Duration::seconds(seconds)
+    }
+}
+
+pub(crate) fn details(customer: &str) -> OrderDetails {
+    OrderDetails {
+        customer: CustomerId::new(customer).expect("customer"),
+        email: None,
+        shipping_address: None,
+        payment_method: Some("credit_card".into()),
+        notes: None,
+    }
+}
+
+pub(crate) fn request(customer: &str, items: &[(&str, i64)]) -> OrderRequest {
+    OrderRequest {
+        details: details(customer),
+        items: items
+            .iter()
+            .map(|(item, quantity)| ItemRequest {
+                item: (*item).to_owned(),
+                quantity: *quantity,
+            })
+            .collect(),
+    }
+}

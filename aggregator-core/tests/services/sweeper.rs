@@ -1,0 +1,39 @@
+use aggregator_core::StockStore;
+use aggregator_core::domain::OrderStatus;
+use aggregator_core::service::Sweeper;
+use time::Duration;
+
+use super::support::{World, request};
+
+#[tokio::test]
+async fn the_sweeper_expires_overdue_orders_in_batches_once() {
+    let world = World::new(10, 0, 0).await;
+    let service = world.orders();
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(
+            service
+                .place(&request(&format!("c{n}"), &[("LAPTOP-001", 1)]), None)
+                .await
+                .expect("placed")
+                .order
+                .id,
+        );
+    }
+    let sweeper = Sweeper::new(world.dyn_store(), world.clock(), 2).expect("sweeper");
+    assert!(sweeper.run_once().await.expect("early").is_empty());
+    world
+        .clock
+        .advance(service.config().reservation_ttl + Duration::seconds(1));
+    let expired = sweeper.run_once().await.expect("sweep");
+    assert_eq!(expired.orders.len(), 5, "all batches are swept");
+    assert_eq!(world.reserved("VendorA", "LAPTOP-a-001"), 0);
+    for id in ids {
+        assert_eq!(
+            world.store.order(id).await.expect("order").status,
+            OrderStatus::Expired
+        );
+    }
+    assert!(sweeper.run_once().await.expect("again").is_empty());
+    assert!(Sweeper::new(world.dyn_store(), world.clock(), 0).is_err());
+}

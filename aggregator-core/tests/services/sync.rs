@@ -1,0 +1,272 @@
+use std::sync::Arc;
+
+use aggregator_core::domain::StalenessLimit;
+use aggregator_core::domain::{HealthPolicy, QueueName, SnapshotRow, SyncRequest, VendorHealth};
+use aggregator_core::error::Error;
+use aggregator_core::memory::InMemoryOrderQueue;
+use aggregator_core::service::{Catalog, StockSync, SyncConfig};
+use aggregator_core::traits::{StockPage, VendorClient, VendorDirectory};
+use aggregator_core::{OrderQueue, StockStore};
+use time::{Duration, OffsetDateTime};
+
+use super::support::{MockVendor, World, mock_vendor, product, sku, usd, vendor};
+
+fn rows(skus: &[(&str, &str, i64)], as_of: OffsetDateTime) -> Vec<SnapshotRow> {
+    skus.iter()
+        .map(|(s, p, quantity)| SnapshotRow {
+            sku: sku(s),
+            product: product(p),
+            quantity: *quantity,
+            price: usd(100),
+            as_of,
+        })
+        .collect()
+}
+
+fn sync(world: &World, vendors: Vec<MockVendor>, page_size: u32) -> StockSync {
+    let directory: VendorDirectory = vendors
+        .into_iter()
+        .map(|mock| Arc::new(mock) as Arc<dyn VendorClient>)
+        .collect();
+    let config = SyncConfig {
+        page_size,
+        max_pages: 5,
+        health: HealthPolicy {
+            down_after_failures: 2,
+        },
+    };
+    StockSync::new(world.dyn_store(), directory, world.clock(), config).expect("sync")
+}
+
+#[tokio::test]
+async fn a_full_sync_applies_every_page_and_zeroes_what_is_gone() {
+    let world = World::new(5, 5, 7).await;
+    world.clock.advance(Duration::seconds(30));
+    let as_of = world.later(29);
+    let mut a = mock_vendor("VendorA");
+    a.expect_stock_page().returning(move |page, limit| {
+        assert_eq!(limit, 1);
+        Ok(match page {
+            1 => StockPage {
+                rows: rows(&[("LAPTOP-a-001", "LAPTOP-001", 9)], as_of),
+                as_of,
+                next_page: Some(2),
+            },
+            2 => StockPage {
+                rows: rows(&[("TABLET-a-003", "TABLET-003", 4)], as_of),
+                as_of,
+                next_page: None,
+            },
+            _ => panic!("page {page} was not offered"),
+        })
+    });
+    let report = sync(&world, vec![a], 1)
+        .sync_vendor(&vendor("VendorA"))
+        .await
+        .expect("synced");
+    assert_eq!(
+        (report.pages, report.applied, report.ignored_older),
+        (2, 2, 0)
+    );
+    assert_eq!(report.vendor.health, VendorHealth::Healthy);
+    assert_eq!(report.vendor.last_good_sync, Some(world.later(30)));
+    assert_eq!(world.row("VendorA", "LAPTOP-a-001").reported, 9);
+    assert_eq!(world.row("VendorA", "TABLET-a-003").reported, 4);
+    assert_eq!(
+        world.row("VendorA", "PHONE-a-002").reported,
+        0,
+        "not in the feed any more"
+    );
+    assert_eq!(
+        world.row("VendorB", "LAPTOP-b-001").reported,
+        5,
+        "other vendors untouched"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_page_applies_nothing_and_degrades_then_downs_the_vendor() {
+    let world = World::new(5, 5, 0).await;
+    let as_of = world.later(10);
+    let mut a = mock_vendor("VendorA");
+    a.expect_stock_page().returning(move |page, _| match page {
+        1 => Ok(StockPage {
+            rows: rows(&[("LAPTOP-a-001", "LAPTOP-001", 1)], as_of),
+            as_of,
+            next_page: Some(2),
+        }),
+        _ => Err(Error::transient("vendor VendorA", "connection reset")),
+    });
+    let syncer = sync(&world, vec![a], 100);
+    let error = syncer
+        .sync_vendor(&vendor("VendorA"))
+        .await
+        .expect_err("fails");
+    assert!(error.is_retryable(), "the queue retries it");
+    assert_eq!(
+        world.row("VendorA", "LAPTOP-a-001").reported,
+        5,
+        "page 1 was not applied"
+    );
+    let vendors = world.store.vendors().await.expect("vendors");
+    let a = vendors
+        .iter()
+        .find(|v| v.id.as_str() == "VendorA")
+        .expect("A");
+    assert_eq!(
+        (a.health, a.consecutive_failures),
+        (VendorHealth::Degraded, 1)
+    );
+    assert!(
+        a.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("connection reset"))
+    );
+    syncer
+        .sync_vendor(&vendor("VendorA"))
+        .await
+        .expect_err("fails again");
+    let vendors = world.store.vendors().await.expect("vendors");
+    let a = vendors
+        .iter()
+        .find(|v| v.id.as_str() == "VendorA")
+        .expect("A");
+    assert_eq!(a.health, VendorHealth::Down);
+    assert_eq!(
+        a.last_good_sync,
+        Some(world.start),
+        "last good data is still served"
+    );
+
+    // Down but within the staleness limit: still counted. Past it: not.
+    let catalog = Catalog::new(world.dyn_store(), world.clock(), StalenessLimit::DEFAULT);
+    let laptops = catalog
+        .availability(&product("LAPTOP-001"))
+        .await
+        .expect("availability");
+    assert_eq!(laptops.available, 10);
+    world.clock.advance(Duration::minutes(6));
+    let laptops = catalog
+        .availability(&product("LAPTOP-001"))
+        .await
+        .expect("availability");
+    assert_eq!(laptops.available, 0, "every vendor is stale now");
+    assert!(laptops.vendors.iter().all(|v| !v.fresh));
+}
+
+#[tokio::test]
+async fn bad_vendor_data_is_refused_whole() {
+    let world = World::new(5, 5, 0).await;
+    let as_of = world.later(10);
+    let mut a = mock_vendor("VendorA");
+    a.expect_stock_page().returning(move |_, _| {
+        Ok(StockPage {
+            rows: rows(
+                &[
+                    ("LAPTOP-a-001", "LAPTOP-001", 3),
+                    ("PHONE-a-002", "PHONE-002", -4),
+                ],
+                as_of,
+            ),
+            as_of,
+            next_page: None,
+        })
+    });
+    let error = sync(&world, vec![a], 100)
+        .sync_vendor(&vendor("VendorA"))
+        .await
+        .expect_err("refused");
+    assert!(
+        !error.is_retryable(),
+        "bad data does not get better by retrying"
+    );
+    assert!(
+        error.to_string().contains("VendorA"),
+        "names the vendor: {error}"
+    );
+    assert!(
+        error.to_string().contains("PHONE-a-002"),
+        "names the field: {error}"
+    );
+    assert_eq!(world.row("VendorA", "LAPTOP-a-001").reported, 5);
+}
+
+#[tokio::test]
+async fn endless_or_backward_paging_is_refused() {
+    let world = World::new(5, 5, 0).await;
+    let as_of = world.later(10);
+    let mut a = mock_vendor("VendorA");
+    a.expect_stock_page().returning(move |page, _| {
+        Ok(StockPage {
+            rows: vec![],
+            as_of,
+            next_page: Some(page + 1),
+        })
+    });
+    let error = sync(&world, vec![a], 100)
+        .sync_vendor(&vendor("VendorA"))
+        .await
+        .expect_err("endless");
+    assert!(error.to_string().contains("more than 5 pages"), "{error}");
+    let mut b = mock_vendor("VendorB");
+    b.expect_stock_page().returning(move |_, _| {
+        Ok(StockPage {
+            rows: vec![],
+            as_of,
+            next_page: Some(1),
+        })
+    });
+    let error = sync(&world, vec![b], 100)
+        .sync_vendor(&vendor("VendorB"))
+        .await
+        .expect_err("loop");
+    assert!(error.to_string().contains("points back"), "{error}");
+    assert!(matches!(
+        sync(&world, vec![], 100)
+            .sync_vendor(&vendor("Nobody"))
+            .await,
+        Err(Error::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn request_all_queues_one_message_per_vendor() {
+    let world = World::new(1, 1, 0).await;
+    let queue = InMemoryOrderQueue::default();
+    let syncer = sync(
+        &world,
+        vec![mock_vendor("VendorA"), mock_vendor("VendorB")],
+        100,
+    );
+    assert_eq!(syncer.request_all(&queue).await.expect("queued"), 2);
+    let mut subscription = queue
+        .subscribe(QueueName::StockSync, 10)
+        .await
+        .expect("subscribe");
+    let mut vendors = Vec::new();
+    for _ in 0..2 {
+        let delivery = subscription.next().await.expect("delivery");
+        vendors.push(
+            delivery
+                .message
+                .decode::<SyncRequest>()
+                .expect("decodes")
+                .vendor
+                .to_string(),
+        );
+        delivery.ack().await.expect("ack");
+    }
+    assert_eq!(vendors, vec!["VendorA", "VendorB"]);
+    assert!(
+        StockSync::new(
+            world.dyn_store(),
+            VendorDirectory::new(),
+            world.clock(),
+            SyncConfig {
+                page_size: 0,
+                ..SyncConfig::default()
+            }
+        )
+        .is_err()
+    );
+}

@@ -9,6 +9,7 @@
 //! * [`order_queue_suite`] runs every [`OrderQueue`] case. Pass a queue nobody else
 //!   uses, built with the [`RetryPolicy`] you pass in (keep its delays short).
 //! * [`cache_suite`] runs every [`Cache`] case; keys are prefixed with a random id.
+//! * [`service_url`] tells a backend test where its real service is, or skips it.
 //!
 //! [`StockStore`]: crate::StockStore
 //! [`OrderQueue`]: crate::OrderQueue
@@ -21,6 +22,7 @@ mod hold_cases;
 mod order_cases;
 mod outbox_cases;
 mod queue_cases;
+mod services;
 mod stock_cases;
 
 pub use cache_cases::*;
@@ -29,6 +31,7 @@ pub use hold_cases::*;
 pub use order_cases::*;
 pub use outbox_cases::*;
 pub use queue_cases::*;
+pub use services::{REQUIRE_SERVICES, ServiceDecision, decide, service_url};
 pub use stock_cases::*;
 
 use crate::traits::{Cache, OrderQueue, RetryPolicy, StockStore};

@@ -1,0 +1,75 @@
+//! How backend tests find the real services: from the environment, skipping with one
+//! clear line when a URL is unset, and failing instead when
+//! `AGGREGATOR_REQUIRE_SERVICES=1` (as CI sets it).
+
+/// The variable that turns a missing service from a skip into a failure.
+pub const REQUIRE_SERVICES: &str = "AGGREGATOR_REQUIRE_SERVICES";
+
+/// What a test should do about a service it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceDecision {
+    /// Run against this URL.
+    Use(String),
+    /// Skip, printing this line.
+    Skip(String),
+    /// Fail with this message: the service is required but not configured.
+    Fail(String),
+}
+
+/// Decides from the value of `variable` and whether services are required.
+pub fn decide(variable: &str, value: Option<String>, required: bool) -> ServiceDecision {
+    match value.filter(|url| !url.trim().is_empty()) {
+        Some(url) => ServiceDecision::Use(url),
+        None if required => ServiceDecision::Fail(format!(
+            "{variable} is not set but {REQUIRE_SERVICES}=1: this test needs the real service"
+        )),
+        None => ServiceDecision::Skip(format!(
+            "skipped: set {variable} to run this test against a real service"
+        )),
+    }
+}
+
+/// The URL in `variable`, or `None` after printing one line saying the test is skipped.
+///
+/// # Panics
+///
+/// When the variable is unset and `AGGREGATOR_REQUIRE_SERVICES=1`: a required service
+/// that is missing fails the test.
+pub fn service_url(variable: &str) -> Option<String> {
+    let required = std::env::var(REQUIRE_SERVICES).is_ok_and(|v| v.trim() == "1");
+    match decide(variable, std::env::var(variable).ok(), required) {
+        ServiceDecision::Use(url) => Some(url),
+        ServiceDecision::Skip(line) => {
+            eprintln!("{line}");
+            None
+        }
+        ServiceDecision::Fail(message) => panic!("{message}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_urls_are_used() {
+        assert_eq!(
+            decide("DATABASE_URL", Some("postgres://x".into()), true),
+            ServiceDecision::Use("postgres://x".into())
+        );
+    }
+
+    #[test]
+    fn missing_urls_skip_unless_required() {
+        assert!(
+            matches!(decide("REDIS_URL", None, false), ServiceDecision::Skip(line) if line.contains("REDIS_URL"))
+        );
+        assert!(matches!(
+            decide("REDIS_URL", Some(" ".into()), false),
+            ServiceDecision::Skip(_)
+        ));
+        assert!(
+            matches!(decide("AMQP_URL", None, true), ServiceDecision::Fail(message) if message.contains("AMQP_URL"))
+        );
+    }
+}

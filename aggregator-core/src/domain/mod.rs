@@ -7,6 +7,7 @@ mod message;
 mod money;
 mod order;
 mod quantity;
+mod reservation;
 mod stock;
 mod vendor;
 
@@ -22,6 +23,7 @@ pub use order::{
     StatusChange, Transition, VendorPlacement, check_free_text,
 };
 pub use quantity::{ABSOLUTE_MAX_QUANTITY, Quantity, QuantityLimit};
+pub use reservation::{Reservation, ReservationOwner};
 pub use stock::{
     MAX_REPORTED_QUANTITY, PendingConfirmation, SnapshotOutcome, SnapshotRow, StockLedger,
     VendorStock,

@@ -8,5 +8,4 @@ mod stock_store;
 
 pub use cache::InMemoryCache;
 pub use order_queue::InMemoryOrderQueue;
-pub use stock_state::ActiveReservation;
 pub use stock_store::InMemoryStockStore;

@@ -8,8 +8,8 @@ use time::{Duration, OffsetDateTime};
 use crate::domain::{
     Allocation, CustomerId, HealthPolicy, Hold, HoldId, HoldStatus, IdempotencyKey, MessageId,
     Order, OrderEvent, OrderId, OrderLine, OrderStatus, OutboxMessage, PendingConfirmation,
-    ProductId, Quantity, SnapshotOutcome, SnapshotRow, StatusChange, StockLedger, Transition,
-    Vendor, VendorHealth, VendorId, VendorSku, VendorStock,
+    ProductId, Quantity, Reservation, ReservationOwner, SnapshotOutcome, SnapshotRow, StatusChange,
+    StockLedger, Transition, Vendor, VendorHealth, VendorId, VendorSku, VendorStock,
 };
 use crate::error::{Error, Result, ShortLine};
 use crate::traits::{
@@ -18,28 +18,6 @@ use crate::traits::{
 };
 
 type StockKey = (VendorId, VendorSku);
-
-/// Whose units a deadline releases.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-enum Owner {
-    Order(OrderId),
-    Hold(HoldId),
-}
-
-/// Units held on one (vendor, SKU) by an order or hold that still holds stock.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActiveReservation {
-    /// The vendor.
-    pub vendor: VendorId,
-    /// The SKU.
-    pub sku: VendorSku,
-    /// Units held.
-    pub quantity: Quantity,
-    /// The order holding them, if an order does.
-    pub order: Option<OrderId>,
-    /// The hold holding them, if a hold does.
-    pub hold: Option<HoldId>,
-}
 
 #[derive(Debug)]
 struct OutboxEntry {
@@ -56,7 +34,7 @@ pub(super) struct StockState {
     by_product: BTreeMap<ProductId, BTreeSet<StockKey>>,
     orders: BTreeMap<OrderId, Order>,
     holds: HashMap<HoldId, Hold>,
-    deadlines: BTreeSet<(OffsetDateTime, Owner)>,
+    deadlines: BTreeSet<(OffsetDateTime, ReservationOwner)>,
     idempotency: HashMap<(CustomerId, IdempotencyKey), (String, OrderId)>,
     outbox: BTreeMap<MessageId, OutboxEntry>,
     processed: HashSet<(String, MessageId)>,
@@ -381,7 +359,7 @@ impl StockState {
             );
         }
         self.deadlines
-            .insert((order.reserved_until, Owner::Order(order.id)));
+            .insert((order.reserved_until, ReservationOwner::Order(order.id)));
         self.write_outbox(placement.outbox);
         self.orders.insert(order.id, order.clone());
         Ok(Placed {
@@ -458,7 +436,8 @@ impl StockState {
             }
         }
         if held_before && !next.status.holds_stock() {
-            self.deadlines.remove(&(deadline, Owner::Order(next.id)));
+            self.deadlines
+                .remove(&(deadline, ReservationOwner::Order(next.id)));
         }
         self.write_outbox(outbox.to_vec());
         self.orders.insert(next.id, next.clone());
@@ -639,7 +618,7 @@ impl StockState {
             order: None,
         };
         self.deadlines
-            .insert((hold.expires_at, Owner::Hold(hold.id)));
+            .insert((hold.expires_at, ReservationOwner::Hold(hold.id)));
         self.holds.insert(hold.id, hold.clone());
         Ok(hold)
     }
@@ -678,8 +657,9 @@ impl StockState {
         if expires_at <= at {
             return Err(Error::invalid("ttl", "must be positive"));
         }
-        self.deadlines.remove(&(old, Owner::Hold(id)));
-        self.deadlines.insert((expires_at, Owner::Hold(id)));
+        self.deadlines.remove(&(old, ReservationOwner::Hold(id)));
+        self.deadlines
+            .insert((expires_at, ReservationOwner::Hold(id)));
         let hold = self
             .holds
             .get_mut(&id)
@@ -702,7 +682,7 @@ impl StockState {
     fn end_hold(&mut self, mut hold: Hold, status: HoldStatus) -> Hold {
         self.release_lines(&hold.lines);
         self.deadlines
-            .remove(&(hold.expires_at, Owner::Hold(hold.id)));
+            .remove(&(hold.expires_at, ReservationOwner::Hold(hold.id)));
         hold.status = status;
         self.holds.insert(hold.id, hold.clone());
         hold
@@ -730,9 +710,9 @@ impl StockState {
             "placed from hold: stock reserved",
         );
         self.deadlines
-            .remove(&(hold.expires_at, Owner::Hold(hold.id)));
+            .remove(&(hold.expires_at, ReservationOwner::Hold(hold.id)));
         self.deadlines
-            .insert((order.reserved_until, Owner::Order(order.id)));
+            .insert((order.reserved_until, ReservationOwner::Order(order.id)));
         let mut converted = hold;
         converted.status = HoldStatus::Converted;
         converted.order = Some(order.id);
@@ -746,7 +726,7 @@ impl StockState {
     }
 
     pub(super) fn expire_overdue(&mut self, now: OffsetDateTime, limit: u32) -> ExpiredBatch {
-        let due: Vec<(OffsetDateTime, Owner)> = self
+        let due: Vec<(OffsetDateTime, ReservationOwner)> = self
             .deadlines
             .iter()
             .take_while(|(deadline, _)| *deadline <= now)
@@ -756,7 +736,7 @@ impl StockState {
         let mut batch = ExpiredBatch::default();
         for (_, owner) in due {
             match owner {
-                Owner::Order(id) => {
+                ReservationOwner::Order(id) => {
                     let Some(order) = self.orders.get(&id) else {
                         continue;
                     };
@@ -771,7 +751,7 @@ impl StockState {
                         batch.orders.push(id);
                     }
                 }
-                Owner::Hold(id) => {
+                ReservationOwner::Hold(id) => {
                     if let Some(hold) = self.holds.get(&id).cloned() {
                         self.end_hold(hold, HoldStatus::Expired);
                         batch.holds.push(id);
@@ -823,37 +803,45 @@ impl StockState {
         self.processed.insert((consumer.to_owned(), id))
     }
 
-    pub(super) fn active_reservations(&self) -> Vec<ActiveReservation> {
+    pub(super) fn active_reservations(&self) -> Vec<Reservation> {
         let from_orders = self
             .orders
             .values()
             .filter(|order| order.status.holds_stock())
             .flat_map(|order| {
-                order.lines.iter().flat_map(move |line| {
-                    line.allocations.iter().map(move |a| ActiveReservation {
-                        vendor: a.vendor.clone(),
-                        sku: a.sku.clone(),
-                        quantity: a.quantity,
-                        order: Some(order.id),
-                        hold: None,
-                    })
-                })
+                reservations_of(
+                    ReservationOwner::Order(order.id),
+                    &order.lines,
+                    order.reserved_until,
+                )
             });
         let from_holds = self
             .holds
             .values()
             .filter(|hold| hold.status == HoldStatus::Active)
             .flat_map(|hold| {
-                hold.lines.iter().flat_map(move |line| {
-                    line.allocations.iter().map(move |a| ActiveReservation {
-                        vendor: a.vendor.clone(),
-                        sku: a.sku.clone(),
-                        quantity: a.quantity,
-                        order: None,
-                        hold: Some(hold.id),
-                    })
-                })
+                reservations_of(
+                    ReservationOwner::Hold(hold.id),
+                    &hold.lines,
+                    hold.expires_at,
+                )
             });
         from_orders.chain(from_holds).collect()
     }
+}
+
+fn reservations_of(
+    owner: ReservationOwner,
+    lines: &[OrderLine],
+    expires_at: OffsetDateTime,
+) -> impl Iterator<Item = Reservation> + '_ {
+    lines.iter().flat_map(move |line| {
+        line.allocations.iter().map(move |a| Reservation {
+            owner,
+            vendor: a.vendor.clone(),
+            sku: a.sku.clone(),
+            quantity: a.quantity,
+            expires_at,
+        })
+    })
 }

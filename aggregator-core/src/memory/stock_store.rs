@@ -5,9 +5,9 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
-use super::stock_state::{ActiveReservation, StockState};
+use super::stock_state::StockState;
 use crate::domain::{
-    HealthPolicy, Hold, HoldId, MessageId, Order, OrderId, OutboxMessage, ProductId,
+    HealthPolicy, Hold, HoldId, MessageId, Order, OrderId, OutboxMessage, ProductId, Reservation,
     SnapshotOutcome, SnapshotRow, Transition, Vendor, VendorId, VendorSku, VendorStock,
 };
 use crate::error::Result;
@@ -39,8 +39,9 @@ impl InMemoryStockStore {
     }
 
     /// Units currently held by orders and holds that still hold stock, one entry per
-    /// allocation; for tests and diagnostics.
-    pub fn active_reservations(&self) -> Vec<ActiveReservation> {
+    /// allocation; for tests and diagnostics. Their sum per (vendor, SKU) always equals
+    /// that row's `reserved`.
+    pub fn active_reservations(&self) -> Vec<Reservation> {
         self.state().active_reservations()
     }
 

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use aggregator_core::StockStore;
 use aggregator_core::domain::StalenessLimit;
-use aggregator_core::domain::{OrderMessage, OrderStatus, QueueName};
+use aggregator_core::domain::{OrderMessage, OrderStatus};
 use aggregator_core::error::Error;
 use aggregator_core::service::{OrderProcessor, ProcessOutcome, Scope, vendor_key};
 use aggregator_core::traits::{
@@ -10,7 +10,7 @@ use aggregator_core::traits::{
 };
 use mockall::predicate::eq;
 
-use super::support::{MockVendor, World, mock_vendor, request, sku};
+use super::support::{MockVendor, World, drain, mock_vendor, request, sku};
 
 fn processor(world: &World, vendors: Vec<MockVendor>) -> OrderProcessor {
     let directory: VendorDirectory = vendors
@@ -42,21 +42,13 @@ fn accepting(id: &str, world: &World, times: usize) -> MockVendor {
     mock
 }
 
-/// The messages queued for the worker (compensations), drained.
+/// The messages queued for the worker (compensations), drained and decoded.
 async fn queued(world: &World) -> Vec<OrderMessage> {
-    let mut subscription = world
-        .queue
-        .subscribe(QueueName::Orders, 100)
+    drain(&world.queue)
         .await
-        .expect("subscribe");
-    let mut messages = Vec::new();
-    while let Ok(Ok(delivery)) =
-        tokio::time::timeout(std::time::Duration::from_millis(50), subscription.next()).await
-    {
-        messages.push(delivery.message.decode::<OrderMessage>().expect("decodes"));
-        delivery.ack().await.expect("ack");
-    }
-    messages
+        .iter()
+        .map(|message| message.decode::<OrderMessage>().expect("decodes"))
+        .collect()
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use aggregator_core::{OrderQueue, StockStore};
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
-use super::support::{World, request};
+use super::support::{World, drain, request};
 
 /// A queue whose publishes fail while `down` is set.
 #[derive(Debug)]
@@ -152,21 +152,6 @@ impl StockStore for ForgetfulStore {
     async fn record_processed(&self, consumer: &str, id: MessageId) -> Result<bool> {
         self.inner.record_processed(consumer, id).await
     }
-}
-
-async fn drain(queue: &dyn OrderQueue) -> Vec<Message> {
-    let mut subscription = queue
-        .subscribe(QueueName::Orders, 100)
-        .await
-        .expect("subscribe");
-    let mut messages = Vec::new();
-    while let Ok(Ok(delivery)) =
-        tokio::time::timeout(std::time::Duration::from_millis(50), subscription.next()).await
-    {
-        messages.push(delivery.message.clone());
-        delivery.ack().await.expect("ack");
-    }
-    messages
 }
 
 #[tokio::test]

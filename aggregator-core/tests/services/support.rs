@@ -7,12 +7,13 @@ use std::time::Duration as StdDuration;
 use aggregator_core::domain::{
     Currency, CustomerId, Money, OrderDetails, ProductId, SnapshotRow, Vendor, VendorId, VendorSku,
 };
+use aggregator_core::domain::{Message, QueueName};
 use aggregator_core::memory::{InMemoryOrderQueue, InMemoryStockStore};
 use aggregator_core::service::{ItemRequest, OrderConfig, OrderRequest, OrderService};
 use aggregator_core::traits::{
     RetryPolicy, StockPage, VendorClient, VendorInfo, VendorOrder, VendorOrderOutcome,
 };
-use aggregator_core::{ManualClock, Result, StockStore};
+use aggregator_core::{ManualClock, OrderQueue, Result, StockStore};
 use time::{Duration, OffsetDateTime};
 
 mockall::mock! {
@@ -190,4 +191,20 @@ pub(crate) fn request(customer: &str, items: &[(&str, i64)]) -> OrderRequest {
             })
             .collect(),
     }
+}
+
+/// Every message waiting in `order_queue`, acked; stops after 50 ms without one.
+pub(crate) async fn drain(queue: &dyn OrderQueue) -> Vec<Message> {
+    let mut subscription = queue
+        .subscribe(QueueName::Orders, 100)
+        .await
+        .expect("subscribe");
+    let mut messages = Vec::new();
+    while let Ok(Ok(delivery)) =
+        tokio::time::timeout(StdDuration::from_millis(50), subscription.next()).await
+    {
+        messages.push(delivery.message.clone());
+        delivery.ack().await.expect("ack");
+    }
+    messages
 }

@@ -11,13 +11,16 @@ pub trait Clock: Send + Sync + Debug + 'static {
     fn now(&self) -> OffsetDateTime;
 }
 
-/// The system's wall clock.
+/// The system's wall clock, to the microsecond (the resolution PostgreSQL stores, so a
+/// time read back equals the time written).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
+        let now = OffsetDateTime::now_utc();
+        let micros = now.microsecond();
+        now.replace_microsecond(micros).unwrap_or(now)
     }
 }
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::domain::{CustomerId, HoldId, OrderId, OrderLine};
+use crate::error::{Error, Result};
 
 /// Where a hold is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -29,6 +30,14 @@ impl HoldStatus {
             Self::Converted => "converted",
             Self::Expired => "expired",
         }
+    }
+
+    /// Parses the lower-case word; anything else is `Invalid`.
+    pub fn parse(text: &str) -> Result<Self> {
+        [Self::Active, Self::Released, Self::Converted, Self::Expired]
+            .into_iter()
+            .find(|status| status.as_str() == text)
+            .ok_or_else(|| Error::invalid("status", format!("{text:?} is not a hold status")))
     }
 }
 

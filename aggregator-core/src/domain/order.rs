@@ -331,6 +331,122 @@ impl Order {
         grouped.into_iter().collect()
     }
 
+    /// What moving the units of (`vendor`, `sku`) to `replacement` would move: the units
+    /// the order holds there, their product and the line's item text. Refuses (changing
+    /// nothing) an order that is not `reserved`, a SKU the order holds nothing on, a
+    /// replacement that does not add up to those units or that names the same SKU.
+    pub fn check_reroute(
+        &self,
+        vendor: &VendorId,
+        sku: &VendorSku,
+        replacement: &[(VendorId, VendorSku, Quantity)],
+    ) -> Result<(Quantity, ProductId, String)> {
+        if self.status != OrderStatus::Reserved {
+            return Err(Error::conflict(format!(
+                "order {} is {}; only reserved orders can be re-routed",
+                self.id,
+                self.status.as_str()
+            )));
+        }
+        let mut moving = 0_u32;
+        let mut found = None;
+        for line in &self.lines {
+            for allocation in &line.allocations {
+                if &allocation.vendor == vendor && &allocation.sku == sku {
+                    moving += allocation.quantity.get();
+                    found = Some((line.product.clone(), line.item.clone()));
+                }
+            }
+        }
+        let Some((product, item)) = found else {
+            return Err(Error::invalid(
+                "sku",
+                format!("order {} holds nothing on {sku}", self.id),
+            ));
+        };
+        let offered: u64 = replacement.iter().map(|(_, _, q)| u64::from(q.get())).sum();
+        if offered != u64::from(moving) {
+            return Err(Error::invalid(
+                "replacement",
+                format!("moves {offered} units but the order holds {moving} on {sku}"),
+            ));
+        }
+        if replacement.iter().any(|(v, s, _)| v == vendor && s == sku) {
+            return Err(Error::invalid(
+                "replacement",
+                "must not name the SKU being moved away from",
+            ));
+        }
+        Ok((Quantity::try_from(moving)?, product, item))
+    }
+
+    /// Moves the units of (`vendor`, `sku`) to `replacement` (priced allocations whose
+    /// quantities add up to them), merging with allocations the lines already have;
+    /// version + 1 and an event with `reason`. Checks as [`Order::check_reroute`] does
+    /// and changes nothing on error.
+    pub fn reroute(
+        &mut self,
+        vendor: &VendorId,
+        sku: &VendorSku,
+        replacement: &[Allocation],
+        reason: &str,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        let planned: Vec<(VendorId, VendorSku, Quantity)> = replacement
+            .iter()
+            .map(|a| (a.vendor.clone(), a.sku.clone(), a.quantity))
+            .collect();
+        self.check_reroute(vendor, sku, &planned)?;
+        let mut remaining: Vec<Allocation> = replacement.to_vec();
+        let mut lines = self.lines.clone();
+        for line in &mut lines {
+            let mut freed = 0_u32;
+            line.allocations.retain(|allocation| {
+                let moving = &allocation.vendor == vendor && &allocation.sku == sku;
+                if moving {
+                    freed += allocation.quantity.get();
+                }
+                !moving
+            });
+            while freed > 0 {
+                let Some(next) = remaining.first_mut() else {
+                    break;
+                };
+                let take = freed.min(next.quantity.get());
+                match line
+                    .allocations
+                    .iter_mut()
+                    .find(|a| a.vendor == next.vendor && a.sku == next.sku)
+                {
+                    Some(existing) => {
+                        existing.quantity = Quantity::try_from(existing.quantity.get() + take)?;
+                    }
+                    None => line.allocations.push(Allocation {
+                        quantity: Quantity::try_from(take)?,
+                        ..next.clone()
+                    }),
+                }
+                freed -= take;
+                if take == next.quantity.get() {
+                    remaining.remove(0);
+                } else {
+                    next.quantity = Quantity::try_from(next.quantity.get() - take)?;
+                }
+            }
+        }
+        self.lines = lines;
+        self.version += 1;
+        self.updated_at = at;
+        self.events.push(OrderEvent {
+            from: Some(self.status),
+            to: self.status,
+            reason: reason.to_owned(),
+            at,
+            version: self.version,
+        });
+        Ok(())
+    }
+
     /// Checks that `change` is allowed from the current status at `expected_version`,
     /// then applies it: new status, version + 1, an event, and the failure reason or
     /// vendor placements it carries. Changes nothing on error.

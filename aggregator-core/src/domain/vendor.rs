@@ -27,6 +27,14 @@ impl VendorHealth {
             Self::Down => "down",
         }
     }
+
+    /// Parses the lower-case word; anything else is `Invalid`.
+    pub fn parse(text: &str) -> Result<Self> {
+        [Self::Healthy, Self::Degraded, Self::Down]
+            .into_iter()
+            .find(|health| health.as_str() == text)
+            .ok_or_else(|| Error::invalid("health", format!("{text:?} is not a vendor health")))
+    }
 }
 
 /// When a run of failed syncs turns a vendor from degraded to down.

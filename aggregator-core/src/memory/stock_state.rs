@@ -7,14 +7,14 @@ use time::{Duration, OffsetDateTime};
 
 use crate::domain::{
     Allocation, CustomerId, HealthPolicy, Hold, HoldId, HoldStatus, IdempotencyKey, MessageId,
-    Order, OrderEvent, OrderId, OrderLine, OrderStatus, OutboxMessage, PendingConfirmation,
-    ProductId, Quantity, Reservation, ReservationOwner, SnapshotOutcome, SnapshotRow, StatusChange,
-    StockLedger, Transition, Vendor, VendorHealth, VendorId, VendorSku, VendorStock,
+    Order, OrderId, OrderLine, OutboxMessage, PendingConfirmation, ProductId, Quantity,
+    Reservation, ReservationOwner, SnapshotOutcome, SnapshotRow, StatusChange, StockLedger,
+    Transition, Vendor, VendorHealth, VendorId, VendorSku, VendorStock,
 };
 use crate::error::{Error, Result, ShortLine};
 use crate::traits::{
     ExpiredBatch, HoldConversion, HoldPlacement, OrderPlacement, OrderQuery, Page, Placed,
-    PlannedAllocation, PlannedLine, Reroute,
+    PlannedLine, Reroute,
 };
 
 type StockKey = (VendorId, VendorSku);
@@ -455,61 +455,23 @@ impl StockState {
                 order.id, order.version, reroute.expected_version
             )));
         }
-        if order.status != OrderStatus::Reserved {
-            return Err(Error::conflict(format!(
-                "order {} is {}; only reserved orders can be re-routed",
-                order.id,
-                order.status.as_str()
-            )));
-        }
-        let from_key = (reroute.vendor.clone(), reroute.sku.clone());
-        let mut moving = 0_i64;
-        let mut product = None;
-        let mut item = String::new();
-        for line in &order.lines {
-            for allocation in &line.allocations {
-                if allocation.vendor == reroute.vendor && allocation.sku == reroute.sku {
-                    moving += allocation.quantity.as_i64();
-                    product = Some(line.product.clone());
-                    item.clone_from(&line.item);
-                }
-            }
-        }
-        let Some(product) = product else {
-            return Err(Error::invalid(
-                "sku",
-                format!("order {} holds nothing on {}", order.id, reroute.sku),
-            ));
-        };
-        let offered: i64 = reroute
+        let planned: Vec<(VendorId, VendorSku, Quantity)> = reroute
             .replacement
             .iter()
-            .map(|a| a.quantity.as_i64())
-            .sum();
-        if offered != moving {
-            return Err(Error::invalid(
-                "replacement",
-                format!(
-                    "moves {offered} units but the order holds {moving} on {}",
-                    reroute.sku
-                ),
-            ));
-        }
+            .map(|a| (a.vendor.clone(), a.sku.clone(), a.quantity))
+            .collect();
+        let (moving, product, item) =
+            order.check_reroute(&reroute.vendor, &reroute.sku, &planned)?;
         let mut demand: BTreeMap<StockKey, i64> = BTreeMap::new();
         for allocation in &reroute.replacement {
-            let key = (allocation.vendor.clone(), allocation.sku.clone());
-            if key == from_key {
-                return Err(Error::invalid(
-                    "replacement",
-                    "must not name the SKU being moved away from",
-                ));
-            }
-            *demand.entry(key).or_default() += allocation.quantity.as_i64();
+            *demand
+                .entry((allocation.vendor.clone(), allocation.sku.clone()))
+                .or_default() += allocation.quantity.as_i64();
         }
-        let short = demand
+        if demand
             .iter()
-            .any(|(key, units)| self.usable(key, &product, reroute.fresh_since) < *units);
-        if short {
+            .any(|(key, units)| self.usable(key, &product, reroute.fresh_since) < *units)
+        {
             let available: i64 = demand
                 .keys()
                 .map(|key| self.usable(key, &product, reroute.fresh_since).max(0))
@@ -517,64 +479,40 @@ impl StockState {
             return Err(Error::InsufficientStock {
                 short: vec![ShortLine {
                     item,
-                    requested: u32::try_from(moving).unwrap_or(u32::MAX),
+                    requested: moving.get(),
                     available: u64::try_from(available).unwrap_or(0),
                 }],
             });
         }
-        let mut next = order.clone();
-        let mut replacement: Vec<PlannedAllocation> = reroute.replacement.clone();
-        for line in &mut next.lines {
-            let mut kept = Vec::with_capacity(line.allocations.len());
-            let mut freed = 0_u32;
-            for allocation in line.allocations.drain(..) {
-                if allocation.vendor == reroute.vendor && allocation.sku == reroute.sku {
-                    freed += allocation.quantity.get();
-                } else {
-                    kept.push(allocation);
-                }
-            }
-            line.allocations = kept;
-            while freed > 0 {
-                let Some(next_part) = replacement.first_mut() else {
-                    break;
-                };
-                let take = freed.min(next_part.quantity.get());
-                let quantity = Quantity::try_from(take)?;
-                let key = (next_part.vendor.clone(), next_part.sku.clone());
-                let price = self
-                    .stock
-                    .get(&key)
-                    .map(|ledger| ledger.stock().price)
-                    .ok_or_else(|| Error::not_found("sku", &next_part.sku))?;
-                match line
-                    .allocations
-                    .iter_mut()
-                    .find(|a| a.vendor == key.0 && a.sku == key.1)
-                {
-                    Some(existing) => {
-                        existing.quantity = Quantity::try_from(existing.quantity.get() + take)?;
-                    }
-                    None => line.allocations.push(Allocation {
-                        vendor: key.0.clone(),
-                        sku: key.1.clone(),
-                        quantity,
-                        unit_price: price,
-                    }),
-                }
-                freed -= take;
-                if take == next_part.quantity.get() {
-                    replacement.remove(0);
-                } else {
-                    next_part.quantity = Quantity::try_from(next_part.quantity.get() - take)?;
-                }
-            }
+        let mut priced = Vec::with_capacity(reroute.replacement.len());
+        for allocation in &reroute.replacement {
+            let key = (allocation.vendor.clone(), allocation.sku.clone());
+            let price = self
+                .stock
+                .get(&key)
+                .map(|ledger| ledger.stock().price)
+                .ok_or_else(|| Error::not_found("sku", &allocation.sku))?;
+            priced.push(Allocation {
+                vendor: key.0,
+                sku: key.1,
+                quantity: allocation.quantity,
+                unit_price: price,
+            });
         }
+        let mut next = order.clone();
+        next.reroute(
+            &reroute.vendor,
+            &reroute.sku,
+            &priced,
+            &reroute.reason,
+            reroute.at,
+        )?;
         // Every check that can fail is done; now move the units.
-        if let Some(ledger) = self.stock.get_mut(&from_key) {
-            ledger.release(Quantity::try_from(
-                u32::try_from(moving).unwrap_or(u32::MAX),
-            )?);
+        if let Some(ledger) = self
+            .stock
+            .get_mut(&(reroute.vendor.clone(), reroute.sku.clone()))
+        {
+            ledger.release(moving);
         }
         for allocation in &reroute.replacement {
             if let Some(ledger) = self
@@ -584,15 +522,6 @@ impl StockState {
                 ledger.try_reserve(allocation.quantity);
             }
         }
-        next.version += 1;
-        next.updated_at = reroute.at;
-        next.events.push(OrderEvent {
-            from: Some(next.status),
-            to: next.status,
-            reason: reroute.reason.clone(),
-            at: reroute.at,
-            version: next.version,
-        });
         self.orders.insert(next.id, next.clone());
         Ok(next)
     }

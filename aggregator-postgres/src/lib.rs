@@ -1,4 +1,38 @@
-//! PostgreSQL backend for `aggregator-core`'s `StockStore`.
+//! PostgreSQL backend for `aggregator-core`'s [`StockStore`](aggregator_core::StockStore).
 //!
-//! Not built yet: this crate is a placeholder in the workspace layout and exports nothing.
-//! Until it lands, use `aggregator_core::memory::InMemoryStockStore`.
+//! The schema enforces the stock arithmetic by itself (CHECK constraints keep `reported`,
+//! `reserved` and `confirmed_not_yet_reported` at zero or above, foreign keys tie every
+//! row to its vendor and stock row), and a reservation is one conditional `UPDATE`:
+//!
+//! ```sql
+//! UPDATE vendor_stock SET reserved = reserved + $q
+//!  WHERE … AND reported - reserved - confirmed_not_yet_reported >= $q
+//! ```
+//!
+//! READ COMMITTED is enough with that shape: a writer that finds the row locked waits,
+//! then PostgreSQL re-checks the `WHERE` clause against the committed row before
+//! updating it, so the condition holds for the value at commit, never for a stale read.
+//! Multi-row changes lock their stock rows in (vendor, SKU) order first, so they cannot
+//! deadlock with each other.
+//!
+//! ```no_run
+//! # async fn run() -> aggregator_core::Result<()> {
+//! use aggregator_postgres::{PostgresConfig, PostgresStockStore};
+//! let store = PostgresStockStore::connect(&PostgresConfig::new("postgres://postgres@127.0.0.1/orders")).await?;
+//! store.migrate().await?;
+//! # Ok(()) }
+//! ```
+
+mod catalog;
+mod config;
+mod error;
+mod holds;
+mod orders;
+mod outbox;
+mod reserve;
+mod rows;
+mod store;
+mod tx;
+
+pub use config::PostgresConfig;
+pub use store::PostgresStockStore;

@@ -1,0 +1,82 @@
+//! Connection settings.
+
+use std::fmt;
+use std::time::Duration;
+
+/// How to reach PostgreSQL and how many connections to keep.
+#[derive(Clone)]
+pub struct PostgresConfig {
+    /// A `postgres://user:password@host:port/database` URL. Never printed as is: the
+    /// `Debug` output hides the password.
+    pub url: String,
+    /// The most connections the pool opens.
+    pub max_connections: u32,
+    /// How long a caller waits for a free connection before getting a retryable error.
+    pub acquire_timeout: Duration,
+    /// The longest any one statement may run (PostgreSQL's `statement_timeout`).
+    pub statement_timeout: Duration,
+}
+
+impl PostgresConfig {
+    /// Settings for `url` with the defaults: 20 connections, 5 s to acquire one, 10 s
+    /// per statement.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 20,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("url", &redact(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .finish()
+    }
+}
+
+/// `url` with any password replaced by `***`.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_password() {
+        let config = PostgresConfig::new("postgres://app:s3cr3t@db.internal:5432/orders");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("s3cr3t"), "{printed}");
+        assert!(
+            printed.contains("postgres://app:***@db.internal:5432/orders"),
+            "{printed}"
+        );
+    }
+
+    #[test]
+    fn urls_without_passwords_are_unchanged() {
+        assert_eq!(
+            redact("postgres://postgres@127.0.0.1/x"),
+            "postgres://postgres@127.0.0.1/x"
+        );
+        assert_eq!(redact("not a url"), "not a url");
+        assert_eq!(redact("postgres://u:p@ss@h/db"), "postgres://u:***@h/db");
+    }
+}

@@ -1,0 +1,451 @@
+//! Placing orders, reading them, and changing their status.
+
+use std::collections::BTreeMap;
+
+use aggregator_core::domain::{
+    HoldId, Order, OrderDetails, OrderEvent, OrderId, OrderLine, OutboxMessage, Quantity,
+    StatusChange, Transition, VendorId, VendorPlacement, VendorSku,
+};
+use aggregator_core::traits::{
+    ExpiredBatch, OrderPlacement, OrderQuery, Page, Placed, PlannedLine, Reroute,
+};
+use aggregator_core::{Error, Result};
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::map;
+use crate::outbox::write_outbox;
+use crate::reserve::{Owner, hand_to_vendors, record, release, reserve};
+use crate::rows::OrderRow;
+use crate::tx::{Fail, TxResult, retrying};
+
+/// What an idempotency key already stands for.
+async fn remembered(pool: &PgPool, placement: &OrderPlacement) -> Result<Option<Placed>> {
+    let Some(record) = &placement.idempotency else {
+        return Ok(None);
+    };
+    let found = sqlx::query!(
+        r#"SELECT fingerprint, order_id FROM idempotency_keys WHERE customer_id = $1 AND key = $2"#,
+        placement.details.customer.as_str(),
+        record.key.as_str(),
+    )
+    .fetch_optional(pool)
+    .await
+    .map_err(map)?;
+    let Some(found) = found else {
+        return Ok(None);
+    };
+    if found.fingerprint != record.fingerprint {
+        return Err(Error::IdempotencyMismatch {
+            key: record.key.to_string(),
+        });
+    }
+    let order = order(pool, OrderId::from_uuid(found.order_id)).await?;
+    Ok(Some(Placed {
+        order,
+        replayed: true,
+    }))
+}
+
+pub(crate) async fn place_order(pool: &PgPool, placement: OrderPlacement) -> Result<Placed> {
+    placement.details.validate()?;
+    if let Some(replay) = remembered(pool, &placement).await? {
+        return Ok(replay);
+    }
+    let placed = retrying(|| async {
+        let mut tx = pool.begin().await?;
+        let lines = reserve(&mut tx, &placement.lines, placement.fresh_since).await?;
+        let order = Order::new_reserved(
+            placement.id,
+            placement.details.clone(),
+            lines,
+            placement.at,
+            placement.reserved_until,
+            None,
+            "placed: stock reserved",
+        );
+        insert_order(&mut tx, &order).await?;
+        record(&mut tx, Owner::Order(order.id.as_uuid()), &order.lines, order.reserved_until).await?;
+        write_outbox(&mut tx, &placement.outbox).await?;
+        if let Some(record) = &placement.idempotency {
+            sqlx::query!(
+                r#"INSERT INTO idempotency_keys (customer_id, key, fingerprint, order_id, created_at)
+                   VALUES ($1, $2, $3, $4, $5)"#,
+                order.details.customer.as_str(),
+                record.key.as_str(),
+                record.fingerprint,
+                order.id.as_uuid(),
+                placement.at,
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        TxResult::Ok(order)
+    })
+    .await;
+    match placed {
+        Ok(order) => Ok(Placed {
+            order,
+            replayed: false,
+        }),
+        // Another placement with the same key won the race: answer as it did.
+        Err(Error::Conflict { .. }) if placement.idempotency.is_some() => {
+            match remembered(pool, &placement).await? {
+                Some(replay) => Ok(replay),
+                None => Err(Error::conflict(format!(
+                    "order {} already exists",
+                    placement.id
+                ))),
+            }
+        }
+        Err(Error::Conflict { .. }) => Err(Error::conflict(format!(
+            "order {} already exists",
+            placement.id
+        ))),
+        Err(other) => Err(other),
+    }
+}
+
+pub(crate) async fn insert_order(tx: &mut PgConnection, order: &Order) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"INSERT INTO orders (id, customer_id, status, version, created_at, updated_at, reserved_until,
+                               failure_reason, from_hold, details, lines, vendor_placements, events)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"#,
+        order.id.as_uuid(),
+        order.details.customer.as_str(),
+        order.status.as_str(),
+        order.version,
+        order.created_at,
+        order.updated_at,
+        order.reserved_until,
+        order.failure_reason,
+        order.from_hold.map(|hold| hold.as_uuid()),
+        Json(&order.details) as _,
+        Json(&order.lines) as _,
+        Json(&order.vendor_placements) as _,
+        Json(&order.events) as _,
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn fetch_order(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> sqlx::Result<Option<OrderRow>> {
+    sqlx::query_as!(
+        OrderRow,
+        r#"SELECT id, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
+                  details AS "details: Json<OrderDetails>", lines AS "lines: Json<Vec<OrderLine>>",
+                  vendor_placements AS "vendor_placements: Json<Vec<VendorPlacement>>", events AS "events: Json<Vec<OrderEvent>>"
+             FROM orders WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+pub(crate) async fn order(pool: &PgPool, id: OrderId) -> Result<Order> {
+    let mut conn = pool.acquire().await.map_err(map)?;
+    fetch_order(&mut conn, id.as_uuid())
+        .await
+        .map_err(map)?
+        .ok_or_else(|| Error::not_found("order", id))?
+        .into_order()
+}
+
+pub(crate) async fn orders(pool: &PgPool, query: &OrderQuery) -> Result<Page<Order>> {
+    let customer = query.customer.as_ref().map(|c| c.as_str().to_owned());
+    let status = query.status.map(|s| s.as_str());
+    let rows = sqlx::query_as!(
+        OrderRow,
+        r#"SELECT id, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
+                  details AS "details: Json<OrderDetails>", lines AS "lines: Json<Vec<OrderLine>>",
+                  vendor_placements AS "vendor_placements: Json<Vec<VendorPlacement>>", events AS "events: Json<Vec<OrderEvent>>"
+             FROM orders
+            WHERE ($1::text IS NULL OR customer_id = $1) AND ($2::text IS NULL OR status = $2)
+            ORDER BY id DESC
+            LIMIT $3 OFFSET $4"#,
+        customer,
+        status,
+        i64::from(query.limit),
+        i64::try_from(query.offset).unwrap_or(i64::MAX),
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map)?;
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM orders
+            WHERE ($1::text IS NULL OR customer_id = $1) AND ($2::text IS NULL OR status = $2)"#,
+        customer,
+        status,
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(map)?;
+    Ok(Page {
+        items: rows
+            .into_iter()
+            .map(OrderRow::into_order)
+            .collect::<Result<_>>()?,
+        total: u64::try_from(total).unwrap_or(0),
+    })
+}
+
+/// Writes `next` over the stored order if the stored version is still `expected`;
+/// false when it is not (someone else changed it first).
+async fn compare_and_set(tx: &mut PgConnection, next: &Order, expected: i64) -> sqlx::Result<bool> {
+    let updated = sqlx::query!(
+        r#"UPDATE orders
+              SET status = $3, version = $4, updated_at = $5, failure_reason = $6,
+                  lines = $7, vendor_placements = $8, events = $9
+            WHERE id = $1 AND version = $2"#,
+        next.id.as_uuid(),
+        expected,
+        next.status.as_str(),
+        next.version,
+        next.updated_at,
+        next.failure_reason,
+        Json(&next.lines) as _,
+        Json(&next.vendor_placements) as _,
+        Json(&next.events) as _,
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Applies `transition` to `current` (as read) inside `tx`: the compare-and-set, the
+/// stock it moves and the outbox messages it writes.
+async fn transition_in(
+    tx: &mut PgConnection,
+    current: &Order,
+    transition: &Transition,
+    outbox: &[OutboxMessage],
+) -> TxResult<Order> {
+    let mut next = current.clone();
+    next.apply(transition)?;
+    if !compare_and_set(tx, &next, current.version).await? {
+        return Err(Error::conflict(format!(
+            "order {} changed since version {}",
+            current.id, current.version
+        ))
+        .into());
+    }
+    let owner = Owner::Order(next.id.as_uuid());
+    match &transition.change {
+        StatusChange::Confirm { placements } => {
+            hand_to_vendors(tx, next.id.as_uuid(), placements).await?
+        }
+        StatusChange::Fail | StatusChange::Cancel | StatusChange::Expire => {
+            if current.status.holds_stock() {
+                release(tx, owner).await?;
+            }
+        }
+    }
+    write_outbox(tx, outbox).await?;
+    Ok(next)
+}
+
+pub(crate) async fn transition(
+    pool: &PgPool,
+    transition: &Transition,
+    outbox: &[OutboxMessage],
+) -> Result<Order> {
+    retrying(|| async {
+        let current = order(pool, transition.order).await?;
+        let mut tx = pool.begin().await?;
+        let next = transition_in(&mut tx, &current, transition, outbox).await?;
+        tx.commit().await?;
+        Ok(next)
+    })
+    .await
+}
+
+pub(crate) async fn reroute(pool: &PgPool, request: &Reroute) -> Result<Order> {
+    retrying(|| async {
+        let current = order(pool, request.order).await?;
+        if current.version != request.expected_version {
+            return Err(Error::conflict(format!(
+                "order {} is at version {}, not {}",
+                current.id, current.version, request.expected_version
+            ))
+            .into());
+        }
+        let planned: Vec<(VendorId, VendorSku, Quantity)> = request
+            .replacement
+            .iter()
+            .map(|a| (a.vendor.clone(), a.sku.clone(), a.quantity))
+            .collect();
+        let (moving, product, item) =
+            current.check_reroute(&request.vendor, &request.sku, &planned)?;
+        let line = PlannedLine {
+            item: item.clone(),
+            product,
+            quantity: moving,
+            allocations: request.replacement.clone(),
+        };
+        let mut tx = pool.begin().await?;
+        // Lock the row being left along with the new ones, all in one order.
+        let mut keys: BTreeMap<(String, String), ()> = request
+            .replacement
+            .iter()
+            .map(|a| ((a.vendor.to_string(), a.sku.to_string()), ()))
+            .collect();
+        keys.insert((request.vendor.to_string(), request.sku.to_string()), ());
+        let (vendors, skus): (Vec<String>, Vec<String>) = keys.into_keys().unzip();
+        sqlx::query!(
+            r#"SELECT 1 AS "locked!" FROM vendor_stock s
+               JOIN UNNEST($1::text[], $2::text[]) AS k(vendor_id, sku)
+                 ON s.vendor_id = k.vendor_id AND s.sku = k.sku
+              ORDER BY s.vendor_id, s.sku
+                FOR UPDATE OF s"#,
+            &vendors,
+            &skus,
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let priced = match reserve(&mut tx, std::slice::from_ref(&line), request.fresh_since).await
+        {
+            Ok(priced) => priced,
+            Err(Fail::Domain(Error::InsufficientStock { short })) => {
+                let available = short.first().map_or(0, |s| s.available);
+                return Err(Error::InsufficientStock {
+                    short: vec![aggregator_core::ShortLine {
+                        item,
+                        requested: moving.get(),
+                        available,
+                    }],
+                }
+                .into());
+            }
+            Err(other) => return Err(other),
+        };
+        let mut next = current.clone();
+        let allocations: Vec<_> = priced
+            .into_iter()
+            .flat_map(|line| line.allocations)
+            .collect();
+        next.reroute(
+            &request.vendor,
+            &request.sku,
+            &allocations,
+            &request.reason,
+            request.at,
+        )?;
+        if !compare_and_set(&mut tx, &next, current.version).await? {
+            return Err(
+                Error::conflict(format!("order {} changed while re-routing", current.id)).into(),
+            );
+        }
+        sqlx::query!(
+            r#"WITH left_row AS (
+                   DELETE FROM reservations
+                    WHERE owner_kind = 'order' AND owner_id = $1 AND vendor_id = $2 AND sku = $3
+                RETURNING vendor_id, sku, quantity)
+               UPDATE vendor_stock s
+                  SET reserved = s.reserved - l.quantity, version = s.version + 1
+                 FROM left_row l
+                WHERE s.vendor_id = l.vendor_id AND s.sku = l.sku"#,
+            current.id.as_uuid(),
+            request.vendor.as_str(),
+            request.sku.as_str(),
+        )
+        .execute(&mut *tx)
+        .await?;
+        let (new_vendors, new_skus, quantities): (Vec<String>, Vec<String>, Vec<i64>) = allocations
+            .iter()
+            .map(|a| (a.vendor.to_string(), a.sku.to_string(), a.quantity.as_i64()))
+            .fold(
+                (Vec::new(), Vec::new(), Vec::new()),
+                |mut acc, (v, s, q)| {
+                    acc.0.push(v);
+                    acc.1.push(s);
+                    acc.2.push(q);
+                    acc
+                },
+            );
+        sqlx::query!(
+            r#"INSERT INTO reservations (owner_kind, owner_id, vendor_id, sku, quantity, expires_at)
+               SELECT 'order', $1, r.vendor_id, r.sku, sum(r.quantity)::int8, $5
+                 FROM UNNEST($2::text[], $3::text[], $4::int8[]) AS r(vendor_id, sku, quantity)
+                GROUP BY r.vendor_id, r.sku
+               ON CONFLICT (owner_kind, owner_id, vendor_id, sku)
+                  DO UPDATE SET quantity = reservations.quantity + EXCLUDED.quantity"#,
+            current.id.as_uuid(),
+            &new_vendors,
+            &new_skus,
+            &quantities,
+            current.reserved_until,
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(next)
+    })
+    .await
+}
+
+pub(crate) async fn expire_overdue(
+    pool: &PgPool,
+    now: OffsetDateTime,
+    limit: u32,
+) -> Result<ExpiredBatch> {
+    retrying(|| async {
+        let mut batch = ExpiredBatch::default();
+        let mut tx = pool.begin().await?;
+        let due = sqlx::query_scalar!(
+            r#"SELECT id FROM orders
+                WHERE status IN ('pending', 'reserved') AND reserved_until <= $1
+                ORDER BY reserved_until
+                LIMIT $2
+                  FOR UPDATE SKIP LOCKED"#,
+            now,
+            i64::from(limit),
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for id in due {
+            let Some(row) = fetch_order(&mut tx, id).await? else {
+                continue;
+            };
+            let current = row.into_order()?;
+            let transition = Transition {
+                order: current.id,
+                expected_version: current.version,
+                change: StatusChange::Expire,
+                reason: "reservation ran out before the vendors confirmed".into(),
+                at: now,
+            };
+            transition_in(&mut tx, &current, &transition, &[]).await?;
+            batch.orders.push(current.id);
+        }
+        let room = i64::from(limit) - i64::try_from(batch.orders.len()).unwrap_or(i64::MAX);
+        if room > 0 {
+            let holds = sqlx::query_scalar!(
+                r#"UPDATE holds SET status = 'expired'
+                    WHERE id IN (SELECT id FROM holds
+                                  WHERE status = 'active' AND expires_at <= $1
+                                  ORDER BY expires_at
+                                  LIMIT $2
+                                    FOR UPDATE SKIP LOCKED)
+                RETURNING id"#,
+                now,
+                room,
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            for id in holds {
+                release(&mut tx, Owner::Hold(id)).await?;
+                batch.holds.push(HoldId::from_uuid(id));
+            }
+        }
+        tx.commit().await?;
+        TxResult::Ok(batch)
+    })
+    .await
+}

@@ -1,0 +1,94 @@
+//! The outbox and consumer de-duplication.
+
+use aggregator_core::Result;
+use aggregator_core::domain::{Message, MessageId, OutboxMessage, QueueName};
+use sqlx::{PgConnection, PgPool};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::error::{corrupt, map};
+
+/// Writes `messages` in the caller's transaction.
+pub(crate) async fn write_outbox(
+    tx: &mut PgConnection,
+    messages: &[OutboxMessage],
+) -> sqlx::Result<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = messages.iter().map(|m| m.message.id.as_uuid()).collect();
+    let queues: Vec<&str> = messages.iter().map(|m| m.queue.as_str()).collect();
+    let bodies: Vec<Vec<u8>> = messages.iter().map(|m| m.message.body.clone()).collect();
+    let created: Vec<OffsetDateTime> = messages.iter().map(|m| m.created_at).collect();
+    sqlx::query!(
+        r#"INSERT INTO outbox (id, queue, body, created_at)
+           SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bytea[], $4::timestamptz[])"#,
+        &ids,
+        &queues as &[&str],
+        &bodies,
+        &created,
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn claim_outbox(
+    pool: &PgPool,
+    now: OffsetDateTime,
+    lease: Duration,
+    limit: u32,
+) -> Result<Vec<OutboxMessage>> {
+    let rows = sqlx::query!(
+        r#"UPDATE outbox SET leased_until = $2
+            WHERE id IN (SELECT id FROM outbox
+                          WHERE leased_until IS NULL OR leased_until <= $1
+                          ORDER BY id
+                          LIMIT $3
+                            FOR UPDATE SKIP LOCKED)
+        RETURNING id, queue, body, created_at"#,
+        now,
+        now + lease,
+        i64::from(limit),
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map)?;
+    let mut messages = rows
+        .into_iter()
+        .map(|row| {
+            Ok(OutboxMessage {
+                queue: QueueName::parse(&row.queue).map_err(|e| corrupt("outbox queue", e))?,
+                message: Message {
+                    id: MessageId::from_uuid(row.id),
+                    body: row.body,
+                },
+                created_at: row.created_at,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    messages.sort_by_key(|m| m.message.id);
+    Ok(messages)
+}
+
+pub(crate) async fn mark_outbox_sent(pool: &PgPool, ids: &[MessageId]) -> Result<()> {
+    let ids: Vec<Uuid> = ids.iter().map(MessageId::as_uuid).collect();
+    sqlx::query!("DELETE FROM outbox WHERE id = ANY($1)", &ids)
+        .execute(pool)
+        .await
+        .map_err(map)?;
+    Ok(())
+}
+
+pub(crate) async fn record_processed(pool: &PgPool, consumer: &str, id: MessageId) -> Result<bool> {
+    let inserted = sqlx::query!(
+        r#"INSERT INTO processed_messages (consumer, message_id) VALUES ($1, $2)
+           ON CONFLICT DO NOTHING"#,
+        consumer,
+        id.as_uuid(),
+    )
+    .execute(pool)
+    .await
+    .map_err(map)?;
+    Ok(inserted.rows_affected() == 1)
+}

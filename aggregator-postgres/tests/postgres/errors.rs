@@ -1,0 +1,60 @@
+use std::time::Duration;
+
+use aggregator_core::StockStore;
+use aggregator_core::domain::OrderId;
+use aggregator_core::error::Error;
+use aggregator_postgres::{PostgresConfig, PostgresStockStore};
+
+use super::support::TestDatabase;
+
+#[tokio::test]
+async fn an_exhausted_pool_is_a_retryable_error() {
+    let Some(db) = TestDatabase::create_with(1, Duration::from_millis(200)).await else {
+        return;
+    };
+    let held = db
+        .store
+        .pool()
+        .acquire()
+        .await
+        .expect("the only connection");
+    let error = db
+        .store
+        .order(OrderId::new())
+        .await
+        .expect_err("no connection free");
+    assert!(
+        matches!(
+            error,
+            Error::Unavailable {
+                retryable: true,
+                ..
+            }
+        ),
+        "got {error:?}"
+    );
+    drop(held);
+    assert!(matches!(
+        db.store.order(OrderId::new()).await,
+        Err(Error::NotFound { .. })
+    ));
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_retryable_error_and_a_bad_url_is_invalid() {
+    let mut config = PostgresConfig::new("postgres://postgres:secret@127.0.0.1:1/nowhere");
+    config.acquire_timeout = Duration::from_millis(500);
+    let error = PostgresStockStore::connect(&config)
+        .await
+        .expect_err("nothing listens on port 1");
+    assert!(error.is_retryable(), "got {error:?}");
+    assert!(
+        !error.to_string().contains("secret"),
+        "no password in errors: {error}"
+    );
+    let bad = PostgresStockStore::connect(&PostgresConfig::new("not a url"))
+        .await
+        .expect_err("bad url");
+    assert!(matches!(bad, Error::Invalid { .. }), "got {bad:?}");
+}

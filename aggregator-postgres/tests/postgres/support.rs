@@ -1,0 +1,62 @@
+//! A fresh database per test, dropped at the end.
+
+use std::time::Duration;
+
+use aggregator_core::conformance::service_url;
+use aggregator_postgres::PostgresStockStore;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection};
+
+/// A database named `agg_test_<random>` with the schema applied.
+pub(crate) struct TestDatabase {
+    admin: PgConnectOptions,
+    name: String,
+    pub(crate) store: PostgresStockStore,
+}
+
+impl TestDatabase {
+    /// A new database and a store on it with a pool of `connections`; `None` (after one
+    /// printed line) when `DATABASE_URL` is not set.
+    pub(crate) async fn create(connections: u32) -> Option<Self> {
+        Self::create_with(connections, Duration::from_secs(30)).await
+    }
+
+    /// As [`TestDatabase::create`], with the pool's acquire timeout.
+    pub(crate) async fn create_with(connections: u32, acquire_timeout: Duration) -> Option<Self> {
+        let url = service_url("DATABASE_URL")?;
+        let admin: PgConnectOptions = url.parse().expect("DATABASE_URL is a postgres URL");
+        let name = format!("agg_test_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = PgConnection::connect_with(&admin)
+            .await
+            .expect("connect to DATABASE_URL");
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        conn.close().await.expect("close");
+        let pool = PgPoolOptions::new()
+            .max_connections(connections)
+            .acquire_timeout(acquire_timeout)
+            .connect_with(admin.clone().database(&name))
+            .await
+            .expect("connect to test database");
+        let store = PostgresStockStore::from_pool(pool);
+        store.migrate().await.expect("migrate");
+        Some(Self { admin, name, store })
+    }
+
+    /// Closes the pool and drops the database.
+    pub(crate) async fn finish(self) {
+        self.store.pool().close().await;
+        let mut conn = PgConnection::connect_with(&self.admin)
+            .await
+            .expect("connect");
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut conn)
+        .await
+        .expect("drop test database");
+    }
+}

@@ -40,7 +40,10 @@ pub fn service_url(variable: &str) -> Option<String> {
     match decide(variable, std::env::var(variable).ok(), required) {
         ServiceDecision::Use(url) => Some(url),
         ServiceDecision::Skip(line) => {
-            eprintln!("{line}");
+            // Written to stderr directly, not through `eprintln!`, so the test harness
+            // does not swallow it: a skip should be seen.
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "{line}");
             None
         }
         ServiceDecision::Fail(message) => panic!("{message}"),

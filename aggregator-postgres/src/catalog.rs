@@ -108,21 +108,31 @@ pub(crate) async fn apply_snapshot(
     }
     retrying(|| async {
         let mut tx = pool.begin().await?;
-        let applied = sqlx::query!(
-            r#"INSERT INTO vendor_stock (vendor_id, sku, product_id, reported, as_of, price_minor, currency)
-               SELECT $1, r.sku, r.product_id, r.quantity, r.as_of, r.price_minor, r.currency
-                 FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::timestamptz[], $6::int8[], $7::text[])
-                      AS r(sku, product_id, quantity, as_of, price_minor, currency)
-                ORDER BY r.sku
-               ON CONFLICT (vendor_id, sku) DO UPDATE
-                  SET product_id = EXCLUDED.product_id,
-                      reported = EXCLUDED.reported,
-                      as_of = EXCLUDED.as_of,
-                      price_minor = EXCLUDED.price_minor,
-                      currency = EXCLUDED.currency,
-                      version = vendor_stock.version + 1
-                WHERE vendor_stock.as_of <= EXCLUDED.as_of
-            RETURNING sku, as_of, confirmed_not_yet_reported"#,
+        // A page is vendor data we can fetch again, so its commit need not wait for the
+        // disk; the durable commit of `complete_snapshot` flushes every page before it.
+        sqlx::query!("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
+        let written = sqlx::query!(
+            r#"WITH written AS (
+                   INSERT INTO vendor_stock (vendor_id, sku, product_id, reported, as_of, price_minor, currency)
+                   SELECT $1, r.sku, r.product_id, r.quantity, r.as_of, r.price_minor, r.currency
+                     FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::timestamptz[], $6::int8[], $7::text[])
+                          AS r(sku, product_id, quantity, as_of, price_minor, currency)
+                    ORDER BY r.sku
+                   ON CONFLICT (vendor_id, sku) DO UPDATE
+                      SET product_id = EXCLUDED.product_id,
+                          reported = EXCLUDED.reported,
+                          as_of = EXCLUDED.as_of,
+                          price_minor = EXCLUDED.price_minor,
+                          currency = EXCLUDED.currency,
+                          version = vendor_stock.version + 1
+                    WHERE vendor_stock.as_of <= EXCLUDED.as_of
+                RETURNING sku, as_of, confirmed_not_yet_reported)
+               SELECT count(*) AS "applied!",
+                      COALESCE(array_agg(sku) FILTER (WHERE confirmed_not_yet_reported > 0), '{}') AS "skus!",
+                      COALESCE(array_agg(as_of) FILTER (WHERE confirmed_not_yet_reported > 0), '{}') AS "as_ofs!"
+                 FROM written"#,
             vendor.as_str(),
             &page.skus,
             &page.products,
@@ -131,17 +141,14 @@ pub(crate) async fn apply_snapshot(
             &page.prices,
             &page.currencies,
         )
-        .fetch_all(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
+        let applied = usize::try_from(written.applied).unwrap_or(0);
         let outcome = SnapshotOutcome {
-            applied: applied.len(),
-            ignored_older: rows.len() - applied.len(),
+            applied,
+            ignored_older: rows.len().saturating_sub(applied),
         };
-        let (skus, as_ofs): (Vec<String>, Vec<OffsetDateTime>) = applied
-            .into_iter()
-            .filter(|row| row.confirmed_not_yet_reported > 0)
-            .map(|row| (row.sku, row.as_of))
-            .unzip();
+        let (skus, as_ofs): (Vec<String>, Vec<OffsetDateTime>) = (written.skus, written.as_ofs);
         prune_confirmations(&mut tx, vendor, &skus, &as_ofs).await?;
         tx.commit().await?;
         Ok(outcome)

@@ -7,7 +7,7 @@ use aggregator_core::domain::{
     StatusChange, Transition, VendorId, VendorPlacement, VendorSku,
 };
 use aggregator_core::traits::{
-    ExpiredBatch, OrderPlacement, OrderQuery, Page, Placed, PlannedLine, Reroute,
+    ExpiredBatch, IdempotencyRecord, OrderPlacement, OrderQuery, Page, Placed, PlannedLine, Reroute,
 };
 use aggregator_core::{Error, Result};
 use sqlx::types::Json;
@@ -16,8 +16,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::map;
-use crate::outbox::write_outbox;
-use crate::reserve::{Owner, hand_to_vendors, record, release, reserve};
+use crate::outbox::{OutboxColumns, write_outbox};
+use crate::reserve::{Owner, hand_to_vendors, release, reservation_columns, reserve};
 use crate::rows::OrderRow;
 use crate::tx::{Fail, TxResult, retrying};
 
@@ -66,22 +66,13 @@ pub(crate) async fn place_order(pool: &PgPool, placement: OrderPlacement) -> Res
             None,
             "placed: stock reserved",
         );
-        insert_order(&mut tx, &order).await?;
-        record(&mut tx, Owner::Order(order.id.as_uuid()), &order.lines, order.reserved_until).await?;
-        write_outbox(&mut tx, &placement.outbox).await?;
-        if let Some(record) = &placement.idempotency {
-            sqlx::query!(
-                r#"INSERT INTO idempotency_keys (customer_id, key, fingerprint, order_id, created_at)
-                   VALUES ($1, $2, $3, $4, $5)"#,
-                order.details.customer.as_str(),
-                record.key.as_str(),
-                record.fingerprint,
-                order.id.as_uuid(),
-                placement.at,
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_placed(
+            &mut tx,
+            &order,
+            &placement.outbox,
+            placement.idempotency.as_ref(),
+        )
+        .await?;
         tx.commit().await?;
         TxResult::Ok(order)
     })
@@ -107,6 +98,60 @@ pub(crate) async fn place_order(pool: &PgPool, placement: OrderPlacement) -> Res
         ))),
         Err(other) => Err(other),
     }
+}
+
+/// Writes a just-placed order, its reservation rows, its outbox messages and its
+/// idempotency record in one statement (one round trip).
+async fn insert_placed(
+    tx: &mut PgConnection,
+    order: &Order,
+    outbox: &[OutboxMessage],
+    idempotency: Option<&IdempotencyRecord>,
+) -> sqlx::Result<()> {
+    let held = reservation_columns(&order.lines);
+    let messages = OutboxColumns::from(outbox);
+    sqlx::query!(
+        r#"WITH placed AS (
+               INSERT INTO orders (id, customer_id, status, version, created_at, updated_at, reserved_until,
+                                   failure_reason, from_hold, details, lines, vendor_placements, events)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)),
+           held AS (
+               INSERT INTO reservations (owner_kind, owner_id, vendor_id, sku, quantity, expires_at)
+               SELECT 'order', $1, r.vendor_id, r.sku, r.quantity, $7
+                 FROM UNNEST($14::text[], $15::text[], $16::int8[]) AS r(vendor_id, sku, quantity)),
+           queued AS (
+               INSERT INTO outbox (id, queue, body, created_at)
+               SELECT * FROM UNNEST($17::uuid[], $18::text[], $19::bytea[], $20::timestamptz[])),
+           remembered AS (
+               INSERT INTO idempotency_keys (customer_id, key, fingerprint, order_id, created_at)
+               SELECT $2, $21, $22, $1, $5 WHERE $21::text IS NOT NULL)
+           SELECT 1 AS "done!""#,
+        order.id.as_uuid(),
+        order.details.customer.as_str(),
+        order.status.as_str(),
+        order.version,
+        order.created_at,
+        order.updated_at,
+        order.reserved_until,
+        order.failure_reason,
+        order.from_hold.map(|hold| hold.as_uuid()),
+        Json(&order.details) as _,
+        Json(&order.lines) as _,
+        Json(&order.vendor_placements) as _,
+        Json(&order.events) as _,
+        &held.vendors,
+        &held.skus,
+        &held.quantities,
+        &messages.ids,
+        &messages.queues as &[&str],
+        &messages.bodies as &[&[u8]],
+        &messages.created,
+        idempotency.map(|record| record.key.as_str()),
+        idempotency.map(|record| record.fingerprint.as_str()),
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 pub(crate) async fn insert_order(tx: &mut PgConnection, order: &Order) -> sqlx::Result<()> {

@@ -8,6 +8,26 @@ use uuid::Uuid;
 
 use crate::error::{corrupt, map};
 
+/// Outbox messages as columns for `UNNEST`.
+#[derive(Debug, Default)]
+pub(crate) struct OutboxColumns<'a> {
+    pub(crate) ids: Vec<Uuid>,
+    pub(crate) queues: Vec<&'static str>,
+    pub(crate) bodies: Vec<&'a [u8]>,
+    pub(crate) created: Vec<OffsetDateTime>,
+}
+
+impl<'a> From<&'a [OutboxMessage]> for OutboxColumns<'a> {
+    fn from(messages: &'a [OutboxMessage]) -> Self {
+        Self {
+            ids: messages.iter().map(|m| m.message.id.as_uuid()).collect(),
+            queues: messages.iter().map(|m| m.queue.as_str()).collect(),
+            bodies: messages.iter().map(|m| m.message.body.as_slice()).collect(),
+            created: messages.iter().map(|m| m.created_at).collect(),
+        }
+    }
+}
+
 /// Writes `messages` in the caller's transaction.
 pub(crate) async fn write_outbox(
     tx: &mut PgConnection,
@@ -16,17 +36,14 @@ pub(crate) async fn write_outbox(
     if messages.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Uuid> = messages.iter().map(|m| m.message.id.as_uuid()).collect();
-    let queues: Vec<&str> = messages.iter().map(|m| m.queue.as_str()).collect();
-    let bodies: Vec<Vec<u8>> = messages.iter().map(|m| m.message.body.clone()).collect();
-    let created: Vec<OffsetDateTime> = messages.iter().map(|m| m.created_at).collect();
+    let columns = OutboxColumns::from(messages);
     sqlx::query!(
         r#"INSERT INTO outbox (id, queue, body, created_at)
            SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bytea[], $4::timestamptz[])"#,
-        &ids,
-        &queues as &[&str],
-        &bodies,
-        &created,
+        &columns.ids,
+        &columns.queues as &[&str],
+        &columns.bodies as &[&[u8]],
+        &columns.created,
     )
     .execute(&mut *tx)
     .await?;

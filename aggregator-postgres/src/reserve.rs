@@ -245,6 +245,30 @@ async fn short_lines(
     Ok(short)
 }
 
+/// The units `lines` hold, one entry per (vendor, SKU), as columns for `UNNEST`.
+#[derive(Debug, Default)]
+pub(crate) struct ReservationColumns {
+    pub(crate) vendors: Vec<String>,
+    pub(crate) skus: Vec<String>,
+    pub(crate) quantities: Vec<i64>,
+}
+
+pub(crate) fn reservation_columns(lines: &[OrderLine]) -> ReservationColumns {
+    let mut by_key: BTreeMap<Key, i64> = BTreeMap::new();
+    for allocation in lines.iter().flat_map(|line| &line.allocations) {
+        *by_key
+            .entry((allocation.vendor.to_string(), allocation.sku.to_string()))
+            .or_default() += allocation.quantity.as_i64();
+    }
+    let mut columns = ReservationColumns::default();
+    for ((vendor, sku), quantity) in by_key {
+        columns.vendors.push(vendor);
+        columns.skus.push(sku);
+        columns.quantities.push(quantity);
+    }
+    columns
+}
+
 /// Writes one reservation row per (vendor, SKU) of `lines` for `owner`.
 pub(crate) async fn record(
     tx: &mut PgConnection,
@@ -252,27 +276,16 @@ pub(crate) async fn record(
     lines: &[OrderLine],
     expires_at: OffsetDateTime,
 ) -> sqlx::Result<()> {
-    let mut by_key: BTreeMap<Key, i64> = BTreeMap::new();
-    for allocation in lines.iter().flat_map(|line| &line.allocations) {
-        *by_key
-            .entry((allocation.vendor.to_string(), allocation.sku.to_string()))
-            .or_default() += allocation.quantity.as_i64();
-    }
-    let (mut vendors, mut skus, mut quantities) = (Vec::new(), Vec::new(), Vec::new());
-    for ((vendor, sku), quantity) in by_key {
-        vendors.push(vendor);
-        skus.push(sku);
-        quantities.push(quantity);
-    }
+    let held = reservation_columns(lines);
     sqlx::query!(
         r#"INSERT INTO reservations (owner_kind, owner_id, vendor_id, sku, quantity, expires_at)
            SELECT $1, $2, r.vendor_id, r.sku, r.quantity, $6
              FROM UNNEST($3::text[], $4::text[], $5::int8[]) AS r(vendor_id, sku, quantity)"#,
         owner.kind(),
         owner.id(),
-        &vendors,
-        &skus,
-        &quantities,
+        &held.vendors,
+        &held.skus,
+        &held.quantities,
         expires_at,
     )
     .execute(&mut *tx)

@@ -19,10 +19,10 @@ INSERT INTO orders (id, customer_id, status, version, created_at, updated_at, re
                     failure_reason, from_hold, details, lines, vendor_placements, events)
 VALUES (('00000000-0000-7000-8000-' || lpad(to_hex(:id::int8), 12, '0'))::uuid, 'bench-customer', 'reserved', 1,
         now(), now(), now() + interval '15 minutes', NULL, NULL,
-        '{"customer":"bench-customer","email":null,"shippingAddress":null,"paymentMethod":null,"notes":null}',
-        '[{"item":"HOT","product":"HOT-P","quantity":1,"allocations":[{"vendor":"BenchVendor","sku":"HOT","quantity":1,"unitPrice":{"minorUnits":1000,"currency":"USD"}}]}]',
+        '{"customer": "bench-customer","email": null,"shippingAddress": null,"paymentMethod": null,"notes": null}',
+        '[{"item": "HOT","product": "HOT-P","quantity": 1,"allocations": [{"vendor": "BenchVendor","sku": "HOT","quantity": 1,"unitPrice": {"minorUnits": 1000,"currency": "USD"}}]}]',
         '[]',
-        '[{"from":null,"to":"reserved","reason":"placed: stock reserved","at":"2026-11-24T20:00:00.000000Z","version":1}]');
+        '[{"from": null,"to": "reserved","reason": "placed: stock reserved","at": "2026-11-24T20.00.00.000000Z","version": 1}]');
 INSERT INTO reservations (owner_kind, owner_id, vendor_id, sku, quantity, expires_at)
 SELECT 'order', ('00000000-0000-7000-8000-' || lpad(to_hex(:id::int8), 12, '0'))::uuid, r.vendor_id, r.sku, r.quantity,
        now() + interval '15 minutes'
@@ -32,6 +32,6 @@ SELECT 'order', ('00000000-0000-7000-8000-' || lpad(to_hex(:id::int8), 12, '0'))
 INSERT INTO outbox (id, queue, body, created_at)
 SELECT * FROM UNNEST(ARRAY[('00000000-0000-7000-8000-' || lpad(to_hex(:id::int8), 12, '0'))::uuid],
                      ARRAY['order_queue']::text[],
-                     ARRAY['{"type":"processOrder","order":"00000000-0000-7000-8000-000000000000"}'::bytea],
+                     ARRAY['{"type": "processOrder","order": "00000000-0000-7000-8000-000000000000"}'::bytea],
                      ARRAY[now()]::timestamptz[]);
 COMMIT;

@@ -113,10 +113,3 @@ CREATE TABLE processed_messages (
     processed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (consumer, message_id)
 );
-
--- Aborts the statement that calls it with SQLSTATE AG001 ("insufficient stock"): how a
--- single-statement placement undoes its partial reservation when one line is short.
-CREATE FUNCTION aggregator_insufficient_stock() RETURNS boolean LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'insufficient stock' USING ERRCODE = 'AG001';
-END $$;

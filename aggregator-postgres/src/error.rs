@@ -4,9 +4,6 @@ use aggregator_core::Error;
 
 const COMPONENT: &str = "postgres";
 
-/// The SQLSTATE `aggregator_insufficient_stock()` raises.
-const SHORTAGE: &str = "AG001";
-
 /// Maps an engine error to what it means to a caller.
 ///
 /// * unique violation → `Conflict`;
@@ -19,7 +16,7 @@ pub(crate) fn map(error: sqlx::Error) -> Error {
     match &error {
         sqlx::Error::Database(db) => match db.code().as_deref() {
             Some("23505") => Error::conflict(format!("duplicate: {}", db.message())),
-            Some("23514" | SHORTAGE) => Error::InsufficientStock { short: Vec::new() },
+            Some("23514") => Error::InsufficientStock { short: Vec::new() },
             Some("23503") => Error::invalid("reference", db.message().to_owned()),
             Some("40001" | "40P01" | "57014" | "55P03" | "53300" | "57P01" | "57P02" | "57P03") => {
                 Error::transient(COMPONENT, db.message().to_owned())
@@ -45,11 +42,6 @@ pub(crate) fn map(error: sqlx::Error) -> Error {
 /// serialization failure), before the caller ever sees them.
 pub(crate) fn is_transaction_conflict(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40001" | "40P01")))
-}
-
-/// True when a statement aborted because a line was short (SQLSTATE AG001).
-pub(crate) fn is_shortage(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some(SHORTAGE))
 }
 
 /// A stored value that does not decode into the domain: the database holds data the

@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 
 use aggregator_core::domain::{
-    Allocation, Currency, HoldId, Money, Order, OrderDetails, OrderEvent, OrderId, OrderLine,
-    OutboxMessage, Quantity, StatusChange, Transition, VendorId, VendorPlacement, VendorSku,
+    HoldId, Order, OrderDetails, OrderEvent, OrderId, OrderLine, OutboxMessage, Quantity,
+    StatusChange, Transition, VendorId, VendorPlacement, VendorSku,
 };
 use aggregator_core::traits::{
-    ExpiredBatch, OrderPlacement, OrderQuery, Page, Placed, PlannedLine, Reroute,
+    ExpiredBatch, IdempotencyRecord, OrderPlacement, OrderQuery, Page, Placed, PlannedLine, Reroute,
 };
 use aggregator_core::{Error, Result};
 use sqlx::types::Json;
@@ -15,11 +15,9 @@ use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::error::{is_shortage, map};
+use crate::error::map;
 use crate::outbox::{OutboxColumns, write_outbox};
-use crate::reserve::{
-    Demand, Owner, hand_to_vendors, release, reservation_columns, reserve, short_lines,
-};
+use crate::reserve::{Owner, hand_to_vendors, release, reservation_columns, reserve};
 use crate::rows::OrderRow;
 use crate::tx::{Fail, TxResult, retrying};
 
@@ -51,141 +49,39 @@ async fn remembered(pool: &PgPool, placement: &OrderPlacement) -> Result<Option<
     }))
 }
 
-/// Places an order in one statement (one round trip, atomic on its own): lock the
-/// demanded stock rows in (vendor, SKU) order, take the units with the conditional
-/// update, abort with SQLSTATE AG001 unless every row was taken, price the lines from
-/// the rows taken, and write the order, its reservations, its outbox messages and its
-/// idempotency record.
 pub(crate) async fn place_order(pool: &PgPool, placement: OrderPlacement) -> Result<Placed> {
     placement.details.validate()?;
     if let Some(replay) = remembered(pool, &placement).await? {
         return Ok(replay);
     }
-    let demand = Demand::of(&placement.lines)?;
-    // Written with placeholder prices; the statement puts in the catalog's.
-    let mut order = Order::new_reserved(
-        placement.id,
-        placement.details.clone(),
-        unpriced(&placement.lines),
-        placement.at,
-        placement.reserved_until,
-        None,
-        "placed: stock reserved",
-    );
-    let held = reservation_columns(&order.lines);
-    let messages = OutboxColumns::from(placement.outbox.as_slice());
-    let idempotency = placement.idempotency.as_ref();
     let placed = retrying(|| async {
-        let row = sqlx::query!(
-            r#"WITH d AS MATERIALIZED (
-                   SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[])
-                          AS d(vendor_id, sku, product_id, quantity)),
-               locked AS MATERIALIZED (
-                   SELECT s.vendor_id, s.sku FROM vendor_stock s
-                     JOIN d ON s.vendor_id = d.vendor_id AND s.sku = d.sku
-                    ORDER BY s.vendor_id, s.sku
-                      FOR UPDATE OF s),
-               taken AS (
-                   UPDATE vendor_stock s
-                      SET reserved = s.reserved + d.quantity, version = s.version + 1
-                     FROM d, locked l, vendors v
-                    WHERE l.vendor_id = d.vendor_id AND l.sku = d.sku
-                      AND s.vendor_id = d.vendor_id AND s.sku = d.sku AND s.product_id = d.product_id
-                      AND v.id = s.vendor_id AND v.last_good_sync >= $5
-                      AND s.reported - s.reserved - s.confirmed_not_yet_reported >= d.quantity
-                RETURNING s.vendor_id, s.sku, s.price_minor, s.currency),
-               checked AS (
-                   SELECT CASE WHEN count(*) = cardinality($1::text[]) THEN true
-                               ELSE aggregator_insufficient_stock() END AS ok
-                     FROM taken),
-               priced AS (
-                   SELECT jsonb_agg(
-                              jsonb_set(line.value, '{allocations}', (
-                                  SELECT jsonb_agg(
-                                             jsonb_set(a.value, '{unitPrice}',
-                                                 jsonb_build_object('minorUnits', t.price_minor,
-                                                                    'currency', t.currency))
-                                             ORDER BY a.ordinality)
-                                    FROM jsonb_array_elements(line.value->'allocations')
-                                         WITH ORDINALITY AS a(value, ordinality)
-                                    JOIN taken t ON t.vendor_id = a.value->>'vendor'
-                                                AND t.sku = a.value->>'sku'))
-                              ORDER BY line.ordinality) AS lines
-                     FROM checked, jsonb_array_elements($6::jsonb) WITH ORDINALITY AS line(value, ordinality)
-                    WHERE checked.ok),
-               placed AS (
-                   INSERT INTO orders (id, customer_id, status, version, created_at, updated_at, reserved_until,
-                                       failure_reason, from_hold, details, lines, vendor_placements, events)
-                   SELECT $7, $8, $9, $10, $11, $11, $12, NULL, NULL, $13, priced.lines, $14, $15
-                     FROM priced),
-               held AS (
-                   INSERT INTO reservations (owner_kind, owner_id, vendor_id, sku, quantity, expires_at)
-                   SELECT 'order', $7, r.vendor_id, r.sku, r.quantity, $12
-                     FROM checked, UNNEST($16::text[], $17::text[], $18::int8[]) AS r(vendor_id, sku, quantity)
-                    WHERE checked.ok),
-               queued AS (
-                   INSERT INTO outbox (id, queue, body, created_at)
-                   SELECT m.id, m.queue, m.body, m.created_at
-                     FROM checked,
-                          UNNEST($19::uuid[], $20::text[], $21::bytea[], $22::timestamptz[])
-                          AS m(id, queue, body, created_at)
-                    WHERE checked.ok),
-               remembered AS (
-                   INSERT INTO idempotency_keys (customer_id, key, fingerprint, order_id, created_at)
-                   SELECT $8, $23, $24, $7, $11 FROM checked WHERE checked.ok AND $23::text IS NOT NULL)
-               SELECT lines AS "lines!: Json<Vec<OrderLine>>" FROM priced"#,
-            &demand.vendors,
-            &demand.skus,
-            &demand.products,
-            &demand.quantities,
-            placement.fresh_since,
-            Json(&order.lines) as _,
-            order.id.as_uuid(),
-            order.details.customer.as_str(),
-            order.status.as_str(),
-            order.version,
-            order.created_at,
-            order.reserved_until,
-            Json(&order.details) as _,
-            Json(&order.vendor_placements) as _,
-            Json(&order.events) as _,
-            &held.vendors,
-            &held.skus,
-            &held.quantities,
-            &messages.ids,
-            &messages.queues as &[&str],
-            &messages.bodies as &[&[u8]],
-            &messages.created,
-            idempotency.map(|record| record.key.as_str()),
-            idempotency.map(|record| record.fingerprint.as_str()),
+        let mut tx = pool.begin().await?;
+        let lines = reserve(&mut tx, &placement.lines, placement.fresh_since).await?;
+        let order = Order::new_reserved(
+            placement.id,
+            placement.details.clone(),
+            lines,
+            placement.at,
+            placement.reserved_until,
+            None,
+            "placed: stock reserved",
+        );
+        insert_placed(
+            &mut tx,
+            &order,
+            &placement.outbox,
+            placement.idempotency.as_ref(),
         )
-        .fetch_one(pool)
-        .await
-        .map_err(|error| {
-            if is_shortage(&error) {
-                Fail::Domain(Error::InsufficientStock { short: Vec::new() })
-            } else {
-                Fail::Db(error)
-            }
-        })?;
-        TxResult::Ok(row.lines.0)
+        .await?;
+        tx.commit().await?;
+        TxResult::Ok(order)
     })
     .await;
     match placed {
-        Ok(lines) => {
-            order.lines = lines;
-            Ok(Placed {
-                order,
-                replayed: false,
-            })
-        }
-        Err(Error::InsufficientStock { .. }) => {
-            let mut conn = pool.acquire().await.map_err(map)?;
-            let short = short_lines(&mut conn, &placement.lines, &demand, placement.fresh_since)
-                .await
-                .map_err(map)?;
-            Err(Error::InsufficientStock { short })
-        }
+        Ok(order) => Ok(Placed {
+            order,
+            replayed: false,
+        }),
         // Another placement with the same key won the race: answer as it did.
         Err(Error::Conflict { .. }) if placement.idempotency.is_some() => {
             match remembered(pool, &placement).await? {
@@ -204,26 +100,58 @@ pub(crate) async fn place_order(pool: &PgPool, placement: OrderPlacement) -> Res
     }
 }
 
-/// `lines` as order lines with a zero placeholder price on every allocation.
-fn unpriced(lines: &[PlannedLine]) -> Vec<OrderLine> {
-    lines
-        .iter()
-        .map(|line| OrderLine {
-            item: line.item.clone(),
-            product: line.product.clone(),
-            quantity: line.quantity,
-            allocations: line
-                .allocations
-                .iter()
-                .map(|a| Allocation {
-                    vendor: a.vendor.clone(),
-                    sku: a.sku.clone(),
-                    quantity: a.quantity,
-                    unit_price: Money::zero(Currency::USD),
-                })
-                .collect(),
-        })
-        .collect()
+/// Writes a just-placed order, its reservation rows, its outbox messages and its
+/// idempotency record in one statement (one round trip).
+async fn insert_placed(
+    tx: &mut PgConnection,
+    order: &Order,
+    outbox: &[OutboxMessage],
+    idempotency: Option<&IdempotencyRecord>,
+) -> sqlx::Result<()> {
+    let held = reservation_columns(&order.lines);
+    let messages = OutboxColumns::from(outbox);
+    sqlx::query!(
+        r#"WITH placed AS (
+               INSERT INTO orders (id, customer_id, status, version, created_at, updated_at, reserved_until,
+                                   failure_reason, from_hold, details, lines, vendor_placements, events)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)),
+           held AS (
+               INSERT INTO reservations (owner_kind, owner_id, vendor_id, sku, quantity, expires_at)
+               SELECT 'order', $1, r.vendor_id, r.sku, r.quantity, $7
+                 FROM UNNEST($14::text[], $15::text[], $16::int8[]) AS r(vendor_id, sku, quantity)),
+           queued AS (
+               INSERT INTO outbox (id, queue, body, created_at)
+               SELECT * FROM UNNEST($17::uuid[], $18::text[], $19::bytea[], $20::timestamptz[])),
+           remembered AS (
+               INSERT INTO idempotency_keys (customer_id, key, fingerprint, order_id, created_at)
+               SELECT $2, $21, $22, $1, $5 WHERE $21::text IS NOT NULL)
+           SELECT 1 AS "done!""#,
+        order.id.as_uuid(),
+        order.details.customer.as_str(),
+        order.status.as_str(),
+        order.version,
+        order.created_at,
+        order.updated_at,
+        order.reserved_until,
+        order.failure_reason,
+        order.from_hold.map(|hold| hold.as_uuid()),
+        Json(&order.details) as _,
+        Json(&order.lines) as _,
+        Json(&order.vendor_placements) as _,
+        Json(&order.events) as _,
+        &held.vendors,
+        &held.skus,
+        &held.quantities,
+        &messages.ids,
+        &messages.queues as &[&str],
+        &messages.bodies as &[&[u8]],
+        &messages.created,
+        idempotency.map(|record| record.key.as_str()),
+        idempotency.map(|record| record.fingerprint.as_str()),
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 pub(crate) async fn insert_order(tx: &mut PgConnection, order: &Order) -> sqlx::Result<()> {

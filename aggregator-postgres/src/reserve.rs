@@ -49,28 +49,11 @@ type Key = (String, String);
 /// Units asked of each (vendor, SKU), sorted by (vendor, SKU), with the product each must
 /// belong to.
 #[derive(Debug, Default)]
-pub(crate) struct Demand {
-    pub(crate) vendors: Vec<String>,
-    pub(crate) skus: Vec<String>,
-    pub(crate) products: Vec<String>,
-    pub(crate) quantities: Vec<i64>,
-}
-
-impl Demand {
-    /// The demand of `lines`; refuses no lines, lines whose allocations do not add up,
-    /// and a SKU claimed for two products.
-    pub(crate) fn of(lines: &[PlannedLine]) -> aggregator_core::Result<Self> {
-        demand(lines)
-    }
-
-    fn units(&self, key: &Key) -> i64 {
-        self.vendors
-            .iter()
-            .zip(&self.skus)
-            .zip(&self.quantities)
-            .find(|((vendor, sku), _)| **vendor == key.0 && **sku == key.1)
-            .map_or(0, |(_, quantity)| *quantity)
-    }
+struct Demand {
+    vendors: Vec<String>,
+    skus: Vec<String>,
+    products: Vec<String>,
+    quantities: Vec<i64>,
 }
 
 fn demand(lines: &[PlannedLine]) -> aggregator_core::Result<Demand> {
@@ -161,7 +144,7 @@ pub(crate) async fn reserve(
         );
     }
     if prices.len() != demand.vendors.len() {
-        let short = short_lines_among(tx, lines, &demand, Some(&prices), fresh_since).await?;
+        let short = short_lines(tx, lines, &demand, &prices, fresh_since).await?;
         return Err(Error::InsufficientStock { short }.into());
     }
     let mut priced = Vec::with_capacity(lines.len());
@@ -189,27 +172,16 @@ pub(crate) async fn reserve(
     Ok(priced)
 }
 
-/// The lines that cannot be served now and what each could have had: the sum of the
-/// sellable units (of fresh vendors, for the line's product) on the rows it named.
-pub(crate) async fn short_lines(
-    conn: &mut PgConnection,
+/// The lines that could not be served and what each could have had: the sum of the
+/// sellable units (of fresh vendors, for the line's product) on the rows it named, not
+/// counting what this transaction took a moment ago.
+async fn short_lines(
+    tx: &mut PgConnection,
     lines: &[PlannedLine],
     demand: &Demand,
+    taken: &HashMap<Key, aggregator_core::domain::Money>,
     fresh_since: OffsetDateTime,
-) -> sqlx::Result<Vec<ShortLine>> {
-    short_lines_among(conn, lines, demand, None, fresh_since).await
-}
-
-/// As [`short_lines`]; with `taken`, inside a transaction that took those rows a moment
-/// ago: their units count as still available, and a line is short when one of its rows
-/// was not taken.
-async fn short_lines_among(
-    conn: &mut PgConnection,
-    lines: &[PlannedLine],
-    demand: &Demand,
-    taken: Option<&HashMap<Key, aggregator_core::domain::Money>>,
-    fresh_since: OffsetDateTime,
-) -> sqlx::Result<Vec<ShortLine>> {
+) -> TxResult<Vec<ShortLine>> {
     let rows = sqlx::query!(
         r#"SELECT s.vendor_id, s.sku, s.product_id,
                   s.reported - s.reserved - s.confirmed_not_yet_reported AS "sellable!",
@@ -222,37 +194,34 @@ async fn short_lines_among(
         &demand.skus,
         fresh_since,
     )
-    .fetch_all(&mut *conn)
+    .fetch_all(&mut *tx)
     .await?;
-    // Units each row can give to its product now (0 for a stale vendor).
+    let own: HashMap<Key, i64> = demand
+        .vendors
+        .iter()
+        .zip(&demand.skus)
+        .zip(&demand.quantities)
+        .map(|((vendor, sku), quantity)| ((vendor.clone(), sku.clone()), *quantity))
+        .collect();
     let usable: HashMap<Key, (i64, String)> = rows
         .into_iter()
         .filter(|row| row.fresh)
         .map(|row| {
             let key = (row.vendor_id, row.sku);
-            let mine = match taken {
-                Some(taken) if taken.contains_key(&key) => demand.units(&key),
-                _ => 0,
+            let mine = if taken.contains_key(&key) {
+                own.get(&key).copied().unwrap_or(0)
+            } else {
+                0
             };
             (key, (row.sellable + mine, row.product_id))
         })
         .collect();
-    let usable_for = |key: &Key, product: &ProductId| {
-        usable
-            .get(key)
-            .filter(|(_, owner)| owner == product.as_str())
-            .map_or(0, |(sellable, _)| *sellable)
-    };
-    let is_short = |key: &Key, product: &ProductId| match taken {
-        Some(taken) => !taken.contains_key(key),
-        None => usable_for(key, product) < demand.units(key),
-    };
     let short = lines
         .iter()
         .filter(|line| {
             line.allocations
                 .iter()
-                .any(|a| is_short(&(a.vendor.to_string(), a.sku.to_string()), &line.product))
+                .any(|a| !taken.contains_key(&(a.vendor.to_string(), a.sku.to_string())))
         })
         .map(|line| {
             let keys: BTreeSet<Key> = line
@@ -262,7 +231,9 @@ async fn short_lines_among(
                 .collect();
             let available: i64 = keys
                 .iter()
-                .map(|key| usable_for(key, &line.product).max(0))
+                .filter_map(|key| usable.get(key))
+                .filter(|(_, product)| product == line.product.as_str())
+                .map(|(sellable, _)| (*sellable).max(0))
                 .sum();
             ShortLine {
                 item: line.item.clone(),

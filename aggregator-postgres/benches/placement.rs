@@ -16,8 +16,8 @@ use aggregator_core::domain::{
     VendorId, VendorSku,
 };
 use aggregator_core::traits::{OrderPlacement, PlannedAllocation, PlannedLine};
-use aggregator_postgres::PostgresStockStore;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use aggregator_postgres::{PostgresConfig, PostgresStockStore};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 use time::OffsetDateTime;
 
@@ -161,7 +161,9 @@ fn pgbench(url: &str, clients: usize, spread: bool, seconds: u64) -> Option<(f64
         env!("CARGO_MANIFEST_DIR"),
         "/benches/pgbench/place_order.sql"
     );
+    // The session settings PostgresStockStore uses, so both sides run the same plans.
     let output = Command::new("pgbench")
+        .env("PGOPTIONS", "-c plan_cache_mode=force_generic_plan")
         .args([
             "-n",
             "-M",
@@ -217,12 +219,13 @@ async fn main() {
         .execute(&mut conn)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let pool = PgPoolOptions::new()
-        .max_connections(40)
-        .connect_with(admin.clone().database(&name))
-        .await
-        .unwrap_or_else(|e| panic!("connect: {e}"));
-    let store = Arc::new(PostgresStockStore::from_pool(pool));
+    let mut config = PostgresConfig::new(url.clone()).with_database(&name);
+    config.max_connections = 40;
+    let store = Arc::new(
+        PostgresStockStore::connect(&config)
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}")),
+    );
     store
         .migrate()
         .await
@@ -287,11 +290,8 @@ async fn main() {
         in_pages.as_secs_f64()
     );
 
-    let bench_url = format!(
-        "{}/{}",
-        url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base),
-        name
-    );
+    // The same server, database and connection parameters (sslmode…) for pgbench.
+    let bench_url = config.url.clone();
     println!(
         "{:<7} {:>7} {:>12} {:>9} {:>9} {:>14} {:>14} {:>7}",
         "case", "clients", "orders/s", "p50 ms", "p99 ms", "pgbench tps", "pgbench avg", "ratio"

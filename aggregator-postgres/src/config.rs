@@ -30,6 +30,30 @@ impl PostgresConfig {
     }
 }
 
+impl PostgresConfig {
+    /// The same settings for another database on the same server (the URL's path
+    /// replaced, its query parameters such as `sslmode` kept).
+    pub fn with_database(&self, database: &str) -> Self {
+        let (address, query) = self.url.split_once('?').unwrap_or((self.url.as_str(), ""));
+        let server = match address.split_once("://") {
+            Some((scheme, rest)) => match rest.split_once('/') {
+                Some((host, _)) => format!("{scheme}://{host}"),
+                None => address.to_owned(),
+            },
+            None => address.to_owned(),
+        };
+        let url = if query.is_empty() {
+            format!("{server}/{database}")
+        } else {
+            format!("{server}/{database}?{query}")
+        };
+        Self {
+            url,
+            ..self.clone()
+        }
+    }
+}
+
 impl fmt::Debug for PostgresConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresConfig")
@@ -68,6 +92,17 @@ mod tests {
             printed.contains("postgres://app:***@db.internal:5432/orders"),
             "{printed}"
         );
+    }
+
+    #[test]
+    fn another_database_keeps_server_and_parameters() {
+        let config = PostgresConfig::new("postgres://u:p@h:5432/postgres?sslmode=disable");
+        assert_eq!(
+            config.with_database("x").url,
+            "postgres://u:p@h:5432/x?sslmode=disable"
+        );
+        let plain = PostgresConfig::new("postgres://h");
+        assert_eq!(plain.with_database("y").url, "postgres://h/y");
     }
 
     #[test]

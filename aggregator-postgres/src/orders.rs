@@ -204,34 +204,91 @@ pub(crate) async fn order(pool: &PgPool, id: OrderId) -> Result<Order> {
 }
 
 pub(crate) async fn orders(pool: &PgPool, query: &OrderQuery) -> Result<Page<Order>> {
-    let customer = query.customer.as_ref().map(|c| c.as_str().to_owned());
+    // One statement per filter combination, so that each has a plan that uses its index
+    // (the connections run with `plan_cache_mode = force_generic_plan`).
+    let customer = query.customer.as_ref().map(|c| c.as_str());
     let status = query.status.map(|s| s.as_str());
-    let rows = sqlx::query_as!(
-        OrderRow,
-        r#"SELECT id, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
+    let limit = i64::from(query.limit);
+    let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
+    let (rows, total) = match (customer, status) {
+        (Some(customer), Some(status)) => (
+            sqlx::query_as!(
+                OrderRow,
+                r#"SELECT id, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
                   details AS "details: Json<OrderDetails>", lines AS "lines: Json<Vec<OrderLine>>",
-                  vendor_placements AS "vendor_placements: Json<Vec<VendorPlacement>>", events AS "events: Json<Vec<OrderEvent>>"
+                  vendor_placements AS "vendor_placements: Json<Vec<VendorPlacement>>",
+                  events AS "events: Json<Vec<OrderEvent>>"
+             FROM orders WHERE customer_id = $1 AND status = $2
+                  ORDER BY id DESC LIMIT $3 OFFSET $4"#,
+                customer, status, limit, offset
+            )
+            .fetch_all(pool)
+            .await,
+            sqlx::query_scalar!(
+                r#"SELECT count(*) AS "count!" FROM orders WHERE customer_id = $1 AND status = $2"#, customer, status
+            )
+            .fetch_one(pool)
+            .await,
+        ),
+        (Some(customer), None) => (
+            sqlx::query_as!(
+                OrderRow,
+                r#"SELECT id, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
+                  details AS "details: Json<OrderDetails>", lines AS "lines: Json<Vec<OrderLine>>",
+                  vendor_placements AS "vendor_placements: Json<Vec<VendorPlacement>>",
+                  events AS "events: Json<Vec<OrderEvent>>"
+             FROM orders WHERE customer_id = $1
+                  ORDER BY id DESC LIMIT $2 OFFSET $3"#,
+                customer, limit, offset
+            )
+            .fetch_all(pool)
+            .await,
+            sqlx::query_scalar!(
+                r#"SELECT count(*) AS "count!" FROM orders WHERE customer_id = $1"#, customer
+            )
+            .fetch_one(pool)
+            .await,
+        ),
+        (None, Some(status)) => (
+            sqlx::query_as!(
+                OrderRow,
+                r#"SELECT id, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
+                  details AS "details: Json<OrderDetails>", lines AS "lines: Json<Vec<OrderLine>>",
+                  vendor_placements AS "vendor_placements: Json<Vec<VendorPlacement>>",
+                  events AS "events: Json<Vec<OrderEvent>>"
+             FROM orders WHERE status = $1
+                  ORDER BY id DESC LIMIT $2 OFFSET $3"#,
+                status, limit, offset
+            )
+            .fetch_all(pool)
+            .await,
+            sqlx::query_scalar!(
+                r#"SELECT count(*) AS "count!" FROM orders WHERE status = $1"#, status
+            )
+            .fetch_one(pool)
+            .await,
+        ),
+        (None, None) => (
+            sqlx::query_as!(
+                OrderRow,
+                r#"SELECT id, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
+                  details AS "details: Json<OrderDetails>", lines AS "lines: Json<Vec<OrderLine>>",
+                  vendor_placements AS "vendor_placements: Json<Vec<VendorPlacement>>",
+                  events AS "events: Json<Vec<OrderEvent>>"
              FROM orders
-            WHERE ($1::text IS NULL OR customer_id = $1) AND ($2::text IS NULL OR status = $2)
-            ORDER BY id DESC
-            LIMIT $3 OFFSET $4"#,
-        customer,
-        status,
-        i64::from(query.limit),
-        i64::try_from(query.offset).unwrap_or(i64::MAX),
-    )
-    .fetch_all(pool)
-    .await
-    .map_err(map)?;
-    let total = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "count!" FROM orders
-            WHERE ($1::text IS NULL OR customer_id = $1) AND ($2::text IS NULL OR status = $2)"#,
-        customer,
-        status,
-    )
-    .fetch_one(pool)
-    .await
-    .map_err(map)?;
+                  ORDER BY id DESC LIMIT $1 OFFSET $2"#,
+                limit, offset
+            )
+            .fetch_all(pool)
+            .await,
+            sqlx::query_scalar!(
+                r#"SELECT count(*) AS "count!" FROM orders"#
+            )
+            .fetch_one(pool)
+            .await,
+        ),
+    };
+    let (rows, total) = (rows.map_err(map)?, total.map_err(map)?);
     Ok(Page {
         items: rows
             .into_iter()

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use aggregator_core::conformance::service_url;
-use aggregator_postgres::PostgresStockStore;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use aggregator_postgres::{PostgresConfig, PostgresStockStore};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 
 /// A database named `agg_test_<random>` with the schema applied.
@@ -34,13 +34,12 @@ impl TestDatabase {
             .await
             .expect("create test database");
         conn.close().await.expect("close");
-        let pool = PgPoolOptions::new()
-            .max_connections(connections)
-            .acquire_timeout(acquire_timeout)
-            .connect_with(admin.clone().database(&name))
+        let mut config = PostgresConfig::new(url).with_database(&name);
+        config.max_connections = connections;
+        config.acquire_timeout = acquire_timeout;
+        let store = PostgresStockStore::connect(&config)
             .await
             .expect("connect to test database");
-        let store = PostgresStockStore::from_pool(pool);
         store.migrate().await.expect("migrate");
         Some(Self { admin, name, store })
     }

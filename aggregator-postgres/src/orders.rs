@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::error::map;
 use crate::outbox::{OutboxColumns, write_outbox};
-use crate::reserve::{Owner, hand_to_vendors, release, reservation_columns, reserve};
+use crate::reserve::{Owner, hand_to_vendors, lock_sorted, release, reservation_columns, reserve};
 use crate::rows::OrderRow;
 use crate::tx::{Fail, TxResult, retrying};
 
@@ -400,17 +400,7 @@ pub(crate) async fn reroute(pool: &PgPool, request: &Reroute) -> Result<Order> {
             .collect();
         keys.insert((request.vendor.to_string(), request.sku.to_string()), ());
         let (vendors, skus): (Vec<String>, Vec<String>) = keys.into_keys().unzip();
-        sqlx::query!(
-            r#"SELECT 1 AS "locked!" FROM vendor_stock s
-               JOIN UNNEST($1::text[], $2::text[]) AS k(vendor_id, sku)
-                 ON s.vendor_id = k.vendor_id AND s.sku = k.sku
-              ORDER BY s.vendor_id, s.sku
-                FOR UPDATE OF s"#,
-            &vendors,
-            &skus,
-        )
-        .fetch_all(&mut *tx)
-        .await?;
+        lock_sorted(&mut tx, &vendors, &skus).await?;
         let priced = match reserve(&mut tx, std::slice::from_ref(&line), request.fresh_since).await
         {
             Ok(priced) => priced,

@@ -87,7 +87,7 @@ fn demand(lines: &[PlannedLine]) -> aggregator_core::Result<Demand> {
 }
 
 /// Locks the given stock rows in (vendor, SKU) order.
-async fn lock_sorted(
+pub(crate) async fn lock_sorted(
     tx: &mut PgConnection,
     vendors: &[String],
     skus: &[String],

@@ -1,0 +1,240 @@
+//! [`RedisCache`]: the cache and rate limiter on Redis.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aggregator_core::traits::{Cache, RateDecision, RateLimit};
+use aggregator_core::{Error, Result};
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::time::{Instant, timeout};
+
+use crate::config::RedisConfig;
+
+const COMPONENT: &str = "redis";
+
+/// Counts one call in the key's fixed window (started by the first call, lasting
+/// ARGV[1] ms) and returns the count and the window's remaining milliseconds. Atomic,
+/// since Redis runs a script as one step.
+const RATE_LIMIT_SCRIPT: &str = r"
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if count == 1 or ttl < 0 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[1])
+    ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+";
+
+/// A [`Cache`] on Redis.
+///
+/// Every call is bounded by the configured timeout, connecting included, and any
+/// failure is a retryable `Unavailable`: callers go on without the cache. While Redis
+/// is down, calls fail at once (no connection attempt more often than
+/// `reconnect_after`); once it is back, the next attempt reconnects without a restart.
+pub struct RedisCache {
+    client: redis::Client,
+    config: RedisConfig,
+    connection: Mutex<Option<ConnectionManager>>,
+    failed_at: Mutex<Option<Instant>>,
+    connecting: tokio::sync::Mutex<()>,
+    rate_limit: redis::Script,
+}
+
+impl fmt::Debug for RedisCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisCache")
+            .field("config", &self.config)
+            .field("connected", &self.current().is_some())
+            .finish()
+    }
+}
+
+impl RedisCache {
+    /// A cache as `config` says. Checks the URL but does not connect: the first call
+    /// does, so a process starts even while Redis is down.
+    pub fn new(config: RedisConfig) -> Result<Self> {
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|_| Error::invalid("redisUrl", "is not a valid redis:// URL"))?;
+        Ok(Self {
+            client,
+            config,
+            connection: Mutex::new(None),
+            failed_at: Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(()),
+            rate_limit: redis::Script::new(RATE_LIMIT_SCRIPT),
+        })
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &RedisConfig {
+        &self.config
+    }
+
+    /// Whether Redis answers a `PING` within the timeout, for `/health`.
+    pub async fn ping(&self) -> Result<()> {
+        self.run(|mut connection| async move {
+            redis::cmd("PING")
+                .query_async::<String>(&mut connection)
+                .await
+        })
+        .await
+        .map(|_| ())
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.config.key_prefix)
+    }
+
+    fn current(&self) -> Option<ConnectionManager> {
+        self.connection
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// The shared connection, opening it if there is none (one attempt at a time, and
+    /// none within `reconnect_after` of a failed one).
+    async fn connection(&self) -> Result<ConnectionManager> {
+        if let Some(connection) = self.current() {
+            return Ok(connection);
+        }
+        let _one_at_a_time = self.connecting.lock().await;
+        if let Some(connection) = self.current() {
+            return Ok(connection);
+        }
+        let failed_at = *self.failed_at.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = failed_at {
+            if at.elapsed() < self.config.reconnect_after {
+                return Err(Error::transient(COMPONENT, "down; not retrying yet"));
+            }
+        }
+        let settings = ConnectionManagerConfig::new()
+            .set_connection_timeout(self.config.timeout)
+            .set_response_timeout(self.config.timeout)
+            .set_number_of_retries(1)
+            .set_max_delay(
+                self.config
+                    .reconnect_after
+                    .as_millis()
+                    .try_into()
+                    .unwrap_or(u64::MAX),
+            );
+        let attempt = ConnectionManager::new_with_config(self.client.clone(), settings);
+        match timeout(self.config.timeout, attempt).await {
+            Ok(Ok(connection)) => {
+                *self.connection.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(connection.clone());
+                *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                tracing::info!("connected to redis");
+                Ok(connection)
+            }
+            Ok(Err(error)) => {
+                *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                Err(Error::transient(
+                    COMPONENT,
+                    format!("cannot connect: {}", error.kind_name()),
+                ))
+            }
+            Err(_) => {
+                *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                Err(Error::transient(COMPONENT, "connecting timed out"))
+            }
+        }
+    }
+
+    /// Runs one command on the shared connection within the timeout.
+    async fn run<T, F, Fut>(&self, command: F) -> Result<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let started = Instant::now();
+        let connection = self.connection().await?;
+        let left = self.config.timeout.saturating_sub(started.elapsed());
+        match timeout(left.max(Duration::from_millis(1)), command(connection)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(Error::transient(
+                COMPONENT,
+                format!("command failed: {}", error.kind_name()),
+            )),
+            Err(_) => Err(Error::transient(COMPONENT, "command timed out")),
+        }
+    }
+}
+
+/// What a `RedisError` is, without its message (which may echo a URL).
+trait KindName {
+    fn kind_name(&self) -> String;
+}
+
+impl KindName for redis::RedisError {
+    fn kind_name(&self) -> String {
+        format!("{:?}", self.kind())
+    }
+}
+
+#[async_trait]
+impl Cache for RedisCache {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let key = self.key(key);
+        self.run(|mut connection| async move {
+            redis::cmd("GET")
+                .arg(&key)
+                .query_async::<Option<Vec<u8>>>(&mut connection)
+                .await
+        })
+        .await
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+        let key = self.key(key);
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.run(|mut connection| async move {
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(value)
+                .arg("PX")
+                .arg(millis)
+                .query_async::<()>(&mut connection)
+                .await
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        let key = self.key(key);
+        self.run(|mut connection| async move {
+            redis::cmd("DEL")
+                .arg(&key)
+                .query_async::<()>(&mut connection)
+                .await
+        })
+        .await
+    }
+
+    async fn rate_limit(&self, key: &str, limit: RateLimit) -> Result<RateDecision> {
+        let key = self.key(&format!("ratelimit:{key}"));
+        let window = u64::try_from(limit.window.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let script = &self.rate_limit;
+        let (count, left): (u64, i64) = self
+            .run(|mut connection| async move {
+                script
+                    .key(&key)
+                    .arg(window)
+                    .invoke_async(&mut connection)
+                    .await
+            })
+            .await?;
+        let used = u32::try_from(count).unwrap_or(u32::MAX);
+        Ok(RateDecision {
+            allowed: used <= limit.max_requests,
+            remaining: limit.max_requests.saturating_sub(used),
+            retry_after: Duration::from_millis(u64::try_from(left).unwrap_or(0)),
+        })
+    }
+}

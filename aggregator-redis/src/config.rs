@@ -1,0 +1,78 @@
+//! Connection settings.
+
+use std::fmt;
+use std::time::Duration;
+
+/// How to reach Redis and how long to wait for it.
+#[derive(Clone)]
+pub struct RedisConfig {
+    /// A `redis://[:password@]host:port[/db]` URL. The `Debug` output hides the password.
+    pub url: String,
+    /// Prepended to every key, so several deployments (or tests) can share one Redis.
+    pub key_prefix: String,
+    /// The longest any one call may take, connecting included; past it the call fails
+    /// with a retryable `Unavailable` and the caller goes on without the cache.
+    pub timeout: Duration,
+    /// After a failed connection attempt, how long calls fail at once before the next
+    /// attempt (so a down Redis costs nothing per request).
+    pub reconnect_after: Duration,
+}
+
+impl RedisConfig {
+    /// Settings for `url` with the defaults: prefix `aggregator:`, 250 ms per call,
+    /// a new connection attempt at most every second.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            key_prefix: "aggregator:".into(),
+            timeout: Duration::from_millis(250),
+            reconnect_after: Duration::from_secs(1),
+        }
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &redact(&self.url))
+            .field("key_prefix", &self.key_prefix)
+            .field("timeout", &self.timeout)
+            .field("reconnect_after", &self.reconnect_after)
+            .finish()
+    }
+}
+
+/// `url` with any password replaced by `***`.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => format!("{scheme}://***@{host}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_password() {
+        let printed = format!(
+            "{:?}",
+            RedisConfig::new("redis://:hunter2@cache.internal:6379/0")
+        );
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(
+            printed.contains("redis://:***@cache.internal:6379/0"),
+            "{printed}"
+        );
+        let with_user = format!("{:?}", RedisConfig::new("redis://app:pw@h:6379"));
+        assert!(with_user.contains("redis://app:***@h:6379"), "{with_user}");
+        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+}

@@ -89,6 +89,16 @@ impl Catalog {
         ))
     }
 
+    /// Every vendor's row carrying `sku`; `NotFound` if none does.
+    pub async fn sku(&self, sku: &VendorSku) -> Result<Vec<VendorAvailability>> {
+        let rows = self.store.stock_for_sku(sku).await?;
+        let Some(first) = rows.first() else {
+            return Err(Error::not_found("sku", sku));
+        };
+        let vendors = self.vendor_map().await?;
+        Ok(aggregate(first.product.clone(), &rows, &vendors, self.fresh_since()).vendors)
+    }
+
     /// A page of products with their availability, by product id.
     pub async fn products(&self, offset: u64, limit: u32) -> Result<Page<ProductAvailability>> {
         let ids = self.store.products(offset, limit).await?;

@@ -2,20 +2,24 @@
 //! allocation, the worker's step, stock sync, the sweeper and the outbox relay.
 
 pub mod allocator;
+mod cached_catalog;
 mod catalog;
 mod config;
 mod orders;
 mod planning;
 mod processor;
+mod rate_limiter;
 mod relay;
 mod sweeper;
 mod sync;
 
+pub use cached_catalog::{CacheStats, CachedCatalog};
 pub use catalog::{Catalog, ProductAvailability, VendorAvailability, aggregate};
 pub use config::OrderConfig;
 pub use orders::{OrderRequest, OrderService, Scope};
 pub use planning::ItemRequest;
 pub use processor::{OrderProcessor, ProcessOutcome, vendor_key};
+pub use rate_limiter::{LimiterSource, RateLimiter};
 pub use relay::OutboxRelay;
 pub use sweeper::Sweeper;
 pub use sync::{StockSync, SyncConfig, SyncReport};

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::Duration;
 
+use super::cached_catalog::CachedCatalog;
 use super::config::OrderConfig;
 use super::planning::{ItemRequest, check_items, plan_request};
 use crate::clock::Clock;
@@ -56,6 +57,7 @@ pub struct OrderService {
     store: Arc<dyn StockStore>,
     clock: Arc<dyn Clock>,
     config: OrderConfig,
+    cached: Option<Arc<CachedCatalog>>,
 }
 
 impl OrderService {
@@ -70,7 +72,20 @@ impl OrderService {
             store,
             clock,
             config,
+            cached: None,
         })
+    }
+
+    /// Also forgets the cached availability of whatever each change touches.
+    pub fn with_cache(mut self, cached: Arc<CachedCatalog>) -> Self {
+        self.cached = Some(cached);
+        self
+    }
+
+    async fn forget(&self, lines: &[crate::domain::OrderLine]) {
+        if let Some(cached) = &self.cached {
+            cached.invalidate_lines(lines).await;
+        }
     }
 
     /// The settings in force.
@@ -127,6 +142,12 @@ impl OrderService {
                 outbox: vec![process_message(id, now)?],
             };
             match self.store.place_order(placement).await {
+                Ok(placed) => {
+                    if !placed.replayed {
+                        self.forget(&placed.order.lines).await;
+                    }
+                    return Ok(placed);
+                }
                 Err(Error::InsufficientStock { short }) => {
                     if !plan.short.is_empty() {
                         // The read already said so; its figures cover every vendor.
@@ -195,8 +216,12 @@ impl OrderService {
                 )));
             }
             match self.store.transition(&transition, &outbox).await {
+                Ok(cancelled) => {
+                    self.forget(&cancelled.lines).await;
+                    return Ok(cancelled);
+                }
                 Err(Error::Conflict { .. }) => continue,
-                other => return other,
+                Err(other) => return Err(other),
             }
         }
         Err(Error::transient(
@@ -233,8 +258,12 @@ impl OrderService {
                 fresh_since,
             };
             match self.store.place_hold(placement).await {
+                Ok(hold) => {
+                    self.forget(&hold.lines).await;
+                    return Ok(hold);
+                }
                 Err(error @ Error::InsufficientStock { .. }) => last_error = Some(error),
-                other => return other,
+                Err(other) => return Err(other),
             }
         }
         Err(last_error.unwrap_or_else(|| Error::conflict("hold was not attempted")))
@@ -260,7 +289,9 @@ impl OrderService {
     /// Gives a hold's units back (idempotent).
     pub async fn release_hold(&self, id: HoldId, scope: &Scope) -> Result<Hold> {
         self.hold(id, scope).await?;
-        self.store.release_hold(id, self.clock.now()).await
+        let released = self.store.release_hold(id, self.clock.now()).await?;
+        self.forget(&released.lines).await;
+        Ok(released)
     }
 
     /// Turns an active hold into an order that takes over its units and is queued for

@@ -13,6 +13,7 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::service::allocator::{Taken, plan_line};
+use crate::service::cached_catalog::CachedCatalog;
 use crate::traits::{
     OrderQueue, PlannedAllocation, Reroute, StockStore, VendorDirectory, VendorOrder,
     VendorOrderLine, VendorOrderOutcome, VendorShortSku,
@@ -43,6 +44,7 @@ pub struct OrderProcessor {
     queue: Arc<dyn OrderQueue>,
     clock: Arc<dyn Clock>,
     staleness: StalenessLimit,
+    cached: Option<Arc<CachedCatalog>>,
 }
 
 /// A vendor's answer within one round.
@@ -71,6 +73,19 @@ impl OrderProcessor {
             queue,
             clock,
             staleness,
+            cached: None,
+        }
+    }
+
+    /// Also forgets the cached availability of every order it changes.
+    pub fn with_cache(mut self, cached: Arc<CachedCatalog>) -> Self {
+        self.cached = Some(cached);
+        self
+    }
+
+    async fn forget(&self, order: &Order) {
+        if let Some(cached) = &self.cached {
+            cached.invalidate_order(order).await;
         }
     }
 
@@ -227,7 +242,10 @@ impl OrderProcessor {
             at: self.clock.now(),
         };
         match self.store.transition(&transition, &[]).await {
-            Ok(order) => Ok(ProcessOutcome::Confirmed(order)),
+            Ok(order) => {
+                self.forget(&order).await;
+                Ok(ProcessOutcome::Confirmed(order))
+            }
             Err(Error::Conflict { .. }) => {
                 let current = self.store.order(order.id).await?;
                 if current.status == OrderStatus::Reserved {
@@ -329,7 +347,10 @@ impl OrderProcessor {
                 fresh_since,
             };
             match self.store.reroute(&request).await {
-                Ok(next) => current = next,
+                Ok(next) => {
+                    self.forget(&next).await;
+                    current = next;
+                }
                 Err(Error::InsufficientStock { .. }) => return Ok(Err(reason)),
                 Err(Error::Conflict { detail }) => {
                     return Err(Error::transient("order store", detail));
@@ -358,7 +379,10 @@ impl OrderProcessor {
                 at: self.clock.now(),
             };
             match self.store.transition(&transition, &[]).await {
-                Ok(failed) => return Ok(failed),
+                Ok(failed) => {
+                    self.forget(&failed).await;
+                    return Ok(failed);
+                }
                 Err(Error::Conflict { .. }) => order = self.store.order(order.id).await?,
                 Err(other) => return Err(other),
             }

@@ -5,8 +5,12 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::clock::Clock;
-use crate::domain::{HealthPolicy, Message, QueueName, SnapshotRow, SyncRequest, Vendor, VendorId};
+use crate::domain::{
+    HealthPolicy, Message, ProductId, QueueName, SnapshotRow, SyncRequest, Vendor, VendorId,
+    VendorSku,
+};
 use crate::error::{Error, Result};
+use crate::service::cached_catalog::CachedCatalog;
 use crate::traits::{OrderQueue, StockStore, VendorDirectory};
 
 /// Settings of a sync.
@@ -51,6 +55,7 @@ pub struct StockSync {
     vendors: VendorDirectory,
     clock: Arc<dyn Clock>,
     config: SyncConfig,
+    cached: Option<Arc<CachedCatalog>>,
 }
 
 impl StockSync {
@@ -72,7 +77,15 @@ impl StockSync {
             vendors,
             clock,
             config,
+            cached: None,
         })
+    }
+
+    /// Also forgets the cached availability of every product and SKU a sync reports,
+    /// and the cached vendor list whenever a vendor's health changes.
+    pub fn with_cache(mut self, cached: Arc<CachedCatalog>) -> Self {
+        self.cached = Some(cached);
+        self
     }
 
     /// Reads every page of `vendor`'s feed, then applies them and completes the
@@ -86,6 +99,9 @@ impl StockSync {
                 self.store
                     .record_sync_failure(vendor, &reason, self.config.health)
                     .await?;
+                if let Some(cached) = &self.cached {
+                    cached.invalidate_vendors().await;
+                }
                 tracing::warn!(%vendor, %reason, "stock sync failed");
                 return Err(error);
             }
@@ -104,6 +120,16 @@ impl StockSync {
             .store
             .complete_snapshot(vendor, snapshot_as_of.unwrap_or(now), now)
             .await?;
+        if let Some(cached) = &self.cached {
+            let rows = pages.iter().flat_map(|(_, rows)| rows);
+            let mut products: Vec<ProductId> =
+                rows.clone().map(|row| row.product.clone()).collect();
+            products.sort();
+            products.dedup();
+            let skus: Vec<VendorSku> = rows.map(|row| row.sku.clone()).collect();
+            cached.invalidate(&products, &skus).await;
+            cached.invalidate_vendors().await;
+        }
         Ok(SyncReport {
             vendor,
             pages: u32::try_from(pages.len()).unwrap_or(u32::MAX),

@@ -98,3 +98,114 @@ fn a_bad_url_is_refused() {
         Err(aggregator_core::Error::Invalid { .. })
     ));
 }
+
+mod through_the_catalog {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use aggregator_core::conformance::{Fixture, service_url};
+    use aggregator_core::domain::StalenessLimit;
+    use aggregator_core::memory::InMemoryStockStore;
+    use aggregator_core::service::{CachedCatalog, Catalog, LimiterSource, RateLimiter};
+    use aggregator_core::traits::{Cache, RateLimit};
+    use aggregator_core::{StockStore, SystemClock};
+    use aggregator_redis::{RedisCache, RedisConfig};
+
+    fn catalog(store: Arc<InMemoryStockStore>, cache: Arc<dyn Cache>) -> CachedCatalog {
+        let store: Arc<dyn StockStore> = store;
+        let catalog = Catalog::new(
+            Arc::clone(&store),
+            Arc::new(SystemClock),
+            StalenessLimit::new(time::Duration::days(3650)).expect("limit"),
+        );
+        CachedCatalog::new(catalog, store, cache, Duration::from_secs(2))
+    }
+
+    #[tokio::test]
+    async fn availability_is_served_from_redis_and_invalidated() {
+        let Some(url) = service_url("REDIS_URL") else {
+            return;
+        };
+        let store = Arc::new(InMemoryStockStore::new());
+        let fx = Fixture::new(store.as_ref(), 5, 5).await;
+        let cache: Arc<dyn Cache> = Arc::new(super::cache(url));
+        let catalog = catalog(Arc::clone(&store), cache);
+        assert_eq!(
+            catalog
+                .availability(&fx.product)
+                .await
+                .expect("miss")
+                .available,
+            10
+        );
+        assert_eq!(
+            catalog
+                .availability(&fx.product)
+                .await
+                .expect("hit")
+                .available,
+            10
+        );
+        let placed = fx
+            .place(store.as_ref(), &fx.vendor_a, 2, 1)
+            .await
+            .expect("placed");
+        assert_eq!(
+            catalog
+                .availability(&fx.product)
+                .await
+                .expect("stale hit")
+                .available,
+            10,
+            "a change the cache did not hear of waits for the TTL"
+        );
+        catalog.invalidate_order(&placed.order).await;
+        assert_eq!(
+            catalog
+                .availability(&fx.product)
+                .await
+                .expect("fresh")
+                .available,
+            8
+        );
+        let stats = catalog.stats();
+        assert_eq!((stats.hits, stats.misses, stats.errors), (2, 2, 0));
+    }
+
+    #[tokio::test]
+    async fn with_redis_unreachable_reads_come_from_the_store() {
+        let store = Arc::new(InMemoryStockStore::new());
+        let fx = Fixture::new(store.as_ref(), 5, 5).await;
+        let mut config = RedisConfig::new("redis://127.0.0.1:1");
+        config.timeout = Duration::from_millis(100);
+        let cache: Arc<dyn Cache> = Arc::new(RedisCache::new(config).expect("config"));
+        let catalog = catalog(Arc::clone(&store), Arc::clone(&cache));
+        for _ in 0..3 {
+            assert_eq!(
+                catalog
+                    .availability(&fx.product)
+                    .await
+                    .expect("from the store")
+                    .available,
+                10
+            );
+        }
+        assert!(catalog.stats().errors >= 3);
+        let limiter = RateLimiter::new(cache);
+        let limit = RateLimit {
+            max_requests: 2,
+            window: Duration::from_secs(60),
+        };
+        let decisions = [
+            limiter.check("k", limit).await,
+            limiter.check("k", limit).await,
+            limiter.check("k", limit).await,
+        ];
+        assert!(
+            decisions
+                .iter()
+                .all(|(_, source)| *source == LimiterSource::Local)
+        );
+        assert_eq!(decisions.iter().filter(|(d, _)| d.allowed).count(), 2);
+    }
+}

@@ -89,8 +89,11 @@ impl OrderProcessor {
         }
     }
 
-    /// Handles one message. A retryable error means "try this message again later";
-    /// any other error will not go away by retrying.
+    /// Handles one message. A retryable error means "retry this delivery later"
+    /// (vendor placements already made are repeated under the same keys, so nothing is
+    /// placed twice). Any other error will not go away by retrying: dead-letter the
+    /// delivery and call [`OrderProcessor::give_up`], which fails the order, releases
+    /// its units and cancels it at every vendor it may have reached.
     pub async fn handle(&self, message: &OrderMessage) -> Result<ProcessOutcome> {
         match message {
             OrderMessage::ProcessOrder { order } => self.process(*order).await,

@@ -5,5 +5,6 @@
 mod concurrency;
 mod conformance;
 mod errors;
+mod services;
 mod snapshots;
 mod support;

@@ -32,11 +32,11 @@ pub async fn cache_get_set_delete(cache: &dyn Cache) {
 pub async fn cache_entries_expire(cache: &dyn Cache) {
     let key = format!("{}short", prefix());
     valid(
-        cache.set(&key, b"x", Duration::from_millis(200)).await,
+        cache.set(&key, b"x", Duration::from_millis(800)).await,
         "set",
     );
     assert!(valid(cache.get(&key).await, "get").is_some());
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
     assert_eq!(valid(cache.get(&key).await, "get expired"), None);
 }
 

@@ -396,16 +396,24 @@ impl OrderProcessor {
         ))
     }
 
-    /// Queues a cancellation at each vendor for each key (durably, before the caller
-    /// moves on, so a crash cannot lose it).
+    /// Cancels our order at each vendor for each key before the caller moves on:
+    /// directly, and when that fails, through a durable queue message that is retried
+    /// with backoff, so neither a vendor outage nor a crash loses it.
     async fn compensate(&self, order: OrderId, keys: Vec<(VendorId, String)>) -> Result<()> {
         for (vendor, idempotency_key) in keys {
-            let message = Message::json(&OrderMessage::CancelAtVendor {
-                order,
-                vendor,
-                idempotency_key,
-            })?;
-            self.queue.publish(QueueName::Orders, &message).await?;
+            let direct = match self.vendors.get(&vendor) {
+                Ok(client) => client.cancel_order(&idempotency_key).await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = direct {
+                tracing::warn!(%order, %vendor, %error, "cancel at vendor failed; queued for retry");
+                let message = Message::json(&OrderMessage::CancelAtVendor {
+                    order,
+                    vendor,
+                    idempotency_key,
+                })?;
+                self.queue.publish(QueueName::Orders, &message).await?;
+            }
         }
         Ok(())
     }

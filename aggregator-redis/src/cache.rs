@@ -132,14 +132,14 @@ impl RedisCache {
                 Ok(connection)
             }
             Ok(Err(error)) => {
-                *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                self.mark_down();
                 Err(Error::transient(
                     COMPONENT,
                     format!("cannot connect: {}", error.kind_name()),
                 ))
             }
             Err(_) => {
-                *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                self.mark_down();
                 Err(Error::transient(COMPONENT, "connecting timed out"))
             }
         }
@@ -156,12 +156,30 @@ impl RedisCache {
         let left = self.config.timeout.saturating_sub(started.elapsed());
         match timeout(left.max(Duration::from_millis(1)), command(connection)).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(Error::transient(
-                COMPONENT,
-                format!("command failed: {}", error.kind_name()),
-            )),
-            Err(_) => Err(Error::transient(COMPONENT, "command timed out")),
+            Ok(Err(error)) => {
+                if error.is_io_error() || error.is_connection_dropped() || error.is_timeout() {
+                    self.mark_down();
+                }
+                Err(Error::transient(
+                    COMPONENT,
+                    format!("command failed: {}", error.kind_name()),
+                ))
+            }
+            Err(_) => {
+                self.mark_down();
+                Err(Error::transient(COMPONENT, "command timed out"))
+            }
         }
+    }
+
+    /// Drops the connection after it failed, so that calls fail at once until the next
+    /// attempt is due (a down Redis then costs requests nothing, not a timeout each).
+    fn mark_down(&self) {
+        *self
+            .connection
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+        *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
     }
 }
 

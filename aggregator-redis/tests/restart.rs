@@ -98,6 +98,17 @@ async fn the_cache_recovers_after_a_redis_restart() {
         "redis is down: {shutdown:?}"
     );
 
+    // The first call finds Redis gone (within the timeout); the next ones, until the
+    // next connection attempt is due, fail at once.
+    let first = cache.get("before").await.expect_err("down");
+    assert!(first.is_retryable(), "{first:?}");
+    let started = Instant::now();
+    assert!(cache.get("before").await.is_err());
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "a known-down Redis cost {:?}",
+        started.elapsed()
+    );
     for _ in 0..5 {
         let started = Instant::now();
         let error = cache.get("before").await.expect_err("down");

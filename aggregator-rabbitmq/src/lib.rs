@@ -1,4 +1,19 @@
-//! RabbitMQ backend for `aggregator-core`'s `OrderQueue`, and the outbox relay's publisher.
+//! RabbitMQ backend for `aggregator-core`'s [`OrderQueue`](aggregator_core::OrderQueue):
+//! durable queues with publisher confirms, retries through per-attempt delay queues,
+//! dead letters that can be listed and replayed, and reconnection after a drop.
 //!
-//! Not built yet: this crate is a placeholder in the workspace layout and exports nothing.
-//! Until it lands, use `aggregator_core::memory::InMemoryOrderQueue`.
+//! ```no_run
+//! # async fn run() -> aggregator_core::Result<()> {
+//! use aggregator_rabbitmq::{RabbitConfig, RabbitQueue};
+//! let queue = RabbitQueue::connect(RabbitConfig::new("amqp://guest:guest@127.0.0.1:5672/%2f")).await?;
+//! # Ok(()) }
+//! ```
+
+mod config;
+mod headers;
+mod link;
+mod queue;
+mod subscription;
+
+pub use config::RabbitConfig;
+pub use queue::RabbitQueue;

@@ -1,0 +1,200 @@
+//! The connection to the broker and the publishing channel, re-opened on demand after
+//! a drop.
+
+use std::time::Duration;
+
+use aggregator_core::domain::QueueName;
+use aggregator_core::{Error, Result};
+use lapin::options::{ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::publisher_confirm::Confirmation;
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use tokio::sync::Mutex;
+
+use crate::config::RabbitConfig;
+
+const COMPONENT: &str = "rabbitmq";
+
+/// A broker error as a retryable `Unavailable` (the caller's retry goes through a fresh
+/// connection).
+pub(crate) fn transient(context: &str, error: &lapin::Error) -> Error {
+    Error::transient(COMPONENT, format!("{context}: {error}"))
+}
+
+struct Open {
+    connection: Connection,
+    publisher: Channel,
+}
+
+/// The shared connection; every use checks it is still up and re-opens it if not.
+pub(crate) struct Link {
+    config: RabbitConfig,
+    open: Mutex<Option<Open>>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Link {
+    pub(crate) fn new(config: RabbitConfig) -> Self {
+        Self {
+            config,
+            open: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn config(&self) -> &RabbitConfig {
+        &self.config
+    }
+
+    /// Whether the connection is up right now.
+    pub(crate) async fn is_connected(&self) -> bool {
+        self.open.lock().await.as_ref().is_some_and(|open| {
+            open.connection.status().connected() && open.publisher.status().connected()
+        })
+    }
+
+    /// Opens the connection if it is down, declaring the topology on the way.
+    async fn ensure<'a>(&self, open: &'a mut Option<Open>) -> Result<&'a Open> {
+        let healthy = open
+            .as_ref()
+            .is_some_and(|o| o.connection.status().connected() && o.publisher.status().connected());
+        if !healthy {
+            *open = None;
+            let connection = tokio::time::timeout(
+                Duration::from_secs(5),
+                Connection::connect(&self.config.url, ConnectionProperties::default()),
+            )
+            .await
+            .map_err(|_| Error::transient(COMPONENT, "connecting timed out"))?
+            .map_err(|e| transient("connecting", &e))?;
+            let publisher = connection
+                .create_channel()
+                .await
+                .map_err(|e| transient("opening a channel", &e))?;
+            publisher
+                .confirm_select(ConfirmSelectOptions::default())
+                .await
+                .map_err(|e| transient("enabling confirms", &e))?;
+            declare(&publisher, &self.config).await?;
+            tracing::info!("connected to rabbitmq");
+            *open = Some(Open {
+                connection,
+                publisher,
+            });
+        }
+        open.as_ref()
+            .ok_or_else(|| Error::transient(COMPONENT, "not connected"))
+    }
+
+    /// A new channel on the (re-opened if need be) connection.
+    pub(crate) async fn channel(&self) -> Result<Channel> {
+        let mut open = self.open.lock().await;
+        let link = self.ensure(&mut open).await?;
+        link.connection
+            .create_channel()
+            .await
+            .map_err(|e| transient("opening a channel", &e))
+    }
+
+    /// Publishes to `queue` (by its broker name) and waits for the broker's confirm.
+    pub(crate) async fn publish(
+        &self,
+        queue: &str,
+        body: &[u8],
+        properties: BasicProperties,
+    ) -> Result<()> {
+        let mut open = self.open.lock().await;
+        let link = self.ensure(&mut open).await?;
+        let outcome = async {
+            let confirm = link
+                .publisher
+                .basic_publish("", queue, Default::default(), body, properties)
+                .await
+                .map_err(|e| transient("publishing", &e))?;
+            match tokio::time::timeout(self.config.confirm_timeout, confirm).await {
+                Ok(Ok(Confirmation::Ack(None) | Confirmation::NotRequested)) => Ok(()),
+                Ok(Ok(Confirmation::Ack(Some(_)))) => Err(Error::transient(
+                    COMPONENT,
+                    format!("queue {queue} does not exist"),
+                )),
+                Ok(Ok(Confirmation::Nack(_))) => Err(Error::transient(
+                    COMPONENT,
+                    "the broker refused the message",
+                )),
+                Ok(Err(e)) => Err(transient("waiting for the confirm", &e)),
+                Err(_) => Err(Error::transient(COMPONENT, "no confirm in time")),
+            }
+        }
+        .await;
+        if outcome.is_err() {
+            // Start over on a fresh connection next time.
+            *open = None;
+        }
+        outcome
+    }
+}
+
+fn args(entries: Vec<(&str, AMQPValue)>) -> FieldTable {
+    let mut table = FieldTable::default();
+    for (key, value) in entries {
+        table.insert(ShortString::from(key), value);
+    }
+    table
+}
+
+/// Declares every queue (idempotent): the main queues, one delay queue per retry whose
+/// messages dead-letter back to the main queue when their TTL runs out, and the
+/// dead-letter queues.
+async fn declare(channel: &Channel, config: &RabbitConfig) -> Result<()> {
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    let kind = |extra: Vec<(&str, AMQPValue)>| {
+        let mut entries = extra;
+        if config.quorum {
+            entries.push((
+                "x-queue-type",
+                AMQPValue::LongString(LongString::from("quorum")),
+            ));
+        }
+        args(entries)
+    };
+    for queue in QueueName::ALL {
+        let main = config.queue(queue);
+        channel
+            .queue_declare(&main, durable, kind(vec![]))
+            .await
+            .map_err(|e| transient("declaring a queue", &e))?;
+        channel
+            .queue_declare(&config.dead_letter_queue(queue), durable, kind(vec![]))
+            .await
+            .map_err(|e| transient("declaring a queue", &e))?;
+        for (index, delay) in config.retry.delays().iter().enumerate() {
+            let attempt = u32::try_from(index + 1).unwrap_or(u32::MAX);
+            let ttl = u32::try_from(delay.as_millis()).unwrap_or(u32::MAX);
+            let arguments = kind(vec![
+                ("x-message-ttl", AMQPValue::LongUInt(ttl)),
+                (
+                    "x-dead-letter-exchange",
+                    AMQPValue::LongString(LongString::from("")),
+                ),
+                (
+                    "x-dead-letter-routing-key",
+                    AMQPValue::LongString(LongString::from(main.clone())),
+                ),
+            ]);
+            channel
+                .queue_declare(&config.delay_queue(queue, attempt), durable, arguments)
+                .await
+                .map_err(|e| transient("declaring a delay queue", &e))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,187 @@
+//! [`RabbitQueue`]: the `OrderQueue` on RabbitMQ.
+
+use std::sync::Arc;
+
+use aggregator_core::domain::{Message, MessageId, QueueName};
+use aggregator_core::traits::{DeadLetter, OrderQueue, Subscription};
+use aggregator_core::{Error, Result};
+use async_trait::async_trait;
+use lapin::options::{BasicAckOptions, BasicGetOptions};
+use time::OffsetDateTime;
+
+use crate::config::RabbitConfig;
+use crate::headers::{
+    ATTEMPT, DEAD_AT, DEAD_ATTEMPTS, DEAD_REASON, LAST_ERROR, message, number, properties,
+    read_number, read_text, table, text,
+};
+use crate::link::{Link, transient};
+use crate::subscription::RabbitSubscription;
+
+/// An [`OrderQueue`] on RabbitMQ.
+///
+/// Topology (declared idempotently on every (re)connect): durable `order_queue` and
+/// `stock_sync_queue`; for each, one delay queue per retry (`<queue>.retry.<n>`, a
+/// message TTL of the n-th delay, dead-lettering back to the queue) and `<queue>.dlq`.
+/// Messages are persistent and every publish waits for the broker's confirm. The
+/// attempt count and the last failure travel in headers. A dropped connection or
+/// channel is re-opened on the next use; a subscription re-subscribes by itself.
+#[derive(Debug, Clone)]
+pub struct RabbitQueue {
+    link: Arc<Link>,
+}
+
+impl RabbitQueue {
+    /// Connects and declares the topology.
+    pub async fn connect(config: RabbitConfig) -> Result<Self> {
+        if !(config.url.starts_with("amqp://") || config.url.starts_with("amqps://")) {
+            return Err(Error::invalid(
+                "amqpUrl",
+                "must start with amqp:// or amqps://",
+            ));
+        }
+        let queue = Self {
+            link: Arc::new(Link::new(config)),
+        };
+        queue.link.channel().await?;
+        Ok(queue)
+    }
+
+    /// Whether the connection is up right now, for `/health`.
+    pub async fn is_connected(&self) -> bool {
+        self.link.is_connected().await
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &RabbitConfig {
+        self.link.config()
+    }
+
+    /// Deletes every queue this configuration declares, messages included (for tests
+    /// and for tearing down a prefix).
+    pub async fn delete_topology(&self) -> Result<()> {
+        let channel = self.link.channel().await?;
+        let config = self.link.config();
+        for queue in QueueName::ALL {
+            let mut names = vec![config.queue(queue), config.dead_letter_queue(queue)];
+            for attempt in 1..=config.retry.delays().len() {
+                names.push(config.delay_queue(queue, u32::try_from(attempt).unwrap_or(u32::MAX)));
+            }
+            for name in names {
+                channel
+                    .queue_delete(&name, lapin::options::QueueDeleteOptions::default())
+                    .await
+                    .map_err(|e| transient("deleting a queue", &e))?;
+            }
+        }
+        let _ = channel.close(200, "deleted").await;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl OrderQueue for RabbitQueue {
+    async fn publish(&self, queue: QueueName, message: &Message) -> Result<()> {
+        let headers = table(vec![(ATTEMPT, number(1))]);
+        self.link
+            .publish(
+                &self.link.config().queue(queue),
+                &message.body,
+                properties(message, headers),
+            )
+            .await
+    }
+
+    async fn subscribe(&self, queue: QueueName, prefetch: u16) -> Result<Box<dyn Subscription>> {
+        if prefetch == 0 {
+            return Err(Error::invalid("prefetch", "must be at least 1"));
+        }
+        Ok(Box::new(
+            RabbitSubscription::open(Arc::clone(&self.link), queue, prefetch).await?,
+        ))
+    }
+
+    async fn dead_letters(&self, queue: QueueName, limit: usize) -> Result<Vec<DeadLetter>> {
+        // Read without acknowledging, then close the channel: everything read goes back
+        // to the queue in its place.
+        let channel = self.link.channel().await?;
+        let name = self.link.config().dead_letter_queue(queue);
+        let mut letters = Vec::new();
+        while letters.len() < limit {
+            let got = channel
+                .basic_get(&name, BasicGetOptions { no_ack: false })
+                .await
+                .map_err(|e| transient("reading dead letters", &e))?;
+            let Some(got) = got else {
+                break;
+            };
+            letters.push(dead_letter(
+                queue,
+                &got.delivery.properties,
+                got.delivery.data.clone(),
+            ));
+        }
+        let _ = channel.close(200, "listed").await;
+        Ok(letters)
+    }
+
+    async fn replay_dead_letters(
+        &self,
+        queue: QueueName,
+        only: Option<MessageId>,
+    ) -> Result<usize> {
+        let channel = self.link.channel().await?;
+        let name = self.link.config().dead_letter_queue(queue);
+        let main = self.link.config().queue(queue);
+        let mut moved = 0;
+        let mut remaining: Option<u32> = None;
+        loop {
+            if remaining == Some(0) {
+                break;
+            }
+            let got = channel
+                .basic_get(&name, BasicGetOptions { no_ack: false })
+                .await
+                .map_err(|e| transient("reading dead letters", &e))?;
+            let Some(got) = got else {
+                break;
+            };
+            // The count of messages behind this one bounds the loop: skipped ones stay
+            // unacknowledged (and out of the queue) until the channel closes.
+            remaining = Some(remaining.map_or(got.message_count, |n| n.saturating_sub(1)));
+            let delivery = got.delivery;
+            let letter = message(&delivery.properties, delivery.data.clone());
+            if only.is_some_and(|id| id != letter.id) {
+                continue;
+            }
+            let reason = read_text(&delivery.properties, DEAD_REASON).unwrap_or_default();
+            let headers = table(vec![(ATTEMPT, number(1)), (LAST_ERROR, text(&reason))]);
+            self.link
+                .publish(&main, &letter.body, properties(&letter, headers))
+                .await?;
+            delivery
+                .acker
+                .ack(BasicAckOptions::default())
+                .await
+                .map_err(|e| transient("acknowledging a replayed dead letter", &e))?;
+            moved += 1;
+        }
+        let _ = channel.close(200, "replayed").await;
+        Ok(moved)
+    }
+}
+
+fn dead_letter(queue: QueueName, properties: &lapin::BasicProperties, body: Vec<u8>) -> DeadLetter {
+    let dead_at = read_number(properties, DEAD_AT)
+        .and_then(|ms| i128::from(ms).checked_mul(1_000_000))
+        .and_then(|nanos| OffsetDateTime::from_unix_timestamp_nanos(nanos).ok())
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    DeadLetter {
+        queue,
+        message: message(properties, body),
+        attempts: read_number(properties, DEAD_ATTEMPTS)
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(1),
+        reason: read_text(properties, DEAD_REASON).unwrap_or_default(),
+        dead_at,
+    }
+}

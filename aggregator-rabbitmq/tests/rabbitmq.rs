@@ -1,0 +1,115 @@
+//! RabbitQueue against a real broker (`AMQP_URL`), each test with its own queue-name
+//! prefix, deleted at the end. Without `AMQP_URL` the tests print one line and pass,
+//! unless `AGGREGATOR_REQUIRE_SERVICES=1`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aggregator_core::conformance::{self, service_url};
+use aggregator_core::domain::{Message, OrderId, OrderMessage, QueueName};
+use aggregator_core::traits::{OrderQueue, RetryPolicy};
+use aggregator_rabbitmq::{RabbitConfig, RabbitQueue};
+
+fn short_policy() -> RetryPolicy {
+    RetryPolicy::new(vec![
+        Duration::from_millis(100),
+        Duration::from_millis(200),
+        Duration::from_millis(400),
+    ])
+    .expect("policy")
+}
+
+async fn queue(url: String) -> RabbitQueue {
+    let mut config = RabbitConfig::new(url);
+    config.prefix = format!("test.{}.", uuid::Uuid::now_v7().simple());
+    config.retry = short_policy();
+    RabbitQueue::connect(config).await.expect("connect")
+}
+
+fn message() -> Message {
+    Message::json(&OrderMessage::ProcessOrder {
+        order: OrderId::new(),
+    })
+    .expect("message")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_suite_passes() {
+    let Some(url) = service_url("AMQP_URL") else {
+        return;
+    };
+    let queue = queue(url.clone()).await;
+    assert!(queue.is_connected().await);
+    conformance::order_queue_suite(&queue, &short_policy()).await;
+    queue.delete_topology().await.expect("cleanup");
+    // Through `Arc<dyn OrderQueue>` too, on fresh queues (a subscription dropped a
+    // moment ago may still be closing and could take a message first).
+    let fresh = self::queue(url).await;
+    let shared: Arc<dyn OrderQueue> = Arc::new(fresh.clone());
+    conformance::publish_consume_ack(&shared).await;
+    fresh.delete_topology().await.expect("cleanup");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_body_is_dead_lettered_at_once_and_the_consumer_goes_on() {
+    let Some(url) = service_url("AMQP_URL") else {
+        return;
+    };
+    let queue = queue(url).await;
+    let bad = Message {
+        id: aggregator_core::domain::MessageId::new(),
+        body: b"{not json".to_vec(),
+    };
+    let good = message();
+    queue
+        .publish(QueueName::Orders, &bad)
+        .await
+        .expect("publish");
+    queue
+        .publish(QueueName::Orders, &good)
+        .await
+        .expect("publish");
+    let mut subscription = queue
+        .subscribe(QueueName::Orders, 4)
+        .await
+        .expect("subscribe");
+    let mut handled = Vec::new();
+    for _ in 0..2 {
+        let delivery = tokio::time::timeout(Duration::from_secs(10), subscription.next())
+            .await
+            .expect("delivered in time")
+            .expect("delivery");
+        match delivery.message.decode::<OrderMessage>() {
+            Ok(_) => {
+                handled.push(delivery.message.id);
+                delivery.ack().await.expect("ack");
+            }
+            Err(error) => delivery
+                .dead_letter(&error.to_string())
+                .await
+                .expect("dead letter"),
+        }
+    }
+    assert_eq!(handled, vec![good.id]);
+    let dead = queue
+        .dead_letters(QueueName::Orders, 10)
+        .await
+        .expect("list");
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].message.id, dead[0].attempts), (bad.id, 1));
+    assert!(dead[0].reason.contains("malformed"), "{}", dead[0].reason);
+    queue.delete_topology().await.expect("cleanup");
+}
+
+#[tokio::test]
+async fn a_bad_url_is_refused_and_an_unreachable_broker_is_retryable() {
+    assert!(matches!(
+        RabbitQueue::connect(RabbitConfig::new("http://x")).await,
+        Err(aggregator_core::Error::Invalid { .. })
+    ));
+    let error = RabbitQueue::connect(RabbitConfig::new("amqp://guest:pw@127.0.0.1:1/%2f"))
+        .await
+        .expect_err("nothing listens on port 1");
+    assert!(error.is_retryable(), "{error:?}");
+    assert!(!error.to_string().contains(":pw@"), "{error}");
+}

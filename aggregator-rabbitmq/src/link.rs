@@ -103,17 +103,19 @@ impl Link {
     }
 
     /// Publishes to `queue` (by its broker name) and waits for the broker's confirm.
+    /// Concurrent publishes share the channel, so their confirms overlap.
     pub(crate) async fn publish(
         &self,
         queue: &str,
         body: &[u8],
         properties: BasicProperties,
     ) -> Result<()> {
-        let mut open = self.open.lock().await;
-        let link = self.ensure(&mut open).await?;
+        let publisher = {
+            let mut open = self.open.lock().await;
+            self.ensure(&mut open).await?.publisher.clone()
+        };
         let outcome = async {
-            let confirm = link
-                .publisher
+            let confirm = publisher
                 .basic_publish("", queue, Default::default(), body, properties)
                 .await
                 .map_err(|e| transient("publishing", &e))?;
@@ -133,8 +135,14 @@ impl Link {
         }
         .await;
         if outcome.is_err() {
-            // Start over on a fresh connection next time.
-            *open = None;
+            // Start over on a fresh connection next time, unless someone already did.
+            let mut open = self.open.lock().await;
+            if open
+                .as_ref()
+                .is_some_and(|o| o.publisher.id() == publisher.id())
+            {
+                *open = None;
+            }
         }
         outcome
     }

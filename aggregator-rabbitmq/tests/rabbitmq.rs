@@ -113,3 +113,93 @@ async fn a_bad_url_is_refused_and_an_unreachable_broker_is_retryable() {
     assert!(error.is_retryable(), "{error:?}");
     assert!(!error.to_string().contains(":pw@"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_come_back_in_order_within_bounds_then_dead_letter_with_headers() {
+    let Some(url) = service_url("AMQP_URL") else {
+        return;
+    };
+    let mut config = RabbitConfig::new(url);
+    config.prefix = format!("test.{}.", uuid::Uuid::now_v7().simple());
+    config.retry = RetryPolicy::new(vec![Duration::from_millis(150), Duration::from_millis(400)])
+        .expect("policy");
+    let queue = RabbitQueue::connect(config).await.expect("connect");
+    let sent = message();
+    queue
+        .publish(QueueName::StockSync, &sent)
+        .await
+        .expect("publish");
+    let mut subscription = queue
+        .subscribe(QueueName::StockSync, 1)
+        .await
+        .expect("subscribe");
+    let bounds = [
+        (Duration::from_millis(150), "first"),
+        (Duration::from_millis(400), "second"),
+    ];
+    let mut delivery = subscription.next().await.expect("attempt 1");
+    assert_eq!((delivery.attempt, delivery.last_error.clone()), (1, None));
+    for (index, (delay, reason)) in bounds.iter().enumerate() {
+        let started = std::time::Instant::now();
+        delivery.retry(reason).await.expect("retry");
+        delivery = tokio::time::timeout(Duration::from_secs(10), subscription.next())
+            .await
+            .expect("came back")
+            .expect("delivery");
+        let waited = started.elapsed();
+        assert_eq!(delivery.message.id, sent.id);
+        assert_eq!(
+            delivery.attempt,
+            u32::try_from(index).expect("small") + 2,
+            "attempts in order"
+        );
+        assert_eq!(
+            delivery.last_error.as_deref(),
+            Some(*reason),
+            "the reason travels along"
+        );
+        assert!(waited >= *delay, "back after {waited:?}, before {delay:?}");
+        assert!(
+            waited < *delay + Duration::from_secs(2),
+            "back only after {waited:?}"
+        );
+    }
+    let outcome = delivery.retry("third").await.expect("last retry");
+    assert_eq!(outcome, aggregator_core::traits::RetryOutcome::DeadLettered);
+    let dead = queue
+        .dead_letters(QueueName::StockSync, 10)
+        .await
+        .expect("list");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        (
+            dead[0].message.id,
+            dead[0].attempts,
+            dead[0].reason.as_str()
+        ),
+        (sent.id, 3, "third")
+    );
+    assert_eq!(dead[0].message.body, sent.body, "body intact");
+    assert_eq!(
+        queue
+            .replay_dead_letters(QueueName::StockSync, None)
+            .await
+            .expect("replay"),
+        1
+    );
+    let again = tokio::time::timeout(Duration::from_secs(10), subscription.next())
+        .await
+        .expect("replayed")
+        .expect("delivery");
+    assert_eq!((again.message.id, again.attempt), (sent.id, 1));
+    again.ack().await.expect("ack");
+    assert!(
+        queue
+            .dead_letters(QueueName::StockSync, 10)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    drop(subscription);
+    queue.delete_topology().await.expect("cleanup");
+}

@@ -203,3 +203,17 @@ async fn retries_come_back_in_order_within_bounds_then_dead_letter_with_headers(
     drop(subscription);
     queue.delete_topology().await.expect("cleanup");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_suite_passes_on_quorum_queues() {
+    let Some(url) = service_url("AMQP_URL") else {
+        return;
+    };
+    let mut config = RabbitConfig::new(url);
+    config.prefix = format!("test.{}.", uuid::Uuid::now_v7().simple());
+    config.retry = short_policy();
+    config.quorum = true;
+    let queue = RabbitQueue::connect(config).await.expect("connect");
+    conformance::order_queue_suite(&queue, &short_policy()).await;
+    queue.delete_topology().await.expect("cleanup");
+}

@@ -59,18 +59,33 @@ impl RabbitQueue {
     /// Deletes every queue this configuration declares, messages included (for tests
     /// and for tearing down a prefix).
     pub async fn delete_topology(&self) -> Result<()> {
-        let channel = self.link.channel().await?;
         let config = self.link.config();
+        let mut names = Vec::new();
         for queue in QueueName::ALL {
-            let mut names = vec![config.queue(queue), config.dead_letter_queue(queue)];
+            names.push(config.queue(queue));
+            names.push(config.dead_letter_queue(queue));
             for attempt in 1..=config.retry.delays().len() {
                 names.push(config.delay_queue(queue, u32::try_from(attempt).unwrap_or(u32::MAX)));
             }
-            for name in names {
-                channel
+        }
+        let mut channel = self.link.channel().await?;
+        for name in names {
+            // A channel can be closing under us (a subscription dropped a moment ago
+            // closes its own in the background); try again on a fresh one.
+            let mut tries = 0;
+            loop {
+                match channel
                     .queue_delete(&name, lapin::options::QueueDeleteOptions::default())
                     .await
-                    .map_err(|e| transient("deleting a queue", &e))?;
+                {
+                    Ok(_) => break,
+                    Err(error) if tries < 3 => {
+                        tracing::debug!(%error, name, "deleting a queue failed; retrying");
+                        tries += 1;
+                        channel = self.link.channel().await?;
+                    }
+                    Err(error) => return Err(transient("deleting a queue", &error)),
+                }
             }
         }
         let _ = channel.close(200, "deleted").await;

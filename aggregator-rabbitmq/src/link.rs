@@ -95,11 +95,22 @@ impl Link {
     /// A new channel on the (re-opened if need be) connection.
     pub(crate) async fn channel(&self) -> Result<Channel> {
         let mut open = self.open.lock().await;
-        let link = self.ensure(&mut open).await?;
-        link.connection
-            .create_channel()
-            .await
-            .map_err(|e| transient("opening a channel", &e))
+        let mut tries = 0;
+        loop {
+            let link = self.ensure(&mut open).await?;
+            match link.connection.create_channel().await {
+                Ok(channel) => return Ok(channel),
+                // lapin can hand out the id of a channel that is still closing (a
+                // dropped subscription closes its channel in the background); such an
+                // attempt fails at once and the next one gets a free id.
+                Err(error) if tries < 10 => {
+                    tracing::debug!(%error, "opening a channel failed; retrying");
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(10 * tries)).await;
+                }
+                Err(error) => return Err(transient("opening a channel", &error)),
+            }
+        }
     }
 
     /// Publishes to `queue` (by its broker name) and waits for the broker's confirm.

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use lapin::acker::Acker;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
-use lapin::{Channel, Consumer};
+use lapin::{Channel, Connection, ConnectionProperties, Consumer};
 use time::OffsetDateTime;
 
 use crate::headers::{
@@ -21,12 +21,15 @@ use crate::headers::{
 };
 use crate::link::{Link, transient};
 
-/// A consumer of one queue with at most `prefetch` unsettled deliveries.
+/// A consumer of one queue with at most `prefetch` unsettled deliveries, on a
+/// connection of its own: closing it (when the subscription is dropped) hands its
+/// unsettled deliveries back, and no late acknowledgement of it can ever land on
+/// another channel that happens to reuse its channel id.
 pub(crate) struct RabbitSubscription {
     link: Arc<Link>,
     queue: QueueName,
     prefetch: u16,
-    open: Option<(Channel, Consumer)>,
+    open: Option<(Connection, Channel, Consumer)>,
 }
 
 impl std::fmt::Debug for RabbitSubscription {
@@ -52,7 +55,17 @@ impl RabbitSubscription {
     }
 
     async fn reopen(&mut self) -> Result<()> {
-        let channel = self.link.channel().await?;
+        let connection = tokio::time::timeout(
+            Duration::from_secs(5),
+            Connection::connect(&self.link.config().url, ConnectionProperties::default()),
+        )
+        .await
+        .map_err(|_| Error::transient("rabbitmq", "connecting timed out"))?
+        .map_err(|e| transient("connecting", &e))?;
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(|e| transient("opening a channel", &e))?;
         channel
             .basic_qos(self.prefetch, BasicQosOptions::default())
             .await
@@ -67,18 +80,18 @@ impl RabbitSubscription {
             )
             .await
             .map_err(|e| transient("consuming", &e))?;
-        self.open = Some((channel, consumer));
+        self.open = Some((connection, channel, consumer));
         Ok(())
     }
 }
 
 impl Drop for RabbitSubscription {
     fn drop(&mut self) {
-        // Closing the channel hands every unsettled delivery back to the queue.
-        if let Some((channel, _)) = self.open.take() {
+        // Closing the connection hands every unsettled delivery back to the queue.
+        if let Some((connection, _, _)) = self.open.take() {
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 runtime.spawn(async move {
-                    let _ = channel.close(200, "subscription dropped").await;
+                    let _ = connection.close(200, "subscription dropped").await;
                 });
             }
         }
@@ -98,7 +111,7 @@ impl Subscription for RabbitSubscription {
                     continue;
                 }
             }
-            let Some((_, consumer)) = self.open.as_mut() else {
+            let Some((_, _, consumer)) = self.open.as_mut() else {
                 continue;
             };
             match consumer.next().await {

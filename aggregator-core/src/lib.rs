@@ -20,9 +20,11 @@ pub mod conformance;
 pub mod domain;
 pub mod error;
 pub mod memory;
+mod redact;
 pub mod service;
 pub mod traits;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result, ShortLine};
+pub use redact::redact_url;
 pub use traits::{Cache, OrderQueue, StockStore, VendorClient};

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use aggregator_core::redact_url;
+
 /// How to reach PostgreSQL and how many connections to keep.
 #[derive(Clone)]
 pub struct PostgresConfig {
@@ -57,25 +59,11 @@ impl PostgresConfig {
 impl fmt::Debug for PostgresConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresConfig")
-            .field("url", &redact(&self.url))
+            .field("url", &redact_url(&self.url))
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout", &self.acquire_timeout)
             .field("statement_timeout", &self.statement_timeout)
             .finish()
-    }
-}
-
-/// `url` with any password replaced by `***`.
-pub(crate) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((credentials, host)) = rest.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match credentials.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
     }
 }
 
@@ -103,15 +91,5 @@ mod tests {
         );
         let plain = PostgresConfig::new("postgres://h");
         assert_eq!(plain.with_database("y").url, "postgres://h/y");
-    }
-
-    #[test]
-    fn urls_without_passwords_are_unchanged() {
-        assert_eq!(
-            redact("postgres://postgres@127.0.0.1/x"),
-            "postgres://postgres@127.0.0.1/x"
-        );
-        assert_eq!(redact("not a url"), "not a url");
-        assert_eq!(redact("postgres://u:p@ss@h/db"), "postgres://u:***@h/db");
     }
 }

@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use aggregator_core::domain::QueueName;
+use aggregator_core::redact_url;
 use aggregator_core::traits::RetryPolicy;
 
 /// How to reach RabbitMQ and how the queues behave.
@@ -53,26 +54,12 @@ impl RabbitConfig {
 impl fmt::Debug for RabbitConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RabbitConfig")
-            .field("url", &redact(&self.url))
+            .field("url", &redact_url(&self.url))
             .field("prefix", &self.prefix)
             .field("retry", &self.retry)
             .field("confirm_timeout", &self.confirm_timeout)
             .field("quorum", &self.quorum)
             .finish()
-    }
-}
-
-/// `url` with any password replaced by `***`.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((credentials, host)) = rest.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match credentials.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
     }
 }
 

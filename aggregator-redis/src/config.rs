@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use aggregator_core::redact_url;
+
 /// How to reach Redis and how long to wait for it.
 #[derive(Clone)]
 pub struct RedisConfig {
@@ -34,25 +36,11 @@ impl RedisConfig {
 impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisConfig")
-            .field("url", &redact(&self.url))
+            .field("url", &redact_url(&self.url))
             .field("key_prefix", &self.key_prefix)
             .field("timeout", &self.timeout)
             .field("reconnect_after", &self.reconnect_after)
             .finish()
-    }
-}
-
-/// `url` with any password replaced by `***`.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((credentials, host)) = rest.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match credentials.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-        None => format!("{scheme}://***@{host}"),
     }
 }
 
@@ -73,6 +61,5 @@ mod tests {
         );
         let with_user = format!("{:?}", RedisConfig::new("redis://app:pw@h:6379"));
         assert!(with_user.contains("redis://app:***@h:6379"), "{with_user}");
-        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
     }
 }

@@ -7,11 +7,12 @@ use aggregator_core::domain::QueueName;
 use aggregator_core::{Error, Result};
 use lapin::options::{ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::publisher_confirm::Confirmation;
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::types::AMQPValue;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use tokio::sync::Mutex;
 
 use crate::config::RabbitConfig;
+use crate::headers::{table, text};
 
 const COMPONENT: &str = "rabbitmq";
 
@@ -24,6 +25,12 @@ pub(crate) fn transient(context: &str, error: &lapin::Error) -> Error {
 struct Open {
     connection: Connection,
     publisher: Channel,
+}
+
+impl Open {
+    fn is_up(&self) -> bool {
+        self.connection.status().connected() && self.publisher.status().connected()
+    }
 }
 
 /// The shared connection; every use checks it is still up and re-opens it if not.
@@ -54,16 +61,12 @@ impl Link {
 
     /// Whether the connection is up right now.
     pub(crate) async fn is_connected(&self) -> bool {
-        self.open.lock().await.as_ref().is_some_and(|open| {
-            open.connection.status().connected() && open.publisher.status().connected()
-        })
+        self.open.lock().await.as_ref().is_some_and(Open::is_up)
     }
 
     /// Opens the connection if it is down, declaring the topology on the way.
     async fn ensure<'a>(&self, open: &'a mut Option<Open>) -> Result<&'a Open> {
-        let healthy = open
-            .as_ref()
-            .is_some_and(|o| o.connection.status().connected() && o.publisher.status().connected());
+        let healthy = open.as_ref().is_some_and(Open::is_up);
         if !healthy {
             *open = None;
             let connection = tokio::time::timeout(
@@ -159,14 +162,6 @@ impl Link {
     }
 }
 
-fn args(entries: Vec<(&str, AMQPValue)>) -> FieldTable {
-    let mut table = FieldTable::default();
-    for (key, value) in entries {
-        table.insert(ShortString::from(key), value);
-    }
-    table
-}
-
 /// Declares every queue (idempotent): the main queues, one delay queue per retry whose
 /// messages dead-letter back to the main queue when their TTL runs out, and the
 /// dead-letter queues.
@@ -178,12 +173,9 @@ async fn declare(channel: &Channel, config: &RabbitConfig) -> Result<()> {
     let kind = |extra: Vec<(&str, AMQPValue)>| {
         let mut entries = extra;
         if config.quorum {
-            entries.push((
-                "x-queue-type",
-                AMQPValue::LongString(LongString::from("quorum")),
-            ));
+            entries.push(("x-queue-type", text("quorum")));
         }
-        args(entries)
+        table(entries)
     };
     for queue in QueueName::ALL {
         let main = config.queue(queue);
@@ -200,14 +192,8 @@ async fn declare(channel: &Channel, config: &RabbitConfig) -> Result<()> {
             let ttl = u32::try_from(delay.as_millis()).unwrap_or(u32::MAX);
             let arguments = kind(vec![
                 ("x-message-ttl", AMQPValue::LongUInt(ttl)),
-                (
-                    "x-dead-letter-exchange",
-                    AMQPValue::LongString(LongString::from("")),
-                ),
-                (
-                    "x-dead-letter-routing-key",
-                    AMQPValue::LongString(LongString::from(main.clone())),
-                ),
+                ("x-dead-letter-exchange", text("")),
+                ("x-dead-letter-routing-key", text(&main)),
             ]);
             channel
                 .queue_declare(&config.delay_queue(queue, attempt), durable, arguments)

@@ -21,6 +21,7 @@ pub mod domain;
 pub mod error;
 pub mod memory;
 mod redact;
+pub mod resilience;
 pub mod service;
 pub mod traits;
 

@@ -48,10 +48,7 @@ impl Backoff {
     /// the exponential delay, 1 all of it).
     pub fn delay(&self, retry: u32, jitter: f64) -> Duration {
         let exponent = retry.saturating_sub(1).min(30);
-        let full = self
-            .base
-            .saturating_mul(1u32 << exponent)
-            .min(self.max);
+        let full = self.base.saturating_mul(1u32 << exponent).min(self.max);
         full.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
     }
 

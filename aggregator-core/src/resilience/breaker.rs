@@ -23,7 +23,10 @@ impl BreakerConfig {
     /// A config; refuses a zero threshold or a zero open time.
     pub fn new(failure_threshold: u32, open_for: Duration) -> Result<Self> {
         if failure_threshold == 0 {
-            return Err(Error::invalid("breakerFailureThreshold", "must be at least 1"));
+            return Err(Error::invalid(
+                "breakerFailureThreshold",
+                "must be at least 1",
+            ));
         }
         if open_for.is_zero() {
             return Err(Error::invalid("breakerOpenFor", "must be above zero"));
@@ -91,7 +94,9 @@ impl CircuitBreaker {
     }
 
     fn phase(&self) -> MutexGuard<'_, Phase> {
-        self.phase.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.phase
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Where the breaker stands now (an open breaker whose time is up reads half-open).

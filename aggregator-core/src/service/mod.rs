@@ -12,6 +12,7 @@ mod rate_limiter;
 mod relay;
 mod sweeper;
 mod sync;
+mod sync_consumer;
 
 pub use cached_catalog::{CacheStats, CachedCatalog};
 pub use catalog::{Catalog, ProductAvailability, VendorAvailability, aggregate};
@@ -23,3 +24,4 @@ pub use rate_limiter::{LimiterSource, RateLimiter};
 pub use relay::OutboxRelay;
 pub use sweeper::Sweeper;
 pub use sync::{StockSync, SyncConfig, SyncReport};
+pub use sync_consumer::{SyncConsumer, SyncSettled, run_sync_schedule};

@@ -1,5 +1,6 @@
 //! The stock-sync step: read a vendor's whole feed, apply it, record its health.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
@@ -144,6 +145,7 @@ impl StockSync {
     ) -> Result<Vec<(OffsetDateTime, Vec<SnapshotRow>)>> {
         let client = self.vendors.get(vendor)?;
         let mut pages = Vec::new();
+        let mut seen = HashSet::new();
         let mut page = 1;
         loop {
             if page > self.config.max_pages {
@@ -156,6 +158,12 @@ impl StockSync {
             for row in &fetched.rows {
                 row.validate()
                     .map_err(|e| Error::permanent(format!("vendor {vendor}"), e.to_string()))?;
+                if !seen.insert(row.sku.clone()) {
+                    return Err(Error::permanent(
+                        format!("vendor {vendor}"),
+                        format!("stock feed lists {} twice (again on page {page})", row.sku),
+                    ));
+                }
             }
             let next = fetched.next_page;
             pages.push((fetched.as_of, fetched.rows));

@@ -1,11 +1,15 @@
 use std::sync::Arc;
 
 use aggregator_core::domain::StalenessLimit;
-use aggregator_core::domain::{HealthPolicy, QueueName, SnapshotRow, SyncRequest, VendorHealth};
+use aggregator_core::domain::{
+    HealthPolicy, Message, MessageId, QueueName, SnapshotRow, SyncRequest, VendorHealth,
+};
 use aggregator_core::error::Error;
 use aggregator_core::memory::InMemoryOrderQueue;
-use aggregator_core::service::{Catalog, StockSync, SyncConfig};
-use aggregator_core::traits::{StockPage, VendorClient, VendorDirectory};
+use aggregator_core::service::{
+    Catalog, StockSync, SyncConfig, SyncConsumer, SyncSettled, run_sync_schedule,
+};
+use aggregator_core::traits::{RetryPolicy, StockPage, VendorClient, VendorDirectory};
 use aggregator_core::{OrderQueue, StockStore};
 use time::{Duration, OffsetDateTime};
 
@@ -269,4 +273,200 @@ async fn request_all_queues_one_message_per_vendor() {
         )
         .is_err()
     );
+}
+
+#[tokio::test]
+async fn a_sku_listed_twice_in_one_feed_is_refused_whole() {
+    let world = World::new(5, 5, 0).await;
+    let as_of = world.later(10);
+    let mut a = mock_vendor("VendorA");
+    a.expect_stock_page().returning(move |page, _| {
+        Ok(StockPage {
+            rows: rows(&[("LAPTOP-a-001", "LAPTOP-001", page as i64)], as_of),
+            as_of,
+            next_page: (page == 1).then_some(2),
+        })
+    });
+    let error = sync(&world, vec![a], 1)
+        .sync_vendor(&vendor("VendorA"))
+        .await
+        .expect_err("duplicate");
+    assert!(error.to_string().contains("LAPTOP-a-001 twice"), "{error}");
+    assert_eq!(world.row("VendorA", "LAPTOP-a-001").reported, 5);
+}
+
+fn fast_retries() -> RetryPolicy {
+    RetryPolicy::new(vec![
+        std::time::Duration::from_millis(20),
+        std::time::Duration::from_millis(40),
+    ])
+    .expect("policy")
+}
+
+async fn publish_sync(queue: &InMemoryOrderQueue, vendor_id: &str) {
+    let message = Message::json(&SyncRequest {
+        vendor: vendor(vendor_id),
+    })
+    .expect("message");
+    queue
+        .publish(QueueName::StockSync, &message)
+        .await
+        .expect("publish");
+}
+
+#[tokio::test]
+async fn the_consumer_acks_a_good_sync_and_retries_a_failing_one_into_the_dead_letters() {
+    let world = World::new(5, 5, 0).await;
+    let as_of = world.later(1);
+    let mut a = mock_vendor("VendorA");
+    a.expect_stock_page().returning(move |_, _| {
+        Ok(StockPage {
+            rows: rows(&[("LAPTOP-a-001", "LAPTOP-001", 8)], as_of),
+            as_of,
+            next_page: None,
+        })
+    });
+    let mut b = mock_vendor("VendorB");
+    b.expect_stock_page()
+        .times(3)
+        .returning(|_, _| Err(Error::transient("vendor VendorB", "connection refused")));
+    let consumer = SyncConsumer::new(sync(&world, vec![a, b], 100));
+    let queue = InMemoryOrderQueue::new(fast_retries());
+    publish_sync(&queue, "VendorA").await;
+    publish_sync(&queue, "VendorB").await;
+    let mut subscription = queue
+        .subscribe(QueueName::StockSync, 1)
+        .await
+        .expect("subscribe");
+    let mut outcomes = Vec::new();
+    for _ in 0..4 {
+        let delivery = subscription.next().await.expect("delivery");
+        outcomes.push(consumer.settle(delivery).await.expect("settled"));
+    }
+    assert!(matches!(&outcomes[0], SyncSettled::Synced(report) if report.applied == 1));
+    assert!(matches!(
+        &outcomes[1],
+        SyncSettled::Retrying { attempt: 2, .. }
+    ));
+    assert!(matches!(
+        &outcomes[2],
+        SyncSettled::Retrying { attempt: 3, .. }
+    ));
+    assert!(
+        matches!(&outcomes[3], SyncSettled::DeadLettered { reason } if reason.contains("connection refused"))
+    );
+    assert_eq!(world.row("VendorA", "LAPTOP-a-001").reported, 8);
+    let dead = queue
+        .dead_letters(QueueName::StockSync, 10)
+        .await
+        .expect("dead letters");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].attempts, 3);
+    let vendors = world.dyn_store().vendors().await.expect("vendors");
+    let b = vendors
+        .iter()
+        .find(|v| v.id.as_str() == "VendorB")
+        .expect("VendorB");
+    assert_eq!(b.consecutive_failures, 3);
+    assert_eq!(b.health, VendorHealth::Down);
+}
+
+#[tokio::test]
+async fn the_consumer_dead_letters_malformed_requests_and_unknown_vendors_at_once() {
+    let world = World::new(5, 5, 0).await;
+    let consumer = SyncConsumer::new(sync(&world, vec![], 100));
+    let queue = InMemoryOrderQueue::new(fast_retries());
+    publish_sync(&queue, "Nobody").await;
+    let garbage = Message {
+        id: MessageId::new(),
+        body: b"{not json".to_vec(),
+    };
+    queue
+        .publish(QueueName::StockSync, &garbage)
+        .await
+        .expect("publish");
+    let mut subscription = queue
+        .subscribe(QueueName::StockSync, 2)
+        .await
+        .expect("subscribe");
+    for needle in ["Nobody", "malformed"] {
+        let delivery = subscription.next().await.expect("delivery");
+        let settled = consumer.settle(delivery).await.expect("settled");
+        assert!(
+            matches!(&settled, SyncSettled::DeadLettered { reason } if reason.contains(needle)),
+            "{settled:?}"
+        );
+    }
+    let dead = queue
+        .dead_letters(QueueName::StockSync, 10)
+        .await
+        .expect("dead letters");
+    assert_eq!(dead.len(), 2);
+    assert!(dead.iter().all(|d| d.attempts == 1));
+}
+
+#[tokio::test]
+async fn the_schedule_queues_a_round_at_once_and_stops_when_told() {
+    let world = World::new(1, 1, 0).await;
+    let queue = InMemoryOrderQueue::default();
+    let syncer = sync(
+        &world,
+        vec![mock_vendor("VendorA"), mock_vendor("VendorB")],
+        100,
+    );
+    run_sync_schedule(
+        &syncer,
+        &queue,
+        std::time::Duration::from_secs(3600),
+        tokio::time::sleep(std::time::Duration::from_millis(100)),
+    )
+    .await
+    .expect("ran");
+    let mut subscription = queue
+        .subscribe(QueueName::StockSync, 10)
+        .await
+        .expect("subscribe");
+    let mut queued = 0;
+    while let Ok(Ok(delivery)) =
+        tokio::time::timeout(std::time::Duration::from_millis(50), subscription.next()).await
+    {
+        queued += 1;
+        delivery.ack().await.expect("ack");
+    }
+    assert_eq!(queued, 2, "one round: one request per vendor");
+    let zero = run_sync_schedule(&syncer, &queue, std::time::Duration::ZERO, async {}).await;
+    assert!(matches!(zero, Err(Error::Invalid { .. })));
+}
+
+#[tokio::test]
+async fn the_consumer_loop_syncs_what_is_queued_and_stops_when_told() {
+    let world = World::new(5, 5, 0).await;
+    let as_of = world.later(1);
+    let mut a = mock_vendor("VendorA");
+    a.expect_stock_page().returning(move |_, _| {
+        Ok(StockPage {
+            rows: rows(&[("LAPTOP-a-001", "LAPTOP-001", 2)], as_of),
+            as_of,
+            next_page: None,
+        })
+    });
+    let consumer = SyncConsumer::new(sync(&world, vec![a], 100));
+    let queue = InMemoryOrderQueue::default();
+    publish_sync(&queue, "VendorA").await;
+    let store = world.dyn_store();
+    let synced = async {
+        for _ in 0..200 {
+            let rows = store
+                .stock_for_sku(&sku("LAPTOP-a-001"))
+                .await
+                .expect("rows");
+            if rows.iter().any(|r| r.reported == 2) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the loop never synced");
+    };
+    consumer.run(&queue, 1, synced).await.expect("ran");
+    assert_eq!(world.row("VendorA", "LAPTOP-a-001").reported, 2);
 }

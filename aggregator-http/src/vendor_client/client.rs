@@ -6,7 +6,9 @@ use aggregator_core::clock::{Clock, SystemClock};
 use aggregator_core::domain::VendorId;
 use aggregator_core::error::{Error, Result};
 use aggregator_core::resilience::{Backoff, BreakerState, CircuitBreaker};
-use aggregator_core::traits::{StockPage, VendorClient, VendorInfo, VendorOrder, VendorOrderOutcome};
+use aggregator_core::traits::{
+    StockPage, VendorClient, VendorInfo, VendorOrder, VendorOrderOutcome,
+};
 use async_trait::async_trait;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use reqwest::{Client, RequestBuilder, StatusCode, Url};
@@ -65,7 +67,10 @@ impl HttpVendorClient {
         let base = Url::parse(&config.base_url)
             .map_err(|e| Error::invalid("baseUrl", format!("{}: {e}", config.base_url)))?;
         if base.cannot_be_a_base() {
-            return Err(Error::invalid("baseUrl", "must be an http(s) URL with a host"));
+            return Err(Error::invalid(
+                "baseUrl",
+                "must be an http(s) URL with a host",
+            ));
         }
         let http = Client::builder()
             .connect_timeout(config.connect_timeout)

@@ -79,7 +79,8 @@ pub(crate) fn stock_rows(
         .enumerate()
         .map(|(i, row)| {
             let at = |field: &str| format!("[{i}].{field}");
-            let sku = VendorSku::new(&row.sku).map_err(|e| WireFault::new(at("sku"), e.to_string()))?;
+            let sku =
+                VendorSku::new(&row.sku).map_err(|e| WireFault::new(at("sku"), e.to_string()))?;
             let product = ProductId::new(&row.product_id)
                 .map_err(|e| WireFault::new(at("productId"), e.to_string()))?;
             if !(0..=MAX_REPORTED_QUANTITY).contains(&row.quantity) {
@@ -185,7 +186,10 @@ pub(crate) fn refusal(body: &[u8]) -> Result<Refusal, WireFault> {
         });
     }
     if refusal.short.is_empty() {
-        return Err(WireFault::new("short", "a stock refusal must name its SKUs"));
+        return Err(WireFault::new(
+            "short",
+            "a stock refusal must name its SKUs",
+        ));
     }
     refusal
         .short
@@ -273,18 +277,33 @@ mod tests {
         )
         .expect("valid");
         assert_eq!((id.as_str(), at), ("VendorA-1", AS_OF));
-        assert!(accepted_order(br#"{"orderId":"x","status":"cancelled","confirmedAt":"2026-11-25T12:00:00Z"}"#).is_err());
+        assert!(
+            accepted_order(
+                br#"{"orderId":"x","status":"cancelled","confirmedAt":"2026-11-25T12:00:00Z"}"#
+            )
+            .is_err()
+        );
         assert!(accepted_order(br#"{"orderId":"x","status":"confirmed"}"#).is_err());
-        let short = refusal(br#"{"error":"insufficient_stock","short":[{"sku":"A","available":2}]}"#)
-            .expect("valid");
+        let short =
+            refusal(br#"{"error":"insufficient_stock","short":[{"sku":"A","available":2}]}"#)
+                .expect("valid");
         assert!(matches!(short, Refusal::Short(ref s) if s[0].available == 2));
         assert!(refusal(br#"{"error":"insufficient_stock","short":[]}"#).is_err());
-        assert!(refusal(br#"{"error":"insufficient_stock","short":[{"sku":"A","available":-2}]}"#).is_err());
+        assert!(
+            refusal(br#"{"error":"insufficient_stock","short":[{"sku":"A","available":-2}]}"#)
+                .is_err()
+        );
         let other = refusal(br#"{"error":"order_cancelled","detail":"gone"}"#).expect("valid");
         assert!(matches!(other, Refusal::Other { ref code, .. } if code == "order_cancelled"));
-        assert_eq!(error_summary(br#"{"error":"outage","detail":"down"}"#), "outage: down");
+        assert_eq!(
+            error_summary(br#"{"error":"outage","detail":"down"}"#),
+            "outage: down"
+        );
         assert_eq!(error_summary(b"plain text"), "plain text");
         assert!(info(br#"{"name":"","skuCount":1}"#).is_err());
-        assert_eq!(info(br#"{"name":"A","skuCount":3}"#).map(|i| i.sku_count), Ok(3));
+        assert_eq!(
+            info(br#"{"name":"A","skuCount":3}"#).map(|i| i.sku_count),
+            Ok(3)
+        );
     }
 }

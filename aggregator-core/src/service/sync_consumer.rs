@@ -1,0 +1,149 @@
+//! The consumer of `stock_sync_queue` and the timer that fills it.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::domain::{QueueName, SyncRequest};
+use crate::error::{Error, Result};
+use crate::service::sync::{StockSync, SyncReport};
+use crate::traits::{Delivery, OrderQueue, RetryOutcome};
+
+/// What became of one sync request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncSettled {
+    /// The vendor was synced and the message acknowledged.
+    Synced(SyncReport),
+    /// The sync failed; the message comes back as attempt `attempt` after `delay`.
+    Retrying {
+        /// The coming attempt.
+        attempt: u32,
+        /// How long until then.
+        delay: Duration,
+        /// Why this attempt failed.
+        reason: String,
+    },
+    /// The message is in `stock_sync_queue.dlq`: it was malformed, named a vendor
+    /// nobody configured, or its last attempt failed.
+    DeadLettered {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Takes sync requests off `stock_sync_queue` and runs them.
+///
+/// A failed sync (vendor unreachable, malformed feed, store unavailable) goes back
+/// through the queue's growing delays and lands in the dead-letter queue after the last
+/// attempt; the vendor's health records each failure, and its last good data keeps
+/// serving until the staleness limit.
+#[derive(Debug, Clone)]
+pub struct SyncConsumer {
+    sync: StockSync,
+}
+
+impl SyncConsumer {
+    /// A consumer running syncs with `sync`.
+    pub fn new(sync: StockSync) -> Self {
+        Self { sync }
+    }
+
+    /// Runs one delivery and settles it (ack, retry or dead letter). An error means the
+    /// delivery could not be settled; it is then handed back by the queue.
+    pub async fn settle(&self, delivery: Delivery) -> Result<SyncSettled> {
+        let request: SyncRequest = match delivery.message.decode() {
+            Ok(request) => request,
+            Err(error) => {
+                let reason = error.to_string();
+                delivery.dead_letter(&reason).await?;
+                return Ok(SyncSettled::DeadLettered { reason });
+            }
+        };
+        match self.sync.sync_vendor(&request.vendor).await {
+            Ok(report) => {
+                delivery.ack().await?;
+                Ok(SyncSettled::Synced(report))
+            }
+            Err(error @ Error::NotFound { .. }) => {
+                let reason = error.to_string();
+                delivery.dead_letter(&reason).await?;
+                Ok(SyncSettled::DeadLettered { reason })
+            }
+            Err(error) => {
+                let reason = error.to_string();
+                match delivery.retry(&reason).await? {
+                    RetryOutcome::Scheduled { attempt, delay } => Ok(SyncSettled::Retrying {
+                        attempt,
+                        delay,
+                        reason,
+                    }),
+                    RetryOutcome::DeadLettered => {
+                        tracing::error!(vendor = %request.vendor, %reason, "stock sync dead-lettered after its last attempt");
+                        Ok(SyncSettled::DeadLettered { reason })
+                    }
+                }
+            }
+        }
+    }
+
+    /// Consumes `stock_sync_queue` with at most `prefetch` syncs at once until `stop`
+    /// completes; a delivery being worked on when `stop` fires is handed back unsettled.
+    pub async fn run(
+        &self,
+        queue: &dyn OrderQueue,
+        prefetch: u16,
+        stop: impl Future<Output = ()>,
+    ) -> Result<()> {
+        let mut subscription = queue.subscribe(QueueName::StockSync, prefetch).await?;
+        tokio::pin!(stop);
+        loop {
+            let delivery = tokio::select! {
+                () = &mut stop => return Ok(()),
+                next = subscription.next() => next,
+            };
+            let delivery = match delivery {
+                Ok(delivery) => delivery,
+                Err(error) => {
+                    tracing::warn!(%error, "stock_sync_queue: no delivery; trying again");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            tokio::select! {
+                () = &mut stop => return Ok(()),
+                settled = self.settle(delivery) => match settled {
+                    Ok(SyncSettled::Synced(report)) => tracing::info!(
+                        vendor = %report.vendor.id, pages = report.pages, applied = report.applied,
+                        "stock sync done"
+                    ),
+                    Ok(other) => tracing::warn!(?other, "stock sync did not complete"),
+                    Err(error) => tracing::warn!(%error, "stock sync delivery left unsettled"),
+                },
+            }
+        }
+    }
+}
+
+/// Every `interval` (first at once) queues one sync request per vendor, until `stop`
+/// completes. A failed round is logged and the next one comes at its time.
+pub async fn run_sync_schedule(
+    sync: &StockSync,
+    queue: &dyn OrderQueue,
+    interval: Duration,
+    stop: impl Future<Output = ()>,
+) -> Result<()> {
+    if interval.is_zero() {
+        return Err(Error::invalid("syncInterval", "must be above zero"));
+    }
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return Ok(()),
+            _ = ticks.tick() => match sync.request_all(queue).await {
+                Ok(count) => tracing::debug!(count, "stock sync requested"),
+                Err(error) => tracing::warn!(%error, "could not queue stock sync requests"),
+            },
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! The HTTP vendor client and the stock sync against wiremock and the mock vendors.
+
+mod client_faults;
+mod client_mock_vendors;
+mod support;
+mod sync_mock_vendors;

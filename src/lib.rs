@@ -13,6 +13,9 @@
 
 pub use aggregator_core;
 
+#[cfg(all(feature = "http", feature = "postgres", feature = "rabbitmq"))]
+pub mod stock_sync_cli;
+
 #[cfg(feature = "http")]
 pub use aggregator_http;
 #[cfg(feature = "postgres")]

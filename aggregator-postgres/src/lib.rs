@@ -32,6 +32,8 @@ mod outbox;
 mod reserve;
 mod rows;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod tx;
 
 pub use config::PostgresConfig;

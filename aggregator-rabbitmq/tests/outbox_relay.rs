@@ -11,30 +11,19 @@ use aggregator_core::domain::{MessageId, OrderMessage, QueueName};
 use aggregator_core::service::{ItemRequest, OrderConfig, OrderRequest, OrderService, OutboxRelay};
 use aggregator_core::traits::{OrderQueue, RetryPolicy};
 use aggregator_core::{Clock, ManualClock, StockStore};
-use aggregator_postgres::{PostgresConfig, PostgresStockStore};
+use aggregator_postgres::testing::TestDatabase;
 use aggregator_rabbitmq::{RabbitConfig, RabbitQueue};
-use sqlx::{Connection, PgConnection};
 use time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_between_publish_and_mark_duplicates_and_the_consumer_applies_once() {
-    let (Some(database_url), Some(amqp_url)) =
-        (service_url("DATABASE_URL"), service_url("AMQP_URL"))
-    else {
+    let Some(amqp_url) = service_url("AMQP_URL") else {
         return;
     };
-    // A fresh database.
-    let name = format!("agg_test_{}", uuid::Uuid::now_v7().simple());
-    let admin: sqlx::postgres::PgConnectOptions = database_url.parse().expect("postgres URL");
-    let mut conn = PgConnection::connect_with(&admin).await.expect("connect");
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-        .execute(&mut conn)
-        .await
-        .expect("create");
-    let pg = PostgresStockStore::connect(&PostgresConfig::new(database_url).with_database(&name))
-        .await
-        .expect("connect");
-    pg.migrate().await.expect("migrate");
+    let Some(database) = TestDatabase::create(10).await else {
+        return;
+    };
+    let pg = database.store.clone();
     let store: Arc<dyn StockStore> = Arc::new(pg.clone());
 
     let mut config = RabbitConfig::new(amqp_url);
@@ -116,9 +105,5 @@ async fn a_crash_between_publish_and_mark_duplicates_and_the_consumer_applies_on
 
     drop(subscription);
     rabbit.delete_topology().await.expect("cleanup");
-    pg.pool().close().await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .execute(&mut conn)
-        .await
-        .expect("drop");
+    database.finish().await;
 }

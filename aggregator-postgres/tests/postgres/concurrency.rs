@@ -7,7 +7,7 @@ use aggregator_core::domain::{StatusChange, Transition};
 use aggregator_core::error::Error;
 use aggregator_core::traits::{PlannedAllocation, PlannedLine};
 
-use super::support::TestDatabase;
+use aggregator_postgres::testing::TestDatabase;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_racers_for_fifty_units_through_twenty_connections() {

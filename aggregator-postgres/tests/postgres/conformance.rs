@@ -2,7 +2,7 @@ use aggregator_core::StockStore;
 use aggregator_core::conformance;
 use std::sync::Arc;
 
-use super::support::TestDatabase;
+use aggregator_postgres::testing::TestDatabase;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_stock_store_suite_passes() {

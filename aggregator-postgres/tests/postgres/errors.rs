@@ -5,7 +5,7 @@ use aggregator_core::domain::OrderId;
 use aggregator_core::error::Error;
 use aggregator_postgres::{PostgresConfig, PostgresStockStore};
 
-use super::support::TestDatabase;
+use aggregator_postgres::testing::TestDatabase;
 
 #[tokio::test]
 async fn an_exhausted_pool_is_a_retryable_error() {

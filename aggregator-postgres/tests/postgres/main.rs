@@ -7,4 +7,3 @@ mod conformance;
 mod errors;
 mod services;
 mod snapshots;
-mod support;

@@ -23,7 +23,7 @@ use aggregator_core::{Clock, ManualClock, StockStore};
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
-use super::support::TestDatabase;
+use aggregator_postgres::testing::TestDatabase;
 
 /// A vendor that accepts every order and reports a fixed feed.
 #[derive(Debug)]

@@ -7,7 +7,7 @@ use aggregator_core::error::Error;
 use aggregator_core::traits::{PlannedAllocation, PlannedLine};
 use time::Duration;
 
-use super::support::TestDatabase;
+use aggregator_postgres::testing::TestDatabase;
 
 fn rows(fx: &Fixture, count: usize, quantity: i64, offset: Duration) -> Vec<SnapshotRow> {
     let price = fx.row(&fx.vendor_a, 0, fx.now).price;

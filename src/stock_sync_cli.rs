@@ -1,0 +1,341 @@
+//! The seed's `stock-sync` command: sync every vendor, one vendor, or print the
+//! aggregated availability, against PostgreSQL (`DATABASE_URL`) or an in-memory store.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use aggregator_core::clock::{Clock, SystemClock};
+use aggregator_core::domain::{StalenessLimit, VendorId};
+use aggregator_core::error::{Error, Result};
+use aggregator_core::memory::InMemoryStockStore;
+use aggregator_core::service::{Catalog, StockSync, SyncConfig, SyncReport};
+use aggregator_core::traits::{OrderQueue, StockStore, VendorClient, VendorDirectory};
+use aggregator_http::{HttpVendorClient, VendorEndpoint, parse_vendor_list};
+use aggregator_postgres::{PostgresConfig, PostgresStockStore};
+use aggregator_rabbitmq::{RabbitConfig, RabbitQueue};
+
+/// The vendors used when `AGGREGATOR_VENDORS` is not set: the two mock vendors.
+pub const DEFAULT_VENDORS: &str = "VendorA=http://127.0.0.1:3001,VendorB=http://127.0.0.1:3002";
+
+/// The command's usage text.
+pub const USAGE: &str = "\
+usage: stock-sync [all | vendor ID | aggregate] [--queue] [--page-size N]
+
+  all          sync every configured vendor now (the default)
+  vendor ID    sync one vendor now
+  aggregate    print the aggregated availability of every product in the store
+  --queue      queue the sync requests on stock_sync_queue (for the workers) instead
+  --page-size N  rows asked per page of a vendor's feed (default 1000)
+
+Settings from the environment:
+  AGGREGATOR_VENDORS  e.g. VendorA=http://127.0.0.1:3001,VendorB=http://127.0.0.1:3002 (the default)
+  DATABASE_URL        PostgreSQL; without it the store is in memory and lives for this run
+                      only (then `aggregate` syncs every vendor first)
+  AMQP_URL            RabbitMQ, needed by --queue
+  AGGREGATOR_QUEUE_PREFIX  prepended to queue names (default none)";
+
+/// What to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncCommand {
+    /// Sync every vendor.
+    All,
+    /// Sync one vendor.
+    Vendor(VendorId),
+    /// Print aggregated availability.
+    Aggregate,
+}
+
+/// The parsed command line and environment.
+#[derive(Debug, Clone)]
+pub struct SyncCli {
+    /// What to do.
+    pub command: SyncCommand,
+    /// Queue the requests instead of syncing here.
+    pub queue: bool,
+    /// Rows per page.
+    pub page_size: u32,
+    /// The vendors, in priority order.
+    pub vendors: Vec<VendorEndpoint>,
+    /// PostgreSQL, if set.
+    pub database_url: Option<String>,
+    /// RabbitMQ, if set.
+    pub amqp_url: Option<String>,
+    /// Queue name prefix.
+    pub queue_prefix: String,
+}
+
+impl SyncCli {
+    /// Parses the arguments (without the program name) and reads the settings through
+    /// `env`. An error is a message for the user (exit code 2).
+    pub fn parse(
+        args: impl IntoIterator<Item = String>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> std::result::Result<Self, String> {
+        let mut words = Vec::new();
+        let mut queue = false;
+        let mut page_size = SyncConfig::default().page_size;
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--queue" => queue = true,
+                "--page-size" => {
+                    let text = args
+                        .next()
+                        .ok_or_else(|| format!("--page-size needs a value\n\n{USAGE}"))?;
+                    page_size = match text.parse::<u32>() {
+                        Ok(n) if (1..=10_000).contains(&n) => n,
+                        _ => return Err(format!("--page-size {text:?} must be from 1 to 10000")),
+                    };
+                }
+                "-h" | "--help" => return Err(USAGE.to_owned()),
+                flag if flag.starts_with('-') => {
+                    return Err(format!("unknown option {flag:?}\n\n{USAGE}"));
+                }
+                _ => words.push(arg),
+            }
+        }
+        let vendors_text = env("AGGREGATOR_VENDORS").unwrap_or_else(|| DEFAULT_VENDORS.into());
+        let vendors =
+            parse_vendor_list(&vendors_text).map_err(|e| format!("AGGREGATOR_VENDORS: {e}"))?;
+        let command = match words.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+            [] | ["all"] => SyncCommand::All,
+            ["aggregate"] => SyncCommand::Aggregate,
+            ["vendor", id] => {
+                let id = VendorId::new(id).map_err(|e| e.to_string())?;
+                if !vendors.iter().any(|v| v.id == id) {
+                    let known: Vec<&str> = vendors.iter().map(|v| v.id.as_str()).collect();
+                    return Err(format!(
+                        "unknown vendor {id}; configured vendors: {}",
+                        known.join(", ")
+                    ));
+                }
+                SyncCommand::Vendor(id)
+            }
+            ["vendor"] => return Err(format!("`vendor` needs a vendor id\n\n{USAGE}")),
+            _ => return Err(format!("unknown command {:?}\n\n{USAGE}", words.join(" "))),
+        };
+        if queue && command == SyncCommand::Aggregate {
+            return Err("--queue applies to `all` and `vendor`, not to `aggregate`".into());
+        }
+        let amqp_url = env("AMQP_URL").filter(|url| !url.is_empty());
+        if queue && amqp_url.is_none() {
+            return Err("--queue needs AMQP_URL (the RabbitMQ that the workers consume)".into());
+        }
+        Ok(Self {
+            command,
+            queue,
+            page_size,
+            vendors,
+            database_url: env("DATABASE_URL").filter(|url| !url.is_empty()),
+            amqp_url,
+            queue_prefix: env("AGGREGATOR_QUEUE_PREFIX").unwrap_or_default(),
+        })
+    }
+
+    fn targets(&self) -> Vec<VendorId> {
+        match &self.command {
+            SyncCommand::Vendor(id) => vec![id.clone()],
+            _ => self.vendors.iter().map(|v| v.id.clone()).collect(),
+        }
+    }
+
+    /// Runs the command, writing results to `out`; answers the process exit code: 0 when
+    /// everything worked, 1 when a vendor's sync failed or a service was unreachable.
+    pub async fn run(&self, out: &mut dyn Write) -> u8 {
+        match self.run_inner(out).await {
+            Ok(code) => code,
+            Err(error) => {
+                let _ = writeln!(out, "stock-sync: {error}");
+                1
+            }
+        }
+    }
+
+    async fn run_inner(&self, out: &mut dyn Write) -> Result<u8> {
+        if self.queue {
+            return self.queue_requests(out).await;
+        }
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let (store, in_memory): (Arc<dyn StockStore>, bool) = match &self.database_url {
+            Some(url) => {
+                let store = PostgresStockStore::connect(&PostgresConfig::new(url.clone())).await?;
+                store.migrate().await?;
+                (Arc::new(store), false)
+            }
+            None => (Arc::new(InMemoryStockStore::new()), true),
+        };
+        let mut directory = VendorDirectory::new();
+        for endpoint in &self.vendors {
+            store.upsert_vendor(&endpoint.to_vendor()?).await?;
+            let client = HttpVendorClient::new(endpoint.client_config()?)?;
+            directory.insert(Arc::new(client) as Arc<dyn VendorClient>);
+        }
+        let config = SyncConfig {
+            page_size: self.page_size,
+            ..SyncConfig::default()
+        };
+        let sync = StockSync::new(store.clone(), directory, clock.clone(), config)?;
+        match self.command {
+            SyncCommand::All | SyncCommand::Vendor(_) => self.sync_targets(&sync, out).await,
+            SyncCommand::Aggregate => {
+                if in_memory {
+                    writeln!(
+                        out,
+                        "(no DATABASE_URL: syncing every vendor into memory first)"
+                    )
+                    .map_err(io_error)?;
+                    self.sync_targets(&sync, out).await?;
+                }
+                let catalog = Catalog::new(store, clock, StalenessLimit::default());
+                print_aggregate(&catalog, out).await?;
+                Ok(0)
+            }
+        }
+    }
+
+    async fn sync_targets(&self, sync: &StockSync, out: &mut dyn Write) -> Result<u8> {
+        let mut failed = 0;
+        for vendor in self.targets() {
+            match sync.sync_vendor(&vendor).await {
+                Ok(report) => writeln!(out, "{}", describe_success(&report)),
+                Err(error) => {
+                    failed += 1;
+                    writeln!(out, "{vendor}: sync FAILED: {error}")
+                }
+            }
+            .map_err(io_error)?;
+        }
+        Ok(u8::from(failed > 0))
+    }
+
+    async fn queue_requests(&self, out: &mut dyn Write) -> Result<u8> {
+        let url = self
+            .amqp_url
+            .clone()
+            .ok_or_else(|| Error::invalid("AMQP_URL", "is required with --queue"))?;
+        let mut config = RabbitConfig::new(url);
+        config.prefix = self.queue_prefix.clone();
+        let queue = RabbitQueue::connect(config).await?;
+        for vendor in self.targets() {
+            let message =
+                aggregator_core::domain::Message::json(&aggregator_core::domain::SyncRequest {
+                    vendor: vendor.clone(),
+                })?;
+            queue
+                .publish(aggregator_core::domain::QueueName::StockSync, &message)
+                .await?;
+            writeln!(
+                out,
+                "{vendor}: sync request queued on stock_sync_queue ({})",
+                message.id
+            )
+            .map_err(io_error)?;
+        }
+        Ok(0)
+    }
+}
+
+fn describe_success(report: &SyncReport) -> String {
+    format!(
+        "{}: synced {} SKU(s) from {} page(s) ({} older rows ignored); health {}",
+        report.vendor.id,
+        report.applied,
+        report.pages,
+        report.ignored_older,
+        report.vendor.health.as_str()
+    )
+}
+
+async fn print_aggregate(catalog: &Catalog, out: &mut dyn Write) -> Result<()> {
+    let mut offset = 0u64;
+    let mut printed = 0u64;
+    loop {
+        let page = catalog.products(offset, 500).await?;
+        if page.items.is_empty() {
+            break;
+        }
+        for product in &page.items {
+            let by_vendor: Vec<String> = product
+                .vendors
+                .iter()
+                .map(|v| {
+                    let counted = if v.fresh { "" } else { ", stale" };
+                    format!("{} {} {}{counted}", v.vendor, v.sku, v.sellable.max(0))
+                })
+                .collect();
+            writeln!(
+                out,
+                "{}\tavailable {}\t({})",
+                product.product,
+                product.available,
+                by_vendor.join("; ")
+            )
+            .map_err(io_error)?;
+            printed += 1;
+        }
+        offset += page.items.len() as u64;
+        if offset >= page.total {
+            break;
+        }
+    }
+    writeln!(out, "{printed} product(s)").map_err(io_error)?;
+    Ok(())
+}
+
+fn io_error(error: std::io::Error) -> Error {
+    Error::permanent("output", error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> std::result::Result<SyncCli, String> {
+        SyncCli::parse(args.iter().map(|s| s.to_string()), |_| None)
+    }
+
+    #[test]
+    fn commands_parse() {
+        assert_eq!(parse(&[]).expect("all").command, SyncCommand::All);
+        assert_eq!(parse(&["all"]).expect("all").command, SyncCommand::All);
+        assert_eq!(
+            parse(&["aggregate"]).expect("aggregate").command,
+            SyncCommand::Aggregate
+        );
+        let one = parse(&["vendor", "VendorB", "--page-size", "50"]).expect("vendor");
+        assert_eq!(
+            one.command,
+            SyncCommand::Vendor(VendorId::new("VendorB").expect("id"))
+        );
+        assert_eq!(one.page_size, 50);
+        assert_eq!(one.targets().len(), 1);
+        assert_eq!(parse(&["all"]).expect("all").targets().len(), 2);
+    }
+
+    #[test]
+    fn bad_commands_are_explained() {
+        for (args, needle) in [
+            (
+                vec!["vendor", "VendorZ"],
+                "unknown vendor VendorZ; configured vendors: VendorA, VendorB",
+            ),
+            (vec!["vendor"], "needs a vendor id"),
+            (vec!["everything"], "unknown command"),
+            (vec!["all", "extra"], "unknown command"),
+            (vec!["--bogus"], "unknown option"),
+            (vec!["--page-size", "0"], "--page-size"),
+            (vec!["--page-size"], "needs a value"),
+            (vec!["aggregate", "--queue"], "--queue applies"),
+            (vec!["--queue"], "AMQP_URL"),
+            (vec!["vendor", "Bad Id"], "vendorId"),
+        ] {
+            let error = parse(&args).expect_err(needle);
+            assert!(error.contains(needle), "{args:?}: {error}");
+        }
+        let bad_env = SyncCli::parse(Vec::new(), |name| {
+            (name == "AGGREGATOR_VENDORS").then(|| "nonsense".to_string())
+        })
+        .expect_err("bad list");
+        assert!(bad_env.contains("AGGREGATOR_VENDORS"), "{bad_env}");
+    }
+}

@@ -1,0 +1,187 @@
+//! The `stock-sync` binary as an operator runs it.
+
+use std::process::Output;
+
+use aggregator_core::conformance::service_url;
+use aggregator_core::domain::{QueueName, SyncRequest};
+use aggregator_core::traits::OrderQueue;
+use aggregator_postgres::testing::TestDatabase;
+use aggregator_rabbitmq::{RabbitConfig, RabbitQueue};
+use mock_vendors::Faults;
+
+use super::support::{seed_vendors, vendor_list};
+
+/// Runs `stock-sync` with `args` and only the given settings in its environment.
+async fn stock_sync(args: &[&str], env: &[(&str, String)]) -> (i32, String, String) {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_stock-sync"));
+    command.args(args);
+    for name in [
+        "DATABASE_URL",
+        "AMQP_URL",
+        "AGGREGATOR_VENDORS",
+        "AGGREGATOR_QUEUE_PREFIX",
+    ] {
+        command.env_remove(name);
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command.output().await.expect("stock-sync runs");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn all_vendor_and_aggregate_work_against_the_in_memory_store() {
+    let (a, b) = seed_vendors().await;
+    let env = [("AGGREGATOR_VENDORS", vendor_list(&[&a, &b]))];
+    let (code, out, err) = stock_sync(&["all"], &env).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("VendorA: synced 10 SKU(s)"), "{out}");
+    assert!(out.contains("VendorB: synced 10 SKU(s)"), "{out}");
+    let (code, out, _) = stock_sync(&["vendor", "VendorB"], &env).await;
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("VendorB: synced") && !out.contains("VendorA"),
+        "{out}"
+    );
+    let (code, out, _) = stock_sync(&["aggregate"], &env).await;
+    assert_eq!(code, 0, "{out}");
+    let laptops =
+        a.quantity("LAPTOP-a-001").expect("sold") + b.quantity("LAPTOP-b-001").expect("sold");
+    assert!(
+        out.contains(&format!("LAPTOP-001\tavailable {laptops}\t")),
+        "{out}"
+    );
+    assert!(out.contains("10 product(s)"), "{out}");
+}
+
+#[tokio::test]
+async fn unknown_commands_and_vendors_exit_2_with_a_clear_message() {
+    let (a, b) = seed_vendors().await;
+    let env = [("AGGREGATOR_VENDORS", vendor_list(&[&a, &b]))];
+    for (args, needle) in [
+        (
+            vec!["vendor", "VendorZ"],
+            "unknown vendor VendorZ; configured vendors: VendorA, VendorB",
+        ),
+        (vec!["resync"], "unknown command"),
+        (vec!["--queue"], "AMQP_URL"),
+    ] {
+        let (code, out, err) = stock_sync(&args, &env).await;
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let (code, _, err) = stock_sync(&[], &[("AGGREGATOR_VENDORS", "VendorA".into())]).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("AGGREGATOR_VENDORS"), "{err}");
+}
+
+#[tokio::test]
+async fn a_vendor_that_is_down_fails_its_sync_and_the_exit_code_says_so() {
+    let (a, b) = seed_vendors().await;
+    a.set_faults(Faults {
+        outage: true,
+        ..Faults::default()
+    });
+    let env = [("AGGREGATOR_VENDORS", vendor_list(&[&a, &b]))];
+    let (code, out, _) = stock_sync(&["all"], &env).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("VendorA: sync FAILED: vendor VendorA"),
+        "{out}"
+    );
+    assert!(out.contains("503"), "{out}");
+    assert!(
+        out.contains("VendorB: synced 10 SKU(s)"),
+        "the other vendor still syncs: {out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_syncs_into_postgres_and_aggregate_reads_it_back() {
+    let Some(db) = TestDatabase::create(4).await else {
+        return;
+    };
+    let (a, b) = seed_vendors().await;
+    let env = [
+        ("AGGREGATOR_VENDORS", vendor_list(&[&a, &b])),
+        ("DATABASE_URL", db.config().url.clone()),
+    ];
+    let (code, out, err) = stock_sync(&["all"], &env).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let (reported,): (i64,) = sqlx::query_as(
+        "SELECT reported FROM vendor_stock WHERE vendor_id = 'VendorA' AND sku = 'LAPTOP-a-001'",
+    )
+    .fetch_one(db.store.pool())
+    .await
+    .expect("row");
+    assert_eq!(Some(reported), a.quantity("LAPTOP-a-001"));
+    a.set_faults(Faults {
+        outage: true,
+        ..Faults::default()
+    });
+    let (code, out, _) = stock_sync(&["aggregate"], &env).await;
+    assert_eq!(code, 0, "aggregate reads the store only: {out}");
+    let laptops =
+        a.quantity("LAPTOP-a-001").expect("sold") + b.quantity("LAPTOP-b-001").expect("sold");
+    assert!(
+        out.contains(&format!("LAPTOP-001\tavailable {laptops}\t")),
+        "{out}"
+    );
+    let (code, out, _) = stock_sync(&["vendor", "VendorA"], &env).await;
+    assert_eq!(code, 1, "{out}");
+    let (health, failures): (String, i32) =
+        sqlx::query_as("SELECT health, consecutive_failures FROM vendors WHERE id = 'VendorA'")
+            .fetch_one(db.store.pool())
+            .await
+            .expect("vendor");
+    assert_eq!((health.as_str(), failures), ("degraded", 1));
+    db.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_mode_puts_one_request_per_vendor_on_stock_sync_queue() {
+    let Some(amqp_url) = service_url("AMQP_URL") else {
+        return;
+    };
+    let (a, b) = seed_vendors().await;
+    let prefix = format!("test.{}.", uuid::Uuid::now_v7().simple());
+    let env = [
+        ("AGGREGATOR_VENDORS", vendor_list(&[&a, &b])),
+        ("AMQP_URL", amqp_url.clone()),
+        ("AGGREGATOR_QUEUE_PREFIX", prefix.clone()),
+    ];
+    let (code, out, err) = stock_sync(&["all", "--queue"], &env).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("VendorA: sync request queued"), "{out}");
+    let mut config = RabbitConfig::new(amqp_url);
+    config.prefix = prefix;
+    let queue = RabbitQueue::connect(config).await.expect("connect");
+    let mut subscription = queue
+        .subscribe(QueueName::StockSync, 10)
+        .await
+        .expect("subscribe");
+    let mut vendors = Vec::new();
+    for _ in 0..2 {
+        let delivery =
+            tokio::time::timeout(std::time::Duration::from_secs(10), subscription.next())
+                .await
+                .expect("in time")
+                .expect("delivery");
+        let request: SyncRequest = delivery.message.decode().expect("decodes");
+        vendors.push(request.vendor.to_string());
+        delivery.ack().await.expect("ack");
+    }
+    vendors.sort();
+    assert_eq!(vendors, ["VendorA", "VendorB"]);
+    drop(subscription);
+    queue.delete_topology().await.expect("cleanup");
+}

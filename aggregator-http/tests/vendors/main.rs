@@ -4,3 +4,4 @@ mod client_faults;
 mod client_mock_vendors;
 mod support;
 mod sync_mock_vendors;
+mod worker_mock_vendors;

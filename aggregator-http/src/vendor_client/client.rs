@@ -48,12 +48,20 @@ enum Judged {
 /// opens after a run of failures so a dead vendor costs nothing until its probe.
 /// Anything malformed the vendor sends is an error naming the vendor, the request and
 /// the field, and never becomes a [`StockPage`].
-#[derive(Debug)]
 pub struct HttpVendorClient {
     config: HttpVendorConfig,
     base: Url,
     http: Client,
     breaker: CircuitBreaker,
+}
+
+impl std::fmt::Debug for HttpVendorClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpVendorClient")
+            .field("config", &self.config)
+            .field("breaker", &self.breaker.state())
+            .finish_non_exhaustive()
+    }
 }
 
 impl HttpVendorClient {
@@ -120,7 +128,7 @@ impl HttpVendorClient {
         judge: impl Fn(Answer) -> std::result::Result<T, Judged>,
     ) -> Result<T> {
         let backoff: Backoff = self.config.backoff;
-        let mut last_failure = String::from("no try was made");
+        let mut last_failure = String::new();
         for attempt in 1..=backoff.attempts() {
             if attempt > 1 {
                 let delay = backoff.delay(attempt - 1, Backoff::random_jitter());
@@ -130,13 +138,14 @@ impl HttpVendorClient {
             let permit = match self.breaker.acquire() {
                 Ok(permit) => permit,
                 Err(open) => {
-                    return Err(Error::transient(
-                        self.component(),
-                        format!(
-                            "{op}: circuit breaker open for {:.1} s more after repeated failures (last: {last_failure})",
-                            open.retry_after.as_secs_f64()
-                        ),
-                    ));
+                    let mut detail = format!(
+                        "{op}: circuit breaker open for {:.1} s more after repeated failures",
+                        open.retry_after.as_secs_f64()
+                    );
+                    if attempt > 1 {
+                        detail.push_str(&format!(" (last: {last_failure})"));
+                    }
+                    return Err(Error::transient(self.component(), detail));
                 }
             };
             let answer = match self.fetch(build(&self.http)).await {
@@ -228,7 +237,9 @@ impl HttpVendorClient {
                 detail.push_str(&cause.to_string());
                 source = cause.source();
             }
-            detail.truncate(500);
+            if let Some((cut, _)) = detail.char_indices().nth(500) {
+                detail.truncate(cut);
+            }
             FetchError::Transport(detail)
         };
         let mut response = request.send().await.map_err(describe)?;

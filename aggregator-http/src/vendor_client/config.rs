@@ -1,13 +1,16 @@
 //! Which vendors to talk to and how patiently.
 
+use std::fmt;
 use std::time::Duration;
 
 use aggregator_core::domain::{Vendor, VendorId};
 use aggregator_core::error::{Error, Result};
+use aggregator_core::redact_url;
 use aggregator_core::resilience::{Backoff, BreakerConfig};
 
-/// How to reach one vendor and how to treat its failures.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How to reach one vendor and how to treat its failures. Its `Debug` output hides a
+/// password in the URL.
+#[derive(Clone, PartialEq, Eq)]
 pub struct HttpVendorConfig {
     /// The vendor's id.
     pub vendor: VendorId,
@@ -51,8 +54,9 @@ impl HttpVendorConfig {
     }
 }
 
-/// One entry of the configured vendor list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One entry of the configured vendor list. Its `Debug` output hides a password in the
+/// URL.
+#[derive(Clone, PartialEq, Eq)]
 pub struct VendorEndpoint {
     /// The vendor's id.
     pub id: VendorId,
@@ -76,6 +80,30 @@ impl VendorEndpoint {
     /// A client config for this vendor with the default timeouts and retries.
     pub fn client_config(&self) -> Result<HttpVendorConfig> {
         HttpVendorConfig::new(self.id.clone(), self.base_url.clone())
+    }
+}
+
+impl fmt::Debug for HttpVendorConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpVendorConfig")
+            .field("vendor", &self.vendor)
+            .field("base_url", &redact_url(&self.base_url))
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("backoff", &self.backoff)
+            .field("breaker", &self.breaker)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
+}
+
+impl fmt::Debug for VendorEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VendorEndpoint")
+            .field("id", &self.id)
+            .field("base_url", &redact_url(&self.base_url))
+            .field("priority", &self.priority)
+            .finish()
     }
 }
 
@@ -129,6 +157,16 @@ mod tests {
         assert_eq!((list[0].priority, list[1].priority), (1, 2));
         let vendor = list[0].to_vendor().expect("vendor");
         assert_eq!(vendor.name, "Vendor A");
+    }
+
+    #[test]
+    fn debug_output_hides_url_passwords() {
+        let list = parse_vendor_list("VendorA=https://shop:s3cret@a.example").expect("valid");
+        let config = list[0].client_config().expect("config");
+        for text in [format!("{:?}", list[0]), format!("{config:?}")] {
+            assert!(!text.contains("s3cret"), "{text}");
+            assert!(text.contains("a.example"), "{text}");
+        }
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! HTTP for Order Aggregator.
 //!
-//! Today this crate holds [`HttpVendorClient`]: the [`aggregator_core::traits::VendorClient`]
-//! for vendors that speak the mock vendors' HTTP API (`GET /stock` pages, idempotent
-//! `POST /orders`, `POST /orders/{id}/cancel`), with timeouts, retries with backoff and
-//! jitter, a circuit breaker per vendor and strict checks of everything a vendor sends.
-//! The API server is to come.
+//! * [`api`]: the HTTP API (axum): the seed's order endpoints, catalog, holds,
+//!   operations, health, metrics and OpenAPI, built by [`api::router`] from an
+//!   [`api::ApiState`] over any backends.
+//! * [`HttpVendorClient`]: the [`aggregator_core::traits::VendorClient`] for vendors that
+//!   speak the mock vendors' HTTP API (`GET /stock` pages, idempotent `POST /orders`,
+//!   `POST /orders/{id}/cancel`), with timeouts, retries with backoff and jitter, a
+//!   circuit breaker per vendor and strict checks of everything a vendor sends.
 
+pub mod api;
 mod vendor_client;
 
 pub use vendor_client::{HttpVendorClient, HttpVendorConfig, VendorEndpoint, parse_vendor_list};

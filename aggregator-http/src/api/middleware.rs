@@ -1,0 +1,271 @@
+//! What runs around every handler: request ids, metrics, timeouts, API keys, rate
+//! limits and idempotent replays.
+
+use std::time::Instant;
+
+use aggregator_core::traits::CacheExt;
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tracing::Instrument;
+
+use super::config::Role;
+use super::extract::Caller;
+use super::problem::ApiError;
+use super::state::ApiState;
+
+/// The header that carries the request id in and out.
+pub(crate) const REQUEST_ID: &str = "x-request-id";
+
+/// Keeps a sane `X-Request-Id` from the client or makes one, and sends it back.
+pub(crate) async fn request_id(mut req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_owned);
+    let id = given.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let value = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+    req.headers_mut().insert(REQUEST_ID, value.clone());
+    let span = tracing::debug_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let mut response = next.run(req).instrument(span).await;
+    response.headers_mut().insert(REQUEST_ID, value);
+    response
+}
+
+/// Counts the request by route pattern and status, and times it; answers 503 when it
+/// runs past the configured timeout.
+pub(crate) async fn metrics_and_timeout(
+    State(state): State<ApiState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let method = req.method().to_string();
+    let timeout = state.inner.config.request_timeout;
+    let response = match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "The request took too long",
+            format!("no answer within {} ms; try again", timeout.as_millis()),
+        )
+        .retry_after(1)
+        .into_response(),
+    };
+    let status = response.status().as_u16();
+    if status >= 500 {
+        tracing::warn!(%route, %method, status, "request failed");
+    }
+    state
+        .inner
+        .metrics
+        .record(&route, &method, status, started.elapsed());
+    response
+}
+
+fn presented_key(req: &Request) -> Option<&str> {
+    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+        return value.to_str().ok()?.strip_prefix("Bearer ").map(str::trim);
+    }
+    req.headers().get("x-api-key")?.to_str().ok().map(str::trim)
+}
+
+fn is_public(path: &str) -> bool {
+    matches!(
+        path,
+        "/health" | "/health/live" | "/health/ready" | "/openapi.json" | "/docs"
+    )
+}
+
+/// Finds out who is calling (API keys), then applies the per-key rate limit.
+pub(crate) async fn authenticate(
+    State(state): State<ApiState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let keys = &state.inner.config.keys;
+    let (caller, limit_key) = if keys.is_empty() {
+        (Caller::Open, "open".to_owned())
+    } else {
+        match presented_key(&req).and_then(|key| keys.role(key)) {
+            Some((label, Role::Admin)) => (Caller::Admin, label.to_owned()),
+            Some((label, Role::Client(customer))) => {
+                (Caller::Client(customer.clone()), label.to_owned())
+            }
+            None if is_public(req.uri().path()) => (Caller::Open, "public".to_owned()),
+            None => {
+                let detail = if presented_key(&req).is_some() {
+                    "the API key is not valid"
+                } else {
+                    "send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY`"
+                };
+                return ApiError::unauthorized(detail).into_response();
+            }
+        }
+    };
+    if req.uri().path() == "/metrics" && caller == Caller::Open && !keys.is_empty() {
+        return ApiError::unauthorized("/metrics needs an admin key").into_response();
+    }
+    if !is_public(req.uri().path()) {
+        let limit = state.inner.config.rate_limit;
+        let (decision, _) = state
+            .inner
+            .limiter
+            .check(&format!("ratelimit:{limit_key}"), limit)
+            .await;
+        if !decision.allowed {
+            return ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                format!(
+                    "at most {} requests per {} s for this key",
+                    limit.max_requests,
+                    limit.window.as_secs()
+                ),
+            )
+            .retry_after(decision.retry_after.as_secs().max(1))
+            .into_response();
+        }
+    }
+    req.extensions_mut().insert(caller);
+    req.extensions_mut().insert(LimitKey(limit_key));
+    next.run(req).await
+}
+
+/// The name the rate limit and idempotent answers are kept under for this caller.
+#[derive(Debug, Clone)]
+pub(crate) struct LimitKey(pub(crate) String);
+
+/// An answer kept for an Idempotency-Key.
+#[derive(Debug, Serialize, Deserialize)]
+struct KeptAnswer {
+    request_hash: String,
+    status: u16,
+    content_type: String,
+    body: String,
+}
+
+/// Places are idempotent in the store itself (durably); every other POST keeps its
+/// answer under the caller's Idempotency-Key for the configured time, so a retry gets
+/// the same answer and the same key with another request gets 422.
+fn replayable(method: &Method, path: &str) -> bool {
+    method == Method::POST && path != "/order" && path != "/api/orders"
+}
+
+/// Replays the kept answer of a repeated Idempotency-Key, or runs the request and
+/// keeps its answer. Without a working cache the request simply runs.
+pub(crate) async fn idempotent_replay(
+    State(state): State<ApiState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let key = req
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let (Some(key), true) = (key, replayable(req.method(), req.uri().path())) else {
+        return next.run(req).await;
+    };
+    if aggregator_core::domain::IdempotencyKey::new(&key).is_err() {
+        return ApiError::invalid(
+            "Idempotency-Key",
+            "must be 1 to 255 printable ASCII characters",
+        )
+        .into_response();
+    }
+    let caller = req
+        .extensions()
+        .get::<LimitKey>()
+        .map_or_else(|| "open".to_owned(), |k| k.0.clone());
+    let (parts, body) = req.into_parts();
+    let limit = state.inner.config.body_limit;
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "The request body is too large",
+            format!("the body must be at most {limit} bytes"),
+        )
+        .into_response();
+    };
+    let mut hasher = Sha256::new();
+    hasher.update(parts.method.as_str().as_bytes());
+    hasher.update(parts.uri.path().as_bytes());
+    hasher.update(&bytes);
+    let request_hash: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let cache_key = format!("idempotency:{caller}:{key}");
+    let cache = &state.inner.cache;
+    match cache.get_json::<KeptAnswer>(&cache_key).await {
+        Ok(Some(kept)) if kept.request_hash == request_hash => {
+            let mut response = (
+                StatusCode::from_u16(kept.status).unwrap_or(StatusCode::OK),
+                kept.body,
+            )
+                .into_response();
+            if let Ok(value) = HeaderValue::from_str(&kept.content_type) {
+                response.headers_mut().insert(header::CONTENT_TYPE, value);
+            }
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            return response;
+        }
+        Ok(Some(_)) => {
+            return ApiError::from(aggregator_core::Error::IdempotencyMismatch { key })
+                .into_response();
+        }
+        Ok(None) | Err(_) => {}
+    }
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    let status = response.status();
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 16 * 1024 * 1024).await else {
+        return ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "the answer could not be read back",
+        )
+        .into_response();
+    };
+    let kept = KeptAnswer {
+        request_hash,
+        status: status.as_u16(),
+        content_type: parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json")
+            .to_owned(),
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    };
+    if let Err(error) = cache
+        .set_json(&cache_key, &kept, state.inner.config.idempotency_ttl)
+        .await
+    {
+        tracing::warn!(%error, "could not keep an idempotent answer; a retry will run again");
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}

@@ -1,0 +1,139 @@
+//! The HTTP API: an axum router over [`ApiState`], with its OpenAPI description.
+//!
+//! JSON in camelCase as in the seed; every error is `application/problem+json` (see
+//! [`Problem`]); every request gets an `X-Request-Id`; bodies over the limit get 413,
+//! requests past the timeout 503, callers past their rate limit 429 with `Retry-After`.
+
+mod config;
+mod extract;
+mod metrics;
+mod middleware;
+mod problem;
+pub mod requests;
+mod routes;
+mod state;
+pub mod views;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use config::{ApiConfig, ApiKeys, Role, check_bind};
+pub use problem::{ApiError, FieldProblem, PROBLEM_BASE, Problem, ShortItem};
+pub use state::{ApiBackends, ApiState, HealthProbes, Probe};
+
+use routes::{catalog, docs, health, holds, ops, orders};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Order Aggregator API",
+        description = "One catalog over many vendors' stock; orders that never oversell. Errors are application/problem+json.",
+    ),
+    modifiers(&Security),
+    tags(
+        (name = "orders", description = "The seed's order endpoints"),
+        (name = "catalog", description = "Products, availability and vendors"),
+        (name = "holds", description = "Explicit stock holds"),
+        (name = "operations", description = "Admin keys only"),
+        (name = "health", description = "Health, metrics and docs"),
+    )
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "apiKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+    }
+}
+
+fn documented() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(orders::place_simple))
+        .routes(routes!(orders::place_order, orders::list_orders))
+        .routes(routes!(orders::get_order))
+        .routes(routes!(orders::cancel_order))
+        .routes(routes!(catalog::list_products))
+        .routes(routes!(catalog::get_product))
+        .routes(routes!(catalog::list_vendors))
+        .routes(routes!(holds::create_hold))
+        .routes(routes!(holds::get_hold, holds::release_hold))
+        .routes(routes!(holds::extend_hold))
+        .routes(routes!(holds::order_hold))
+        .routes(routes!(ops::stock_sync))
+        .routes(routes!(ops::dead_letters))
+        .routes(routes!(ops::replay))
+        .routes(routes!(health::health))
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready))
+        .routes(routes!(routes::metrics::metrics))
+        .routes(routes!(docs::docs))
+}
+
+/// The OpenAPI description of every endpoint, as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented().split_for_parts().1
+}
+
+async fn no_route() -> ApiError {
+    ApiError::not_found("no such endpoint; see /docs")
+}
+
+async fn wrong_method() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+        "this endpoint does not take that method; see /docs",
+    )
+}
+
+/// The whole API as an axum router.
+pub fn router(state: ApiState) -> Router {
+    let (router, api) = documented().split_for_parts();
+    let api = Arc::new(api);
+    let body_limit = state.config().body_limit;
+    router
+        .route(
+            "/openapi.json",
+            get(move || {
+                let api = api.clone();
+                async move { Json(api.as_ref().clone()).into_response() }
+            }),
+        )
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::idempotent_replay,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::authenticate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::metrics_and_timeout,
+        ))
+        .layer(axum::middleware::from_fn(middleware::request_id))
+        .with_state(state)
+}

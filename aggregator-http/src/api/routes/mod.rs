@@ -1,0 +1,9 @@
+//! The handlers, one file per part of the API.
+
+pub(crate) mod catalog;
+pub(crate) mod docs;
+pub(crate) mod health;
+pub(crate) mod holds;
+pub(crate) mod metrics;
+pub(crate) mod ops;
+pub(crate) mod orders;

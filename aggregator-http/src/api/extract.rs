@@ -19,7 +19,7 @@ use super::state::ApiState;
 #[derive(Debug)]
 pub(crate) struct ApiJson<T>(pub(crate) T);
 
-/// A JSON body that may be left out (an empty body reads as the default).
+/// A JSON body that may be left out (an empty body or `null` reads as the default).
 #[derive(Debug)]
 pub(crate) struct OptionalJson<T>(pub(crate) T);
 
@@ -123,7 +123,7 @@ impl<T: DeserializeOwned + Default> FromRequest<ApiState> for OptionalJson<T> {
 
     async fn from_request(req: Request, state: &ApiState) -> Result<Self, Self::Rejection> {
         match read_body(req, state).await? {
-            Some(bytes) => Ok(Self(parse_json(&bytes)?)),
+            Some(bytes) => Ok(Self(parse_json::<Option<T>>(&bytes)?.unwrap_or_default())),
             None => Ok(Self(T::default())),
         }
     }

@@ -38,7 +38,6 @@ use routes::{catalog, docs, health, holds, ops, orders};
         title = "Order Aggregator API",
         description = "One catalog over many vendors' stock; orders that never oversell. Errors are application/problem+json.",
     ),
-    modifiers(&Security),
     tags(
         (name = "orders", description = "The seed's order endpoints"),
         (name = "catalog", description = "Products, availability and vendors"),
@@ -65,6 +64,59 @@ impl utoipa::Modify for Security {
     }
 }
 
+/// Answers any endpoint may give, added where an operation does not list them.
+struct CommonResponses;
+
+impl utoipa::Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let common = [
+            ("400", "Invalid request (the problem names each bad field)"),
+            ("401", "An API key is needed, or the key is not valid"),
+            ("403", "Not allowed with this API key"),
+            (
+                "413",
+                "The body is larger than the limit (64 KiB by default)",
+            ),
+            ("415", "The body is not JSON"),
+            ("429", "Too many requests; see Retry-After"),
+            (
+                "503",
+                "A dependency is unavailable or the request timed out; see Retry-After",
+            ),
+        ];
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (status, description) in common {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| {
+                            ResponseBuilder::new()
+                                .description(description)
+                                .content(
+                                    "application/problem+json",
+                                    ContentBuilder::new()
+                                        .schema(Some(Ref::from_schema_name("Problem")))
+                                        .build(),
+                                )
+                                .build()
+                                .into()
+                        });
+                }
+            }
+        }
+    }
+}
+
 fn documented() -> OpenApiRouter<ApiState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(orders::place_simple))
@@ -88,9 +140,19 @@ fn documented() -> OpenApiRouter<ApiState> {
         .routes(routes!(docs::docs))
 }
 
+/// The router and its OpenAPI description, with security schemes and the common
+/// answers added to every operation.
+fn split() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
+    use utoipa::Modify;
+    let (router, mut api) = documented().split_for_parts();
+    Security.modify(&mut api);
+    CommonResponses.modify(&mut api);
+    (router, api)
+}
+
 /// The OpenAPI description of every endpoint, as served at `/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    documented().split_for_parts().1
+    split().1
 }
 
 async fn no_route() -> ApiError {
@@ -108,7 +170,7 @@ async fn wrong_method() -> ApiError {
 
 /// The whole API as an axum router.
 pub fn router(state: ApiState) -> Router {
-    let (router, api) = documented().split_for_parts();
+    let (router, api) = split();
     let api = Arc::new(api);
     let body_limit = state.config().body_limit;
     router

@@ -12,8 +12,8 @@ use crate::api::views::{Pagination, ProductList, ProductView, VendorList, Vendor
 /// Products by id with their aggregated availability.
 #[utoipa::path(get, path = "/api/products", tag = "catalog",
     params(
-        ("page" = Option<u64>, Query, description = "From 1"),
-        ("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
+        ("page" = Option<u64>, Query, minimum = 1, maximum = 1000000, description = "From 1"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20"),
     ),
     responses(
         (status = 200, description = "A page of products", body = ProductList),
@@ -37,7 +37,7 @@ pub(crate) async fn list_products(
 
 /// One product: units that can be sold now, and every vendor's figures with freshness.
 #[utoipa::path(get, path = "/api/products/{id}", tag = "catalog",
-    params(("id" = String, Path, description = "A canonical product id such as LAPTOP-001")),
+    params(("id" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "A canonical product id such as LAPTOP-001")),
     responses(
         (status = 200, description = "The product", body = ProductView),
         (status = 400, description = "Not a product id", body = Problem, content_type = "application/problem+json"),

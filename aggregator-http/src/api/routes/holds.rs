@@ -30,7 +30,7 @@ fn ttl(seconds: i64) -> Result<Duration, ApiError> {
 /// Holds units for a customer for `ttlSeconds` (all items or none).
 #[utoipa::path(post, path = "/api/holds", tag = "holds",
     request_body = HoldBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe")),
     responses(
         (status = 201, description = "Held", body = HoldView),
         (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
@@ -61,7 +61,7 @@ pub(crate) async fn create_hold(
 
 /// One hold.
 #[utoipa::path(get, path = "/api/holds/{id}", tag = "holds",
-    params(("id" = String, Path, description = "The hold id (UUID)")),
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The hold id (UUID)")),
     responses(
         (status = 200, description = "The hold", body = HoldView),
         (status = 404, description = "No such hold", body = Problem, content_type = "application/problem+json"),
@@ -81,7 +81,7 @@ pub(crate) async fn get_hold(
 
 /// Makes an active hold last `ttlSeconds` from now.
 #[utoipa::path(post, path = "/api/holds/{id}/extend", tag = "holds",
-    params(("id" = String, Path, description = "The hold id (UUID)")),
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The hold id (UUID)")),
     request_body = ExtendBody,
     responses(
         (status = 200, description = "Extended", body = HoldView),
@@ -105,7 +105,7 @@ pub(crate) async fn extend_hold(
 
 /// Turns an active hold into an order that takes over its units.
 #[utoipa::path(post, path = "/api/holds/{id}/order", tag = "holds",
-    params(("id" = String, Path, description = "The hold id (UUID)")),
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The hold id (UUID)")),
     request_body(content = Option<HoldOrderBody>, description = "The order's details"),
     responses(
         (status = 201, description = "Ordered", body = PlacedView),
@@ -147,7 +147,7 @@ pub(crate) async fn order_hold(
 
 /// Gives a hold's units back (idempotent).
 #[utoipa::path(delete, path = "/api/holds/{id}", tag = "holds",
-    params(("id" = String, Path, description = "The hold id (UUID)")),
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The hold id (UUID)")),
     responses(
         (status = 200, description = "Released", body = HoldView),
         (status = 404, description = "No such hold", body = Problem, content_type = "application/problem+json"),

@@ -114,8 +114,8 @@ fn queue(text: &str) -> Result<QueueName, ApiError> {
 /// in place.
 #[utoipa::path(get, path = "/api/ops/dlq/{queue}", tag = "operations",
     params(
-        ("queue" = String, Path, description = "order_queue or stock_sync_queue"),
-        ("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
+        ("queue" = String, Path, pattern = "^(order_queue|stock_sync_queue)$", description = "order_queue or stock_sync_queue"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20"),
     ),
     responses(
         (status = 200, description = "Dead letters", body = DeadLetterList),
@@ -167,7 +167,7 @@ pub(crate) struct Replayed {
 
 /// Moves dead letters (all, or one by message id) back to their queue.
 #[utoipa::path(post, path = "/api/ops/dlq/{queue}/replay", tag = "operations",
-    params(("queue" = String, Path, description = "order_queue or stock_sync_queue")),
+    params(("queue" = String, Path, pattern = "^(order_queue|stock_sync_queue)$", description = "order_queue or stock_sync_queue")),
     request_body(content = Option<ReplayBody>, description = "Leave out `messageId` to replay all"),
     responses(
         (status = 200, description = "Replayed", body = Replayed),

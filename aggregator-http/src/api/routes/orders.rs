@@ -48,7 +48,11 @@ async fn check_prices(state: &ApiState, items: &[OrderItemBody]) -> Result<(), A
         }
         let cents = (quoted * 100.0).round() as i64;
         let rows = match VendorSku::new(&item.sku) {
-            Ok(sku) => state.inner.catalog.sku(&sku).await?,
+            Ok(sku) => match state.inner.catalog.sku(&sku).await {
+                Ok(rows) => rows,
+                Err(Error::NotFound { .. }) => Vec::new(),
+                Err(other) => return Err(other.into()),
+            },
             Err(_) => continue,
         };
         let rows = if rows.is_empty() {
@@ -74,7 +78,7 @@ async fn check_prices(state: &ApiState, items: &[OrderItemBody]) -> Result<(), A
                 .map(|p| format!("{}.{:02}", p / 100, p % 100))
                 .collect();
             let mut error = ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
+                StatusCode::CONFLICT,
                 "price-mismatch",
                 "The quoted price is not the catalog price",
                 format!(
@@ -115,7 +119,7 @@ async fn place(
 /// Places a one-line order (the seed's `POST /order`).
 #[utoipa::path(post, path = "/order", tag = "orders",
     request_body = SimpleOrderBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: same key and body, same answer")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: same key and body, same answer")),
     responses(
         (status = 201, description = "Reserved", body = PlacedView),
         (status = 200, description = "A replay of the same Idempotency-Key", body = PlacedView),
@@ -158,13 +162,13 @@ pub(crate) async fn place_simple(
 /// Places an order (the seed's `POST /api/orders`).
 #[utoipa::path(post, path = "/api/orders", tag = "orders",
     request_body = OrderBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: same key and body, same answer")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: same key and body, same answer")),
     responses(
         (status = 201, description = "Reserved", body = PlacedView),
         (status = 200, description = "A replay of the same Idempotency-Key", body = PlacedView),
         (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not enough stock", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Idempotency-Key reused, or a quoted price that is not the catalog's", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not enough stock, or a quoted unitPrice that is not the catalog's", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn place_order(
     State(state): State<ApiState>,
@@ -199,9 +203,9 @@ pub(crate) async fn place_order(
 /// Lists orders, newest first (a client key sees only its own).
 #[utoipa::path(get, path = "/api/orders", tag = "orders",
     params(
-        ("page" = Option<u64>, Query, description = "From 1"),
-        ("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
-        ("status" = Option<String>, Query, description = "pending, reserved, confirmed, failed, cancelled or expired"),
+        ("page" = Option<u64>, Query, minimum = 1, maximum = 1000000, description = "From 1"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20"),
+        ("status" = Option<String>, Query, pattern = "^(pending|reserved|confirmed|failed|cancelled|expired)$", description = "pending, reserved, confirmed, failed, cancelled or expired"),
     ),
     responses(
         (status = 200, description = "A page of orders", body = OrderList),
@@ -242,7 +246,7 @@ pub(crate) fn order_id(text: &str) -> Result<OrderId, ApiError> {
 
 /// One order (a client key sees only its own; another's is 404).
 #[utoipa::path(get, path = "/api/orders/{id}", tag = "orders",
-    params(("id" = String, Path, description = "The order id (UUID)")),
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The order id (UUID)")),
     responses(
         (status = 200, description = "The order", body = OrderEnvelope),
         (status = 400, description = "Not a UUID", body = Problem, content_type = "application/problem+json"),
@@ -267,7 +271,7 @@ pub(crate) async fn get_order(
 /// Cancels an order: its units go back; a confirmed order is cancelled at its vendors.
 /// Cancelling a cancelled order answers it again.
 #[utoipa::path(post, path = "/api/orders/{id}/cancel", tag = "orders",
-    params(("id" = String, Path, description = "The order id (UUID)")),
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The order id (UUID)")),
     request_body(content = Option<CancelBody>, description = "Optional reason"),
     responses(
         (status = 200, description = "Cancelled", body = OrderEnvelope),

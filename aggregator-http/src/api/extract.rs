@@ -70,8 +70,19 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
                 inner.to_string(),
             );
         }
-        let field = if path == "." { "body".to_owned() } else { path };
-        ApiError::invalid(field, inner.to_string())
+        let message = inner.to_string();
+        // serde names a missing or unknown field only in its message; put it in the path.
+        let named = ["missing field `", "unknown field `"]
+            .iter()
+            .find_map(|prefix| message.strip_prefix(prefix))
+            .and_then(|rest| rest.split('`').next());
+        let field = match (path.as_str(), named) {
+            (".", Some(name)) => name.to_owned(),
+            (_, Some(name)) => format!("{path}.{name}"),
+            (".", None) => "body".to_owned(),
+            (_, None) => path,
+        };
+        ApiError::invalid(field, message)
     })?;
     deserializer.end().map_err(|e| {
         ApiError::new(

@@ -134,12 +134,16 @@ impl ApiError {
         self
     }
 
-    /// The same problem with field names changed (`from` -> `to`, also as a prefix), for
+    /// The same problem with field names changed (`from` -> `to`, also where `from` is
+    /// followed by `.` or `[`), for
     /// endpoints whose body names fields differently from the core.
     pub fn rename_fields(mut self, renames: &[(&str, &str)]) -> Self {
         for error in &mut self.problem.errors {
             for (from, to) in renames {
-                if let Some(rest) = error.field.strip_prefix(from) {
+                let Some(rest) = error.field.strip_prefix(from) else {
+                    continue;
+                };
+                if rest.is_empty() || rest.starts_with('.') || rest.starts_with('[') {
                     error.field = format!("{to}{rest}");
                     break;
                 }

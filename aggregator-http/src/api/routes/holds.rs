@@ -99,7 +99,8 @@ pub(crate) async fn extend_hold(
         .inner
         .orders
         .extend_hold(id, ttl(body.ttl_seconds)?, &caller.scope())
-        .await?;
+        .await
+        .map_err(|e| ApiError::from(e).rename_fields(&[("ttl", "ttlSeconds")]))?;
     Ok(Json(HoldView::from(&hold)))
 }
 

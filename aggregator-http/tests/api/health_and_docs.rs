@@ -1,0 +1,167 @@
+//! Health, metrics, OpenAPI and docs.
+
+use std::sync::Arc;
+
+use aggregator_core::clock::SystemClock;
+use aggregator_core::error::Error;
+use aggregator_core::memory::{InMemoryCache, InMemoryOrderQueue, InMemoryStockStore};
+use aggregator_core::service::OrderConfig;
+use aggregator_core::traits::StockStore;
+use aggregator_http::api::{ApiBackends, ApiConfig, ApiState, HealthProbes, Probe};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use super::support::{TestApp, seed};
+
+#[tokio::test]
+async fn health_reports_every_component_and_a_down_cache_is_degraded_not_down() {
+    let app = TestApp::open().await;
+    let (status, health) = app.get("/health").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["components"]["store"]["status"], "up");
+    assert_eq!(health["components"]["vendors"][0]["status"], "healthy");
+    let (status, live) = app.get("/health/live").await;
+    assert_eq!(
+        (status, live["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
+    let (status, _) = app.get("/health/ready").await;
+    assert_eq!(status, StatusCode::OK);
+
+    let store: Arc<dyn StockStore> = Arc::new(InMemoryStockStore::new());
+    seed(store.as_ref()).await;
+    let down: Probe =
+        Arc::new(|| Box::pin(async { Err(Error::transient("cache", "connection refused")) }));
+    let queue = InMemoryOrderQueue::default();
+    let mut backends = ApiBackends::new(
+        store.clone(),
+        Arc::new(queue.clone()),
+        Arc::new(InMemoryCache::new()),
+        Arc::new(SystemClock),
+    );
+    backends.probes = HealthProbes {
+        cache: down,
+        ..HealthProbes::default()
+    };
+    let state =
+        ApiState::new(backends, OrderConfig::default(), ApiConfig::default()).expect("state");
+    let degraded = TestApp::serve(state, queue).await;
+    let (status, health) = degraded.get("/health").await;
+    assert_eq!(status, StatusCode::OK, "degraded still answers 200");
+    assert_eq!(health["status"], "degraded");
+    assert_eq!(health["components"]["cache"]["status"], "down");
+    assert!(
+        health["components"]["cache"]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("connection refused")
+    );
+    let (status, _) = degraded
+        .post(
+            "/order",
+            &json!({"productId": "MOUSE-007", "quantity": 1, "customerId": "c"}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "orders still work while degraded"
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_and_show_orders_vendors_and_cache() {
+    let app = TestApp::open().await;
+    app.post(
+        "/order",
+        &json!({"productId": "MOUSE-007", "quantity": 1, "customerId": "c"}),
+    )
+    .await;
+    app.get("/api/products/MOUSE-007").await;
+    app.get("/api/products/MOUSE-007").await;
+    app.get("/api/orders/not-a-uuid").await;
+    let response = app.send(reqwest::Method::GET, "/metrics", None, &[]).await;
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.expect("text");
+    for needle in [
+        "http_requests_total{route=\"/order\",method=\"POST\",status=\"201\"} 1",
+        "http_requests_total{route=\"/api/orders/{id}\",method=\"GET\",status=\"400\"} 1",
+        "http_request_duration_seconds_bucket{route=\"/order\",le=\"+Inf\"} 1",
+        "aggregator_orders{status=\"reserved\"} 1",
+        "aggregator_reservations 1",
+        "aggregator_vendor_health{vendor=\"VendorA\"} 0",
+        "aggregator_dead_letters{queue=\"order_queue.dlq\"} 0",
+        "aggregator_cache_reads{outcome=\"hit\"} 1",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_endpoint_and_docs_render_it() {
+    let app = TestApp::open().await;
+    let (status, api) = app.get("/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        api["openapi"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("3.")
+    );
+    let paths = api["paths"].as_object().expect("paths");
+    for path in [
+        "/order",
+        "/api/orders",
+        "/api/orders/{id}",
+        "/api/orders/{id}/cancel",
+        "/api/products",
+        "/api/products/{id}",
+        "/api/vendors",
+        "/api/holds",
+        "/api/holds/{id}",
+        "/api/holds/{id}/extend",
+        "/api/holds/{id}/order",
+        "/api/ops/stock-sync",
+        "/api/ops/dlq/{queue}",
+        "/api/ops/dlq/{queue}/replay",
+        "/health",
+        "/health/live",
+        "/health/ready",
+        "/metrics",
+        "/docs",
+    ] {
+        assert!(
+            paths.contains_key(path),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    assert!(
+        api["paths"]["/api/orders"]["post"]["responses"]["413"].is_object(),
+        "common answers listed"
+    );
+    assert!(api["components"]["schemas"]["Problem"].is_object());
+    assert_eq!(
+        aggregator_http::api::openapi().paths.paths.len(),
+        paths.len()
+    );
+    let response = app.send(reqwest::Method::GET, "/docs", None, &[]).await;
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/html")
+    );
+    assert!(
+        response
+            .text()
+            .await
+            .expect("html")
+            .contains("/openapi.json")
+    );
+}

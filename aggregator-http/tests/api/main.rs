@@ -1,0 +1,12 @@
+//! The HTTP API end to end over a real socket: in-memory backends, and PostgreSQL for
+//! the order endpoints.
+
+mod auth;
+mod bad_input;
+mod catalog_and_holds;
+mod health_and_docs;
+mod limits;
+mod operations;
+mod orders;
+mod postgres;
+mod support;

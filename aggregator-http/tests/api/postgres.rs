@@ -1,0 +1,112 @@
+//! The order endpoints over PostgreSQL, and `/health` when the store goes away.
+
+use std::sync::Arc;
+
+use aggregator_core::traits::StockStore;
+use aggregator_http::api::ApiConfig;
+use aggregator_postgres::testing::TestDatabase;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use super::support::{TestApp, assert_problem, seed};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_order_endpoints_work_the_same_on_postgres() {
+    let Some(db) = TestDatabase::create(8).await else {
+        return;
+    };
+    let store: Arc<dyn StockStore> = Arc::new(db.store.clone());
+    seed(store.as_ref()).await;
+    let app = TestApp::over(store, ApiConfig::default()).await;
+
+    let body = json!({"productId": "LAPTOP-001", "quantity": 2, "customerId": "pg"});
+    let key = [("idempotency-key", "pg-key-1")];
+    let (status, placed) = app.call(Method::POST, "/order", Some(&body), &key).await;
+    assert_eq!(status, StatusCode::CREATED, "{placed}");
+    let (status, replay) = app.call(Method::POST, "/order", Some(&body), &key).await;
+    assert_eq!(
+        (status, replay["orderId"].clone()),
+        (StatusCode::OK, placed["orderId"].clone())
+    );
+    let other = json!({"productId": "LAPTOP-001", "quantity": 1, "customerId": "pg"});
+    let (status, problem) = app.call(Method::POST, "/order", Some(&other), &key).await;
+    assert_problem(
+        status,
+        &problem,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency-key-reused",
+    );
+
+    let full = json!({
+        "customerId": "pg", "customerEmail": "pg@example.com",
+        "items": [{"sku": "MOUSE-a-007", "quantity": 3, "unitPrice": 29.99}],
+        "shippingAddress": {"street": "1 Main St", "city": "X", "zipCode": "1", "country": "US"},
+        "paymentMethod": "credit_card", "notes": "n"
+    });
+    let (status, second) = app.post("/api/orders", &full).await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    let id = second["orderId"].as_str().expect("id").to_owned();
+    let (status, fetched) = app.get(&format!("/api/orders/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fetched["order"]["shippingAddress"]["street"], "1 Main St");
+    let (_, list) = app.get("/api/orders?status=reserved&limit=10").await;
+    assert_eq!(list["pagination"]["total"], 2);
+
+    let (status, problem) = app
+        .post(
+            "/api/orders",
+            &json!({"customerId": "pg", "items": [{"sku": "LAPTOP-001", "quantity": 7}]}),
+        )
+        .await;
+    assert_problem(status, &problem, StatusCode::CONFLICT, "insufficient-stock");
+    assert_eq!(problem["short"][0]["available"], 6);
+    let (status, problem) = app
+        .post(
+            "/api/orders",
+            &json!({"customerId": "pg", "items": [{"sku": "LAPTOP-001", "quantity": 0}]}),
+        )
+        .await;
+    assert_problem(status, &problem, StatusCode::BAD_REQUEST, "validation");
+    let (status, problem) = app
+        .get("/api/orders/01a211db-cf0d-71ed-bf5a-7f2a6038e505")
+        .await;
+    assert_problem(status, &problem, StatusCode::NOT_FOUND, "not-found");
+
+    let (status, cancelled) = app
+        .post(
+            &format!("/api/orders/{id}/cancel"),
+            &json!({"reason": "test"}),
+        )
+        .await;
+    assert_eq!(
+        (status, cancelled["order"]["status"].as_str()),
+        (StatusCode::OK, Some("cancelled"))
+    );
+    let (_, mouse) = app.get("/api/products/MOUSE-007").await;
+    assert_eq!(mouse["available"], 100, "units back");
+
+    let (status, health) = app.get("/health").await;
+    assert_eq!(
+        (status, health["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
+    db.finish().await;
+    let (status, health) = app.get("/health").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{health}");
+    assert_eq!(health["status"], "down");
+    assert_eq!(health["components"]["store"]["status"], "down");
+    let (status, _) = app.get("/health/ready").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, problem) = app
+        .post(
+            "/order",
+            &json!({"productId": "LAPTOP-001", "quantity": 1, "customerId": "pg"}),
+        )
+        .await;
+    assert_problem(
+        status,
+        &problem,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+    );
+}

@@ -3,6 +3,7 @@
 
 mod auth;
 mod bad_input;
+mod binary;
 mod catalog_and_holds;
 mod health_and_docs;
 mod limits;

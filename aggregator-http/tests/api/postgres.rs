@@ -110,3 +110,32 @@ async fn the_order_endpoints_work_the_same_on_postgres() {
         "unavailable",
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_past_the_timeout_answers_503_and_a_keyed_retry_is_safe() {
+    let Some(db) = TestDatabase::create(4).await else {
+        return;
+    };
+    let store: Arc<dyn StockStore> = Arc::new(db.store.clone());
+    seed(store.as_ref()).await;
+    let impatient = TestApp::over(
+        store.clone(),
+        ApiConfig {
+            request_timeout: std::time::Duration::from_micros(1),
+            ..ApiConfig::default()
+        },
+    )
+    .await;
+    let body = json!({"productId": "MOUSE-a-007", "quantity": 1, "customerId": "slow"});
+    let key = [("idempotency-key", "timeout-key-1")];
+    let response = impatient.send(Method::POST, "/order", Some(&body), &key).await;
+    assert!(response.headers().contains_key("retry-after"));
+    let (status, problem) = super::support::read(response).await;
+    assert_problem(status, &problem, StatusCode::SERVICE_UNAVAILABLE, "timeout");
+    let patient = TestApp::over(store, ApiConfig::default()).await;
+    let (status, placed) = patient.call(Method::POST, "/order", Some(&body), &key).await;
+    assert!(status == StatusCode::CREATED || status == StatusCode::OK, "{placed}");
+    let (_, list) = patient.get("/api/orders?limit=10").await;
+    assert_eq!(list["pagination"]["total"], 1, "at most one order for the key");
+    db.finish().await;
+}

@@ -9,7 +9,9 @@ use std::process::Command;
 use std::sync::Arc;
 
 use aggregator_core::clock::SystemClock;
-use aggregator_core::domain::{Currency, Money, ProductId, SnapshotRow, Vendor, VendorId, VendorSku};
+use aggregator_core::domain::{
+    Currency, Money, ProductId, SnapshotRow, Vendor, VendorId, VendorSku,
+};
 use aggregator_core::memory::{InMemoryCache, InMemoryOrderQueue, InMemoryStockStore};
 use aggregator_core::service::OrderConfig;
 use aggregator_core::traits::{RateLimit, StockStore};
@@ -40,7 +42,8 @@ fn options() -> Result<Options, String> {
         match arg.as_str() {
             "--seconds" => options.seconds = number("--seconds")?,
             "--connections" => {
-                options.connections = u32::try_from(number("--connections")?).map_err(|e| e.to_string())?
+                options.connections =
+                    u32::try_from(number("--connections")?).map_err(|e| e.to_string())?
             }
             "--bench" => {}
             other => return Err(format!("unknown option {other:?}")),
@@ -53,9 +56,17 @@ async fn seeded_store() -> Arc<InMemoryStockStore> {
     let store = Arc::new(InMemoryStockStore::new());
     let now = OffsetDateTime::now_utc();
     let now = now.replace_microsecond(now.microsecond()).unwrap_or(now);
-    for (priority, (id, sku)) in [("VendorA", "LAPTOP-a-001"), ("VendorB", "LAPTOP-b-001")].into_iter().enumerate() {
-        let vendor = Vendor::new(VendorId::new(id).expect("id"), id, "http://127.0.0.1:9", priority as u16 + 1)
-            .expect("vendor");
+    for (priority, (id, sku)) in [("VendorA", "LAPTOP-a-001"), ("VendorB", "LAPTOP-b-001")]
+        .into_iter()
+        .enumerate()
+    {
+        let vendor = Vendor::new(
+            VendorId::new(id).expect("id"),
+            id,
+            "http://127.0.0.1:9",
+            priority as u16 + 1,
+        )
+        .expect("vendor");
         store.upsert_vendor(&vendor).await.expect("vendor");
         let row = SnapshotRow {
             sku: VendorSku::new(sku).expect("sku"),
@@ -65,13 +76,18 @@ async fn seeded_store() -> Arc<InMemoryStockStore> {
             as_of: now,
         };
         store.apply_snapshot(&vendor.id, &[row]).await.expect("row");
-        store.complete_snapshot(&vendor.id, now, now).await.expect("complete");
+        store
+            .complete_snapshot(&vendor.id, now, now)
+            .await
+            .expect("complete");
     }
     store
 }
 
 async fn serve(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -109,7 +125,10 @@ fn wrk(url: &str, script: Option<&std::path::Path>, options: &Options) -> Option
         .find(|l| l.contains("Non-2xx"))
         .map(|l| format!(", {}", l.trim()))
         .unwrap_or_default();
-    Some((rate, format!("p50 {} p99 {}{non_2xx}", pick("50%"), pick("99%"))))
+    Some((
+        rate,
+        format!("p50 {} p99 {}{non_2xx}", pick("50%"), pick("99%")),
+    ))
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -141,14 +160,16 @@ async fn main() {
     };
     let state = ApiState::new(backends, OrderConfig::default(), config).expect("state");
     let api = serve(router(state)).await;
-    let ceiling = serve(
-        axum::Router::new().route(
+    let ceiling =
+        serve(axum::Router::new().route(
             "/ceiling",
-            get(|| async { Json(serde_json::json!({"ok": true})) })
-                .post(|body: axum::body::Bytes| async move { Json(serde_json::json!({"received": body.len()})) }),
-        ),
-    )
-    .await;
+            get(|| async { Json(serde_json::json!({"ok": true})) }).post(
+                |body: axum::body::Bytes| async move {
+                    Json(serde_json::json!({"received": body.len()}))
+                },
+            ),
+        ))
+        .await;
     let script = std::env::temp_dir().join(format!("api-bench-{}.lua", std::process::id()));
     let order = r#"{"customerId": "bench", "items": [{"sku": "LAPTOP-001", "quantity": 1}]}"#;
     std::fs::write(
@@ -163,10 +184,26 @@ async fn main() {
         options.connections, options.seconds
     );
     let runs = [
-        ("GET  trivial axum handler (ceiling)", format!("{ceiling}/ceiling"), None),
-        ("GET  /api/products/LAPTOP-001", format!("{api}/api/products/LAPTOP-001"), None),
-        ("POST trivial axum handler (ceiling)", format!("{ceiling}/ceiling"), Some(script.as_path())),
-        ("POST /api/orders", format!("{api}/api/orders"), Some(script.as_path())),
+        (
+            "GET  trivial axum handler (ceiling)",
+            format!("{ceiling}/ceiling"),
+            None,
+        ),
+        (
+            "GET  /api/products/LAPTOP-001",
+            format!("{api}/api/products/LAPTOP-001"),
+            None,
+        ),
+        (
+            "POST trivial axum handler (ceiling)",
+            format!("{ceiling}/ceiling"),
+            Some(script.as_path()),
+        ),
+        (
+            "POST /api/orders",
+            format!("{api}/api/orders"),
+            Some(script.as_path()),
+        ),
     ];
     let mut rates = Vec::new();
     for (name, url, script) in runs {

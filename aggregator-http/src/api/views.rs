@@ -258,6 +258,26 @@ pub struct PlacedView {
     pub order: OrderView,
 }
 
+impl PlacedView {
+    /// The answer to a placement: `201` for a new order, `200` for a replay.
+    pub(crate) fn answer(
+        placed: &aggregator_core::traits::Placed,
+    ) -> (axum::http::StatusCode, axum::Json<Self>) {
+        let status = if placed.replayed {
+            axum::http::StatusCode::OK
+        } else {
+            axum::http::StatusCode::CREATED
+        };
+        let view = Self {
+            success: true,
+            order_id: placed.order.id.to_string(),
+            replayed: placed.replayed,
+            order: OrderView::from(&placed.order),
+        };
+        (status, axum::Json(view))
+    }
+}
+
 /// One order, or one order after a change.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

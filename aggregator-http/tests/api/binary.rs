@@ -19,7 +19,11 @@ fn without_keys_the_binary_refuses_to_listen_beyond_loopback() {
 #[test]
 fn bad_settings_are_named() {
     for (name, value, needle) in [
-        ("AGGREGATOR_API_ADDR", "not an address", "AGGREGATOR_API_ADDR"),
+        (
+            "AGGREGATOR_API_ADDR",
+            "not an address",
+            "AGGREGATOR_API_ADDR",
+        ),
         ("AGGREGATOR_API_KEYS", "admin:short", "apiKeys"),
         ("AGGREGATOR_VENDORS", "VendorA", "AGGREGATOR_VENDORS"),
     ] {
@@ -31,6 +35,9 @@ fn bad_settings_are_named() {
         assert!(!output.status.success(), "{name}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(needle), "{name}: {stderr}");
-        assert!(!stderr.contains("short") || name != "AGGREGATOR_API_KEYS", "the key is not echoed: {stderr}");
+        assert!(
+            !stderr.contains("short") || name != "AGGREGATOR_API_KEYS",
+            "the key is not echoed: {stderr}"
+        );
     }
 }

@@ -128,14 +128,24 @@ async fn a_request_past_the_timeout_answers_503_and_a_keyed_retry_is_safe() {
     .await;
     let body = json!({"productId": "MOUSE-a-007", "quantity": 1, "customerId": "slow"});
     let key = [("idempotency-key", "timeout-key-1")];
-    let response = impatient.send(Method::POST, "/order", Some(&body), &key).await;
+    let response = impatient
+        .send(Method::POST, "/order", Some(&body), &key)
+        .await;
     assert!(response.headers().contains_key("retry-after"));
     let (status, problem) = super::support::read(response).await;
     assert_problem(status, &problem, StatusCode::SERVICE_UNAVAILABLE, "timeout");
     let patient = TestApp::over(store, ApiConfig::default()).await;
-    let (status, placed) = patient.call(Method::POST, "/order", Some(&body), &key).await;
-    assert!(status == StatusCode::CREATED || status == StatusCode::OK, "{placed}");
+    let (status, placed) = patient
+        .call(Method::POST, "/order", Some(&body), &key)
+        .await;
+    assert!(
+        status == StatusCode::CREATED || status == StatusCode::OK,
+        "{placed}"
+    );
     let (_, list) = patient.get("/api/orders?limit=10").await;
-    assert_eq!(list["pagination"]["total"], 1, "at most one order for the key");
+    assert_eq!(
+        list["pagination"]["total"], 1,
+        "at most one order for the key"
+    );
     db.finish().await;
 }

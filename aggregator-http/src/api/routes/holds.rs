@@ -13,7 +13,7 @@ use crate::api::problem::{ApiError, Problem};
 use crate::api::requests::{ExtendBody, HoldBody, HoldOrderBody};
 use crate::api::routes::orders::{address, email};
 use crate::api::state::ApiState;
-use crate::api::views::{HoldView, OrderView, PlacedView};
+use crate::api::views::{HoldView, PlacedView};
 
 fn hold_id(text: &str) -> Result<HoldId, ApiError> {
     text.parse::<HoldId>()
@@ -130,20 +130,7 @@ pub(crate) async fn order_hold(
         notes: body.notes,
     };
     let placed = state.inner.orders.order_from_hold(id, details).await?;
-    let status = if placed.replayed {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    Ok((
-        status,
-        Json(PlacedView {
-            success: true,
-            order_id: placed.order.id.to_string(),
-            replayed: placed.replayed,
-            order: OrderView::from(&placed.order),
-        }),
-    ))
+    Ok(PlacedView::answer(&placed))
 }
 
 /// Gives a hold's units back (idempotent).

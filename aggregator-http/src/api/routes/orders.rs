@@ -100,20 +100,7 @@ async fn place(
     key: IdempotencyHeader,
 ) -> Result<(StatusCode, Json<PlacedView>), ApiError> {
     let placed = state.inner.orders.place(&request, key.0).await?;
-    let status = if placed.replayed {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    Ok((
-        status,
-        Json(PlacedView {
-            success: true,
-            order_id: placed.order.id.to_string(),
-            replayed: placed.replayed,
-            order: OrderView::from(&placed.order),
-        }),
-    ))
+    Ok(PlacedView::answer(&placed))
 }
 
 /// Places a one-line order (the seed's `POST /order`).

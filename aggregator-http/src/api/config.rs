@@ -121,7 +121,7 @@ pub struct ApiConfig {
     pub body_limit: usize,
     /// The longest a request may take (longer: 503).
     pub request_timeout: Duration,
-    /// Requests per window per API key (or per client address without keys).
+    /// Requests per window per API key (per client address without keys).
     pub rate_limit: RateLimit,
     /// Items per page when a client does not say.
     pub default_page_size: u32,
@@ -132,16 +132,17 @@ pub struct ApiConfig {
 }
 
 impl Default for ApiConfig {
-    /// No keys, 64 KiB bodies, 10 s per request, 6,000 requests a minute per key, pages
-    /// of 20 (at most 100), idempotent answers kept 24 h.
+    /// No keys, 64 KiB bodies, 10 s per request, 2,000 requests a second per key (per
+    /// client address without keys), pages of 20 (at most 100), idempotent answers kept
+    /// 24 h.
     fn default() -> Self {
         Self {
             keys: ApiKeys::none(),
             body_limit: 64 * 1024,
             request_timeout: Duration::from_secs(10),
             rate_limit: RateLimit {
-                max_requests: 6_000,
-                window: Duration::from_secs(60),
+                max_requests: 2_000,
+                window: Duration::from_secs(1),
             },
             default_page_size: 20,
             max_page_size: 100,

@@ -1,11 +1,12 @@
 //! What runs around every handler: request ids, metrics, timeouts, API keys, rate
 //! limits and idempotent replays.
 
-use std::time::Instant;
-
 use aggregator_core::traits::CacheExt;
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -96,7 +97,12 @@ pub(crate) async fn authenticate(
 ) -> Response {
     let keys = &state.inner.config.keys;
     let (caller, limit_key) = if keys.is_empty() {
-        (Caller::Open, "open".to_owned())
+        // Open access: limit each client address (when the server knows it).
+        let address = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(|| "local".to_owned(), |info| info.0.ip().to_string());
+        (Caller::Open, format!("open:{address}"))
     } else {
         match presented_key(&req).and_then(|key| keys.role(key)) {
             Some((label, Role::Admin)) => (Caller::Admin, label.to_owned()),
@@ -114,8 +120,8 @@ pub(crate) async fn authenticate(
             }
         }
     };
-    if req.uri().path() == "/metrics" && caller == Caller::Open && !keys.is_empty() {
-        return ApiError::unauthorized("/metrics needs an admin key").into_response();
+    if req.uri().path() == "/metrics" && matches!(caller, Caller::Client(_)) {
+        return ApiError::forbidden("/metrics needs an admin key").into_response();
     }
     if !is_public(req.uri().path()) {
         let limit = state.inner.config.rate_limit;

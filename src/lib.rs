@@ -13,6 +13,14 @@
 
 pub use aggregator_core;
 
+#[cfg(feature = "runtime")]
+pub mod backends;
+#[cfg(feature = "runtime")]
+pub mod logging;
+#[cfg(feature = "runtime")]
+pub mod settings;
+#[cfg(feature = "runtime")]
+pub mod stack;
 #[cfg(all(feature = "http", feature = "postgres", feature = "rabbitmq"))]
 pub mod stock_sync_cli;
 

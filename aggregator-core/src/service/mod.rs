@@ -10,6 +10,7 @@ mod planning;
 mod processor;
 mod rate_limiter;
 mod relay;
+mod runners;
 mod sweeper;
 mod sync;
 mod sync_consumer;
@@ -22,6 +23,10 @@ pub use planning::ItemRequest;
 pub use processor::{OrderProcessor, ProcessOutcome, vendor_key};
 pub use rate_limiter::{LimiterSource, RateLimiter};
 pub use relay::OutboxRelay;
+pub use runners::{
+    Settled, ShutdownSignal, ShutdownTrigger, WorkerConfig, run_order_worker, run_periodically,
+    settle_order_delivery, shutdown_pair,
+};
 pub use sweeper::Sweeper;
 pub use sync::{StockSync, SyncConfig, SyncReport};
 pub use sync_consumer::{SyncConsumer, SyncSettled, run_sync_schedule};

@@ -1,0 +1,320 @@
+//! The running system: the API, order workers, outbox relay, sweeper, stock-sync
+//! schedule and consumer, each a task watching one shutdown signal.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aggregator_core::error::{Error, Result};
+use aggregator_core::service::{
+    CachedCatalog, Catalog, OrderConfig, OrderProcessor, OutboxRelay, ShutdownSignal,
+    ShutdownTrigger, StockSync, Sweeper, SyncConfig, SyncConsumer, WorkerConfig, run_order_worker,
+    run_periodically, run_sync_schedule, shutdown_pair,
+};
+use aggregator_core::traits::{VendorClient, VendorDirectory};
+use aggregator_http::HttpVendorClient;
+use aggregator_http::api::{ApiBackends, ApiConfig, ApiState, check_bind, router};
+use tokio::task::JoinSet;
+
+use crate::backends::Backends;
+use crate::settings::Settings;
+
+/// Which parts run in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    /// The HTTP API.
+    pub api: bool,
+    /// Order workers (as many as the settings say).
+    pub worker: bool,
+    /// The outbox relay (safe to run in several processes: claims are leased).
+    pub relay: bool,
+    /// The sweeper of overdue reservations and holds.
+    pub sweeper: bool,
+    /// The stock-sync schedule and the `stock_sync_queue` consumer.
+    pub sync: bool,
+}
+
+impl Roles {
+    /// Everything in one process.
+    pub const ALL: Self = Self {
+        api: true,
+        worker: true,
+        relay: true,
+        sweeper: true,
+        sync: true,
+    };
+
+    /// Nothing; switch on what is wanted.
+    pub const NONE: Self = Self {
+        api: false,
+        worker: false,
+        relay: false,
+        sweeper: false,
+        sync: false,
+    };
+}
+
+/// How long cached availability may lag behind changes a process did not make.
+const CACHE_TTL: Duration = Duration::from_secs(2);
+
+/// A started system.
+#[derive(Debug)]
+pub struct RunningStack {
+    /// Where the API listens, if it runs here.
+    pub api_addr: Option<SocketAddr>,
+    /// The backends it runs on.
+    pub backends: Backends,
+    trigger: ShutdownTrigger,
+    tasks: JoinSet<(String, Result<()>)>,
+    grace: Duration,
+}
+
+/// Starts `roles` on `backends` with `settings`; registers the configured vendors in
+/// the store first. The API refuses to start beyond loopback without keys.
+pub async fn start(settings: &Settings, backends: Backends, roles: Roles) -> Result<RunningStack> {
+    let (trigger, signal) = shutdown_pair();
+    let mut tasks = JoinSet::new();
+    let mut directory = VendorDirectory::new();
+    for endpoint in &settings.vendors {
+        backends.store.upsert_vendor(&endpoint.to_vendor()?).await?;
+        let client = HttpVendorClient::new(endpoint.client_config()?)?;
+        directory.insert(Arc::new(client) as Arc<dyn VendorClient>);
+    }
+    let orders = OrderConfig::default();
+    let catalog = Arc::new(CachedCatalog::new(
+        Catalog::new(
+            backends.store.clone(),
+            backends.clock.clone(),
+            orders.staleness,
+        ),
+        backends.store.clone(),
+        backends.cache.clone(),
+        CACHE_TTL,
+    ));
+    let mut api_addr = None;
+    if roles.api {
+        let banner = check_bind(settings.api_addr, &settings.api_keys)?;
+        let state = ApiState::new(
+            ApiBackends {
+                store: backends.store.clone(),
+                queue: backends.queue.clone(),
+                cache: backends.cache.clone(),
+                clock: backends.clock.clone(),
+                probes: backends.probes.clone(),
+            },
+            orders.clone(),
+            ApiConfig {
+                keys: settings.api_keys.clone(),
+                ..ApiConfig::default()
+            },
+        )?;
+        let listener = tokio::net::TcpListener::bind(settings.api_addr)
+            .await
+            .map_err(|e| {
+                Error::invalid(
+                    "apiAddr",
+                    format!("cannot listen on {}: {e}", settings.api_addr),
+                )
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::invalid("apiAddr", e.to_string()))?;
+        tracing::info!(%addr, "{banner}");
+        api_addr = Some(addr);
+        let stop = signal.clone();
+        tasks.spawn(async move {
+            let served = axum::serve(
+                listener,
+                router(state).into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(stop.wait())
+            .await
+            .map_err(|e| Error::transient("api", e.to_string()));
+            ("api".to_owned(), served)
+        });
+    }
+    if roles.worker {
+        let processor = OrderProcessor::new(
+            backends.store.clone(),
+            directory.clone(),
+            backends.queue.clone(),
+            backends.clock.clone(),
+            orders.staleness,
+        )
+        .with_cache(catalog.clone());
+        let config = WorkerConfig {
+            concurrency: settings.worker_concurrency,
+            grace: settings.grace,
+        };
+        for n in 0..settings.workers {
+            let processor = processor.clone();
+            let queue = backends.queue.clone();
+            let stop = signal.clone();
+            tasks.spawn(async move {
+                (
+                    format!("worker {n}"),
+                    run_order_worker(processor, queue, config, stop).await,
+                )
+            });
+        }
+    }
+    if roles.relay {
+        let relay = OutboxRelay::new(
+            backends.store.clone(),
+            backends.queue.clone(),
+            backends.clock.clone(),
+            200,
+            time::Duration::seconds(30),
+        )?;
+        spawn_periodic(
+            &mut tasks,
+            "outbox relay",
+            settings.relay_interval,
+            signal.clone(),
+            move || {
+                let relay = relay.clone();
+                async move { relay.run_once().await }
+            },
+        );
+    }
+    if roles.sweeper {
+        let sweeper = Sweeper::new(backends.store.clone(), backends.clock.clone(), 500)?;
+        spawn_periodic(
+            &mut tasks,
+            "sweeper",
+            settings.sweep_interval,
+            signal.clone(),
+            move || {
+                let sweeper = sweeper.clone();
+                async move {
+                    sweeper
+                        .run_once()
+                        .await
+                        .map(|batch| batch.orders.len() + batch.holds.len())
+                }
+            },
+        );
+    }
+    if roles.sync {
+        let sync = StockSync::new(
+            backends.store.clone(),
+            directory.clone(),
+            backends.clock.clone(),
+            SyncConfig::default(),
+        )?
+        .with_cache(catalog.clone());
+        let consumer = SyncConsumer::new(sync.clone());
+        let queue = backends.queue.clone();
+        let stop = signal.clone();
+        tasks.spawn(async move {
+            (
+                "sync consumer".to_owned(),
+                consumer.run(queue.as_ref(), 2, stop.wait()).await,
+            )
+        });
+        let queue = backends.queue.clone();
+        let stop = signal.clone();
+        let interval = settings.sync_interval;
+        tasks.spawn(async move {
+            (
+                "sync schedule".to_owned(),
+                run_sync_schedule(&sync, queue.as_ref(), interval, stop.wait()).await,
+            )
+        });
+    }
+    tracing::info!(
+        store = backends.kinds.0,
+        queue = backends.kinds.1,
+        cache = backends.kinds.2,
+        ?roles,
+        "started"
+    );
+    Ok(RunningStack {
+        api_addr,
+        backends,
+        trigger,
+        tasks,
+        grace: settings.grace,
+    })
+}
+
+fn spawn_periodic<F, Fut, T>(
+    tasks: &mut JoinSet<(String, Result<()>)>,
+    name: &'static str,
+    interval: Duration,
+    signal: ShutdownSignal,
+    job: F,
+) where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T>> + Send,
+    T: std::fmt::Debug + Send,
+{
+    tasks.spawn(async move {
+        (
+            name.to_owned(),
+            run_periodically(name, interval, signal, job).await,
+        )
+    });
+}
+
+impl RunningStack {
+    /// Asks every part to stop, then waits for them: in-flight requests and messages
+    /// finish within the grace period; whatever is left is abandoned (messages go back
+    /// to the queue unacknowledged). Answers the first error a part ended with.
+    pub async fn shutdown(mut self) -> Result<()> {
+        self.trigger.trigger();
+        let mut first_error = None;
+        let all = async {
+            while let Some(joined) = self.tasks.join_next().await {
+                match joined {
+                    Ok((name, Err(error))) => {
+                        tracing::error!(part = %name, %error, "stopped with an error");
+                        first_error.get_or_insert(error);
+                    }
+                    Ok((name, Ok(()))) => tracing::info!(part = %name, "stopped"),
+                    Err(error) => tracing::error!(%error, "a part panicked"),
+                }
+            }
+        };
+        // The workers keep their own grace; this bound only guards against a part that
+        // never returns.
+        if tokio::time::timeout(self.grace + Duration::from_secs(5), all)
+            .await
+            .is_err()
+        {
+            tracing::warn!("some parts did not stop in time; abandoning them");
+            self.tasks.abort_all();
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Waits until a part stops by itself (an error) or `stop` completes, then shuts
+    /// everything down.
+    pub async fn run_until(mut self, stop: impl std::future::Future<Output = ()>) -> Result<()> {
+        tokio::select! {
+            () = stop => {}
+            Some(joined) = self.tasks.join_next() => {
+                if let Ok((name, result)) = joined {
+                    tracing::error!(part = %name, ?result, "a part stopped on its own; shutting down");
+                }
+            }
+        }
+        self.shutdown().await
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn termination_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

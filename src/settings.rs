@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use aggregator_core::traits::RetryPolicy;
 use aggregator_http::api::ApiKeys;
 use aggregator_http::{VendorEndpoint, parse_vendor_list};
 
@@ -90,6 +91,24 @@ pub const SETTINGS: &[SettingSpec] = &[
         help: "milliseconds between outbox relay rounds",
     },
     SettingSpec {
+        flag: "--retry-delays",
+        env: "AGGREGATOR_RETRY_DELAYS_MS",
+        default: "1000,5000,25000,120000",
+        help: "milliseconds before each retry of a failed message; after the last, the dead-letter queue",
+    },
+    SettingSpec {
+        flag: "--vendor-timeout",
+        env: "AGGREGATOR_VENDOR_TIMEOUT_MS",
+        default: "10000",
+        help: "milliseconds one vendor request may take",
+    },
+    SettingSpec {
+        flag: "--vendor-breaker-open",
+        env: "AGGREGATOR_VENDOR_BREAKER_OPEN_SECS",
+        default: "30",
+        help: "seconds a vendor's circuit breaker stays open after 5 failures in a row",
+    },
+    SettingSpec {
         flag: "--grace",
         env: "AGGREGATOR_SHUTDOWN_GRACE_SECS",
         default: "10",
@@ -157,6 +176,12 @@ pub struct Settings {
     pub sweep_interval: Duration,
     /// Between relay rounds.
     pub relay_interval: Duration,
+    /// Delays between attempts of a failed message.
+    pub retry: RetryPolicy,
+    /// The longest one vendor request may take.
+    pub vendor_timeout: Duration,
+    /// How long a vendor's breaker stays open.
+    pub vendor_breaker_open: Duration,
     /// Shutdown grace period.
     pub grace: Duration,
     /// Queue name prefix.
@@ -271,6 +296,16 @@ impl Settings {
                 ));
             }
         };
+        let delays_text = text("AGGREGATOR_RETRY_DELAYS_MS");
+        let delays = delays_text
+            .split(',')
+            .map(|part| {
+                number("AGGREGATOR_RETRY_DELAYS_MS", part.trim(), 1u64, 86_400_000)
+                    .map(Duration::from_millis)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let retry =
+            RetryPolicy::new(delays).map_err(|e| format!("AGGREGATOR_RETRY_DELAYS_MS: {e}"))?;
         Ok((
             Self {
                 database_url: value("DATABASE_URL"),
@@ -294,6 +329,14 @@ impl Settings {
                     1,
                     60_000,
                 )?),
+                retry,
+                vendor_timeout: Duration::from_millis(number(
+                    "AGGREGATOR_VENDOR_TIMEOUT_MS",
+                    &text("AGGREGATOR_VENDOR_TIMEOUT_MS"),
+                    1,
+                    600_000,
+                )?),
+                vendor_breaker_open: seconds("AGGREGATOR_VENDOR_BREAKER_OPEN_SECS", 1)?,
                 grace: seconds("AGGREGATOR_SHUTDOWN_GRACE_SECS", 0)?,
                 queue_prefix: text("AGGREGATOR_QUEUE_PREFIX"),
                 cache_prefix: text("AGGREGATOR_CACHE_PREFIX"),

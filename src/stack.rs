@@ -77,7 +77,10 @@ pub async fn start(settings: &Settings, backends: Backends, roles: Roles) -> Res
     let mut directory = VendorDirectory::new();
     for endpoint in &settings.vendors {
         backends.store.upsert_vendor(&endpoint.to_vendor()?).await?;
-        let client = HttpVendorClient::new(endpoint.client_config()?)?;
+        let mut config = endpoint.client_config()?;
+        config.request_timeout = settings.vendor_timeout;
+        config.breaker.open_for = settings.vendor_breaker_open;
+        let client = HttpVendorClient::new(config)?;
         directory.insert(Arc::new(client) as Arc<dyn VendorClient>);
     }
     let orders = OrderConfig::default();

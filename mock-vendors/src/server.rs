@@ -112,6 +112,12 @@ impl MockVendor {
         self.state.order_count()
     }
 
+    /// How many keys were cancelled here (orders cancelled, and keys cancelled before
+    /// any placement).
+    pub fn cancellations(&self) -> usize {
+        self.state.cancelled_count()
+    }
+
     /// Stops serving: in-flight requests finish, then the port is closed.
     pub async fn shutdown(mut self) -> io::Result<()> {
         if let Some(stop) = self.stop.take() {

@@ -222,6 +222,14 @@ impl VendorState {
             .count()
     }
 
+    pub(crate) fn cancelled_count(&self) -> usize {
+        self.lock()
+            .orders
+            .values()
+            .filter(|o| o.status == VendorOrderStatus::Cancelled)
+            .count()
+    }
+
     /// Page `page` (from 1) of at most `limit` SKUs, read at one instant.
     pub(crate) fn page(&self, page: usize, limit: usize) -> StockPage {
         let inner = self.lock();

@@ -21,7 +21,7 @@ pub mod logging;
 pub mod settings;
 #[cfg(feature = "runtime")]
 pub mod stack;
-#[cfg(all(feature = "http", feature = "postgres", feature = "rabbitmq"))]
+#[cfg(feature = "runtime")]
 pub mod stock_sync_cli;
 
 #[cfg(feature = "http")]

@@ -207,7 +207,7 @@ pub fn help(program: &str, usage: &str) -> String {
             spec.default.to_owned()
         };
         text.push_str(&format!(
-            "  {:<22} {:<32} {} (default: {default})\n",
+            "  {:<32} {:<38} {} (default: {default})\n",
             format!("{} VALUE", spec.flag),
             spec.env,
             spec.help

@@ -19,12 +19,14 @@ pub const DEFAULT_VENDORS: &str = "VendorA=http://127.0.0.1:3001,VendorB=http://
 
 /// The command's usage text.
 pub const USAGE: &str = "\
-usage: stock-sync [all | vendor ID | aggregate] [--queue] [--page-size N]
+usage: stock-sync [all | vendor ID | aggregate] [--queue | --api URL] [--page-size N]
 
   all          sync every configured vendor now (the default)
   vendor ID    sync one vendor now
   aggregate    print the aggregated availability of every product in the store
   --queue      queue the sync requests on stock_sync_queue (for the workers) instead
+  --api URL    ask a running API (e.g. http://127.0.0.1:3000 of full_stack) instead:
+               `all`/`vendor` queue its syncs, `aggregate` prints its catalog
   --page-size N  rows asked per page of a vendor's feed (default 1000)
 
 Settings from the environment:
@@ -32,6 +34,7 @@ Settings from the environment:
   DATABASE_URL        PostgreSQL; without it the store is in memory and lives for this run
                       only (then `aggregate` syncs every vendor first)
   AMQP_URL            RabbitMQ, needed by --queue
+  AGGREGATOR_API_URL  the API for --api; AGGREGATOR_API_KEY an admin key for it, if it has keys
   AGGREGATOR_QUEUE_PREFIX  prepended to queue names (default none)";
 
 /// What to do.
@@ -62,6 +65,8 @@ pub struct SyncCli {
     pub amqp_url: Option<String>,
     /// Queue name prefix.
     pub queue_prefix: String,
+    /// A running API to ask instead, and its admin key.
+    pub api: Option<(String, Option<String>)>,
 }
 
 impl SyncCli {
@@ -73,11 +78,18 @@ impl SyncCli {
     ) -> std::result::Result<Self, String> {
         let mut words = Vec::new();
         let mut queue = false;
+        let mut api = env("AGGREGATOR_API_URL").filter(|url| !url.is_empty());
         let mut page_size = SyncConfig::default().page_size;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--queue" => queue = true,
+                "--api" => {
+                    api = Some(
+                        args.next()
+                            .ok_or_else(|| format!("--api needs a URL\n\n{USAGE}"))?,
+                    );
+                }
                 "--page-size" => {
                     let text = args
                         .next()
@@ -114,6 +126,14 @@ impl SyncCli {
             ["vendor"] => return Err(format!("`vendor` needs a vendor id\n\n{USAGE}")),
             _ => return Err(format!("unknown command {:?}\n\n{USAGE}", words.join(" "))),
         };
+        if let Some(url) = &api {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!("--api {url:?} must be an http:// or https:// URL"));
+            }
+            if queue {
+                return Err("--queue and --api exclude each other".into());
+            }
+        }
         if queue && command == SyncCommand::Aggregate {
             return Err("--queue applies to `all` and `vendor`, not to `aggregate`".into());
         }
@@ -129,6 +149,12 @@ impl SyncCli {
             database_url: env("DATABASE_URL").filter(|url| !url.is_empty()),
             amqp_url,
             queue_prefix: env("AGGREGATOR_QUEUE_PREFIX").unwrap_or_default(),
+            api: api.map(|url| {
+                (
+                    url.trim_end_matches('/').to_owned(),
+                    env("AGGREGATOR_API_KEY").filter(|k| !k.is_empty()),
+                )
+            }),
         })
     }
 
@@ -152,6 +178,9 @@ impl SyncCli {
     }
 
     async fn run_inner(&self, out: &mut dyn Write) -> Result<u8> {
+        if let Some((url, key)) = &self.api {
+            return self.through_api(url, key.as_deref(), out).await;
+        }
         if self.queue {
             return self.queue_requests(out).await;
         }
@@ -232,6 +261,97 @@ impl SyncCli {
             .map_err(io_error)?;
         }
         Ok(0)
+    }
+}
+
+impl SyncCli {
+    async fn through_api(&self, base: &str, key: Option<&str>, out: &mut dyn Write) -> Result<u8> {
+        let http = reqwest::Client::new();
+        let with_key = |request: reqwest::RequestBuilder| match key {
+            Some(key) => request.bearer_auth(key),
+            None => request,
+        };
+        let unreachable = |e: reqwest::Error| {
+            Error::transient(format!("API {base}"), e.without_url().to_string())
+        };
+        match &self.command {
+            SyncCommand::All | SyncCommand::Vendor(_) => {
+                let body = match &self.command {
+                    SyncCommand::Vendor(id) => serde_json::json!({ "vendor": id.as_str() }),
+                    _ => serde_json::json!({}),
+                };
+                let response = with_key(http.post(format!("{base}/api/ops/stock-sync")))
+                    .json(&body)
+                    .send()
+                    .await
+                    .map_err(unreachable)?;
+                let status = response.status();
+                let answer: serde_json::Value = response.json().await.unwrap_or_default();
+                if !status.is_success() {
+                    writeln!(out, "the API refused ({status}): {}", answer["detail"])
+                        .map_err(io_error)?;
+                    return Ok(1);
+                }
+                for vendor in answer["queued"].as_array().into_iter().flatten() {
+                    writeln!(
+                        out,
+                        "{}: sync requested from {base}",
+                        vendor.as_str().unwrap_or("?")
+                    )
+                    .map_err(io_error)?;
+                }
+                Ok(0)
+            }
+            SyncCommand::Aggregate => {
+                let mut page = 1;
+                let mut printed = 0;
+                loop {
+                    let response =
+                        with_key(http.get(format!("{base}/api/products?limit=100&page={page}")))
+                            .send()
+                            .await
+                            .map_err(unreachable)?;
+                    let status = response.status();
+                    let answer: serde_json::Value = response.json().await.unwrap_or_default();
+                    if !status.is_success() {
+                        writeln!(out, "the API refused ({status}): {}", answer["detail"])
+                            .map_err(io_error)?;
+                        return Ok(1);
+                    }
+                    for product in answer["products"].as_array().into_iter().flatten() {
+                        let by_vendor: Vec<String> = product["vendors"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|v| {
+                                let counted = if v["fresh"] == true { "" } else { ", stale" };
+                                format!(
+                                    "{} {} {}{counted}",
+                                    v["vendor"].as_str().unwrap_or("?"),
+                                    v["sku"].as_str().unwrap_or("?"),
+                                    v["sellable"].as_i64().unwrap_or(0).max(0)
+                                )
+                            })
+                            .collect();
+                        writeln!(
+                            out,
+                            "{}\tavailable {}\t({})",
+                            product["productId"].as_str().unwrap_or("?"),
+                            product["available"],
+                            by_vendor.join("; ")
+                        )
+                        .map_err(io_error)?;
+                        printed += 1;
+                    }
+                    if page >= answer["pagination"]["pages"].as_u64().unwrap_or(0) {
+                        break;
+                    }
+                    page += 1;
+                }
+                writeln!(out, "{printed} product(s)").map_err(io_error)?;
+                Ok(0)
+            }
+        }
     }
 }
 
@@ -327,6 +447,8 @@ mod tests {
             (vec!["--page-size"], "needs a value"),
             (vec!["aggregate", "--queue"], "--queue applies"),
             (vec!["--queue"], "AMQP_URL"),
+            (vec!["--api"], "needs a URL"),
+            (vec!["--api", "localhost:3000"], "http://"),
             (vec!["vendor", "Bad Id"], "vendorId"),
         ] {
             let error = parse(&args).expect_err(needle);

@@ -7,8 +7,9 @@ use order_aggregator::logging;
 use order_aggregator::settings::{Settings, help};
 use order_aggregator::stack::{Roles, start, termination_signal};
 
-const USAGE: &str = "[all | api | worker | relay | sweeper | sync] [SETTINGS]
+const USAGE: &str = "[PART...] [SETTINGS]
 
+Runs the named parts (several may be named, e.g. `aggregator api relay`):
   all      every part below in one process (the default)
   api      the HTTP API
   worker   order workers (consume order_queue)
@@ -18,6 +19,26 @@ const USAGE: &str = "[all | api | worker | relay | sweeper | sync] [SETTINGS]
 
 Several api and worker processes can run against one PostgreSQL, RabbitMQ and Redis;
 without DATABASE_URL and AMQP_URL every part must run in one process (`all`).";
+
+/// The parts named on the command line (`all` when none is).
+fn roles(words: &[String]) -> Result<Roles, String> {
+    if words.is_empty() {
+        return Ok(Roles::ALL);
+    }
+    let mut roles = Roles::NONE;
+    for word in words {
+        match word.as_str() {
+            "all" => roles = Roles::ALL,
+            "api" => roles.api = true,
+            "worker" => roles.worker = true,
+            "relay" => roles.relay = true,
+            "sweeper" => roles.sweeper = true,
+            "sync" => roles.sync = true,
+            other => return Err(format!("unknown part {other:?}")),
+        }
+    }
+    Ok(roles)
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -32,34 +53,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let roles = match rest.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        [] | ["all"] => Roles::ALL,
-        ["api"] => Roles {
-            api: true,
-            ..Roles::NONE
-        },
-        ["worker"] => Roles {
-            worker: true,
-            ..Roles::NONE
-        },
-        ["relay"] => Roles {
-            relay: true,
-            ..Roles::NONE
-        },
-        ["sweeper"] => Roles {
-            sweeper: true,
-            ..Roles::NONE
-        },
-        ["sync"] => Roles {
-            sync: true,
-            ..Roles::NONE
-        },
-        _ => {
-            eprintln!(
-                "aggregator: unknown command {:?}\n\n{}",
-                rest.join(" "),
-                help("aggregator", USAGE)
-            );
+    let roles = match roles(&rest) {
+        Ok(roles) => roles,
+        Err(message) => {
+            eprintln!("aggregator: {message}\n\n{}", help("aggregator", USAGE));
             return ExitCode::from(2);
         }
     };

@@ -79,3 +79,59 @@ async fn orders_placed_over_http_are_confirmed_and_the_vendors_stock_drops_by_ex
     );
     running.shutdown().await.expect("clean shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stock_sync_command_talks_to_a_running_stack_with_api() {
+    let (a, b) = vendors().await;
+    let settings = settings(&[&a, &b]);
+    let running = start(&settings, memory_backends(), Roles::ALL)
+        .await
+        .expect("started");
+    let base = format!("http://{}", running.api_addr.expect("api"));
+    let http = reqwest::Client::new();
+    let total =
+        a.quantity("LAPTOP-a-001").expect("sold") + b.quantity("LAPTOP-b-001").expect("sold");
+    eventually("the first sync", Duration::from_secs(10), || async {
+        let product = get_json(&http, &format!("{base}/api/products/LAPTOP-001")).await;
+        (product["available"].as_i64() == Some(total)).then_some(())
+    })
+    .await;
+    let run = |args: Vec<&str>| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_stock-sync"));
+        command
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env_remove("AMQP_URL");
+        command.env(
+            "AGGREGATOR_VENDORS",
+            format!("VendorA={},VendorB={}", a.base_url(), b.base_url()),
+        );
+        async move {
+            let output = command.output().await.expect("runs");
+            (
+                output.status.code(),
+                String::from_utf8_lossy(&output.stdout).into_owned(),
+            )
+        }
+    };
+    let (code, out) = run(vec!["all", "--api", &base]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("VendorA: sync requested") && out.contains("VendorB: sync requested"),
+        "{out}"
+    );
+    let (code, out) = run(vec!["vendor", "VendorB", "--api", &base]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("VendorB: sync requested") && !out.contains("VendorA"),
+        "{out}"
+    );
+    let (code, out) = run(vec!["aggregate", "--api", &base]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!("LAPTOP-001\tavailable {total}\t")),
+        "{out}"
+    );
+    assert!(out.contains("10 product(s)"), "{out}");
+    running.shutdown().await.expect("clean shutdown");
+}

@@ -1,6 +1,7 @@
 //! End to end: the whole system in-process, over HTTP, on in-memory backends and on the
 //! real PostgreSQL, RabbitMQ and Redis.
 
+mod binaries;
 mod in_memory;
 mod real_services;
 mod support;

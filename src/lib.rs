@@ -34,3 +34,8 @@ pub use aggregator_rabbitmq;
 pub use aggregator_redis;
 #[cfg(feature = "mock-vendors")]
 pub use mock_vendors;
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme_examples {}

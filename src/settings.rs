@@ -439,4 +439,23 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn the_readme_table_and_the_compose_file_agree_with_the_settings() {
+        let readme = include_str!("../README.md");
+        for spec in SETTINGS {
+            let row = format!("| `{}` | `{}` |", spec.flag, spec.env);
+            assert!(
+                readme.contains(&row),
+                "README.md lacks the row for {}",
+                spec.flag
+            );
+        }
+        let compose = include_str!("../docker-compose.yml");
+        let keys = compose
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("AGGREGATOR_API_KEYS:"))
+            .expect("compose sets API keys");
+        assert!(ApiKeys::parse(keys.trim()).is_ok(), "{keys}");
+    }
 }

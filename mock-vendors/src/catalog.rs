@@ -2,12 +2,13 @@
 
 use crate::rng::SeededRng;
 
-/// The seed's canonical products: name, number and base price in cents. Every mock vendor
-/// carries all of them under its own SKUs (`LAPTOP-a-001` at the vendor tagged `a`), so
-/// allocation and re-routing always have a choice between vendors.
+/// The seed's canonical products: name, number and price in cents (the seed's examples
+/// quote 999.99 for a laptop and 599.99 for a smartphone). Every mock vendor carries all
+/// of them under its own SKUs (`LAPTOP-a-001` at the vendor tagged `a`) at these prices,
+/// so allocation and re-routing always have a choice between vendors.
 const SEED_PRODUCTS: [(&str, u32, i64); 10] = [
     ("LAPTOP", 1, 99_999),
-    ("SMARTPHONE", 2, 69_999),
+    ("SMARTPHONE", 2, 59_999),
     ("TABLET", 3, 44_999),
     ("HEADPHONES", 4, 19_999),
     ("MONITOR", 5, 29_999),
@@ -43,12 +44,12 @@ pub struct CatalogItem {
 pub(crate) fn generate(tag: &str, size: usize, seed: u64) -> Vec<CatalogItem> {
     let mut rng = SeededRng::new(seed);
     let mut items = Vec::with_capacity(size);
-    for (name, number, base_price) in SEED_PRODUCTS.iter().take(size) {
+    for (name, number, price) in SEED_PRODUCTS.iter().take(size) {
         items.push(CatalogItem {
             sku: format!("{name}-{tag}-{number:03}"),
             product: format!("{name}-{number:03}"),
             quantity: rng.between(5, 60),
-            price_minor: vary(&mut rng, *base_price),
+            price_minor: *price,
         });
     }
     for number in SEED_PRODUCT_COUNT + 1..=size {
@@ -97,6 +98,8 @@ mod tests {
         assert_eq!(items[10].sku, "ITEM-a-000011");
         assert_eq!(items[10].product, "ITEM-000011");
         assert!(items.iter().all(|i| i.quantity >= 0 && i.price_minor > 0));
+        assert_eq!(items[0].price_minor, 99_999, "the seed's laptop price");
+        assert_eq!(items[1].price_minor, 59_999, "the seed's smartphone price");
         assert_eq!(generate("a", 12, 1), items, "same seed, same catalog");
         assert_ne!(generate("a", 12, 2), items, "another seed, other figures");
         assert_eq!(generate("b", 3, 1).len(), 3);

@@ -5,3 +5,4 @@ mod binaries;
 mod in_memory;
 mod real_services;
 mod support;
+mod tour;

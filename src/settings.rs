@@ -151,8 +151,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// The parsed settings.
-#[derive(Debug, Clone)]
+/// The parsed settings. Its `Debug` output hides passwords in URLs.
+#[derive(Clone)]
 pub struct Settings {
     /// PostgreSQL URL, if any.
     pub database_url: Option<String>,
@@ -192,6 +192,33 @@ pub struct Settings {
     pub log_dir: Option<PathBuf>,
     /// Stdout log format.
     pub log_format: LogFormat,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |url: &Option<String>| url.as_deref().map(aggregator_core::redact_url);
+        f.debug_struct("Settings")
+            .field("database_url", &redact(&self.database_url))
+            .field("amqp_url", &redact(&self.amqp_url))
+            .field("redis_url", &redact(&self.redis_url))
+            .field("api_addr", &self.api_addr)
+            .field("api_keys", &self.api_keys)
+            .field("vendors", &self.vendors)
+            .field("workers", &self.workers)
+            .field("worker_concurrency", &self.worker_concurrency)
+            .field("sync_interval", &self.sync_interval)
+            .field("sweep_interval", &self.sweep_interval)
+            .field("relay_interval", &self.relay_interval)
+            .field("retry", &self.retry)
+            .field("vendor_timeout", &self.vendor_timeout)
+            .field("vendor_breaker_open", &self.vendor_breaker_open)
+            .field("grace", &self.grace)
+            .field("queue_prefix", &self.queue_prefix)
+            .field("cache_prefix", &self.cache_prefix)
+            .field("log_dir", &self.log_dir)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
 }
 
 /// The help text for `program`: usage line, then every setting with its flag,
@@ -392,6 +419,19 @@ mod tests {
         assert_eq!(settings.database_url.as_deref(), Some("postgres://x"));
         assert_eq!(settings.log_dir, None, "empty means no files");
         assert_eq!(rest, ["worker"]);
+        let (secret, _) = parse(
+            &[],
+            &[
+                ("DATABASE_URL", "postgres://app:s3cret@db/orders"),
+                ("AGGREGATOR_API_KEYS", "admin:0123456789abcdef-key"),
+            ],
+        )
+        .expect("valid");
+        let printed = format!("{secret:?}");
+        assert!(
+            !printed.contains("s3cret") && !printed.contains("0123456789abcdef"),
+            "{printed}"
+        );
     }
 
     #[test]

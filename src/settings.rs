@@ -55,6 +55,12 @@ pub const SETTINGS: &[SettingSpec] = &[
         help: "admin:KEY,client:CUSTOMER:KEY; without keys the API only listens on loopback",
     },
     SettingSpec {
+        flag: "--rate-limit",
+        env: "AGGREGATOR_RATE_LIMIT_PER_SEC",
+        default: "2000",
+        help: "API requests a second per API key (per client address without keys)",
+    },
+    SettingSpec {
         flag: "--vendors",
         env: "AGGREGATOR_VENDORS",
         default: "VendorA=http://127.0.0.1:3001,VendorB=http://127.0.0.1:3002",
@@ -164,6 +170,8 @@ pub struct Settings {
     pub api_addr: SocketAddr,
     /// API keys.
     pub api_keys: ApiKeys,
+    /// API requests a second per key (or client address).
+    pub rate_limit_per_sec: u32,
     /// The vendors.
     pub vendors: Vec<VendorEndpoint>,
     /// Order workers in this process.
@@ -203,6 +211,7 @@ impl std::fmt::Debug for Settings {
             .field("redis_url", &redact(&self.redis_url))
             .field("api_addr", &self.api_addr)
             .field("api_keys", &self.api_keys)
+            .field("rate_limit_per_sec", &self.rate_limit_per_sec)
             .field("vendors", &self.vendors)
             .field("workers", &self.workers)
             .field("worker_concurrency", &self.worker_concurrency)
@@ -340,6 +349,12 @@ impl Settings {
                 redis_url: value("REDIS_URL"),
                 api_addr,
                 api_keys,
+                rate_limit_per_sec: number(
+                    "AGGREGATOR_RATE_LIMIT_PER_SEC",
+                    &text("AGGREGATOR_RATE_LIMIT_PER_SEC"),
+                    1,
+                    10_000_000,
+                )?,
                 vendors,
                 workers: number("AGGREGATOR_WORKERS", &text("AGGREGATOR_WORKERS"), 0, 64)?,
                 worker_concurrency: number(

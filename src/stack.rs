@@ -108,6 +108,10 @@ pub async fn start(settings: &Settings, backends: Backends, roles: Roles) -> Res
             orders.clone(),
             ApiConfig {
                 keys: settings.api_keys.clone(),
+                rate_limit: aggregator_core::traits::RateLimit {
+                    max_requests: settings.rate_limit_per_sec,
+                    window: Duration::from_secs(1),
+                },
                 ..ApiConfig::default()
             },
         )?;

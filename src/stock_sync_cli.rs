@@ -288,9 +288,7 @@ impl SyncCli {
                 let status = response.status();
                 let answer: serde_json::Value = response.json().await.unwrap_or_default();
                 if !status.is_success() {
-                    writeln!(out, "the API refused ({status}): {}", answer["detail"])
-                        .map_err(io_error)?;
-                    return Ok(1);
+                    return refused(out, status, &answer);
                 }
                 for vendor in answer["queued"].as_array().into_iter().flatten() {
                     writeln!(
@@ -314,33 +312,28 @@ impl SyncCli {
                     let status = response.status();
                     let answer: serde_json::Value = response.json().await.unwrap_or_default();
                     if !status.is_success() {
-                        writeln!(out, "the API refused ({status}): {}", answer["detail"])
-                            .map_err(io_error)?;
-                        return Ok(1);
+                        return refused(out, status, &answer);
                     }
                     for product in answer["products"].as_array().into_iter().flatten() {
-                        let by_vendor: Vec<String> = product["vendors"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .map(|v| {
-                                let counted = if v["fresh"] == true { "" } else { ", stale" };
-                                format!(
-                                    "{} {} {}{counted}",
-                                    v["vendor"].as_str().unwrap_or("?"),
-                                    v["sku"].as_str().unwrap_or("?"),
-                                    v["sellable"].as_i64().unwrap_or(0).max(0)
-                                )
-                            })
-                            .collect();
-                        writeln!(
-                            out,
-                            "{}\tavailable {}\t({})",
+                        let vendors =
+                            product["vendors"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .map(|v| {
+                                    (
+                                        v["vendor"].as_str().unwrap_or("?").to_owned(),
+                                        v["sku"].as_str().unwrap_or("?").to_owned(),
+                                        v["sellable"].as_i64().unwrap_or(0),
+                                        v["fresh"] == true,
+                                    )
+                                });
+                        let line = product_line(
                             product["productId"].as_str().unwrap_or("?"),
-                            product["available"],
-                            by_vendor.join("; ")
-                        )
-                        .map_err(io_error)?;
+                            product["available"].as_u64().unwrap_or(0),
+                            vendors,
+                        );
+                        writeln!(out, "{line}").map_err(io_error)?;
                         printed += 1;
                     }
                     if page >= answer["pagination"]["pages"].as_u64().unwrap_or(0) {
@@ -375,20 +368,14 @@ async fn print_aggregate(catalog: &Catalog, out: &mut dyn Write) -> Result<()> {
             break;
         }
         for product in &page.items {
-            let by_vendor: Vec<String> = product
+            let vendors = product
                 .vendors
                 .iter()
-                .map(|v| {
-                    let counted = if v.fresh { "" } else { ", stale" };
-                    format!("{} {} {}{counted}", v.vendor, v.sku, v.sellable.max(0))
-                })
-                .collect();
+                .map(|v| (v.vendor.to_string(), v.sku.to_string(), v.sellable, v.fresh));
             writeln!(
                 out,
-                "{}\tavailable {}\t({})",
-                product.product,
-                product.available,
-                by_vendor.join("; ")
+                "{}",
+                product_line(product.product.as_str(), product.available, vendors)
             )
             .map_err(io_error)?;
             printed += 1;
@@ -400,6 +387,35 @@ async fn print_aggregate(catalog: &Catalog, out: &mut dyn Write) -> Result<()> {
     }
     writeln!(out, "{printed} product(s)").map_err(io_error)?;
     Ok(())
+}
+
+/// One line of `aggregate`: the product, its available units, and each vendor's SKU
+/// and sellable units (marked when stale).
+fn product_line(
+    product: &str,
+    available: u64,
+    vendors: impl Iterator<Item = (String, String, i64, bool)>,
+) -> String {
+    let by_vendor: Vec<String> = vendors
+        .map(|(vendor, sku, sellable, fresh)| {
+            let counted = if fresh { "" } else { ", stale" };
+            format!("{vendor} {sku} {}{counted}", sellable.max(0))
+        })
+        .collect();
+    format!(
+        "{product}\tavailable {available}\t({})",
+        by_vendor.join("; ")
+    )
+}
+
+/// Reports an API's refusal; exit code 1.
+fn refused(
+    out: &mut dyn Write,
+    status: reqwest::StatusCode,
+    answer: &serde_json::Value,
+) -> Result<u8> {
+    writeln!(out, "the API refused ({status}): {}", answer["detail"]).map_err(io_error)?;
+    Ok(1)
 }
 
 fn io_error(error: std::io::Error) -> Error {

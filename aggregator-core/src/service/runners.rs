@@ -202,6 +202,7 @@ pub async fn run_order_worker(
             }
         }
     }
+    while in_flight.try_join_next().is_some() {}
     tracing::info!(
         in_flight = in_flight.len(),
         "worker stopping; finishing in-flight messages"

@@ -7,6 +7,7 @@ mod holds;
 mod orders;
 mod processor;
 mod relay;
+mod runners;
 mod support;
 mod sweeper;
 mod sync;

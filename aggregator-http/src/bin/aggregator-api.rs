@@ -2,7 +2,7 @@
 //! API tests (schemathesis). Vendors come from `AGGREGATOR_VENDORS` (default: the mock
 //! vendors on 3001 and 3002) and are synced once at start; the address from
 //! `AGGREGATOR_API_ADDR` (default 127.0.0.1:3000); API keys from `AGGREGATOR_API_KEYS`.
-//! The full system on real backends is the running-system work.
+//! The whole system on real backends is `aggregator` (or `examples/full_stack.rs`).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;

@@ -295,18 +295,27 @@ impl RunningStack {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Waits until a part stops by itself (an error) or `stop` completes, then shuts
-    /// everything down.
+    /// Waits until `stop` completes or a part stops by itself, then shuts everything
+    /// down. A part that stopped by itself (with an error or not) makes this an error,
+    /// so a supervisor sees the process fail.
     pub async fn run_until(mut self, stop: impl std::future::Future<Output = ()>) -> Result<()> {
-        tokio::select! {
-            () = stop => {}
-            Some(joined) = self.tasks.join_next() => {
-                if let Ok((name, result)) = joined {
-                    tracing::error!(part = %name, ?result, "a part stopped on its own; shutting down");
-                }
+        let early = tokio::select! {
+            () = stop => None,
+            Some(joined) = self.tasks.join_next() => Some(joined),
+        };
+        let stopped = self.shutdown().await;
+        match early {
+            None => stopped,
+            Some(Ok((name, Err(error)))) => {
+                tracing::error!(part = %name, %error, "a part failed; everything was stopped");
+                Err(error)
             }
+            Some(Ok((name, Ok(())))) => Err(Error::transient(name, "stopped by itself")),
+            Some(Err(join)) => Err(Error::transient(
+                "stack",
+                format!("a part panicked: {join}"),
+            )),
         }
-        self.shutdown().await
     }
 }
 

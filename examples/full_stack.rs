@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
 use mock_vendors::{MockVendor, MockVendorConfig};
-use order_aggregator::backends::Backends;
+use order_aggregator::backends;
 use order_aggregator::logging;
 use order_aggregator::settings::{Settings, help};
 use order_aggregator::stack::{Roles, start, termination_signal};
@@ -61,7 +61,7 @@ async fn main() -> ExitCode {
             }
         }
     }
-    let backends = match Backends::connect(&settings).await {
+    let backends = match backends::connect(&settings).await {
         Ok(backends) => backends,
         Err(error) => {
             eprintln!("full_stack: {error}");

@@ -3,100 +3,90 @@
 
 use std::sync::Arc;
 
-use aggregator_core::clock::{Clock, SystemClock};
+use aggregator_core::clock::SystemClock;
 use aggregator_core::error::Result;
 use aggregator_core::memory::{InMemoryCache, InMemoryOrderQueue, InMemoryStockStore};
 use aggregator_core::traits::{Cache, OrderQueue, StockStore};
-use aggregator_http::api::{HealthProbes, Probe};
+use aggregator_http::api::{ApiBackends, HealthProbes, Probe};
 use aggregator_postgres::{PostgresConfig, PostgresStockStore};
 use aggregator_rabbitmq::{RabbitConfig, RabbitQueue};
 use aggregator_redis::{RedisCache, RedisConfig};
 
 use crate::settings::Settings;
 
-/// The backends one process runs on, with health checks for the API.
-#[derive(Debug, Clone)]
-pub struct Backends {
-    /// Orders, holds and stock.
-    pub store: Arc<dyn StockStore>,
-    /// `order_queue` and `stock_sync_queue`.
-    pub queue: Arc<dyn OrderQueue>,
-    /// Cached availability and rate limits.
-    pub cache: Arc<dyn Cache>,
-    /// Our clock.
-    pub clock: Arc<dyn Clock>,
-    /// Health checks of the queue and cache.
-    pub probes: HealthProbes,
-    /// Which are real services, for the start-up log: (store, queue, cache).
-    pub kinds: (&'static str, &'static str, &'static str),
-}
+/// The backends one process runs on, with health checks for the API (the same type the
+/// API is built from).
+pub type Backends = ApiBackends;
 
-impl Backends {
-    /// Connects what the settings name (PostgreSQL migrated at once) and uses in-memory
-    /// backends for the rest. Fails if a named service cannot be reached.
-    pub async fn connect(settings: &Settings) -> Result<Self> {
-        let (store, store_kind): (Arc<dyn StockStore>, _) = match &settings.database_url {
-            Some(url) => {
-                let store = PostgresStockStore::connect(&PostgresConfig::new(url.clone())).await?;
-                store.migrate().await?;
-                (Arc::new(store), "postgres")
-            }
-            None => (Arc::new(InMemoryStockStore::new()), "memory"),
-        };
-        let up: Probe = Arc::new(|| Box::pin(async { Ok(()) }));
-        let (queue, queue_probe, queue_kind): (Arc<dyn OrderQueue>, Probe, _) =
-            match &settings.amqp_url {
-                Some(url) => {
-                    let mut config = RabbitConfig::new(url.clone());
-                    config.prefix = settings.queue_prefix.clone();
-                    let queue = RabbitQueue::connect(config).await?;
-                    let checked = queue.clone();
-                    let probe: Probe = Arc::new(move || {
-                        let queue = checked.clone();
-                        Box::pin(async move {
-                            if queue.is_connected().await {
-                                Ok(())
-                            } else {
-                                Err(aggregator_core::Error::transient(
-                                    "rabbitmq",
-                                    "not connected",
-                                ))
-                            }
-                        })
-                    });
-                    (Arc::new(queue), probe, "rabbitmq")
-                }
-                None => (
-                    Arc::new(InMemoryOrderQueue::default()),
-                    up.clone(),
-                    "memory",
-                ),
-            };
-        let (cache, cache_probe, cache_kind): (Arc<dyn Cache>, Probe, _) = match &settings.redis_url
-        {
-            Some(url) => {
-                let mut config = RedisConfig::new(url.clone());
-                config.key_prefix = settings.cache_prefix.clone();
-                let cache = Arc::new(RedisCache::new(config)?);
-                let checked = cache.clone();
-                let probe: Probe = Arc::new(move || {
-                    let cache = checked.clone();
-                    Box::pin(async move { cache.ping().await })
-                });
-                (cache, probe, "redis")
-            }
-            None => (Arc::new(InMemoryCache::new()), up, "memory"),
-        };
-        Ok(Self {
-            store,
-            queue,
-            cache,
-            clock: Arc::new(SystemClock),
-            probes: HealthProbes {
-                queue: queue_probe,
-                cache: cache_probe,
-            },
-            kinds: (store_kind, queue_kind, cache_kind),
-        })
-    }
+/// Connects what the settings name (PostgreSQL migrated at once) and uses in-memory
+/// backends for the rest, and logs which is which. Fails if a named service cannot be
+/// reached.
+pub async fn connect(settings: &Settings) -> Result<Backends> {
+    let (store, store_kind): (Arc<dyn StockStore>, _) = match &settings.database_url {
+        Some(url) => {
+            let store = PostgresStockStore::connect(&PostgresConfig::new(url.clone())).await?;
+            store.migrate().await?;
+            (Arc::new(store), "postgres")
+        }
+        None => (Arc::new(InMemoryStockStore::new()), "memory"),
+    };
+    let up: Probe = Arc::new(|| Box::pin(async { Ok(()) }));
+    let (queue, queue_probe, queue_kind): (Arc<dyn OrderQueue>, Probe, _) = match &settings.amqp_url
+    {
+        Some(url) => {
+            let mut config = RabbitConfig::new(url.clone());
+            config.prefix = settings.queue_prefix.clone();
+            let queue = RabbitQueue::connect(config).await?;
+            let checked = queue.clone();
+            let probe: Probe = Arc::new(move || {
+                let queue = checked.clone();
+                Box::pin(async move {
+                    if queue.is_connected().await {
+                        Ok(())
+                    } else {
+                        Err(aggregator_core::Error::transient(
+                            "rabbitmq",
+                            "not connected",
+                        ))
+                    }
+                })
+            });
+            (Arc::new(queue), probe, "rabbitmq")
+        }
+        None => (
+            Arc::new(InMemoryOrderQueue::default()),
+            up.clone(),
+            "memory",
+        ),
+    };
+    let (cache, cache_probe, cache_kind): (Arc<dyn Cache>, Probe, _) = match &settings.redis_url {
+        Some(url) => {
+            let mut config = RedisConfig::new(url.clone());
+            config.key_prefix = settings.cache_prefix.clone();
+            let cache = Arc::new(RedisCache::new(config)?);
+            let checked = cache.clone();
+            let probe: Probe = Arc::new(move || {
+                let cache = checked.clone();
+                Box::pin(async move { cache.ping().await })
+            });
+            (cache, probe, "redis")
+        }
+        None => (Arc::new(InMemoryCache::new()), up, "memory"),
+    };
+    tracing::info!(
+        store = store_kind,
+        queue = queue_kind,
+        cache = cache_kind,
+        "backends connected"
+    );
+    Ok(ApiBackends {
+        store,
+        queue,
+        cache,
+        clock: Arc::new(SystemClock),
+        probes: HealthProbes {
+            queue: queue_probe,
+            cache: cache_probe,
+        },
+    })
 }

@@ -13,7 +13,7 @@ use aggregator_core::service::{
 };
 use aggregator_core::traits::{VendorClient, VendorDirectory};
 use aggregator_http::HttpVendorClient;
-use aggregator_http::api::{ApiBackends, ApiConfig, ApiState, check_bind, router};
+use aggregator_http::api::{ApiConfig, ApiState, check_bind, router};
 use tokio::task::JoinSet;
 
 use crate::backends::Backends;
@@ -98,13 +98,7 @@ pub async fn start(settings: &Settings, backends: Backends, roles: Roles) -> Res
     if roles.api {
         let banner = check_bind(settings.api_addr, &settings.api_keys)?;
         let state = ApiState::new(
-            ApiBackends {
-                store: backends.store.clone(),
-                queue: backends.queue.clone(),
-                cache: backends.cache.clone(),
-                clock: backends.clock.clone(),
-                probes: backends.probes.clone(),
-            },
+            backends.clone(),
             orders.clone(),
             ApiConfig {
                 keys: settings.api_keys.clone(),
@@ -229,13 +223,7 @@ pub async fn start(settings: &Settings, backends: Backends, roles: Roles) -> Res
             )
         });
     }
-    tracing::info!(
-        store = backends.kinds.0,
-        queue = backends.kinds.1,
-        cache = backends.kinds.2,
-        ?roles,
-        "started"
-    );
+    tracing::info!(?roles, "started");
     Ok(RunningStack {
         api_addr,
         backends,

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use order_aggregator::backends::Backends;
+use order_aggregator::backends;
 use order_aggregator::logging;
 use order_aggregator::settings::{Settings, help};
 use order_aggregator::stack::{Roles, start, termination_signal};
@@ -67,7 +67,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let backends = match Backends::connect(&settings).await {
+    let backends = match backends::connect(&settings).await {
         Ok(backends) => backends,
         Err(error) => {
             tracing::error!(%error, "cannot reach the backends");

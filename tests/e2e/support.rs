@@ -53,7 +53,6 @@ pub(crate) fn memory_backends() -> Backends {
         cache,
         clock: Arc::new(SystemClock),
         probes: HealthProbes::default(),
-        kinds: ("memory", "memory", "memory"),
     }
 }
 

@@ -16,11 +16,18 @@ async fn the_seed_tour_works_as_written() {
         .expect("started");
     let api = format!("http://{}", running.api_addr.expect("api"));
     let http = reqwest::Client::new();
-    eventually("the first sync", Duration::from_secs(10), || async {
-        let health = get_json(&http, &format!("{api}/health")).await;
-        (health["status"] == "ok").then_some(())
-    })
+    eventually(
+        "the first sync of both vendors",
+        Duration::from_secs(10),
+        || async {
+            let laptop = get_json(&http, &format!("{api}/api/products/LAPTOP-001")).await;
+            let vendors = laptop["vendors"].as_array().cloned().unwrap_or_default();
+            (vendors.len() == 2 && vendors.iter().all(|v| v["fresh"] == true)).then_some(())
+        },
+    )
     .await;
+    let health = get_json(&http, &format!("{api}/health")).await;
+    assert_eq!(health["status"], "ok", "{health}");
     let post = |path: String, body: Value| {
         let http = http.clone();
         async move {

@@ -70,7 +70,7 @@ async fn the_worker_confirms_queued_orders_dead_letters_garbage_and_stops_when_t
     };
     let worker = tokio::spawn(run_order_worker(processor, queue.clone(), config, signal));
     let store = world.dyn_store();
-    for _ in 0..200 {
+    for _ in 0..1_000 {
         let order = store.order(placed.order.id).await.expect("order");
         if order.status == OrderStatus::Confirmed {
             break;
@@ -81,7 +81,7 @@ async fn the_worker_confirms_queued_orders_dead_letters_garbage_and_stops_when_t
         store.order(placed.order.id).await.expect("order").status,
         OrderStatus::Confirmed
     );
-    for _ in 0..200 {
+    for _ in 0..1_000 {
         if !queue
             .dead_letters(QueueName::Orders, 10)
             .await
@@ -144,7 +144,7 @@ async fn periodic_jobs_run_at_once_and_again_survive_failures_and_stop() {
         })
         .await
     });
-    for _ in 0..100 {
+    for _ in 0..500 {
         if runs.load(Ordering::SeqCst) >= 4 {
             break;
         }

@@ -112,8 +112,8 @@ async fn slow_answers_time_out_and_are_retried() {
     assert!(error.is_retryable());
     assert!(error.to_string().contains("timed out"), "{error}");
     assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "bounded by 3 x 500 ms + waits"
+        started.elapsed() < Duration::from_secs(6),
+        "bounded by 3 x 500 ms + waits (generous for a loaded machine)"
     );
 }
 

@@ -11,9 +11,8 @@ use aggregator_core::service::{
     ShutdownTrigger, StockSync, Sweeper, SyncConfig, SyncConsumer, WorkerConfig, run_order_worker,
     run_periodically, run_sync_schedule, shutdown_pair,
 };
-use aggregator_core::traits::{VendorClient, VendorDirectory};
-use aggregator_http::HttpVendorClient;
 use aggregator_http::api::{ApiConfig, ApiState, check_bind, router};
+use aggregator_http::register_vendors;
 use tokio::task::JoinSet;
 
 use crate::backends::Backends;
@@ -74,15 +73,11 @@ pub struct RunningStack {
 pub async fn start(settings: &Settings, backends: Backends, roles: Roles) -> Result<RunningStack> {
     let (trigger, signal) = shutdown_pair();
     let mut tasks = JoinSet::new();
-    let mut directory = VendorDirectory::new();
-    for endpoint in &settings.vendors {
-        backends.store.upsert_vendor(&endpoint.to_vendor()?).await?;
-        let mut config = endpoint.client_config()?;
+    let directory = register_vendors(backends.store.as_ref(), &settings.vendors, |config| {
         config.request_timeout = settings.vendor_timeout;
         config.breaker.open_for = settings.vendor_breaker_open;
-        let client = HttpVendorClient::new(config)?;
-        directory.insert(Arc::new(client) as Arc<dyn VendorClient>);
-    }
+    })
+    .await?;
     let orders = OrderConfig::default();
     let catalog = Arc::new(CachedCatalog::new(
         Catalog::new(

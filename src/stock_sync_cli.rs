@@ -9,8 +9,8 @@ use aggregator_core::domain::{StalenessLimit, VendorId};
 use aggregator_core::error::{Error, Result};
 use aggregator_core::memory::InMemoryStockStore;
 use aggregator_core::service::{Catalog, StockSync, SyncConfig, SyncReport};
-use aggregator_core::traits::{OrderQueue, StockStore, VendorClient, VendorDirectory};
-use aggregator_http::{HttpVendorClient, VendorEndpoint, parse_vendor_list};
+use aggregator_core::traits::{OrderQueue, StockStore};
+use aggregator_http::{VendorEndpoint, parse_vendor_list, register_vendors};
 use aggregator_postgres::{PostgresConfig, PostgresStockStore};
 use aggregator_rabbitmq::{RabbitConfig, RabbitQueue};
 
@@ -193,12 +193,7 @@ impl SyncCli {
             }
             None => (Arc::new(InMemoryStockStore::new()), true),
         };
-        let mut directory = VendorDirectory::new();
-        for endpoint in &self.vendors {
-            store.upsert_vendor(&endpoint.to_vendor()?).await?;
-            let client = HttpVendorClient::new(endpoint.client_config()?)?;
-            directory.insert(Arc::new(client) as Arc<dyn VendorClient>);
-        }
+        let directory = register_vendors(store.as_ref(), &self.vendors, |_| {}).await?;
         let config = SyncConfig {
             page_size: self.page_size,
             ..SyncConfig::default()

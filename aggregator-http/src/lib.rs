@@ -11,4 +11,6 @@
 pub mod api;
 mod vendor_client;
 
-pub use vendor_client::{HttpVendorClient, HttpVendorConfig, VendorEndpoint, parse_vendor_list};
+pub use vendor_client::{
+    HttpVendorClient, HttpVendorConfig, VendorEndpoint, parse_vendor_list, register_vendors,
+};

@@ -11,8 +11,8 @@ use aggregator_core::error::Error;
 use aggregator_core::service::{
     ItemRequest, OrderConfig, OrderRequest, OrderService, StockSync, SyncConfig,
 };
-use aggregator_core::traits::{StockStore, VendorClient, VendorDirectory};
-use aggregator_http::{HttpVendorClient, parse_vendor_list};
+use aggregator_core::traits::StockStore;
+use aggregator_http::{parse_vendor_list, register_vendors};
 use aggregator_postgres::testing::TestDatabase;
 use mock_vendors::{MockVendor, MockVendorConfig};
 
@@ -64,16 +64,9 @@ async fn a_full_size_sync_lands_whole_while_orders_race_and_nothing_is_oversold(
         b.base_url()
     ))
     .expect("vendors");
-    let mut directory = VendorDirectory::new();
-    for endpoint in &endpoints {
-        store
-            .upsert_vendor(&endpoint.to_vendor().expect("vendor"))
-            .await
-            .expect("registered");
-        let client =
-            HttpVendorClient::new(endpoint.client_config().expect("config")).expect("client");
-        directory.insert(Arc::new(client) as Arc<dyn VendorClient>);
-    }
+    let directory = register_vendors(store.as_ref(), &endpoints, |_| {})
+        .await
+        .expect("registered");
     let sync = StockSync::new(
         store.clone(),
         directory,

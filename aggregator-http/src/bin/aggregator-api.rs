@@ -11,9 +11,9 @@ use std::sync::Arc;
 use aggregator_core::clock::SystemClock;
 use aggregator_core::memory::{InMemoryCache, InMemoryOrderQueue, InMemoryStockStore};
 use aggregator_core::service::{OrderConfig, StockSync, SyncConfig};
-use aggregator_core::traits::{StockStore, VendorClient, VendorDirectory};
+
 use aggregator_http::api::{ApiBackends, ApiConfig, ApiKeys, ApiState, check_bind, router};
-use aggregator_http::{HttpVendorClient, parse_vendor_list};
+use aggregator_http::{parse_vendor_list, register_vendors};
 
 const DEFAULT_VENDORS: &str = "VendorA=http://127.0.0.1:3001,VendorB=http://127.0.0.1:3002";
 
@@ -44,17 +44,9 @@ async fn run() -> Result<(), String> {
     let vendors =
         parse_vendor_list(&env("AGGREGATOR_VENDORS").unwrap_or_else(|| DEFAULT_VENDORS.into()))
             .map_err(|e| format!("AGGREGATOR_VENDORS: {e}"))?;
-    let mut directory = VendorDirectory::new();
-    for endpoint in &vendors {
-        let vendor = endpoint.to_vendor().map_err(|e| e.to_string())?;
-        store
-            .upsert_vendor(&vendor)
-            .await
-            .map_err(|e| e.to_string())?;
-        let client = HttpVendorClient::new(endpoint.client_config().map_err(|e| e.to_string())?)
-            .map_err(|e| e.to_string())?;
-        directory.insert(Arc::new(client) as Arc<dyn VendorClient>);
-    }
+    let directory = register_vendors(store.as_ref(), &vendors, |_| {})
+        .await
+        .map_err(|e| e.to_string())?;
     let sync = StockSync::new(
         store.clone(),
         directory,

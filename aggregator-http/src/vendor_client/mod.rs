@@ -2,7 +2,9 @@
 
 mod client;
 mod config;
+mod registry;
 mod wire;
 
 pub use client::HttpVendorClient;
 pub use config::{HttpVendorConfig, VendorEndpoint, parse_vendor_list};
+pub use registry::register_vendors;

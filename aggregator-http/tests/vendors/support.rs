@@ -11,13 +11,18 @@ pub(crate) fn vendor(id: &str) -> VendorId {
 }
 
 /// Quick timeouts and retries, and a breaker that stays closed unless a test says so.
-pub(crate) fn quick_config(id: &str, base_url: &str) -> HttpVendorConfig {
-    let mut config = HttpVendorConfig::new(vendor(id), base_url).expect("config");
+pub(crate) fn quicken(config: &mut HttpVendorConfig) {
     config.connect_timeout = Duration::from_millis(500);
     config.request_timeout = Duration::from_millis(500);
     config.backoff =
         Backoff::new(3, Duration::from_millis(10), Duration::from_millis(40)).expect("backoff");
     config.breaker = BreakerConfig::new(1_000, Duration::from_secs(1)).expect("breaker");
+}
+
+/// A config for `id` at `base_url`, [`quicken`]ed.
+pub(crate) fn quick_config(id: &str, base_url: &str) -> HttpVendorConfig {
+    let mut config = HttpVendorConfig::new(vendor(id), base_url).expect("config");
+    quicken(&mut config);
     config
 }
 

@@ -11,14 +11,13 @@ use aggregator_core::domain::{
 use aggregator_core::memory::{InMemoryOrderQueue, InMemoryStockStore};
 use aggregator_core::service::{Catalog, StockSync, SyncConfig, SyncConsumer, SyncSettled};
 use aggregator_core::traits::{OrderQueue, RetryPolicy, StockStore, VendorClient, VendorDirectory};
-use aggregator_http::HttpVendorClient;
-use aggregator_http::VendorEndpoint;
+use aggregator_http::{parse_vendor_list, register_vendors};
 use mock_vendors::{Faults, MockVendor, MockVendorConfig};
 use time::OffsetDateTime;
 use wiremock::matchers::{method, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use super::support::{client, quick_config, vendor};
+use super::support::{client, quick_config, quicken, vendor};
 
 struct Rig {
     store: Arc<InMemoryStockStore>,
@@ -30,20 +29,11 @@ struct Rig {
 async fn rig(urls: &[(&str, String)]) -> Rig {
     let store = Arc::new(InMemoryStockStore::new());
     let clock = ManualClock::new(OffsetDateTime::now_utc());
-    let mut directory = VendorDirectory::new();
-    for (priority, (id, url)) in urls.iter().enumerate() {
-        let endpoint = VendorEndpoint {
-            id: vendor(id),
-            base_url: url.clone(),
-            priority: u16::try_from(priority + 1).expect("priority"),
-        };
-        store
-            .upsert_vendor(&endpoint.to_vendor().expect("vendor"))
-            .await
-            .expect("registered");
-        let client: HttpVendorClient = client(quick_config(id, url));
-        directory.insert(Arc::new(client) as Arc<dyn VendorClient>);
-    }
+    let list: Vec<String> = urls.iter().map(|(id, url)| format!("{id}={url}")).collect();
+    let endpoints = parse_vendor_list(&list.join(",")).expect("vendors");
+    let directory = register_vendors(store.as_ref(), &endpoints, quicken)
+        .await
+        .expect("registered");
     let config = SyncConfig {
         page_size: 4,
         max_pages: 100,

@@ -11,11 +11,11 @@ use aggregator_core::service::{
     ItemRequest, OrderConfig, OrderProcessor, OrderRequest, OrderService, ProcessOutcome,
     StockSync, SyncConfig,
 };
-use aggregator_core::traits::{StockStore, VendorClient, VendorDirectory};
-use aggregator_http::parse_vendor_list;
+use aggregator_core::traits::StockStore;
+use aggregator_http::{parse_vendor_list, register_vendors};
 use mock_vendors::{MockVendor, MockVendorConfig};
 
-use super::support::{client, quick_config, vendor};
+use super::support::{quicken, vendor};
 
 struct Shop {
     store: Arc<InMemoryStockStore>,
@@ -35,15 +35,10 @@ async fn shop() -> Shop {
         .expect("VendorB");
     let store = Arc::new(InMemoryStockStore::new());
     let list = format!("VendorA={},VendorB={}", a.base_url(), b.base_url());
-    let mut directory = VendorDirectory::new();
-    for endpoint in parse_vendor_list(&list).expect("vendors") {
-        store
-            .upsert_vendor(&endpoint.to_vendor().expect("vendor"))
-            .await
-            .expect("registered");
-        let http = client(quick_config(endpoint.id.as_str(), &endpoint.base_url));
-        directory.insert(Arc::new(http) as Arc<dyn VendorClient>);
-    }
+    let endpoints = parse_vendor_list(&list).expect("vendors");
+    let directory = register_vendors(store.as_ref(), &endpoints, quicken)
+        .await
+        .expect("registered");
     let clock = Arc::new(SystemClock);
     let sync = StockSync::new(
         store.clone(),

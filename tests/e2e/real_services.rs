@@ -18,7 +18,9 @@ use order_aggregator::settings::Settings;
 use order_aggregator::stack::{Roles, start};
 use serde_json::json;
 
-use super::support::{all_orders, confirmed_units, eventually, get_json, settings, vendors};
+use super::support::{
+    all_orders, confirmed_units, eventually, get_json, settings, vendor_row, vendors,
+};
 
 /// The real services for one test: its own database, queue names and cache keys.
 struct Services {
@@ -118,10 +120,8 @@ async fn two_apis_and_two_workers_sell_exactly_the_stock_of_a_thousand_racing_or
     let http = reqwest::Client::new();
     eventually("the first sync", Duration::from_secs(15), || async {
         let product = get_json(&http, &format!("{}/api/products/LAPTOP-001", bases[1])).await;
-        let at_a = product["vendors"]
-            .as_array()
-            .and_then(|v| v.iter().find(|row| row["vendor"] == "VendorA").cloned());
-        at_a.filter(|row| row["sellable"] == 300 && row["fresh"] == true)
+        vendor_row(&product, "VendorA")
+            .filter(|row| row["sellable"] == 300 && row["fresh"] == true)
             .map(|_| ())
     })
     .await;
@@ -188,11 +188,9 @@ async fn a_vendor_outage_retries_then_confirms_or_fails_with_units_released() {
     let http = reqwest::Client::new();
     eventually("the first sync", Duration::from_secs(15), || async {
         let product = get_json(&http, &format!("{base}/api/products/MOUSE-007")).await;
-        let at_a = product["vendors"]
-            .as_array()
-            .and_then(|v| v.iter().find(|row| row["vendor"] == "VendorA").cloned());
         // Fresh too: the rows are written before the sync marks the vendor fresh.
-        at_a.filter(|row| row["sellable"] == 50 && row["fresh"] == true)
+        vendor_row(&product, "VendorA")
+            .filter(|row| row["sellable"] == 50 && row["fresh"] == true)
             .map(|_| ())
     })
     .await;
@@ -280,10 +278,7 @@ async fn a_vendor_outage_retries_then_confirms_or_fails_with_units_released() {
     )
     .await;
     let product = get_json(&http, &format!("{base}/api/products/MOUSE-007")).await;
-    let at_a = product["vendors"]
-        .as_array()
-        .and_then(|v| v.iter().find(|row| row["vendor"] == "VendorA").cloned())
-        .expect("VendorA's row");
+    let at_a = vendor_row(&product, "VendorA").expect("VendorA's row");
     assert_eq!(at_a["reserved"], 0, "units released");
     assert_eq!(
         a.quantity("MOUSE-a-007"),

@@ -110,3 +110,12 @@ pub(crate) fn confirmed_units(orders: &[Value], vendor: &str) -> i64 {
         .map(|a| a["quantity"].as_i64().unwrap_or(0))
         .sum()
 }
+
+/// `vendor`'s row in a product answer of the API, if it has one.
+pub(crate) fn vendor_row(product: &Value, vendor: &str) -> Option<Value> {
+    product["vendors"]
+        .as_array()?
+        .iter()
+        .find(|row| row["vendor"] == vendor)
+        .cloned()
+}

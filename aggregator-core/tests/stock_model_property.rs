@@ -285,9 +285,9 @@ impl Harness {
             .allocations_by_vendor()
             .into_iter()
             .map(|(vendor, _)| VendorPlacement {
+                idempotency_key: order.vendor_key(&vendor),
                 vendor,
                 vendor_order_id: "v".into(),
-                idempotency_key: "k".into(),
                 confirmed_at: self.base + Duration::seconds(vendor_time),
             })
             .collect();

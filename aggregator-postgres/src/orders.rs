@@ -330,7 +330,13 @@ async fn transition_in(
     outbox: &[OutboxMessage],
 ) -> TxResult<Order> {
     let mut next = current.clone();
-    next.apply(transition)?;
+    let dead = next.apply(transition)?;
+    let mut messages = outbox.to_vec();
+    messages.extend(OutboxMessage::vendor_cancellations(
+        next.id,
+        &dead,
+        transition.at,
+    )?);
     if !compare_and_set(tx, &next, current.version).await? {
         return Err(Error::conflict(format!(
             "order {} changed since version {}",
@@ -349,7 +355,7 @@ async fn transition_in(
             }
         }
     }
-    write_outbox(tx, outbox).await?;
+    write_outbox(tx, &messages).await?;
     Ok(next)
 }
 
@@ -422,13 +428,14 @@ pub(crate) async fn reroute(pool: &PgPool, request: &Reroute) -> Result<Order> {
             .into_iter()
             .flat_map(|line| line.allocations)
             .collect();
-        next.reroute(
+        let dead = next.reroute(
             &request.vendor,
             &request.sku,
             &allocations,
             &request.reason,
             request.at,
         )?;
+        let cancellations = OutboxMessage::vendor_cancellations(next.id, &dead, request.at)?;
         if !compare_and_set(&mut tx, &next, current.version).await? {
             return Err(
                 Error::conflict(format!("order {} changed while re-routing", current.id)).into(),
@@ -476,6 +483,7 @@ pub(crate) async fn reroute(pool: &PgPool, request: &Reroute) -> Result<Order> {
         )
         .execute(&mut *tx)
         .await?;
+        write_outbox(&mut tx, &cancellations).await?;
         tx.commit().await?;
         Ok(next)
     })

@@ -133,6 +133,7 @@ impl Subscription for RabbitSubscription {
                         attempt,
                         delivery.redelivered,
                         last_error,
+                        self.link.config().retry.max_attempts(),
                         Box::new(settler),
                     ));
                 }

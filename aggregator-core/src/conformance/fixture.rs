@@ -160,10 +160,45 @@ impl Fixture {
             lines,
             at: self.now,
             reserved_until: self.now + Duration::minutes(15),
-            fresh_since: self.now - Duration::minutes(5),
+            fresh_since: self.fresh_since(),
             idempotency: None,
             outbox: Vec::new(),
         }
+    }
+
+    /// Vendors synced before this do not count; the fixture's placements use it.
+    pub fn fresh_since(&self) -> OffsetDateTime {
+        self.now - Duration::minutes(5)
+    }
+
+    /// Places one line of `from_a + from_b` units split over both vendors, for
+    /// customer `n`.
+    pub async fn place_split(
+        &self,
+        store: &dyn StockStore,
+        from_a: u32,
+        from_b: u32,
+    ) -> Result<Placed> {
+        let line = PlannedLine {
+            item: self.product.to_string(),
+            product: self.product.clone(),
+            quantity: qty(from_a + from_b),
+            allocations: vec![
+                PlannedAllocation {
+                    vendor: self.vendor_a.clone(),
+                    sku: self.sku_a.clone(),
+                    quantity: qty(from_a),
+                },
+                PlannedAllocation {
+                    vendor: self.vendor_b.clone(),
+                    sku: self.sku_b.clone(),
+                    quantity: qty(from_b),
+                },
+            ],
+        };
+        store
+            .place_order(self.placement(n_split(), vec![line]))
+            .await
     }
 
     /// Places `units` from `vendor` for customer `n`.
@@ -178,4 +213,9 @@ impl Fixture {
             .place_order(self.placement(n, vec![self.line(vendor, units)]))
             .await
     }
+}
+
+/// The customer number split placements are made for.
+fn n_split() -> u32 {
+    900
 }

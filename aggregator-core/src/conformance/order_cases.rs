@@ -22,7 +22,7 @@ pub(crate) fn confirm_transition(
         .into_iter()
         .map(|(vendor, _)| VendorPlacement {
             vendor_order_id: format!("{vendor}-order"),
-            idempotency_key: format!("{}:{vendor}", order.id),
+            idempotency_key: order.vendor_key(&vendor),
             vendor,
             confirmed_at: vendor_time,
         })
@@ -215,7 +215,8 @@ pub async fn transitions_are_compare_and_set(store: &dyn StockStore) {
 }
 
 /// Cancelling a confirmed order leaves its units in `confirmed_not_yet_reported` (the
-/// vendor has them until it cancels) and writes the given outbox messages with it.
+/// vendor has them until it cancels) and writes, with the change, the given outbox
+/// messages and one `CancelAtVendor` per vendor placement.
 pub async fn confirmed_order_cancel_keeps_units_counted(store: &dyn StockStore) {
     let fx = Fixture::new(store, 5, 0).await;
     let placed = valid(fx.place(store, &fx.vendor_a, 2, 1).await, "place");
@@ -229,17 +230,15 @@ pub async fn confirmed_order_cancel_keeps_units_counted(store: &dyn StockStore) 
         "confirm",
     );
     assert_eq!(confirmed.vendor_placements.len(), 1);
-    let message = valid(
-        Message::json(&OrderMessage::CancelAtVendor {
+    let extra = valid(
+        Message::json(&OrderMessage::ProcessOrder {
             order: confirmed.id,
-            vendor: fx.vendor_a.clone(),
-            idempotency_key: confirmed.vendor_placements[0].idempotency_key.clone(),
         }),
         "message",
     );
     let outbox = OutboxMessage {
         queue: QueueName::Orders,
-        message: message.clone(),
+        message: extra.clone(),
         created_at: fx.now,
     };
     let cancelled = valid(
@@ -254,17 +253,154 @@ pub async fn confirmed_order_cancel_keeps_units_counted(store: &dyn StockStore) 
         (row.reserved, row.confirmed_not_yet_reported, row.sellable()),
         (0, 2, 3)
     );
+    let claimed = drain_outbox(store, &fx).await;
+    assert!(
+        claimed.iter().any(|m| m.message == extra),
+        "outbox written with the change"
+    );
+    assert_eq!(
+        vendor_cancellations(&claimed, confirmed.id),
+        vec![(
+            fx.vendor_a.clone(),
+            confirmed.vendor_placements[0].idempotency_key.clone()
+        )],
+        "the vendor placement is cancelled through the outbox"
+    );
+}
+
+/// Claims and marks every outbox message (as a relay would) and answers them.
+async fn drain_outbox(store: &dyn StockStore, fx: &Fixture) -> Vec<OutboxMessage> {
     let claimed = valid(
         store
             .claim_outbox(fx.now + Duration::days(365), Duration::seconds(30), 10_000)
             .await,
         "claim",
     );
-    assert!(
-        claimed.iter().any(|m| m.message == message),
-        "outbox written with the change"
+    let ids: Vec<_> = claimed.iter().map(|m| m.message.id).collect();
+    valid(store.mark_outbox_sent(&ids).await, "mark");
+    claimed
+}
+
+/// The (vendor, key) of every `CancelAtVendor` for `order` among `messages`, sorted.
+fn vendor_cancellations(
+    messages: &[OutboxMessage],
+    order: crate::domain::OrderId,
+) -> Vec<(crate::domain::VendorId, String)> {
+    let mut found: Vec<_> = messages
+        .iter()
+        .filter_map(|m| match m.message.decode::<OrderMessage>() {
+            Ok(OrderMessage::CancelAtVendor {
+                order: about,
+                vendor,
+                idempotency_key,
+            }) if about == order => Some((vendor, idempotency_key)),
+            _ => None,
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Every change that takes a reserved order out of its version (fail, cancel, expire,
+/// re-route) writes, in the same step, a `CancelAtVendor` for the key of that version at
+/// each of its vendors (a handler may have used any of them); confirming writes none.
+pub async fn leaving_a_version_queues_the_cancellation_of_its_vendor_keys(store: &dyn StockStore) {
+    let fx = Fixture::new(store, 20, 20).await;
+    drain_outbox(store, &fx).await;
+    let keys = |order: &Order| -> Vec<(crate::domain::VendorId, String)> {
+        let mut keys: Vec<_> = order
+            .allocations_by_vendor()
+            .into_iter()
+            .map(|(vendor, _)| {
+                let key = order.vendor_key(&vendor);
+                (vendor, key)
+            })
+            .collect();
+        keys.sort();
+        keys
+    };
+    for (step, kind) in [StatusChange::Fail, StatusChange::Cancel]
+        .into_iter()
+        .enumerate()
+    {
+        let placed = valid(fx.place_split(store, 1, 1).await, "place");
+        let expected = keys(&placed.order);
+        assert_eq!(expected.len(), 2, "two vendors");
+        drain_outbox(store, &fx).await;
+        valid(
+            store
+                .transition(&change(&placed.order, kind, fx.now), &[])
+                .await,
+            "leave reserved",
+        );
+        let claimed = drain_outbox(store, &fx).await;
+        assert_eq!(
+            vendor_cancellations(&claimed, placed.order.id),
+            expected,
+            "change {step}"
+        );
+    }
+
+    let placed = valid(fx.place_split(store, 1, 1).await, "place");
+    let expected = keys(&placed.order);
+    drain_outbox(store, &fx).await;
+    let expired = valid(
+        store
+            .expire_overdue(placed.order.reserved_until, 10_000)
+            .await,
+        "expire",
     );
-    valid(store.mark_outbox_sent(&[message.id]).await, "mark");
+    assert!(expired.orders.contains(&placed.order.id));
+    let claimed = drain_outbox(store, &fx).await;
+    assert_eq!(
+        vendor_cancellations(&claimed, placed.order.id),
+        expected,
+        "expiry cancels too"
+    );
+
+    let placed = valid(fx.place(store, &fx.vendor_a, 1, 1).await, "place");
+    let expected = keys(&placed.order);
+    drain_outbox(store, &fx).await;
+    let moved = valid(
+        store
+            .reroute(&Reroute {
+                order: placed.order.id,
+                expected_version: placed.order.version,
+                vendor: fx.vendor_a.clone(),
+                sku: fx.sku_a.clone(),
+                replacement: vec![PlannedAllocation {
+                    vendor: fx.vendor_b.clone(),
+                    sku: fx.sku_b.clone(),
+                    quantity: qty(1),
+                }],
+                reason: "A is short".into(),
+                at: fx.now,
+                fresh_since: fx.fresh_since(),
+            })
+            .await,
+        "reroute",
+    );
+    let claimed = drain_outbox(store, &fx).await;
+    assert_eq!(
+        vendor_cancellations(&claimed, placed.order.id),
+        expected,
+        "a re-route cancels the old version's keys"
+    );
+    valid(
+        store
+            .transition(
+                &confirm_transition(&moved, &fx, fx.now + Duration::seconds(1)),
+                &[],
+            )
+            .await,
+        "confirm",
+    );
+    let claimed = drain_outbox(store, &fx).await;
+    assert_eq!(
+        vendor_cancellations(&claimed, placed.order.id),
+        vec![],
+        "confirming cancels nothing"
+    );
 }
 
 /// The same idempotency key with the same request returns the first order without

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::domain::{MessageId, OrderId, VendorId};
+use crate::domain::{MessageId, OrderId, VendorId, VendorKey};
 use crate::error::{Error, Result};
 
 /// The queues the system uses; each has a dead-letter twin named `<name>.dlq`.
@@ -122,6 +122,31 @@ pub struct OutboxMessage {
     /// When it was written, in our clock.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+}
+
+impl OutboxMessage {
+    /// One `CancelAtVendor` message on `order_queue` per key: what a change that makes
+    /// `keys` dead writes beside itself, so the cancellations survive any crash after
+    /// the change commits.
+    pub fn vendor_cancellations(
+        order: OrderId,
+        keys: &[VendorKey],
+        at: OffsetDateTime,
+    ) -> Result<Vec<Self>> {
+        keys.iter()
+            .map(|dead| {
+                Ok(Self {
+                    queue: QueueName::Orders,
+                    message: Message::json(&OrderMessage::CancelAtVendor {
+                        order,
+                        vendor: dead.vendor.clone(),
+                        idempotency_key: dead.key.clone(),
+                    })?,
+                    created_at: at,
+                })
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ pub use message::{Message, OrderMessage, OutboxMessage, QueueName, SyncRequest};
 pub use money::{Currency, Money};
 pub use order::{
     Allocation, Order, OrderDetails, OrderEvent, OrderLine, OrderStatus, ShippingAddress,
-    StatusChange, Transition, VendorPlacement, check_free_text,
+    StatusChange, Transition, VendorKey, VendorPlacement, check_free_text,
 };
 pub use quantity::{ABSOLUTE_MAX_QUANTITY, Quantity, QuantityLimit};
 pub use reservation::{Reservation, ReservationOwner};

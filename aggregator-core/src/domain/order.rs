@@ -220,6 +220,17 @@ pub struct VendorPlacement {
     pub confirmed_at: OffsetDateTime,
 }
 
+/// An order placed, or perhaps placed, at a vendor under an idempotency key: what must
+/// end either in one of our confirmed orders or cancelled at the vendor.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VendorKey {
+    /// The vendor.
+    pub vendor: VendorId,
+    /// The idempotency key the order is (or would be) placed under.
+    pub key: String,
+}
+
 /// One recorded change of an order's status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -331,6 +342,40 @@ impl Order {
         grouped.into_iter().collect()
     }
 
+    /// The key this version of the order is placed under at `vendor`: stable while the
+    /// version stands (so a repeated placement is a replay at the vendor), new after a
+    /// re-route or any other change of version. Every handler of the same version uses
+    /// the same keys, whichever process it runs in.
+    pub fn vendor_key(&self, vendor: &VendorId) -> String {
+        format!("{}:{}:v{}", self.id, vendor, self.version)
+    }
+
+    /// The vendor orders this order may have caused and not yet given up: while it holds
+    /// stock, one key per vendor of its allocations at the current version (a handler
+    /// may have used any of them, even one that crashed before it could say so); once
+    /// confirmed, the keys of its vendor placements; otherwise none.
+    pub fn live_vendor_keys(&self) -> Vec<VendorKey> {
+        if self.status.holds_stock() {
+            self.allocations_by_vendor()
+                .into_iter()
+                .map(|(vendor, _)| VendorKey {
+                    key: self.vendor_key(&vendor),
+                    vendor,
+                })
+                .collect()
+        } else if self.status == OrderStatus::Confirmed {
+            self.vendor_placements
+                .iter()
+                .map(|placement| VendorKey {
+                    vendor: placement.vendor.clone(),
+                    key: placement.idempotency_key.clone(),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        }
+    }
+
     /// What moving the units of (`vendor`, `sku`) to `replacement` would move: the units
     /// the order holds there, their product and the line's item text. Refuses (changing
     /// nothing) an order that is not `reserved`, a SKU the order holds nothing on, a
@@ -384,6 +429,10 @@ impl Order {
     /// quantities add up to them), merging with allocations the lines already have;
     /// version + 1 and an event with `reason`. Checks as [`Order::check_reroute`] does
     /// and changes nothing on error.
+    ///
+    /// Returns the vendor keys the change makes dead: every key of the old version (the
+    /// new version places under new keys at every vendor). The store must cancel them in
+    /// the same atomic step, through its outbox.
     pub fn reroute(
         &mut self,
         vendor: &VendorId,
@@ -391,12 +440,13 @@ impl Order {
         replacement: &[Allocation],
         reason: &str,
         at: OffsetDateTime,
-    ) -> Result<()> {
+    ) -> Result<Vec<VendorKey>> {
         let planned: Vec<(VendorId, VendorSku, Quantity)> = replacement
             .iter()
             .map(|a| (a.vendor.clone(), a.sku.clone(), a.quantity))
             .collect();
         self.check_reroute(vendor, sku, &planned)?;
+        let dead = self.live_vendor_keys();
         let mut remaining: Vec<Allocation> = replacement.to_vec();
         let mut lines = self.lines.clone();
         for line in &mut lines {
@@ -444,13 +494,19 @@ impl Order {
             at,
             version: self.version,
         });
-        Ok(())
+        Ok(dead)
     }
 
     /// Checks that `change` is allowed from the current status at `expected_version`,
     /// then applies it: new status, version + 1, an event, and the failure reason or
     /// vendor placements it carries. Changes nothing on error.
-    pub fn apply(&mut self, transition: &Transition) -> Result<()> {
+    ///
+    /// A confirmation must carry, for exactly the vendors of the allocations, the keys of
+    /// the current version ([`Order::vendor_key`]): a handler that worked on an older
+    /// version cannot confirm. Returns the vendor keys the change makes dead (all live
+    /// ones when the order fails, is cancelled or expires; none on confirmation); the
+    /// store must cancel them in the same atomic step, through its outbox.
+    pub fn apply(&mut self, transition: &Transition) -> Result<Vec<VendorKey>> {
         if self.id != transition.order {
             return Err(Error::conflict("transition is for another order"));
         }
@@ -469,22 +525,18 @@ impl Order {
                 next.as_str()
             )));
         }
-        match &transition.change {
+        let dead = self.live_vendor_keys();
+        let dead = match &transition.change {
             StatusChange::Confirm { placements } => {
-                for (vendor, _) in self.allocations_by_vendor() {
-                    if !placements.iter().any(|p| p.vendor == vendor) {
-                        return Err(Error::invalid(
-                            "placements",
-                            format!("no confirmation from vendor {vendor}"),
-                        ));
-                    }
-                }
+                self.check_placements(placements)?;
                 self.vendor_placements = placements.clone();
+                Vec::new()
             }
             StatusChange::Fail | StatusChange::Cancel | StatusChange::Expire => {
                 self.failure_reason = Some(transition.reason.clone());
+                dead
             }
-        }
+        };
         let from = self.status;
         self.status = next;
         self.version += 1;
@@ -496,6 +548,47 @@ impl Order {
             at: transition.at,
             version: self.version,
         });
+        Ok(dead)
+    }
+
+    /// Refuses placements that do not name exactly the vendors of the allocations, once
+    /// each, under this version's keys.
+    fn check_placements(&self, placements: &[VendorPlacement]) -> Result<()> {
+        let vendors = self.allocations_by_vendor();
+        for (vendor, _) in &vendors {
+            let expected = self.vendor_key(vendor);
+            let mut from_vendor = placements.iter().filter(|p| &p.vendor == vendor);
+            match (from_vendor.next(), from_vendor.next()) {
+                (None, _) => {
+                    return Err(Error::invalid(
+                        "placements",
+                        format!("no confirmation from vendor {vendor}"),
+                    ));
+                }
+                (Some(_), Some(_)) => {
+                    return Err(Error::invalid(
+                        "placements",
+                        format!("two confirmations from vendor {vendor}"),
+                    ));
+                }
+                (Some(placement), None) if placement.idempotency_key != expected => {
+                    return Err(Error::conflict(format!(
+                        "the confirmation from vendor {vendor} is for key {}, not {expected} of version {}",
+                        placement.idempotency_key, self.version
+                    )));
+                }
+                (Some(_), None) => {}
+            }
+        }
+        if let Some(stray) = placements
+            .iter()
+            .find(|p| !vendors.iter().any(|(vendor, _)| vendor == &p.vendor))
+        {
+            return Err(Error::invalid(
+                "placements",
+                format!("vendor {} has no part in the order", stray.vendor),
+            ));
+        }
         Ok(())
     }
 }
@@ -662,18 +755,135 @@ mod tests {
         );
     }
 
-    #[test]
-    fn confirm_needs_every_vendor() {
-        let mut order = order();
-        let only_a = vec![VendorPlacement {
-            vendor: VendorId::new("VendorA").expect("vendor"),
-            vendor_order_id: "a-1".into(),
-            idempotency_key: "k".into(),
+    fn placement(order: &Order, vendor: &str, key: Option<&str>) -> VendorPlacement {
+        let vendor = VendorId::new(vendor).expect("vendor");
+        VendorPlacement {
+            idempotency_key: key.map_or_else(|| order.vendor_key(&vendor), str::to_owned),
+            vendor,
+            vendor_order_id: "vo-1".into(),
             confirmed_at: datetime!(2026-01-01 10:00 UTC),
-        }];
+        }
+    }
+
+    #[test]
+    fn confirm_needs_every_vendor_once_under_this_versions_key() {
+        let mut order = order();
+        let only_a = vec![placement(&order, "VendorA", None)];
         let confirm = transition(&order, StatusChange::Confirm { placements: only_a });
         assert!(matches!(order.apply(&confirm), Err(Error::Invalid { .. })));
-        assert_eq!(order.version, 2);
+        let twice_a = vec![
+            placement(&order, "VendorA", None),
+            placement(&order, "VendorA", None),
+            placement(&order, "VendorB", None),
+        ];
+        let confirm = transition(
+            &order,
+            StatusChange::Confirm {
+                placements: twice_a,
+            },
+        );
+        assert!(matches!(order.apply(&confirm), Err(Error::Invalid { .. })));
+        let stray = vec![
+            placement(&order, "VendorA", None),
+            placement(&order, "VendorB", None),
+            placement(&order, "VendorC", None),
+        ];
+        let confirm = transition(&order, StatusChange::Confirm { placements: stray });
+        assert!(matches!(order.apply(&confirm), Err(Error::Invalid { .. })));
+        let old_key = format!("{}:VendorB:v{}", order.id, order.version - 1);
+        let stale = vec![
+            placement(&order, "VendorA", None),
+            placement(&order, "VendorB", Some(&old_key)),
+        ];
+        let confirm = transition(&order, StatusChange::Confirm { placements: stale });
+        assert!(
+            matches!(order.apply(&confirm), Err(Error::Conflict { .. })),
+            "a placement under an older version's key cannot confirm"
+        );
+        assert_eq!(order.version, 2, "nothing changed");
+        let good = vec![
+            placement(&order, "VendorB", None),
+            placement(&order, "VendorA", None),
+        ];
+        let confirm = transition(&order, StatusChange::Confirm { placements: good });
+        assert_eq!(order.apply(&confirm), Ok(vec![]), "confirming kills no key");
+        assert_eq!(order.status, OrderStatus::Confirmed);
+    }
+
+    #[test]
+    fn leaving_reserved_kills_every_key_of_the_version_and_a_confirmed_cancel_its_placements() {
+        for change in [
+            StatusChange::Fail,
+            StatusChange::Cancel,
+            StatusChange::Expire,
+        ] {
+            let mut order = order();
+            let expected = vec![
+                VendorKey {
+                    vendor: VendorId::new("VendorA").expect("vendor"),
+                    key: format!("{}:VendorA:v2", order.id),
+                },
+                VendorKey {
+                    vendor: VendorId::new("VendorB").expect("vendor"),
+                    key: format!("{}:VendorB:v2", order.id),
+                },
+            ];
+            assert_eq!(order.live_vendor_keys(), expected);
+            let change = transition(&order, change);
+            assert_eq!(order.apply(&change), Ok(expected));
+            assert_eq!(order.live_vendor_keys(), vec![], "nothing left alive");
+        }
+        let mut order = order();
+        let placements = vec![
+            placement(&order, "VendorA", None),
+            placement(&order, "VendorB", None),
+        ];
+        let keys: Vec<VendorKey> = placements
+            .iter()
+            .map(|p| VendorKey {
+                vendor: p.vendor.clone(),
+                key: p.idempotency_key.clone(),
+            })
+            .collect();
+        let confirm = transition(&order, StatusChange::Confirm { placements });
+        order.apply(&confirm).expect("confirmed");
+        assert_eq!(order.live_vendor_keys(), keys);
+        let cancel = transition(&order, StatusChange::Cancel);
+        assert_eq!(order.apply(&cancel), Ok(keys));
+    }
+
+    #[test]
+    fn a_reroute_kills_every_key_of_the_old_version() {
+        let mut order = order();
+        let before = order.live_vendor_keys();
+        let replacement = vec![Allocation {
+            vendor: VendorId::new("VendorC").expect("vendor"),
+            sku: VendorSku::new("LAPTOP-c-001").expect("sku"),
+            quantity: Quantity::new(1, QuantityLimit::DEFAULT).expect("qty"),
+            unit_price: Money::new(1_200, Currency::USD).expect("price"),
+        }];
+        let dead = order
+            .reroute(
+                &VendorId::new("VendorB").expect("vendor"),
+                &VendorSku::new("LAPTOP-b-001").expect("sku"),
+                &replacement,
+                "B is short",
+                datetime!(2026-01-01 10:02 UTC),
+            )
+            .expect("rerouted");
+        assert_eq!(dead, before, "A's key changes too: the version moved");
+        let now: Vec<String> = order
+            .live_vendor_keys()
+            .into_iter()
+            .map(|k| k.key)
+            .collect();
+        assert_eq!(
+            now,
+            vec![
+                format!("{}:VendorA:v3", order.id),
+                format!("{}:VendorC:v3", order.id)
+            ]
+        );
     }
 
     #[test]

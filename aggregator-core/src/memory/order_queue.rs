@@ -244,6 +244,7 @@ impl Subscription for InMemorySubscription {
                     envelope.attempt,
                     envelope.redelivered,
                     envelope.last_error.clone(),
+                    self.shared.policy.max_attempts(),
                     Box::new(InMemorySettler {
                         shared: Arc::clone(&self.shared),
                         queue: self.queue,

@@ -408,7 +408,8 @@ impl StockState {
         let held_before = current.status.holds_stock();
         let deadline = current.reserved_until;
         let mut next = current.clone();
-        next.apply(transition)?;
+        let dead = next.apply(transition)?;
+        let cancellations = OutboxMessage::vendor_cancellations(next.id, &dead, transition.at)?;
         match &transition.change {
             StatusChange::Confirm { placements } => {
                 for allocation in next.lines.iter().flat_map(|line| &line.allocations) {
@@ -440,6 +441,7 @@ impl StockState {
                 .remove(&(deadline, ReservationOwner::Order(next.id)));
         }
         self.write_outbox(outbox.to_vec());
+        self.write_outbox(cancellations);
         self.orders.insert(next.id, next.clone());
         Ok(next)
     }
@@ -500,13 +502,14 @@ impl StockState {
             });
         }
         let mut next = order.clone();
-        next.reroute(
+        let dead = next.reroute(
             &reroute.vendor,
             &reroute.sku,
             &priced,
             &reroute.reason,
             reroute.at,
         )?;
+        let cancellations = OutboxMessage::vendor_cancellations(next.id, &dead, reroute.at)?;
         // Every check that can fail is done; now move the units.
         if let Some(ledger) = self
             .stock
@@ -522,6 +525,7 @@ impl StockState {
                 ledger.try_reserve(allocation.quantity);
             }
         }
+        self.write_outbox(cancellations);
         self.orders.insert(next.id, next.clone());
         Ok(next)
     }

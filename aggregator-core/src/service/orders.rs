@@ -181,8 +181,10 @@ impl OrderService {
         self.store.orders(&query).await
     }
 
-    /// Cancels an order for `reason`. A pending or reserved order releases its units; a
-    /// confirmed one is also cancelled at each vendor through the queue. Cancelling a
+    /// Cancels an order for `reason`. A pending or reserved order releases its units;
+    /// every vendor order it may have caused (a reserved order's keys of its current
+    /// version, a confirmed order's placements) is cancelled through the queue, written
+    /// with the change. Cancelling a
     /// cancelled order returns it unchanged; a failed or expired one is `Conflict`.
     pub async fn cancel(&self, id: OrderId, reason: &str, scope: &Scope) -> Result<Order> {
         let reason = if reason.trim().is_empty() {
@@ -197,11 +199,6 @@ impl OrderService {
                 return Ok(order);
             }
             let now = self.clock.now();
-            let outbox = if order.status == OrderStatus::Confirmed {
-                vendor_cancellations(&order, now)?
-            } else {
-                Vec::new()
-            };
             let transition = Transition {
                 order: id,
                 expected_version: order.version,
@@ -215,7 +212,7 @@ impl OrderService {
                     order.status.as_str()
                 )));
             }
-            match self.store.transition(&transition, &outbox).await {
+            match self.store.transition(&transition, &[]).await {
                 Ok(cancelled) => {
                     self.forget(&cancelled.lines).await;
                     return Ok(cancelled);
@@ -353,26 +350,4 @@ pub(crate) fn process_message(order: OrderId, now: time::OffsetDateTime) -> Resu
         message: Message::json(&OrderMessage::ProcessOrder { order })?,
         created_at: now,
     })
-}
-
-/// Outbox messages cancelling a confirmed order at each vendor that accepted it.
-pub(crate) fn vendor_cancellations(
-    order: &Order,
-    now: time::OffsetDateTime,
-) -> Result<Vec<OutboxMessage>> {
-    order
-        .vendor_placements
-        .iter()
-        .map(|placement| {
-            Ok(OutboxMessage {
-                queue: QueueName::Orders,
-                message: Message::json(&OrderMessage::CancelAtVendor {
-                    order: order.id,
-                    vendor: placement.vendor.clone(),
-                    idempotency_key: placement.idempotency_key.clone(),
-                })?,
-                created_at: now,
-            })
-        })
-        .collect()
 }

@@ -1,10 +1,33 @@
 //! The order worker's step: forward a reserved order to its vendors and confirm it,
 //! re-routing a line a vendor cannot serve, or failing the order and releasing its
-//! units. Safe to run again for the same message: vendor calls are idempotent by key and
-//! every status change is a compare-and-set.
+//! units.
+//!
+//! # Why nothing a vendor accepted outlives our order
+//!
+//! * An order's part at a vendor is placed under a key tied to the order's version
+//!   ([`Order::vendor_key`]). Every handler of one version uses the same keys, so a
+//!   duplicate delivery, a retry or a handler that takes over after a crash replays at
+//!   the vendor instead of placing again.
+//! * A key dies only when a change of the order commits: a re-route (new version, new
+//!   keys), a failure, a cancel, an expiry. The store writes a `CancelAtVendor` message
+//!   for every key the change kills in the same atomic step (see [`Order::apply`]), so
+//!   a crash right after the commit loses none of them, and no handler ever cancels a
+//!   key on its own before the change that kills it has committed: a handler that lost a
+//!   race can never take back a placement the winner confirmed.
+//! * A vendor refuses a placement under a key it has cancelled, so a stale handler that
+//!   reaches a vendor after the cancellation places nothing; one that got there first
+//!   has its placement cancelled by the message.
+//! * A confirmation must carry this version's keys and is a compare-and-set on the
+//!   version: a handler working on an older version cannot confirm.
+//!
+//! So any number of handlers may work on one order at once (duplicate deliveries are
+//! normal with an outbox and a broker); only one change per version commits, and every
+//! vendor effect is either in our confirmed order or cancelled.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use time::Duration;
 
 use crate::clock::Clock;
 use crate::domain::{
@@ -22,6 +45,13 @@ use crate::traits::{
 /// How many times one message may re-route lines before the order fails.
 const MAX_REROUTES: u32 = 3;
 
+/// How many versions of one order a single handling may move through (its own
+/// re-routes and other handlers' changes) before it hands the message back.
+const MAX_ROUNDS: u32 = 8;
+
+/// How many times a failure is tried again when the order keeps changing under it.
+const FAIL_ATTEMPTS: u32 = 5;
+
 /// What handling one order message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProcessOutcome {
@@ -30,7 +60,8 @@ pub enum ProcessOutcome {
     /// The order could not be fulfilled; it failed with its units released.
     Failed(Order),
     /// Nothing to do: the order had already left `reserved` (a redelivery, or a cancel
-    /// or expiry won the race; vendor placements made meanwhile are being cancelled).
+    /// or expiry won the race; the change that moved it queued the cancellation of
+    /// every vendor order it may have caused).
     AlreadySettled(OrderStatus),
     /// The order was cancelled at a vendor.
     CancelledAtVendor,
@@ -44,22 +75,39 @@ pub struct OrderProcessor {
     queue: Arc<dyn OrderQueue>,
     clock: Arc<dyn Clock>,
     staleness: StalenessLimit,
+    reroute_unavailable_after: Duration,
     cached: Option<Arc<CachedCatalog>>,
 }
 
-/// A vendor's answer within one round.
-enum RoundResult {
+/// How one round of placements at the order's vendors ended.
+enum Round {
+    /// Every vendor accepted its part.
     AllAccepted(Vec<VendorPlacement>),
+    /// `vendor` is short (on `short`, or on everything when empty).
     Refused {
         vendor: VendorId,
         short: Vec<VendorShortSku>,
-        accepted: Vec<VendorPlacement>,
     },
+    /// `vendor` had our key cancelled: the order moved on, or that vendor must not be
+    /// used for this version.
+    KeyCancelled { vendor: VendorId },
+    /// `vendor` could not be reached (after the client's own retries).
+    Unavailable { vendor: VendorId, error: Error },
+}
+
+/// How an attempt to change the order ended when it did not end the handling.
+enum Moved {
+    /// Our change committed; here is the order after it.
+    Done(Order),
+    /// Someone else changed the order first; here it is as it is now.
+    Changed(Order),
+    /// The change cannot be made, for this reason.
+    Impossible(String),
 }
 
 impl OrderProcessor {
-    /// A processor forwarding orders in `store` to `vendors`; compensations (vendor
-    /// cancellations) go through `queue`.
+    /// A processor forwarding orders in `store` to `vendors`; cancellations that run out
+    /// of attempts start over through `queue`.
     pub fn new(
         store: Arc<dyn StockStore>,
         vendors: VendorDirectory,
@@ -73,6 +121,7 @@ impl OrderProcessor {
             queue,
             clock,
             staleness,
+            reroute_unavailable_after: Duration::seconds(20),
             cached: None,
         }
     }
@@ -83,6 +132,21 @@ impl OrderProcessor {
         self
     }
 
+    /// Moves the part of a vendor that cannot be reached to other fresh vendors with
+    /// stock once the order's allocation has stood unconfirmed for `after` (20 s by
+    /// default), as a refusal would; before that, and when no other vendor can take it,
+    /// the message is retried. Refuses a negative bound.
+    pub fn with_reroute_unavailable_after(mut self, after: Duration) -> Result<Self> {
+        if after.is_negative() {
+            return Err(Error::invalid(
+                "rerouteUnavailableAfter",
+                "must not be negative",
+            ));
+        }
+        self.reroute_unavailable_after = after;
+        Ok(self)
+    }
+
     async fn forget(&self, order: &Order) {
         if let Some(cached) = &self.cached {
             cached.invalidate_order(order).await;
@@ -91,9 +155,8 @@ impl OrderProcessor {
 
     /// Handles one message. A retryable error means "retry this delivery later"
     /// (vendor placements already made are repeated under the same keys, so nothing is
-    /// placed twice). Any other error will not go away by retrying: dead-letter the
-    /// delivery and call [`OrderProcessor::give_up`], which fails the order, releases
-    /// its units and cancels it at every vendor it may have reached.
+    /// placed twice). Any other error will not go away by retrying: call
+    /// [`OrderProcessor::give_up`] and then dead-letter the delivery.
     pub async fn handle(&self, message: &OrderMessage) -> Result<ProcessOutcome> {
         match message {
             OrderMessage::ProcessOrder { order } => self.process(*order).await,
@@ -103,7 +166,10 @@ impl OrderProcessor {
                 ..
             } => {
                 self.vendors
-                    .get(vendor)?
+                    .get(vendor)
+                    .map_err(|_| {
+                        Error::permanent(format!("vendor {vendor}"), "no client configured")
+                    })?
                     .cancel_order(idempotency_key)
                     .await?;
                 Ok(ProcessOutcome::CancelledAtVendor)
@@ -111,38 +177,44 @@ impl OrderProcessor {
         }
     }
 
-    /// Called when a message has used up its attempts: a reserved order fails with
-    /// `reason` and releases its units, and every vendor it may have reached is asked to
-    /// cancel. A vendor cancellation that could not be delivered is only logged.
-    pub async fn give_up(&self, message: &OrderMessage, reason: &str) -> Result<()> {
+    /// Called before a message is dead-lettered (out of attempts, or failing for good).
+    /// A reserved order fails with `reason`, releasing its units and queueing the
+    /// cancellation of every vendor order it may have caused, in one step; an order in
+    /// any other state is left alone. A cancellation never gives up while the vendor is
+    /// configured: it is queued again as a fresh message, and `Ok(true)` says the
+    /// delivery may simply be acknowledged. An error means nothing was given up: leave
+    /// the delivery unsettled so that it comes back.
+    pub async fn give_up(&self, message: &OrderMessage, reason: &str) -> Result<bool> {
         match message {
             OrderMessage::ProcessOrder { order } => {
-                let order = self.store.order(*order).await?;
-                if order.status != OrderStatus::Reserved {
-                    return Ok(());
-                }
-                let keys: Vec<(VendorId, String)> = order
-                    .allocations_by_vendor()
-                    .into_iter()
-                    .map(|(vendor, _)| {
-                        let key = vendor_key(&order, &vendor);
-                        (vendor, key)
-                    })
-                    .collect();
-                self.compensate(order.id, keys).await?;
-                self.fail(order, &format!("gave up: {reason}")).await?;
-                Ok(())
+                let order = match self.store.order(*order).await {
+                    Ok(order) => order,
+                    Err(Error::NotFound { .. }) => return Ok(false),
+                    Err(other) => return Err(other),
+                };
+                self.fail_any_version(order, &format!("gave up: {reason}"))
+                    .await?;
+                Ok(false)
             }
             OrderMessage::CancelAtVendor {
                 order,
                 vendor,
                 idempotency_key,
             } => {
-                tracing::error!(
+                if self.vendors.get(vendor).is_err() {
+                    tracing::error!(
+                        %order, %vendor, idempotency_key, reason,
+                        "cannot cancel an order at a vendor without a client; needs an operator"
+                    );
+                    return Ok(false);
+                }
+                tracing::warn!(
                     %order, %vendor, idempotency_key, reason,
-                    "could not cancel order at vendor; needs an operator"
+                    "cancellation at vendor out of attempts; queued again"
                 );
-                Ok(())
+                let again = Message::json(message)?;
+                self.queue.publish(QueueName::Orders, &again).await?;
+                Ok(true)
             }
         }
     }
@@ -150,54 +222,81 @@ impl OrderProcessor {
     async fn process(&self, id: OrderId) -> Result<ProcessOutcome> {
         let mut order = self.store.order(id).await?;
         let mut reroutes = 0;
-        loop {
+        for _ in 0..MAX_ROUNDS {
             if order.status != OrderStatus::Reserved {
                 return Ok(ProcessOutcome::AlreadySettled(order.status));
             }
-            match self.place_at_vendors(&order).await? {
-                RoundResult::AllAccepted(placements) => {
-                    return self.confirm(order, placements).await;
-                }
-                RoundResult::Refused {
-                    vendor,
-                    short,
-                    accepted,
-                } => {
-                    // Whatever this round placed was placed under keys tied to the
-                    // current version; re-routing changes it, so take them back first.
-                    self.compensate(order.id, placed_keys(&accepted)).await?;
-                    if reroutes >= MAX_REROUTES {
-                        let reason =
-                            format!("vendors kept refusing after {MAX_REROUTES} re-routes");
-                        return Ok(ProcessOutcome::Failed(self.fail(order, &reason).await?));
+            let (vendor, short) = match self.place_at_vendors(&order).await? {
+                Round::AllAccepted(placements) => match self.confirm(&order, placements).await? {
+                    Moved::Done(confirmed) => return Ok(ProcessOutcome::Confirmed(confirmed)),
+                    Moved::Changed(current) => {
+                        order = current;
+                        continue;
                     }
-                    reroutes += 1;
-                    match self.reroute(&order, &vendor, &short).await? {
-                        Ok(next) => order = next,
-                        Err(reason) => {
-                            return Ok(ProcessOutcome::Failed(self.fail(order, &reason).await?));
+                    Moved::Impossible(reason) => return Err(Error::permanent("order", reason)),
+                },
+                Round::Refused { vendor, short } => (vendor, short),
+                Round::KeyCancelled { vendor } => {
+                    let current = self.store.order(id).await?;
+                    if current.version != order.version {
+                        order = current;
+                        continue;
+                    }
+                    tracing::warn!(%id, %vendor, "our live key was cancelled at the vendor; moving its part");
+                    (vendor, Vec::new())
+                }
+                Round::Unavailable { vendor, error } => {
+                    let standing = self.clock.now() - order.updated_at;
+                    if standing < self.reroute_unavailable_after {
+                        return Err(error);
+                    }
+                    match self.reroute(&order, &vendor, &[]).await? {
+                        Moved::Done(next) | Moved::Changed(next) => {
+                            tracing::warn!(%id, %vendor, %error, "vendor unavailable too long; moved its part");
+                            order = next;
+                            continue;
                         }
+                        // Nobody else can take it: wait for the vendor.
+                        Moved::Impossible(_) => return Err(error),
                     }
-                }
-            }
-        }
-    }
-
-    /// Sends each vendor its part of `order`; stops at the first refusal.
-    async fn place_at_vendors(&self, order: &Order) -> Result<RoundResult> {
-        let mut accepted = Vec::new();
-        for (vendor, allocations) in order.allocations_by_vendor() {
-            let client = match self.vendors.get(&vendor) {
-                Ok(client) => client,
-                Err(_) => {
-                    self.compensate(order.id, placed_keys(&accepted)).await?;
-                    return Err(Error::permanent(
-                        format!("vendor {vendor}"),
-                        "no client configured",
-                    ));
                 }
             };
-            let key = vendor_key(order, &vendor);
+            if reroutes >= MAX_REROUTES {
+                let reason = format!("vendors kept refusing after {MAX_REROUTES} re-routes");
+                match self.fail(&order, &reason).await? {
+                    Moved::Done(failed) => return Ok(ProcessOutcome::Failed(failed)),
+                    Moved::Changed(current) => {
+                        order = current;
+                        continue;
+                    }
+                    Moved::Impossible(reason) => return Err(Error::permanent("order", reason)),
+                }
+            }
+            reroutes += 1;
+            order = match self.reroute(&order, &vendor, &short).await? {
+                Moved::Done(next) | Moved::Changed(next) => next,
+                Moved::Impossible(reason) => match self.fail(&order, &reason).await? {
+                    Moved::Done(failed) => return Ok(ProcessOutcome::Failed(failed)),
+                    Moved::Changed(current) => current,
+                    Moved::Impossible(reason) => return Err(Error::permanent("order", reason)),
+                },
+            };
+        }
+        Err(Error::transient(
+            "order store",
+            format!("order {id} kept changing while it was processed"),
+        ))
+    }
+
+    /// Sends each vendor its part of `order` under this version's key; stops at the
+    /// first vendor that does not accept.
+    async fn place_at_vendors(&self, order: &Order) -> Result<Round> {
+        let mut accepted = Vec::new();
+        for (vendor, allocations) in order.allocations_by_vendor() {
+            let client = self.vendors.get(&vendor).map_err(|_| {
+                Error::permanent(format!("vendor {vendor}"), "no client configured")
+            })?;
+            let key = order.vendor_key(&vendor);
             let request = VendorOrder {
                 idempotency_key: key.clone(),
                 lines: allocations
@@ -208,74 +307,66 @@ impl OrderProcessor {
                     })
                     .collect(),
             };
-            match client.place_order(&request).await? {
-                VendorOrderOutcome::Accepted {
+            match client.place_order(&request).await {
+                Ok(VendorOrderOutcome::Accepted {
                     vendor_order_id,
                     confirmed_at,
-                } => accepted.push(VendorPlacement {
+                }) => accepted.push(VendorPlacement {
                     vendor,
                     vendor_order_id,
                     idempotency_key: key,
                     confirmed_at,
                 }),
-                VendorOrderOutcome::Refused { short } => {
-                    return Ok(RoundResult::Refused {
-                        vendor,
-                        short,
-                        accepted,
-                    });
+                Ok(VendorOrderOutcome::Refused { short }) => {
+                    return Ok(Round::Refused { vendor, short });
                 }
+                Ok(VendorOrderOutcome::KeyCancelled) => return Ok(Round::KeyCancelled { vendor }),
+                Err(error) if error.is_retryable() => {
+                    return Ok(Round::Unavailable { vendor, error });
+                }
+                Err(error) => return Err(error),
             }
         }
-        Ok(RoundResult::AllAccepted(accepted))
+        Ok(Round::AllAccepted(accepted))
     }
 
-    async fn confirm(
-        &self,
-        order: Order,
-        placements: Vec<VendorPlacement>,
-    ) -> Result<ProcessOutcome> {
+    async fn confirm(&self, order: &Order, placements: Vec<VendorPlacement>) -> Result<Moved> {
         let transition = Transition {
             order: order.id,
             expected_version: order.version,
-            change: StatusChange::Confirm {
-                placements: placements.clone(),
-            },
+            change: StatusChange::Confirm { placements },
             reason: "every vendor accepted".into(),
             at: self.clock.now(),
         };
-        match self.store.transition(&transition, &[]).await {
-            Ok(order) => {
-                self.forget(&order).await;
-                Ok(ProcessOutcome::Confirmed(order))
+        self.change(order, &transition).await
+    }
+
+    /// Commits `transition` (made from `order` as read); a lost race answers the order
+    /// as it is now.
+    async fn change(&self, order: &Order, transition: &Transition) -> Result<Moved> {
+        match self.store.transition(transition, &[]).await {
+            Ok(next) => {
+                self.forget(&next).await;
+                Ok(Moved::Done(next))
             }
-            Err(Error::Conflict { .. }) => {
+            Err(Error::Conflict { detail }) => {
                 let current = self.store.order(order.id).await?;
-                if current.status == OrderStatus::Reserved {
-                    // Changed under us but still open (another delivery re-routed it);
-                    // try the message again later.
-                    return Err(Error::transient(
-                        "order store",
-                        format!("order {} changed while confirming", order.id),
-                    ));
+                if current.version == order.version {
+                    return Ok(Moved::Impossible(detail));
                 }
-                if current.status != OrderStatus::Confirmed {
-                    self.compensate(order.id, placed_keys(&placements)).await?;
-                }
-                Ok(ProcessOutcome::AlreadySettled(current.status))
+                Ok(Moved::Changed(current))
             }
             Err(other) => Err(other),
         }
     }
 
-    /// Moves the units `vendor` refused to other fresh vendors of the same product.
-    /// Returns the re-routed order, or the reason it cannot be done.
+    /// Moves the units `vendor` cannot serve to other fresh vendors of the same product.
     async fn reroute(
         &self,
         order: &Order,
         vendor: &VendorId,
         short: &[VendorShortSku],
-    ) -> Result<std::result::Result<Order, String>> {
+    ) -> Result<Moved> {
         let now = self.clock.now();
         let fresh_since = self.staleness.fresh_since(now);
         let vendors: BTreeMap<VendorId, Vendor> = self
@@ -286,10 +377,9 @@ impl OrderProcessor {
             .filter(|candidate| &candidate.id != vendor)
             .map(|candidate| (candidate.id.clone(), candidate))
             .collect();
-        let mut current = order.clone();
-        let skus: Vec<_> = if short.is_empty() {
+        let mut skus: Vec<_> = if short.is_empty() {
             // A refusal without detail: move everything that vendor had.
-            current
+            order
                 .allocations_by_vendor()
                 .into_iter()
                 .filter(|(v, _)| v == vendor)
@@ -298,17 +388,23 @@ impl OrderProcessor {
         } else {
             short.iter().map(|s| s.sku.clone()).collect()
         };
+        skus.sort();
+        skus.dedup();
+        let mut current = order.clone();
         let mut taken = Taken::new();
         for sku in skus {
-            let Some((line, quantity)) = current.lines.iter().find_map(|line| {
-                let units: u32 = line
-                    .allocations
-                    .iter()
-                    .filter(|a| &a.vendor == vendor && a.sku == sku)
-                    .map(|a| a.quantity.get())
-                    .sum();
-                (units > 0).then_some((line.clone(), units))
-            }) else {
+            // Every line on this SKU moves together (two lines may share one SKU).
+            let mut units = 0_u32;
+            let mut line = None;
+            for candidate in &current.lines {
+                for allocation in &candidate.allocations {
+                    if &allocation.vendor == vendor && allocation.sku == sku {
+                        units += allocation.quantity.get();
+                        line.get_or_insert_with(|| candidate.clone());
+                    }
+                }
+            }
+            let Some(line) = line else {
                 continue;
             };
             let rows: Vec<_> = self
@@ -318,9 +414,9 @@ impl OrderProcessor {
                 .into_iter()
                 .filter(|row| &row.vendor != vendor)
                 .collect();
-            let quantity = crate::domain::Quantity::try_from(quantity)?;
+            let quantity = crate::domain::Quantity::try_from(units)?;
             let reason = format!(
-                "vendor {vendor} is short on {sku} and no other vendor has {quantity} units of {}",
+                "vendor {vendor} cannot serve {sku} and no other vendor has {quantity} units of {}",
                 line.product
             );
             let Some(plan) = plan_line(
@@ -331,10 +427,10 @@ impl OrderProcessor {
                 fresh_since,
                 &mut taken,
             ) else {
-                return Ok(Err(reason));
+                return Ok(Moved::Impossible(reason));
             };
             if plan.short.is_some() {
-                return Ok(Err(reason));
+                return Ok(Moved::Impossible(reason));
             }
             let request = Reroute {
                 order: current.id,
@@ -343,7 +439,7 @@ impl OrderProcessor {
                 sku: sku.clone(),
                 replacement: plan.line.allocations.clone(),
                 reason: format!(
-                    "vendor {vendor} is short on {sku}; moved {}",
+                    "vendor {vendor} cannot serve {sku}; moved {}",
                     describe(&plan.line.allocations)
                 ),
                 at: now,
@@ -354,40 +450,48 @@ impl OrderProcessor {
                     self.forget(&next).await;
                     current = next;
                 }
-                Err(Error::InsufficientStock { .. }) => return Ok(Err(reason)),
+                Err(Error::InsufficientStock { .. }) => return Ok(Moved::Impossible(reason)),
                 Err(Error::Conflict { detail }) => {
-                    return Err(Error::transient("order store", detail));
+                    let latest = self.store.order(order.id).await?;
+                    if latest.version == current.version {
+                        return Ok(Moved::Impossible(detail));
+                    }
+                    return Ok(Moved::Changed(latest));
                 }
                 Err(other) => return Err(other),
             }
         }
         if current.version == order.version {
-            return Ok(Err(format!("vendor {vendor} refused the order")));
+            return Ok(Moved::Impossible(format!(
+                "vendor {vendor} refused the order"
+            )));
         }
-        Ok(Ok(current))
+        Ok(Moved::Done(current))
     }
 
-    /// Fails a reserved order with `reason`, releasing its units; if it already left
-    /// `reserved`, returns it as it is.
-    async fn fail(&self, mut order: Order, reason: &str) -> Result<Order> {
-        for _ in 0..5 {
+    /// Fails `order` (as read) with `reason`, releasing its units.
+    async fn fail(&self, order: &Order, reason: &str) -> Result<Moved> {
+        let transition = Transition {
+            order: order.id,
+            expected_version: order.version,
+            change: StatusChange::Fail,
+            reason: reason.to_owned(),
+            at: self.clock.now(),
+        };
+        self.change(order, &transition).await
+    }
+
+    /// Fails the order whatever its version while it can still fail; leaves it as it is
+    /// once it cannot.
+    async fn fail_any_version(&self, mut order: Order, reason: &str) -> Result<Order> {
+        for _ in 0..FAIL_ATTEMPTS {
             if !order.status.can_become(OrderStatus::Failed) {
                 return Ok(order);
             }
-            let transition = Transition {
-                order: order.id,
-                expected_version: order.version,
-                change: StatusChange::Fail,
-                reason: reason.to_owned(),
-                at: self.clock.now(),
-            };
-            match self.store.transition(&transition, &[]).await {
-                Ok(failed) => {
-                    self.forget(&failed).await;
-                    return Ok(failed);
-                }
-                Err(Error::Conflict { .. }) => order = self.store.order(order.id).await?,
-                Err(other) => return Err(other),
+            match self.fail(&order, reason).await? {
+                Moved::Done(failed) => return Ok(failed),
+                Moved::Changed(current) => order = current,
+                Moved::Impossible(detail) => return Err(Error::permanent("order", detail)),
             }
         }
         Err(Error::transient(
@@ -395,41 +499,11 @@ impl OrderProcessor {
             format!("order {} kept changing while failing it", order.id),
         ))
     }
-
-    /// Cancels our order at each vendor for each key before the caller moves on:
-    /// directly, and when that fails, through a durable queue message that is retried
-    /// with backoff, so neither a vendor outage nor a crash loses it.
-    async fn compensate(&self, order: OrderId, keys: Vec<(VendorId, String)>) -> Result<()> {
-        for (vendor, idempotency_key) in keys {
-            let direct = match self.vendors.get(&vendor) {
-                Ok(client) => client.cancel_order(&idempotency_key).await,
-                Err(error) => Err(error),
-            };
-            if let Err(error) = direct {
-                tracing::warn!(%order, %vendor, %error, "cancel at vendor failed; queued for retry");
-                let message = Message::json(&OrderMessage::CancelAtVendor {
-                    order,
-                    vendor,
-                    idempotency_key,
-                })?;
-                self.queue.publish(QueueName::Orders, &message).await?;
-            }
-        }
-        Ok(())
-    }
 }
 
-/// The key an order's part is placed with at `vendor`: stable for one version of the
-/// order, so a redelivered message places it only once, and new after a re-route.
+/// The key an order's part is placed with at `vendor`; see [`Order::vendor_key`].
 pub fn vendor_key(order: &Order, vendor: &VendorId) -> String {
-    format!("{}:{}:v{}", order.id, vendor, order.version)
-}
-
-fn placed_keys(placements: &[VendorPlacement]) -> Vec<(VendorId, String)> {
-    placements
-        .iter()
-        .map(|p| (p.vendor.clone(), p.idempotency_key.clone()))
-        .collect()
+    order.vendor_key(vendor)
 }
 
 fn describe(allocations: &[PlannedAllocation]) -> String {

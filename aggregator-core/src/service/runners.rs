@@ -106,10 +106,17 @@ pub enum Settled {
     Done(String),
     /// Failed for a reason that may pass; it comes back after the queue's delay.
     Retrying(String),
+    /// Out of attempts, but work that must not stop (a cancellation at a vendor) was
+    /// queued again as a fresh message; this delivery was acknowledged.
+    Requeued(String),
     /// Dead-lettered (malformed, permanently failing, or out of attempts); an order it
     /// was about failed with its units released.
     DeadLettered(String),
 }
+
+/// How long a delivery whose give-up failed waits before it is handed back, so that a
+/// store outage does not turn into a hot redelivery loop.
+const GIVE_UP_FAILED_PAUSE: Duration = Duration::from_secs(1);
 
 fn describe(outcome: &ProcessOutcome) -> String {
     match outcome {
@@ -121,9 +128,10 @@ fn describe(outcome: &ProcessOutcome) -> String {
 }
 
 /// Handles one `order_queue` delivery with `processor` and settles it: ack when done;
-/// retry a retryable failure (and, when that was the last attempt, give the order up);
-/// dead-letter anything else and give the order up. An error means the delivery could
-/// not be settled and will be redelivered.
+/// retry a retryable failure; on the last attempt, or for a failure that will not pass,
+/// give the message up first (the order fails with its units released, a cancellation
+/// is queued again) and only then dead-letter it. An error means the delivery could not
+/// be settled (the give-up failed, or the queue did) and will be redelivered.
 pub async fn settle_order_delivery(
     processor: &OrderProcessor,
     delivery: Delivery,
@@ -136,26 +144,37 @@ pub async fn settle_order_delivery(
             return Ok(Settled::DeadLettered(reason));
         }
     };
-    match processor.handle(&message).await {
+    let error = match processor.handle(&message).await {
         Ok(outcome) => {
             delivery.ack().await?;
-            Ok(Settled::Done(describe(&outcome)))
+            return Ok(Settled::Done(describe(&outcome)));
         }
-        Err(error) if error.is_retryable() => {
-            let reason = error.to_string();
-            match delivery.retry(&reason).await? {
-                RetryOutcome::Scheduled { .. } => Ok(Settled::Retrying(reason)),
-                RetryOutcome::DeadLettered => {
-                    processor.give_up(&message, &reason).await?;
-                    Ok(Settled::DeadLettered(reason))
-                }
+        Err(error) => error,
+    };
+    let reason = error.to_string();
+    if error.is_retryable() && !delivery.is_last_attempt() {
+        return match delivery.retry(&reason).await? {
+            RetryOutcome::Scheduled { .. } => Ok(Settled::Retrying(reason)),
+            // The queue's policy is shorter than the delivery said; nothing was given
+            // up yet, so do it now (the message is in the dead-letter queue already).
+            RetryOutcome::DeadLettered => {
+                processor.give_up(&message, &reason).await?;
+                Ok(Settled::DeadLettered(reason))
             }
+        };
+    }
+    match processor.give_up(&message, &reason).await {
+        Ok(true) => {
+            delivery.ack().await?;
+            Ok(Settled::Requeued(reason))
         }
-        Err(error) => {
-            let reason = error.to_string();
+        Ok(false) => {
             delivery.dead_letter(&reason).await?;
-            processor.give_up(&message, &reason).await?;
             Ok(Settled::DeadLettered(reason))
+        }
+        Err(give_up) => {
+            tokio::time::sleep(GIVE_UP_FAILED_PAUSE).await;
+            Err(give_up)
         }
     }
 }
@@ -191,6 +210,7 @@ pub async fn run_order_worker(
                     match settle_order_delivery(&processor, delivery).await {
                         Ok(Settled::Done(what)) => tracing::debug!(%what, "order message done"),
                         Ok(Settled::Retrying(reason)) => tracing::warn!(%reason, "order message will be retried"),
+                        Ok(Settled::Requeued(reason)) => tracing::warn!(%reason, "order message out of attempts; queued again"),
                         Ok(Settled::DeadLettered(reason)) => tracing::error!(%reason, "order message dead-lettered"),
                         Err(error) => tracing::warn!(%error, "order message left unsettled; it will be redelivered"),
                     }

@@ -120,16 +120,20 @@ pub struct Delivery {
     pub redelivered: bool,
     /// Why the previous attempt failed, if one did.
     pub last_error: Option<String>,
+    /// How many attempts the queue's retry policy gives a message in all.
+    pub max_attempts: u32,
     settler: Box<dyn DeliverySettler>,
 }
 
 impl Delivery {
-    /// A delivery that `settler` will settle; for backends.
+    /// A delivery that `settler` will settle, under a policy of `max_attempts`
+    /// attempts; for backends.
     pub fn new(
         message: Message,
         attempt: u32,
         redelivered: bool,
         last_error: Option<String>,
+        max_attempts: u32,
         settler: Box<dyn DeliverySettler>,
     ) -> Self {
         Self {
@@ -137,8 +141,16 @@ impl Delivery {
             attempt,
             redelivered,
             last_error,
+            max_attempts,
             settler,
         }
+    }
+
+    /// True when this is the message's last attempt: a [`Delivery::retry`] would
+    /// dead-letter it. Consumers that must do something before a message is given up
+    /// (fail the order it is about) do it first, then dead-letter.
+    pub fn is_last_attempt(&self) -> bool {
+        self.attempt >= self.max_attempts
     }
 
     /// Acknowledges: the message is done and will not come back.

@@ -77,6 +77,10 @@ pub enum VendorOrderOutcome {
         /// The short SKUs.
         short: Vec<VendorShortSku>,
     },
+    /// Refused because the key was cancelled earlier; nothing was placed. For us this
+    /// means the order moved on (a newer version places under new keys, or it ended):
+    /// read it again, never give it up for this.
+    KeyCancelled,
 }
 
 /// One vendor's API.

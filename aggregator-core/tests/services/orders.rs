@@ -373,7 +373,7 @@ async fn cancelling_a_confirmed_order_queues_vendor_cancellations() {
             placements: vec![VendorPlacement {
                 vendor: super::support::vendor("VendorA"),
                 vendor_order_id: "A-77".into(),
-                idempotency_key: "key-a".into(),
+                idempotency_key: placed.order.vendor_key(&super::support::vendor("VendorA")),
                 confirmed_at: world.later(1),
             }],
         },
@@ -405,7 +405,7 @@ async fn cancelling_a_confirmed_order_queues_vendor_cancellations() {
         Ok(OrderMessage::CancelAtVendor {
             order: placed.order.id,
             vendor: super::support::vendor("VendorA"),
-            idempotency_key: "key-a".into(),
+            idempotency_key: placed.order.vendor_key(&super::support::vendor("VendorA")),
         })
     );
 }

@@ -42,13 +42,46 @@ fn accepting(id: &str, world: &World, times: usize) -> MockVendor {
     mock
 }
 
-/// The messages queued for the worker (compensations), drained and decoded.
+/// The messages queued for the worker directly (not through the outbox), drained and
+/// decoded.
 async fn queued(world: &World) -> Vec<OrderMessage> {
     drain(&world.queue)
         .await
         .iter()
         .map(|message| message.decode::<OrderMessage>().expect("decodes"))
         .collect()
+}
+
+/// The (vendor, key) of every `CancelAtVendor` the store's outbox holds (claimed and
+/// marked sent, as a relay would), sorted.
+async fn outbox_cancellations(world: &World) -> Vec<(String, String)> {
+    let claimed = world
+        .store
+        .claim_outbox(world.later(86_400), time::Duration::seconds(30), 10_000)
+        .await
+        .expect("claim");
+    let ids: Vec<_> = claimed.iter().map(|m| m.message.id).collect();
+    world.store.mark_outbox_sent(&ids).await.expect("mark");
+    let mut found: Vec<_> = claimed
+        .iter()
+        .filter_map(|m| match m.message.decode::<OrderMessage>() {
+            Ok(OrderMessage::CancelAtVendor {
+                vendor,
+                idempotency_key,
+                ..
+            }) => Some((vendor.to_string(), idempotency_key)),
+            _ => None,
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn key(order: &aggregator_core::domain::Order, vendor: &str) -> (String, String) {
+    (
+        vendor.to_owned(),
+        vendor_key(order, &super::support::vendor(vendor)),
+    )
 }
 
 #[tokio::test]
@@ -138,8 +171,13 @@ async fn a_short_vendor_line_is_rerouted_to_another_vendor() {
         order
             .events
             .iter()
-            .any(|e| e.reason.contains("short on LAPTOP-a-001")),
+            .any(|e| e.reason.contains("cannot serve LAPTOP-a-001")),
         "re-route recorded"
+    );
+    assert_eq!(
+        outbox_cancellations(&world).await,
+        vec![key(&placed.order, "VendorA")],
+        "the old version's key is cancelled with the re-route"
     );
     assert_eq!(world.reserved("VendorA", "LAPTOP-a-001"), 0);
     assert_eq!(
@@ -151,7 +189,7 @@ async fn a_short_vendor_line_is_rerouted_to_another_vendor() {
 }
 
 #[tokio::test]
-async fn no_alternative_fails_the_order_and_compensates_accepted_vendors() {
+async fn no_alternative_fails_the_order_and_its_failure_cancels_accepted_vendors() {
     // PHONE-002 exists only at A; LAPTOP-b-001 pins a line to B.
     let world = World::new(0, 1, 1).await;
     let placed = world
@@ -162,11 +200,9 @@ async fn no_alternative_fails_the_order_and_compensates_accepted_vendors() {
         )
         .await
         .expect("placed");
-    let mut a = accepting("VendorA", &world, 1);
-    // The direct cancel fails, so the compensation goes through the queue.
-    a.expect_cancel_order()
-        .times(1)
-        .returning(|_| Err(Error::transient("vendor VendorA", "503")));
+    outbox_cancellations(&world).await;
+    // A accepts; nobody cancels it directly (the mock has no cancel expectation).
+    let a = accepting("VendorA", &world, 1);
     let mut b = mock_vendor("VendorB");
     b.expect_place_order()
         .times(1)
@@ -196,15 +232,12 @@ async fn no_alternative_fails_the_order_and_compensates_accepted_vendors() {
         "units released"
     );
     assert_eq!(world.reserved("VendorB", "LAPTOP-b-001"), 0);
-    let compensations = queued(&world).await;
     assert_eq!(
-        compensations,
-        vec![OrderMessage::CancelAtVendor {
-            order: placed.order.id,
-            vendor: super::support::vendor("VendorA"),
-            idempotency_key: vendor_key(&placed.order, &super::support::vendor("VendorA")),
-        }]
+        outbox_cancellations(&world).await,
+        vec![key(&placed.order, "VendorA"), key(&placed.order, "VendorB")],
+        "written with the failure, so no crash can lose them"
     );
+    assert!(queued(&world).await.is_empty());
 }
 
 #[tokio::test]
@@ -233,13 +266,14 @@ async fn a_transient_vendor_failure_is_retryable_and_changes_nothing() {
 }
 
 #[tokio::test]
-async fn a_cancel_that_wins_the_race_makes_the_worker_compensate() {
+async fn a_cancel_that_wins_the_race_cancels_the_vendor_order_through_its_outbox() {
     let world = World::new(2, 0, 0).await;
     let service = world.orders();
     let placed = service
         .place(&request("c1", &[("LAPTOP-001", 1)]), None)
         .await
         .expect("placed");
+    outbox_cancellations(&world).await;
     let order_id = placed.order.id;
     let store = Arc::clone(&world.store);
     let confirmed_at = world.later(5);
@@ -248,32 +282,17 @@ async fn a_cancel_that_wins_the_race_makes_the_worker_compensate() {
     let canceller = service.clone();
     a.expect_place_order().times(1).returning(move |_| {
         let canceller = canceller.clone();
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .build()
-                        .expect("runtime");
-                    runtime
-                        .block_on(canceller.cancel(order_id, "client cancelled", &Scope::All))
-                        .expect("cancel");
-                })
-                .join()
-                .expect("cancel thread");
+        block_on_other_thread(async move {
+            canceller
+                .cancel(order_id, "client cancelled", &Scope::All)
+                .await
+                .expect("cancel");
         });
         Ok(VendorOrderOutcome::Accepted {
             vendor_order_id: "A-9".into(),
             confirmed_at,
         })
     });
-    // The worker then cancels the vendor's order directly.
-    a.expect_cancel_order()
-        .with(eq(vendor_key(
-            &placed.order,
-            &super::support::vendor("VendorA"),
-        )))
-        .times(1)
-        .returning(|_| Ok(()));
     let worker = processor(&world, vec![a]);
     let outcome = worker
         .handle(&OrderMessage::ProcessOrder { order: order_id })
@@ -292,34 +311,137 @@ async fn a_cancel_that_wins_the_race_makes_the_worker_compensate() {
         0
     );
     assert_eq!(world.reserved("VendorA", "LAPTOP-a-001"), 0);
-    assert!(
-        queued(&world).await.is_empty(),
-        "cancelled directly, nothing left to retry"
+    assert_eq!(
+        outbox_cancellations(&world).await,
+        vec![key(&placed.order, "VendorA")],
+        "the cancel queued the vendor cancellation with itself"
+    );
+}
+
+/// Runs `work` to completion on a runtime of its own in another thread (a mock's
+/// answer runs inside the caller's runtime and cannot await).
+fn block_on_other_thread<F: std::future::Future<Output = ()> + Send>(work: F) {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(work);
+            })
+            .join()
+            .expect("other thread");
+    });
+}
+
+#[tokio::test]
+async fn a_stale_handler_whose_key_was_cancelled_by_a_reroute_reads_again_and_never_gives_up() {
+    // Two handlers of one order: the other one re-routed it from A to B (version 2) and
+    // cancelled A's version-1 key; this one reaches A with that key afterwards.
+    let world = World::new(1, 1, 0).await;
+    let placed = world
+        .orders()
+        .place(&request("c1", &[("LAPTOP-001", 1)]), None)
+        .await
+        .expect("placed");
+    outbox_cancellations(&world).await;
+    let order_id = placed.order.id;
+    let store = Arc::clone(&world.store);
+    let fresh_since = world.start - time::Duration::minutes(1);
+    let at = world.later(1);
+    let mut a = mock_vendor("VendorA");
+    a.expect_place_order().times(1).returning(move |_| {
+        let store = Arc::clone(&store);
+        block_on_other_thread(async move {
+            store
+                .reroute(&aggregator_core::traits::Reroute {
+                    order: order_id,
+                    expected_version: 1,
+                    vendor: super::support::vendor("VendorA"),
+                    sku: sku("LAPTOP-a-001"),
+                    replacement: vec![aggregator_core::traits::PlannedAllocation {
+                        vendor: super::support::vendor("VendorB"),
+                        sku: sku("LAPTOP-b-001"),
+                        quantity: aggregator_core::domain::Quantity::try_from(1_u32).expect("qty"),
+                    }],
+                    reason: "the other handler re-routed".into(),
+                    at,
+                    fresh_since,
+                })
+                .await
+                .expect("rerouted");
+        });
+        Ok(VendorOrderOutcome::KeyCancelled)
+    });
+    let b = accepting("VendorB", &world, 1);
+    let worker = processor(&world, vec![a, b]);
+    let outcome = worker
+        .handle(&OrderMessage::ProcessOrder { order: order_id })
+        .await
+        .expect("a cancelled key of an older version is not an error");
+    let ProcessOutcome::Confirmed(order) = outcome else {
+        panic!("expected Confirmed, got {outcome:?}");
+    };
+    assert_eq!(order.version, 3);
+    assert_eq!(order.vendor_placements.len(), 1);
+    assert_eq!(
+        order.vendor_placements[0].idempotency_key,
+        format!("{order_id}:VendorB:v2")
+    );
+    assert_eq!(
+        outbox_cancellations(&world).await,
+        vec![key(&placed.order, "VendorA")],
+        "only the dead version-1 key is cancelled; B's live placement stays"
     );
 }
 
 #[tokio::test]
-async fn giving_up_fails_the_order_and_cancels_at_every_vendor() {
+async fn a_live_key_cancelled_at_a_vendor_moves_that_vendors_part() {
+    let world = World::new(1, 1, 0).await;
+    let placed = world
+        .orders()
+        .place(&request("c1", &[("LAPTOP-001", 1)]), None)
+        .await
+        .expect("placed");
+    let mut a = mock_vendor("VendorA");
+    a.expect_place_order()
+        .times(1)
+        .returning(|_| Ok(VendorOrderOutcome::KeyCancelled));
+    let b = accepting("VendorB", &world, 1);
+    let worker = processor(&world, vec![a, b]);
+    let outcome = worker
+        .handle(&OrderMessage::ProcessOrder {
+            order: placed.order.id,
+        })
+        .await
+        .expect("processed");
+    assert!(
+        matches!(outcome, ProcessOutcome::Confirmed(ref order) if order.vendor_placements[0].vendor.as_str() == "VendorB"),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn giving_up_fails_the_order_and_its_failure_queues_every_vendor_cancellation() {
     let world = World::new(1, 1, 0).await;
     let placed = world
         .orders()
         .place(&request("c1", &[("LAPTOP-001", 2)]), None)
         .await
         .expect("placed");
-    let mut a = mock_vendor("VendorA");
-    a.expect_cancel_order().times(1).returning(|_| Ok(()));
-    let mut b = mock_vendor("VendorB");
-    b.expect_cancel_order()
-        .times(1)
-        .returning(|_| Err(Error::transient("vendor VendorB", "timeout")));
-    let worker = processor(&world, vec![a, b]);
+    outbox_cancellations(&world).await;
+    // No vendor is called: cancellations go out only with the failure that kills the
+    // keys (a direct cancel could take back what a concurrent handler confirms).
+    let worker = processor(&world, vec![mock_vendor("VendorA"), mock_vendor("VendorB")]);
     let message = OrderMessage::ProcessOrder {
         order: placed.order.id,
     };
-    worker
-        .give_up(&message, "vendor kept timing out")
-        .await
-        .expect("gave up");
+    assert_eq!(
+        worker.give_up(&message, "vendor kept timing out").await,
+        Ok(false),
+        "dead-letter it"
+    );
     let order = world.store.order(placed.order.id).await.expect("order");
     assert_eq!(order.status, OrderStatus::Failed);
     assert_eq!(
@@ -327,14 +449,65 @@ async fn giving_up_fails_the_order_and_cancels_at_every_vendor() {
         Some("gave up: vendor kept timing out")
     );
     assert_eq!(world.reserved("VendorA", "LAPTOP-a-001"), 0);
-    let cancellations = queued(&world).await;
     assert_eq!(
-        cancellations.len(),
-        1,
-        "only the vendor that could not be reached is retried"
+        outbox_cancellations(&world).await,
+        vec![key(&placed.order, "VendorA"), key(&placed.order, "VendorB")]
     );
     // Giving up twice changes nothing more.
-    worker.give_up(&message, "again").await.expect("idempotent");
+    assert_eq!(worker.give_up(&message, "again").await, Ok(false));
+    assert!(outbox_cancellations(&world).await.is_empty());
+    assert!(queued(&world).await.is_empty());
+    // An order that is gone has nothing to give up.
+    let unknown = OrderMessage::ProcessOrder {
+        order: aggregator_core::domain::OrderId::new(),
+    };
+    assert_eq!(worker.give_up(&unknown, "gone").await, Ok(false));
+}
+
+#[tokio::test]
+async fn giving_up_leaves_a_confirmed_order_and_its_vendor_orders_alone() {
+    let world = World::new(1, 0, 0).await;
+    let placed = world
+        .orders()
+        .place(&request("c1", &[("LAPTOP-001", 1)]), None)
+        .await
+        .expect("placed");
+    let worker = processor(&world, vec![accepting("VendorA", &world, 1)]);
+    let message = OrderMessage::ProcessOrder {
+        order: placed.order.id,
+    };
+    worker.handle(&message).await.expect("confirmed");
+    outbox_cancellations(&world).await;
+    assert_eq!(
+        worker.give_up(&message, "a duplicate ran out").await,
+        Ok(false)
+    );
+    let order = world.store.order(placed.order.id).await.expect("order");
+    assert_eq!(order.status, OrderStatus::Confirmed);
+    assert!(outbox_cancellations(&world).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_cancellation_out_of_attempts_is_queued_again_while_its_vendor_is_configured() {
+    let world = World::new(1, 0, 0).await;
+    let worker = processor(&world, vec![mock_vendor("VendorA")]);
+    let message = OrderMessage::CancelAtVendor {
+        order: aggregator_core::domain::OrderId::new(),
+        vendor: super::support::vendor("VendorA"),
+        idempotency_key: "key-1".into(),
+    };
+    assert_eq!(worker.give_up(&message, "vendor down").await, Ok(true));
+    assert_eq!(queued(&world).await, vec![message]);
+    let orphan = OrderMessage::CancelAtVendor {
+        order: aggregator_core::domain::OrderId::new(),
+        vendor: super::support::vendor("Nobody"),
+        idempotency_key: "key-2".into(),
+    };
+    assert_eq!(
+        worker.give_up(&orphan, "no client").await,
+        Ok(false),
+        "dead-lettered for an operator"
+    );
     assert!(queued(&world).await.is_empty());
 }
 
@@ -363,7 +536,7 @@ async fn cancel_at_vendor_messages_call_the_vendor_by_key() {
     };
     assert!(matches!(
         worker.handle(&unknown).await,
-        Err(Error::NotFound { .. })
+        Err(ref error) if !error.is_retryable()
     ));
 }
 

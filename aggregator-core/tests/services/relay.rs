@@ -1,23 +1,15 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use aggregator_core::domain::{
-    HealthPolicy, Hold, HoldId, Message, MessageId, Order, OrderId, OrderMessage, OutboxMessage,
-    ProductId, QueueName, SnapshotOutcome, SnapshotRow, Transition, Vendor, VendorId, VendorSku,
-    VendorStock,
-};
+use aggregator_core::domain::{Message, MessageId, OrderMessage, QueueName};
 use aggregator_core::error::{Error, Result};
-use aggregator_core::memory::InMemoryStockStore;
 use aggregator_core::service::OutboxRelay;
-use aggregator_core::traits::{
-    DeadLetter, ExpiredBatch, HoldConversion, HoldPlacement, OrderPlacement, OrderQuery, Page,
-    Placed, Reroute, Subscription,
-};
+use aggregator_core::traits::{DeadLetter, Subscription};
 use aggregator_core::{OrderQueue, StockStore};
 use async_trait::async_trait;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
-use super::support::{World, drain, request};
+use super::support::{FaultyStore, World, drain, request};
 
 /// A queue whose publishes fail while `down` is set.
 #[derive(Debug)]
@@ -46,111 +38,6 @@ impl OrderQueue for FlakyQueue {
         only: Option<MessageId>,
     ) -> Result<usize> {
         self.inner.replay_dead_letters(queue, only).await
-    }
-}
-
-/// A store whose `mark_outbox_sent` fails while `broken` is set: a relay that "crashes"
-/// between publishing and marking.
-#[derive(Debug)]
-struct ForgetfulStore {
-    inner: Arc<InMemoryStockStore>,
-    broken: AtomicBool,
-}
-
-#[async_trait]
-impl StockStore for ForgetfulStore {
-    async fn upsert_vendor(&self, vendor: &Vendor) -> Result<()> {
-        self.inner.upsert_vendor(vendor).await
-    }
-    async fn vendors(&self) -> Result<Vec<Vendor>> {
-        self.inner.vendors().await
-    }
-    async fn apply_snapshot(
-        &self,
-        vendor: &VendorId,
-        rows: &[SnapshotRow],
-    ) -> Result<SnapshotOutcome> {
-        self.inner.apply_snapshot(vendor, rows).await
-    }
-    async fn complete_snapshot(
-        &self,
-        vendor: &VendorId,
-        as_of: OffsetDateTime,
-        at: OffsetDateTime,
-    ) -> Result<Vendor> {
-        self.inner.complete_snapshot(vendor, as_of, at).await
-    }
-    async fn record_sync_failure(
-        &self,
-        vendor: &VendorId,
-        reason: &str,
-        policy: HealthPolicy,
-    ) -> Result<Vendor> {
-        self.inner.record_sync_failure(vendor, reason, policy).await
-    }
-    async fn stock_for_product(&self, product: &ProductId) -> Result<Vec<VendorStock>> {
-        self.inner.stock_for_product(product).await
-    }
-    async fn stock_for_sku(&self, sku: &VendorSku) -> Result<Vec<VendorStock>> {
-        self.inner.stock_for_sku(sku).await
-    }
-    async fn products(&self, offset: u64, limit: u32) -> Result<Page<ProductId>> {
-        self.inner.products(offset, limit).await
-    }
-    async fn place_order(&self, placement: OrderPlacement) -> Result<Placed> {
-        self.inner.place_order(placement).await
-    }
-    async fn order(&self, id: OrderId) -> Result<Order> {
-        self.inner.order(id).await
-    }
-    async fn orders(&self, query: &OrderQuery) -> Result<Page<Order>> {
-        self.inner.orders(query).await
-    }
-    async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order> {
-        self.inner.transition(transition, outbox).await
-    }
-    async fn reroute(&self, reroute: &Reroute) -> Result<Order> {
-        self.inner.reroute(reroute).await
-    }
-    async fn place_hold(&self, placement: HoldPlacement) -> Result<Hold> {
-        self.inner.place_hold(placement).await
-    }
-    async fn hold(&self, id: HoldId) -> Result<Hold> {
-        self.inner.hold(id).await
-    }
-    async fn extend_hold(
-        &self,
-        id: HoldId,
-        expires_at: OffsetDateTime,
-        at: OffsetDateTime,
-    ) -> Result<Hold> {
-        self.inner.extend_hold(id, expires_at, at).await
-    }
-    async fn release_hold(&self, id: HoldId, at: OffsetDateTime) -> Result<Hold> {
-        self.inner.release_hold(id, at).await
-    }
-    async fn convert_hold(&self, conversion: HoldConversion) -> Result<Placed> {
-        self.inner.convert_hold(conversion).await
-    }
-    async fn expire_overdue(&self, now: OffsetDateTime, limit: u32) -> Result<ExpiredBatch> {
-        self.inner.expire_overdue(now, limit).await
-    }
-    async fn claim_outbox(
-        &self,
-        now: OffsetDateTime,
-        lease: Duration,
-        limit: u32,
-    ) -> Result<Vec<OutboxMessage>> {
-        self.inner.claim_outbox(now, lease, limit).await
-    }
-    async fn mark_outbox_sent(&self, ids: &[MessageId]) -> Result<()> {
-        if self.broken.load(Ordering::SeqCst) {
-            return Err(Error::transient("postgres", "connection lost"));
-        }
-        self.inner.mark_outbox_sent(ids).await
-    }
-    async fn record_processed(&self, consumer: &str, id: MessageId) -> Result<bool> {
-        self.inner.record_processed(consumer, id).await
     }
 }
 
@@ -220,10 +107,8 @@ async fn the_relay_publishes_what_the_store_wrote_and_marks_it() {
 #[tokio::test]
 async fn a_crash_between_publish_and_mark_duplicates_and_consumers_deduplicate() {
     let world = World::new(10, 0, 0).await;
-    let store = Arc::new(ForgetfulStore {
-        inner: Arc::clone(&world.store),
-        broken: AtomicBool::new(true),
-    });
+    let store = Arc::new(FaultyStore::over(&world.store));
+    store.broken_marks.store(true, Ordering::SeqCst);
     let orders = aggregator_core::service::OrderService::new(
         store.clone(),
         world.clock(),
@@ -244,7 +129,7 @@ async fn a_crash_between_publish_and_mark_duplicates_and_consumers_deduplicate()
     )
     .expect("relay");
     relay.run_once().await.expect_err("mark failed");
-    store.broken.store(false, Ordering::SeqCst);
+    store.broken_marks.store(false, Ordering::SeqCst);
     world.clock.advance(Duration::seconds(31));
     assert_eq!(relay.run_once().await.expect("republished"), 1);
     let messages = drain(queue.as_ref()).await;

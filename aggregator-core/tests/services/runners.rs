@@ -186,3 +186,103 @@ async fn shutdown_signals_fire_on_trigger_or_when_the_trigger_is_dropped() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn the_last_attempt_gives_up_before_dead_lettering_and_a_failed_give_up_comes_back() {
+    use aggregator_core::service::{Settled, settle_order_delivery};
+    use aggregator_core::traits::RetryPolicy;
+
+    let world = World::new(5, 0, 0).await;
+    let placed = world
+        .orders()
+        .place(&request("c1", &[("LAPTOP-001", 1)]), None)
+        .await
+        .expect("placed");
+    let store = Arc::new(super::support::FaultyStore::over(&world.store));
+    // One attempt only: the first failure is the last.
+    let queue = aggregator_core::memory::InMemoryOrderQueue::new(
+        RetryPolicy::new(vec![Duration::from_millis(10)]).expect("policy"),
+    );
+    let queue: Arc<dyn OrderQueue> = Arc::new(queue);
+    let mut vendor = mock_vendor("VendorA");
+    vendor
+        .expect_place_order()
+        .returning(|_| Err(Error::transient("vendor VendorA", "503")));
+    let directory: VendorDirectory = [Arc::new(vendor) as Arc<dyn VendorClient>]
+        .into_iter()
+        .collect();
+    let processor = OrderProcessor::new(
+        store.clone(),
+        directory,
+        queue.clone(),
+        world.clock(),
+        StalenessLimit::DEFAULT,
+    );
+    let message = Message::json(&OrderMessage::ProcessOrder {
+        order: placed.order.id,
+    })
+    .expect("message");
+    queue
+        .publish(QueueName::Orders, &message)
+        .await
+        .expect("publish");
+    let mut subscription = queue.subscribe(QueueName::Orders, 1).await.expect("sub");
+
+    // Attempt 1 fails; the next retry is through the policy's single delay.
+    let first = subscription.next().await.expect("delivery");
+    assert!(!first.is_last_attempt());
+    assert!(matches!(
+        settle_order_delivery(&processor, first).await,
+        Ok(Settled::Retrying(_))
+    ));
+    // Attempt 2 is the last; the database is gone, so the give-up cannot be done.
+    store.broken_transitions.store(true, Ordering::SeqCst);
+    let last = subscription.next().await.expect("delivery");
+    assert!(last.is_last_attempt());
+    assert!(
+        settle_order_delivery(&processor, last).await.is_err(),
+        "left unsettled"
+    );
+    assert!(
+        queue
+            .dead_letters(QueueName::Orders, 10)
+            .await
+            .expect("dlq")
+            .is_empty(),
+        "not dead-lettered while the order is still reserved"
+    );
+    assert_eq!(
+        world
+            .store
+            .order(placed.order.id)
+            .await
+            .expect("order")
+            .status,
+        OrderStatus::Reserved
+    );
+    // It comes back; with the database back the order fails, then it is dead-lettered.
+    store.broken_transitions.store(false, Ordering::SeqCst);
+    let again = subscription.next().await.expect("redelivered");
+    assert!(again.redelivered && again.is_last_attempt());
+    assert!(matches!(
+        settle_order_delivery(&processor, again).await,
+        Ok(Settled::DeadLettered(_))
+    ));
+    assert_eq!(
+        world
+            .store
+            .order(placed.order.id)
+            .await
+            .expect("order")
+            .status,
+        OrderStatus::Failed
+    );
+    assert_eq!(
+        queue
+            .dead_letters(QueueName::Orders, 10)
+            .await
+            .expect("dlq")
+            .len(),
+        1
+    );
+}

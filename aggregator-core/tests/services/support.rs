@@ -2,7 +2,18 @@
 //! the seed's products, a manual clock, an in-memory queue and mocked vendor clients.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration as StdDuration;
+
+use aggregator_core::domain::{
+    HealthPolicy, Hold, HoldId, MessageId, Order, OrderId, OutboxMessage, SnapshotOutcome,
+    Transition, VendorStock,
+};
+use aggregator_core::error::Error;
+use aggregator_core::traits::{
+    ExpiredBatch, HoldConversion, HoldPlacement, OrderPlacement, OrderQuery, Page, Placed, Reroute,
+};
+use async_trait::async_trait;
 
 use aggregator_core::domain::{
     Currency, CustomerId, Money, OrderDetails, ProductId, SnapshotRow, Vendor, VendorId, VendorSku,
@@ -207,4 +218,125 @@ pub(crate) async fn drain(queue: &dyn OrderQueue) -> Vec<Message> {
         delivery.ack().await.expect("ack");
     }
     messages
+}
+
+/// An in-memory store that fails on purpose: `mark_outbox_sent` while `broken_marks`
+/// is set (a relay that "crashes" between publishing and marking), `transition` while
+/// `broken_transitions` is set (a database that went away).
+#[derive(Debug)]
+pub(crate) struct FaultyStore {
+    inner: Arc<InMemoryStockStore>,
+    pub(crate) broken_marks: AtomicBool,
+    pub(crate) broken_transitions: AtomicBool,
+}
+
+impl FaultyStore {
+    /// Over `inner`, with nothing broken yet.
+    pub(crate) fn over(inner: &Arc<InMemoryStockStore>) -> Self {
+        Self {
+            inner: Arc::clone(inner),
+            broken_marks: AtomicBool::new(false),
+            broken_transitions: AtomicBool::new(false),
+        }
+    }
+}
+
+#[async_trait]
+impl StockStore for FaultyStore {
+    async fn upsert_vendor(&self, vendor: &Vendor) -> Result<()> {
+        self.inner.upsert_vendor(vendor).await
+    }
+    async fn vendors(&self) -> Result<Vec<Vendor>> {
+        self.inner.vendors().await
+    }
+    async fn apply_snapshot(
+        &self,
+        vendor: &VendorId,
+        rows: &[SnapshotRow],
+    ) -> Result<SnapshotOutcome> {
+        self.inner.apply_snapshot(vendor, rows).await
+    }
+    async fn complete_snapshot(
+        &self,
+        vendor: &VendorId,
+        as_of: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Result<Vendor> {
+        self.inner.complete_snapshot(vendor, as_of, at).await
+    }
+    async fn record_sync_failure(
+        &self,
+        vendor: &VendorId,
+        reason: &str,
+        policy: HealthPolicy,
+    ) -> Result<Vendor> {
+        self.inner.record_sync_failure(vendor, reason, policy).await
+    }
+    async fn stock_for_product(&self, product: &ProductId) -> Result<Vec<VendorStock>> {
+        self.inner.stock_for_product(product).await
+    }
+    async fn stock_for_sku(&self, sku: &VendorSku) -> Result<Vec<VendorStock>> {
+        self.inner.stock_for_sku(sku).await
+    }
+    async fn products(&self, offset: u64, limit: u32) -> Result<Page<ProductId>> {
+        self.inner.products(offset, limit).await
+    }
+    async fn place_order(&self, placement: OrderPlacement) -> Result<Placed> {
+        self.inner.place_order(placement).await
+    }
+    async fn order(&self, id: OrderId) -> Result<Order> {
+        self.inner.order(id).await
+    }
+    async fn orders(&self, query: &OrderQuery) -> Result<Page<Order>> {
+        self.inner.orders(query).await
+    }
+    async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order> {
+        if self.broken_transitions.load(Ordering::SeqCst) {
+            return Err(Error::transient("postgres", "connection lost"));
+        }
+        self.inner.transition(transition, outbox).await
+    }
+    async fn reroute(&self, reroute: &Reroute) -> Result<Order> {
+        self.inner.reroute(reroute).await
+    }
+    async fn place_hold(&self, placement: HoldPlacement) -> Result<Hold> {
+        self.inner.place_hold(placement).await
+    }
+    async fn hold(&self, id: HoldId) -> Result<Hold> {
+        self.inner.hold(id).await
+    }
+    async fn extend_hold(
+        &self,
+        id: HoldId,
+        expires_at: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Result<Hold> {
+        self.inner.extend_hold(id, expires_at, at).await
+    }
+    async fn release_hold(&self, id: HoldId, at: OffsetDateTime) -> Result<Hold> {
+        self.inner.release_hold(id, at).await
+    }
+    async fn convert_hold(&self, conversion: HoldConversion) -> Result<Placed> {
+        self.inner.convert_hold(conversion).await
+    }
+    async fn expire_overdue(&self, now: OffsetDateTime, limit: u32) -> Result<ExpiredBatch> {
+        self.inner.expire_overdue(now, limit).await
+    }
+    async fn claim_outbox(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>> {
+        self.inner.claim_outbox(now, lease, limit).await
+    }
+    async fn mark_outbox_sent(&self, ids: &[MessageId]) -> Result<()> {
+        if self.broken_marks.load(Ordering::SeqCst) {
+            return Err(Error::transient("postgres", "connection lost"));
+        }
+        self.inner.mark_outbox_sent(ids).await
+    }
+    async fn record_processed(&self, consumer: &str, id: MessageId) -> Result<bool> {
+        self.inner.record_processed(consumer, id).await
+    }
 }

@@ -16,6 +16,9 @@ use reqwest::{Client, RequestBuilder, StatusCode, Url};
 use super::config::HttpVendorConfig;
 use super::wire::{self, Refusal, WireFault};
 
+/// The refusal code of a vendor for an order under a key that was cancelled before.
+const KEY_CANCELLED: &str = "order_cancelled";
+
 /// A vendor's answer, read whole.
 #[derive(Debug)]
 struct Answer {
@@ -392,6 +395,9 @@ impl VendorClient for HttpVendorClient {
                 }
                 StatusCode::CONFLICT => match wire::refusal(&answer.body) {
                     Ok(Refusal::Short(short)) => Ok(VendorOrderOutcome::Refused { short }),
+                    Ok(Refusal::Other { code, .. }) if code == KEY_CANCELLED => {
+                        Ok(VendorOrderOutcome::KeyCancelled)
+                    }
                     Ok(Refusal::Other { code, detail }) => Err(Judged::Final(Error::permanent(
                         self.component(),
                         format!("{op}: refused: {code}: {detail}"),

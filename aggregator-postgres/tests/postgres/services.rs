@@ -7,7 +7,8 @@ use std::time::Duration as StdDuration;
 
 use aggregator_core::conformance::Fixture;
 use aggregator_core::domain::{
-    IdempotencyKey, OrderMessage, OrderStatus, QueueName, SnapshotRow, StalenessLimit, VendorId,
+    IdempotencyKey, OrderId, OrderMessage, OrderStatus, QueueName, SnapshotRow, StalenessLimit,
+    VendorId,
 };
 use aggregator_core::error::{Error, Result};
 use aggregator_core::memory::InMemoryOrderQueue;
@@ -222,15 +223,22 @@ async fn place_relay_process_sync_and_sweep_on_postgres() {
         .claim_outbox(clock.now(), Duration::seconds(30), 100)
         .await
         .expect("claim");
-    let cancels = queued
-        .iter()
-        .filter(|m| {
-            matches!(
-                m.message.decode::<OrderMessage>(),
-                Ok(OrderMessage::CancelAtVendor { .. })
-            )
-        })
-        .count();
-    assert_eq!(cancels, 2, "one cancellation per vendor");
+    let cancels = |of: OrderId| {
+        queued
+            .iter()
+            .filter(|m| {
+                matches!(
+                    m.message.decode::<OrderMessage>(),
+                    Ok(OrderMessage::CancelAtVendor { order, .. }) if order == of
+                )
+            })
+            .count()
+    };
+    assert_eq!(cancels(confirmed.id), 2, "one cancellation per vendor");
+    assert_eq!(
+        cancels(later.order.id),
+        1,
+        "the expiry cancels the key a worker may have used"
+    );
     db.finish().await;
 }

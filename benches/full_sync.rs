@@ -104,11 +104,20 @@ async fn write(
 ) -> Duration {
     let started = Instant::now();
     for (_, rows) in pages {
-        store.apply_snapshot(vendor, rows).await.expect("applied");
+        store
+            .apply_snapshot(vendor, rows, time::Duration::ZERO)
+            .await
+            .expect("applied");
     }
     let as_of = pages.iter().map(|(at, _)| *at).min().expect("pages");
     store
-        .complete_snapshot(vendor, as_of, OffsetDateTime::now_utc())
+        .complete_snapshot(
+            vendor,
+            &[],
+            as_of,
+            OffsetDateTime::now_utc(),
+            time::Duration::ZERO,
+        )
         .await
         .expect("completed");
     started.elapsed()

@@ -42,8 +42,12 @@ async fn main() -> Result<(), Error> {
             price: Money::new(cents, Currency::USD)?,
             as_of: now,
         };
-        store.apply_snapshot(&id, &[row]).await?;
-        store.complete_snapshot(&id, now, now).await?;
+        store
+            .apply_snapshot(&id, &[row], time::Duration::ZERO)
+            .await?;
+        store
+            .complete_snapshot(&id, &[], now, now, time::Duration::ZERO)
+            .await?;
     }
 
     let orders = Arc::new(OrderService::new(

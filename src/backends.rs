@@ -36,6 +36,7 @@ pub async fn connect(settings: &Settings) -> Result<Backends> {
         Some(url) => {
             let mut config = RabbitConfig::new(url.clone());
             config.prefix = settings.queue_prefix.clone();
+            config.retry = settings.retry.clone();
             let queue = RabbitQueue::connect(config).await?;
             let checked = queue.clone();
             let probe: Probe = Arc::new(move || {
@@ -54,7 +55,7 @@ pub async fn connect(settings: &Settings) -> Result<Backends> {
             (Arc::new(queue), probe, "rabbitmq")
         }
         None => (
-            Arc::new(InMemoryOrderQueue::default()),
+            Arc::new(InMemoryOrderQueue::new(settings.retry.clone())),
             up.clone(),
             "memory",
         ),

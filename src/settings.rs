@@ -115,6 +115,54 @@ pub const SETTINGS: &[SettingSpec] = &[
         help: "seconds a vendor's circuit breaker stays open after 5 failures in a row",
     },
     SettingSpec {
+        flag: "--vendor-breaker-wait",
+        env: "AGGREGATOR_VENDOR_BREAKER_WAIT_SECS",
+        default: "30",
+        help: "seconds a vendor call waits for an open breaker to let it through before failing (not counted as an attempt)",
+    },
+    SettingSpec {
+        flag: "--reroute-unavailable-after",
+        env: "AGGREGATOR_REROUTE_UNAVAILABLE_AFTER_SECS",
+        default: "20",
+        help: "seconds an order may wait on an unreachable vendor before its part moves to another fresh vendor with stock",
+    },
+    SettingSpec {
+        flag: "--reservation-ttl",
+        env: "AGGREGATOR_RESERVATION_TTL_SECS",
+        default: "900",
+        help: "seconds a placed order holds its units before it expires unconfirmed",
+    },
+    SettingSpec {
+        flag: "--clock-tolerance",
+        env: "AGGREGATOR_CLOCK_TOLERANCE_MS",
+        default: "5000",
+        help: "milliseconds a vendor's stock feed may run ahead of our clock; a feed further ahead is refused whole",
+    },
+    SettingSpec {
+        flag: "--confirmation-margin",
+        env: "AGGREGATOR_CONFIRMATION_MARGIN_MS",
+        default: "5000",
+        help: "milliseconds a vendor's report must be later than its confirmation of our order to count as including it",
+    },
+    SettingSpec {
+        flag: "--max-holds",
+        env: "AGGREGATOR_MAX_HOLDS_PER_CUSTOMER",
+        default: "10",
+        help: "active holds one customer may have at once",
+    },
+    SettingSpec {
+        flag: "--max-held-units",
+        env: "AGGREGATOR_MAX_HELD_UNITS_PER_CUSTOMER",
+        default: "100",
+        help: "units one customer may hold at once over all its holds",
+    },
+    SettingSpec {
+        flag: "--max-hold-lifetime",
+        env: "AGGREGATOR_MAX_HOLD_LIFETIME_SECS",
+        default: "3600",
+        help: "seconds a hold may last from its creation, extensions included",
+    },
+    SettingSpec {
         flag: "--grace",
         env: "AGGREGATOR_SHUTDOWN_GRACE_SECS",
         default: "10",
@@ -190,6 +238,22 @@ pub struct Settings {
     pub vendor_timeout: Duration,
     /// How long a vendor's breaker stays open.
     pub vendor_breaker_open: Duration,
+    /// How long a vendor call waits for an open breaker.
+    pub vendor_breaker_wait: Duration,
+    /// How long an order waits on an unreachable vendor before its part moves.
+    pub reroute_unavailable_after: Duration,
+    /// How long a placed order holds its units.
+    pub reservation_ttl: Duration,
+    /// How far a vendor feed may run ahead of our clock.
+    pub clock_tolerance: Duration,
+    /// How much later than a confirmation a report must be to include it.
+    pub confirmation_margin: Duration,
+    /// Active holds per customer.
+    pub max_holds_per_customer: u32,
+    /// Held units per customer.
+    pub max_held_units_per_customer: u64,
+    /// A hold's longest life from creation.
+    pub max_hold_lifetime: Duration,
     /// Shutdown grace period.
     pub grace: Duration,
     /// Queue name prefix.
@@ -221,6 +285,17 @@ impl std::fmt::Debug for Settings {
             .field("retry", &self.retry)
             .field("vendor_timeout", &self.vendor_timeout)
             .field("vendor_breaker_open", &self.vendor_breaker_open)
+            .field("vendor_breaker_wait", &self.vendor_breaker_wait)
+            .field("reroute_unavailable_after", &self.reroute_unavailable_after)
+            .field("reservation_ttl", &self.reservation_ttl)
+            .field("clock_tolerance", &self.clock_tolerance)
+            .field("confirmation_margin", &self.confirmation_margin)
+            .field("max_holds_per_customer", &self.max_holds_per_customer)
+            .field(
+                "max_held_units_per_customer",
+                &self.max_held_units_per_customer,
+            )
+            .field("max_hold_lifetime", &self.max_hold_lifetime)
             .field("grace", &self.grace)
             .field("queue_prefix", &self.queue_prefix)
             .field("cache_prefix", &self.cache_prefix)
@@ -322,6 +397,9 @@ impl Settings {
         let seconds = |env_name: &str, min: u64| -> Result<Duration, String> {
             number(env_name, &text(env_name), min, 86_400).map(Duration::from_secs)
         };
+        let millis = |env_name: &str, min: u64, max: u64| -> Result<Duration, String> {
+            number(env_name, &text(env_name), min, max).map(Duration::from_millis)
+        };
         let log_format = match text("AGGREGATOR_LOG_FORMAT").as_str() {
             "auto" => LogFormat::Auto,
             "pretty" => LogFormat::Pretty,
@@ -379,6 +457,24 @@ impl Settings {
                     600_000,
                 )?),
                 vendor_breaker_open: seconds("AGGREGATOR_VENDOR_BREAKER_OPEN_SECS", 1)?,
+                vendor_breaker_wait: seconds("AGGREGATOR_VENDOR_BREAKER_WAIT_SECS", 0)?,
+                reroute_unavailable_after: seconds("AGGREGATOR_REROUTE_UNAVAILABLE_AFTER_SECS", 0)?,
+                reservation_ttl: seconds("AGGREGATOR_RESERVATION_TTL_SECS", 1)?,
+                clock_tolerance: millis("AGGREGATOR_CLOCK_TOLERANCE_MS", 0, 86_400_000)?,
+                confirmation_margin: millis("AGGREGATOR_CONFIRMATION_MARGIN_MS", 0, 86_400_000)?,
+                max_holds_per_customer: number(
+                    "AGGREGATOR_MAX_HOLDS_PER_CUSTOMER",
+                    &text("AGGREGATOR_MAX_HOLDS_PER_CUSTOMER"),
+                    1,
+                    1_000_000,
+                )?,
+                max_held_units_per_customer: number(
+                    "AGGREGATOR_MAX_HELD_UNITS_PER_CUSTOMER",
+                    &text("AGGREGATOR_MAX_HELD_UNITS_PER_CUSTOMER"),
+                    1,
+                    1_000_000_000,
+                )?,
+                max_hold_lifetime: seconds("AGGREGATOR_MAX_HOLD_LIFETIME_SECS", 1)?,
                 grace: seconds("AGGREGATOR_SHUTDOWN_GRACE_SECS", 0)?,
                 queue_prefix: text("AGGREGATOR_QUEUE_PREFIX"),
                 cache_prefix: text("AGGREGATOR_CACHE_PREFIX"),

@@ -76,9 +76,10 @@ pub async fn start(settings: &Settings, backends: Backends, roles: Roles) -> Res
     let directory = register_vendors(backends.store.as_ref(), &settings.vendors, |config| {
         config.request_timeout = settings.vendor_timeout;
         config.breaker.open_for = settings.vendor_breaker_open;
+        config.breaker_wait = settings.vendor_breaker_wait;
     })
     .await?;
-    let orders = OrderConfig::default();
+    let orders = order_config(settings)?;
     let catalog = Arc::new(CachedCatalog::new(
         Catalog::new(
             backends.store.clone(),
@@ -137,6 +138,7 @@ pub async fn start(settings: &Settings, backends: Backends, roles: Roles) -> Res
             backends.clock.clone(),
             orders.staleness,
         )
+        .with_reroute_unavailable_after(span(settings.reroute_unavailable_after)?)?
         .with_cache(catalog.clone());
         let config = WorkerConfig {
             concurrency: settings.worker_concurrency,
@@ -196,7 +198,11 @@ pub async fn start(settings: &Settings, backends: Backends, roles: Roles) -> Res
             backends.store.clone(),
             directory.clone(),
             backends.clock.clone(),
-            SyncConfig::default(),
+            SyncConfig {
+                clock_tolerance: span(settings.clock_tolerance)?,
+                confirmation_margin: span(settings.confirmation_margin)?,
+                ..SyncConfig::default()
+            },
         )?
         .with_cache(catalog.clone());
         let consumer = SyncConsumer::new(sync.clone());
@@ -226,6 +232,27 @@ pub async fn start(settings: &Settings, backends: Backends, roles: Roles) -> Res
         tasks,
         grace: settings.grace,
     })
+}
+
+/// The ordering rules the settings ask for.
+pub fn order_config(settings: &Settings) -> Result<OrderConfig> {
+    let config = OrderConfig {
+        reservation_ttl: span(settings.reservation_ttl)?,
+        max_hold_lifetime: span(settings.max_hold_lifetime)?,
+        hold_limits: aggregator_core::traits::HoldLimits {
+            max_active: settings.max_holds_per_customer,
+            max_units: settings.max_held_units_per_customer,
+        },
+        ..OrderConfig::default()
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+/// A span of time as the core counts it.
+fn span(duration: Duration) -> Result<time::Duration> {
+    time::Duration::try_from(duration)
+        .map_err(|e| Error::invalid("duration", format!("{duration:?}: {e}")))
 }
 
 fn spawn_periodic<F, Fut, T>(

@@ -28,6 +28,10 @@ const KEYS: [(&str, &str, &str); 3] = [
     ("VendorB", "LAPTOP-b-001", "LAPTOP-001"),
 ];
 
+/// The confirmation margin the store is run with: a report prunes a confirmation only
+/// when it is later by more than this many seconds.
+const MARGIN_SECONDS: i64 = 2;
+
 #[derive(Debug, Clone)]
 enum Op {
     Place(Vec<(usize, u32)>),
@@ -120,7 +124,13 @@ impl Harness {
         for name in ["VendorA", "VendorB"] {
             harness
                 .store
-                .complete_snapshot(&VendorId::new(name).expect("id"), base, base)
+                .complete_snapshot(
+                    &VendorId::new(name).expect("id"),
+                    &[],
+                    base,
+                    base,
+                    time::Duration::ZERO,
+                )
                 .await
                 .expect("complete");
         }
@@ -141,7 +151,7 @@ impl Harness {
         };
         let outcome = self
             .store
-            .apply_snapshot(&vendor_id(key), &[row])
+            .apply_snapshot(&vendor_id(key), &[row], Duration::seconds(MARGIN_SECONDS))
             .await
             .expect("snapshot");
         let model = &mut self.stock[key];
@@ -156,7 +166,7 @@ impl Harness {
             model.as_of = as_of;
             model
                 .pending
-                .retain(|(_, confirmed_at)| *confirmed_at >= as_of);
+                .retain(|(_, confirmed_at)| as_of <= *confirmed_at + MARGIN_SECONDS);
         }
     }
 
@@ -256,9 +266,8 @@ impl Harness {
                         if let StatusChange::Confirm { placements } = &change {
                             let confirmed_at =
                                 (placements[0].confirmed_at - self.base).whole_seconds();
-                            if confirmed_at >= stock.as_of {
-                                stock.pending.push((i64::from(*units), confirmed_at));
-                            }
+                            // Always pending: only a report applied later prunes it.
+                            stock.pending.push((i64::from(*units), confirmed_at));
                         }
                     }
                 }

@@ -75,9 +75,12 @@ async fn seeded_store() -> Arc<InMemoryStockStore> {
             price: Money::new(99_999, Currency::new("USD").expect("usd")).expect("price"),
             as_of: now,
         };
-        store.apply_snapshot(&vendor.id, &[row]).await.expect("row");
         store
-            .complete_snapshot(&vendor.id, now, now)
+            .apply_snapshot(&vendor.id, &[row], time::Duration::ZERO)
+            .await
+            .expect("row");
+        store
+            .complete_snapshot(&vendor.id, &[], now, now, time::Duration::ZERO)
             .await
             .expect("complete");
     }

@@ -249,7 +249,7 @@ async fn main() {
         )
     }));
     store
-        .apply_snapshot(&vendor_id, &rows)
+        .apply_snapshot(&vendor_id, &rows, time::Duration::ZERO)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 
@@ -259,7 +259,7 @@ async fn main() {
         .collect();
     let begun = Instant::now();
     store
-        .apply_snapshot(&vendor_id, &big)
+        .apply_snapshot(&vendor_id, &big, time::Duration::ZERO)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let one_call = begun.elapsed();
@@ -275,13 +275,19 @@ async fn main() {
     let begun = Instant::now();
     for page in paged.chunks(1_000) {
         store
-            .apply_snapshot(&vendor_id, page)
+            .apply_snapshot(&vendor_id, page, time::Duration::ZERO)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
     }
     let in_pages = begun.elapsed();
     store
-        .complete_snapshot(&vendor_id, now, OffsetDateTime::now_utc())
+        .complete_snapshot(
+            &vendor_id,
+            &[],
+            now,
+            OffsetDateTime::now_utc(),
+            time::Duration::ZERO,
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     println!(

@@ -6,7 +6,7 @@ use aggregator_core::domain::{
 use aggregator_core::traits::Page;
 use aggregator_core::{Error, Result};
 use sqlx::{PgConnection, PgPool};
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use crate::error::map;
 use crate::rows::{StockRow, VendorRow};
@@ -100,6 +100,7 @@ pub(crate) async fn apply_snapshot(
     pool: &PgPool,
     vendor: &VendorId,
     rows: &[SnapshotRow],
+    margin: Duration,
 ) -> Result<SnapshotOutcome> {
     let page = columns(rows)?;
     vendor_exists(pool, vendor).await?;
@@ -149,20 +150,22 @@ pub(crate) async fn apply_snapshot(
             ignored_older: rows.len().saturating_sub(applied),
         };
         let (skus, as_ofs): (Vec<String>, Vec<OffsetDateTime>) = (written.skus, written.as_ofs);
-        prune_confirmations(&mut tx, vendor, &skus, &as_ofs).await?;
+        prune_confirmations(&mut tx, vendor, &skus, &as_ofs, margin).await?;
         tx.commit().await?;
         Ok(outcome)
     })
     .await
 }
 
-/// Drops the pending confirmations that reports at `as_ofs` now include (those confirmed
-/// before them) and recounts `confirmed_not_yet_reported` for those SKUs.
+/// Drops the pending confirmations that reports at `as_ofs` now include (those the
+/// report is later than by more than `margin`, as `aggregator_core::domain::covers`
+/// says) and recounts `confirmed_not_yet_reported` for those SKUs.
 async fn prune_confirmations(
     tx: &mut PgConnection,
     vendor: &VendorId,
     skus: &[String],
     as_ofs: &[OffsetDateTime],
+    margin: Duration,
 ) -> sqlx::Result<()> {
     if skus.is_empty() {
         return Ok(());
@@ -170,10 +173,12 @@ async fn prune_confirmations(
     sqlx::query!(
         r#"DELETE FROM pending_confirmations p
             USING UNNEST($2::text[], $3::timestamptz[]) AS a(sku, as_of)
-            WHERE p.vendor_id = $1 AND p.sku = a.sku AND p.vendor_confirmed_at < a.as_of"#,
+            WHERE p.vendor_id = $1 AND p.sku = a.sku
+              AND a.as_of > p.vendor_confirmed_at + $4::float8 * interval '1 second'"#,
         vendor.as_str(),
         skus,
         as_ofs,
+        margin.as_seconds_f64(),
     )
     .execute(&mut *tx)
     .await?;
@@ -194,17 +199,21 @@ async fn prune_confirmations(
 pub(crate) async fn complete_snapshot(
     pool: &PgPool,
     vendor: &VendorId,
+    listed: &[VendorSku],
     as_of: OffsetDateTime,
     at: OffsetDateTime,
+    margin: Duration,
 ) -> Result<Vendor> {
     vendor_exists(pool, vendor).await?;
+    let listed: Vec<&str> = listed.iter().map(VendorSku::as_str).collect();
     retrying(|| async {
         let mut tx = pool.begin().await?;
         let gone = sqlx::query!(
             r#"WITH gone AS (
-                   SELECT vendor_id, sku FROM vendor_stock
-                    WHERE vendor_id = $1 AND as_of < $2
-                    ORDER BY sku
+                   SELECT s.vendor_id, s.sku FROM vendor_stock s
+                    WHERE s.vendor_id = $1 AND s.as_of < $2
+                      AND NOT EXISTS (SELECT 1 FROM UNNEST($3::text[]) AS l(sku) WHERE l.sku = s.sku)
+                    ORDER BY s.sku
                       FOR UPDATE)
                UPDATE vendor_stock s SET reported = 0, as_of = $2, version = s.version + 1
                  FROM gone g
@@ -212,6 +221,7 @@ pub(crate) async fn complete_snapshot(
             RETURNING s.sku, s.confirmed_not_yet_reported"#,
             vendor.as_str(),
             as_of,
+            &listed as &[&str],
         )
         .fetch_all(&mut *tx)
         .await?;
@@ -221,7 +231,7 @@ pub(crate) async fn complete_snapshot(
             .map(|row| row.sku)
             .collect();
         let as_ofs = vec![as_of; skus.len()];
-        prune_confirmations(&mut tx, vendor, &skus, &as_ofs).await?;
+        prune_confirmations(&mut tx, vendor, &skus, &as_ofs, margin).await?;
         let row = sqlx::query_as!(
             VendorRow,
             r#"UPDATE vendors

@@ -18,8 +18,37 @@ pub(crate) async fn place_hold(pool: &PgPool, placement: HoldPlacement) -> Resul
     if placement.expires_at <= placement.at {
         return Err(Error::invalid("ttl", "must be positive"));
     }
+    let adding: u64 = placement
+        .lines
+        .iter()
+        .map(|line| u64::from(line.quantity.get()))
+        .sum();
     retrying(|| async {
         let mut tx = pool.begin().await?;
+        // One customer's hold placements take turns, so the count below stays true
+        // until this one commits.
+        // (The count is a statement of its own: it must read after the turn is ours.)
+        sqlx::query!(
+            r#"SELECT pg_advisory_xact_lock(hashtextextended('hold:' || $1, 0)) AS "turn!: ()""#,
+            placement.customer.as_str(),
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let held = sqlx::query!(
+            r#"SELECT count(DISTINCT h.id) AS "active!", COALESCE(sum(r.quantity), 0)::int8 AS "units!"
+                 FROM holds h
+                 LEFT JOIN reservations r ON r.owner_kind = 'hold' AND r.owner_id = h.id
+                WHERE h.customer_id = $1 AND h.status = 'active'"#,
+            placement.customer.as_str(),
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        placement.limits.check(
+            &placement.customer,
+            u64::try_from(held.active).unwrap_or(0),
+            u64::try_from(held.units).unwrap_or(0),
+            adding,
+        )?;
         let lines = reserve(&mut tx, &placement.lines, placement.fresh_since).await?;
         let hold = Hold {
             id: placement.id,

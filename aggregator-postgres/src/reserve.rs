@@ -330,9 +330,10 @@ pub(crate) async fn release(tx: &mut PgConnection, owner: Owner) -> sqlx::Result
     Ok(())
 }
 
-/// Hands an order's units to its vendors: out of `reserved` and, unless the applied
-/// report is already later than the vendor's confirmation, into
-/// `confirmed_not_yet_reported` with a pending-confirmation row.
+/// Hands an order's units to its vendors: out of `reserved` and into
+/// `confirmed_not_yet_reported` with a pending-confirmation row, which a later report
+/// prunes (see `StockLedger::confirm` in the core for why even a report already later
+/// than the confirmation does not count it).
 pub(crate) async fn hand_to_vendors(
     tx: &mut PgConnection,
     order: Uuid,
@@ -351,19 +352,16 @@ pub(crate) async fn hand_to_vendors(
                SELECT DISTINCT ON (t.vendor_id) t.vendor_id, t.confirmed_at
                  FROM UNNEST($2::text[], $3::timestamptz[]) AS t(vendor_id, confirmed_at)),
            moved AS (
-               SELECT r.vendor_id, r.sku, r.quantity, t.confirmed_at,
-                      t.confirmed_at >= s.as_of AS pending
+               SELECT r.vendor_id, r.sku, r.quantity, t.confirmed_at
                  FROM released r
-                 JOIN times t ON t.vendor_id = r.vendor_id
-                 JOIN vendor_stock s ON s.vendor_id = r.vendor_id AND s.sku = r.sku),
+                 JOIN times t ON t.vendor_id = r.vendor_id),
            noted AS (
                INSERT INTO pending_confirmations (vendor_id, sku, order_id, quantity, vendor_confirmed_at)
-               SELECT m.vendor_id, m.sku, $1, m.quantity, m.confirmed_at FROM moved m WHERE m.pending
+               SELECT m.vendor_id, m.sku, $1, m.quantity, m.confirmed_at FROM moved m
                RETURNING 1)
            UPDATE vendor_stock s
               SET reserved = s.reserved - m.quantity,
-                  confirmed_not_yet_reported = s.confirmed_not_yet_reported
-                      + CASE WHEN m.pending THEN m.quantity ELSE 0 END,
+                  confirmed_not_yet_reported = s.confirmed_not_yet_reported + m.quantity,
                   version = s.version + 1
              FROM moved m
             WHERE s.vendor_id = m.vendor_id AND s.sku = m.sku"#,

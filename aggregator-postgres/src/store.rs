@@ -113,17 +113,20 @@ impl StockStore for PostgresStockStore {
         &self,
         vendor: &VendorId,
         rows: &[SnapshotRow],
+        margin: Duration,
     ) -> Result<SnapshotOutcome> {
-        catalog::apply_snapshot(&self.pool, vendor, rows).await
+        catalog::apply_snapshot(&self.pool, vendor, rows, margin).await
     }
 
     async fn complete_snapshot(
         &self,
         vendor: &VendorId,
+        listed: &[VendorSku],
         as_of: OffsetDateTime,
         at: OffsetDateTime,
+        margin: Duration,
     ) -> Result<Vendor> {
-        catalog::complete_snapshot(&self.pool, vendor, as_of, at).await
+        catalog::complete_snapshot(&self.pool, vendor, listed, as_of, at, margin).await
     }
 
     async fn record_sync_failure(

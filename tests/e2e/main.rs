@@ -4,5 +4,6 @@
 mod binaries;
 mod in_memory;
 mod real_services;
+mod settings_reach_backends;
 mod support;
 mod tour;

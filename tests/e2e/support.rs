@@ -37,6 +37,10 @@ pub(crate) fn settings(vendors: &[&MockVendor]) -> Settings {
         "AGGREGATOR_SYNC_INTERVAL_SECS" => Some("1".into()),
         "AGGREGATOR_SWEEP_INTERVAL_SECS" => Some("1".into()),
         "AGGREGATOR_SHUTDOWN_GRACE_SECS" => Some("2".into()),
+        // The mock vendors stamp their feeds and their orders from one clock, so no
+        // margin between the two is needed (with one, a sync each second would keep
+        // counting a just-confirmed unit twice for a few seconds).
+        "AGGREGATOR_CONFIRMATION_MARGIN_MS" => Some("0".into()),
         _ => None,
     };
     Settings::parse(Vec::new(), env).expect("settings").0

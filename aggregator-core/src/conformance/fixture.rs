@@ -78,7 +78,9 @@ impl Fixture {
             .await;
         for vendor in [&fixture.vendor_a, &fixture.vendor_b] {
             valid(
-                store.complete_snapshot(vendor, now, now).await,
+                store
+                    .complete_snapshot(vendor, &[fixture.sku(vendor)], now, now, Duration::ZERO)
+                    .await,
                 "complete snapshot",
             );
         }
@@ -105,7 +107,7 @@ impl Fixture {
         }
     }
 
-    /// Applies a one-row snapshot page for `vendor`.
+    /// Applies a one-row snapshot page for `vendor` (no confirmation margin).
     pub async fn report(
         &self,
         store: &dyn StockStore,
@@ -114,7 +116,10 @@ impl Fixture {
         as_of: OffsetDateTime,
     ) {
         let row = self.row(vendor, quantity, as_of);
-        valid(store.apply_snapshot(vendor, &[row]).await, "apply snapshot");
+        valid(
+            store.apply_snapshot(vendor, &[row], Duration::ZERO).await,
+            "apply snapshot",
+        );
     }
 
     /// The (vendor, SKU) row as the store has it.

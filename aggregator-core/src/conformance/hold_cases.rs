@@ -6,7 +6,7 @@ use time::Duration;
 use super::fixture::{Fixture, valid};
 use crate::domain::{HoldId, HoldStatus, OrderId, OrderStatus};
 use crate::error::Error;
-use crate::traits::{HoldConversion, HoldPlacement, StockStore};
+use crate::traits::{HoldConversion, HoldLimits, HoldPlacement, StockStore};
 
 fn hold_placement(fx: &Fixture, units: u32, ttl: Duration) -> HoldPlacement {
     HoldPlacement {
@@ -16,6 +16,7 @@ fn hold_placement(fx: &Fixture, units: u32, ttl: Duration) -> HoldPlacement {
         at: fx.now,
         expires_at: fx.now + ttl,
         fresh_since: fx.now - Duration::minutes(5),
+        limits: HoldLimits::default(),
     }
 }
 
@@ -159,4 +160,52 @@ pub async fn holds_expire_and_release_once(store: &dyn StockStore) {
         0,
         "still released once"
     );
+}
+
+/// A customer cannot pass its hold limits, not even with placements racing each other;
+/// released holds free their share, and other customers have their own.
+pub async fn holds_are_capped_per_customer(store: &dyn StockStore) {
+    let fx = Fixture::new(store, 100, 0).await;
+    let limits = HoldLimits {
+        max_active: 3,
+        max_units: 5,
+    };
+    let capped = |units: u32| {
+        let mut placement = hold_placement(&fx, units, Duration::minutes(10));
+        placement.limits = limits;
+        placement
+    };
+    // Ten racing holds of one unit: exactly three get through (the count limit).
+    let racers = (0..10).map(|_| store.place_hold(capped(1)));
+    let results = futures_util::future::join_all(racers).await;
+    let held: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(held.len(), 3, "three active holds at most");
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| matches!(e, Error::Conflict { .. })),
+        "{results:?}"
+    );
+    assert_eq!(fx.stock(store, &fx.vendor_a).await.reserved, 3);
+    // Releasing one frees a place; units still count: 2 held + 4 passes 5.
+    valid(store.release_hold(held[0].id, fx.now).await, "release");
+    assert!(matches!(
+        store.place_hold(capped(4)).await,
+        Err(Error::Conflict { .. })
+    ));
+    let hold = valid(store.place_hold(capped(3)).await, "up to the unit limit");
+    assert_eq!(hold.status, HoldStatus::Active);
+    assert!(
+        matches!(
+            store.place_hold(capped(1)).await,
+            Err(Error::Conflict { .. })
+        ),
+        "three active again"
+    );
+    assert_eq!(fx.stock(store, &fx.vendor_a).await.reserved, 5);
+    // Another customer has limits of its own.
+    let mut other = capped(1);
+    other.customer = fx.details(2).customer;
+    valid(store.place_hold(other).await, "another customer");
 }

@@ -42,6 +42,7 @@ pub async fn stock_store_suite(store: &dyn StockStore) {
     concurrent_placements_never_oversell(store).await;
     snapshot_below_reserved_blocks_new_placements_and_keeps_old_ones(store).await;
     confirmed_units_are_not_sold_again_before_a_later_snapshot(store).await;
+    confirmations_wait_for_a_report_later_by_the_margin(store).await;
     snapshot_pages_are_validated_whole(store).await;
     complete_snapshot_zeroes_missing_skus_and_tracks_health(store).await;
     stale_vendors_cannot_be_reserved_from(store).await;
@@ -56,6 +57,7 @@ pub async fn stock_store_suite(store: &dyn StockStore) {
     order_lists_filter_and_page(store).await;
     holds_reserve_extend_convert_and_release(store).await;
     holds_expire_and_release_once(store).await;
+    holds_are_capped_per_customer(store).await;
     concurrent_outbox_claimers_never_share_a_message(store).await;
     outbox_lease_expires_and_sent_messages_stay_sent(store).await;
     processed_messages_are_recorded_once(store).await;

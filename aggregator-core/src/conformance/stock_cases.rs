@@ -110,6 +110,7 @@ pub async fn confirmed_units_are_not_sold_again_before_a_later_snapshot(store: &
             .apply_snapshot(
                 &fx.vendor_a,
                 &[fx.row(&fx.vendor_a, 100, fx.now - Duration::seconds(1))],
+                Duration::ZERO,
             )
             .await,
         "older snapshot",
@@ -127,6 +128,106 @@ pub async fn confirmed_units_are_not_sold_again_before_a_later_snapshot(store: &
     );
 }
 
+/// The vendor's clocks: a confirmation is pruned only by a report later than it by more
+/// than the margin, always waits for a report applied after it (even one the applied
+/// report is already later than), and a listed row is never zeroed by the end of its
+/// snapshot, whatever its own `as_of`.
+pub async fn confirmations_wait_for_a_report_later_by_the_margin(store: &dyn StockStore) {
+    let fx = Fixture::new(store, 10, 0).await;
+    let margin = Duration::seconds(5);
+    let placed = valid(fx.place(store, &fx.vendor_a, 1, 1).await, "place");
+    let sold_at = fx.now + Duration::seconds(10);
+    let confirm = super::order_cases::confirm_transition(&placed.order, &fx, sold_at);
+    valid(store.transition(&confirm, &[]).await, "confirm");
+    let report = |quantity: i64, after_sale: i64| {
+        vec![fx.row(
+            &fx.vendor_a,
+            quantity,
+            sold_at + Duration::seconds(after_sale),
+        )]
+    };
+    // The feed's clock runs 4 s ahead of the order endpoint's: a report stamped 4 s
+    // after the sale was taken before it and still shows the unit.
+    valid(
+        store
+            .apply_snapshot(&fx.vendor_a, &report(10, 4), margin)
+            .await,
+        "report within the margin",
+    );
+    let row = fx.stock(store, &fx.vendor_a).await;
+    assert_eq!(
+        (row.confirmed_not_yet_reported, row.sellable()),
+        (1, 9),
+        "not sold twice"
+    );
+    valid(
+        store
+            .apply_snapshot(&fx.vendor_a, &report(10, 5), margin)
+            .await,
+        "report at the margin",
+    );
+    assert_eq!(
+        fx.stock(store, &fx.vendor_a)
+            .await
+            .confirmed_not_yet_reported,
+        1
+    );
+    valid(
+        store
+            .apply_snapshot(&fx.vendor_a, &report(9, 6), margin)
+            .await,
+        "report past the margin",
+    );
+    let row = fx.stock(store, &fx.vendor_a).await;
+    assert_eq!((row.confirmed_not_yet_reported, row.sellable()), (0, 9));
+
+    // A confirmation that arrives after a later report was applied stays counted until
+    // the next report.
+    let placed = valid(fx.place(store, &fx.vendor_a, 1, 2).await, "place");
+    let confirm =
+        super::order_cases::confirm_transition(&placed.order, &fx, sold_at + Duration::seconds(1));
+    valid(store.transition(&confirm, &[]).await, "late confirm");
+    let row = fx.stock(store, &fx.vendor_a).await;
+    assert_eq!((row.confirmed_not_yet_reported, row.sellable()), (1, 8));
+    valid(
+        store
+            .apply_snapshot(&fx.vendor_a, &report(8, 60), margin)
+            .await,
+        "next report",
+    );
+    let row = fx.stock(store, &fx.vendor_a).await;
+    assert_eq!((row.confirmed_not_yet_reported, row.sellable()), (0, 8));
+
+    // A listed row whose own time is older than the snapshot's keeps its report.
+    let snapshot_at = sold_at + Duration::seconds(120);
+    let mut own_time = fx.row(&fx.vendor_a, 7, sold_at + Duration::seconds(90));
+    own_time.quantity = 7;
+    valid(
+        store
+            .apply_snapshot(&fx.vendor_a, &[own_time], margin)
+            .await,
+        "row with its own time",
+    );
+    valid(
+        store
+            .complete_snapshot(
+                &fx.vendor_a,
+                std::slice::from_ref(&fx.sku_a),
+                snapshot_at,
+                snapshot_at,
+                margin,
+            )
+            .await,
+        "complete",
+    );
+    let row = fx.stock(store, &fx.vendor_a).await;
+    assert_eq!(
+        (row.reported, row.as_of),
+        (7, sold_at + Duration::seconds(90)),
+        "listed, so not zeroed"
+    );
+}
+
 /// A page with one bad row (negative quantity, or a SKU listed twice) is refused whole;
 /// a page for an unknown vendor is refused.
 pub async fn snapshot_pages_are_validated_whole(store: &dyn StockStore) {
@@ -139,7 +240,9 @@ pub async fn snapshot_pages_are_validated_whole(store: &dyn StockStore) {
     );
     let page = vec![fx.row(&fx.vendor_a, 50, later), bad];
     assert!(matches!(
-        store.apply_snapshot(&fx.vendor_a, &page).await,
+        store
+            .apply_snapshot(&fx.vendor_a, &page, Duration::ZERO)
+            .await,
         Err(Error::Invalid { .. })
     ));
     assert_eq!(
@@ -153,7 +256,9 @@ pub async fn snapshot_pages_are_validated_whole(store: &dyn StockStore) {
         fx.row(&fx.vendor_a, 7, later),
     ];
     assert!(matches!(
-        store.apply_snapshot(&fx.vendor_a, &twice).await,
+        store
+            .apply_snapshot(&fx.vendor_a, &twice, Duration::ZERO)
+            .await,
         Err(Error::Invalid { .. })
     ));
     assert_eq!(fx.stock(store, &fx.vendor_a).await.reported, 5);
@@ -164,7 +269,7 @@ pub async fn snapshot_pages_are_validated_whole(store: &dyn StockStore) {
     );
     assert!(matches!(
         store
-            .apply_snapshot(&unknown, &[fx.row(&fx.vendor_a, 1, later)])
+            .apply_snapshot(&unknown, &[fx.row(&fx.vendor_a, 1, later)], Duration::ZERO)
             .await,
         Err(Error::NotFound { .. })
     ));
@@ -203,7 +308,9 @@ pub async fn complete_snapshot_zeroes_missing_skus_and_tracks_health(store: &dyn
 
     let later = fx.now + Duration::seconds(30);
     let vendor = valid(
-        store.complete_snapshot(&fx.vendor_a, later, later).await,
+        store
+            .complete_snapshot(&fx.vendor_a, &[], later, later, Duration::ZERO)
+            .await,
         "complete",
     );
     assert_eq!(
@@ -228,7 +335,9 @@ pub async fn complete_snapshot_zeroes_missing_skus_and_tracks_health(store: &dyn
         "id",
     );
     assert!(matches!(
-        store.complete_snapshot(&unknown, later, later).await,
+        store
+            .complete_snapshot(&unknown, &[], later, later, Duration::ZERO)
+            .await,
         Err(Error::NotFound { .. })
     ));
 }

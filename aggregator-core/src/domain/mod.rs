@@ -26,6 +26,6 @@ pub use quantity::{ABSOLUTE_MAX_QUANTITY, Quantity, QuantityLimit};
 pub use reservation::{Reservation, ReservationOwner};
 pub use stock::{
     MAX_REPORTED_QUANTITY, PendingConfirmation, SnapshotOutcome, SnapshotRow, StockLedger,
-    VendorStock,
+    VendorStock, covers,
 };
 pub use vendor::{HealthPolicy, StalenessLimit, Vendor, VendorHealth};

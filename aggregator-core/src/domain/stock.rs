@@ -7,16 +7,33 @@
 //! ```
 //!
 //! * `reported` changes only when a vendor snapshot is applied; a snapshot never touches
-//!   `reserved`, and one older (by the vendor's `as_of`) than the applied one is ignored.
+//!   `reserved`, and a row older (by its own `as_of`) than the applied one is ignored.
 //! * `reserved` grows when an order or hold takes units and shrinks when they are
 //!   released or handed to the vendor.
 //! * Handing units to the vendor moves them to `confirmed_not_yet_reported`, stamped with
-//!   the vendor's own confirmation time. They leave that bucket once a snapshot whose
-//!   `as_of` (also the vendor's clock) is later than the confirmation is applied, because
-//!   the vendor's count now includes them. Our clock is never compared with the vendor's.
+//!   the vendor's own confirmation time. They leave that bucket once a report whose
+//!   `as_of` is later than the confirmation by more than the confirmation margin is
+//!   applied, because the vendor's count now includes them.
+//!
+//! # Clocks
+//!
+//! Both times compared above are the vendor's: `as_of` comes from its stock feed, the
+//! confirmation time from its order endpoint. Those may be two servers whose clocks
+//! differ a little; the **confirmation margin** is how much the feed's clock may run
+//! ahead of the order endpoint's without a report that was taken before a sale pruning
+//! that sale (which would sell its unit again). A feed that runs behind only makes
+//! pruning later (units stay counted a little longer: never an oversell).
+//!
+//! Our own clock never decides the arithmetic; it is only a sanity bound, applied by the
+//! stock sync before anything reaches the store: a report whose `as_of` lies further
+//! ahead of our clock than the **clock tolerance** is refused whole, because such a row
+//! would pin itself (every later, true report would look older) and prune confirmations
+//! it does not cover. So the assumptions are: a vendor's feed clock is at most the
+//! tolerance ahead of ours, and its feed clock is at most the margin ahead of its order
+//! clock.
 
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use crate::domain::{Money, OrderId, ProductId, Quantity, VendorId, VendorSku};
 use crate::error::{Error, Result};
@@ -145,9 +162,10 @@ impl StockLedger {
     }
 
     /// Applies a vendor report: sets `reported`, `as_of`, price and product, and drops
-    /// confirmations older than the report. Returns false (and changes nothing) when the
-    /// report is older than the one already applied. Never touches `reserved`.
-    pub fn apply_report(&mut self, row: &SnapshotRow) -> bool {
+    /// the confirmations the report includes (those it is later than by more than
+    /// `margin`). Returns false (and changes nothing) when the report is older than the
+    /// one already applied. Never touches `reserved`.
+    pub fn apply_report(&mut self, row: &SnapshotRow, margin: Duration) -> bool {
         if row.as_of < self.stock.as_of {
             return false;
         }
@@ -156,7 +174,7 @@ impl StockLedger {
         self.stock.price = row.price;
         self.stock.product = row.product.clone();
         self.pending
-            .retain(|confirmation| confirmation.vendor_confirmed_at >= row.as_of);
+            .retain(|confirmation| !covers(row.as_of, confirmation.vendor_confirmed_at, margin));
         self.stock.confirmed_not_yet_reported = self
             .pending
             .iter()
@@ -167,8 +185,9 @@ impl StockLedger {
     }
 
     /// Zeroes `reported` when a completed snapshot taken at `as_of` did not list this SKU
-    /// (the vendor no longer has it). Returns whether anything changed.
-    pub fn report_missing(&mut self, as_of: OffsetDateTime) -> bool {
+    /// (the vendor no longer has it), unless the row holds a report at least as new.
+    /// Returns whether anything changed.
+    pub fn report_missing(&mut self, as_of: OffsetDateTime, margin: Duration) -> bool {
         if self.stock.as_of >= as_of {
             return false;
         }
@@ -179,7 +198,7 @@ impl StockLedger {
             price: self.stock.price,
             as_of,
         };
-        self.apply_report(&row)
+        self.apply_report(&row, margin)
     }
 
     /// Takes `quantity` units if at least that many are sellable; otherwise changes
@@ -200,17 +219,23 @@ impl StockLedger {
     }
 
     /// Moves `confirmation.quantity` units from `reserved` to
-    /// `confirmed_not_yet_reported`, stamped with the vendor's confirmation time. A
-    /// confirmation the applied report already covers (confirmed before its `as_of`) is
-    /// counted as reported at once.
+    /// `confirmed_not_yet_reported`, stamped with the vendor's confirmation time. They
+    /// stay there until a later report covers them, even if the report applied now is
+    /// already later than the confirmation: whether it includes the sale depends on the
+    /// margin between two vendor clocks, and counting a unit twice for one sync
+    /// interval undersells, while counting it never oversells.
     pub fn confirm(&mut self, confirmation: PendingConfirmation) {
         self.stock.reserved = (self.stock.reserved - confirmation.quantity.as_i64()).max(0);
-        if confirmation.vendor_confirmed_at >= self.stock.as_of {
-            self.stock.confirmed_not_yet_reported += confirmation.quantity.as_i64();
-            self.pending.push(confirmation);
-        }
+        self.stock.confirmed_not_yet_reported += confirmation.quantity.as_i64();
+        self.pending.push(confirmation);
         self.stock.version += 1;
     }
+}
+
+/// Whether a report taken at `as_of` includes a sale the vendor confirmed at
+/// `confirmed_at`: it must be later by more than `margin` (both in the vendor's clocks).
+pub fn covers(as_of: OffsetDateTime, confirmed_at: OffsetDateTime, margin: Duration) -> bool {
+    as_of > confirmed_at + margin
 }
 
 #[cfg(test)]
@@ -250,7 +275,7 @@ mod tests {
     fn report_below_reserved_makes_sellable_negative_and_keeps_reservations() {
         let mut stock = ledger(5, datetime!(2026-01-01 10:00 UTC));
         assert!(stock.try_reserve(qty(4)));
-        assert!(stock.apply_report(&row(1, datetime!(2026-01-01 10:01 UTC))));
+        assert!(stock.apply_report(&row(1, datetime!(2026-01-01 10:01 UTC)), Duration::ZERO));
         assert_eq!(stock.stock().reserved, 4);
         assert_eq!(stock.stock().sellable(), -3);
         assert!(!stock.try_reserve(qty(1)));
@@ -259,7 +284,7 @@ mod tests {
     #[test]
     fn older_report_is_ignored() {
         let mut stock = ledger(5, datetime!(2026-01-01 10:00 UTC));
-        assert!(!stock.apply_report(&row(50, datetime!(2026-01-01 09:59 UTC))));
+        assert!(!stock.apply_report(&row(50, datetime!(2026-01-01 09:59 UTC)), Duration::ZERO));
         assert_eq!(stock.stock().reported, 5);
     }
 
@@ -276,16 +301,53 @@ mod tests {
         assert_eq!(stock.stock().confirmed_not_yet_reported, 2);
         assert_eq!(stock.stock().sellable(), 3);
         // A report taken before the confirmation still shows the old count.
-        assert!(stock.apply_report(&row(5, datetime!(2026-01-01 10:04 UTC))));
+        assert!(stock.apply_report(&row(5, datetime!(2026-01-01 10:04 UTC)), Duration::ZERO));
         assert_eq!(stock.stock().sellable(), 3);
         // A report taken after it already includes the two units.
-        assert!(stock.apply_report(&row(3, datetime!(2026-01-01 10:06 UTC))));
+        assert!(stock.apply_report(&row(3, datetime!(2026-01-01 10:06 UTC)), Duration::ZERO));
         assert_eq!(stock.stock().confirmed_not_yet_reported, 0);
         assert_eq!(stock.stock().sellable(), 3);
     }
 
     #[test]
-    fn confirmation_older_than_the_applied_report_counts_as_reported() {
+    fn a_report_within_the_margin_of_a_confirmation_does_not_prune_it() {
+        // The feed's clock runs 5 s ahead of the order endpoint's: a report the feed
+        // stamps 10:05:04 was taken before a sale the order endpoint stamps 10:05:00.
+        let margin = Duration::seconds(10);
+        let mut stock = ledger(10, datetime!(2026-01-01 10:00 UTC));
+        assert!(stock.try_reserve(qty(1)));
+        stock.confirm(PendingConfirmation {
+            order: OrderId::new(),
+            quantity: qty(1),
+            vendor_confirmed_at: datetime!(2026-01-01 10:05 UTC),
+        });
+        assert!(stock.apply_report(&row(10, datetime!(2026-01-01 10:05:04 UTC)), margin));
+        assert_eq!(
+            (
+                stock.stock().confirmed_not_yet_reported,
+                stock.stock().sellable()
+            ),
+            (1, 9),
+            "the sale is still counted: no unit sold twice"
+        );
+        assert!(stock.apply_report(&row(10, datetime!(2026-01-01 10:05:10 UTC)), margin));
+        assert_eq!(
+            stock.stock().confirmed_not_yet_reported,
+            1,
+            "exactly the margin"
+        );
+        assert!(stock.apply_report(&row(9, datetime!(2026-01-01 10:05:11 UTC)), margin));
+        assert_eq!(
+            (
+                stock.stock().confirmed_not_yet_reported,
+                stock.stock().sellable()
+            ),
+            (0, 9)
+        );
+    }
+
+    #[test]
+    fn a_confirmation_older_than_the_applied_report_waits_for_the_next_report() {
         let mut stock = ledger(5, datetime!(2026-01-01 10:10 UTC));
         assert!(stock.try_reserve(qty(1)));
         stock.confirm(PendingConfirmation {
@@ -293,16 +355,22 @@ mod tests {
             quantity: qty(1),
             vendor_confirmed_at: datetime!(2026-01-01 10:05 UTC),
         });
-        assert_eq!(stock.stock().confirmed_not_yet_reported, 0);
+        assert_eq!(stock.stock().confirmed_not_yet_reported, 1);
+        assert_eq!(
+            stock.stock().sellable(),
+            4,
+            "counted until a report covers it"
+        );
+        assert!(stock.apply_report(&row(5, datetime!(2026-01-01 10:11 UTC)), Duration::ZERO));
         assert_eq!(stock.stock().sellable(), 5);
     }
 
     #[test]
     fn missing_from_a_completed_snapshot_means_zero() {
         let mut stock = ledger(5, datetime!(2026-01-01 10:00 UTC));
-        assert!(stock.report_missing(datetime!(2026-01-01 10:01 UTC)));
+        assert!(stock.report_missing(datetime!(2026-01-01 10:01 UTC), Duration::ZERO));
         assert_eq!(stock.stock().reported, 0);
-        assert!(!stock.report_missing(datetime!(2026-01-01 10:01 UTC)));
+        assert!(!stock.report_missing(datetime!(2026-01-01 10:01 UTC), Duration::ZERO));
     }
 
     #[test]

@@ -68,6 +68,7 @@ impl StockState {
         &mut self,
         vendor: &VendorId,
         rows: &[SnapshotRow],
+        margin: Duration,
     ) -> Result<SnapshotOutcome> {
         if !self.vendors.contains_key(vendor) {
             return Err(Error::not_found("vendor", vendor));
@@ -88,7 +89,7 @@ impl StockState {
             match self.stock.get_mut(&key) {
                 Some(ledger) => {
                     let old_product = ledger.stock().product.clone();
-                    if ledger.apply_report(row) {
+                    if ledger.apply_report(row, margin) {
                         outcome.applied += 1;
                         if old_product != row.product {
                             if let Some(keys) = self.by_product.get_mut(&old_product) {
@@ -131,14 +132,17 @@ impl StockState {
     pub(super) fn complete_snapshot(
         &mut self,
         vendor: &VendorId,
+        listed: &[VendorSku],
         as_of: OffsetDateTime,
         at: OffsetDateTime,
+        margin: Duration,
     ) -> Result<Vendor> {
         self.vendor_mut(vendor)?;
+        let listed: HashSet<&VendorSku> = listed.iter().collect();
         if let Some(skus) = self.by_vendor.get(vendor) {
-            for sku in skus {
+            for sku in skus.iter().filter(|sku| !listed.contains(sku)) {
                 if let Some(ledger) = self.stock.get_mut(&(vendor.clone(), sku.clone())) {
-                    ledger.report_missing(as_of);
+                    ledger.report_missing(as_of, margin);
                 }
             }
         }
@@ -540,6 +544,21 @@ impl StockState {
                 placement.id
             )));
         }
+        let (active, units) = self
+            .holds
+            .values()
+            .filter(|hold| hold.customer == placement.customer && hold.status == HoldStatus::Active)
+            .fold((0_u64, 0_u64), |(count, units), hold| {
+                (count + 1, units + held_units(&hold.lines))
+            });
+        let adding: u64 = placement
+            .lines
+            .iter()
+            .map(|line| u64::from(line.quantity.get()))
+            .sum();
+        placement
+            .limits
+            .check(&placement.customer, active, units, adding)?;
         let lines = self.reserve_lines(&placement.lines, placement.fresh_since)?;
         let hold = Hold {
             id: placement.id,
@@ -761,6 +780,13 @@ impl StockState {
             });
         from_orders.chain(from_holds).collect()
     }
+}
+
+fn held_units(lines: &[OrderLine]) -> u64 {
+    lines
+        .iter()
+        .map(|line| u64::from(line.quantity.get()))
+        .sum()
 }
 
 fn reservations_of(

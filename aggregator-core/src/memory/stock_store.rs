@@ -66,17 +66,21 @@ impl StockStore for InMemoryStockStore {
         &self,
         vendor: &VendorId,
         rows: &[SnapshotRow],
+        margin: Duration,
     ) -> Result<SnapshotOutcome> {
-        self.state().apply_snapshot(vendor, rows)
+        self.state().apply_snapshot(vendor, rows, margin)
     }
 
     async fn complete_snapshot(
         &self,
         vendor: &VendorId,
+        listed: &[VendorSku],
         as_of: OffsetDateTime,
         at: OffsetDateTime,
+        margin: Duration,
     ) -> Result<Vendor> {
-        self.state().complete_snapshot(vendor, as_of, at)
+        self.state()
+            .complete_snapshot(vendor, listed, as_of, at, margin)
     }
 
     async fn record_sync_failure(

@@ -140,6 +140,36 @@ impl CircuitBreaker {
         })
     }
 
+    /// Like [`CircuitBreaker::acquire`], but an open breaker is waited for, up to
+    /// `patience`: the caller sleeps until the breaker lets a probe through (or, while
+    /// another caller's probe is out, until that probe settles) instead of failing at
+    /// once. Refuses only when `patience` would run out first. Waiting is not a failed
+    /// call: a caller that counts its attempts spends none on it.
+    pub async fn acquire_within(
+        &self,
+        patience: Duration,
+    ) -> std::result::Result<BreakerPermit<'_>, BreakerOpen> {
+        /// How often a caller looks again while another caller's probe is out.
+        const PROBE_POLL: Duration = Duration::from_millis(25);
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let refused = match self.acquire() {
+                Ok(permit) => return Ok(permit),
+                Err(refused) => refused,
+            };
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if refused.retry_after > left || left.is_zero() {
+                return Err(refused);
+            }
+            let pause = if refused.retry_after.is_zero() {
+                PROBE_POLL.min(left)
+            } else {
+                refused.retry_after
+            };
+            tokio::time::sleep(pause).await;
+        }
+    }
+
     fn settle(&self, probe: bool, succeeded: bool) {
         let mut phase = self.phase();
         let now = self.clock.now();
@@ -277,6 +307,42 @@ mod tests {
         }
         early.success();
         assert_eq!(breaker.state(), BreakerState::Open);
+    }
+
+    #[tokio::test]
+    async fn waiting_callers_get_through_once_the_breaker_lets_them() {
+        let config = BreakerConfig::new(1, Duration::from_millis(150)).expect("valid");
+        let breaker = Arc::new(CircuitBreaker::new(
+            config,
+            Arc::new(crate::clock::SystemClock),
+        ));
+        breaker.acquire().expect("closed").failure();
+        assert_eq!(breaker.state(), BreakerState::Open);
+        let impatient = breaker.acquire_within(Duration::from_millis(10)).await;
+        assert!(impatient.is_err(), "gives up when the wait would be longer");
+        // Three callers wait; the first through is the probe, the others wait for it.
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let breaker = Arc::clone(&breaker);
+                tokio::spawn(async move {
+                    let permit = breaker
+                        .acquire_within(Duration::from_secs(10))
+                        .await
+                        .expect("let through");
+                    let probe = permit.is_probe();
+                    permit.success();
+                    probe
+                })
+            })
+            .collect();
+        let mut probes = 0;
+        for waiter in waiters {
+            if waiter.await.expect("joined") {
+                probes += 1;
+            }
+        }
+        assert_eq!(probes, 1, "one probe, then the breaker was closed");
+        assert_eq!(breaker.state(), BreakerState::Closed);
     }
 
     #[test]

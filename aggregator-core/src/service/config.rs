@@ -4,6 +4,7 @@ use time::Duration;
 
 use crate::domain::{QuantityLimit, StalenessLimit};
 use crate::error::{Error, Result};
+use crate::traits::HoldLimits;
 
 /// Rules for placing orders and holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +21,10 @@ pub struct OrderConfig {
     pub placement_attempts: u32,
     /// The longest a hold may last (on creation and per extension).
     pub max_hold_ttl: Duration,
+    /// The longest a hold may last from its creation, extensions included.
+    pub max_hold_lifetime: Duration,
+    /// What one customer may hold at once.
+    pub hold_limits: HoldLimits,
 }
 
 impl OrderConfig {
@@ -31,6 +36,15 @@ impl OrderConfig {
         }
         if self.max_hold_ttl <= Duration::ZERO {
             return Err(Error::invalid("maxHoldTtl", "must be positive"));
+        }
+        if self.max_hold_lifetime <= Duration::ZERO {
+            return Err(Error::invalid("maxHoldLifetime", "must be positive"));
+        }
+        if self.hold_limits.max_active == 0 || self.hold_limits.max_units == 0 {
+            return Err(Error::invalid(
+                "holdLimits",
+                "must allow at least one hold of one unit",
+            ));
         }
         if self.max_lines == 0 {
             return Err(Error::invalid("maxLines", "must be at least 1"));
@@ -44,7 +58,8 @@ impl OrderConfig {
 
 impl Default for OrderConfig {
     /// 15-minute reservations, 5-minute staleness, 1,000 units and 100 lines at most,
-    /// 3 placement attempts, holds of at most an hour.
+    /// 3 placement attempts, holds of at most an hour in all, 10 holds and 100 held
+    /// units per customer.
     fn default() -> Self {
         Self {
             reservation_ttl: Duration::minutes(15),
@@ -53,6 +68,8 @@ impl Default for OrderConfig {
             max_lines: 100,
             placement_attempts: 3,
             max_hold_ttl: Duration::hours(1),
+            max_hold_lifetime: Duration::hours(1),
+            hold_limits: HoldLimits::default(),
         }
     }
 }

@@ -251,8 +251,9 @@ impl OrderService {
                 customer: customer.clone(),
                 lines: plan.lines,
                 at: now,
-                expires_at: now + ttl,
+                expires_at: now + ttl.min(self.config.max_hold_lifetime),
                 fresh_since,
+                limits: self.config.hold_limits,
             };
             match self.store.place_hold(placement).await {
                 Ok(hold) => {
@@ -275,11 +276,24 @@ impl OrderService {
         Ok(hold)
     }
 
-    /// Makes an active hold last `ttl` from now (at most the configured maximum).
+    /// Makes an active hold last `ttl` from now (at most the configured maximum per
+    /// extension, and never past the hold's total lifetime from its creation).
     pub async fn extend_hold(&self, id: HoldId, ttl: Duration, scope: &Scope) -> Result<Hold> {
         self.check_ttl(ttl)?;
-        self.hold(id, scope).await?;
+        let hold = self.hold(id, scope).await?;
         let now = self.clock.now();
+        let end_of_life = hold.created_at + self.config.max_hold_lifetime;
+        if now + ttl > end_of_life {
+            return Err(Error::invalid(
+                "ttl",
+                format!(
+                    "a hold lasts at most {} seconds from its creation; this one can be \
+                     extended by at most {} more seconds",
+                    self.config.max_hold_lifetime.whole_seconds(),
+                    (end_of_life - now).whole_seconds().max(0)
+                ),
+            ));
+        }
         self.store.extend_hold(id, now + ttl, now).await
     }
 

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use crate::clock::Clock;
 use crate::domain::{
@@ -23,15 +23,24 @@ pub struct SyncConfig {
     pub max_pages: u32,
     /// When failures make a vendor degraded or down.
     pub health: HealthPolicy,
+    /// How far ahead of our clock a vendor's `as_of` may lie; a feed further ahead is
+    /// refused whole (see the clock notes in [`crate::domain::StockLedger`]'s module).
+    pub clock_tolerance: Duration,
+    /// How much later than a confirmation (both in the vendor's clocks) a report must be
+    /// to count as including it.
+    pub confirmation_margin: Duration,
 }
 
 impl Default for SyncConfig {
-    /// 1,000 rows a page, at most 10,000 pages, down after 3 failures in a row.
+    /// 1,000 rows a page, at most 10,000 pages, down after 3 failures in a row, feeds at
+    /// most 5 s ahead of our clock, confirmations pruned by reports 5 s later.
     fn default() -> Self {
         Self {
             page_size: 1_000,
             max_pages: 10_000,
             health: HealthPolicy::default(),
+            clock_tolerance: Duration::seconds(5),
+            confirmation_margin: Duration::seconds(5),
         }
     }
 }
@@ -73,6 +82,12 @@ impl StockSync {
         if config.max_pages == 0 {
             return Err(Error::invalid("maxPages", "must be at least 1"));
         }
+        if config.clock_tolerance.is_negative() {
+            return Err(Error::invalid("clockTolerance", "must not be negative"));
+        }
+        if config.confirmation_margin.is_negative() {
+            return Err(Error::invalid("confirmationMargin", "must not be negative"));
+        }
         Ok(Self {
             store,
             vendors,
@@ -90,36 +105,44 @@ impl StockSync {
     }
 
     /// Reads every page of `vendor`'s feed, then applies them and completes the
-    /// snapshot. If any page fails or is malformed, nothing is applied, the vendor's
-    /// failure is recorded (health degraded or down) and its last good data stays.
+    /// snapshot. If any page fails, is malformed or reports a time too far ahead of our
+    /// clock, nothing is applied, the vendor's failure is recorded (health degraded or
+    /// down) and its last good data stays. A snapshot whose every row is older than what
+    /// the store holds was not applied: it is a failure too, and the vendor's last good
+    /// sync does not move.
     pub async fn sync_vendor(&self, vendor: &VendorId) -> Result<SyncReport> {
         let pages = match self.fetch_all(vendor).await {
             Ok(pages) => pages,
-            Err(error) => {
-                let reason = error.to_string();
-                self.store
-                    .record_sync_failure(vendor, &reason, self.config.health)
-                    .await?;
-                if let Some(cached) = &self.cached {
-                    cached.invalidate_vendors().await;
-                }
-                tracing::warn!(%vendor, %reason, "stock sync failed");
-                return Err(error);
-            }
+            Err(error) => return Err(self.failed(vendor, error).await),
         };
+        let margin = self.config.confirmation_margin;
         let mut applied = 0;
         let mut ignored_older = 0;
         let mut snapshot_as_of: Option<OffsetDateTime> = None;
         for (as_of, rows) in &pages {
-            let outcome = self.store.apply_snapshot(vendor, rows).await?;
+            let outcome = self.store.apply_snapshot(vendor, rows, margin).await?;
             applied += outcome.applied;
             ignored_older += outcome.ignored_older;
             snapshot_as_of = Some(snapshot_as_of.map_or(*as_of, |earliest| earliest.min(*as_of)));
         }
+        if applied == 0 && ignored_older > 0 {
+            let error = Error::permanent(
+                format!("vendor {vendor}"),
+                format!(
+                    "every one of the {ignored_older} rows is older than what we hold \
+                     (did the vendor's clock go back?); nothing applied"
+                ),
+            );
+            return Err(self.failed(vendor, error).await);
+        }
+        let listed: Vec<VendorSku> = pages
+            .iter()
+            .flat_map(|(_, rows)| rows.iter().map(|row| row.sku.clone()))
+            .collect();
         let now = self.clock.now();
         let vendor = self
             .store
-            .complete_snapshot(vendor, snapshot_as_of.unwrap_or(now), now)
+            .complete_snapshot(vendor, &listed, snapshot_as_of.unwrap_or(now), now, margin)
             .await?;
         if let Some(cached) = &self.cached {
             let rows = pages.iter().flat_map(|(_, rows)| rows);
@@ -127,8 +150,7 @@ impl StockSync {
                 rows.clone().map(|row| row.product.clone()).collect();
             products.sort();
             products.dedup();
-            let skus: Vec<VendorSku> = rows.map(|row| row.sku.clone()).collect();
-            cached.invalidate(&products, &skus).await;
+            cached.invalidate(&products, &listed).await;
             cached.invalidate_vendors().await;
         }
         Ok(SyncReport {
@@ -137,6 +159,47 @@ impl StockSync {
             applied,
             ignored_older,
         })
+    }
+
+    /// Records a failed sync of `vendor` and answers `error` (or the store's error if the
+    /// failure could not even be recorded).
+    async fn failed(&self, vendor: &VendorId, error: Error) -> Error {
+        let reason = error.to_string();
+        if let Err(store) = self
+            .store
+            .record_sync_failure(vendor, &reason, self.config.health)
+            .await
+        {
+            return store;
+        }
+        if let Some(cached) = &self.cached {
+            cached.invalidate_vendors().await;
+        }
+        tracing::warn!(%vendor, %reason, "stock sync failed");
+        error
+    }
+
+    /// Refuses a time of the vendor's further ahead of our clock than the tolerance.
+    fn check_not_ahead(
+        &self,
+        vendor: &VendorId,
+        what: &str,
+        as_of: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let ahead = as_of - now;
+        if ahead > self.config.clock_tolerance {
+            return Err(Error::permanent(
+                format!("vendor {vendor}"),
+                format!(
+                    "{what} has asOf {as_of}, {:.3} s ahead of our clock ({now}); more than \
+                     the {:.3} s tolerated, so the whole snapshot is refused",
+                    ahead.as_seconds_f64(),
+                    self.config.clock_tolerance.as_seconds_f64()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     async fn fetch_all(
@@ -155,7 +218,10 @@ impl StockSync {
                 ));
             }
             let fetched = client.stock_page(page, self.config.page_size).await?;
+            let now = self.clock.now();
+            self.check_not_ahead(vendor, &format!("page {page}"), fetched.as_of, now)?;
             for row in &fetched.rows {
+                self.check_not_ahead(vendor, &format!("SKU {}", row.sku), row.as_of, now)?;
                 row.validate()
                     .map_err(|e| Error::permanent(format!("vendor {vendor}"), e.to_string()))?;
                 if !seen.insert(row.sku.clone()) {

@@ -10,8 +10,8 @@ pub use order_queue::{
     DeadLetter, Delivery, DeliverySettler, OrderQueue, RetryOutcome, RetryPolicy, Subscription,
 };
 pub use stock_store::{
-    ExpiredBatch, HoldConversion, HoldPlacement, IdempotencyRecord, OrderPlacement, OrderQuery,
-    Page, Placed, PlannedAllocation, PlannedLine, Reroute, StockStore,
+    ExpiredBatch, HoldConversion, HoldLimits, HoldPlacement, IdempotencyRecord, OrderPlacement,
+    OrderQuery, Page, Placed, PlannedAllocation, PlannedLine, Reroute, StockStore,
 };
 pub use vendor_client::{
     StockPage, VendorClient, VendorDirectory, VendorInfo, VendorOrder, VendorOrderLine,

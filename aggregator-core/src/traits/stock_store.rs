@@ -99,6 +99,46 @@ pub struct Placed {
     pub replayed: bool,
 }
 
+/// How much one customer may hold at once, over all its active holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldLimits {
+    /// Active holds at once.
+    pub max_active: u32,
+    /// Units held at once.
+    pub max_units: u64,
+}
+
+impl Default for HoldLimits {
+    /// 10 holds and 100 units per customer.
+    fn default() -> Self {
+        Self {
+            max_active: 10,
+            max_units: 100,
+        }
+    }
+}
+
+impl HoldLimits {
+    /// Refuses (`Conflict`, naming the customer and the limit) one more hold of
+    /// `adding` units for a customer who already has `active` holds of `units` units.
+    pub fn check(&self, customer: &CustomerId, active: u64, units: u64, adding: u64) -> Result<()> {
+        if active >= u64::from(self.max_active) {
+            return Err(Error::conflict(format!(
+                "customer {customer} already has {active} active holds; at most {} at once",
+                self.max_active
+            )));
+        }
+        if units.saturating_add(adding) > self.max_units {
+            return Err(Error::conflict(format!(
+                "customer {customer} already holds {units} units; {adding} more would pass the \
+                 limit of {} units held at once",
+                self.max_units
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Everything the store needs to hold stock for a customer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HoldPlacement {
@@ -114,6 +154,9 @@ pub struct HoldPlacement {
     pub expires_at: OffsetDateTime,
     /// Vendors whose last good sync is older than this do not count.
     pub fresh_since: OffsetDateTime,
+    /// What the customer may hold at once, this hold included; checked atomically with
+    /// the placement.
+    pub limits: HoldLimits,
 }
 
 /// Turning an active hold into an order that takes over its units.
@@ -212,7 +255,9 @@ impl ExpiredBatch {
 ///   status change is `Conflict` and changes nothing. Releasing units happens exactly
 ///   once per order or hold, whatever races.
 /// * A snapshot page is applied atomically, never touches `reserved`, ignores rows older
-///   than the applied report, and drops confirmations older than the new report.
+///   than the applied report, and drops the confirmations the new report includes (it
+///   is later than them by more than the confirmation margin). A confirmation always
+///   waits for a report applied after it.
 /// * Outbox claims are leased: two claimers never hold the same message at once; an
 ///   unmarked message becomes claimable again after its lease.
 #[async_trait]
@@ -224,22 +269,30 @@ pub trait StockStore: Send + Sync + Debug + 'static {
     /// Every registered vendor, by id.
     async fn vendors(&self) -> Result<Vec<Vendor>>;
 
-    /// Applies one page of a vendor's snapshot atomically. Refuses the whole page
-    /// (`Invalid`, nothing written) if any row is bad or the vendor is unknown.
+    /// Applies one page of a vendor's snapshot atomically: each row whose own `as_of`
+    /// is not older than the row held replaces it, and drops the confirmations it
+    /// includes (those it is later than by more than `margin`, see
+    /// [`crate::domain::covers`]). Refuses the whole page (`Invalid`, nothing written) if
+    /// any row is bad or the vendor is unknown.
     async fn apply_snapshot(
         &self,
         vendor: &VendorId,
         rows: &[SnapshotRow],
+        margin: Duration,
     ) -> Result<SnapshotOutcome>;
 
-    /// Ends a full snapshot taken at `as_of` (the vendor's clock): SKUs it did not list
-    /// drop to zero reported, and the vendor becomes healthy with `last_good_sync = at`
-    /// (our clock).
+    /// Ends a full snapshot taken at `as_of` (the vendor's clock) that listed `listed`:
+    /// the vendor's other SKUs holding an older report drop to zero reported (pruning
+    /// confirmations as [`StockStore::apply_snapshot`] does), and the vendor becomes
+    /// healthy with `last_good_sync = at` (our clock). A listed row is never zeroed,
+    /// whatever its own `as_of`.
     async fn complete_snapshot(
         &self,
         vendor: &VendorId,
+        listed: &[VendorSku],
         as_of: OffsetDateTime,
         at: OffsetDateTime,
+        margin: Duration,
     ) -> Result<Vendor>;
 
     /// Counts a failed sync: one more consecutive failure, health per `policy`, the
@@ -279,7 +332,8 @@ pub trait StockStore: Send + Sync + Debug + 'static {
     /// conditionally and releasing the old ones in one step.
     async fn reroute(&self, reroute: &Reroute) -> Result<Order>;
 
-    /// Holds stock for a customer; all lines or none.
+    /// Holds stock for a customer; all lines or none. Refuses (`Conflict`) a hold that
+    /// would take the customer past its limits, counting its active holds at commit.
     async fn place_hold(&self, placement: HoldPlacement) -> Result<Hold>;
 
     /// One hold.
@@ -332,16 +386,21 @@ macro_rules! forward_stock_store {
                 &self,
                 vendor: &VendorId,
                 rows: &[SnapshotRow],
+                margin: Duration,
             ) -> Result<SnapshotOutcome> {
-                (**self).apply_snapshot(vendor, rows).await
+                (**self).apply_snapshot(vendor, rows, margin).await
             }
             async fn complete_snapshot(
                 &self,
                 vendor: &VendorId,
+                listed: &[VendorSku],
                 as_of: OffsetDateTime,
                 at: OffsetDateTime,
+                margin: Duration,
             ) -> Result<Vendor> {
-                (**self).complete_snapshot(vendor, as_of, at).await
+                (**self)
+                    .complete_snapshot(vendor, listed, as_of, at, margin)
+                    .await
             }
             async fn record_sync_failure(
                 &self,

@@ -103,3 +103,81 @@ async fn holds_extend_within_bounds_and_release() {
         Err(Error::Conflict { .. })
     ));
 }
+
+#[tokio::test]
+async fn extensions_never_take_a_hold_past_its_lifetime() {
+    let world = World::new(3, 0, 0).await;
+    let service = world.orders();
+    let customer = details("c1").customer;
+    let hold = service
+        .create_hold(
+            customer,
+            &items(&[("LAPTOP-001", 1)]),
+            Duration::minutes(50),
+        )
+        .await
+        .expect("hold");
+    // Every extension is within the per-extension maximum (an hour), but together they
+    // would hold the unit forever; the lifetime (an hour from creation) stops them.
+    for _ in 0..4 {
+        world.clock.advance(Duration::minutes(10));
+        service
+            .extend_hold(hold.id, Duration::minutes(15), &Scope::All)
+            .await
+            .expect("within the lifetime");
+    }
+    world.clock.advance(Duration::minutes(10));
+    let refused = service
+        .extend_hold(hold.id, Duration::minutes(15), &Scope::All)
+        .await;
+    assert!(
+        matches!(refused, Err(Error::Invalid { ref field, ref reason }) if field == "ttl" && reason.contains("from its creation")),
+        "{refused:?}"
+    );
+    let hold = service.hold(hold.id, &Scope::All).await.expect("hold");
+    assert!(hold.expires_at <= hold.created_at + Duration::hours(1));
+}
+
+#[tokio::test]
+async fn one_customer_cannot_hold_everything() {
+    let world = World::new(500, 0, 0).await;
+    let service = world.orders();
+    let greedy = details("greedy").customer;
+    // The default limit is 100 units at once.
+    let refused = service
+        .create_hold(
+            greedy.clone(),
+            &items(&[("LAPTOP-001", 101)]),
+            Duration::minutes(5),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(Error::Conflict { .. })),
+        "{refused:?}"
+    );
+    for _ in 0..2 {
+        service
+            .create_hold(
+                greedy.clone(),
+                &items(&[("LAPTOP-001", 50)]),
+                Duration::minutes(5),
+            )
+            .await
+            .expect("up to the limit");
+    }
+    assert!(matches!(
+        service
+            .create_hold(greedy, &items(&[("LAPTOP-001", 1)]), Duration::minutes(5))
+            .await,
+        Err(Error::Conflict { .. })
+    ));
+    assert_eq!(world.reserved("VendorA", "LAPTOP-a-001"), 100);
+    service
+        .create_hold(
+            details("other").customer,
+            &items(&[("LAPTOP-001", 1)]),
+            Duration::minutes(5),
+        )
+        .await
+        .expect("another customer still can");
+}

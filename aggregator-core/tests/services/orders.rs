@@ -231,8 +231,10 @@ async fn stale_vendors_stop_counting() {
         .store
         .complete_snapshot(
             &super::support::vendor("VendorB"),
+            &[],
             world.later(240),
             world.later(240),
+            time::Duration::ZERO,
         )
         .await
         .expect("sync B");

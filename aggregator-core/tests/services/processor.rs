@@ -553,3 +553,129 @@ async fn an_unknown_order_is_not_found() {
     ));
     let _ = world.store.vendors().await;
 }
+
+#[tokio::test]
+async fn a_refused_sku_shared_by_two_lines_moves_both_lines_units() {
+    let world = World::new(5, 5, 0).await;
+    let placed = world
+        .orders()
+        .place(
+            &request("c1", &[("LAPTOP-001", 1), ("LAPTOP-001", 2)]),
+            None,
+        )
+        .await
+        .expect("placed");
+    assert!(
+        placed
+            .order
+            .lines
+            .iter()
+            .all(|line| line.allocations[0].sku == sku("LAPTOP-a-001")),
+        "both lines on A's SKU"
+    );
+    let mut a = mock_vendor("VendorA");
+    a.expect_place_order().times(1).returning(|_| {
+        Ok(VendorOrderOutcome::Refused {
+            short: vec![VendorShortSku {
+                sku: sku("LAPTOP-a-001"),
+                available: 0,
+            }],
+        })
+    });
+    let b = accepting("VendorB", &world, 1);
+    let worker = processor(&world, vec![a, b]);
+    let outcome = worker
+        .handle(&OrderMessage::ProcessOrder {
+            order: placed.order.id,
+        })
+        .await
+        .expect("processed, not an error");
+    let ProcessOutcome::Confirmed(order) = outcome else {
+        panic!("expected Confirmed, got {outcome:?}");
+    };
+    let at_b: u32 = order
+        .lines
+        .iter()
+        .flat_map(|line| &line.allocations)
+        .filter(|a| a.vendor.as_str() == "VendorB")
+        .map(|a| a.quantity.get())
+        .sum();
+    assert_eq!(at_b, 3, "all three units moved");
+    assert_eq!(world.reserved("VendorA", "LAPTOP-a-001"), 0);
+}
+
+/// A vendor that cannot be reached at all.
+fn unreachable(id: &str) -> MockVendor {
+    let mut mock = mock_vendor(id);
+    let component = format!("vendor {id}");
+    mock.expect_place_order()
+        .returning(move |_| Err(Error::transient(component.clone(), "connection refused")));
+    mock
+}
+
+#[tokio::test]
+async fn an_unreachable_vendor_is_waited_for_then_its_part_moves_to_a_vendor_with_stock() {
+    let world = World::new(5, 5, 0).await;
+    let placed = world
+        .orders()
+        .place(&request("c1", &[("LAPTOP-001", 2)]), None)
+        .await
+        .expect("placed");
+    let message = OrderMessage::ProcessOrder {
+        order: placed.order.id,
+    };
+    let worker = processor(
+        &world,
+        vec![unreachable("VendorA"), accepting("VendorB", &world, 1)],
+    )
+    .with_reroute_unavailable_after(time::Duration::seconds(20))
+    .expect("bound");
+    // Within the bound: retried later, nothing moves.
+    world.clock.advance(time::Duration::seconds(5));
+    let error = worker.handle(&message).await.expect_err("retry later");
+    assert!(error.is_retryable());
+    assert_eq!(world.reserved("VendorA", "LAPTOP-a-001"), 2);
+    // Past it: moved to B and confirmed there.
+    world.clock.advance(time::Duration::seconds(20));
+    let outcome = worker.handle(&message).await.expect("moved");
+    let ProcessOutcome::Confirmed(order) = outcome else {
+        panic!("expected Confirmed, got {outcome:?}");
+    };
+    assert!(
+        order
+            .vendor_placements
+            .iter()
+            .all(|p| p.vendor.as_str() == "VendorB")
+    );
+    assert_eq!(world.reserved("VendorA", "LAPTOP-a-001"), 0);
+    assert_eq!(
+        outbox_cancellations(&world)
+            .await
+            .into_iter()
+            .filter(|(vendor, _)| vendor == "VendorA")
+            .count(),
+        1,
+        "A's key is cancelled in case it did take the order"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_vendor_with_no_alternative_is_waited_for_not_failed() {
+    let world = World::new(5, 0, 0).await;
+    let placed = world
+        .orders()
+        .place(&request("c1", &[("LAPTOP-001", 2)]), None)
+        .await
+        .expect("placed");
+    let worker = processor(&world, vec![unreachable("VendorA"), mock_vendor("VendorB")]);
+    world.clock.advance(time::Duration::minutes(5));
+    let error = worker
+        .handle(&OrderMessage::ProcessOrder {
+            order: placed.order.id,
+        })
+        .await
+        .expect_err("still waiting");
+    assert!(error.is_retryable());
+    let order = world.store.order(placed.order.id).await.expect("order");
+    assert_eq!((order.status, order.version), (OrderStatus::Reserved, 1));
+}

@@ -116,7 +116,7 @@ impl World {
         for id in ["VendorA", "VendorB"] {
             world
                 .store
-                .complete_snapshot(&vendor(id), start, start)
+                .complete_snapshot(&vendor(id), &[], start, start, time::Duration::ZERO)
                 .await
                 .expect("complete");
         }
@@ -141,7 +141,7 @@ impl World {
             })
             .collect();
         self.store
-            .apply_snapshot(&vendor(vendor_id), &rows)
+            .apply_snapshot(&vendor(vendor_id), &rows, time::Duration::ZERO)
             .await
             .expect("snapshot");
     }
@@ -253,16 +253,21 @@ impl StockStore for FaultyStore {
         &self,
         vendor: &VendorId,
         rows: &[SnapshotRow],
+        margin: Duration,
     ) -> Result<SnapshotOutcome> {
-        self.inner.apply_snapshot(vendor, rows).await
+        self.inner.apply_snapshot(vendor, rows, margin).await
     }
     async fn complete_snapshot(
         &self,
         vendor: &VendorId,
+        listed: &[VendorSku],
         as_of: OffsetDateTime,
         at: OffsetDateTime,
+        margin: Duration,
     ) -> Result<Vendor> {
-        self.inner.complete_snapshot(vendor, as_of, at).await
+        self.inner
+            .complete_snapshot(vendor, listed, as_of, at, margin)
+            .await
     }
     async fn record_sync_failure(
         &self,

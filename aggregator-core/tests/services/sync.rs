@@ -38,6 +38,7 @@ fn sync(world: &World, vendors: Vec<MockVendor>, page_size: u32) -> StockSync {
         health: HealthPolicy {
             down_after_failures: 2,
         },
+        ..SyncConfig::default()
     };
     StockSync::new(world.dyn_store(), directory, world.clock(), config).expect("sync")
 }
@@ -91,6 +92,7 @@ async fn a_full_sync_applies_every_page_and_zeroes_what_is_gone() {
 #[tokio::test]
 async fn a_failing_page_applies_nothing_and_degrades_then_downs_the_vendor() {
     let world = World::new(5, 5, 0).await;
+    world.clock.advance(Duration::seconds(10));
     let as_of = world.later(10);
     let mut a = mock_vendor("VendorA");
     a.expect_stock_page().returning(move |page, _| match page {
@@ -161,6 +163,7 @@ async fn a_failing_page_applies_nothing_and_degrades_then_downs_the_vendor() {
 #[tokio::test]
 async fn bad_vendor_data_is_refused_whole() {
     let world = World::new(5, 5, 0).await;
+    world.clock.advance(Duration::seconds(10));
     let as_of = world.later(10);
     let mut a = mock_vendor("VendorA");
     a.expect_stock_page().returning(move |_, _| {
@@ -198,6 +201,7 @@ async fn bad_vendor_data_is_refused_whole() {
 #[tokio::test]
 async fn endless_or_backward_paging_is_refused() {
     let world = World::new(5, 5, 0).await;
+    world.clock.advance(Duration::seconds(10));
     let as_of = world.later(10);
     let mut a = mock_vendor("VendorA");
     a.expect_stock_page().returning(move |page, _| {
@@ -278,6 +282,7 @@ async fn request_all_queues_one_message_per_vendor() {
 #[tokio::test]
 async fn a_sku_listed_twice_in_one_feed_is_refused_whole() {
     let world = World::new(5, 5, 0).await;
+    world.clock.advance(Duration::seconds(10));
     let as_of = world.later(10);
     let mut a = mock_vendor("VendorA");
     a.expect_stock_page().returning(move |page, _| {
@@ -469,4 +474,170 @@ async fn the_consumer_loop_syncs_what_is_queued_and_stops_when_told() {
     };
     consumer.run(&queue, 1, synced).await.expect("ran");
     assert_eq!(world.row("VendorA", "LAPTOP-a-001").reported, 2);
+}
+
+/// A vendor answering one page of `rows` stamped `page_as_of`.
+fn one_page(id: &str, rows: Vec<SnapshotRow>, page_as_of: OffsetDateTime) -> MockVendor {
+    let mut mock = mock_vendor(id);
+    mock.expect_stock_page().returning(move |_, _| {
+        Ok(StockPage {
+            rows: rows.clone(),
+            as_of: page_as_of,
+            next_page: None,
+        })
+    });
+    mock
+}
+
+#[tokio::test]
+async fn a_feed_ahead_of_our_clock_beyond_the_tolerance_is_refused_whole() {
+    let world = World::new(5, 5, 7).await;
+    world.clock.advance(Duration::seconds(30));
+    let now = world.later(30);
+    let before = world.store.vendors().await.expect("vendors");
+    let last_good = before
+        .iter()
+        .find(|v| v.id.as_str() == "VendorA")
+        .and_then(|v| v.last_good_sync);
+    // The page's own time is ahead; then only one row's time is.
+    let ahead = now + Duration::seconds(6);
+    let cases = [
+        (
+            rows(&[("LAPTOP-a-001", "LAPTOP-001", 50)], now),
+            ahead,
+            "page 1",
+        ),
+        (
+            vec![
+                rows(&[("PHONE-a-002", "PHONE-002", 40)], now).remove(0),
+                rows(&[("LAPTOP-a-001", "LAPTOP-001", 50)], ahead).remove(0),
+            ],
+            now,
+            "SKU LAPTOP-a-001",
+        ),
+    ];
+    for (feed, page_as_of, named) in cases {
+        let error = sync(&world, vec![one_page("VendorA", feed, page_as_of)], 10)
+            .sync_vendor(&vendor("VendorA"))
+            .await
+            .expect_err("refused");
+        let text = error.to_string();
+        assert!(
+            text.contains("VendorA") && text.contains(named) && text.contains("ahead of our clock"),
+            "{text}"
+        );
+        assert_eq!(
+            world.row("VendorA", "LAPTOP-a-001").reported,
+            5,
+            "nothing applied"
+        );
+        assert_eq!(
+            world.row("VendorA", "PHONE-a-002").reported,
+            7,
+            "nothing applied"
+        );
+        let vendor = world
+            .store
+            .vendors()
+            .await
+            .expect("vendors")
+            .into_iter()
+            .find(|v| v.id.as_str() == "VendorA")
+            .expect("vendor");
+        assert_eq!(vendor.last_good_sync, last_good, "not fresh");
+        assert_ne!(vendor.health, VendorHealth::Healthy);
+        assert!(
+            vendor
+                .last_error
+                .is_some_and(|e| e.contains("ahead of our clock"))
+        );
+    }
+    // Within the tolerance it applies.
+    let within = now + Duration::seconds(5);
+    let report = sync(
+        &world,
+        vec![one_page(
+            "VendorA",
+            rows(
+                &[
+                    ("LAPTOP-a-001", "LAPTOP-001", 50),
+                    ("PHONE-a-002", "PHONE-002", 40),
+                ],
+                within,
+            ),
+            within,
+        )],
+        10,
+    )
+    .sync_vendor(&vendor("VendorA"))
+    .await
+    .expect("within the tolerance");
+    assert_eq!(report.applied, 2);
+}
+
+#[tokio::test]
+async fn a_snapshot_whose_rows_are_all_older_than_what_we_hold_does_not_make_the_vendor_fresh() {
+    let world = World::new(5, 5, 7).await;
+    world.clock.advance(Duration::seconds(30));
+    let last_good = Some(world.start);
+    let older = world.start - Duration::seconds(10);
+    let error = sync(
+        &world,
+        vec![one_page(
+            "VendorA",
+            rows(
+                &[
+                    ("LAPTOP-a-001", "LAPTOP-001", 50),
+                    ("PHONE-a-002", "PHONE-002", 40),
+                ],
+                older,
+            ),
+            older,
+        )],
+        10,
+    )
+    .sync_vendor(&vendor("VendorA"))
+    .await
+    .expect_err("not applied");
+    assert!(
+        error.to_string().contains("older than what we hold"),
+        "{error}"
+    );
+    let vendor = world
+        .store
+        .vendors()
+        .await
+        .expect("vendors")
+        .into_iter()
+        .find(|v| v.id.as_str() == "VendorA")
+        .expect("vendor");
+    assert_eq!(
+        vendor.last_good_sync, last_good,
+        "last good sync did not move"
+    );
+    assert_eq!(vendor.consecutive_failures, 1);
+    assert_eq!(world.row("VendorA", "LAPTOP-a-001").reported, 5);
+}
+
+#[tokio::test]
+async fn a_listed_row_whose_own_time_is_older_than_the_page_keeps_its_count() {
+    let world = World::new(5, 5, 7).await;
+    world.clock.advance(Duration::seconds(30));
+    let page_as_of = world.later(30);
+    let row_as_of = world.later(20);
+    let feed = vec![
+        rows(&[("LAPTOP-a-001", "LAPTOP-001", 9)], row_as_of).remove(0),
+        rows(&[("PHONE-a-002", "PHONE-002", 3)], page_as_of).remove(0),
+    ];
+    sync(&world, vec![one_page("VendorA", feed, page_as_of)], 10)
+        .sync_vendor(&vendor("VendorA"))
+        .await
+        .expect("synced");
+    let row = world.row("VendorA", "LAPTOP-a-001");
+    assert_eq!(
+        (row.reported, row.as_of),
+        (9, row_as_of),
+        "listed, so kept with its own time"
+    );
+    assert_eq!(world.row("VendorA", "PHONE-a-002").reported, 3);
 }

@@ -138,12 +138,14 @@ impl HttpVendorClient {
                 tracing::debug!(vendor = %self.config.vendor, op, attempt, ?delay, reason = %last_failure, "retrying vendor call");
                 tokio::time::sleep(delay).await;
             }
-            let permit = match self.breaker.acquire() {
+            let permit = match self.breaker.acquire_within(self.config.breaker_wait).await {
                 Ok(permit) => permit,
                 Err(open) => {
                     let mut detail = format!(
-                        "{op}: circuit breaker open for {:.1} s more after repeated failures",
-                        open.retry_after.as_secs_f64()
+                        "{op}: circuit breaker open for {:.1} s more after repeated failures \
+                         (waited up to {:.1} s)",
+                        open.retry_after.as_secs_f64(),
+                        self.config.breaker_wait.as_secs_f64()
                     );
                     if attempt > 1 {
                         detail.push_str(&format!(" (last: {last_failure})"));

@@ -24,13 +24,16 @@ pub struct HttpVendorConfig {
     pub backoff: Backoff,
     /// When the vendor's circuit breaker opens.
     pub breaker: BreakerConfig,
+    /// How long a call waits for an open breaker to let it through before it fails;
+    /// the wait spends none of the call's tries.
+    pub breaker_wait: Duration,
     /// The largest answer body accepted.
     pub max_body_bytes: usize,
 }
 
 impl HttpVendorConfig {
     /// Defaults for `vendor` at `base_url`: connect 2 s, request 10 s, 3 tries, breaker
-    /// after 5 failures for 30 s, bodies up to 32 MiB. Refuses a URL that is not
+    /// after 5 failures for 30 s and waited for up to 30 s, bodies up to 32 MiB. Refuses a URL that is not
     /// http(s) or does not parse.
     pub fn new(vendor: VendorId, base_url: impl Into<String>) -> Result<Self> {
         let base_url = base_url.into().trim_end_matches('/').to_owned();
@@ -49,6 +52,7 @@ impl HttpVendorConfig {
             request_timeout: Duration::from_secs(10),
             backoff: Backoff::default(),
             breaker: BreakerConfig::default(),
+            breaker_wait: Duration::from_secs(30),
             max_body_bytes: 32 * 1024 * 1024,
         })
     }
@@ -92,6 +96,7 @@ impl fmt::Debug for HttpVendorConfig {
             .field("request_timeout", &self.request_timeout)
             .field("backoff", &self.backoff)
             .field("breaker", &self.breaker)
+            .field("breaker_wait", &self.breaker_wait)
             .field("max_body_bytes", &self.max_body_bytes)
             .finish()
     }

@@ -43,9 +43,12 @@ pub(crate) async fn seed(store: &dyn StockStore) {
                 as_of: now,
             })
             .collect();
-        store.apply_snapshot(&vendor.id, &rows).await.expect("rows");
         store
-            .complete_snapshot(&vendor.id, now, now)
+            .apply_snapshot(&vendor.id, &rows, time::Duration::ZERO)
+            .await
+            .expect("rows");
+        store
+            .complete_snapshot(&vendor.id, &[], now, now, time::Duration::ZERO)
             .await
             .expect("complete");
     }

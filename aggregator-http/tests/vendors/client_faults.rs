@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aggregator_core::clock::ManualClock;
 use aggregator_core::error::Error;
-use aggregator_core::resilience::{BreakerConfig, BreakerState};
+use aggregator_core::resilience::{Backoff, BreakerConfig, BreakerState};
 use aggregator_core::traits::VendorClient;
 use time::macros::datetime;
 use wiremock::matchers::{method, path, query_param};
@@ -273,6 +273,36 @@ async fn the_breaker_opens_fails_fast_then_a_probe_closes_it() {
     vendor.health().await.expect("the probe succeeds");
     assert_eq!(vendor.breaker_state(), BreakerState::Closed);
     assert_eq!(requests(&server).await, 5);
+}
+
+#[tokio::test]
+async fn a_call_waits_for_an_open_breaker_without_spending_its_tries() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"status": "ok"})))
+        .mount(&server)
+        .await;
+    let mut config = quick_config("VendorA", &server.uri());
+    config.backoff =
+        Backoff::new(1, Duration::from_millis(10), Duration::from_millis(10)).expect("backoff");
+    config.breaker = BreakerConfig::new(2, Duration::from_millis(300)).expect("breaker");
+    config.breaker_wait = Duration::from_secs(10);
+    let vendor = client(config);
+    vendor.health().await.expect_err("one try, failed");
+    vendor.health().await.expect_err("opens");
+    assert_eq!(vendor.breaker_state(), BreakerState::Open);
+    // One try per call: a call that failed at once on the open breaker would fail here.
+    vendor
+        .health()
+        .await
+        .expect("waits for the breaker, then its one try succeeds");
+    assert_eq!(vendor.breaker_state(), BreakerState::Closed);
+    assert_eq!(requests(&server).await, 3);
 }
 
 #[tokio::test]

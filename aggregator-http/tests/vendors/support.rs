@@ -17,6 +17,8 @@ pub(crate) fn quicken(config: &mut HttpVendorConfig) {
     config.backoff =
         Backoff::new(3, Duration::from_millis(10), Duration::from_millis(40)).expect("backoff");
     config.breaker = BreakerConfig::new(1_000, Duration::from_secs(1)).expect("breaker");
+    // Fail fast on an open breaker unless a test waits on purpose.
+    config.breaker_wait = Duration::ZERO;
 }
 
 /// A config for `id` at `base_url`, [`quicken`]ed.

@@ -40,6 +40,7 @@ async fn rig(urls: &[(&str, String)]) -> Rig {
         health: HealthPolicy {
             down_after_failures: 3,
         },
+        ..SyncConfig::default()
     };
     let sync =
         StockSync::new(store.clone(), directory, Arc::new(clock.clone()), config).expect("sync");
@@ -200,13 +201,21 @@ async fn one_bad_page_rejects_the_whole_snapshot() {
         serde_json::json!([{"sku": sku, "productId": "LAPTOP-001", "quantity": quantity,
             "price": {"minorUnits": 100, "currency": "USD"}}])
     };
+    // The vendor's times lie a minute and half a minute back (a feed ahead of our clock
+    // would be refused).
+    let stamp = |back: i64| {
+        (time::OffsetDateTime::now_utc() - time::Duration::seconds(back))
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("time")
+    };
+    let (first_at, second_at) = (stamp(60), stamp(30));
     let page = |n: &str, body: serde_json::Value| {
         Mock::given(method("GET"))
             .and(query_param("page", n))
             .respond_with(
                 ResponseTemplate::new(200)
                     .insert_header("x-total-count", "2")
-                    .insert_header("x-as-of", "2030-01-01T00:00:00Z")
+                    .insert_header("x-as-of", first_at.as_str())
                     .set_body_json(body),
             )
     };
@@ -241,7 +250,7 @@ async fn one_bad_page_rejects_the_whole_snapshot() {
             .respond_with(
                 ResponseTemplate::new(200)
                     .insert_header("x-total-count", "2")
-                    .insert_header("x-as-of", "2030-01-01T00:01:00Z")
+                    .insert_header("x-as-of", second_at.as_str())
                     .set_body_json(body),
             )
     };

@@ -44,7 +44,12 @@ async fn shop() -> Shop {
         store.clone(),
         directory.clone(),
         clock.clone(),
-        SyncConfig::default(),
+        SyncConfig {
+            // A mock vendor stamps its feed and its orders from one clock: no margin
+            // is needed between them, and the next sync settles a confirmation.
+            confirmation_margin: time::Duration::ZERO,
+            ..SyncConfig::default()
+        },
     )
     .expect("sync");
     for id in ["VendorA", "VendorB"] {

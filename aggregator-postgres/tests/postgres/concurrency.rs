@@ -48,7 +48,7 @@ async fn second_sku(store: &dyn StockStore, fx: &Fixture, units: i64) -> (Vendor
         as_of: fx.now,
     };
     store
-        .apply_snapshot(&fx.vendor_a, &[row])
+        .apply_snapshot(&fx.vendor_a, &[row], time::Duration::ZERO)
         .await
         .expect("snapshot");
     (sku, product)

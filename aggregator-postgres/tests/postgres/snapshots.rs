@@ -32,7 +32,7 @@ async fn a_hundred_thousand_sku_snapshot_while_orders_are_placed() {
     // The first 1,000 SKUs exist before the big snapshot, with 5 units each.
     let first = rows(&fx, 1_000, 5, Duration::ZERO);
     store
-        .apply_snapshot(&fx.vendor_a, &first)
+        .apply_snapshot(&fx.vendor_a, &first, time::Duration::ZERO)
         .await
         .expect("first snapshot");
     let placer = {
@@ -64,7 +64,7 @@ async fn a_hundred_thousand_sku_snapshot_while_orders_are_placed() {
     let big = rows(&fx, 100_000, 3, Duration::seconds(1));
     for page in big.chunks(10_000) {
         store
-            .apply_snapshot(&fx.vendor_a, page)
+            .apply_snapshot(&fx.vendor_a, page, time::Duration::ZERO)
             .await
             .expect("page applied");
     }
@@ -102,7 +102,11 @@ async fn bad_snapshots_are_refused_whole() {
     let fx = Fixture::new(&db.store, 5, 5).await;
     let mut page = rows(&fx, 10, 2, Duration::seconds(1));
     page[7].quantity = -1;
-    match db.store.apply_snapshot(&fx.vendor_a, &page).await {
+    match db
+        .store
+        .apply_snapshot(&fx.vendor_a, &page, time::Duration::ZERO)
+        .await
+    {
         Err(Error::Invalid { field, .. }) => {
             assert!(field.contains(page[7].sku.as_str()), "{field}")
         }
@@ -116,7 +120,11 @@ async fn bad_snapshots_are_refused_whole() {
     let unknown = aggregator_core::domain::VendorId::new("nobody").expect("id");
     assert!(matches!(
         db.store
-            .apply_snapshot(&unknown, &rows(&fx, 1, 1, Duration::ZERO))
+            .apply_snapshot(
+                &unknown,
+                &rows(&fx, 1, 1, Duration::ZERO),
+                time::Duration::ZERO
+            )
             .await,
         Err(Error::NotFound { .. })
     ));

@@ -490,62 +490,116 @@ pub(crate) async fn reroute(pool: &PgPool, request: &Reroute) -> Result<Order> {
     .await
 }
 
+/// Expires up to `limit` overdue orders and holds, each in a transaction of its own:
+/// it locks only that item's stock rows, in the (vendor, SKU) order placements use, so
+/// it cannot deadlock against them, and an item that cannot be expired (a row that
+/// cannot be read, say) is logged and skipped instead of stopping the round.
 pub(crate) async fn expire_overdue(
     pool: &PgPool,
     now: OffsetDateTime,
     limit: u32,
 ) -> Result<ExpiredBatch> {
-    retrying(|| async {
-        let mut batch = ExpiredBatch::default();
-        let mut tx = pool.begin().await?;
-        let due = sqlx::query_scalar!(
-            r#"SELECT id FROM orders
-                WHERE status IN ('pending', 'reserved') AND reserved_until <= $1
-                ORDER BY reserved_until
-                LIMIT $2
-                  FOR UPDATE SKIP LOCKED"#,
-            now,
-            i64::from(limit),
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        for id in due {
-            let Some(row) = fetch_order(&mut tx, id).await? else {
-                continue;
-            };
-            let current = row.into_order()?;
-            let transition = Transition {
-                order: current.id,
-                expected_version: current.version,
-                change: StatusChange::Expire,
-                reason: "reservation ran out before the vendors confirmed".into(),
-                at: now,
-            };
-            transition_in(&mut tx, &current, &transition, &[]).await?;
-            batch.orders.push(current.id);
-        }
-        let room = i64::from(limit) - i64::try_from(batch.orders.len()).unwrap_or(i64::MAX);
-        if room > 0 {
-            let holds = sqlx::query_scalar!(
-                r#"UPDATE holds SET status = 'expired'
-                    WHERE id IN (SELECT id FROM holds
-                                  WHERE status = 'active' AND expires_at <= $1
-                                  ORDER BY expires_at
-                                  LIMIT $2
-                                    FOR UPDATE SKIP LOCKED)
-                RETURNING id"#,
-                now,
-                room,
-            )
-            .fetch_all(&mut *tx)
-            .await?;
-            for id in holds {
-                release(&mut tx, Owner::Hold(id)).await?;
-                batch.holds.push(HoldId::from_uuid(id));
+    let mut batch = ExpiredBatch::default();
+    let due = sqlx::query_scalar!(
+        r#"SELECT id FROM orders
+            WHERE status IN ('pending', 'reserved') AND reserved_until <= $1
+            ORDER BY reserved_until
+            LIMIT $2"#,
+        now,
+        i64::from(limit),
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map)?;
+    for id in due {
+        match expire_order(pool, id, now).await {
+            Ok(true) => batch.orders.push(OrderId::from_uuid(id)),
+            Ok(false) => {}
+            Err(error) => {
+                tracing::error!(order = %id, %error, "could not expire an overdue order; skipped");
             }
         }
+    }
+    let room = i64::from(limit) - i64::try_from(batch.orders.len()).unwrap_or(i64::MAX);
+    if room <= 0 {
+        return Ok(batch);
+    }
+    let due = sqlx::query_scalar!(
+        r#"SELECT id FROM holds
+            WHERE status = 'active' AND expires_at <= $1
+            ORDER BY expires_at
+            LIMIT $2"#,
+        now,
+        room,
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map)?;
+    for id in due {
+        match expire_hold(pool, id, now).await {
+            Ok(true) => batch.holds.push(HoldId::from_uuid(id)),
+            Ok(false) => {}
+            Err(error) => {
+                tracing::error!(hold = %id, %error, "could not expire an overdue hold; skipped");
+            }
+        }
+    }
+    Ok(batch)
+}
+
+/// Expires one order if it is still overdue and nobody holds it; false otherwise.
+async fn expire_order(pool: &PgPool, id: Uuid, now: OffsetDateTime) -> Result<bool> {
+    retrying(|| async {
+        let mut tx = pool.begin().await?;
+        let still_due = sqlx::query_scalar!(
+            r#"SELECT id FROM orders
+                WHERE id = $1 AND status IN ('pending', 'reserved') AND reserved_until <= $2
+                  FOR UPDATE SKIP LOCKED"#,
+            id,
+            now,
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if still_due.is_none() {
+            return TxResult::Ok(false);
+        }
+        let Some(row) = fetch_order(&mut tx, id).await? else {
+            return Ok(false);
+        };
+        let current = row.into_order()?;
+        let transition = Transition {
+            order: current.id,
+            expected_version: current.version,
+            change: StatusChange::Expire,
+            reason: "reservation ran out before the vendors confirmed".into(),
+            at: now,
+        };
+        transition_in(&mut tx, &current, &transition, &[]).await?;
         tx.commit().await?;
-        TxResult::Ok(batch)
+        Ok(true)
+    })
+    .await
+}
+
+/// Expires one hold if it is still active and overdue; false otherwise.
+async fn expire_hold(pool: &PgPool, id: Uuid, now: OffsetDateTime) -> Result<bool> {
+    retrying(|| async {
+        let mut tx = pool.begin().await?;
+        let expired = sqlx::query_scalar!(
+            r#"UPDATE holds SET status = 'expired'
+                WHERE id = $1 AND status = 'active' AND expires_at <= $2
+            RETURNING id"#,
+            id,
+            now,
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if expired.is_none() {
+            return TxResult::Ok(false);
+        }
+        release(&mut tx, Owner::Hold(id)).await?;
+        tx.commit().await?;
+        Ok(true)
     })
     .await
 }

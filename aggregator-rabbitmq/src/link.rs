@@ -116,8 +116,9 @@ impl Link {
         }
     }
 
-    /// Publishes to `queue` (by its broker name) and waits for the broker's confirm.
-    /// Concurrent publishes share the channel, so their confirms overlap.
+    /// Publishes to `queue` (by its broker name) and waits for the broker's confirm; a
+    /// message no queue takes is an error, not a silent loss. Concurrent publishes
+    /// share the channel, so their confirms overlap.
     pub(crate) async fn publish(
         &self,
         queue: &str,
@@ -129,8 +130,14 @@ impl Link {
             self.ensure(&mut open).await?.publisher.clone()
         };
         let outcome = async {
+            // Mandatory: a message no queue takes comes back (and fails the publish)
+            // instead of being confirmed and dropped.
+            let options = lapin::options::BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            };
             let confirm = publisher
-                .basic_publish("", queue, Default::default(), body, properties)
+                .basic_publish("", queue, options, body, properties)
                 .await
                 .map_err(|e| transient("publishing", &e))?;
             match tokio::time::timeout(self.config.confirm_timeout, confirm).await {

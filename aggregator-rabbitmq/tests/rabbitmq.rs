@@ -217,3 +217,28 @@ async fn the_queue_suite_passes_on_quorum_queues() {
     conformance::order_queue_suite(&queue, &short_policy()).await;
     queue.delete_topology().await.expect("cleanup");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_no_queue_takes_fails_its_publish_instead_of_vanishing() {
+    let Some(url) = service_url("AMQP_URL") else {
+        return;
+    };
+    let queue = queue(url).await;
+    queue
+        .publish(QueueName::Orders, &message())
+        .await
+        .expect("routable");
+    // The queues disappear under the open publishing channel (an operator deleted them).
+    queue.delete_topology().await.expect("deleted");
+    let lost = queue.publish(QueueName::Orders, &message()).await;
+    assert!(
+        matches!(lost, Err(ref error) if error.is_retryable()),
+        "an unroutable message must not be confirmed: {lost:?}"
+    );
+    // The next publish starts over, declaring the queues again.
+    queue
+        .publish(QueueName::Orders, &message())
+        .await
+        .expect("declared again");
+    queue.delete_topology().await.expect("cleanup");
+}

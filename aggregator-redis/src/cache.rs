@@ -222,6 +222,24 @@ impl Cache for RedisCache {
         .await
     }
 
+    async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool> {
+        let key = self.key(key);
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let stored: Option<String> = self
+            .run(|mut connection| async move {
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(value)
+                    .arg("PX")
+                    .arg(millis)
+                    .arg("NX")
+                    .query_async::<Option<String>>(&mut connection)
+                    .await
+            })
+            .await?;
+        Ok(stored.is_some())
+    }
+
     async fn delete(&self, key: &str) -> Result<()> {
         let key = self.key(key);
         self.run(|mut connection| async move {

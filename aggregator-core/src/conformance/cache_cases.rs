@@ -76,3 +76,46 @@ pub async fn rate_limit_is_exact_under_concurrency(cache: &dyn Cache) {
     let fresh = valid(cache.rate_limit(&key, limit).await, "after the window");
     assert!(fresh.allowed, "the window resets");
 }
+
+/// Of many callers setting one absent key at once, exactly one stores its value; the
+/// key is free again once it expires or is deleted.
+pub async fn set_if_absent_has_one_winner(cache: &dyn Cache) {
+    let key = format!("{}claim", prefix());
+    let racers = (0..50_u8).map(|n| {
+        let key = key.clone();
+        async move {
+            valid(
+                cache
+                    .set_if_absent(&key, &[n], Duration::from_secs(60))
+                    .await,
+                "set if absent",
+            )
+        }
+    });
+    let won: Vec<bool> = join_all(racers).await;
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "exactly one winner");
+    let winner = won
+        .iter()
+        .position(|w| *w)
+        .and_then(|n| u8::try_from(n).ok());
+    assert_eq!(
+        valid(cache.get(&key).await, "get").map(|v| v[0]),
+        winner,
+        "the winner's value is kept"
+    );
+    valid(cache.delete(&key).await, "delete");
+    assert!(valid(
+        cache
+            .set_if_absent(&key, b"again", Duration::from_millis(500))
+            .await,
+        "free after delete"
+    ));
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(valid(
+        cache
+            .set_if_absent(&key, b"later", Duration::from_secs(60))
+            .await,
+        "free after expiry"
+    ));
+    valid(cache.delete(&key).await, "cleanup");
+}

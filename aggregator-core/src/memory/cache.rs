@@ -66,6 +66,22 @@ impl Cache for InMemoryCache {
         Ok(())
     }
 
+    async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool> {
+        let mut state = self.state();
+        let now = Instant::now();
+        if state
+            .values
+            .get(key)
+            .is_some_and(|(_, expires)| *expires > now)
+        {
+            return Ok(false);
+        }
+        state
+            .values
+            .insert(key.to_owned(), (value.to_vec(), now + ttl));
+        Ok(true)
+    }
+
     async fn delete(&self, key: &str) -> Result<()> {
         self.state().values.remove(key);
         Ok(())

@@ -45,6 +45,10 @@ pub trait Cache: Send + Sync + Debug + 'static {
     /// Stores `value` under `key` for `ttl`.
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()>;
 
+    /// Stores `value` under `key` for `ttl` only if no live value is there; true when
+    /// it was stored. Of callers racing for one key, exactly one gets true.
+    async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool>;
+
     /// Removes `key`; removing a missing key is fine.
     async fn delete(&self, key: &str) -> Result<()>;
 
@@ -94,6 +98,9 @@ macro_rules! forward_cache {
             }
             async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
                 (**self).set(key, value, ttl).await
+            }
+            async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool> {
+                (**self).set_if_absent(key, value, ttl).await
             }
             async fn delete(&self, key: &str) -> Result<()> {
                 (**self).delete(key).await

@@ -24,6 +24,9 @@ impl Cache for DownCache {
     async fn set(&self, _key: &str, _value: &[u8], _ttl: Duration) -> Result<()> {
         Err(Error::transient("redis", "connection refused"))
     }
+    async fn set_if_absent(&self, _key: &str, _value: &[u8], _ttl: Duration) -> Result<bool> {
+        Err(Error::transient("redis", "connection refused"))
+    }
     async fn delete(&self, _key: &str) -> Result<()> {
         Err(Error::transient("redis", "connection refused"))
     }

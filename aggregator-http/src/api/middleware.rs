@@ -154,14 +154,27 @@ pub(crate) async fn authenticate(
 #[derive(Debug, Clone)]
 pub(crate) struct LimitKey(pub(crate) String);
 
-/// An answer kept for an Idempotency-Key.
+/// What is kept for an Idempotency-Key: the answer, or (while the first request with
+/// the key runs) a claim on it with no answer yet.
 #[derive(Debug, Serialize, Deserialize)]
 struct KeptAnswer {
     request_hash: String,
+    /// `None` while the first request is still running.
+    #[serde(default)]
+    answer: Option<Answer>,
+}
+
+/// A finished answer.
+#[derive(Debug, Serialize, Deserialize)]
+struct Answer {
     status: u16,
     content_type: String,
     body: String,
 }
+
+/// How long a claim on a key outlives the longest request, so that a process that died
+/// mid-request does not block its key for long.
+const CLAIM_SLACK: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Places are idempotent in the store itself (durably); every other POST keeps its
 /// answer under the caller's Idempotency-Key for the configured time, so a retry gets
@@ -218,32 +231,57 @@ pub(crate) async fn idempotent_replay(
         .collect();
     let cache_key = format!("idempotency:{caller}:{key}");
     let cache = &state.inner.cache;
-    match cache.get_json::<KeptAnswer>(&cache_key).await {
-        Ok(Some(kept)) if kept.request_hash == request_hash => {
-            let mut response = (
-                StatusCode::from_u16(kept.status).unwrap_or(StatusCode::OK),
-                kept.body,
-            )
-                .into_response();
-            if let Ok(value) = HeaderValue::from_str(&kept.content_type) {
-                response.headers_mut().insert(header::CONTENT_TYPE, value);
+    // Claim the key before running, so that of two identical requests in flight only
+    // one runs; the other is told to come back (or gets the answer once it is kept).
+    let claim = KeptAnswer {
+        request_hash: request_hash.clone(),
+        answer: None,
+    };
+    let claim_ttl = state.inner.config.request_timeout + CLAIM_SLACK;
+    let claimed = match serde_json::to_vec(&claim) {
+        Ok(bytes) => cache.set_if_absent(&cache_key, &bytes, claim_ttl).await,
+        Err(error) => Err(aggregator_core::Error::invalid("claim", error.to_string())),
+    };
+    let mut owned = false;
+    match claimed {
+        Ok(true) => owned = true,
+        Ok(false) => match cache.get_json::<KeptAnswer>(&cache_key).await {
+            Ok(Some(kept)) if kept.request_hash != request_hash => {
+                return ApiError::from(aggregator_core::Error::IdempotencyMismatch { key })
+                    .into_response();
             }
-            response
-                .headers_mut()
-                .insert("idempotent-replayed", HeaderValue::from_static("true"));
-            return response;
-        }
-        Ok(Some(_)) => {
-            return ApiError::from(aggregator_core::Error::IdempotencyMismatch { key })
+            Ok(Some(KeptAnswer {
+                answer: Some(answer),
+                ..
+            })) => return replay(answer),
+            Ok(Some(KeptAnswer { answer: None, .. })) => {
+                let mut response = ApiError::new(
+                    StatusCode::CONFLICT,
+                    "request-in-progress",
+                    "A request with this Idempotency-Key is still running",
+                    "the first request with this key has not answered yet; retry in a moment",
+                )
                 .into_response();
-        }
-        Ok(None) | Err(_) => {}
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return response;
+            }
+            // Gone in between (expired, or the first request failed): run it.
+            Ok(None) | Err(_) => {}
+        },
+        // No working cache: the request simply runs.
+        Err(error) => tracing::debug!(%error, "no idempotency claim; running the request"),
     }
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
     let status = response.status();
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        // Not an answer to keep: free the key so that a retry runs again.
+        if owned && let Err(error) = cache.delete(&cache_key).await {
+            tracing::warn!(%error, "could not free an idempotency claim; it expires by itself");
+        }
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -258,14 +296,16 @@ pub(crate) async fn idempotent_replay(
     };
     let kept = KeptAnswer {
         request_hash,
-        status: status.as_u16(),
-        content_type: parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("application/json")
-            .to_owned(),
-        body: String::from_utf8_lossy(&bytes).into_owned(),
+        answer: Some(Answer {
+            status: status.as_u16(),
+            content_type: parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/json")
+                .to_owned(),
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }),
     };
     if let Err(error) = cache
         .set_json(&cache_key, &kept, state.inner.config.idempotency_ttl)
@@ -274,4 +314,20 @@ pub(crate) async fn idempotent_replay(
         tracing::warn!(%error, "could not keep an idempotent answer; a retry will run again");
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// The kept answer, as it was first given, marked as a replay.
+fn replay(answer: Answer) -> Response {
+    let mut response = (
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK),
+        answer.body,
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(&answer.content_type) {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
 }

@@ -146,3 +146,91 @@ async fn a_repeated_idempotency_key_replays_a_hold_instead_of_holding_twice() {
         "idempotency-key-reused",
     );
 }
+
+/// An in-memory cache whose answers to reads arrive late (a loaded Redis), so that
+/// requests racing on one key all read before any of them writes.
+#[derive(Debug, Default)]
+struct SlowReads(aggregator_core::memory::InMemoryCache);
+
+#[async_trait::async_trait]
+impl aggregator_core::Cache for SlowReads {
+    async fn get(&self, key: &str) -> aggregator_core::Result<Option<Vec<u8>>> {
+        let value = self.0.get(key).await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        value
+    }
+    async fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: std::time::Duration,
+    ) -> aggregator_core::Result<()> {
+        self.0.set(key, value, ttl).await
+    }
+    async fn set_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: std::time::Duration,
+    ) -> aggregator_core::Result<bool> {
+        self.0.set_if_absent(key, value, ttl).await
+    }
+    async fn delete(&self, key: &str) -> aggregator_core::Result<()> {
+        self.0.delete(key).await
+    }
+    async fn rate_limit(
+        &self,
+        key: &str,
+        limit: aggregator_core::traits::RateLimit,
+    ) -> aggregator_core::Result<aggregator_core::traits::RateDecision> {
+        self.0.rate_limit(key, limit).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_keyed_requests_in_flight_at_once_hold_only_once() {
+    let app = TestApp::with_cache(std::sync::Arc::new(SlowReads::default())).await;
+    let (_, before) = app.get("/api/products/LAPTOP-001").await;
+    let hold = json!({"customerId": "c", "items": [{"sku": "LAPTOP-001", "quantity": 1}], "ttlSeconds": 300});
+    let racers: Vec<_> = (0..30)
+        .map(|_| {
+            let (http, base, hold) = (app.http.clone(), app.base.clone(), hold.clone());
+            tokio::spawn(async move {
+                http.post(format!("{base}/api/holds"))
+                    .header("idempotency-key", "same-hold-key")
+                    .json(&hold)
+                    .send()
+                    .await
+                    .expect("sent")
+            })
+        })
+        .collect();
+    let mut ids = std::collections::BTreeSet::new();
+    for racer in racers {
+        let response = racer.await.expect("joined");
+        match response.status() {
+            StatusCode::CREATED => {
+                let body: serde_json::Value = response.json().await.expect("json");
+                ids.insert(body["id"].as_str().expect("id").to_owned());
+            }
+            StatusCode::CONFLICT => {
+                assert_eq!(response.headers()["retry-after"], "1");
+                let body: serde_json::Value = response.json().await.expect("json");
+                assert!(
+                    body["type"]
+                        .as_str()
+                        .is_some_and(|t| t.ends_with("request-in-progress")),
+                    "{body}"
+                );
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(ids.len(), 1, "every answer names the one hold: {ids:?}");
+    let (_, after) = app.get("/api/products/LAPTOP-001").await;
+    assert_eq!(
+        before["available"].as_i64().expect("n") - after["available"].as_i64().expect("n"),
+        1,
+        "one unit held, once"
+    );
+}

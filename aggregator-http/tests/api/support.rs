@@ -76,13 +76,28 @@ impl TestApp {
 
     /// The API over `store` (already seeded) with `config`.
     pub(crate) async fn over(store: Arc<dyn StockStore>, config: ApiConfig) -> Self {
+        Self::over_with_cache(store, Arc::new(InMemoryCache::new()), config).await
+    }
+
+    /// The API over seeded in-memory backends, with `cache` as its cache.
+    pub(crate) async fn with_cache(cache: Arc<dyn aggregator_core::Cache>) -> Self {
+        let store: Arc<dyn StockStore> = Arc::new(InMemoryStockStore::new());
+        seed(store.as_ref()).await;
+        Self::over_with_cache(store, cache, ApiConfig::default()).await
+    }
+
+    async fn over_with_cache(
+        store: Arc<dyn StockStore>,
+        cache: Arc<dyn aggregator_core::Cache>,
+        config: ApiConfig,
+    ) -> Self {
         let queue = InMemoryOrderQueue::new(
             RetryPolicy::new(vec![std::time::Duration::from_millis(10)]).expect("policy"),
         );
         let backends = ApiBackends::new(
             store.clone(),
             Arc::new(queue.clone()),
-            Arc::new(InMemoryCache::new()),
+            cache,
             Arc::new(SystemClock),
         );
         let state = ApiState::new(backends, OrderConfig::default(), config).expect("state");

@@ -37,7 +37,11 @@ async fn two_hundred_racers_for_fifty_units_through_twenty_connections() {
 }
 
 /// A second product at vendor A, so that one order can name two rows of one vendor.
-async fn second_sku(store: &dyn StockStore, fx: &Fixture, units: i64) -> (VendorSku, ProductId) {
+pub(crate) async fn second_sku(
+    store: &dyn StockStore,
+    fx: &Fixture,
+    units: i64,
+) -> (VendorSku, ProductId) {
     let sku = VendorSku::new(format!("Q-a-{}", fx.tag)).expect("sku");
     let product = ProductId::new(format!("Q-{}", fx.tag)).expect("product");
     let row = SnapshotRow {

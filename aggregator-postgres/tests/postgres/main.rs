@@ -7,3 +7,4 @@ mod conformance;
 mod errors;
 mod services;
 mod snapshots;
+mod sweeper;

@@ -17,8 +17,8 @@ const MAX_REWRITTEN_BODY: usize = 64 * 1024 * 1024;
 /// How many pieces a slow body is sent in.
 const SLOW_BODY_CHUNKS: usize = 10;
 
-/// Middleware: outage and error rate answer before the handler runs; latency, malformed
-/// and slow bodies act on the handler's answer.
+/// Middleware: outage and error rate answer before the handler runs; a lost answer,
+/// latency, malformed and slow bodies act on the handler's answer.
 pub(crate) async fn apply_faults(
     State(state): State<Arc<VendorState>>,
     request: Request,
@@ -41,7 +41,12 @@ pub(crate) async fn apply_faults(
         )
         .into_response();
     }
+    let places_an_order =
+        request.method() == axum::http::Method::POST && request.uri().path() == "/orders";
     let response = next.run(request).await;
+    if places_an_order && response.status().is_success() && state.roll(faults.lost_answer_rate) {
+        return lost_answer(response);
+    }
     if faults.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
     }
@@ -65,6 +70,21 @@ pub(crate) async fn apply_faults(
         return Response::from_parts(parts, Body::from(bytes));
     }
     Response::from_parts(parts, slow_body(bytes, faults.slow_body_ms))
+}
+
+/// The order was placed, but its answer never arrives whole: the status line goes out,
+/// then the connection breaks in the middle of the body.
+fn lost_answer(response: Response) -> Response {
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let broken = futures_util::stream::iter([
+        Ok(Bytes::from_static(b"{\"orderId\":")),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "answer lost on purpose",
+        )),
+    ]);
+    Response::from_parts(parts, Body::from_stream(broken))
 }
 
 /// A body that sends `bytes` in pieces spread over `total_ms`.

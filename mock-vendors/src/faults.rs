@@ -25,7 +25,19 @@ pub struct Faults {
     pub malformed: bool,
     /// The stock feed reports a negative quantity for the first SKU of every page.
     pub bad_data: bool,
+    /// Milliseconds added to the stock feed's clock (`asOf`, `X-As-Of`): the feed's
+    /// server runs this much ahead (or, negative, behind).
+    pub feed_clock_offset_ms: i64,
+    /// Milliseconds added to the order endpoint's clock (`confirmedAt`), independently
+    /// of the feed's.
+    pub order_clock_offset_ms: i64,
+    /// The share of order placements (0 to 1) that are carried out and whose answer is
+    /// then lost: the connection breaks mid-answer.
+    pub lost_answer_rate: f64,
 }
+
+/// The largest clock offset a switch accepts, in milliseconds (a day).
+pub const MAX_CLOCK_OFFSET_MS: i64 = 86_400_000;
 
 /// A change to some fault switches; the ones left out keep their value.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
@@ -43,6 +55,12 @@ pub struct FaultUpdate {
     pub malformed: Option<bool>,
     /// See [`Faults::bad_data`].
     pub bad_data: Option<bool>,
+    /// See [`Faults::feed_clock_offset_ms`].
+    pub feed_clock_offset_ms: Option<i64>,
+    /// See [`Faults::order_clock_offset_ms`].
+    pub order_clock_offset_ms: Option<i64>,
+    /// See [`Faults::lost_answer_rate`].
+    pub lost_answer_rate: Option<f64>,
 }
 
 impl Faults {
@@ -50,11 +68,39 @@ impl Faults {
     /// delay above [`MAX_DELAY_MS`], naming the field, and then changes nothing.
     pub fn updated(self, update: FaultUpdate) -> Result<Self, (&'static str, String)> {
         let mut next = self;
-        if let Some(rate) = update.error_rate {
-            if !(0.0..=1.0).contains(&rate) {
-                return Err(("errorRate", format!("{rate} is outside 0..=1")));
+        for (field, value, slot) in [
+            ("errorRate", update.error_rate, &mut next.error_rate),
+            (
+                "lostAnswerRate",
+                update.lost_answer_rate,
+                &mut next.lost_answer_rate,
+            ),
+        ] {
+            if let Some(rate) = value {
+                if !(0.0..=1.0).contains(&rate) {
+                    return Err((field, format!("{rate} is outside 0..=1")));
+                }
+                *slot = rate;
             }
-            next.error_rate = rate;
+        }
+        for (field, value, slot) in [
+            (
+                "feedClockOffsetMs",
+                update.feed_clock_offset_ms,
+                &mut next.feed_clock_offset_ms,
+            ),
+            (
+                "orderClockOffsetMs",
+                update.order_clock_offset_ms,
+                &mut next.order_clock_offset_ms,
+            ),
+        ] {
+            if let Some(ms) = value {
+                if !(-MAX_CLOCK_OFFSET_MS..=MAX_CLOCK_OFFSET_MS).contains(&ms) {
+                    return Err((field, format!("{ms} is outside ±{MAX_CLOCK_OFFSET_MS}")));
+                }
+                *slot = ms;
+            }
         }
         for (field, value, slot) in [
             ("latencyMs", update.latency_ms, &mut next.latency_ms),
@@ -117,5 +163,33 @@ mod tests {
             ..FaultUpdate::default()
         });
         assert!(nan.is_err());
+        let skewed = faults
+            .updated(FaultUpdate {
+                feed_clock_offset_ms: Some(5_000),
+                order_clock_offset_ms: Some(-2_000),
+                lost_answer_rate: Some(0.25),
+                ..FaultUpdate::default()
+            })
+            .expect("valid");
+        assert_eq!(
+            (
+                skewed.feed_clock_offset_ms,
+                skewed.order_clock_offset_ms,
+                skewed.lost_answer_rate
+            ),
+            (5_000, -2_000, 0.25)
+        );
+        for bad in [
+            FaultUpdate {
+                feed_clock_offset_ms: Some(MAX_CLOCK_OFFSET_MS + 1),
+                ..FaultUpdate::default()
+            },
+            FaultUpdate {
+                lost_answer_rate: Some(-0.1),
+                ..FaultUpdate::default()
+            },
+        ] {
+            assert!(skewed.updated(bad).is_err());
+        }
     }
 }

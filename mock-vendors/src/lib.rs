@@ -38,7 +38,7 @@ mod server;
 mod state;
 
 pub use catalog::{CURRENCY, CatalogItem, SEED_PRODUCT_COUNT};
-pub use faults::{FaultUpdate, Faults, MAX_DELAY_MS};
+pub use faults::{FaultUpdate, Faults, MAX_CLOCK_OFFSET_MS, MAX_DELAY_MS};
 pub use routes::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 pub use serve_args::{ServeArgs, USAGE};
 pub use server::MockVendor;

@@ -107,6 +107,12 @@ impl MockVendor {
         self.state.order(id)
     }
 
+    /// Every order and cancelled key this vendor knows, by idempotency key: what an
+    /// audit compares with the orders on our side.
+    pub fn orders(&self) -> Vec<VendorOrderRecord> {
+        self.state.all_orders()
+    }
+
     /// How many orders were placed here (cancelled ones included, replays not).
     pub fn orders_placed(&self) -> usize {
         self.state.order_count()

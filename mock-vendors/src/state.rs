@@ -214,6 +214,10 @@ impl VendorState {
         self.lock().items.len()
     }
 
+    pub(crate) fn all_orders(&self) -> Vec<VendorOrderRecord> {
+        self.lock().orders.values().cloned().collect()
+    }
+
     pub(crate) fn order_count(&self) -> usize {
         self.lock()
             .orders
@@ -230,8 +234,19 @@ impl VendorState {
             .count()
     }
 
+    /// Now by the stock feed's clock (the real clock moved by its fault switch).
+    pub(crate) fn feed_now(&self) -> OffsetDateTime {
+        vendor_now() + time::Duration::milliseconds(self.faults().feed_clock_offset_ms)
+    }
+
+    /// Now by the order endpoint's clock (the real clock moved by its fault switch).
+    pub(crate) fn order_now(&self) -> OffsetDateTime {
+        vendor_now() + time::Duration::milliseconds(self.faults().order_clock_offset_ms)
+    }
+
     /// Page `page` (from 1) of at most `limit` SKUs, read at one instant.
     pub(crate) fn page(&self, page: usize, limit: usize) -> StockPage {
+        let as_of = self.feed_now();
         let inner = self.lock();
         let start = page.saturating_sub(1).saturating_mul(limit);
         let items = inner
@@ -244,7 +259,7 @@ impl VendorState {
         StockPage {
             items,
             total: inner.items.len(),
-            as_of: vendor_now(),
+            as_of,
         }
     }
 
@@ -271,6 +286,7 @@ impl VendorState {
 
     /// Places `lines` under `key`, all or nothing.
     pub(crate) fn place(&self, key: &str, lines: Vec<PlacedLine>) -> Placement {
+        let confirmed_at = self.order_now();
         let mut inner = self.lock();
         if let Some(existing) = inner.orders.get(key) {
             return match existing.status {
@@ -310,7 +326,7 @@ impl VendorState {
             idempotency_key: key.to_owned(),
             status: VendorOrderStatus::Confirmed,
             lines,
-            confirmed_at: Some(vendor_now()),
+            confirmed_at: Some(confirmed_at),
             cancelled_at: None,
         };
         inner.keys_by_order_id.insert(order_id, key.to_owned());

@@ -311,3 +311,94 @@ async fn a_shut_down_vendor_frees_its_port() {
     vendor.shutdown().await.expect("shutdown");
     assert!(http.get(format!("{base}/health")).send().await.is_err());
 }
+
+#[tokio::test]
+async fn clock_switches_move_the_feed_and_the_order_endpoint_apart() {
+    let (vendor, http) = start(10).await;
+    let base = vendor.base_url();
+    let (status, _) = read(
+        http.post(format!("{base}/simulate/fault"))
+            .json(&json!({"feedClockOffsetMs": 3_600_000, "orderClockOffsetMs": -5_000}))
+            .send()
+            .await
+            .expect("set"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let now = time::OffsetDateTime::now_utc();
+    let parse = |text: &str| {
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .expect("time")
+    };
+    let stock = http
+        .get(format!("{base}/stock?limit=2"))
+        .send()
+        .await
+        .expect("stock");
+    let header = parse(stock.headers()["x-as-of"].to_str().expect("text"));
+    let (_, rows) = read(stock).await;
+    let row = parse(rows[0]["asOf"].as_str().expect("asOf"));
+    for feed in [header, row] {
+        let ahead = feed - now;
+        assert!(
+            ahead > time::Duration::minutes(59) && ahead < time::Duration::minutes(61),
+            "the feed runs an hour ahead: {ahead}"
+        );
+    }
+    let (_, order) = read(
+        http.post(format!("{base}/orders"))
+            .header("idempotency-key", "skewed")
+            .json(&json!({"lines": [{"sku": "MOUSE-a-007", "quantity": 1}]}))
+            .send()
+            .await
+            .expect("place"),
+    )
+    .await;
+    let behind = now - parse(order["confirmedAt"].as_str().expect("confirmedAt"));
+    assert!(
+        behind > time::Duration::seconds(4) && behind < time::Duration::seconds(6),
+        "the order endpoint runs 5 s behind: {behind}"
+    );
+    let (status, problem) = read(
+        http.post(format!("{base}/simulate/fault"))
+            .json(&json!({"orderClockOffsetMs": 100_000_000_000_i64}))
+            .send()
+            .await
+            .expect("set"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+}
+
+#[tokio::test]
+async fn a_lost_answer_breaks_the_connection_after_the_order_was_placed() {
+    let (vendor, http) = start(10).await;
+    let base = vendor.base_url();
+    assert!(vendor.set_quantity("MOUSE-a-007", 4));
+    vendor.set_faults(mock_vendors::Faults {
+        lost_answer_rate: 1.0,
+        ..mock_vendors::Faults::default()
+    });
+    let place = || {
+        http.post(format!("{base}/orders"))
+            .header("idempotency-key", "lost-1")
+            .json(&json!({"lines": [{"sku": "MOUSE-a-007", "quantity": 3}]}))
+            .send()
+    };
+    let lost = match place().await {
+        Ok(response) => response.bytes().await.map(|_| ()),
+        Err(error) => Err(error),
+    };
+    assert!(lost.is_err(), "the client sees no answer");
+    assert_eq!(
+        vendor.quantity("MOUSE-a-007"),
+        Some(1),
+        "but the order was placed"
+    );
+    assert_eq!(vendor.orders().len(), 1);
+    vendor.reset_faults();
+    let (status, replay) = read(place().await.expect("retry")).await;
+    assert_eq!(status, StatusCode::OK, "a retry under the key replays it");
+    assert_eq!(replay["status"], "confirmed");
+    assert_eq!(vendor.quantity("MOUSE-a-007"), Some(1), "placed once");
+}

@@ -2,6 +2,7 @@
 
 mod client_faults;
 mod client_mock_vendors;
+mod clock_skew;
 mod support;
 mod sync_mock_vendors;
 mod worker_mock_vendors;

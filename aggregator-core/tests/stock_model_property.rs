@@ -40,6 +40,7 @@ enum Op {
     Fail(usize),
     Advance(i64),
     Sync(usize, i64, i64),
+    VendorCancels(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -50,6 +51,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::Fail),
         1 => (1..15_i64).prop_map(Op::Advance),
         2 => (0..KEYS.len(), 0..15_i64, 0..100_i64).prop_map(|(k, q, t)| Op::Sync(k, q, t)),
+        1 => any::<usize>().prop_map(Op::VendorCancels),
     ]
 }
 
@@ -60,11 +62,14 @@ struct ModelStock {
     as_of: i64,
     /// (units, vendor confirmation time)
     pending: Vec<(i64, i64)>,
+    /// Units held for dead vendor keys, by key, until the vendor cancels.
+    cancelling: BTreeMap<String, i64>,
 }
 
 impl ModelStock {
     fn confirmed(&self) -> i64 {
-        self.pending.iter().map(|(units, _)| units).sum()
+        self.pending.iter().map(|(units, _)| units).sum::<i64>()
+            + self.cancelling.values().sum::<i64>()
     }
     fn sellable(&self) -> i64 {
         self.reported - self.reserved - self.confirmed()
@@ -85,6 +90,12 @@ struct Harness {
     clock: i64,
     stock: Vec<ModelStock>,
     orders: Vec<ModelOrder>,
+}
+
+/// The key a reserved order (at version 1: the model never re-routes) is placed under
+/// at the vendor of stock row `key`.
+fn dead_key(order: OrderId, key: usize) -> String {
+    format!("{order}:{}:v1", KEYS[key].0)
 }
 
 fn vendor_id(key: usize) -> VendorId {
@@ -268,6 +279,10 @@ impl Harness {
                                 (placements[0].confirmed_at - self.base).whole_seconds();
                             // Always pending: only a report applied later prunes it.
                             stock.pending.push((i64::from(*units), confirmed_at));
+                        } else {
+                            // The version's key dies; its units wait for the vendor.
+                            *stock.cancelling.entry(dead_key(id, *key)).or_default() +=
+                                i64::from(*units);
                         }
                     }
                 }
@@ -317,7 +332,12 @@ impl Harness {
                 order.status = OrderStatus::Expired;
                 expected.push(order.id);
                 for (key, units) in &order.lines {
-                    self.stock[*key].reserved -= i64::from(*units);
+                    let stock = &mut self.stock[*key];
+                    stock.reserved -= i64::from(*units);
+                    *stock
+                        .cancelling
+                        .entry(dead_key(order.id, *key))
+                        .or_default() += i64::from(*units);
                 }
             }
         }
@@ -325,6 +345,30 @@ impl Harness {
         got.sort();
         expected.sort();
         assert_eq!(got, expected, "exactly the overdue orders expire");
+    }
+
+    /// The vendor confirms the cancellation of one dead key (if any is outstanding).
+    async fn vendor_cancels(&mut self, pick: usize) {
+        let outstanding: Vec<(usize, String)> = self
+            .stock
+            .iter()
+            .enumerate()
+            .flat_map(|(key, stock)| stock.cancelling.keys().map(move |k| (key, k.clone())))
+            .collect();
+        if outstanding.is_empty() {
+            return;
+        }
+        let (key, dead) = outstanding[pick % outstanding.len()].clone();
+        self.store
+            .vendor_cancellation_done(&vendor_id(key), &dead)
+            .await
+            .expect("cancellation done");
+        // One key covers every SKU of its vendor.
+        for (other, stock) in self.stock.iter_mut().enumerate() {
+            if KEYS[other].0 == KEYS[key].0 {
+                stock.cancelling.remove(&dead);
+            }
+        }
     }
 
     async fn check(&self) {
@@ -378,6 +422,7 @@ proptest! {
                     Op::Fail(pick) => harness.change(pick, StatusChange::Fail).await,
                     Op::Advance(seconds) => harness.advance(seconds).await,
                     Op::Sync(key, units, at) => harness.sync(key, units, at).await,
+                    Op::VendorCancels(pick) => harness.vendor_cancels(pick).await,
                 }
                 harness.check().await;
             }

@@ -187,6 +187,9 @@ async fn prune_confirmations(
               SET confirmed_not_yet_reported = COALESCE(
                       (SELECT sum(p.quantity) FROM pending_confirmations p
                         WHERE p.vendor_id = s.vendor_id AND p.sku = s.sku), 0)::int8
+                    + COALESCE(
+                      (SELECT sum(c.quantity) FROM cancelling_units c
+                        WHERE c.vendor_id = s.vendor_id AND c.sku = s.sku), 0)::int8
             WHERE s.vendor_id = $1 AND s.sku = ANY($2::text[])"#,
         vendor.as_str(),
         skus,

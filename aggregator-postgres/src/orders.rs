@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use aggregator_core::domain::{
     HoldId, Order, OrderDetails, OrderEvent, OrderId, OrderLine, OutboxMessage, Quantity,
-    StatusChange, Transition, VendorId, VendorPlacement, VendorSku,
+    StatusChange, Transition, VendorId, VendorKey, VendorPlacement, VendorSku,
 };
 use aggregator_core::traits::{
     ExpiredBatch, IdempotencyRecord, OrderPlacement, OrderQuery, Page, Placed, PlannedLine, Reroute,
@@ -352,11 +352,99 @@ async fn transition_in(
         StatusChange::Fail | StatusChange::Cancel | StatusChange::Expire => {
             if current.status.holds_stock() {
                 release(tx, owner).await?;
+                hold_for_cancellation(tx, current, &dead).await?;
             }
         }
     }
     write_outbox(tx, &messages).await?;
     Ok(next)
+}
+
+/// Keeps the units `order` (as it was before the change) allocated under each dead key
+/// counted in `confirmed_not_yet_reported` until the vendor confirms the key's
+/// cancellation. The stock rows are locked already (released or re-routed in `tx`).
+async fn hold_for_cancellation(
+    tx: &mut PgConnection,
+    order: &Order,
+    dead: &[VendorKey],
+) -> sqlx::Result<()> {
+    let mut vendors = Vec::new();
+    let mut skus = Vec::new();
+    let mut keys = Vec::new();
+    let mut quantities = Vec::new();
+    for key in dead {
+        for (sku, quantity) in order.units_at(&key.vendor) {
+            vendors.push(key.vendor.to_string());
+            skus.push(sku.to_string());
+            keys.push(key.key.clone());
+            quantities.push(quantity.as_i64());
+        }
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    sqlx::query!(
+        r#"WITH held AS (
+               INSERT INTO cancelling_units (vendor_id, sku, idempotency_key, order_id, quantity)
+               SELECT h.vendor_id, h.sku, h.key, $5, h.quantity
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[])
+                      AS h(vendor_id, sku, key, quantity)
+               ON CONFLICT DO NOTHING
+               RETURNING vendor_id, sku, quantity)
+           UPDATE vendor_stock s
+              SET confirmed_not_yet_reported = s.confirmed_not_yet_reported + h.quantity,
+                  version = s.version + 1
+             FROM held h
+            WHERE s.vendor_id = h.vendor_id AND s.sku = h.sku"#,
+        &vendors,
+        &skus,
+        &keys,
+        &quantities,
+        order.id.as_uuid(),
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn vendor_cancellation_done(
+    pool: &PgPool,
+    vendor: &VendorId,
+    key: &str,
+) -> Result<()> {
+    retrying(|| async {
+        let mut tx = pool.begin().await?;
+        sqlx::query!(
+            r#"SELECT 1 AS "locked!" FROM vendor_stock s
+                WHERE s.vendor_id = $1
+                  AND s.sku IN (SELECT c.sku FROM cancelling_units c
+                                 WHERE c.vendor_id = $1 AND c.idempotency_key = $2)
+                ORDER BY s.sku
+                  FOR UPDATE OF s"#,
+            vendor.as_str(),
+            key,
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query!(
+            r#"WITH done AS (
+                   DELETE FROM cancelling_units
+                    WHERE vendor_id = $1 AND idempotency_key = $2
+                RETURNING vendor_id, sku, quantity)
+               UPDATE vendor_stock s
+                  SET confirmed_not_yet_reported = s.confirmed_not_yet_reported - d.quantity,
+                      version = s.version + 1
+                 FROM done d
+                WHERE s.vendor_id = d.vendor_id AND s.sku = d.sku"#,
+            vendor.as_str(),
+            key,
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        TxResult::Ok(())
+    })
+    .await
 }
 
 pub(crate) async fn transition(
@@ -405,6 +493,13 @@ pub(crate) async fn reroute(pool: &PgPool, request: &Reroute) -> Result<Order> {
             .map(|a| ((a.vendor.to_string(), a.sku.to_string()), ()))
             .collect();
         keys.insert((request.vendor.to_string(), request.sku.to_string()), ());
+        // ...and every row of the old version: its keys die and hold their units.
+        for allocation in current.lines.iter().flat_map(|line| &line.allocations) {
+            keys.insert(
+                (allocation.vendor.to_string(), allocation.sku.to_string()),
+                (),
+            );
+        }
         let (vendors, skus): (Vec<String>, Vec<String>) = keys.into_keys().unzip();
         lock_sorted(&mut tx, &vendors, &skus).await?;
         let priced = match reserve(&mut tx, std::slice::from_ref(&line), request.fresh_since).await
@@ -483,6 +578,7 @@ pub(crate) async fn reroute(pool: &PgPool, request: &Reroute) -> Result<Order> {
         )
         .execute(&mut *tx)
         .await?;
+        hold_for_cancellation(&mut tx, &current, &dead).await?;
         write_outbox(&mut tx, &cancellations).await?;
         tx.commit().await?;
         Ok(next)

@@ -170,6 +170,10 @@ impl StockStore for PostgresStockStore {
         orders::reroute(&self.pool, reroute).await
     }
 
+    async fn vendor_cancellation_done(&self, vendor: &VendorId, key: &str) -> Result<()> {
+        orders::vendor_cancellation_done(&self.pool, vendor, key).await
+    }
+
     async fn place_hold(&self, placement: HoldPlacement) -> Result<Hold> {
         holds::place_hold(&self.pool, placement).await
     }

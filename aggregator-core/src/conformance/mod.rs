@@ -52,6 +52,7 @@ pub async fn stock_store_suite(store: &dyn StockStore) {
     transitions_are_compare_and_set(store).await;
     confirmed_order_cancel_keeps_units_counted(store).await;
     leaving_a_version_queues_the_cancellation_of_its_vendor_keys(store).await;
+    dead_keys_hold_their_units_until_the_vendor_cancels(store).await;
     idempotency_keys(store).await;
     reroute_moves_units_atomically(store).await;
     order_lists_filter_and_page(store).await;

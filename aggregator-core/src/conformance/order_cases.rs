@@ -547,3 +547,127 @@ pub async fn order_lists_filter_and_page(store: &dyn StockStore) {
     assert!(past_end.items.is_empty());
     assert_eq!(past_end.total, 5);
 }
+
+/// The units of a reserved order's dead keys stay counted (the vendor may hold them)
+/// until the vendor confirms each key's cancellation; a confirmed order's cancel keeps
+/// its units as confirmed ones, not twice.
+pub async fn dead_keys_hold_their_units_until_the_vendor_cancels(store: &dyn StockStore) {
+    let fx = Fixture::new(store, 10, 10).await;
+    let sellable = |vendor: &crate::domain::VendorId| {
+        let vendor = vendor.clone();
+        let fx = &fx;
+        async move { fx.stock(store, &vendor).await.sellable() }
+    };
+    // A cancel: A's 2 units are no longer reserved, but still not sellable.
+    let placed = valid(fx.place(store, &fx.vendor_a, 2, 1).await, "place");
+    let cancelled = valid(
+        store
+            .transition(&change(&placed.order, StatusChange::Cancel, fx.now), &[])
+            .await,
+        "cancel",
+    );
+    let row = fx.stock(store, &fx.vendor_a).await;
+    assert_eq!(
+        (row.reserved, row.confirmed_not_yet_reported, row.sellable()),
+        (0, 2, 8),
+        "held while the vendor may have them"
+    );
+    let key = placed.order.vendor_key(&fx.vendor_a);
+    valid(
+        store.vendor_cancellation_done(&fx.vendor_b, &key).await,
+        "another vendor's key",
+    );
+    assert_eq!(
+        sellable(&fx.vendor_a).await,
+        8,
+        "only the right vendor frees it"
+    );
+    valid(
+        store.vendor_cancellation_done(&fx.vendor_a, &key).await,
+        "done",
+    );
+    assert_eq!(
+        sellable(&fx.vendor_a).await,
+        10,
+        "free once the vendor cancelled"
+    );
+    valid(
+        store.vendor_cancellation_done(&fx.vendor_a, &key).await,
+        "again",
+    );
+    assert_eq!(sellable(&fx.vendor_a).await, 10, "freed once");
+    assert_eq!(cancelled.status, OrderStatus::Cancelled);
+
+    // An expiry holds the same way.
+    let placed = valid(fx.place(store, &fx.vendor_a, 3, 2).await, "place");
+    valid(
+        store
+            .expire_overdue(placed.order.reserved_until, 10_000)
+            .await,
+        "expire",
+    );
+    assert_eq!(sellable(&fx.vendor_a).await, 7);
+    valid(
+        store
+            .vendor_cancellation_done(&fx.vendor_a, &placed.order.vendor_key(&fx.vendor_a))
+            .await,
+        "done",
+    );
+    assert_eq!(sellable(&fx.vendor_a).await, 10);
+
+    // A re-route from A to B: A's units wait for A's cancellation, B's are reserved.
+    let placed = valid(fx.place(store, &fx.vendor_a, 1, 3).await, "place");
+    let moved = valid(
+        store
+            .reroute(&Reroute {
+                order: placed.order.id,
+                expected_version: placed.order.version,
+                vendor: fx.vendor_a.clone(),
+                sku: fx.sku_a.clone(),
+                replacement: vec![PlannedAllocation {
+                    vendor: fx.vendor_b.clone(),
+                    sku: fx.sku_b.clone(),
+                    quantity: qty(1),
+                }],
+                reason: "A is short".into(),
+                at: fx.now,
+                fresh_since: fx.fresh_since(),
+            })
+            .await,
+        "reroute",
+    );
+    assert_eq!(
+        (sellable(&fx.vendor_a).await, sellable(&fx.vendor_b).await),
+        (9, 9)
+    );
+    valid(
+        store
+            .vendor_cancellation_done(&fx.vendor_a, &placed.order.vendor_key(&fx.vendor_a))
+            .await,
+        "done",
+    );
+    assert_eq!(sellable(&fx.vendor_a).await, 10);
+
+    // Confirmed, then cancelled: counted once, as a confirmation.
+    let confirmed = valid(
+        store
+            .transition(
+                &confirm_transition(&moved, &fx, fx.now + Duration::seconds(1)),
+                &[],
+            )
+            .await,
+        "confirm",
+    );
+    valid(
+        store
+            .transition(&change(&confirmed, StatusChange::Cancel, fx.now), &[])
+            .await,
+        "cancel confirmed",
+    );
+    let row = fx.stock(store, &fx.vendor_b).await;
+    assert_eq!(
+        (row.reserved, row.confirmed_not_yet_reported, row.sellable()),
+        (0, 1, 9)
+    );
+    drain_outbox(store, &fx).await;
+}

@@ -342,6 +342,21 @@ impl Order {
         grouped.into_iter().collect()
     }
 
+    /// The units this order has allocated at `vendor`, per SKU, in SKU order.
+    pub fn units_at(&self, vendor: &VendorId) -> Vec<(VendorSku, Quantity)> {
+        let mut units: std::collections::BTreeMap<VendorSku, u32> =
+            std::collections::BTreeMap::new();
+        for allocation in self.lines.iter().flat_map(|line| &line.allocations) {
+            if &allocation.vendor == vendor {
+                *units.entry(allocation.sku.clone()).or_default() += allocation.quantity.get();
+            }
+        }
+        units
+            .into_iter()
+            .filter_map(|(sku, units)| Quantity::try_from(units).ok().map(|q| (sku, q)))
+            .collect()
+    }
+
     /// The key this version of the order is placed under at `vendor`: stable while the
     /// version stands (so a repeated placement is a replay at the vendor), new after a
     /// re-route or any other change of version. Every handler of the same version uses

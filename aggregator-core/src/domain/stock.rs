@@ -10,6 +10,10 @@
 //!   `reserved`, and a row older (by its own `as_of`) than the applied one is ignored.
 //! * `reserved` grows when an order or hold takes units and shrinks when they are
 //!   released or handed to the vendor.
+//! * Units of an order of ours that a vendor may hold under a key that just died (the
+//!   order failed, was cancelled, expired or re-routed while a worker may have placed it)
+//!   are also counted in `confirmed_not_yet_reported` until the vendor confirms the
+//!   cancellation, so they are not sold again while the vendor still has them.
 //! * Handing units to the vendor moves them to `confirmed_not_yet_reported`, stamped with
 //!   the vendor's own confirmation time. They leave that bucket once a report whose
 //!   `as_of` is later than the confirmation by more than the confirmation margin is
@@ -55,7 +59,9 @@ pub struct VendorStock {
     pub reported: i64,
     /// Units held by our orders and holds.
     pub reserved: i64,
-    /// Units the vendor confirmed for our orders that its reports do not yet include.
+    /// Units the vendor confirmed for our orders that its reports do not yet include,
+    /// and units it may hold for orders of ours whose cancellation it has not yet
+    /// confirmed.
     pub confirmed_not_yet_reported: i64,
     /// The vendor's time of the applied report.
     #[serde(with = "time::serde::rfc3339")]
@@ -135,6 +141,7 @@ pub struct PendingConfirmation {
 pub struct StockLedger {
     stock: VendorStock,
     pending: Vec<PendingConfirmation>,
+    cancelling: Vec<(String, i64)>,
 }
 
 impl StockLedger {
@@ -153,6 +160,7 @@ impl StockLedger {
                 version: 1,
             },
             pending: Vec::new(),
+            cancelling: Vec::new(),
         }
     }
 
@@ -175,11 +183,7 @@ impl StockLedger {
         self.stock.product = row.product.clone();
         self.pending
             .retain(|confirmation| !covers(row.as_of, confirmation.vendor_confirmed_at, margin));
-        self.stock.confirmed_not_yet_reported = self
-            .pending
-            .iter()
-            .map(|confirmation| confirmation.quantity.as_i64())
-            .sum();
+        self.recount();
         self.stock.version += 1;
         true
     }
@@ -226,9 +230,47 @@ impl StockLedger {
     /// interval undersells, while counting it never oversells.
     pub fn confirm(&mut self, confirmation: PendingConfirmation) {
         self.stock.reserved = (self.stock.reserved - confirmation.quantity.as_i64()).max(0);
-        self.stock.confirmed_not_yet_reported += confirmation.quantity.as_i64();
         self.pending.push(confirmation);
+        self.recount();
         self.stock.version += 1;
+    }
+}
+
+impl StockLedger {
+    /// Keeps `quantity` units counted (in `confirmed_not_yet_reported`) for an order
+    /// of ours the vendor may hold under `key`, which a change of the order just made
+    /// dead: until the vendor confirms the cancellation, it may still have them.
+    /// Holding a key twice holds it once.
+    pub fn hold_for_cancellation(&mut self, key: &str, quantity: Quantity) {
+        if self.cancelling.iter().any(|(held, _)| held == key) {
+            return;
+        }
+        self.cancelling.push((key.to_owned(), quantity.as_i64()));
+        self.recount();
+        self.stock.version += 1;
+    }
+
+    /// The vendor cancelled (or never had) the order under `key`: its units are free.
+    /// Returns whether anything was held for it.
+    pub fn cancellation_done(&mut self, key: &str) -> bool {
+        let before = self.cancelling.len();
+        self.cancelling.retain(|(held, _)| held != key);
+        if self.cancelling.len() == before {
+            return false;
+        }
+        self.recount();
+        self.stock.version += 1;
+        true
+    }
+
+    fn recount(&mut self) {
+        let confirmed: i64 = self
+            .pending
+            .iter()
+            .map(|confirmation| confirmation.quantity.as_i64())
+            .sum();
+        let cancelling: i64 = self.cancelling.iter().map(|(_, units)| units).sum();
+        self.stock.confirmed_not_yet_reported = confirmed + cancelling;
     }
 }
 

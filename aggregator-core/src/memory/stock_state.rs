@@ -9,7 +9,7 @@ use crate::domain::{
     Allocation, CustomerId, HealthPolicy, Hold, HoldId, HoldStatus, IdempotencyKey, MessageId,
     Order, OrderId, OrderLine, OutboxMessage, PendingConfirmation, ProductId, Quantity,
     Reservation, ReservationOwner, SnapshotOutcome, SnapshotRow, StatusChange, StockLedger,
-    Transition, Vendor, VendorHealth, VendorId, VendorSku, VendorStock,
+    Transition, Vendor, VendorHealth, VendorId, VendorKey, VendorSku, VendorStock,
 };
 use crate::error::{Error, Result, ShortLine};
 use crate::traits::{
@@ -38,6 +38,8 @@ pub(super) struct StockState {
     idempotency: HashMap<(CustomerId, IdempotencyKey), (String, OrderId)>,
     outbox: BTreeMap<MessageId, OutboxEntry>,
     processed: HashSet<(String, MessageId)>,
+    /// The stock rows holding units for each dead vendor key.
+    cancelling: HashMap<(VendorId, String), Vec<StockKey>>,
 }
 
 impl StockState {
@@ -411,6 +413,7 @@ impl StockState {
             .ok_or_else(|| Error::not_found("order", transition.order))?;
         let held_before = current.status.holds_stock();
         let deadline = current.reserved_until;
+        let before = current.clone();
         let mut next = current.clone();
         let dead = next.apply(transition)?;
         let cancellations = OutboxMessage::vendor_cancellations(next.id, &dead, transition.at)?;
@@ -444,10 +447,43 @@ impl StockState {
             self.deadlines
                 .remove(&(deadline, ReservationOwner::Order(next.id)));
         }
+        if held_before {
+            self.hold_for_cancellation(&before, &dead);
+        }
         self.write_outbox(outbox.to_vec());
         self.write_outbox(cancellations);
         self.orders.insert(next.id, next.clone());
         Ok(next)
+    }
+
+    /// Keeps the units `order` (as it was) allocated under each dead key counted until
+    /// the vendor confirms the key's cancellation.
+    fn hold_for_cancellation(&mut self, order: &Order, dead: &[VendorKey]) {
+        for key in dead {
+            let mut rows = Vec::new();
+            for (sku, quantity) in order.units_at(&key.vendor) {
+                let row = (key.vendor.clone(), sku);
+                if let Some(ledger) = self.stock.get_mut(&row) {
+                    ledger.hold_for_cancellation(&key.key, quantity);
+                    rows.push(row);
+                }
+            }
+            if !rows.is_empty() {
+                self.cancelling
+                    .insert((key.vendor.clone(), key.key.clone()), rows);
+            }
+        }
+    }
+
+    pub(super) fn vendor_cancellation_done(&mut self, vendor: &VendorId, key: &str) {
+        let Some(rows) = self.cancelling.remove(&(vendor.clone(), key.to_owned())) else {
+            return;
+        };
+        for row in rows {
+            if let Some(ledger) = self.stock.get_mut(&row) {
+                ledger.cancellation_done(key);
+            }
+        }
     }
 
     pub(super) fn reroute(&mut self, reroute: &Reroute) -> Result<Order> {
@@ -514,7 +550,12 @@ impl StockState {
             reroute.at,
         )?;
         let cancellations = OutboxMessage::vendor_cancellations(next.id, &dead, reroute.at)?;
-        // Every check that can fail is done; now move the units.
+        // Every check that can fail is done; now move the units (the old version's keys
+        // hold theirs until their vendors confirm the cancellations).
+        let before = self.orders.get(&reroute.order).cloned();
+        if let Some(before) = before {
+            self.hold_for_cancellation(&before, &dead);
+        }
         if let Some(ledger) = self
             .stock
             .get_mut(&(reroute.vendor.clone(), reroute.sku.clone()))

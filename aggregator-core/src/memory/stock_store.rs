@@ -124,6 +124,11 @@ impl StockStore for InMemoryStockStore {
         self.state().reroute(reroute)
     }
 
+    async fn vendor_cancellation_done(&self, vendor: &VendorId, key: &str) -> Result<()> {
+        self.state().vendor_cancellation_done(vendor, key);
+        Ok(())
+    }
+
     async fn place_hold(&self, placement: HoldPlacement) -> Result<Hold> {
         self.state().place_hold(placement)
     }

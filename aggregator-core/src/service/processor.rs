@@ -161,9 +161,9 @@ impl OrderProcessor {
         match message {
             OrderMessage::ProcessOrder { order } => self.process(*order).await,
             OrderMessage::CancelAtVendor {
+                order,
                 vendor,
                 idempotency_key,
-                ..
             } => {
                 self.vendors
                     .get(vendor)
@@ -172,6 +172,14 @@ impl OrderProcessor {
                     })?
                     .cancel_order(idempotency_key)
                     .await?;
+                self.store
+                    .vendor_cancellation_done(vendor, idempotency_key)
+                    .await?;
+                if self.cached.is_some() {
+                    if let Ok(order) = self.store.order(*order).await {
+                        self.forget(&order).await;
+                    }
+                }
                 Ok(ProcessOutcome::CancelledAtVendor)
             }
         }

@@ -254,6 +254,11 @@ impl ExpiredBatch {
 /// * Order changes are compare-and-set on the version; a stale version or an illegal
 ///   status change is `Conflict` and changes nothing. Releasing units happens exactly
 ///   once per order or hold, whatever races.
+/// * A change that kills a reserved order's vendor keys (fail, cancel, expire,
+///   re-route) writes a `CancelAtVendor` outbox message per key and keeps the units
+///   allocated under each key counted in `confirmed_not_yet_reported` until
+///   [`StockStore::vendor_cancellation_done`] is called for it: a vendor may hold them
+///   until it cancels.
 /// * A snapshot page is applied atomically, never touches `reserved`, ignores rows older
 ///   than the applied report, and drops the confirmations the new report includes (it
 ///   is later than them by more than the confirmation margin). A confirmation always
@@ -331,6 +336,11 @@ pub trait StockStore: Send + Sync + Debug + 'static {
     /// Moves an order's units from one vendor SKU to others, reserving the new ones
     /// conditionally and releasing the old ones in one step.
     async fn reroute(&self, reroute: &Reroute) -> Result<Order>;
+
+    /// The vendor confirmed that the order under `key` is cancelled (or that it never
+    /// had one): the units held for that key since the change that killed it are free
+    /// again. A key held for nothing changes nothing.
+    async fn vendor_cancellation_done(&self, vendor: &VendorId, key: &str) -> Result<()>;
 
     /// Holds stock for a customer; all lines or none. Refuses (`Conflict`) a hold that
     /// would take the customer past its limits, counting its active holds at commit.
@@ -437,6 +447,9 @@ macro_rules! forward_stock_store {
             }
             async fn reroute(&self, reroute: &Reroute) -> Result<Order> {
                 (**self).reroute(reroute).await
+            }
+            async fn vendor_cancellation_done(&self, vendor: &VendorId, key: &str) -> Result<()> {
+                (**self).vendor_cancellation_done(vendor, key).await
             }
             async fn place_hold(&self, placement: HoldPlacement) -> Result<Hold> {
                 (**self).place_hold(placement).await

@@ -7,7 +7,7 @@ use aggregator_core::memory::InMemoryCache;
 use aggregator_core::service::{
     CacheStats, CachedCatalog, Catalog, LimiterSource, OrderConfig, OrderService, RateLimiter,
 };
-use aggregator_core::traits::{Cache, RateDecision, RateLimit};
+use aggregator_core::traits::{Cache, RateDecision, RateLimit, StockStore};
 use async_trait::async_trait;
 
 use super::support::{World, product, request, sku};
@@ -98,6 +98,15 @@ async fn reads_are_cached_and_changes_invalidate_them() {
         .cancel(placed.order.id, "", &aggregator_core::service::Scope::All)
         .await
         .expect("cancel");
+    // The units wait for the vendor to confirm the cancellation (as the worker does).
+    world
+        .store
+        .vendor_cancellation_done(
+            &super::support::vendor("VendorA"),
+            &placed.order.vendor_key(&super::support::vendor("VendorA")),
+        )
+        .await
+        .expect("done");
     assert_eq!(
         catalog
             .availability(&laptops)

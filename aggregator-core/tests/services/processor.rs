@@ -304,17 +304,40 @@ async fn a_cancel_that_wins_the_race_cancels_the_vendor_order_through_its_outbox
     );
     let order = store.order(order_id).await.expect("order");
     assert_eq!(order.status, OrderStatus::Cancelled);
+    assert_eq!(world.reserved("VendorA", "LAPTOP-a-001"), 0);
+    assert_eq!(
+        world
+            .row("VendorA", "LAPTOP-a-001")
+            .confirmed_not_yet_reported,
+        1,
+        "the vendor has the unit until it cancels"
+    );
+    let queued = outbox_cancellations(&world).await;
+    assert_eq!(
+        queued,
+        vec![key(&placed.order, "VendorA")],
+        "the cancel queued the vendor cancellation with itself"
+    );
+    // The worker delivers the cancellation; the unit is free again.
+    let mut a = mock_vendor("VendorA");
+    a.expect_cancel_order()
+        .with(eq(queued[0].1.clone()))
+        .times(1)
+        .returning(|_| Ok(()));
+    let worker = processor(&world, vec![a]);
+    worker
+        .handle(&OrderMessage::CancelAtVendor {
+            order: order_id,
+            vendor: super::support::vendor("VendorA"),
+            idempotency_key: queued[0].1.clone(),
+        })
+        .await
+        .expect("cancelled at the vendor");
     assert_eq!(
         world
             .row("VendorA", "LAPTOP-a-001")
             .confirmed_not_yet_reported,
         0
-    );
-    assert_eq!(world.reserved("VendorA", "LAPTOP-a-001"), 0);
-    assert_eq!(
-        outbox_cancellations(&world).await,
-        vec![key(&placed.order, "VendorA")],
-        "the cancel queued the vendor cancellation with itself"
     );
 }
 

@@ -304,6 +304,9 @@ impl StockStore for FaultyStore {
     async fn reroute(&self, reroute: &Reroute) -> Result<Order> {
         self.inner.reroute(reroute).await
     }
+    async fn vendor_cancellation_done(&self, vendor: &VendorId, key: &str) -> Result<()> {
+        self.inner.vendor_cancellation_done(vendor, key).await
+    }
     async fn place_hold(&self, placement: HoldPlacement) -> Result<Hold> {
         self.inner.place_hold(placement).await
     }

@@ -1,0 +1,393 @@
+//! One case's world: a database, queue names and cache keys of its own, two mock
+//! vendors, the `aggregator` processes, and the steps of a case (start, load and fault,
+//! heal, settle, audit, tear down).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use aggregator_postgres::testing::TestDatabase;
+use aggregator_rabbitmq::{RabbitConfig, RabbitQueue};
+use mock_vendors::{MockVendor, MockVendorConfig};
+use tokio::process::{Child, Command};
+
+use crate::audit::{Audit, Report};
+use crate::cases::Case;
+use crate::load::{self, Ledger};
+use crate::proxy::Proxy;
+use crate::services;
+
+/// Where RabbitMQ and Redis are (each case makes a PostgreSQL database of its own from
+/// `DATABASE_URL`).
+#[derive(Debug, Clone)]
+pub(crate) struct Urls {
+    pub(crate) amqp: String,
+    pub(crate) redis: String,
+}
+
+/// The products the clients buy, and the units each vendor starts with.
+pub(crate) const PRODUCTS: [(&str, &str, &str, i64, i64); 3] = [
+    ("LAPTOP-001", "LAPTOP-a-001", "LAPTOP-b-001", 60, 40),
+    ("TABLET-003", "TABLET-a-003", "TABLET-b-003", 50, 30),
+    ("MOUSE-007", "MOUSE-a-007", "MOUSE-b-007", 40, 40),
+];
+
+/// How many clients place orders at once.
+pub(crate) const CLIENTS: usize = 12;
+
+/// The retry delays of the processes (short, so that a case settles in seconds).
+const RETRY_DELAYS_MS: &str = "200,500,1000,2000,4000";
+
+/// How long the orders hold their units before they expire.
+pub(crate) const RESERVATION_TTL_SECS: u64 = 25;
+
+/// The processes of a case, by name.
+pub(crate) const PROCESSES: [(&str, &str); 6] = [
+    ("api", "api"),
+    ("relay", "relay"),
+    ("sweeper", "sweeper"),
+    ("sync", "sync"),
+    ("worker-1", "worker"),
+    ("worker-2", "worker"),
+];
+
+/// A running case.
+pub(crate) struct World {
+    pub(crate) name: String,
+    pub(crate) db: TestDatabase,
+    urls: Urls,
+    pub(crate) queue_prefix: String,
+    cache_prefix: String,
+    pub(crate) vendors: Vec<MockVendor>,
+    /// (vendor, SKU) → units at the start.
+    pub(crate) initial: BTreeMap<(String, String), i64>,
+    api_port: u16,
+    pub(crate) api_base: String,
+    pub(crate) admin_key: String,
+    /// (customer, key) of every client.
+    pub(crate) clients: Vec<(String, String)>,
+    /// worker-1 reaches RabbitMQ through this (so that it can be cut off).
+    pub(crate) worker_link: Proxy,
+    processes: BTreeMap<String, Child>,
+    pub(crate) logs: PathBuf,
+    /// What was done to the world, for the report.
+    pub(crate) injected: Vec<String>,
+}
+
+impl std::fmt::Debug for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("World").field("name", &self.name).finish()
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// `url` with its host and port replaced by `addr` and a short heartbeat, so a cut
+/// connection is noticed in seconds.
+fn through(url: &str, addr: std::net::SocketAddr) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let (credentials, rest) = rest.rsplit_once('@').map_or(("", rest), |(c, r)| (c, r));
+    let path = rest.find('/').map_or("/%2f", |at| &rest[at..]);
+    let at = if credentials.is_empty() { "" } else { "@" };
+    let sep = if path.contains('?') { '&' } else { '?' };
+    format!("amqp://{credentials}{at}{addr}{path}{sep}heartbeat=3")
+}
+
+impl World {
+    async fn start(name: &str, urls: &Urls) -> Result<Self, String> {
+        let unique = uuid::Uuid::now_v7().simple().to_string();
+        let db = TestDatabase::create(8)
+            .await
+            .ok_or("DATABASE_URL is not set")?;
+        let mut vendors = Vec::new();
+        let mut initial = BTreeMap::new();
+        for (id, column) in [("VendorA", 0), ("VendorB", 1)] {
+            let vendor = MockVendor::spawn_local(MockVendorConfig::new(id))
+                .await
+                .map_err(|e| format!("{id}: {e}"))?;
+            for (_, sku_a, sku_b, units_a, units_b) in PRODUCTS {
+                let (sku, units) = if column == 0 {
+                    (sku_a, units_a)
+                } else {
+                    (sku_b, units_b)
+                };
+                vendor.set_quantity(sku, units);
+                initial.insert((id.to_owned(), sku.to_owned()), units);
+            }
+            vendors.push(vendor);
+        }
+        let amqp_addr = amqp_addr(&urls.amqp)?;
+        let worker_link = Proxy::start(amqp_addr)
+            .await
+            .map_err(|e| format!("proxy: {e}"))?;
+        let api_port = free_port().map_err(|e| e.to_string())?;
+        let clients = (0..CLIENTS)
+            .map(|n| (format!("client-{n}"), format!("key-{unique}-{n}")))
+            .collect();
+        let logs =
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("faults-{name}-{unique}"));
+        std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
+        Ok(Self {
+            name: name.to_owned(),
+            db,
+            urls: urls.clone(),
+            queue_prefix: format!("faults.{unique}."),
+            cache_prefix: format!("faults:{unique}:"),
+            vendors,
+            initial,
+            api_port,
+            api_base: format!("http://127.0.0.1:{api_port}"),
+            admin_key: format!("admin-{unique}"),
+            clients,
+            worker_link,
+            processes: BTreeMap::new(),
+            logs,
+            injected: Vec::new(),
+        })
+    }
+
+    /// Where RabbitMQ is (directly, not through the workers' link).
+    pub(crate) fn amqp_url(&self) -> &str {
+        &self.urls.amqp
+    }
+
+    /// The vendor with this id.
+    pub(crate) fn vendor(&self, id: &str) -> &MockVendor {
+        match self.vendors.iter().find(|v| v.id() == id) {
+            Some(vendor) => vendor,
+            None => panic!("no vendor {id}"),
+        }
+    }
+
+    fn command(&self, name: &str, part: &str) -> Result<Command, String> {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_aggregator"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.logs.join(format!("{name}.log")))
+            .map_err(|e| e.to_string())?;
+        let log_err = log.try_clone().map_err(|e| e.to_string())?;
+        let amqp = if name == "worker-1" {
+            through(&self.urls.amqp, self.worker_link.addr())
+        } else {
+            self.urls.amqp.clone()
+        };
+        let keys: Vec<String> = std::iter::once(format!("admin:{}", self.admin_key))
+            .chain(
+                self.clients
+                    .iter()
+                    .map(|(customer, key)| format!("client:{customer}:{key}")),
+            )
+            .collect();
+        let vendors: Vec<String> = self
+            .vendors
+            .iter()
+            .map(|v| format!("{}={}", v.id(), v.base_url()))
+            .collect();
+        command
+            .arg(part)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "warn")
+            .env("DATABASE_URL", self.db.config().url.as_str())
+            .env("AMQP_URL", amqp)
+            .env("REDIS_URL", &self.urls.redis)
+            .env("AGGREGATOR_QUEUE_PREFIX", &self.queue_prefix)
+            .env("AGGREGATOR_CACHE_PREFIX", &self.cache_prefix)
+            .env("AGGREGATOR_VENDORS", vendors.join(","))
+            .env(
+                "AGGREGATOR_API_ADDR",
+                format!("127.0.0.1:{}", self.api_port),
+            )
+            .env("AGGREGATOR_API_KEYS", keys.join(","))
+            .env("AGGREGATOR_RATE_LIMIT_PER_SEC", "100000")
+            .env("AGGREGATOR_WORKERS", "1")
+            .env("AGGREGATOR_WORKER_CONCURRENCY", "8")
+            .env("AGGREGATOR_SYNC_INTERVAL_SECS", "1")
+            .env("AGGREGATOR_SWEEP_INTERVAL_SECS", "1")
+            .env("AGGREGATOR_RELAY_INTERVAL_MS", "20")
+            .env("AGGREGATOR_RETRY_DELAYS_MS", RETRY_DELAYS_MS)
+            .env("AGGREGATOR_VENDOR_TIMEOUT_MS", "1500")
+            .env("AGGREGATOR_VENDOR_BREAKER_OPEN_SECS", "2")
+            .env("AGGREGATOR_VENDOR_BREAKER_WAIT_SECS", "3")
+            .env("AGGREGATOR_REROUTE_UNAVAILABLE_AFTER_SECS", "3")
+            .env(
+                "AGGREGATOR_RESERVATION_TTL_SECS",
+                RESERVATION_TTL_SECS.to_string(),
+            )
+            .env("AGGREGATOR_SHUTDOWN_GRACE_SECS", "2")
+            .env("AGGREGATOR_LOG_DIR", "")
+            .env("AGGREGATOR_LOG_FORMAT", "json")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err))
+            .kill_on_drop(true);
+        Ok(command)
+    }
+
+    /// Starts process `name` (one of [`PROCESSES`]).
+    pub(crate) fn spawn(&mut self, name: &str) -> Result<(), String> {
+        let part = PROCESSES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, part)| *part)
+            .ok_or_else(|| format!("no process {name}"))?;
+        let child = self
+            .command(name, part)?
+            .spawn()
+            .map_err(|e| format!("{name}: {e}"))?;
+        self.processes.insert(name.to_owned(), child);
+        Ok(())
+    }
+
+    /// kill -9 of process `name` (by its PID), then waits for it to be gone.
+    pub(crate) async fn kill(&mut self, name: &str) {
+        if let Some(mut child) = self.processes.remove(name) {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            self.injected.push(format!("kill -9 {name}"));
+        }
+    }
+
+    /// Starts again every process that is not running (killed, or exited by itself).
+    pub(crate) async fn respawn_missing(&mut self) -> Result<(), String> {
+        for (name, _) in PROCESSES {
+            let running = match self.processes.get_mut(name) {
+                Some(child) => matches!(child.try_wait(), Ok(None)),
+                None => false,
+            };
+            if !running {
+                self.spawn(name)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The API answers and both vendors' stock is fresh in the catalog.
+    async fn wait_ready(&self, http: &reqwest::Client) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let product = http
+                .get(format!("{}/api/products/{}", self.api_base, PRODUCTS[0].0))
+                .bearer_auth(&self.admin_key)
+                .send()
+                .await;
+            if let Ok(response) = product {
+                if response.status().is_success() {
+                    let body: serde_json::Value = response.json().await.unwrap_or_default();
+                    let fresh = body["vendors"].as_array().is_some_and(|rows| {
+                        rows.len() == 2 && rows.iter().all(|r| r["fresh"] == true)
+                    });
+                    if fresh {
+                        return Ok(());
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(format!("{}: not ready within 60 s", self.name))
+    }
+
+    /// Stops every process (by PID), removes the queues and the database.
+    async fn tear_down(mut self) {
+        for (_, mut child) in std::mem::take(&mut self.processes) {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+        let mut config = RabbitConfig::new(self.urls.amqp.clone());
+        config.prefix = self.queue_prefix.clone();
+        config.retry = retry_policy();
+        if let Ok(queue) = RabbitQueue::connect(config).await {
+            let _ = queue.delete_topology().await;
+        }
+        for vendor in std::mem::take(&mut self.vendors) {
+            let _ = vendor.shutdown().await;
+        }
+        self.db.finish().await;
+    }
+}
+
+/// The processes' retry policy.
+pub(crate) fn retry_policy() -> aggregator_core::traits::RetryPolicy {
+    let delays = RETRY_DELAYS_MS
+        .split(',')
+        .filter_map(|ms| ms.parse().ok())
+        .map(Duration::from_millis)
+        .collect();
+    match aggregator_core::traits::RetryPolicy::new(delays) {
+        Ok(policy) => policy,
+        Err(error) => panic!("retry delays: {error}"),
+    }
+}
+
+fn amqp_addr(url: &str) -> Result<std::net::SocketAddr, String> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, rest)| rest);
+    let host = rest.split('/').next().unwrap_or(rest);
+    let host = if host.contains(':') {
+        host.to_owned()
+    } else {
+        format!("{host}:5672")
+    };
+    use std::net::ToSocketAddrs;
+    host.to_socket_addrs()
+        .map_err(|e| format!("AMQP_URL host {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("AMQP_URL host {host} has no address"))
+}
+
+/// Runs one case: starts the world, loads it while the case's faults are injected,
+/// heals everything, waits for it to settle, audits it and tears it down.
+pub(crate) async fn run_case(
+    case: &Case,
+    round: u32,
+    urls: &Urls,
+    load_for: Duration,
+) -> Result<Report, String> {
+    let _restore = services::EnsureUp;
+    let started = Instant::now();
+    let mut world = World::start(case.name, urls).await?;
+    let logs = world.logs.display().to_string();
+    let outcome = async {
+        for (name, _) in PROCESSES {
+            world.spawn(name)?;
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| e.to_string())?;
+        world.wait_ready(&http).await?;
+        let load = load::start(&world, load_for);
+        (case.inject)(&mut world, load.view(), load_for).await?;
+        let ledger: Ledger = load.finish().await;
+        // Heal: every service up, every process running, every vendor well.
+        services::ensure_up();
+        world.worker_link.set_cut(false);
+        for vendor in &world.vendors {
+            vendor.reset_faults();
+        }
+        world.respawn_missing().await?;
+        let settle_started = Instant::now();
+        let audit = Audit::settle(&world, &ledger, Duration::from_secs(120)).await;
+        Ok::<_, String>((ledger, audit, settle_started.elapsed()))
+    }
+    .await;
+    let injected = world.injected.clone();
+    world.tear_down().await;
+    let (ledger, audit, settled_in) = outcome?;
+    Ok(Report {
+        case: case.name.to_owned(),
+        round,
+        ledger,
+        audit,
+        injected,
+        settled_in,
+        took: started.elapsed(),
+        logs,
+    })
+}

@@ -162,7 +162,11 @@ pub async fn start(settings: &Settings, backends: Backends, roles: Roles) -> Res
             backends.queue.clone(),
             backends.clock.clone(),
             200,
-            time::Duration::seconds(30),
+            // Short: rows a relay claimed and could not publish (the broker or the
+            // database went away mid-batch) are claimed again this soon; a second relay
+            // publishing the same row meanwhile only makes a duplicate, which consumers
+            // take as such.
+            time::Duration::seconds(5),
         )?;
         spawn_periodic(
             &mut tasks,

@@ -24,6 +24,7 @@ mod outbox_cases;
 mod queue_cases;
 mod services;
 mod stock_cases;
+mod stock_model;
 
 pub use cache_cases::*;
 pub use fixture::Fixture;
@@ -33,6 +34,7 @@ pub use outbox_cases::*;
 pub use queue_cases::*;
 pub use services::{REQUIRE_SERVICES, ServiceDecision, decide, service_url};
 pub use stock_cases::*;
+pub use stock_model::{ModelStep, StockModel};
 
 use crate::traits::{Cache, OrderQueue, RetryPolicy, StockStore};
 

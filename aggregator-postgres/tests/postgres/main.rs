@@ -5,6 +5,7 @@
 mod concurrency;
 mod conformance;
 mod errors;
+mod model;
 mod services;
 mod snapshots;
 mod sweeper;

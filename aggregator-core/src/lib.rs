@@ -13,6 +13,23 @@
 //! Nothing here oversells: a reservation commits only if
 //! `reported − reserved − confirmed_not_yet_reported ≥ quantity` at commit, and the store
 //! decides that, never a number read earlier.
+//!
+//! # Clocks
+//!
+//! Two vendor clocks are compared and ours only bounds them (the rules are in
+//! [`domain::StockLedger`]'s module): a report prunes a confirmation only when its
+//! `as_of` (the vendor's stock feed clock) is later than the confirmation (its order
+//! endpoint's clock) by more than the confirmation margin, and a feed stamped further
+//! ahead of our clock than the clock tolerance is refused whole
+//! ([`service::SyncConfig`]). What is assumed: a vendor's feed runs at most the
+//! tolerance ahead of our clock, and at most the margin ahead of its own order endpoint.
+//!
+//! # Vendor orders never outlive ours
+//!
+//! Every vendor effect an order may cause is placed under a key of the order's version;
+//! every change that kills a version's keys writes their cancellations in the same atomic
+//! step, and the units under them stay counted until the vendor confirms the
+//! cancellation ([`service::OrderProcessor`]'s module has the whole argument).
 
 pub mod clock;
 #[cfg(feature = "conformance")]

@@ -268,6 +268,24 @@ pub async fn confirmed_order_cancel_keeps_units_counted(store: &dyn StockStore) 
     );
 }
 
+/// Moving the one unit `order` holds at A to B.
+fn one_unit_from_a_to_b(fx: &Fixture, order: &Order) -> Reroute {
+    Reroute {
+        order: order.id,
+        expected_version: order.version,
+        vendor: fx.vendor_a.clone(),
+        sku: fx.sku_a.clone(),
+        replacement: vec![PlannedAllocation {
+            vendor: fx.vendor_b.clone(),
+            sku: fx.sku_b.clone(),
+            quantity: qty(1),
+        }],
+        reason: "A is short".into(),
+        at: fx.now,
+        fresh_since: fx.fresh_since(),
+    }
+}
+
 /// Claims and marks every outbox message (as a relay would) and answers them.
 async fn drain_outbox(store: &dyn StockStore, fx: &Fixture) -> Vec<OutboxMessage> {
     let claimed = valid(
@@ -363,20 +381,7 @@ pub async fn leaving_a_version_queues_the_cancellation_of_its_vendor_keys(store:
     drain_outbox(store, &fx).await;
     let moved = valid(
         store
-            .reroute(&Reroute {
-                order: placed.order.id,
-                expected_version: placed.order.version,
-                vendor: fx.vendor_a.clone(),
-                sku: fx.sku_a.clone(),
-                replacement: vec![PlannedAllocation {
-                    vendor: fx.vendor_b.clone(),
-                    sku: fx.sku_b.clone(),
-                    quantity: qty(1),
-                }],
-                reason: "A is short".into(),
-                at: fx.now,
-                fresh_since: fx.fresh_since(),
-            })
+            .reroute(&one_unit_from_a_to_b(&fx, &placed.order))
             .await,
         "reroute",
     );
@@ -619,20 +624,7 @@ pub async fn dead_keys_hold_their_units_until_the_vendor_cancels(store: &dyn Sto
     let placed = valid(fx.place(store, &fx.vendor_a, 1, 3).await, "place");
     let moved = valid(
         store
-            .reroute(&Reroute {
-                order: placed.order.id,
-                expected_version: placed.order.version,
-                vendor: fx.vendor_a.clone(),
-                sku: fx.sku_a.clone(),
-                replacement: vec![PlannedAllocation {
-                    vendor: fx.vendor_b.clone(),
-                    sku: fx.sku_b.clone(),
-                    quantity: qty(1),
-                }],
-                reason: "A is short".into(),
-                at: fx.now,
-                fresh_since: fx.fresh_since(),
-            })
+            .reroute(&one_unit_from_a_to_b(&fx, &placed.order))
             .await,
         "reroute",
     );

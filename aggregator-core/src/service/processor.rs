@@ -185,14 +185,17 @@ impl OrderProcessor {
         }
     }
 
-    /// Called before a message is dead-lettered (out of attempts, or failing for good).
-    /// A reserved order fails with `reason`, releasing its units and queueing the
-    /// cancellation of every vendor order it may have caused, in one step; an order in
-    /// any other state is left alone. A cancellation never gives up while the vendor is
-    /// configured: it is queued again as a fresh message, and `Ok(true)` says the
-    /// delivery may simply be acknowledged. An error means nothing was given up: leave
-    /// the delivery unsettled so that it comes back.
-    pub async fn give_up(&self, message: &OrderMessage, reason: &str) -> Result<bool> {
+    /// Called before a message is dead-lettered because handling it failed with
+    /// `error` (out of attempts, or failing for good). A reserved order fails with the
+    /// error as its reason, releasing its units and queueing the cancellation of every
+    /// vendor order it may have caused, in one step; an order in any other state is
+    /// left alone. A cancellation that ran out of attempts on a vendor that may come
+    /// back (a retryable error) never gives up: it is queued again as a fresh message,
+    /// and `Ok(true)` says the delivery may simply be acknowledged; one the vendor
+    /// refuses for good is dead-lettered for an operator. An error means nothing was
+    /// given up: leave the delivery unsettled so that it comes back.
+    pub async fn give_up(&self, message: &OrderMessage, error: &Error) -> Result<bool> {
+        let reason = error.to_string();
         match message {
             OrderMessage::ProcessOrder { order } => {
                 let order = match self.store.order(*order).await {
@@ -209,10 +212,10 @@ impl OrderProcessor {
                 vendor,
                 idempotency_key,
             } => {
-                if self.vendors.get(vendor).is_err() {
+                if self.vendors.get(vendor).is_err() || !error.is_retryable() {
                     tracing::error!(
                         %order, %vendor, idempotency_key, reason,
-                        "cannot cancel an order at a vendor without a client; needs an operator"
+                        "cannot cancel an order at a vendor; needs an operator"
                     );
                     return Ok(false);
                 }

@@ -158,12 +158,12 @@ pub async fn settle_order_delivery(
             // The queue's policy is shorter than the delivery said; nothing was given
             // up yet, so do it now (the message is in the dead-letter queue already).
             RetryOutcome::DeadLettered => {
-                processor.give_up(&message, &reason).await?;
+                processor.give_up(&message, &error).await?;
                 Ok(Settled::DeadLettered(reason))
             }
         };
     }
-    match processor.give_up(&message, &reason).await {
+    match processor.give_up(&message, &error).await {
         Ok(true) => {
             delivery.ack().await?;
             Ok(Settled::Requeued(reason))

@@ -461,7 +461,9 @@ async fn giving_up_fails_the_order_and_its_failure_queues_every_vendor_cancellat
         order: placed.order.id,
     };
     assert_eq!(
-        worker.give_up(&message, "vendor kept timing out").await,
+        worker
+            .give_up(&message, &Error::transient("vendor", "kept timing out"))
+            .await,
         Ok(false),
         "dead-letter it"
     );
@@ -469,7 +471,7 @@ async fn giving_up_fails_the_order_and_its_failure_queues_every_vendor_cancellat
     assert_eq!(order.status, OrderStatus::Failed);
     assert_eq!(
         order.failure_reason.as_deref(),
-        Some("gave up: vendor kept timing out")
+        Some("gave up: vendor unavailable: kept timing out")
     );
     assert_eq!(world.reserved("VendorA", "LAPTOP-a-001"), 0);
     assert_eq!(
@@ -477,14 +479,24 @@ async fn giving_up_fails_the_order_and_its_failure_queues_every_vendor_cancellat
         vec![key(&placed.order, "VendorA"), key(&placed.order, "VendorB")]
     );
     // Giving up twice changes nothing more.
-    assert_eq!(worker.give_up(&message, "again").await, Ok(false));
+    assert_eq!(
+        worker
+            .give_up(&message, &Error::transient("vendor", "again"))
+            .await,
+        Ok(false)
+    );
     assert!(outbox_cancellations(&world).await.is_empty());
     assert!(queued(&world).await.is_empty());
     // An order that is gone has nothing to give up.
     let unknown = OrderMessage::ProcessOrder {
         order: aggregator_core::domain::OrderId::new(),
     };
-    assert_eq!(worker.give_up(&unknown, "gone").await, Ok(false));
+    assert_eq!(
+        worker
+            .give_up(&unknown, &Error::transient("vendor", "gone"))
+            .await,
+        Ok(false)
+    );
 }
 
 #[tokio::test]
@@ -502,7 +514,9 @@ async fn giving_up_leaves_a_confirmed_order_and_its_vendor_orders_alone() {
     worker.handle(&message).await.expect("confirmed");
     outbox_cancellations(&world).await;
     assert_eq!(
-        worker.give_up(&message, "a duplicate ran out").await,
+        worker
+            .give_up(&message, &Error::transient("vendor", "a duplicate ran out"))
+            .await,
         Ok(false)
     );
     let order = world.store.order(placed.order.id).await.expect("order");
@@ -519,7 +533,22 @@ async fn a_cancellation_out_of_attempts_is_queued_again_while_its_vendor_is_conf
         vendor: super::support::vendor("VendorA"),
         idempotency_key: "key-1".into(),
     };
-    assert_eq!(worker.give_up(&message, "vendor down").await, Ok(true));
+    assert_eq!(
+        worker
+            .give_up(&message, &Error::transient("vendor VendorA", "down"))
+            .await,
+        Ok(true)
+    );
+    assert_eq!(
+        worker
+            .give_up(
+                &message,
+                &Error::permanent("vendor VendorA", "400: bad key")
+            )
+            .await,
+        Ok(false),
+        "refused for good: dead-lettered, not queued again in a loop"
+    );
     assert_eq!(queued(&world).await, vec![message]);
     let orphan = OrderMessage::CancelAtVendor {
         order: aggregator_core::domain::OrderId::new(),
@@ -527,7 +556,9 @@ async fn a_cancellation_out_of_attempts_is_queued_again_while_its_vendor_is_conf
         idempotency_key: "key-2".into(),
     };
     assert_eq!(
-        worker.give_up(&orphan, "no client").await,
+        worker
+            .give_up(&orphan, &Error::transient("vendor Nobody", "no client"))
+            .await,
         Ok(false),
         "dead-lettered for an operator"
     );

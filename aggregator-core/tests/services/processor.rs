@@ -42,6 +42,20 @@ fn accepting(id: &str, world: &World, times: usize) -> MockVendor {
     mock
 }
 
+/// VendorA, refusing one order for lack of LAPTOP-a-001.
+fn short_of_laptops_at_a() -> MockVendor {
+    let mut a = mock_vendor("VendorA");
+    a.expect_place_order().times(1).returning(|_| {
+        Ok(VendorOrderOutcome::Refused {
+            short: vec![VendorShortSku {
+                sku: sku("LAPTOP-a-001"),
+                available: 0,
+            }],
+        })
+    });
+    a
+}
+
 /// The messages queued for the worker directly (not through the outbox), drained and
 /// decoded.
 async fn queued(world: &World) -> Vec<OrderMessage> {
@@ -141,17 +155,10 @@ async fn a_short_vendor_line_is_rerouted_to_another_vendor() {
         .place(&request("c1", &[("LAPTOP-001", 2)]), None)
         .await
         .expect("placed");
-    let mut a = mock_vendor("VendorA");
-    a.expect_place_order().times(1).returning(|_| {
-        Ok(VendorOrderOutcome::Refused {
-            short: vec![VendorShortSku {
-                sku: sku("LAPTOP-a-001"),
-                available: 0,
-            }],
-        })
-    });
-    let b = accepting("VendorB", &world, 1);
-    let worker = processor(&world, vec![a, b]);
+    let worker = processor(
+        &world,
+        vec![short_of_laptops_at_a(), accepting("VendorB", &world, 1)],
+    );
     let outcome = worker
         .handle(&OrderMessage::ProcessOrder {
             order: placed.order.id,
@@ -627,17 +634,10 @@ async fn a_refused_sku_shared_by_two_lines_moves_both_lines_units() {
             .all(|line| line.allocations[0].sku == sku("LAPTOP-a-001")),
         "both lines on A's SKU"
     );
-    let mut a = mock_vendor("VendorA");
-    a.expect_place_order().times(1).returning(|_| {
-        Ok(VendorOrderOutcome::Refused {
-            short: vec![VendorShortSku {
-                sku: sku("LAPTOP-a-001"),
-                available: 0,
-            }],
-        })
-    });
-    let b = accepting("VendorB", &world, 1);
-    let worker = processor(&world, vec![a, b]);
+    let worker = processor(
+        &world,
+        vec![short_of_laptops_at_a(), accepting("VendorB", &world, 1)],
+    );
     let outcome = worker
         .handle(&OrderMessage::ProcessOrder {
             order: placed.order.id,

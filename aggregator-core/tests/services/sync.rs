@@ -476,6 +476,24 @@ async fn the_consumer_loop_syncs_what_is_queued_and_stops_when_told() {
     assert_eq!(world.row("VendorA", "LAPTOP-a-001").reported, 2);
 }
 
+/// Syncs VendorA from one page reporting 50 laptops and 40 phones, everything stamped
+/// `as_of`.
+async fn sync_both_rows_of_a(
+    world: &World,
+    as_of: OffsetDateTime,
+) -> aggregator_core::Result<aggregator_core::service::SyncReport> {
+    let feed = rows(
+        &[
+            ("LAPTOP-a-001", "LAPTOP-001", 50),
+            ("PHONE-a-002", "PHONE-002", 40),
+        ],
+        as_of,
+    );
+    sync(world, vec![one_page("VendorA", feed, as_of)], 10)
+        .sync_vendor(&vendor("VendorA"))
+        .await
+}
+
 /// A vendor answering one page of `rows` stamped `page_as_of`.
 fn one_page(id: &str, rows: Vec<SnapshotRow>, page_as_of: OffsetDateTime) -> MockVendor {
     let mut mock = mock_vendor(id);
@@ -554,24 +572,9 @@ async fn a_feed_ahead_of_our_clock_beyond_the_tolerance_is_refused_whole() {
     }
     // Within the tolerance it applies.
     let within = now + Duration::seconds(5);
-    let report = sync(
-        &world,
-        vec![one_page(
-            "VendorA",
-            rows(
-                &[
-                    ("LAPTOP-a-001", "LAPTOP-001", 50),
-                    ("PHONE-a-002", "PHONE-002", 40),
-                ],
-                within,
-            ),
-            within,
-        )],
-        10,
-    )
-    .sync_vendor(&vendor("VendorA"))
-    .await
-    .expect("within the tolerance");
+    let report = sync_both_rows_of_a(&world, within)
+        .await
+        .expect("within the tolerance");
     assert_eq!(report.applied, 2);
 }
 
@@ -581,24 +584,9 @@ async fn a_snapshot_whose_rows_are_all_older_than_what_we_hold_does_not_make_the
     world.clock.advance(Duration::seconds(30));
     let last_good = Some(world.start);
     let older = world.start - Duration::seconds(10);
-    let error = sync(
-        &world,
-        vec![one_page(
-            "VendorA",
-            rows(
-                &[
-                    ("LAPTOP-a-001", "LAPTOP-001", 50),
-                    ("PHONE-a-002", "PHONE-002", 40),
-                ],
-                older,
-            ),
-            older,
-        )],
-        10,
-    )
-    .sync_vendor(&vendor("VendorA"))
-    .await
-    .expect_err("not applied");
+    let error = sync_both_rows_of_a(&world, older)
+        .await
+        .expect_err("not applied");
     assert!(
         error.to_string().contains("older than what we hold"),
         "{error}"

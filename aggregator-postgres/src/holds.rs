@@ -18,11 +18,6 @@ pub(crate) async fn place_hold(pool: &PgPool, placement: HoldPlacement) -> Resul
     if placement.expires_at <= placement.at {
         return Err(Error::invalid("ttl", "must be positive"));
     }
-    let adding: u64 = placement
-        .lines
-        .iter()
-        .map(|line| u64::from(line.quantity.get()))
-        .sum();
     retrying(|| async {
         let mut tx = pool.begin().await?;
         // One customer's hold placements take turns, so the count below stays true
@@ -43,11 +38,9 @@ pub(crate) async fn place_hold(pool: &PgPool, placement: HoldPlacement) -> Resul
         )
         .fetch_one(&mut *tx)
         .await?;
-        placement.limits.check(
-            &placement.customer,
+        placement.check_limits(
             u64::try_from(held.active).unwrap_or(0),
             u64::try_from(held.units).unwrap_or(0),
-            adding,
         )?;
         let lines = reserve(&mut tx, &placement.lines, placement.fresh_since).await?;
         let hold = Hold {

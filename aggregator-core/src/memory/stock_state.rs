@@ -592,14 +592,7 @@ impl StockState {
             .fold((0_u64, 0_u64), |(count, units), hold| {
                 (count + 1, units + held_units(&hold.lines))
             });
-        let adding: u64 = placement
-            .lines
-            .iter()
-            .map(|line| u64::from(line.quantity.get()))
-            .sum();
-        placement
-            .limits
-            .check(&placement.customer, active, units, adding)?;
+        placement.check_limits(active, units)?;
         let lines = self.reserve_lines(&placement.lines, placement.fresh_since)?;
         let hold = Hold {
             id: placement.id,

@@ -159,6 +159,19 @@ pub struct HoldPlacement {
     pub limits: HoldLimits,
 }
 
+impl HoldPlacement {
+    /// Refuses (`Conflict`) this hold for a customer who already has `active` holds of
+    /// `units` units, if it would take the customer past its limits.
+    pub fn check_limits(&self, active: u64, units: u64) -> Result<()> {
+        let adding = self
+            .lines
+            .iter()
+            .map(|line| u64::from(line.quantity.get()))
+            .sum();
+        self.limits.check(&self.customer, active, units, adding)
+    }
+}
+
 /// Turning an active hold into an order that takes over its units.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HoldConversion {

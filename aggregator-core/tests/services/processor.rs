@@ -42,6 +42,21 @@ fn accepting(id: &str, world: &World, times: usize) -> MockVendor {
     mock
 }
 
+/// Handles the order's ProcessOrder message and answers the order it confirmed.
+async fn confirms(
+    worker: &OrderProcessor,
+    order: aggregator_core::domain::OrderId,
+) -> aggregator_core::domain::Order {
+    let outcome = worker
+        .handle(&OrderMessage::ProcessOrder { order })
+        .await
+        .expect("processed, not an error");
+    match outcome {
+        ProcessOutcome::Confirmed(order) => order,
+        other => panic!("expected Confirmed, got {other:?}"),
+    }
+}
+
 /// VendorA, refusing one order for lack of LAPTOP-a-001.
 fn short_of_laptops_at_a() -> MockVendor {
     let mut a = mock_vendor("VendorA");
@@ -159,15 +174,7 @@ async fn a_short_vendor_line_is_rerouted_to_another_vendor() {
         &world,
         vec![short_of_laptops_at_a(), accepting("VendorB", &world, 1)],
     );
-    let outcome = worker
-        .handle(&OrderMessage::ProcessOrder {
-            order: placed.order.id,
-        })
-        .await
-        .expect("processed");
-    let ProcessOutcome::Confirmed(order) = outcome else {
-        panic!("expected Confirmed, got {outcome:?}");
-    };
+    let order = confirms(&worker, placed.order.id).await;
     assert!(
         order.lines[0]
             .allocations
@@ -638,15 +645,7 @@ async fn a_refused_sku_shared_by_two_lines_moves_both_lines_units() {
         &world,
         vec![short_of_laptops_at_a(), accepting("VendorB", &world, 1)],
     );
-    let outcome = worker
-        .handle(&OrderMessage::ProcessOrder {
-            order: placed.order.id,
-        })
-        .await
-        .expect("processed, not an error");
-    let ProcessOutcome::Confirmed(order) = outcome else {
-        panic!("expected Confirmed, got {outcome:?}");
-    };
+    let order = confirms(&worker, placed.order.id).await;
     let at_b: u32 = order
         .lines
         .iter()

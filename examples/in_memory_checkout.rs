@@ -4,6 +4,7 @@
 //!
 //! Run with `cargo run --example in_memory_checkout`.
 
+use aggregator_core::prelude::*;
 use std::sync::Arc;
 
 use aggregator_core::domain::{
@@ -13,7 +14,7 @@ use aggregator_core::memory::InMemoryStockStore;
 use aggregator_core::service::{
     Catalog, ItemRequest, OrderConfig, OrderRequest, OrderService, Scope,
 };
-use aggregator_core::{Clock, Error, StockStore, SystemClock};
+use aggregator_core::{Clock, Error, SystemClock};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -51,6 +52,8 @@ async fn main() -> Result<(), Error> {
     }
 
     let orders = Arc::new(OrderService::new(
+        store.clone(),
+        store.clone(),
         store.clone(),
         clock.clone(),
         OrderConfig::default(),

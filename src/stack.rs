@@ -133,6 +133,7 @@ pub async fn start(settings: &Settings, backends: Backends, roles: Roles) -> Res
     if roles.worker {
         let processor = OrderProcessor::new(
             backends.store.clone(),
+            backends.store.clone(),
             directory.clone(),
             backends.queue.clone(),
             backends.clock.clone(),

@@ -46,3 +46,12 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result, ShortLine};
 pub use redact::redact_url;
 pub use traits::{Cache, OrderQueue, StockStore, VendorClient};
+
+/// The traits a caller needs in scope to call a backend's methods:
+/// `use aggregator_core::prelude::*;`.
+pub mod prelude {
+    pub use crate::traits::{
+        Cache, CacheExt, CatalogReads, HoldStore, OrderQueue, OrderStore, Outbox, StockStore,
+        VendorClient, VendorLedger,
+    };
+}

@@ -5,6 +5,7 @@
 //! package `wrk`). Options after `--`: `--seconds N` per measurement (default 10),
 //! `--connections N` (default 50).
 
+use aggregator_core::prelude::*;
 use std::process::Command;
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use aggregator_core::domain::{
 };
 use aggregator_core::memory::{InMemoryCache, InMemoryOrderQueue, InMemoryStockStore};
 use aggregator_core::service::OrderConfig;
-use aggregator_core::traits::{RateLimit, StockStore};
+use aggregator_core::traits::RateLimit;
 use aggregator_http::api::{ApiBackends, ApiConfig, ApiState, router};
 use axum::Json;
 use axum::routing::get;

@@ -6,11 +6,11 @@
 //! Options after `--`: `--seconds N` per measurement (default 10), `--no-pgbench`.
 //! It creates (and drops) its own database; pgbench must be on PATH for the ceiling.
 
+use aggregator_core::prelude::*;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aggregator_core::StockStore;
 use aggregator_core::domain::{
     Currency, CustomerId, Money, OrderDetails, OrderId, ProductId, Quantity, SnapshotRow, Vendor,
     VendorId, VendorSku,
@@ -119,7 +119,7 @@ async fn measure(
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|client| {
-            let store = Arc::clone(&store);
+            let store = store.clone();
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut n = client;
@@ -304,7 +304,7 @@ async fn main() {
     );
     for spread in [false, true] {
         for clients in [8, 32] {
-            let ours = measure(Arc::clone(&store), clients, spread, options.seconds).await;
+            let ours = measure(store.clone(), clients, spread, options.seconds).await;
             let ceiling = if options.pgbench {
                 pgbench(&bench_url, clients, spread, options.seconds)
             } else {

@@ -1,5 +1,7 @@
 //! Placing orders, reading them, and changing their status.
 
+use aggregator_core::traits::OrderStore;
+use async_trait::async_trait;
 use std::collections::BTreeMap;
 
 use aggregator_core::domain::{
@@ -19,6 +21,7 @@ use crate::error::map;
 use crate::outbox::{OutboxColumns, write_outbox};
 use crate::reserve::{Owner, hand_to_vendors, lock_sorted, release, reservation_columns, reserve};
 use crate::rows::OrderRow;
+use crate::store::PostgresStockStore;
 use crate::tx::{Fail, TxResult, retrying};
 
 /// What an idempotency key already stands for.
@@ -42,62 +45,11 @@ async fn remembered(pool: &PgPool, placement: &OrderPlacement) -> Result<Option<
             key: record.key.to_string(),
         });
     }
-    let order = order(pool, OrderId::from_uuid(found.order_id)).await?;
+    let order = load_order(pool, OrderId::from_uuid(found.order_id)).await?;
     Ok(Some(Placed {
         order,
         replayed: true,
     }))
-}
-
-pub(crate) async fn place_order(pool: &PgPool, placement: OrderPlacement) -> Result<Placed> {
-    placement.details.validate()?;
-    if let Some(replay) = remembered(pool, &placement).await? {
-        return Ok(replay);
-    }
-    let placed = retrying(|| async {
-        let mut tx = pool.begin().await?;
-        let lines = reserve(&mut tx, &placement.lines, placement.fresh_since).await?;
-        let order = Order::new_reserved(
-            placement.id,
-            placement.details.clone(),
-            lines,
-            placement.at,
-            placement.reserved_until,
-            None,
-            "placed: stock reserved",
-        );
-        insert_placed(
-            &mut tx,
-            &order,
-            &placement.outbox,
-            placement.idempotency.as_ref(),
-        )
-        .await?;
-        tx.commit().await?;
-        TxResult::Ok(order)
-    })
-    .await;
-    match placed {
-        Ok(order) => Ok(Placed {
-            order,
-            replayed: false,
-        }),
-        // Another placement with the same key won the race: answer as it did.
-        Err(Error::Conflict { .. }) if placement.idempotency.is_some() => {
-            match remembered(pool, &placement).await? {
-                Some(replay) => Ok(replay),
-                None => Err(Error::conflict(format!(
-                    "order {} already exists",
-                    placement.id
-                ))),
-            }
-        }
-        Err(Error::Conflict { .. }) => Err(Error::conflict(format!(
-            "order {} already exists",
-            placement.id
-        ))),
-        Err(other) => Err(other),
-    }
 }
 
 /// Writes a just-placed order, its reservation rows, its outbox messages and its
@@ -194,108 +146,13 @@ pub(crate) async fn fetch_order(
     .await
 }
 
-pub(crate) async fn order(pool: &PgPool, id: OrderId) -> Result<Order> {
+pub(crate) async fn load_order(pool: &PgPool, id: OrderId) -> Result<Order> {
     let mut conn = pool.acquire().await.map_err(map)?;
     fetch_order(&mut conn, id.as_uuid())
         .await
         .map_err(map)?
         .ok_or_else(|| Error::not_found("order", id))?
         .into_order()
-}
-
-pub(crate) async fn orders(pool: &PgPool, query: &OrderQuery) -> Result<Page<Order>> {
-    // One statement per filter combination, so that each has a plan that uses its index
-    // (the connections run with `plan_cache_mode = force_generic_plan`).
-    let customer = query.customer.as_ref().map(|c| c.as_str());
-    let status = query.status.map(|s| s.as_str());
-    let limit = i64::from(query.limit);
-    let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
-    let (rows, total) = match (customer, status) {
-        (Some(customer), Some(status)) => (
-            sqlx::query_as!(
-                OrderRow,
-                r#"SELECT id, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
-                  details AS "details: Json<OrderDetails>", lines AS "lines: Json<Vec<OrderLine>>",
-                  vendor_placements AS "vendor_placements: Json<Vec<VendorPlacement>>",
-                  events AS "events: Json<Vec<OrderEvent>>"
-             FROM orders WHERE customer_id = $1 AND status = $2
-                  ORDER BY id DESC LIMIT $3 OFFSET $4"#,
-                customer, status, limit, offset
-            )
-            .fetch_all(pool)
-            .await,
-            sqlx::query_scalar!(
-                r#"SELECT count(*) AS "count!" FROM orders WHERE customer_id = $1 AND status = $2"#, customer, status
-            )
-            .fetch_one(pool)
-            .await,
-        ),
-        (Some(customer), None) => (
-            sqlx::query_as!(
-                OrderRow,
-                r#"SELECT id, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
-                  details AS "details: Json<OrderDetails>", lines AS "lines: Json<Vec<OrderLine>>",
-                  vendor_placements AS "vendor_placements: Json<Vec<VendorPlacement>>",
-                  events AS "events: Json<Vec<OrderEvent>>"
-             FROM orders WHERE customer_id = $1
-                  ORDER BY id DESC LIMIT $2 OFFSET $3"#,
-                customer, limit, offset
-            )
-            .fetch_all(pool)
-            .await,
-            sqlx::query_scalar!(
-                r#"SELECT count(*) AS "count!" FROM orders WHERE customer_id = $1"#, customer
-            )
-            .fetch_one(pool)
-            .await,
-        ),
-        (None, Some(status)) => (
-            sqlx::query_as!(
-                OrderRow,
-                r#"SELECT id, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
-                  details AS "details: Json<OrderDetails>", lines AS "lines: Json<Vec<OrderLine>>",
-                  vendor_placements AS "vendor_placements: Json<Vec<VendorPlacement>>",
-                  events AS "events: Json<Vec<OrderEvent>>"
-             FROM orders WHERE status = $1
-                  ORDER BY id DESC LIMIT $2 OFFSET $3"#,
-                status, limit, offset
-            )
-            .fetch_all(pool)
-            .await,
-            sqlx::query_scalar!(
-                r#"SELECT count(*) AS "count!" FROM orders WHERE status = $1"#, status
-            )
-            .fetch_one(pool)
-            .await,
-        ),
-        (None, None) => (
-            sqlx::query_as!(
-                OrderRow,
-                r#"SELECT id, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
-                  details AS "details: Json<OrderDetails>", lines AS "lines: Json<Vec<OrderLine>>",
-                  vendor_placements AS "vendor_placements: Json<Vec<VendorPlacement>>",
-                  events AS "events: Json<Vec<OrderEvent>>"
-             FROM orders
-                  ORDER BY id DESC LIMIT $1 OFFSET $2"#,
-                limit, offset
-            )
-            .fetch_all(pool)
-            .await,
-            sqlx::query_scalar!(
-                r#"SELECT count(*) AS "count!" FROM orders"#
-            )
-            .fetch_one(pool)
-            .await,
-        ),
-    };
-    let (rows, total) = (rows.map_err(map)?, total.map_err(map)?);
-    Ok(Page {
-        items: rows
-            .into_iter()
-            .map(OrderRow::into_order)
-            .collect::<Result<_>>()?,
-        total: u64::try_from(total).unwrap_or(0),
-    })
 }
 
 /// Writes `next` over the stored order if the stored version is still `expected`;
@@ -407,242 +264,6 @@ async fn hold_for_cancellation(
     Ok(())
 }
 
-pub(crate) async fn vendor_cancellation_done(
-    pool: &PgPool,
-    vendor: &VendorId,
-    key: &str,
-) -> Result<()> {
-    retrying(|| async {
-        let mut tx = pool.begin().await?;
-        sqlx::query!(
-            r#"SELECT 1 AS "locked!" FROM vendor_stock s
-                WHERE s.vendor_id = $1
-                  AND s.sku IN (SELECT c.sku FROM cancelling_units c
-                                 WHERE c.vendor_id = $1 AND c.idempotency_key = $2)
-                ORDER BY s.sku
-                  FOR UPDATE OF s"#,
-            vendor.as_str(),
-            key,
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        sqlx::query!(
-            r#"WITH done AS (
-                   DELETE FROM cancelling_units
-                    WHERE vendor_id = $1 AND idempotency_key = $2
-                RETURNING vendor_id, sku, quantity)
-               UPDATE vendor_stock s
-                  SET confirmed_not_yet_reported = s.confirmed_not_yet_reported - d.quantity,
-                      version = s.version + 1
-                 FROM done d
-                WHERE s.vendor_id = d.vendor_id AND s.sku = d.sku"#,
-            vendor.as_str(),
-            key,
-        )
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        TxResult::Ok(())
-    })
-    .await
-}
-
-pub(crate) async fn transition(
-    pool: &PgPool,
-    transition: &Transition,
-    outbox: &[OutboxMessage],
-) -> Result<Order> {
-    retrying(|| async {
-        let current = order(pool, transition.order).await?;
-        let mut tx = pool.begin().await?;
-        let next = transition_in(&mut tx, &current, transition, outbox).await?;
-        tx.commit().await?;
-        Ok(next)
-    })
-    .await
-}
-
-pub(crate) async fn reroute(pool: &PgPool, request: &Reroute) -> Result<Order> {
-    retrying(|| async {
-        let current = order(pool, request.order).await?;
-        if current.version != request.expected_version {
-            return Err(Error::conflict(format!(
-                "order {} is at version {}, not {}",
-                current.id, current.version, request.expected_version
-            ))
-            .into());
-        }
-        let planned: Vec<(VendorId, VendorSku, Quantity)> = request
-            .replacement
-            .iter()
-            .map(|a| (a.vendor.clone(), a.sku.clone(), a.quantity))
-            .collect();
-        let (moving, product, item) =
-            current.check_reroute(&request.vendor, &request.sku, &planned)?;
-        let line = PlannedLine {
-            item: item.clone(),
-            product,
-            quantity: moving,
-            allocations: request.replacement.clone(),
-        };
-        let mut tx = pool.begin().await?;
-        // Lock the row being left along with the new ones, all in one order.
-        let mut keys: BTreeMap<(String, String), ()> = request
-            .replacement
-            .iter()
-            .map(|a| ((a.vendor.to_string(), a.sku.to_string()), ()))
-            .collect();
-        keys.insert((request.vendor.to_string(), request.sku.to_string()), ());
-        // ...and every row of the old version: its keys die and hold their units.
-        for allocation in current.lines.iter().flat_map(|line| &line.allocations) {
-            keys.insert(
-                (allocation.vendor.to_string(), allocation.sku.to_string()),
-                (),
-            );
-        }
-        let (vendors, skus): (Vec<String>, Vec<String>) = keys.into_keys().unzip();
-        lock_sorted(&mut tx, &vendors, &skus).await?;
-        let priced = match reserve(&mut tx, std::slice::from_ref(&line), request.fresh_since).await
-        {
-            Ok(priced) => priced,
-            Err(Fail::Domain(Error::InsufficientStock { short })) => {
-                let available = short.first().map_or(0, |s| s.available);
-                return Err(Error::InsufficientStock {
-                    short: vec![aggregator_core::ShortLine {
-                        item,
-                        requested: moving.get(),
-                        available,
-                    }],
-                }
-                .into());
-            }
-            Err(other) => return Err(other),
-        };
-        let mut next = current.clone();
-        let allocations: Vec<_> = priced
-            .into_iter()
-            .flat_map(|line| line.allocations)
-            .collect();
-        let dead = next.reroute(
-            &request.vendor,
-            &request.sku,
-            &allocations,
-            &request.reason,
-            request.at,
-        )?;
-        let cancellations = OutboxMessage::vendor_cancellations(next.id, &dead, request.at)?;
-        if !compare_and_set(&mut tx, &next, current.version).await? {
-            return Err(
-                Error::conflict(format!("order {} changed while re-routing", current.id)).into(),
-            );
-        }
-        sqlx::query!(
-            r#"WITH left_row AS (
-                   DELETE FROM reservations
-                    WHERE owner_kind = 'order' AND owner_id = $1 AND vendor_id = $2 AND sku = $3
-                RETURNING vendor_id, sku, quantity)
-               UPDATE vendor_stock s
-                  SET reserved = s.reserved - l.quantity, version = s.version + 1
-                 FROM left_row l
-                WHERE s.vendor_id = l.vendor_id AND s.sku = l.sku"#,
-            current.id.as_uuid(),
-            request.vendor.as_str(),
-            request.sku.as_str(),
-        )
-        .execute(&mut *tx)
-        .await?;
-        let (new_vendors, new_skus, quantities): (Vec<String>, Vec<String>, Vec<i64>) = allocations
-            .iter()
-            .map(|a| (a.vendor.to_string(), a.sku.to_string(), a.quantity.as_i64()))
-            .fold(
-                (Vec::new(), Vec::new(), Vec::new()),
-                |mut acc, (v, s, q)| {
-                    acc.0.push(v);
-                    acc.1.push(s);
-                    acc.2.push(q);
-                    acc
-                },
-            );
-        sqlx::query!(
-            r#"INSERT INTO reservations (owner_kind, owner_id, vendor_id, sku, quantity, expires_at)
-               SELECT 'order', $1, r.vendor_id, r.sku, sum(r.quantity)::int8, $5
-                 FROM UNNEST($2::text[], $3::text[], $4::int8[]) AS r(vendor_id, sku, quantity)
-                GROUP BY r.vendor_id, r.sku
-               ON CONFLICT (owner_kind, owner_id, vendor_id, sku)
-                  DO UPDATE SET quantity = reservations.quantity + EXCLUDED.quantity"#,
-            current.id.as_uuid(),
-            &new_vendors,
-            &new_skus,
-            &quantities,
-            current.reserved_until,
-        )
-        .execute(&mut *tx)
-        .await?;
-        hold_for_cancellation(&mut tx, &current, &dead).await?;
-        write_outbox(&mut tx, &cancellations).await?;
-        tx.commit().await?;
-        Ok(next)
-    })
-    .await
-}
-
-/// Expires up to `limit` overdue orders and holds, each in a transaction of its own:
-/// it locks only that item's stock rows, in the (vendor, SKU) order placements use, so
-/// it cannot deadlock against them, and an item that cannot be expired (a row that
-/// cannot be read, say) is logged and skipped instead of stopping the round.
-pub(crate) async fn expire_overdue(
-    pool: &PgPool,
-    now: OffsetDateTime,
-    limit: u32,
-) -> Result<ExpiredBatch> {
-    let mut batch = ExpiredBatch::default();
-    let due = sqlx::query_scalar!(
-        r#"SELECT id FROM orders
-            WHERE status IN ('pending', 'reserved') AND reserved_until <= $1
-            ORDER BY reserved_until
-            LIMIT $2"#,
-        now,
-        i64::from(limit),
-    )
-    .fetch_all(pool)
-    .await
-    .map_err(map)?;
-    for id in due {
-        match expire_order(pool, id, now).await {
-            Ok(true) => batch.orders.push(OrderId::from_uuid(id)),
-            Ok(false) => {}
-            Err(error) => {
-                tracing::error!(order = %id, %error, "could not expire an overdue order; skipped");
-            }
-        }
-    }
-    let room = i64::from(limit) - i64::try_from(batch.orders.len()).unwrap_or(i64::MAX);
-    if room <= 0 {
-        return Ok(batch);
-    }
-    let due = sqlx::query_scalar!(
-        r#"SELECT id FROM holds
-            WHERE status = 'active' AND expires_at <= $1
-            ORDER BY expires_at
-            LIMIT $2"#,
-        now,
-        room,
-    )
-    .fetch_all(pool)
-    .await
-    .map_err(map)?;
-    for id in due {
-        match expire_hold(pool, id, now).await {
-            Ok(true) => batch.holds.push(HoldId::from_uuid(id)),
-            Ok(false) => {}
-            Err(error) => {
-                tracing::error!(hold = %id, %error, "could not expire an overdue hold; skipped");
-            }
-        }
-    }
-    Ok(batch)
-}
-
 /// Expires one order if it is still overdue and nobody holds it; false otherwise.
 async fn expire_order(pool: &PgPool, id: Uuid, now: OffsetDateTime) -> Result<bool> {
     retrying(|| async {
@@ -698,4 +319,387 @@ async fn expire_hold(pool: &PgPool, id: Uuid, now: OffsetDateTime) -> Result<boo
         Ok(true)
     })
     .await
+}
+
+#[async_trait]
+impl OrderStore for PostgresStockStore {
+    async fn order(&self, id: OrderId) -> Result<Order> {
+        load_order(&self.pool, id).await
+    }
+
+    async fn place_order(&self, placement: OrderPlacement) -> Result<Placed> {
+        let pool = &self.pool;
+        placement.details.validate()?;
+        if let Some(replay) = remembered(pool, &placement).await? {
+            return Ok(replay);
+        }
+        let placed = retrying(|| async {
+            let mut tx = pool.begin().await?;
+            let lines = reserve(&mut tx, &placement.lines, placement.fresh_since).await?;
+            let order = Order::new_reserved(
+                placement.id,
+                placement.details.clone(),
+                lines,
+                placement.at,
+                placement.reserved_until,
+                None,
+                "placed: stock reserved",
+            );
+            insert_placed(
+                &mut tx,
+                &order,
+                &placement.outbox,
+                placement.idempotency.as_ref(),
+            )
+            .await?;
+            tx.commit().await?;
+            TxResult::Ok(order)
+        })
+        .await;
+        match placed {
+            Ok(order) => Ok(Placed {
+                order,
+                replayed: false,
+            }),
+            // Another placement with the same key won the race: answer as it did.
+            Err(Error::Conflict { .. }) if placement.idempotency.is_some() => {
+                match remembered(pool, &placement).await? {
+                    Some(replay) => Ok(replay),
+                    None => Err(Error::conflict(format!(
+                        "order {} already exists",
+                        placement.id
+                    ))),
+                }
+            }
+            Err(Error::Conflict { .. }) => Err(Error::conflict(format!(
+                "order {} already exists",
+                placement.id
+            ))),
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn orders(&self, query: &OrderQuery) -> Result<Page<Order>> {
+        let pool = &self.pool;
+        // One statement per filter combination, so that each has a plan that uses its index
+        // (the connections run with `plan_cache_mode = force_generic_plan`).
+        let customer = query.customer.as_ref().map(|c| c.as_str());
+        let status = query.status.map(|s| s.as_str());
+        let limit = i64::from(query.limit);
+        let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
+        let (rows, total) = match (customer, status) {
+            (Some(customer), Some(status)) => (
+                sqlx::query_as!(
+                    OrderRow,
+                    r#"SELECT id, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
+                      details AS "details: Json<OrderDetails>", lines AS "lines: Json<Vec<OrderLine>>",
+                      vendor_placements AS "vendor_placements: Json<Vec<VendorPlacement>>",
+                      events AS "events: Json<Vec<OrderEvent>>"
+                 FROM orders WHERE customer_id = $1 AND status = $2
+                      ORDER BY id DESC LIMIT $3 OFFSET $4"#,
+                    customer, status, limit, offset
+                )
+                .fetch_all(pool)
+                .await,
+                sqlx::query_scalar!(
+                    r#"SELECT count(*) AS "count!" FROM orders WHERE customer_id = $1 AND status = $2"#, customer, status
+                )
+                .fetch_one(pool)
+                .await,
+            ),
+            (Some(customer), None) => (
+                sqlx::query_as!(
+                    OrderRow,
+                    r#"SELECT id, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
+                      details AS "details: Json<OrderDetails>", lines AS "lines: Json<Vec<OrderLine>>",
+                      vendor_placements AS "vendor_placements: Json<Vec<VendorPlacement>>",
+                      events AS "events: Json<Vec<OrderEvent>>"
+                 FROM orders WHERE customer_id = $1
+                      ORDER BY id DESC LIMIT $2 OFFSET $3"#,
+                    customer, limit, offset
+                )
+                .fetch_all(pool)
+                .await,
+                sqlx::query_scalar!(
+                    r#"SELECT count(*) AS "count!" FROM orders WHERE customer_id = $1"#, customer
+                )
+                .fetch_one(pool)
+                .await,
+            ),
+            (None, Some(status)) => (
+                sqlx::query_as!(
+                    OrderRow,
+                    r#"SELECT id, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
+                      details AS "details: Json<OrderDetails>", lines AS "lines: Json<Vec<OrderLine>>",
+                      vendor_placements AS "vendor_placements: Json<Vec<VendorPlacement>>",
+                      events AS "events: Json<Vec<OrderEvent>>"
+                 FROM orders WHERE status = $1
+                      ORDER BY id DESC LIMIT $2 OFFSET $3"#,
+                    status, limit, offset
+                )
+                .fetch_all(pool)
+                .await,
+                sqlx::query_scalar!(
+                    r#"SELECT count(*) AS "count!" FROM orders WHERE status = $1"#, status
+                )
+                .fetch_one(pool)
+                .await,
+            ),
+            (None, None) => (
+                sqlx::query_as!(
+                    OrderRow,
+                    r#"SELECT id, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
+                      details AS "details: Json<OrderDetails>", lines AS "lines: Json<Vec<OrderLine>>",
+                      vendor_placements AS "vendor_placements: Json<Vec<VendorPlacement>>",
+                      events AS "events: Json<Vec<OrderEvent>>"
+                 FROM orders
+                      ORDER BY id DESC LIMIT $1 OFFSET $2"#,
+                    limit, offset
+                )
+                .fetch_all(pool)
+                .await,
+                sqlx::query_scalar!(
+                    r#"SELECT count(*) AS "count!" FROM orders"#
+                )
+                .fetch_one(pool)
+                .await,
+            ),
+        };
+        let (rows, total) = (rows.map_err(map)?, total.map_err(map)?);
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(OrderRow::into_order)
+                .collect::<Result<_>>()?,
+            total: u64::try_from(total).unwrap_or(0),
+        })
+    }
+
+    async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order> {
+        let pool = &self.pool;
+        retrying(|| async {
+            let current = load_order(pool, transition.order).await?;
+            let mut tx = pool.begin().await?;
+            let next = transition_in(&mut tx, &current, transition, outbox).await?;
+            tx.commit().await?;
+            Ok(next)
+        })
+        .await
+    }
+
+    async fn reroute(&self, request: &Reroute) -> Result<Order> {
+        let pool = &self.pool;
+        retrying(|| async {
+            let current = load_order(pool, request.order).await?;
+            if current.version != request.expected_version {
+                return Err(Error::conflict(format!(
+                    "order {} is at version {}, not {}",
+                    current.id, current.version, request.expected_version
+                ))
+                .into());
+            }
+            let planned: Vec<(VendorId, VendorSku, Quantity)> = request
+                .replacement
+                .iter()
+                .map(|a| (a.vendor.clone(), a.sku.clone(), a.quantity))
+                .collect();
+            let (moving, product, item) =
+                current.check_reroute(&request.vendor, &request.sku, &planned)?;
+            let line = PlannedLine {
+                item: item.clone(),
+                product,
+                quantity: moving,
+                allocations: request.replacement.clone(),
+            };
+            let mut tx = pool.begin().await?;
+            // Lock the row being left along with the new ones, all in one order.
+            let mut keys: BTreeMap<(String, String), ()> = request
+                .replacement
+                .iter()
+                .map(|a| ((a.vendor.to_string(), a.sku.to_string()), ()))
+                .collect();
+            keys.insert((request.vendor.to_string(), request.sku.to_string()), ());
+            // ...and every row of the old version: its keys die and hold their units.
+            for allocation in current.lines.iter().flat_map(|line| &line.allocations) {
+                keys.insert(
+                    (allocation.vendor.to_string(), allocation.sku.to_string()),
+                    (),
+                );
+            }
+            let (vendors, skus): (Vec<String>, Vec<String>) = keys.into_keys().unzip();
+            lock_sorted(&mut tx, &vendors, &skus).await?;
+            let priced = match reserve(&mut tx, std::slice::from_ref(&line), request.fresh_since).await
+            {
+                Ok(priced) => priced,
+                Err(Fail::Domain(Error::InsufficientStock { short })) => {
+                    let available = short.first().map_or(0, |s| s.available);
+                    return Err(Error::InsufficientStock {
+                        short: vec![aggregator_core::ShortLine {
+                            item,
+                            requested: moving.get(),
+                            available,
+                        }],
+                    }
+                    .into());
+                }
+                Err(other) => return Err(other),
+            };
+            let mut next = current.clone();
+            let allocations: Vec<_> = priced
+                .into_iter()
+                .flat_map(|line| line.allocations)
+                .collect();
+            let dead = next.reroute(
+                &request.vendor,
+                &request.sku,
+                &allocations,
+                &request.reason,
+                request.at,
+            )?;
+            let cancellations = OutboxMessage::vendor_cancellations(next.id, &dead, request.at)?;
+            if !compare_and_set(&mut tx, &next, current.version).await? {
+                return Err(
+                    Error::conflict(format!("order {} changed while re-routing", current.id)).into(),
+                );
+            }
+            sqlx::query!(
+                r#"WITH left_row AS (
+                       DELETE FROM reservations
+                        WHERE owner_kind = 'order' AND owner_id = $1 AND vendor_id = $2 AND sku = $3
+                    RETURNING vendor_id, sku, quantity)
+                   UPDATE vendor_stock s
+                      SET reserved = s.reserved - l.quantity, version = s.version + 1
+                     FROM left_row l
+                    WHERE s.vendor_id = l.vendor_id AND s.sku = l.sku"#,
+                current.id.as_uuid(),
+                request.vendor.as_str(),
+                request.sku.as_str(),
+            )
+            .execute(&mut *tx)
+            .await?;
+            let (new_vendors, new_skus, quantities): (Vec<String>, Vec<String>, Vec<i64>) = allocations
+                .iter()
+                .map(|a| (a.vendor.to_string(), a.sku.to_string(), a.quantity.as_i64()))
+                .fold(
+                    (Vec::new(), Vec::new(), Vec::new()),
+                    |mut acc, (v, s, q)| {
+                        acc.0.push(v);
+                        acc.1.push(s);
+                        acc.2.push(q);
+                        acc
+                    },
+                );
+            sqlx::query!(
+                r#"INSERT INTO reservations (owner_kind, owner_id, vendor_id, sku, quantity, expires_at)
+                   SELECT 'order', $1, r.vendor_id, r.sku, sum(r.quantity)::int8, $5
+                     FROM UNNEST($2::text[], $3::text[], $4::int8[]) AS r(vendor_id, sku, quantity)
+                    GROUP BY r.vendor_id, r.sku
+                   ON CONFLICT (owner_kind, owner_id, vendor_id, sku)
+                      DO UPDATE SET quantity = reservations.quantity + EXCLUDED.quantity"#,
+                current.id.as_uuid(),
+                &new_vendors,
+                &new_skus,
+                &quantities,
+                current.reserved_until,
+            )
+            .execute(&mut *tx)
+            .await?;
+            hold_for_cancellation(&mut tx, &current, &dead).await?;
+            write_outbox(&mut tx, &cancellations).await?;
+            tx.commit().await?;
+            Ok(next)
+        })
+        .await
+    }
+
+    async fn vendor_cancellation_done(&self, vendor: &VendorId, key: &str) -> Result<()> {
+        let pool = &self.pool;
+        retrying(|| async {
+            let mut tx = pool.begin().await?;
+            sqlx::query!(
+                r#"SELECT 1 AS "locked!" FROM vendor_stock s
+                    WHERE s.vendor_id = $1
+                      AND s.sku IN (SELECT c.sku FROM cancelling_units c
+                                     WHERE c.vendor_id = $1 AND c.idempotency_key = $2)
+                    ORDER BY s.sku
+                      FOR UPDATE OF s"#,
+                vendor.as_str(),
+                key,
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            sqlx::query!(
+                r#"WITH done AS (
+                       DELETE FROM cancelling_units
+                        WHERE vendor_id = $1 AND idempotency_key = $2
+                    RETURNING vendor_id, sku, quantity)
+                   UPDATE vendor_stock s
+                      SET confirmed_not_yet_reported = s.confirmed_not_yet_reported - d.quantity,
+                          version = s.version + 1
+                     FROM done d
+                    WHERE s.vendor_id = d.vendor_id AND s.sku = d.sku"#,
+                vendor.as_str(),
+                key,
+            )
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            TxResult::Ok(())
+        })
+        .await
+    }
+
+    // Expires up to `limit` overdue orders and holds, each in a transaction of its own:
+    // it locks only that item's stock rows, in the (vendor, SKU) order placements use, so
+    // it cannot deadlock against them, and an item that cannot be expired (a row that
+    // cannot be read, say) is logged and skipped instead of stopping the round.
+    async fn expire_overdue(&self, now: OffsetDateTime, limit: u32) -> Result<ExpiredBatch> {
+        let pool = &self.pool;
+        let mut batch = ExpiredBatch::default();
+        let due = sqlx::query_scalar!(
+            r#"SELECT id FROM orders
+                WHERE status IN ('pending', 'reserved') AND reserved_until <= $1
+                ORDER BY reserved_until
+                LIMIT $2"#,
+            now,
+            i64::from(limit),
+        )
+        .fetch_all(pool)
+        .await
+        .map_err(map)?;
+        for id in due {
+            match expire_order(pool, id, now).await {
+                Ok(true) => batch.orders.push(OrderId::from_uuid(id)),
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::error!(order = %id, %error, "could not expire an overdue order; skipped");
+                }
+            }
+        }
+        let room = i64::from(limit) - i64::try_from(batch.orders.len()).unwrap_or(i64::MAX);
+        if room <= 0 {
+            return Ok(batch);
+        }
+        let due = sqlx::query_scalar!(
+            r#"SELECT id FROM holds
+                WHERE status = 'active' AND expires_at <= $1
+                ORDER BY expires_at
+                LIMIT $2"#,
+            now,
+            room,
+        )
+        .fetch_all(pool)
+        .await
+        .map_err(map)?;
+        for id in due {
+            match expire_hold(pool, id, now).await {
+                Ok(true) => batch.holds.push(HoldId::from_uuid(id)),
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::error!(hold = %id, %error, "could not expire an overdue hold; skipped");
+                }
+            }
+        }
+        Ok(batch)
+    }
 }

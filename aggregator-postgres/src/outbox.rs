@@ -2,11 +2,14 @@
 
 use aggregator_core::Result;
 use aggregator_core::domain::{Message, MessageId, OutboxMessage, QueueName};
-use sqlx::{PgConnection, PgPool};
+use aggregator_core::traits::Outbox;
+use async_trait::async_trait;
+use sqlx::PgConnection;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::error::{corrupt, map};
+use crate::store::PostgresStockStore;
 
 /// Outbox messages as columns for `UNNEST`.
 #[derive(Debug, Default)]
@@ -50,62 +53,54 @@ pub(crate) async fn write_outbox(
     Ok(())
 }
 
-pub(crate) async fn claim_outbox(
-    pool: &PgPool,
-    now: OffsetDateTime,
-    lease: Duration,
-    limit: u32,
-) -> Result<Vec<OutboxMessage>> {
-    let rows = sqlx::query!(
-        r#"UPDATE outbox SET leased_until = $2
-            WHERE id IN (SELECT id FROM outbox
-                          WHERE leased_until IS NULL OR leased_until <= $1
-                          ORDER BY id
-                          LIMIT $3
-                            FOR UPDATE SKIP LOCKED)
-        RETURNING id, queue, body, created_at"#,
-        now,
-        now + lease,
-        i64::from(limit),
-    )
-    .fetch_all(pool)
-    .await
-    .map_err(map)?;
-    let mut messages = rows
-        .into_iter()
-        .map(|row| {
-            Ok(OutboxMessage {
-                queue: QueueName::parse(&row.queue).map_err(|e| corrupt("outbox queue", e))?,
-                message: Message {
-                    id: MessageId::from_uuid(row.id),
-                    body: row.body,
-                },
-                created_at: row.created_at,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    messages.sort_by_key(|m| m.message.id);
-    Ok(messages)
-}
-
-pub(crate) async fn mark_outbox_sent(pool: &PgPool, ids: &[MessageId]) -> Result<()> {
-    let ids: Vec<Uuid> = ids.iter().map(MessageId::as_uuid).collect();
-    sqlx::query!("DELETE FROM outbox WHERE id = ANY($1)", &ids)
-        .execute(pool)
+#[async_trait]
+impl Outbox for PostgresStockStore {
+    async fn claim_outbox(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>> {
+        let pool = &self.pool;
+        let rows = sqlx::query!(
+            r#"UPDATE outbox SET leased_until = $2
+                WHERE id IN (SELECT id FROM outbox
+                              WHERE leased_until IS NULL OR leased_until <= $1
+                              ORDER BY id
+                              LIMIT $3
+                                FOR UPDATE SKIP LOCKED)
+            RETURNING id, queue, body, created_at"#,
+            now,
+            now + lease,
+            i64::from(limit),
+        )
+        .fetch_all(pool)
         .await
         .map_err(map)?;
-    Ok(())
-}
+        let mut messages = rows
+            .into_iter()
+            .map(|row| {
+                Ok(OutboxMessage {
+                    queue: QueueName::parse(&row.queue).map_err(|e| corrupt("outbox queue", e))?,
+                    message: Message {
+                        id: MessageId::from_uuid(row.id),
+                        body: row.body,
+                    },
+                    created_at: row.created_at,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        messages.sort_by_key(|m| m.message.id);
+        Ok(messages)
+    }
 
-pub(crate) async fn record_processed(pool: &PgPool, consumer: &str, id: MessageId) -> Result<bool> {
-    let inserted = sqlx::query!(
-        r#"INSERT INTO processed_messages (consumer, message_id) VALUES ($1, $2)
-           ON CONFLICT DO NOTHING"#,
-        consumer,
-        id.as_uuid(),
-    )
-    .execute(pool)
-    .await
-    .map_err(map)?;
-    Ok(inserted.rows_affected() == 1)
+    async fn mark_outbox_sent(&self, ids: &[MessageId]) -> Result<()> {
+        let pool = &self.pool;
+        let ids: Vec<Uuid> = ids.iter().map(MessageId::as_uuid).collect();
+        sqlx::query!("DELETE FROM outbox WHERE id = ANY($1)", &ids)
+            .execute(pool)
+            .await
+            .map_err(map)?;
+        Ok(())
+    }
 }

@@ -2,28 +2,18 @@
 
 use std::fmt;
 
-use aggregator_core::domain::{
-    HealthPolicy, Hold, HoldId, MessageId, Order, OrderId, OutboxMessage, ProductId,
-    SnapshotOutcome, SnapshotRow, Transition, Vendor, VendorId, VendorSku, VendorStock,
-};
-use aggregator_core::traits::{
-    ExpiredBatch, HoldConversion, HoldPlacement, OrderPlacement, OrderQuery, Page, Placed, Reroute,
-    StockStore,
-};
 use aggregator_core::{Error, Result};
-use async_trait::async_trait;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use time::{Duration, OffsetDateTime};
 
 use crate::config::PostgresConfig;
 use crate::error::map;
-use crate::{catalog, holds, orders, outbox};
 
 /// The migrations in `aggregator-postgres/migrations`, built into the binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// A [`StockStore`] on PostgreSQL.
+/// A [`StockStore`](aggregator_core::StockStore) on PostgreSQL: every role, each in the
+/// module of its tables.
 ///
 /// Every operation that changes stock runs in one READ COMMITTED transaction whose
 /// reservations are conditional updates (see the crate documentation for why that is
@@ -31,7 +21,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// before a retryable `Unavailable` reaches the caller.
 #[derive(Clone)]
 pub struct PostgresStockStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
 }
 
 impl fmt::Debug for PostgresStockStore {
@@ -96,127 +86,5 @@ impl PostgresStockStore {
             .await
             .map_err(map)?;
         Ok(())
-    }
-}
-
-#[async_trait]
-impl StockStore for PostgresStockStore {
-    async fn upsert_vendor(&self, vendor: &Vendor) -> Result<()> {
-        catalog::upsert_vendor(&self.pool, vendor).await
-    }
-
-    async fn vendors(&self) -> Result<Vec<Vendor>> {
-        catalog::vendors(&self.pool).await
-    }
-
-    async fn apply_snapshot(
-        &self,
-        vendor: &VendorId,
-        rows: &[SnapshotRow],
-        margin: Duration,
-    ) -> Result<SnapshotOutcome> {
-        catalog::apply_snapshot(&self.pool, vendor, rows, margin).await
-    }
-
-    async fn complete_snapshot(
-        &self,
-        vendor: &VendorId,
-        listed: &[VendorSku],
-        as_of: OffsetDateTime,
-        at: OffsetDateTime,
-        margin: Duration,
-    ) -> Result<Vendor> {
-        catalog::complete_snapshot(&self.pool, vendor, listed, as_of, at, margin).await
-    }
-
-    async fn record_sync_failure(
-        &self,
-        vendor: &VendorId,
-        reason: &str,
-        policy: HealthPolicy,
-    ) -> Result<Vendor> {
-        catalog::record_sync_failure(&self.pool, vendor, reason, policy).await
-    }
-
-    async fn stock_for_product(&self, product: &ProductId) -> Result<Vec<VendorStock>> {
-        catalog::stock_for_product(&self.pool, product).await
-    }
-
-    async fn stock_for_sku(&self, sku: &VendorSku) -> Result<Vec<VendorStock>> {
-        catalog::stock_for_sku(&self.pool, sku).await
-    }
-
-    async fn products(&self, offset: u64, limit: u32) -> Result<Page<ProductId>> {
-        catalog::products(&self.pool, offset, limit).await
-    }
-
-    async fn place_order(&self, placement: OrderPlacement) -> Result<Placed> {
-        orders::place_order(&self.pool, placement).await
-    }
-
-    async fn order(&self, id: OrderId) -> Result<Order> {
-        orders::order(&self.pool, id).await
-    }
-
-    async fn orders(&self, query: &OrderQuery) -> Result<Page<Order>> {
-        orders::orders(&self.pool, query).await
-    }
-
-    async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order> {
-        orders::transition(&self.pool, transition, outbox).await
-    }
-
-    async fn reroute(&self, reroute: &Reroute) -> Result<Order> {
-        orders::reroute(&self.pool, reroute).await
-    }
-
-    async fn vendor_cancellation_done(&self, vendor: &VendorId, key: &str) -> Result<()> {
-        orders::vendor_cancellation_done(&self.pool, vendor, key).await
-    }
-
-    async fn place_hold(&self, placement: HoldPlacement) -> Result<Hold> {
-        holds::place_hold(&self.pool, placement).await
-    }
-
-    async fn hold(&self, id: HoldId) -> Result<Hold> {
-        holds::hold(&self.pool, id).await
-    }
-
-    async fn extend_hold(
-        &self,
-        id: HoldId,
-        expires_at: OffsetDateTime,
-        at: OffsetDateTime,
-    ) -> Result<Hold> {
-        holds::extend_hold(&self.pool, id, expires_at, at).await
-    }
-
-    async fn release_hold(&self, id: HoldId, _at: OffsetDateTime) -> Result<Hold> {
-        holds::release_hold(&self.pool, id).await
-    }
-
-    async fn convert_hold(&self, conversion: HoldConversion) -> Result<Placed> {
-        holds::convert_hold(&self.pool, conversion).await
-    }
-
-    async fn expire_overdue(&self, now: OffsetDateTime, limit: u32) -> Result<ExpiredBatch> {
-        orders::expire_overdue(&self.pool, now, limit).await
-    }
-
-    async fn claim_outbox(
-        &self,
-        now: OffsetDateTime,
-        lease: Duration,
-        limit: u32,
-    ) -> Result<Vec<OutboxMessage>> {
-        outbox::claim_outbox(&self.pool, now, lease, limit).await
-    }
-
-    async fn mark_outbox_sent(&self, ids: &[MessageId]) -> Result<()> {
-        outbox::mark_outbox_sent(&self.pool, ids).await
-    }
-
-    async fn record_processed(&self, consumer: &str, id: MessageId) -> Result<bool> {
-        outbox::record_processed(&self.pool, consumer, id).await
     }
 }

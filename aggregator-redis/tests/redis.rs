@@ -103,18 +103,17 @@ mod through_the_catalog {
     use std::sync::Arc;
     use std::time::Duration;
 
+    use aggregator_core::SystemClock;
     use aggregator_core::conformance::{Fixture, service_url};
     use aggregator_core::domain::StalenessLimit;
     use aggregator_core::memory::InMemoryStockStore;
     use aggregator_core::service::{CachedCatalog, Catalog, LimiterSource, RateLimiter};
     use aggregator_core::traits::{Cache, RateLimit};
-    use aggregator_core::{StockStore, SystemClock};
     use aggregator_redis::{RedisCache, RedisConfig};
 
     fn catalog(store: Arc<InMemoryStockStore>, cache: Arc<dyn Cache>) -> CachedCatalog {
-        let store: Arc<dyn StockStore> = store;
         let catalog = Catalog::new(
-            Arc::clone(&store),
+            store.clone(),
             Arc::new(SystemClock),
             StalenessLimit::new(time::Duration::days(3650)).expect("limit"),
         );
@@ -129,7 +128,7 @@ mod through_the_catalog {
         let store = Arc::new(InMemoryStockStore::new());
         let fx = Fixture::new(store.as_ref(), 5, 5).await;
         let cache: Arc<dyn Cache> = Arc::new(super::cache(url));
-        let catalog = catalog(Arc::clone(&store), cache);
+        let catalog = catalog(store.clone(), cache);
         assert_eq!(
             catalog
                 .availability(&fx.product)
@@ -179,7 +178,7 @@ mod through_the_catalog {
         let mut config = RedisConfig::new("redis://127.0.0.1:1");
         config.timeout = Duration::from_millis(100);
         let cache: Arc<dyn Cache> = Arc::new(RedisCache::new(config).expect("config"));
-        let catalog = catalog(Arc::clone(&store), Arc::clone(&cache));
+        let catalog = catalog(store.clone(), Arc::clone(&cache));
         for _ in 0..3 {
             assert_eq!(
                 catalog

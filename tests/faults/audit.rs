@@ -1,11 +1,12 @@
 //! The audit after a case: it reads our store and the vendors' own records and counts
 //! every broken promise. All of its figures must be 0.
 
+use aggregator_core::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use aggregator_core::domain::{Order, OrderId, OrderStatus};
-use aggregator_core::traits::{OrderQuery, StockStore};
+use aggregator_core::traits::OrderQuery;
 use mock_vendors::VendorOrderStatus;
 
 use crate::cluster::World;

@@ -95,8 +95,14 @@ async fn a_full_size_sync_lands_whole_while_orders_race_and_nothing_is_oversold(
     for item in a.items().iter().skip(10).step_by(97) {
         a.set_quantity(&item.sku, item.quantity + 3);
     }
-    let orders = OrderService::new(store.clone(), Arc::new(SystemClock), OrderConfig::default())
-        .expect("orders");
+    let orders = OrderService::new(
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        Arc::new(SystemClock),
+        OrderConfig::default(),
+    )
+    .expect("orders");
     let syncing = Arc::new(AtomicBool::new(true));
     // Four racers place one-unit orders until the sync is over: laptops (scarce, split
     // over both vendors) and generated products whose rows the sync is rewriting.

@@ -1,7 +1,8 @@
 //! The conformance suite: plain async functions that every backend's tests call with
 //! their implementation. Each case panics with a message naming the broken rule.
 //!
-//! * [`stock_store_suite`] runs every [`StockStore`] case; each case also stands alone.
+//! * [`stock_store_suite`] runs every [`StockStore`] case, grouped by role
+//!   ([`vendor_ledger_suite`], [`order_store_suite`], ...); each case also stands alone.
 //!   Cases create their own vendors and products under fresh random ids, so a store
 //!   that already holds data (say, from earlier cases) is fine. Cases move time forward
 //!   (sweeps, outbox leases) from their own "now", so do not run two cases on one store
@@ -38,17 +39,42 @@ pub use stock_model::{ModelStep, StockModel};
 
 use crate::traits::{Cache, OrderQueue, RetryPolicy, StockStore};
 
-/// Runs every stock-store case, one after another.
+/// Runs every stock-store case, one role after another.
 pub async fn stock_store_suite(store: &dyn StockStore) {
-    multi_line_placement_with_one_short_line_reserves_nothing(store).await;
-    concurrent_placements_never_oversell(store).await;
+    vendor_ledger_suite(store).await;
+    catalog_reads_suite(store).await;
+    order_store_suite(store).await;
+    hold_store_suite(store).await;
+    outbox_suite(store).await;
+}
+
+/// The [`VendorLedger`] cases: snapshots, confirmations against reports, health and
+/// freshness. (Each case also places orders, to see what the ledger leaves sellable.)
+///
+/// [`VendorLedger`]: crate::traits::VendorLedger
+pub async fn vendor_ledger_suite(store: &dyn StockStore) {
     snapshot_below_reserved_blocks_new_placements_and_keeps_old_ones(store).await;
     confirmed_units_are_not_sold_again_before_a_later_snapshot(store).await;
     confirmations_wait_for_a_report_later_by_the_margin(store).await;
     snapshot_pages_are_validated_whole(store).await;
     complete_snapshot_zeroes_missing_skus_and_tracks_health(store).await;
     stale_vendors_cannot_be_reserved_from(store).await;
+}
+
+/// The [`CatalogReads`] cases.
+///
+/// [`CatalogReads`]: crate::traits::CatalogReads
+pub async fn catalog_reads_suite(store: &dyn StockStore) {
     catalog_reads(store).await;
+}
+
+/// The [`OrderStore`] cases: placement, compare-and-set changes, cancellations of dead
+/// vendor keys, idempotency, re-routes, listing and expiry.
+///
+/// [`OrderStore`]: crate::traits::OrderStore
+pub async fn order_store_suite(store: &dyn StockStore) {
+    multi_line_placement_with_one_short_line_reserves_nothing(store).await;
+    concurrent_placements_never_oversell(store).await;
     expiry_releases_exactly_once(store).await;
     cancel_racing_confirm_has_one_winner(store).await;
     transitions_are_compare_and_set(store).await;
@@ -58,12 +84,23 @@ pub async fn stock_store_suite(store: &dyn StockStore) {
     idempotency_keys(store).await;
     reroute_moves_units_atomically(store).await;
     order_lists_filter_and_page(store).await;
+}
+
+/// The [`HoldStore`] cases.
+///
+/// [`HoldStore`]: crate::traits::HoldStore
+pub async fn hold_store_suite(store: &dyn StockStore) {
     holds_reserve_extend_convert_and_release(store).await;
     holds_expire_and_release_once(store).await;
     holds_are_capped_per_customer(store).await;
+}
+
+/// The [`Outbox`] cases.
+///
+/// [`Outbox`]: crate::traits::Outbox
+pub async fn outbox_suite(store: &dyn StockStore) {
     concurrent_outbox_claimers_never_share_a_message(store).await;
     outbox_lease_expires_and_sent_messages_stay_sent(store).await;
-    processed_messages_are_recorded_once(store).await;
 }
 
 /// Runs every queue case, one after another, on a queue built with `policy`.

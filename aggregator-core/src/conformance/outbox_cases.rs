@@ -122,17 +122,3 @@ pub async fn outbox_lease_expires_and_sent_messages_stay_sent(store: &dyn StockS
         "unknown ids are ignored",
     );
 }
-
-/// A consumer records a message id once; the second time it learns it already did.
-pub async fn processed_messages_are_recorded_once(store: &dyn StockStore) {
-    let id = MessageId::new();
-    assert!(valid(store.record_processed("worker", id).await, "first"));
-    assert!(!valid(store.record_processed("worker", id).await, "second"));
-    assert!(
-        valid(
-            store.record_processed("other-consumer", id).await,
-            "other consumer"
-        ),
-        "consumers are independent"
-    );
-}

@@ -37,7 +37,6 @@ pub(super) struct StockState {
     deadlines: BTreeSet<(OffsetDateTime, ReservationOwner)>,
     idempotency: HashMap<(CustomerId, IdempotencyKey), (String, OrderId)>,
     outbox: BTreeMap<MessageId, OutboxEntry>,
-    processed: HashSet<(String, MessageId)>,
     /// The stock rows holding units for each dead vendor key.
     cancelling: HashMap<(VendorId, String), Vec<StockKey>>,
 }
@@ -783,10 +782,6 @@ impl StockState {
         for id in ids {
             self.outbox.remove(id);
         }
-    }
-
-    pub(super) fn record_processed(&mut self, consumer: &str, id: MessageId) -> bool {
-        self.processed.insert((consumer.to_owned(), id))
     }
 
     pub(super) fn active_reservations(&self) -> Vec<Reservation> {

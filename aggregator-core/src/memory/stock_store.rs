@@ -12,11 +12,11 @@ use crate::domain::{
 };
 use crate::error::Result;
 use crate::traits::{
-    ExpiredBatch, HoldConversion, HoldPlacement, OrderPlacement, OrderQuery, Page, Placed, Reroute,
-    StockStore,
+    CatalogReads, ExpiredBatch, HoldConversion, HoldPlacement, HoldStore, OrderPlacement,
+    OrderQuery, OrderStore, Outbox, Page, Placed, Reroute, VendorLedger,
 };
 
-/// A [`StockStore`] in process memory: every operation runs under one lock, so each is
+/// A [`StockStore`](crate::traits::StockStore) in process memory: every operation runs under one lock, so each is
 /// atomic and the rules are exactly those of the trait. Nothing survives the process;
 /// use it for tests, demos and single-process embedding.
 #[derive(Debug, Default)]
@@ -52,14 +52,10 @@ impl InMemoryStockStore {
 }
 
 #[async_trait]
-impl StockStore for InMemoryStockStore {
+impl VendorLedger for InMemoryStockStore {
     async fn upsert_vendor(&self, vendor: &Vendor) -> Result<()> {
         self.state().upsert_vendor(vendor);
         Ok(())
-    }
-
-    async fn vendors(&self) -> Result<Vec<Vendor>> {
-        Ok(self.state().vendors())
     }
 
     async fn apply_snapshot(
@@ -91,6 +87,13 @@ impl StockStore for InMemoryStockStore {
     ) -> Result<Vendor> {
         self.state().record_sync_failure(vendor, reason, policy)
     }
+}
+
+#[async_trait]
+impl CatalogReads for InMemoryStockStore {
+    async fn vendors(&self) -> Result<Vec<Vendor>> {
+        Ok(self.state().vendors())
+    }
 
     async fn stock_for_product(&self, product: &ProductId) -> Result<Vec<VendorStock>> {
         Ok(self.state().stock_for_product(product))
@@ -103,7 +106,10 @@ impl StockStore for InMemoryStockStore {
     async fn products(&self, offset: u64, limit: u32) -> Result<Page<ProductId>> {
         Ok(self.state().products(offset, limit))
     }
+}
 
+#[async_trait]
+impl OrderStore for InMemoryStockStore {
     async fn place_order(&self, placement: OrderPlacement) -> Result<Placed> {
         self.state().place_order(placement)
     }
@@ -129,6 +135,13 @@ impl StockStore for InMemoryStockStore {
         Ok(())
     }
 
+    async fn expire_overdue(&self, now: OffsetDateTime, limit: u32) -> Result<ExpiredBatch> {
+        Ok(self.state().expire_overdue(now, limit))
+    }
+}
+
+#[async_trait]
+impl HoldStore for InMemoryStockStore {
     async fn place_hold(&self, placement: HoldPlacement) -> Result<Hold> {
         self.state().place_hold(placement)
     }
@@ -153,11 +166,10 @@ impl StockStore for InMemoryStockStore {
     async fn convert_hold(&self, conversion: HoldConversion) -> Result<Placed> {
         self.state().convert_hold(conversion)
     }
+}
 
-    async fn expire_overdue(&self, now: OffsetDateTime, limit: u32) -> Result<ExpiredBatch> {
-        Ok(self.state().expire_overdue(now, limit))
-    }
-
+#[async_trait]
+impl Outbox for InMemoryStockStore {
     async fn claim_outbox(
         &self,
         now: OffsetDateTime,
@@ -170,9 +182,5 @@ impl StockStore for InMemoryStockStore {
     async fn mark_outbox_sent(&self, ids: &[MessageId]) -> Result<()> {
         self.state().mark_outbox_sent(ids);
         Ok(())
-    }
-
-    async fn record_processed(&self, consumer: &str, id: MessageId) -> Result<bool> {
-        Ok(self.state().record_processed(consumer, id))
     }
 }

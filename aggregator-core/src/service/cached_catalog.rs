@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use super::catalog::{Catalog, ProductAvailability, VendorAvailability};
 use crate::domain::{Order, OrderLine, ProductId, Vendor, VendorSku};
 use crate::error::Result;
-use crate::traits::{Cache, CacheExt, StockStore};
+use crate::traits::{Cache, CacheExt, CatalogReads};
 
 /// How often the cache answered, missed, or could not be reached.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -34,7 +34,7 @@ pub struct CacheStats {
 #[derive(Debug)]
 pub struct CachedCatalog {
     catalog: Catalog,
-    store: Arc<dyn StockStore>,
+    store: Arc<dyn CatalogReads>,
     cache: Arc<dyn Cache>,
     ttl: Duration,
     hits: AtomicU64,
@@ -56,7 +56,7 @@ impl CachedCatalog {
     /// Reads `catalog` (over `store`) through `cache`, keeping entries for `ttl`.
     pub fn new(
         catalog: Catalog,
-        store: Arc<dyn StockStore>,
+        store: Arc<dyn CatalogReads>,
         cache: Arc<dyn Cache>,
         ttl: Duration,
     ) -> Self {

@@ -11,7 +11,7 @@ use crate::domain::{
     Money, ProductId, StalenessLimit, Vendor, VendorHealth, VendorId, VendorSku, VendorStock,
 };
 use crate::error::{Error, Result};
-use crate::traits::{Page, StockStore};
+use crate::traits::{CatalogReads, Page};
 
 /// One vendor's part of a product's availability.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,7 +55,7 @@ pub struct ProductAvailability {
 /// Aggregated availability, read from the store.
 #[derive(Debug, Clone)]
 pub struct Catalog {
-    store: Arc<dyn StockStore>,
+    store: Arc<dyn CatalogReads>,
     clock: Arc<dyn Clock>,
     staleness: StalenessLimit,
 }
@@ -63,7 +63,7 @@ pub struct Catalog {
 impl Catalog {
     /// A catalog over `store` counting vendors synced within `staleness`.
     pub fn new(
-        store: Arc<dyn StockStore>,
+        store: Arc<dyn CatalogReads>,
         clock: Arc<dyn Clock>,
         staleness: StalenessLimit,
     ) -> Self {

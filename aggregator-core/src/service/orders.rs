@@ -16,8 +16,8 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::traits::{
-    HoldConversion, HoldPlacement, IdempotencyRecord, OrderPlacement, OrderQuery, Page, Placed,
-    StockStore,
+    CatalogReads, HoldConversion, HoldPlacement, HoldStore, IdempotencyRecord, OrderPlacement,
+    OrderQuery, OrderStore, Page, Placed,
 };
 
 /// A request to place an order.
@@ -51,25 +51,33 @@ impl Scope {
 /// How many times a status change that lost a version race is read and tried again.
 const TRANSITION_ATTEMPTS: u32 = 5;
 
-/// Orders and holds on top of a [`StockStore`].
+/// Orders and holds on top of the store's [`OrderStore`] and [`HoldStore`] roles.
 #[derive(Debug, Clone)]
 pub struct OrderService {
-    store: Arc<dyn StockStore>,
+    orders: Arc<dyn OrderStore>,
+    holds: Arc<dyn HoldStore>,
+    stock: Arc<dyn CatalogReads>,
     clock: Arc<dyn Clock>,
     config: OrderConfig,
     cached: Option<Arc<CachedCatalog>>,
 }
 
 impl OrderService {
-    /// A service over `store`; refuses an unusable `config`.
+    /// A service keeping orders in `orders` and holds in `holds`, planning from the
+    /// rows `stock` reads; refuses an unusable `config`. (One store usually plays all
+    /// three roles.)
     pub fn new(
-        store: Arc<dyn StockStore>,
+        orders: Arc<dyn OrderStore>,
+        holds: Arc<dyn HoldStore>,
+        stock: Arc<dyn CatalogReads>,
         clock: Arc<dyn Clock>,
         config: OrderConfig,
     ) -> Result<Self> {
         config.validate()?;
         Ok(Self {
-            store,
+            orders,
+            holds,
+            stock,
             clock,
             config,
             cached: None,
@@ -122,7 +130,7 @@ impl OrderService {
             let now = self.clock.now();
             let fresh_since = self.config.staleness.fresh_since(now);
             let plan = plan_request(
-                self.store.as_ref(),
+                self.stock.as_ref(),
                 &request.items,
                 &quantities,
                 fresh_since,
@@ -141,7 +149,7 @@ impl OrderService {
                 idempotency: idempotency.clone(),
                 outbox: vec![process_message(id, now)?],
             };
-            match self.store.place_order(placement).await {
+            match self.orders.place_order(placement).await {
                 Ok(placed) => {
                     if !placed.replayed {
                         self.forget(&placed.order.lines).await;
@@ -164,7 +172,7 @@ impl OrderService {
 
     /// One order, if `scope` may see it.
     pub async fn get(&self, id: OrderId, scope: &Scope) -> Result<Order> {
-        let order = self.store.order(id).await?;
+        let order = self.orders.order(id).await?;
         if !scope.allows(&order.details.customer) {
             return Err(Error::not_found("order", id));
         }
@@ -178,7 +186,7 @@ impl OrderService {
         if let Scope::Customer(customer) = scope {
             query.customer = Some(customer.clone());
         }
-        self.store.orders(&query).await
+        self.orders.orders(&query).await
     }
 
     /// Cancels an order for `reason`. A pending or reserved order releases its units;
@@ -212,7 +220,7 @@ impl OrderService {
                     order.status.as_str()
                 )));
             }
-            match self.store.transition(&transition, &[]).await {
+            match self.orders.transition(&transition, &[]).await {
                 Ok(cancelled) => {
                     self.forget(&cancelled.lines).await;
                     return Ok(cancelled);
@@ -242,7 +250,7 @@ impl OrderService {
         for _ in 0..self.config.placement_attempts {
             let now = self.clock.now();
             let fresh_since = self.config.staleness.fresh_since(now);
-            let plan = plan_request(self.store.as_ref(), items, &quantities, fresh_since).await?;
+            let plan = plan_request(self.stock.as_ref(), items, &quantities, fresh_since).await?;
             if !plan.short.is_empty() {
                 return Err(Error::InsufficientStock { short: plan.short });
             }
@@ -255,7 +263,7 @@ impl OrderService {
                 fresh_since,
                 limits: self.config.hold_limits,
             };
-            match self.store.place_hold(placement).await {
+            match self.holds.place_hold(placement).await {
                 Ok(hold) => {
                     self.forget(&hold.lines).await;
                     return Ok(hold);
@@ -269,7 +277,7 @@ impl OrderService {
 
     /// One hold, if `scope` may see it.
     pub async fn hold(&self, id: HoldId, scope: &Scope) -> Result<Hold> {
-        let hold = self.store.hold(id).await?;
+        let hold = self.holds.hold(id).await?;
         if !scope.allows(&hold.customer) {
             return Err(Error::not_found("hold", id));
         }
@@ -294,13 +302,13 @@ impl OrderService {
                 ),
             ));
         }
-        self.store.extend_hold(id, now + ttl, now).await
+        self.holds.extend_hold(id, now + ttl, now).await
     }
 
     /// Gives a hold's units back (idempotent).
     pub async fn release_hold(&self, id: HoldId, scope: &Scope) -> Result<Hold> {
         self.hold(id, scope).await?;
-        let released = self.store.release_hold(id, self.clock.now()).await?;
+        let released = self.holds.release_hold(id, self.clock.now()).await?;
         self.forget(&released.lines).await;
         Ok(released)
     }
@@ -314,13 +322,13 @@ impl OrderService {
         let hold = self.hold(id, &scope).await?;
         if let Some(order) = hold.order {
             return Ok(Placed {
-                order: self.store.order(order).await?,
+                order: self.orders.order(order).await?,
                 replayed: true,
             });
         }
         let now = self.clock.now();
         let order = OrderId::new();
-        self.store
+        self.holds
             .convert_hold(HoldConversion {
                 hold: id,
                 order,

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use super::allocator::{Taken, plan_line};
 use crate::domain::{ProductId, Quantity, QuantityLimit, Vendor, VendorId, VendorSku};
 use crate::error::{Error, Result, ShortLine};
-use crate::traits::{PlannedLine, StockStore};
+use crate::traits::{CatalogReads, PlannedLine};
 
 /// One requested item: a vendor SKU (pinned to the vendors carrying it) or a canonical
 /// product id (any vendor), and how many units.
@@ -64,7 +64,7 @@ pub(crate) fn check_items(
 /// Looks each item up as a vendor SKU first, then as a product id; an item that is
 /// neither is `Invalid` naming `items[i].sku`.
 async fn resolve(
-    store: &dyn StockStore,
+    store: &dyn CatalogReads,
     items: &[ItemRequest],
     quantities: &[Quantity],
 ) -> Result<Vec<ResolvedItem>> {
@@ -97,7 +97,7 @@ async fn resolve(
 /// Reads the store and plans every item; short lines are reported, not refused, so the
 /// caller decides whether to try the plan (e.g. to let an idempotent replay through).
 pub(crate) async fn plan_request(
-    store: &dyn StockStore,
+    store: &dyn CatalogReads,
     items: &[ItemRequest],
     quantities: &[Quantity],
     fresh_since: OffsetDateTime,

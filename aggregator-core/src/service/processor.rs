@@ -38,7 +38,7 @@ use crate::error::{Error, Result};
 use crate::service::allocator::{Taken, plan_line};
 use crate::service::cached_catalog::CachedCatalog;
 use crate::traits::{
-    OrderQueue, PlannedAllocation, Reroute, StockStore, VendorDirectory, VendorOrder,
+    CatalogReads, OrderQueue, OrderStore, PlannedAllocation, Reroute, VendorDirectory, VendorOrder,
     VendorOrderLine, VendorOrderOutcome, VendorShortSku,
 };
 
@@ -70,7 +70,8 @@ pub enum ProcessOutcome {
 /// The worker's processing step.
 #[derive(Debug, Clone)]
 pub struct OrderProcessor {
-    store: Arc<dyn StockStore>,
+    store: Arc<dyn OrderStore>,
+    stock: Arc<dyn CatalogReads>,
     vendors: VendorDirectory,
     queue: Arc<dyn OrderQueue>,
     clock: Arc<dyn Clock>,
@@ -106,10 +107,12 @@ enum Moved {
 }
 
 impl OrderProcessor {
-    /// A processor forwarding orders in `store` to `vendors`; cancellations that run out
-    /// of attempts start over through `queue`.
+    /// A processor forwarding orders in `store` to `vendors`, re-routing with the rows
+    /// `stock` reads; cancellations that run out of attempts start over through
+    /// `queue`.
     pub fn new(
-        store: Arc<dyn StockStore>,
+        store: Arc<dyn OrderStore>,
+        stock: Arc<dyn CatalogReads>,
         vendors: VendorDirectory,
         queue: Arc<dyn OrderQueue>,
         clock: Arc<dyn Clock>,
@@ -117,6 +120,7 @@ impl OrderProcessor {
     ) -> Self {
         Self {
             store,
+            stock,
             vendors,
             queue,
             clock,
@@ -381,7 +385,7 @@ impl OrderProcessor {
         let now = self.clock.now();
         let fresh_since = self.staleness.fresh_since(now);
         let vendors: BTreeMap<VendorId, Vendor> = self
-            .store
+            .stock
             .vendors()
             .await?
             .into_iter()
@@ -419,7 +423,7 @@ impl OrderProcessor {
                 continue;
             };
             let rows: Vec<_> = self
-                .store
+                .stock
                 .stock_for_product(&line.product)
                 .await?
                 .into_iter()

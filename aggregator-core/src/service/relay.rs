@@ -6,13 +6,13 @@ use time::Duration;
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::traits::{OrderQueue, StockStore};
+use crate::traits::{OrderQueue, Outbox};
 
 /// Moves outbox messages from the store to the queue. A crash between publishing and
 /// marking gives a duplicate (consumers de-duplicate), never a loss.
 #[derive(Debug, Clone)]
 pub struct OutboxRelay {
-    store: Arc<dyn StockStore>,
+    store: Arc<dyn Outbox>,
     queue: Arc<dyn OrderQueue>,
     clock: Arc<dyn Clock>,
     batch_size: u32,
@@ -23,7 +23,7 @@ impl OutboxRelay {
     /// A relay claiming up to `batch_size` messages at a time for `lease`; refuses a zero
     /// batch or a non-positive lease.
     pub fn new(
-        store: Arc<dyn StockStore>,
+        store: Arc<dyn Outbox>,
         queue: Arc<dyn OrderQueue>,
         clock: Arc<dyn Clock>,
         batch_size: u32,

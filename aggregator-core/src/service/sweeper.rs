@@ -4,19 +4,19 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::traits::{ExpiredBatch, StockStore};
+use crate::traits::{ExpiredBatch, OrderStore};
 
 /// Expires overdue reservations in batches.
 #[derive(Debug, Clone)]
 pub struct Sweeper {
-    store: Arc<dyn StockStore>,
+    store: Arc<dyn OrderStore>,
     clock: Arc<dyn Clock>,
     batch_size: u32,
 }
 
 impl Sweeper {
     /// A sweeper over `store` expiring at most `batch_size` items per store call.
-    pub fn new(store: Arc<dyn StockStore>, clock: Arc<dyn Clock>, batch_size: u32) -> Result<Self> {
+    pub fn new(store: Arc<dyn OrderStore>, clock: Arc<dyn Clock>, batch_size: u32) -> Result<Self> {
         if batch_size == 0 {
             return Err(Error::invalid("batchSize", "must be at least 1"));
         }

@@ -12,7 +12,7 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::service::cached_catalog::CachedCatalog;
-use crate::traits::{OrderQueue, StockStore, VendorDirectory};
+use crate::traits::{OrderQueue, VendorDirectory, VendorLedger};
 
 /// Settings of a sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +61,7 @@ pub struct SyncReport {
 /// Syncs vendors' stock into the store.
 #[derive(Debug, Clone)]
 pub struct StockSync {
-    store: Arc<dyn StockStore>,
+    store: Arc<dyn VendorLedger>,
     vendors: VendorDirectory,
     clock: Arc<dyn Clock>,
     config: SyncConfig,
@@ -71,7 +71,7 @@ pub struct StockSync {
 impl StockSync {
     /// A sync of `vendors` into `store`; refuses a zero page size or page bound.
     pub fn new(
-        store: Arc<dyn StockStore>,
+        store: Arc<dyn VendorLedger>,
         vendors: VendorDirectory,
         clock: Arc<dyn Clock>,
         config: SyncConfig,

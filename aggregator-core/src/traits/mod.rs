@@ -1,14 +1,23 @@
-//! The four backend traits and the types they speak.
+//! The four backend traits (the store as the sum of its roles) and the types they speak.
 
 mod cache;
+mod catalog_reads;
+mod hold_store;
 mod order_queue;
+mod order_store;
+mod outbox;
 mod stock_store;
 mod vendor_client;
+mod vendor_ledger;
 
 pub use cache::{Cache, CacheExt, RateDecision, RateLimit};
+pub use catalog_reads::CatalogReads;
+pub use hold_store::HoldStore;
 pub use order_queue::{
     DeadLetter, Delivery, DeliverySettler, OrderQueue, RetryOutcome, RetryPolicy, Subscription,
 };
+pub use order_store::OrderStore;
+pub use outbox::Outbox;
 pub use stock_store::{
     ExpiredBatch, HoldConversion, HoldLimits, HoldPlacement, IdempotencyRecord, OrderPlacement,
     OrderQuery, Page, Placed, PlannedAllocation, PlannedLine, Reroute, StockStore,
@@ -17,3 +26,4 @@ pub use vendor_client::{
     StockPage, VendorClient, VendorDirectory, VendorInfo, VendorOrder, VendorOrderLine,
     VendorOrderOutcome, VendorShortSku,
 };
+pub use vendor_ledger::VendorLedger;

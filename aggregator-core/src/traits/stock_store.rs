@@ -1,18 +1,15 @@
-//! The store of record: vendors, stock, orders, holds, outbox.
+//! The store of record ([`StockStore`], the sum of its roles) and the types its roles
+//! speak.
 
-use std::fmt::Debug;
-use std::sync::Arc;
-
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 use crate::domain::{
-    CustomerId, HealthPolicy, Hold, HoldId, IdempotencyKey, MessageId, Order, OrderDetails,
-    OrderId, OrderStatus, OutboxMessage, ProductId, Quantity, SnapshotOutcome, SnapshotRow,
-    Transition, Vendor, VendorId, VendorSku, VendorStock,
+    CustomerId, HoldId, IdempotencyKey, Order, OrderDetails, OrderId, OrderStatus, OutboxMessage,
+    ProductId, Quantity, VendorId, VendorSku,
 };
 use crate::error::{Error, Result};
+use crate::traits::{CatalogReads, HoldStore, OrderStore, Outbox, VendorLedger};
 
 /// Units of a line to take from one vendor SKU.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,260 +251,16 @@ impl ExpiredBatch {
     }
 }
 
-/// The store of record.
+/// The store of record: every role at once, implemented by one type so that a change
+/// and the messages it causes commit together (a placement writes its outbox row in its
+/// own transaction).
 ///
-/// What every implementation guarantees:
-/// * `sellable = reported − reserved − confirmed_not_yet_reported` per (vendor, SKU), and
-///   a reservation commits only if `sellable ≥ quantity` at commit, decided by the store
-///   itself (never by a value its caller read earlier).
-/// * Placing an order (or hold) reserves every line and writes the order, its
-///   reservations, its idempotency record and its outbox messages as one atomic step:
-///   all of it or none of it.
-/// * Only fresh vendors (last good sync at or after `fresh_since`) can be reserved from.
-/// * Order changes are compare-and-set on the version; a stale version or an illegal
-///   status change is `Conflict` and changes nothing. Releasing units happens exactly
-///   once per order or hold, whatever races.
-/// * A change that kills a reserved order's vendor keys (fail, cancel, expire,
-///   re-route) writes a `CancelAtVendor` outbox message per key and keeps the units
-///   allocated under each key counted in `confirmed_not_yet_reported` until
-///   [`StockStore::vendor_cancellation_done`] is called for it: a vendor may hold them
-///   until it cancels.
-/// * A snapshot page is applied atomically, never touches `reserved`, ignores rows older
-///   than the applied report, and drops the confirmations the new report includes (it
-///   is later than them by more than the confirmation margin). A confirmation always
-///   waits for a report applied after it.
-/// * Outbox claims are leased: two claimers never hold the same message at once; an
-///   unmarked message becomes claimable again after its lease.
-#[async_trait]
-pub trait StockStore: Send + Sync + Debug + 'static {
-    /// Registers a vendor or updates its name, URL and priority (health and sync state
-    /// are kept).
-    async fn upsert_vendor(&self, vendor: &Vendor) -> Result<()>;
+/// Services take only the role they use ([`VendorLedger`] for the sync, [`Outbox`] for
+/// the relay, ...); a binary builds one `Arc<dyn StockStore>` and hands it to each as
+/// the role it needs. Any type implementing every role is a `StockStore`.
+pub trait StockStore: VendorLedger + CatalogReads + OrderStore + HoldStore + Outbox {}
 
-    /// Every registered vendor, by id.
-    async fn vendors(&self) -> Result<Vec<Vendor>>;
-
-    /// Applies one page of a vendor's snapshot atomically: each row whose own `as_of`
-    /// is not older than the row held replaces it, and drops the confirmations it
-    /// includes (those it is later than by more than `margin`, see
-    /// [`crate::domain::covers`]). Refuses the whole page (`Invalid`, nothing written) if
-    /// any row is bad or the vendor is unknown.
-    async fn apply_snapshot(
-        &self,
-        vendor: &VendorId,
-        rows: &[SnapshotRow],
-        margin: Duration,
-    ) -> Result<SnapshotOutcome>;
-
-    /// Ends a full snapshot taken at `as_of` (the vendor's clock) that listed `listed`:
-    /// the vendor's other SKUs holding an older report drop to zero reported (pruning
-    /// confirmations as [`StockStore::apply_snapshot`] does), and the vendor becomes
-    /// healthy with `last_good_sync = at` (our clock). A listed row is never zeroed,
-    /// whatever its own `as_of`.
-    async fn complete_snapshot(
-        &self,
-        vendor: &VendorId,
-        listed: &[VendorSku],
-        as_of: OffsetDateTime,
-        at: OffsetDateTime,
-        margin: Duration,
-    ) -> Result<Vendor>;
-
-    /// Counts a failed sync: one more consecutive failure, health per `policy`, the
-    /// reason kept; the vendor's stock is left as it was.
-    async fn record_sync_failure(
-        &self,
-        vendor: &VendorId,
-        reason: &str,
-        policy: HealthPolicy,
-    ) -> Result<Vendor>;
-
-    /// Every vendor's row for `product`.
-    async fn stock_for_product(&self, product: &ProductId) -> Result<Vec<VendorStock>>;
-
-    /// Every vendor's row carrying `sku`.
-    async fn stock_for_sku(&self, sku: &VendorSku) -> Result<Vec<VendorStock>>;
-
-    /// Canonical products that have any stock row, by id.
-    async fn products(&self, offset: u64, limit: u32) -> Result<Page<ProductId>>;
-
-    /// Places an order: reserves every planned allocation, prices it from the catalog
-    /// and writes the order (status `reserved`), all at once. A short line makes the
-    /// whole placement fail with `InsufficientStock` naming each short line.
-    async fn place_order(&self, placement: OrderPlacement) -> Result<Placed>;
-
-    /// One order.
-    async fn order(&self, id: OrderId) -> Result<Order>;
-
-    /// Orders matching `query`, newest first.
-    async fn orders(&self, query: &OrderQuery) -> Result<Page<Order>>;
-
-    /// Changes an order's status (compare-and-set on its version), moving stock as the
-    /// change requires, and writes `outbox` in the same atomic step.
-    async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order>;
-
-    /// Moves an order's units from one vendor SKU to others, reserving the new ones
-    /// conditionally and releasing the old ones in one step.
-    async fn reroute(&self, reroute: &Reroute) -> Result<Order>;
-
-    /// The vendor confirmed that the order under `key` is cancelled (or that it never
-    /// had one): the units held for that key since the change that killed it are free
-    /// again. A key held for nothing changes nothing.
-    async fn vendor_cancellation_done(&self, vendor: &VendorId, key: &str) -> Result<()>;
-
-    /// Holds stock for a customer; all lines or none. Refuses (`Conflict`) a hold that
-    /// would take the customer past its limits, counting its active holds at commit.
-    async fn place_hold(&self, placement: HoldPlacement) -> Result<Hold>;
-
-    /// One hold.
-    async fn hold(&self, id: HoldId) -> Result<Hold>;
-
-    /// Moves an active, unexpired hold's deadline to `expires_at`.
-    async fn extend_hold(
-        &self,
-        id: HoldId,
-        expires_at: OffsetDateTime,
-        at: OffsetDateTime,
-    ) -> Result<Hold>;
-
-    /// Gives a hold's units back; releasing a released or expired hold changes nothing.
-    async fn release_hold(&self, id: HoldId, at: OffsetDateTime) -> Result<Hold>;
-
-    /// Turns an active, unexpired hold into an order that takes over its units.
-    async fn convert_hold(&self, conversion: HoldConversion) -> Result<Placed>;
-
-    /// Expires up to `limit` orders and holds whose deadline is at or before `now`,
-    /// releasing their units exactly once.
-    async fn expire_overdue(&self, now: OffsetDateTime, limit: u32) -> Result<ExpiredBatch>;
-
-    /// Leases up to `limit` unsent outbox messages, oldest first, for `lease`.
-    async fn claim_outbox(
-        &self,
-        now: OffsetDateTime,
-        lease: Duration,
-        limit: u32,
-    ) -> Result<Vec<OutboxMessage>>;
-
-    /// Marks outbox messages as published; unknown ids are ignored.
-    async fn mark_outbox_sent(&self, ids: &[MessageId]) -> Result<()>;
-
-    /// Records that `consumer` processed message `id`; false if it already had.
-    async fn record_processed(&self, consumer: &str, id: MessageId) -> Result<bool>;
+impl<T> StockStore for T where
+    T: VendorLedger + CatalogReads + OrderStore + HoldStore + Outbox + ?Sized
+{
 }
-
-macro_rules! forward_stock_store {
-    ($wrapper:ident) => {
-        #[async_trait]
-        impl<T: StockStore + ?Sized> StockStore for $wrapper<T> {
-            async fn upsert_vendor(&self, vendor: &Vendor) -> Result<()> {
-                (**self).upsert_vendor(vendor).await
-            }
-            async fn vendors(&self) -> Result<Vec<Vendor>> {
-                (**self).vendors().await
-            }
-            async fn apply_snapshot(
-                &self,
-                vendor: &VendorId,
-                rows: &[SnapshotRow],
-                margin: Duration,
-            ) -> Result<SnapshotOutcome> {
-                (**self).apply_snapshot(vendor, rows, margin).await
-            }
-            async fn complete_snapshot(
-                &self,
-                vendor: &VendorId,
-                listed: &[VendorSku],
-                as_of: OffsetDateTime,
-                at: OffsetDateTime,
-                margin: Duration,
-            ) -> Result<Vendor> {
-                (**self)
-                    .complete_snapshot(vendor, listed, as_of, at, margin)
-                    .await
-            }
-            async fn record_sync_failure(
-                &self,
-                vendor: &VendorId,
-                reason: &str,
-                policy: HealthPolicy,
-            ) -> Result<Vendor> {
-                (**self).record_sync_failure(vendor, reason, policy).await
-            }
-            async fn stock_for_product(&self, product: &ProductId) -> Result<Vec<VendorStock>> {
-                (**self).stock_for_product(product).await
-            }
-            async fn stock_for_sku(&self, sku: &VendorSku) -> Result<Vec<VendorStock>> {
-                (**self).stock_for_sku(sku).await
-            }
-            async fn products(&self, offset: u64, limit: u32) -> Result<Page<ProductId>> {
-                (**self).products(offset, limit).await
-            }
-            async fn place_order(&self, placement: OrderPlacement) -> Result<Placed> {
-                (**self).place_order(placement).await
-            }
-            async fn order(&self, id: OrderId) -> Result<Order> {
-                (**self).order(id).await
-            }
-            async fn orders(&self, query: &OrderQuery) -> Result<Page<Order>> {
-                (**self).orders(query).await
-            }
-            async fn transition(
-                &self,
-                transition: &Transition,
-                outbox: &[OutboxMessage],
-            ) -> Result<Order> {
-                (**self).transition(transition, outbox).await
-            }
-            async fn reroute(&self, reroute: &Reroute) -> Result<Order> {
-                (**self).reroute(reroute).await
-            }
-            async fn vendor_cancellation_done(&self, vendor: &VendorId, key: &str) -> Result<()> {
-                (**self).vendor_cancellation_done(vendor, key).await
-            }
-            async fn place_hold(&self, placement: HoldPlacement) -> Result<Hold> {
-                (**self).place_hold(placement).await
-            }
-            async fn hold(&self, id: HoldId) -> Result<Hold> {
-                (**self).hold(id).await
-            }
-            async fn extend_hold(
-                &self,
-                id: HoldId,
-                expires_at: OffsetDateTime,
-                at: OffsetDateTime,
-            ) -> Result<Hold> {
-                (**self).extend_hold(id, expires_at, at).await
-            }
-            async fn release_hold(&self, id: HoldId, at: OffsetDateTime) -> Result<Hold> {
-                (**self).release_hold(id, at).await
-            }
-            async fn convert_hold(&self, conversion: HoldConversion) -> Result<Placed> {
-                (**self).convert_hold(conversion).await
-            }
-            async fn expire_overdue(
-                &self,
-                now: OffsetDateTime,
-                limit: u32,
-            ) -> Result<ExpiredBatch> {
-                (**self).expire_overdue(now, limit).await
-            }
-            async fn claim_outbox(
-                &self,
-                now: OffsetDateTime,
-                lease: Duration,
-                limit: u32,
-            ) -> Result<Vec<OutboxMessage>> {
-                (**self).claim_outbox(now, lease, limit).await
-            }
-            async fn mark_outbox_sent(&self, ids: &[MessageId]) -> Result<()> {
-                (**self).mark_outbox_sent(ids).await
-            }
-            async fn record_processed(&self, consumer: &str, id: MessageId) -> Result<bool> {
-                (**self).record_processed(consumer, id).await
-            }
-        }
-    };
-}
-
-forward_stock_store!(Arc);
-forward_stock_store!(Box);

@@ -1,3 +1,4 @@
+use aggregator_core::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use aggregator_core::memory::InMemoryCache;
 use aggregator_core::service::{
     CacheStats, CachedCatalog, Catalog, LimiterSource, OrderConfig, OrderService, RateLimiter,
 };
-use aggregator_core::traits::{Cache, RateDecision, RateLimit, StockStore};
+use aggregator_core::traits::{Cache, RateDecision, RateLimit};
 use async_trait::async_trait;
 
 use super::support::{World, product, request, sku};
@@ -76,9 +77,15 @@ async fn reads_are_cached_and_changes_invalidate_them() {
         }
     );
 
-    let orders = OrderService::new(world.dyn_store(), world.clock(), OrderConfig::default())
-        .expect("service")
-        .with_cache(Arc::clone(&catalog));
+    let orders = OrderService::new(
+        world.dyn_store(),
+        world.dyn_store(),
+        world.dyn_store(),
+        world.clock(),
+        OrderConfig::default(),
+    )
+    .expect("service")
+    .with_cache(Arc::clone(&catalog));
     let placed = orders
         .place(&request("c1", &[("LAPTOP-001", 3)]), None)
         .await
@@ -141,9 +148,15 @@ async fn a_down_cache_never_fails_a_read_or_an_order() {
         10
     );
     assert_eq!(catalog.vendors().await.expect("from the store").len(), 2);
-    let orders = OrderService::new(world.dyn_store(), world.clock(), OrderConfig::default())
-        .expect("service")
-        .with_cache(Arc::clone(&catalog));
+    let orders = OrderService::new(
+        world.dyn_store(),
+        world.dyn_store(),
+        world.dyn_store(),
+        world.clock(),
+        OrderConfig::default(),
+    )
+    .expect("service")
+    .with_cache(Arc::clone(&catalog));
     orders
         .place(&request("c1", &[("LAPTOP-001", 2)]), None)
         .await

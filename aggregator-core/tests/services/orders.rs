@@ -1,12 +1,13 @@
+use aggregator_core::prelude::*;
 use std::sync::Arc;
 
+use aggregator_core::Clock;
 use aggregator_core::domain::{
     IdempotencyKey, OrderMessage, OrderStatus, QueueName, StatusChange, Transition, VendorPlacement,
 };
 use aggregator_core::error::Error;
 use aggregator_core::service::Scope;
 use aggregator_core::traits::OrderQuery;
-use aggregator_core::{Clock, StockStore};
 use time::Duration;
 
 use super::support::{World, details, request};

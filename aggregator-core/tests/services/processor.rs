@@ -1,6 +1,6 @@
+use aggregator_core::prelude::*;
 use std::sync::Arc;
 
-use aggregator_core::StockStore;
 use aggregator_core::domain::StalenessLimit;
 use aggregator_core::domain::{OrderMessage, OrderStatus};
 use aggregator_core::error::Error;
@@ -19,6 +19,7 @@ fn processor(world: &World, vendors: Vec<MockVendor>) -> OrderProcessor {
         .collect();
     let queue: Arc<dyn OrderQueue> = Arc::new(world.queue.clone());
     OrderProcessor::new(
+        world.dyn_store(),
         world.dyn_store(),
         directory,
         queue,
@@ -389,7 +390,7 @@ async fn a_stale_handler_whose_key_was_cancelled_by_a_reroute_reads_again_and_ne
     let at = world.later(1);
     let mut a = mock_vendor("VendorA");
     a.expect_place_order().times(1).returning(move |_| {
-        let store = Arc::clone(&store);
+        let store = store.clone();
         block_on_other_thread(async move {
             store
                 .reroute(&aggregator_core::traits::Reroute {

@@ -1,10 +1,10 @@
 //! The long-running loops: the order worker, periodic jobs and the shutdown signal.
 
+use aggregator_core::prelude::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use aggregator_core::StockStore;
 use aggregator_core::domain::{
     Message, MessageId, OrderMessage, OrderStatus, QueueName, StalenessLimit,
 };
@@ -40,6 +40,7 @@ async fn the_worker_confirms_queued_orders_dead_letters_garbage_and_stops_when_t
         .collect();
     let queue: Arc<dyn OrderQueue> = Arc::new(world.queue.clone());
     let processor = OrderProcessor::new(
+        world.dyn_store(),
         world.dyn_store(),
         directory,
         queue.clone(),
@@ -111,6 +112,7 @@ async fn a_worker_with_no_concurrency_is_refused() {
     let world = World::new(1, 1, 0).await;
     let queue: Arc<dyn OrderQueue> = Arc::new(world.queue.clone());
     let processor = OrderProcessor::new(
+        world.dyn_store(),
         world.dyn_store(),
         VendorDirectory::new(),
         queue.clone(),
@@ -213,6 +215,7 @@ async fn the_last_attempt_gives_up_before_dead_lettering_and_a_failed_give_up_co
         .collect();
     let processor = OrderProcessor::new(
         store.clone(),
+        world.dyn_store(),
         directory,
         queue.clone(),
         world.clock(),

@@ -5,14 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration as StdDuration;
 
-use aggregator_core::domain::{
-    HealthPolicy, Hold, HoldId, MessageId, Order, OrderId, OutboxMessage, SnapshotOutcome,
-    Transition, VendorStock,
-};
+use aggregator_core::domain::{MessageId, Order, OrderId, OutboxMessage, Transition};
 use aggregator_core::error::Error;
-use aggregator_core::traits::{
-    ExpiredBatch, HoldConversion, HoldPlacement, OrderPlacement, OrderQuery, Page, Placed, Reroute,
-};
+use aggregator_core::prelude::*;
+use aggregator_core::traits::{ExpiredBatch, OrderPlacement, OrderQuery, Page, Placed, Reroute};
 use async_trait::async_trait;
 
 use aggregator_core::domain::{
@@ -24,7 +20,7 @@ use aggregator_core::service::{ItemRequest, OrderConfig, OrderRequest, OrderServ
 use aggregator_core::traits::{
     RetryPolicy, StockPage, VendorClient, VendorInfo, VendorOrder, VendorOrderOutcome,
 };
-use aggregator_core::{ManualClock, OrderQueue, Result, StockStore};
+use aggregator_core::{ManualClock, Result};
 use time::{Duration, OffsetDateTime};
 
 mockall::mock! {
@@ -155,7 +151,14 @@ impl World {
     }
 
     pub(crate) fn orders(&self) -> OrderService {
-        OrderService::new(self.dyn_store(), self.clock(), OrderConfig::default()).expect("service")
+        OrderService::new(
+            self.dyn_store(),
+            self.dyn_store(),
+            self.dyn_store(),
+            self.clock(),
+            OrderConfig::default(),
+        )
+        .expect("service")
     }
 
     /// Reserved units on a (vendor, sku).
@@ -220,7 +223,7 @@ pub(crate) async fn drain(queue: &dyn OrderQueue) -> Vec<Message> {
     messages
 }
 
-/// An in-memory store that fails on purpose: `mark_outbox_sent` while `broken_marks`
+/// An in-memory store's order and outbox roles, failing on purpose: `mark_outbox_sent` while `broken_marks`
 /// is set (a relay that "crashes" between publishing and marking), `transition` while
 /// `broken_transitions` is set (a database that went away).
 #[derive(Debug)]
@@ -242,50 +245,7 @@ impl FaultyStore {
 }
 
 #[async_trait]
-impl StockStore for FaultyStore {
-    async fn upsert_vendor(&self, vendor: &Vendor) -> Result<()> {
-        self.inner.upsert_vendor(vendor).await
-    }
-    async fn vendors(&self) -> Result<Vec<Vendor>> {
-        self.inner.vendors().await
-    }
-    async fn apply_snapshot(
-        &self,
-        vendor: &VendorId,
-        rows: &[SnapshotRow],
-        margin: Duration,
-    ) -> Result<SnapshotOutcome> {
-        self.inner.apply_snapshot(vendor, rows, margin).await
-    }
-    async fn complete_snapshot(
-        &self,
-        vendor: &VendorId,
-        listed: &[VendorSku],
-        as_of: OffsetDateTime,
-        at: OffsetDateTime,
-        margin: Duration,
-    ) -> Result<Vendor> {
-        self.inner
-            .complete_snapshot(vendor, listed, as_of, at, margin)
-            .await
-    }
-    async fn record_sync_failure(
-        &self,
-        vendor: &VendorId,
-        reason: &str,
-        policy: HealthPolicy,
-    ) -> Result<Vendor> {
-        self.inner.record_sync_failure(vendor, reason, policy).await
-    }
-    async fn stock_for_product(&self, product: &ProductId) -> Result<Vec<VendorStock>> {
-        self.inner.stock_for_product(product).await
-    }
-    async fn stock_for_sku(&self, sku: &VendorSku) -> Result<Vec<VendorStock>> {
-        self.inner.stock_for_sku(sku).await
-    }
-    async fn products(&self, offset: u64, limit: u32) -> Result<Page<ProductId>> {
-        self.inner.products(offset, limit).await
-    }
+impl OrderStore for FaultyStore {
     async fn place_order(&self, placement: OrderPlacement) -> Result<Placed> {
         self.inner.place_order(placement).await
     }
@@ -307,29 +267,13 @@ impl StockStore for FaultyStore {
     async fn vendor_cancellation_done(&self, vendor: &VendorId, key: &str) -> Result<()> {
         self.inner.vendor_cancellation_done(vendor, key).await
     }
-    async fn place_hold(&self, placement: HoldPlacement) -> Result<Hold> {
-        self.inner.place_hold(placement).await
-    }
-    async fn hold(&self, id: HoldId) -> Result<Hold> {
-        self.inner.hold(id).await
-    }
-    async fn extend_hold(
-        &self,
-        id: HoldId,
-        expires_at: OffsetDateTime,
-        at: OffsetDateTime,
-    ) -> Result<Hold> {
-        self.inner.extend_hold(id, expires_at, at).await
-    }
-    async fn release_hold(&self, id: HoldId, at: OffsetDateTime) -> Result<Hold> {
-        self.inner.release_hold(id, at).await
-    }
-    async fn convert_hold(&self, conversion: HoldConversion) -> Result<Placed> {
-        self.inner.convert_hold(conversion).await
-    }
     async fn expire_overdue(&self, now: OffsetDateTime, limit: u32) -> Result<ExpiredBatch> {
         self.inner.expire_overdue(now, limit).await
     }
+}
+
+#[async_trait]
+impl Outbox for FaultyStore {
     async fn claim_outbox(
         &self,
         now: OffsetDateTime,
@@ -343,8 +287,5 @@ impl StockStore for FaultyStore {
             return Err(Error::transient("postgres", "connection lost"));
         }
         self.inner.mark_outbox_sent(ids).await
-    }
-    async fn record_processed(&self, consumer: &str, id: MessageId) -> Result<bool> {
-        self.inner.record_processed(consumer, id).await
     }
 }

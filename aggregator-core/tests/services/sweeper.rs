@@ -1,5 +1,5 @@
-use aggregator_core::StockStore;
 use aggregator_core::domain::OrderStatus;
+use aggregator_core::prelude::*;
 use aggregator_core::service::Sweeper;
 use time::Duration;
 

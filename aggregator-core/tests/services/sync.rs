@@ -1,5 +1,7 @@
+use aggregator_core::prelude::*;
 use std::sync::Arc;
 
+use aggregator_core::OrderQueue;
 use aggregator_core::domain::StalenessLimit;
 use aggregator_core::domain::{
     HealthPolicy, Message, MessageId, QueueName, SnapshotRow, SyncRequest, VendorHealth,
@@ -10,7 +12,6 @@ use aggregator_core::service::{
     Catalog, StockSync, SyncConfig, SyncConsumer, SyncSettled, run_sync_schedule,
 };
 use aggregator_core::traits::{RetryPolicy, StockPage, VendorClient, VendorDirectory};
-use aggregator_core::{OrderQueue, StockStore};
 use time::{Duration, OffsetDateTime};
 
 use super::support::{MockVendor, World, mock_vendor, product, sku, usd, vendor};

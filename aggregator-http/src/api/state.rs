@@ -117,7 +117,8 @@ impl ApiState {
             cache.clone(),
             CACHE_TTL,
         ));
-        let orders = OrderService::new(store.clone(), clock, orders)?.with_cache(catalog.clone());
+        let orders = OrderService::new(store.clone(), store.clone(), store.clone(), clock, orders)?
+            .with_cache(catalog.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 orders,

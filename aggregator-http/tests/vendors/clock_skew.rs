@@ -1,6 +1,7 @@
 //! A vendor whose stock feed and order endpoint run on clocks apart, and one whose feed
 //! runs far ahead of ours: never a unit told "success" that the vendor then refuses.
 
+use aggregator_core::prelude::*;
 use std::sync::Arc;
 
 use aggregator_core::clock::SystemClock;
@@ -11,7 +12,6 @@ use aggregator_core::service::{
     ItemRequest, OrderConfig, OrderProcessor, OrderRequest, OrderService, ProcessOutcome,
     StockSync, SyncConfig,
 };
-use aggregator_core::traits::StockStore;
 use aggregator_http::{parse_vendor_list, register_vendors};
 use mock_vendors::{Faults, MockVendor, MockVendorConfig};
 
@@ -45,9 +45,16 @@ async fn one_vendor() -> OneVendor {
         SyncConfig::default(),
     )
     .expect("sync");
-    let orders =
-        OrderService::new(store.clone(), clock.clone(), OrderConfig::default()).expect("orders");
+    let orders = OrderService::new(
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        clock.clone(),
+        OrderConfig::default(),
+    )
+    .expect("orders");
     let processor = OrderProcessor::new(
+        store.clone(),
         store.clone(),
         directory,
         Arc::new(InMemoryOrderQueue::default()),

@@ -1,5 +1,6 @@
 //! Stock sync through the HTTP client from mock vendors into the in-memory store.
 
+use aggregator_core::prelude::*;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
@@ -10,7 +11,7 @@ use aggregator_core::domain::{
 };
 use aggregator_core::memory::{InMemoryOrderQueue, InMemoryStockStore};
 use aggregator_core::service::{Catalog, StockSync, SyncConfig, SyncConsumer, SyncSettled};
-use aggregator_core::traits::{OrderQueue, RetryPolicy, StockStore, VendorClient, VendorDirectory};
+use aggregator_core::traits::{OrderQueue, RetryPolicy, VendorClient, VendorDirectory};
 use aggregator_http::{parse_vendor_list, register_vendors};
 use mock_vendors::{Faults, MockVendor, MockVendorConfig};
 use time::OffsetDateTime;

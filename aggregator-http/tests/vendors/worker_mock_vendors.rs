@@ -1,5 +1,6 @@
 //! The worker's step placing real orders at mock vendors through the HTTP client.
 
+use aggregator_core::prelude::*;
 use std::sync::Arc;
 
 use aggregator_core::clock::SystemClock;
@@ -11,7 +12,6 @@ use aggregator_core::service::{
     ItemRequest, OrderConfig, OrderProcessor, OrderRequest, OrderService, ProcessOutcome,
     StockSync, SyncConfig,
 };
-use aggregator_core::traits::StockStore;
 use aggregator_http::{parse_vendor_list, register_vendors};
 use mock_vendors::{MockVendor, MockVendorConfig};
 
@@ -55,9 +55,16 @@ async fn shop() -> Shop {
     for id in ["VendorA", "VendorB"] {
         sync.sync_vendor(&vendor(id)).await.expect("synced");
     }
-    let orders =
-        OrderService::new(store.clone(), clock.clone(), OrderConfig::default()).expect("orders");
+    let orders = OrderService::new(
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        clock.clone(),
+        OrderConfig::default(),
+    )
+    .expect("orders");
     let processor = OrderProcessor::new(
+        store.clone(),
         store.clone(),
         directory,
         Arc::new(InMemoryOrderQueue::default()),

@@ -1,3 +1,4 @@
+use aggregator_core::prelude::*;
 use std::sync::Arc;
 
 use aggregator_core::StockStore;
@@ -18,7 +19,7 @@ async fn two_hundred_racers_for_fifty_units_through_twenty_connections() {
     let fx = Arc::new(Fixture::new(store.as_ref(), 50, 0).await);
     let tasks: Vec<_> = (0..200)
         .map(|n| {
-            let (store, fx) = (Arc::clone(&store), Arc::clone(&fx));
+            let (store, fx) = (store.clone(), Arc::clone(&fx));
             tokio::spawn(async move { fx.place(store.as_ref(), &fx.vendor_a, 1, n).await })
         })
         .collect();
@@ -78,7 +79,7 @@ async fn opposite_two_line_orders_never_deadlock() {
     };
     let tasks: Vec<_> = (0..100)
         .map(|n| {
-            let (store, fx, other_line) = (Arc::clone(&store), Arc::clone(&fx), other_line.clone());
+            let (store, fx, other_line) = (store.clone(), Arc::clone(&fx), other_line.clone());
             tokio::spawn(async move {
                 let first = fx.line(&fx.vendor_a, 1);
                 let lines = if n % 2 == 0 {

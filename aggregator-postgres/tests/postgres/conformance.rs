@@ -14,14 +14,14 @@ async fn the_whole_stock_store_suite_passes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_suite_passes_through_arc_dyn_too() {
+async fn the_suite_passes_through_a_trait_object_too() {
     let Some(db) = TestDatabase::create(10).await else {
         return;
     };
     let store: Arc<dyn StockStore> = Arc::new(db.store.clone());
-    conformance::concurrent_placements_never_oversell(&store).await;
-    conformance::cancel_racing_confirm_has_one_winner(&store).await;
-    conformance::expiry_releases_exactly_once(&store).await;
+    conformance::concurrent_placements_never_oversell(store.as_ref()).await;
+    conformance::cancel_racing_confirm_has_one_winner(store.as_ref()).await;
+    conformance::expiry_releases_exactly_once(store.as_ref()).await;
     db.finish().await;
 }
 

@@ -1,6 +1,6 @@
+use aggregator_core::prelude::*;
 use std::time::Duration;
 
-use aggregator_core::StockStore;
 use aggregator_core::domain::OrderId;
 use aggregator_core::error::Error;
 use aggregator_postgres::{PostgresConfig, PostgresStockStore};

@@ -90,7 +90,9 @@ async fn place_relay_process_sync_and_sweep_on_postgres() {
     let clock = ManualClock::new(fx.now);
     let clock_arc = Arc::new(clock.clone());
     let orders = OrderService::new(
-        Arc::clone(&store),
+        store.clone(),
+        store.clone(),
+        store.clone(),
         clock_arc.clone(),
         OrderConfig::default(),
     )
@@ -127,7 +129,7 @@ async fn place_relay_process_sync_and_sweep_on_postgres() {
     );
     let queue_arc: Arc<dyn OrderQueue> = Arc::new(queue.clone());
     let relay = OutboxRelay::new(
-        Arc::clone(&store),
+        store.clone(),
         Arc::clone(&queue_arc),
         clock_arc.clone(),
         10,
@@ -164,7 +166,8 @@ async fn place_relay_process_sync_and_sweep_on_postgres() {
     .into_iter()
     .collect();
     let worker = OrderProcessor::new(
-        Arc::clone(&store),
+        store.clone(),
+        store.clone(),
         directory.clone(),
         queue_arc,
         clock_arc.clone(),
@@ -193,7 +196,7 @@ async fn place_relay_process_sync_and_sweep_on_postgres() {
 
     // A sync after the confirmation includes the units: nothing pending any more.
     let sync = StockSync::new(
-        Arc::clone(&store),
+        store.clone(),
         directory,
         clock_arc.clone(),
         SyncConfig::default(),
@@ -210,7 +213,7 @@ async fn place_relay_process_sync_and_sweep_on_postgres() {
         .place(&request(&fx, "carol", 1), None)
         .await
         .expect("placed");
-    let sweeper = Sweeper::new(Arc::clone(&store), clock_arc.clone(), 10).expect("sweeper");
+    let sweeper = Sweeper::new(store.clone(), clock_arc.clone(), 10).expect("sweeper");
     clock.advance(Duration::minutes(16));
     let swept = sweeper.run_once().await.expect("swept");
     assert_eq!(swept.orders, vec![later.order.id]);

@@ -1,6 +1,6 @@
+use aggregator_core::prelude::*;
 use std::sync::Arc;
 
-use aggregator_core::StockStore;
 use aggregator_core::conformance::Fixture;
 use aggregator_core::domain::{ProductId, Quantity, SnapshotRow, VendorSku};
 use aggregator_core::error::Error;
@@ -36,7 +36,7 @@ async fn a_hundred_thousand_sku_snapshot_while_orders_are_placed() {
         .await
         .expect("first snapshot");
     let placer = {
-        let (store, fx, first) = (Arc::clone(&store), Arc::clone(&fx), first.clone());
+        let (store, fx, first) = (store.clone(), Arc::clone(&fx), first.clone());
         tokio::spawn(async move {
             let mut placed = 0_i64;
             for n in 0..300_usize {

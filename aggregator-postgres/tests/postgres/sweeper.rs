@@ -1,9 +1,9 @@
 //! The sweeper on PostgreSQL: one order at a time, so it never deadlocks against
 //! placements, and a row it cannot read does not stop it.
 
+use aggregator_core::prelude::*;
 use std::time::Duration as StdDuration;
 
-use aggregator_core::StockStore;
 use aggregator_core::conformance::Fixture;
 use aggregator_core::domain::{OrderStatus, Quantity};
 use aggregator_core::traits::{PlannedAllocation, PlannedLine};

@@ -1,0 +1,58 @@
+//! [`OrderStore`]: the store's role of keeping orders and their reservations.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::domain::{Order, OrderId, OutboxMessage, Transition, VendorId};
+use crate::error::Result;
+use crate::traits::{ExpiredBatch, OrderPlacement, OrderQuery, Page, Placed, Reroute};
+
+/// Orders, the units they reserve, and their expiry.
+///
+/// What every implementation guarantees:
+/// * A reservation commits only if `sellable ≥ quantity` at commit, decided by the
+///   store itself (never by a value its caller read earlier).
+/// * Placing an order reserves every line and writes the order, its reservations, its
+///   idempotency record and its outbox messages as one atomic step: all of it or none.
+/// * Only fresh vendors (last good sync at or after `fresh_since`) can be reserved from.
+/// * Order changes are compare-and-set on the version; a stale version or an illegal
+///   status change is `Conflict` and changes nothing. Releasing units happens exactly
+///   once per order, whatever races.
+/// * A change that kills a reserved order's vendor keys (fail, cancel, expire,
+///   re-route) writes a `CancelAtVendor` outbox message per key and keeps the units
+///   allocated under each key counted in `confirmed_not_yet_reported` until
+///   [`OrderStore::vendor_cancellation_done`] is called for it: a vendor may hold them
+///   until it cancels.
+#[async_trait]
+pub trait OrderStore: Send + Sync + Debug + 'static {
+    /// Places an order: reserves every planned allocation, prices it from the catalog
+    /// and writes the order (status `reserved`), all at once. A short line makes the
+    /// whole placement fail with `InsufficientStock` naming each short line.
+    async fn place_order(&self, placement: OrderPlacement) -> Result<Placed>;
+
+    /// One order.
+    async fn order(&self, id: OrderId) -> Result<Order>;
+
+    /// Orders matching `query`, newest first.
+    async fn orders(&self, query: &OrderQuery) -> Result<Page<Order>>;
+
+    /// Changes an order's status (compare-and-set on its version), moving stock as the
+    /// change requires, and writes `outbox` in the same atomic step.
+    async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order>;
+
+    /// Moves an order's units from one vendor SKU to others, reserving the new ones
+    /// conditionally and releasing the old ones in one step.
+    async fn reroute(&self, reroute: &Reroute) -> Result<Order>;
+
+    /// The vendor confirmed that the order under `key` is cancelled (or that it never
+    /// had one): the units held for that key since the change that killed it are free
+    /// again. A key held for nothing changes nothing.
+    async fn vendor_cancellation_done(&self, vendor: &VendorId, key: &str) -> Result<()>;
+
+    /// Expires up to `limit` orders and holds whose deadline is at or before `now`,
+    /// releasing their units exactly once (and writing the cancellations an order's
+    /// expiry calls for).
+    async fn expire_overdue(&self, now: OffsetDateTime, limit: u32) -> Result<ExpiredBatch>;
+}

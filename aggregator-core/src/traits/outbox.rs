@@ -1,0 +1,28 @@
+//! [`Outbox`]: the store's role of handing written messages to the relay.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use time::{Duration, OffsetDateTime};
+
+use crate::domain::{MessageId, OutboxMessage};
+use crate::error::Result;
+
+/// Messages written beside the changes that caused them, waiting to be published.
+///
+/// Claims are leased: two claimers never hold the same message at once; an unmarked
+/// message becomes claimable again after its lease, so a relay that dies between
+/// publishing and marking publishes again (at least once, never lost).
+#[async_trait]
+pub trait Outbox: Send + Sync + Debug + 'static {
+    /// Leases up to `limit` unsent outbox messages, oldest first, for `lease`.
+    async fn claim_outbox(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>>;
+
+    /// Marks outbox messages as published; unknown ids are ignored.
+    async fn mark_outbox_sent(&self, ids: &[MessageId]) -> Result<()>;
+}

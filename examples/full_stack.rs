@@ -8,11 +8,20 @@
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
+use clap::Parser;
 use mock_vendors::{MockVendor, MockVendorConfig};
-use order_aggregator::backends;
+use order_aggregator::app::App;
 use order_aggregator::logging;
-use order_aggregator::settings::{Settings, help};
-use order_aggregator::stack::{Roles, start, termination_signal};
+use order_aggregator::settings::Settings;
+use order_aggregator::stack::{Roles, termination_signal};
+
+/// The whole system in one process, with mock vendors for every vendor on this machine.
+#[derive(Debug, Parser)]
+#[command(name = "full_stack", version, about)]
+struct Cli {
+    #[command(flatten)]
+    settings: Settings,
+}
 
 /// The local port of a vendor URL such as `http://127.0.0.1:3001`, if it is local.
 fn local_port(url: &str) -> Option<u16> {
@@ -25,17 +34,7 @@ fn local_port(url: &str) -> Option<u16> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (settings, _) = match Settings::from_process(0) {
-        Ok(parsed) => parsed,
-        Err(message) if message == "help" => {
-            println!("{}", help("full_stack", "[SETTINGS]"));
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("full_stack: {message}");
-            return ExitCode::from(2);
-        }
-    };
+    let settings = Cli::parse().settings;
     let _logs = match logging::init(&settings) {
         Ok(guard) => guard,
         Err(message) => {
@@ -61,14 +60,14 @@ async fn main() -> ExitCode {
             }
         }
     }
-    let backends = match backends::connect(&settings).await {
-        Ok(backends) => backends,
+    let app = match App::build(settings).await {
+        Ok(app) => app,
         Err(error) => {
             eprintln!("full_stack: {error}");
             return ExitCode::FAILURE;
         }
     };
-    let running = match start(&settings, backends, Roles::ALL).await {
+    let running = match app.start(Roles::ALL).await {
         Ok(running) => running,
         Err(error) => {
             eprintln!("full_stack: {error}");

@@ -53,7 +53,7 @@ run_case() {
   done
   # shellcheck disable=SC2086
   DATABASE_URL="$PG/$DB" AMQP_URL=amqp://guest:guest@127.0.0.1:5672/%2f REDIS_URL=redis://127.0.0.1:6379 \
-    AGGREGATOR_QUEUE_PREFIX="$DB." AGGREGATOR_CACHE_PREFIX="$DB:" AGGREGATOR_LOG_DIR= RUST_LOG=warn \
+    AGGREGATOR_QUEUE_PREFIX="$DB." AGGREGATOR_CACHE_PREFIX="$DB:" AGGREGATOR_LOG_DIR=none RUST_LOG=warn \
     AGGREGATOR_RATE_LIMIT_PER_SEC=1000000 AGGREGATOR_SYNC_INTERVAL_SECS=3600 \
     ./target/release/aggregator $parts >"$work/aggregator.log" 2>&1 &
   sleep 4

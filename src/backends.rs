@@ -3,20 +3,45 @@
 
 use std::sync::Arc;
 
+use aggregator_core::clock::Clock;
 use aggregator_core::clock::SystemClock;
 use aggregator_core::error::Result;
 use aggregator_core::memory::{InMemoryCache, InMemoryOrderQueue, InMemoryStockStore};
 use aggregator_core::traits::{Cache, OrderQueue, StockStore};
-use aggregator_http::api::{ApiBackends, HealthProbes, Probe};
+use aggregator_http::api::{HealthProbes, Probe};
 use aggregator_postgres::{PostgresConfig, PostgresStockStore};
 use aggregator_rabbitmq::{RabbitConfig, RabbitQueue};
 use aggregator_redis::{RedisCache, RedisConfig};
 
 use crate::settings::Settings;
 
-/// The backends one process runs on, with health checks for the API (the same type the
-/// API is built from).
-pub type Backends = ApiBackends;
+/// The backends one process runs on, with health checks for the API.
+#[derive(Debug, Clone)]
+pub struct Backends {
+    /// Where vendors, stock, orders, holds and the outbox live (every store role).
+    pub store: Arc<dyn StockStore>,
+    /// Where order and sync messages travel.
+    pub queue: Arc<dyn OrderQueue>,
+    /// Cached availability, rate limits and idempotent answers.
+    pub cache: Arc<dyn Cache>,
+    /// Our clock.
+    pub clock: Arc<dyn Clock>,
+    /// Health checks of the queue and the cache.
+    pub probes: HealthProbes,
+}
+
+impl Backends {
+    /// In-memory backends: everything in this process, lost at exit.
+    pub fn in_memory(settings: &Settings) -> Self {
+        Self {
+            store: Arc::new(InMemoryStockStore::new()),
+            queue: Arc::new(InMemoryOrderQueue::new(settings.retry.clone())),
+            cache: Arc::new(InMemoryCache::new()),
+            clock: Arc::new(SystemClock),
+            probes: HealthProbes::default(),
+        }
+    }
+}
 
 /// Connects what the settings name (PostgreSQL migrated at once) and uses in-memory
 /// backends for the rest, and logs which is which. Fails if a named service cannot be
@@ -24,7 +49,8 @@ pub type Backends = ApiBackends;
 pub async fn connect(settings: &Settings) -> Result<Backends> {
     let (store, store_kind): (Arc<dyn StockStore>, _) = match &settings.database_url {
         Some(url) => {
-            let store = PostgresStockStore::connect(&PostgresConfig::new(url.clone())).await?;
+            let store =
+                PostgresStockStore::connect(&PostgresConfig::new(url.expose().to_owned())).await?;
             store.migrate().await?;
             (Arc::new(store), "postgres")
         }
@@ -34,7 +60,7 @@ pub async fn connect(settings: &Settings) -> Result<Backends> {
     let (queue, queue_probe, queue_kind): (Arc<dyn OrderQueue>, Probe, _) = match &settings.amqp_url
     {
         Some(url) => {
-            let mut config = RabbitConfig::new(url.clone());
+            let mut config = RabbitConfig::new(url.expose().to_owned());
             config.prefix = settings.queue_prefix.clone();
             config.retry = settings.retry.clone();
             let queue = RabbitQueue::connect(config).await?;
@@ -62,7 +88,7 @@ pub async fn connect(settings: &Settings) -> Result<Backends> {
     };
     let (cache, cache_probe, cache_kind): (Arc<dyn Cache>, Probe, _) = match &settings.redis_url {
         Some(url) => {
-            let mut config = RedisConfig::new(url.clone());
+            let mut config = RedisConfig::new(url.expose().to_owned());
             config.key_prefix = settings.cache_prefix.clone();
             let cache = Arc::new(RedisCache::new(config)?);
             let checked = cache.clone();
@@ -80,7 +106,7 @@ pub async fn connect(settings: &Settings) -> Result<Backends> {
         cache = cache_kind,
         "backends connected"
     );
-    Ok(ApiBackends {
+    Ok(Backends {
         store,
         queue,
         cache,

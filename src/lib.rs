@@ -14,6 +14,8 @@
 pub use aggregator_core;
 
 #[cfg(feature = "runtime")]
+pub mod app;
+#[cfg(feature = "runtime")]
 pub mod backends;
 #[cfg(feature = "runtime")]
 pub mod logging;

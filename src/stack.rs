@@ -1,18 +1,12 @@
-//! The running system: the API, order workers, outbox relay, sweeper, stock-sync
-//! schedule and consumer, each a task watching one shutdown signal.
+//! The running system ([`crate::app::App::start`] starts it): the API, order workers,
+//! outbox relay, sweeper, stock-sync schedule and consumer, each a task watching one
+//! shutdown signal.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use aggregator_core::error::{Error, Result};
-use aggregator_core::service::{
-    CachedCatalog, Catalog, OrderConfig, OrderProcessor, OutboxRelay, ShutdownSignal,
-    ShutdownTrigger, StockSync, Sweeper, SyncConfig, SyncConsumer, WorkerConfig, run_order_worker,
-    run_periodically, run_sync_schedule, shutdown_pair,
-};
-use aggregator_http::api::{ApiConfig, ApiState, check_bind, router};
-use aggregator_http::register_vendors;
+use aggregator_core::service::{OrderConfig, ShutdownSignal, ShutdownTrigger, run_periodically};
 use tokio::task::JoinSet;
 
 use crate::backends::Backends;
@@ -53,9 +47,6 @@ impl Roles {
     };
 }
 
-/// How long cached availability may lag behind changes a process did not make.
-const CACHE_TTL: Duration = Duration::from_secs(2);
-
 /// A started system.
 #[derive(Debug)]
 pub struct RunningStack {
@@ -63,180 +54,9 @@ pub struct RunningStack {
     pub api_addr: Option<SocketAddr>,
     /// The backends it runs on.
     pub backends: Backends,
-    trigger: ShutdownTrigger,
-    tasks: JoinSet<(String, Result<()>)>,
-    grace: Duration,
-}
-
-/// Starts `roles` on `backends` with `settings`; registers the configured vendors in
-/// the store first. The API refuses to start beyond loopback without keys.
-pub async fn start(settings: &Settings, backends: Backends, roles: Roles) -> Result<RunningStack> {
-    let (trigger, signal) = shutdown_pair();
-    let mut tasks = JoinSet::new();
-    let directory = register_vendors(backends.store.as_ref(), &settings.vendors, |config| {
-        config.request_timeout = settings.vendor_timeout;
-        config.breaker.open_for = settings.vendor_breaker_open;
-        config.breaker_wait = settings.vendor_breaker_wait;
-    })
-    .await?;
-    let orders = order_config(settings)?;
-    let catalog = Arc::new(CachedCatalog::new(
-        Catalog::new(
-            backends.store.clone(),
-            backends.clock.clone(),
-            orders.staleness,
-        ),
-        backends.store.clone(),
-        backends.cache.clone(),
-        CACHE_TTL,
-    ));
-    let mut api_addr = None;
-    if roles.api {
-        let banner = check_bind(settings.api_addr, &settings.api_keys)?;
-        let state = ApiState::new(
-            backends.clone(),
-            orders.clone(),
-            ApiConfig {
-                keys: settings.api_keys.clone(),
-                rate_limit: aggregator_core::traits::RateLimit {
-                    max_requests: settings.rate_limit_per_sec,
-                    window: Duration::from_secs(1),
-                },
-                ..ApiConfig::default()
-            },
-        )?;
-        let listener = tokio::net::TcpListener::bind(settings.api_addr)
-            .await
-            .map_err(|e| {
-                Error::invalid(
-                    "apiAddr",
-                    format!("cannot listen on {}: {e}", settings.api_addr),
-                )
-            })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| Error::invalid("apiAddr", e.to_string()))?;
-        tracing::info!(%addr, "{banner}");
-        api_addr = Some(addr);
-        let stop = signal.clone();
-        tasks.spawn(async move {
-            let served = axum::serve(
-                listener,
-                router(state).into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(stop.wait())
-            .await
-            .map_err(|e| Error::transient("api", e.to_string()));
-            ("api".to_owned(), served)
-        });
-    }
-    if roles.worker {
-        let processor = OrderProcessor::new(
-            backends.store.clone(),
-            backends.store.clone(),
-            directory.clone(),
-            backends.queue.clone(),
-            backends.clock.clone(),
-            orders.staleness,
-        )
-        .with_reroute_unavailable_after(span(settings.reroute_unavailable_after)?)?
-        .with_cache(catalog.clone());
-        let config = WorkerConfig {
-            concurrency: settings.worker_concurrency,
-            grace: settings.grace,
-        };
-        for n in 0..settings.workers {
-            let processor = processor.clone();
-            let queue = backends.queue.clone();
-            let stop = signal.clone();
-            tasks.spawn(async move {
-                (
-                    format!("worker {n}"),
-                    run_order_worker(processor, queue, config, stop).await,
-                )
-            });
-        }
-    }
-    if roles.relay {
-        let relay = OutboxRelay::new(
-            backends.store.clone(),
-            backends.queue.clone(),
-            backends.clock.clone(),
-            200,
-            // Short: rows a relay claimed and could not publish (the broker or the
-            // database went away mid-batch) are claimed again this soon; a second relay
-            // publishing the same row meanwhile only makes a duplicate, which consumers
-            // take as such.
-            time::Duration::seconds(5),
-        )?;
-        spawn_periodic(
-            &mut tasks,
-            "outbox relay",
-            settings.relay_interval,
-            signal.clone(),
-            move || {
-                let relay = relay.clone();
-                async move { relay.run_once().await }
-            },
-        );
-    }
-    if roles.sweeper {
-        let sweeper = Sweeper::new(backends.store.clone(), backends.clock.clone(), 500)?;
-        spawn_periodic(
-            &mut tasks,
-            "sweeper",
-            settings.sweep_interval,
-            signal.clone(),
-            move || {
-                let sweeper = sweeper.clone();
-                async move {
-                    sweeper
-                        .run_once()
-                        .await
-                        .map(|batch| batch.orders.len() + batch.holds.len())
-                }
-            },
-        );
-    }
-    if roles.sync {
-        let sync = StockSync::new(
-            backends.store.clone(),
-            directory.clone(),
-            backends.clock.clone(),
-            SyncConfig {
-                clock_tolerance: span(settings.clock_tolerance)?,
-                confirmation_margin: span(settings.confirmation_margin)?,
-                ..SyncConfig::default()
-            },
-        )?
-        .with_cache(catalog.clone());
-        let consumer = SyncConsumer::new(sync.clone());
-        let queue = backends.queue.clone();
-        let stop = signal.clone();
-        tasks.spawn(async move {
-            (
-                "sync consumer".to_owned(),
-                consumer.run(queue.as_ref(), 2, stop.wait()).await,
-            )
-        });
-        let queue = backends.queue.clone();
-        let stop = signal.clone();
-        let interval = settings.sync_interval;
-        tasks.spawn(async move {
-            (
-                "sync schedule".to_owned(),
-                run_sync_schedule(&sync, queue.as_ref(), interval, stop.wait()).await,
-            )
-        });
-    }
-    tracing::info!(?roles, "started");
-    Ok(RunningStack {
-        api_addr,
-        backends,
-        trigger,
-        tasks,
-        grace: settings.grace,
-    })
+    pub(crate) trigger: ShutdownTrigger,
+    pub(crate) tasks: JoinSet<(String, Result<()>)>,
+    pub(crate) grace: Duration,
 }
 
 /// The ordering rules the settings ask for.
@@ -255,12 +75,12 @@ pub fn order_config(settings: &Settings) -> Result<OrderConfig> {
 }
 
 /// A span of time as the core counts it.
-fn span(duration: Duration) -> Result<time::Duration> {
+pub(crate) fn span(duration: Duration) -> Result<time::Duration> {
     time::Duration::try_from(duration)
         .map_err(|e| Error::invalid("duration", format!("{duration:?}: {e}")))
 }
 
-fn spawn_periodic<F, Fut, T>(
+pub(crate) fn spawn_periodic<F, Fut, T>(
     tasks: &mut JoinSet<(String, Result<()>)>,
     name: &'static str,
     interval: Duration,

@@ -1,41 +1,57 @@
 //! The seed's `stock-sync` command: sync every vendor, one vendor, or print the
 //! aggregated availability, against PostgreSQL (`DATABASE_URL`) or an in-memory store.
+//! It takes every setting of the running system (same flags, same variables).
 
 use std::io::Write;
-use std::sync::Arc;
 
-use aggregator_core::clock::{Clock, SystemClock};
-use aggregator_core::domain::{StalenessLimit, VendorId};
+use aggregator_core::domain::VendorId;
 use aggregator_core::error::{Error, Result};
-use aggregator_core::memory::InMemoryStockStore;
-use aggregator_core::service::{Catalog, StockSync, SyncConfig, SyncReport};
-use aggregator_core::traits::{OrderQueue, StockStore};
-use aggregator_http::{VendorEndpoint, parse_vendor_list, register_vendors};
-use aggregator_postgres::{PostgresConfig, PostgresStockStore};
-use aggregator_rabbitmq::{RabbitConfig, RabbitQueue};
+use aggregator_core::service::{Catalog, StockSync, SyncReport, request_syncs};
+use clap::Parser;
 
-/// The vendors used when `AGGREGATOR_VENDORS` is not set: the two mock vendors.
-pub const DEFAULT_VENDORS: &str = "VendorA=http://127.0.0.1:3001,VendorB=http://127.0.0.1:3002";
+use crate::app::App;
+use crate::backends;
+use crate::settings::Settings;
 
-/// The command's usage text.
-pub const USAGE: &str = "\
-usage: stock-sync [all | vendor ID | aggregate] [--queue | --api URL] [--page-size N]
+/// Syncs vendors' stock now: every configured vendor (`all`, the default), one
+/// (`vendor ID`), or prints the aggregated availability of every product (`aggregate`;
+/// without DATABASE_URL the store lives for this run only, so it syncs every vendor
+/// first).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "stock-sync", version, about, long_about)]
+pub struct SyncCli {
+    /// all | vendor ID | aggregate
+    #[arg(value_name = "COMMAND", num_args = 0..=2)]
+    pub words: Vec<String>,
+    /// Queue the sync requests on stock_sync_queue (for the workers) instead of syncing
+    /// here; needs AMQP_URL
+    #[arg(long, conflicts_with = "api")]
+    pub queue: bool,
+    /// Ask a running API (e.g. http://127.0.0.1:3000) instead: `all`/`vendor` queue its
+    /// syncs, `aggregate` prints its catalog
+    #[arg(long, env = "AGGREGATOR_API_URL", value_name = "URL", value_parser = http_url)]
+    pub api: Option<String>,
+    /// The admin key this command sends to the API of --api (the server's own keys are
+    /// --api-keys)
+    #[arg(
+        long,
+        env = "AGGREGATOR_API_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub api_key: Option<String>,
+    /// Every setting of the running system.
+    #[command(flatten)]
+    pub settings: Settings,
+}
 
-  all          sync every configured vendor now (the default)
-  vendor ID    sync one vendor now
-  aggregate    print the aggregated availability of every product in the store
-  --queue      queue the sync requests on stock_sync_queue (for the workers) instead
-  --api URL    ask a running API (e.g. http://127.0.0.1:3000 of full_stack) instead:
-               `all`/`vendor` queue its syncs, `aggregate` prints its catalog
-  --page-size N  rows asked per page of a vendor's feed (default 1000)
-
-Settings from the environment:
-  AGGREGATOR_VENDORS  e.g. VendorA=http://127.0.0.1:3001,VendorB=http://127.0.0.1:3002 (the default)
-  DATABASE_URL        PostgreSQL; without it the store is in memory and lives for this run
-                      only (then `aggregate` syncs every vendor first)
-  AMQP_URL            RabbitMQ, needed by --queue
-  AGGREGATOR_API_URL  the API for --api; AGGREGATOR_API_KEY an admin key for it, if it has keys
-  AGGREGATOR_QUEUE_PREFIX  prepended to queue names (default none)";
+fn http_url(text: &str) -> std::result::Result<String, String> {
+    if text.starts_with("http://") || text.starts_with("https://") {
+        Ok(text.trim_end_matches('/').to_owned())
+    } else {
+        Err(format!("{text:?} must be an http:// or https:// URL"))
+    }
+}
 
 /// What to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,68 +64,12 @@ pub enum SyncCommand {
     Aggregate,
 }
 
-/// The parsed command line and environment.
-#[derive(Debug, Clone)]
-pub struct SyncCli {
-    /// What to do.
-    pub command: SyncCommand,
-    /// Queue the requests instead of syncing here.
-    pub queue: bool,
-    /// Rows per page.
-    pub page_size: u32,
-    /// The vendors, in priority order.
-    pub vendors: Vec<VendorEndpoint>,
-    /// PostgreSQL, if set.
-    pub database_url: Option<String>,
-    /// RabbitMQ, if set.
-    pub amqp_url: Option<String>,
-    /// Queue name prefix.
-    pub queue_prefix: String,
-    /// A running API to ask instead, and its admin key.
-    pub api: Option<(String, Option<String>)>,
-}
-
 impl SyncCli {
-    /// Parses the arguments (without the program name) and reads the settings through
-    /// `env`. An error is a message for the user (exit code 2).
-    pub fn parse(
-        args: impl IntoIterator<Item = String>,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> std::result::Result<Self, String> {
-        let mut words = Vec::new();
-        let mut queue = false;
-        let mut api = env("AGGREGATOR_API_URL").filter(|url| !url.is_empty());
-        let mut page_size = SyncConfig::default().page_size;
-        let mut args = args.into_iter();
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--queue" => queue = true,
-                "--api" => {
-                    api = Some(
-                        args.next()
-                            .ok_or_else(|| format!("--api needs a URL\n\n{USAGE}"))?,
-                    );
-                }
-                "--page-size" => {
-                    let text = args
-                        .next()
-                        .ok_or_else(|| format!("--page-size needs a value\n\n{USAGE}"))?;
-                    page_size = match text.parse::<u32>() {
-                        Ok(n) if (1..=10_000).contains(&n) => n,
-                        _ => return Err(format!("--page-size {text:?} must be from 1 to 10000")),
-                    };
-                }
-                "-h" | "--help" => return Err(USAGE.to_owned()),
-                flag if flag.starts_with('-') => {
-                    return Err(format!("unknown option {flag:?}\n\n{USAGE}"));
-                }
-                _ => words.push(arg),
-            }
-        }
-        let vendors_text = env("AGGREGATOR_VENDORS").unwrap_or_else(|| DEFAULT_VENDORS.into());
-        let vendors =
-            parse_vendor_list(&vendors_text).map_err(|e| format!("AGGREGATOR_VENDORS: {e}"))?;
-        let command = match words.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+    /// What the words ask for, checked against the settings: a message for the user
+    /// (exit code 2) when they make no sense.
+    pub fn sync_command(&self) -> std::result::Result<SyncCommand, String> {
+        let vendors = &self.settings.vendors;
+        let command = match self.words.iter().map(String::as_str).collect::<Vec<_>>()[..] {
             [] | ["all"] => SyncCommand::All,
             ["aggregate"] => SyncCommand::Aggregate,
             ["vendor", id] => {
@@ -123,52 +83,29 @@ impl SyncCli {
                 }
                 SyncCommand::Vendor(id)
             }
-            ["vendor"] => return Err(format!("`vendor` needs a vendor id\n\n{USAGE}")),
-            _ => return Err(format!("unknown command {:?}\n\n{USAGE}", words.join(" "))),
+            ["vendor"] => return Err("`vendor` needs a vendor id".into()),
+            _ => return Err(format!("unknown command {:?}", self.words.join(" "))),
         };
-        if let Some(url) = &api {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(format!("--api {url:?} must be an http:// or https:// URL"));
-            }
-            if queue {
-                return Err("--queue and --api exclude each other".into());
-            }
-        }
-        if queue && command == SyncCommand::Aggregate {
+        if self.queue && command == SyncCommand::Aggregate {
             return Err("--queue applies to `all` and `vendor`, not to `aggregate`".into());
         }
-        let amqp_url = env("AMQP_URL").filter(|url| !url.is_empty());
-        if queue && amqp_url.is_none() {
+        if self.queue && self.settings.amqp_url.is_none() {
             return Err("--queue needs AMQP_URL (the RabbitMQ that the workers consume)".into());
         }
-        Ok(Self {
-            command,
-            queue,
-            page_size,
-            vendors,
-            database_url: env("DATABASE_URL").filter(|url| !url.is_empty()),
-            amqp_url,
-            queue_prefix: env("AGGREGATOR_QUEUE_PREFIX").unwrap_or_default(),
-            api: api.map(|url| {
-                (
-                    url.trim_end_matches('/').to_owned(),
-                    env("AGGREGATOR_API_KEY").filter(|k| !k.is_empty()),
-                )
-            }),
-        })
+        Ok(command)
     }
 
-    fn targets(&self) -> Vec<VendorId> {
-        match &self.command {
+    fn targets(&self, command: &SyncCommand) -> Vec<VendorId> {
+        match command {
             SyncCommand::Vendor(id) => vec![id.clone()],
-            _ => self.vendors.iter().map(|v| v.id.clone()).collect(),
+            _ => self.settings.vendors.iter().map(|v| v.id.clone()).collect(),
         }
     }
 
-    /// Runs the command, writing results to `out`; answers the process exit code: 0 when
+    /// Runs `command`, writing results to `out`; answers the process exit code: 0 when
     /// everything worked, 1 when a vendor's sync failed or a service was unreachable.
-    pub async fn run(&self, out: &mut dyn Write) -> u8 {
-        match self.run_inner(out).await {
+    pub async fn run(&self, command: &SyncCommand, out: &mut dyn Write) -> u8 {
+        match self.run_inner(command, out).await {
             Ok(code) => code,
             Err(error) => {
                 let _ = writeln!(out, "stock-sync: {error}");
@@ -177,30 +114,30 @@ impl SyncCli {
         }
     }
 
-    async fn run_inner(&self, out: &mut dyn Write) -> Result<u8> {
-        if let Some((url, key)) = &self.api {
-            return self.through_api(url, key.as_deref(), out).await;
+    async fn run_inner(&self, command: &SyncCommand, out: &mut dyn Write) -> Result<u8> {
+        if let Some(url) = &self.api {
+            return self
+                .through_api(command, url, self.api_key.as_deref(), out)
+                .await;
         }
         if self.queue {
-            return self.queue_requests(out).await;
-        }
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let (store, in_memory): (Arc<dyn StockStore>, bool) = match &self.database_url {
-            Some(url) => {
-                let store = PostgresStockStore::connect(&PostgresConfig::new(url.clone())).await?;
-                store.migrate().await?;
-                (Arc::new(store), false)
+            let backends = backends::connect(&self.settings).await?;
+            let queued = request_syncs(backends.queue.as_ref(), self.targets(command)).await?;
+            for (vendor, id) in queued {
+                writeln!(
+                    out,
+                    "{vendor}: sync request queued on stock_sync_queue ({id})"
+                )
+                .map_err(io_error)?;
             }
-            None => (Arc::new(InMemoryStockStore::new()), true),
-        };
-        let directory = register_vendors(store.as_ref(), &self.vendors, |_| {}).await?;
-        let config = SyncConfig {
-            page_size: self.page_size,
-            ..SyncConfig::default()
-        };
-        let sync = StockSync::new(store.clone(), directory, clock.clone(), config)?;
-        match self.command {
-            SyncCommand::All | SyncCommand::Vendor(_) => self.sync_targets(&sync, out).await,
+            return Ok(0);
+        }
+        let in_memory = self.settings.database_url.is_none();
+        let app = App::build(self.settings.clone()).await?;
+        match command {
+            SyncCommand::All | SyncCommand::Vendor(_) => {
+                self.sync_targets(command, app.sync(), out).await
+            }
             SyncCommand::Aggregate => {
                 if in_memory {
                     writeln!(
@@ -208,18 +145,22 @@ impl SyncCli {
                         "(no DATABASE_URL: syncing every vendor into memory first)"
                     )
                     .map_err(io_error)?;
-                    self.sync_targets(&sync, out).await?;
+                    self.sync_targets(command, app.sync(), out).await?;
                 }
-                let catalog = Catalog::new(store, clock, StalenessLimit::default());
-                print_aggregate(&catalog, out).await?;
+                print_aggregate(app.listing(), out).await?;
                 Ok(0)
             }
         }
     }
 
-    async fn sync_targets(&self, sync: &StockSync, out: &mut dyn Write) -> Result<u8> {
+    async fn sync_targets(
+        &self,
+        command: &SyncCommand,
+        sync: &StockSync,
+        out: &mut dyn Write,
+    ) -> Result<u8> {
         let mut failed = 0;
-        for vendor in self.targets() {
+        for vendor in self.targets(command) {
             match sync.sync_vendor(&vendor).await {
                 Ok(report) => writeln!(out, "{}", describe_success(&report)),
                 Err(error) => {
@@ -231,36 +172,16 @@ impl SyncCli {
         }
         Ok(u8::from(failed > 0))
     }
-
-    async fn queue_requests(&self, out: &mut dyn Write) -> Result<u8> {
-        let url = self
-            .amqp_url
-            .clone()
-            .ok_or_else(|| Error::invalid("AMQP_URL", "is required with --queue"))?;
-        let mut config = RabbitConfig::new(url);
-        config.prefix = self.queue_prefix.clone();
-        let queue = RabbitQueue::connect(config).await?;
-        for vendor in self.targets() {
-            let message =
-                aggregator_core::domain::Message::json(&aggregator_core::domain::SyncRequest {
-                    vendor: vendor.clone(),
-                })?;
-            queue
-                .publish(aggregator_core::domain::QueueName::StockSync, &message)
-                .await?;
-            writeln!(
-                out,
-                "{vendor}: sync request queued on stock_sync_queue ({})",
-                message.id
-            )
-            .map_err(io_error)?;
-        }
-        Ok(0)
-    }
 }
 
 impl SyncCli {
-    async fn through_api(&self, base: &str, key: Option<&str>, out: &mut dyn Write) -> Result<u8> {
+    async fn through_api(
+        &self,
+        command: &SyncCommand,
+        base: &str,
+        key: Option<&str>,
+        out: &mut dyn Write,
+    ) -> Result<u8> {
         let http = reqwest::Client::new();
         let with_key = |request: reqwest::RequestBuilder| match key {
             Some(key) => request.bearer_auth(key),
@@ -269,9 +190,9 @@ impl SyncCli {
         let unreachable = |e: reqwest::Error| {
             Error::transient(format!("API {base}"), e.without_url().to_string())
         };
-        match &self.command {
+        match command {
             SyncCommand::All | SyncCommand::Vendor(_) => {
-                let body = match &self.command {
+                let body = match command {
                     SyncCommand::Vendor(id) => serde_json::json!({ "vendor": id.as_str() }),
                     _ => serde_json::json!({}),
                 };
@@ -420,27 +341,48 @@ fn io_error(error: std::io::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::parse_with_env;
+    use clap::CommandFactory;
 
-    fn parse(args: &[&str]) -> std::result::Result<SyncCli, String> {
-        SyncCli::parse(args.iter().map(|s| s.to_string()), |_| None)
+    fn parse_env(args: &[&str], env: &[(&str, &str)]) -> std::result::Result<SyncCli, String> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        parse_with_env(
+            SyncCli::command(),
+            args.iter().map(|s| s.to_string()),
+            move |name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    fn command(args: &[&str]) -> std::result::Result<SyncCommand, String> {
+        parse_env(args, &[])?.sync_command()
     }
 
     #[test]
     fn commands_parse() {
-        assert_eq!(parse(&[]).expect("all").command, SyncCommand::All);
-        assert_eq!(parse(&["all"]).expect("all").command, SyncCommand::All);
+        assert_eq!(command(&[]).expect("all"), SyncCommand::All);
+        assert_eq!(command(&["all"]).expect("all"), SyncCommand::All);
         assert_eq!(
-            parse(&["aggregate"]).expect("aggregate").command,
+            command(&["aggregate"]).expect("aggregate"),
             SyncCommand::Aggregate
         );
-        let one = parse(&["vendor", "VendorB", "--page-size", "50"]).expect("vendor");
+        let cli = parse_env(&["vendor", "VendorB", "--page-size", "50"], &[]).expect("vendor");
+        let one = cli.sync_command().expect("vendor");
         assert_eq!(
-            one.command,
+            one,
             SyncCommand::Vendor(VendorId::new("VendorB").expect("id"))
         );
-        assert_eq!(one.page_size, 50);
-        assert_eq!(one.targets().len(), 1);
-        assert_eq!(parse(&["all"]).expect("all").targets().len(), 2);
+        assert_eq!(
+            cli.settings.sync_page_size, 50,
+            "--page-size is --sync-page-size"
+        );
+        assert_eq!(cli.targets(&one).len(), 1);
+        assert_eq!(cli.targets(&SyncCommand::All).len(), 2);
+        let queued = parse_env(&["--queue"], &[("AMQP_URL", "amqp://mq")]).expect("queue");
+        assert_eq!(queued.sync_command(), Ok(SyncCommand::All));
     }
 
     #[test]
@@ -453,22 +395,20 @@ mod tests {
             (vec!["vendor"], "needs a vendor id"),
             (vec!["everything"], "unknown command"),
             (vec!["all", "extra"], "unknown command"),
-            (vec!["--bogus"], "unknown option"),
-            (vec!["--page-size", "0"], "--page-size"),
-            (vec!["--page-size"], "needs a value"),
+            (vec!["--bogus"], "unexpected argument"),
+            (vec!["--page-size", "0"], "--sync-page-size"),
+            (vec!["--page-size"], "a value is required"),
             (vec!["aggregate", "--queue"], "--queue applies"),
             (vec!["--queue"], "AMQP_URL"),
-            (vec!["--api"], "needs a URL"),
+            (vec!["--api"], "a value is required"),
             (vec!["--api", "localhost:3000"], "http://"),
+            (vec!["--api", "http://x", "--queue"], "cannot be used with"),
             (vec!["vendor", "Bad Id"], "vendorId"),
         ] {
-            let error = parse(&args).expect_err(needle);
+            let error = command(&args).expect_err(needle);
             assert!(error.contains(needle), "{args:?}: {error}");
         }
-        let bad_env = SyncCli::parse(Vec::new(), |name| {
-            (name == "AGGREGATOR_VENDORS").then(|| "nonsense".to_string())
-        })
-        .expect_err("bad list");
-        assert!(bad_env.contains("AGGREGATOR_VENDORS"), "{bad_env}");
+        let bad_env = parse_env(&[], &[("AGGREGATOR_VENDORS", "nonsense")]).expect_err("bad list");
+        assert!(bad_env.contains("--vendors"), "{bad_env}");
     }
 }

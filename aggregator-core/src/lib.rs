@@ -44,7 +44,7 @@ pub mod traits;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result, ShortLine};
-pub use redact::redact_url;
+pub use redact::{RedactedUrl, redact_url};
 pub use traits::{Cache, OrderQueue, StockStore, VendorClient};
 
 /// The traits a caller needs in scope to call a backend's methods:

@@ -16,6 +16,53 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// A service URL whose password never reaches a log line, `Debug` or `Display` output:
+/// both show it through [`redact_url`]. [`RedactedUrl::expose`] gives the whole URL, to
+/// connect with.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct RedactedUrl(String);
+
+impl RedactedUrl {
+    /// Wraps `url` (any text; a URL without a password shows as it is).
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL, secrets included.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RedactedUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", redact_url(&self.0))
+    }
+}
+
+impl std::fmt::Display for RedactedUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+impl std::str::FromStr for RedactedUrl {
+    type Err = String;
+
+    /// Accepts text of the form `scheme://...`; the error never repeats a password.
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text
+            .split_once("://")
+            .is_some_and(|(scheme, rest)| !scheme.is_empty() && !rest.is_empty())
+        {
+            Ok(Self(text.to_owned()))
+        } else {
+            // Never the text itself: without a scheme it cannot be redacted reliably.
+            Err("is not a URL like scheme://host:port".to_owned())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,5 +94,17 @@ mod tests {
             "redis://127.0.0.1:6379"
         );
         assert_eq!(redact_url("not a url"), "not a url");
+    }
+
+    #[test]
+    fn a_redacted_url_hides_its_password_everywhere_but_expose() {
+        let url: RedactedUrl = "amqp://guest:hunter2@mq:5672/%2f".parse().expect("url");
+        assert_eq!(url.to_string(), "amqp://guest:***@mq:5672/%2f");
+        assert!(!format!("{url:?}").contains("hunter2"));
+        assert_eq!(url.expose(), "amqp://guest:hunter2@mq:5672/%2f");
+        let refused = "user:hunter2@host"
+            .parse::<RedactedUrl>()
+            .expect_err("no scheme");
+        assert!(!refused.contains("hunter2"), "{refused}");
     }
 }

@@ -12,5 +12,5 @@ pub mod api;
 mod vendor_client;
 
 pub use vendor_client::{
-    HttpVendorClient, HttpVendorConfig, VendorEndpoint, parse_vendor_list, register_vendors,
+    HttpVendorClient, HttpVendorConfig, VendorEndpoint, parse_vendor_list, vendor_clients,
 };

@@ -40,7 +40,7 @@ mod state;
 pub use catalog::{CURRENCY, CatalogItem, SEED_PRODUCT_COUNT};
 pub use faults::{FaultUpdate, Faults, MAX_CLOCK_OFFSET_MS, MAX_DELAY_MS};
 pub use routes::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-pub use serve_args::{ServeArgs, USAGE};
+pub use serve_args::{ServeArgs, ServeCli};
 pub use server::MockVendor;
 pub use state::{
     Fluctuation, MockVendorConfig, PlacedLine, ShortSku, VendorOrderRecord, VendorOrderStatus,

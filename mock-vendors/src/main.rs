@@ -4,16 +4,16 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use mock_vendors::{MockVendor, ServeArgs};
+use clap::{CommandFactory, Parser};
+use mock_vendors::{MockVendor, ServeCli};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match ServeArgs::parse(std::env::args().skip(1), |name| std::env::var(name).ok()) {
+    let args = match ServeCli::parse().serve_args() {
         Ok(args) => args,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::from(2);
-        }
+        Err(message) => ServeCli::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, message)
+            .exit(),
     };
     let mut running = Vec::new();
     for (config, port) in args.vendors {

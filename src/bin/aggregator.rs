@@ -2,80 +2,82 @@
 
 use std::process::ExitCode;
 
-use order_aggregator::backends;
+use clap::{Parser, ValueEnum};
+use order_aggregator::app::App;
 use order_aggregator::logging;
-use order_aggregator::settings::{Settings, help};
-use order_aggregator::stack::{Roles, start, termination_signal};
+use order_aggregator::settings::Settings;
+use order_aggregator::stack::{Roles, termination_signal};
 
-const USAGE: &str = "[PART...] [SETTINGS]
+/// Runs the named parts of Order Aggregator (several may be named, e.g.
+/// `aggregator api relay`; none means all).
+///
+/// Several api and worker processes can run against one PostgreSQL, RabbitMQ and Redis;
+/// without DATABASE_URL and AMQP_URL every part must run in one process (`all`).
+#[derive(Debug, Parser)]
+#[command(name = "aggregator", version, about, long_about)]
+struct Cli {
+    /// The parts to run in this process
+    #[arg(value_enum, value_name = "PART")]
+    parts: Vec<Part>,
+    #[command(flatten)]
+    settings: Settings,
+}
 
-Runs the named parts (several may be named, e.g. `aggregator api relay`):
-  all      every part below in one process (the default)
-  api      the HTTP API
-  worker   order workers (consume order_queue)
-  relay    the outbox relay (order messages from the store to the queue)
-  sweeper  expires overdue reservations and holds
-  sync     the stock-sync schedule and the stock_sync_queue consumer
+/// A part of the system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Part {
+    /// Every part below in one process (the default)
+    All,
+    /// The HTTP API
+    Api,
+    /// Order workers (consume order_queue)
+    Worker,
+    /// The outbox relay (order messages from the store to the queue)
+    Relay,
+    /// Expires overdue reservations and holds
+    Sweeper,
+    /// The stock-sync schedule and the stock_sync_queue consumer
+    Sync,
+}
 
-Several api and worker processes can run against one PostgreSQL, RabbitMQ and Redis;
-without DATABASE_URL and AMQP_URL every part must run in one process (`all`).";
-
-/// The parts named on the command line (`all` when none is).
-fn roles(words: &[String]) -> Result<Roles, String> {
-    if words.is_empty() {
-        return Ok(Roles::ALL);
+fn roles(parts: &[Part]) -> Roles {
+    if parts.is_empty() {
+        return Roles::ALL;
     }
     let mut roles = Roles::NONE;
-    for word in words {
-        match word.as_str() {
-            "all" => roles = Roles::ALL,
-            "api" => roles.api = true,
-            "worker" => roles.worker = true,
-            "relay" => roles.relay = true,
-            "sweeper" => roles.sweeper = true,
-            "sync" => roles.sync = true,
-            other => return Err(format!("unknown part {other:?}")),
+    for part in parts {
+        match part {
+            Part::All => roles = Roles::ALL,
+            Part::Api => roles.api = true,
+            Part::Worker => roles.worker = true,
+            Part::Relay => roles.relay = true,
+            Part::Sweeper => roles.sweeper = true,
+            Part::Sync => roles.sync = true,
         }
     }
-    Ok(roles)
+    roles
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (settings, rest) = match Settings::from_process(0) {
-        Ok(parsed) => parsed,
-        Err(message) if message == "help" => {
-            println!("{}", help("aggregator", USAGE));
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("aggregator: {message}");
-            return ExitCode::from(2);
-        }
-    };
-    let roles = match roles(&rest) {
-        Ok(roles) => roles,
-        Err(message) => {
-            eprintln!("aggregator: {message}\n\n{}", help("aggregator", USAGE));
-            return ExitCode::from(2);
-        }
-    };
-    let _logs = match logging::init(&settings) {
+    let cli = Cli::parse();
+    let roles = roles(&cli.parts);
+    let _logs = match logging::init(&cli.settings) {
         Ok(guard) => guard,
         Err(message) => {
             eprintln!("aggregator: {message}");
             return ExitCode::FAILURE;
         }
     };
-    let backends = match backends::connect(&settings).await {
-        Ok(backends) => backends,
+    let app = match App::build(cli.settings).await {
+        Ok(app) => app,
         Err(error) => {
-            tracing::error!(%error, "cannot reach the backends");
+            tracing::error!(%error, "cannot build the system");
             eprintln!("aggregator: {error}");
             return ExitCode::FAILURE;
         }
     };
-    let running = match start(&settings, backends, roles).await {
+    let running = match app.start(roles).await {
         Ok(running) => running,
         Err(error) => {
             tracing::error!(%error, "cannot start");

@@ -2,17 +2,18 @@
 
 use std::process::ExitCode;
 
+use clap::{CommandFactory, Parser};
 use order_aggregator::stock_sync_cli::SyncCli;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = match SyncCli::parse(std::env::args().skip(1), |name| std::env::var(name).ok()) {
-        Ok(cli) => cli,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::from(2);
-        }
+    let cli = SyncCli::parse();
+    let command = match cli.sync_command() {
+        Ok(command) => command,
+        Err(message) => SyncCli::command()
+            .error(clap::error::ErrorKind::InvalidValue, message)
+            .exit(),
     };
     let mut out = std::io::stdout().lock();
-    ExitCode::from(cli.run(&mut out).await)
+    ExitCode::from(cli.run(&command, &mut out).await)
 }

@@ -82,16 +82,21 @@ async fn sigterm_stops_every_part_cleanly_with_exit_0_and_logs_in_files() {
 #[tokio::test]
 async fn bad_settings_and_unknown_parts_exit_2_with_the_reason() {
     for (args, env, needle) in [
-        (vec!["dance"], ("AGGREGATOR_WORKERS", "2"), "unknown part"),
         (
-            vec!["all"],
-            ("AGGREGATOR_WORKERS", "lots"),
-            "AGGREGATOR_WORKERS",
+            vec!["dance"],
+            ("AGGREGATOR_WORKERS", "2"),
+            "invalid value 'dance'",
         ),
+        (vec!["all"], ("AGGREGATOR_WORKERS", "lots"), "--workers"),
         (
             vec!["all"],
             ("AGGREGATOR_RETRY_DELAYS_MS", "5,1"),
-            "AGGREGATOR_RETRY_DELAYS_MS",
+            "--retry-delays",
+        ),
+        (
+            vec!["--workers=many"],
+            ("AGGREGATOR_WORKERS", "2"),
+            "--workers",
         ),
     ] {
         let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_aggregator"))
@@ -104,9 +109,99 @@ async fn bad_settings_and_unknown_parts_exit_2_with_the_reason() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
+    for binary in [
+        env!("CARGO_BIN_EXE_aggregator"),
+        env!("CARGO_BIN_EXE_aggregator-api"),
+    ] {
+        let output = tokio::process::Command::new(binary)
+            .env("AGGREGATOR_API_ADDR", "0.0.0.0:0")
+            .env("AGGREGATOR_LOG_DIR", "none")
+            .env("AGGREGATOR_VENDORS", "VendorA=http://127.0.0.1:9")
+            .env_remove("AGGREGATOR_API_KEYS")
+            .env_remove("DATABASE_URL")
+            .env_remove("AMQP_URL")
+            .env_remove("REDIS_URL")
+            .output()
+            .await
+            .expect("runs");
+        assert_eq!(output.status.code(), Some(1), "{binary}: protected mode");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("protected mode"), "{binary}: {stderr}");
+        assert!(stderr.contains("AGGREGATOR_API_KEYS"), "{binary}: {stderr}");
+    }
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_aggregator-api"))
+        .env("AGGREGATOR_API_KEYS", "admin:short")
+        .env("AGGREGATOR_LOG_DIR", "none")
+        .output()
+        .await
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2), "a bad key list");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--api-keys") && !stderr.contains("short"),
+        "named, never echoed: {stderr}"
+    );
+}
+
+/// Every binary answers `--help` on stdout with exit 0 (naming the shared settings and
+/// their variables), `--version` with its version, and an unknown flag with exit 2 on
+/// stderr.
+#[tokio::test]
+async fn every_binary_answers_help_version_and_bad_flags() {
+    for binary in [
+        env!("CARGO_BIN_EXE_aggregator"),
+        env!("CARGO_BIN_EXE_aggregator-api"),
+        env!("CARGO_BIN_EXE_stock-sync"),
+    ] {
+        let help = tokio::process::Command::new(binary)
+            .arg("--help")
+            .output()
+            .await
+            .expect("runs");
+        assert_eq!(help.status.code(), Some(0), "{binary} --help");
+        let text = String::from_utf8_lossy(&help.stdout);
+        for needle in [
+            "--database-url",
+            "DATABASE_URL",
+            "--retry-delays",
+            "AGGREGATOR_RETRY_DELAYS_MS",
+            "--vendors",
+            "--relay-batch",
+        ] {
+            assert!(
+                text.contains(needle),
+                "{binary} --help lacks {needle}:\n{text}"
+            );
+        }
+        let version = tokio::process::Command::new(binary)
+            .arg("--version")
+            .output()
+            .await
+            .expect("runs");
+        assert_eq!(version.status.code(), Some(0), "{binary} --version");
+        assert!(
+            String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")),
+            "{binary} --version"
+        );
+        let bad = tokio::process::Command::new(binary)
+            .arg("--no-such-flag")
+            .output()
+            .await
+            .expect("runs");
+        assert_eq!(bad.status.code(), Some(2), "{binary} --no-such-flag");
+        assert!(bad.stdout.is_empty(), "{binary}: errors go to stderr");
+        assert!(
+            String::from_utf8_lossy(&bad.stderr).contains("--no-such-flag"),
+            "{binary}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_protected_mode_check_of_the_plain_binary() {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_aggregator"))
         .env("AGGREGATOR_API_ADDR", "0.0.0.0:0")
-        .env("AGGREGATOR_LOG_DIR", "")
+        .env("AGGREGATOR_LOG_DIR", "none")
         .env_remove("AGGREGATOR_API_KEYS")
         .env_remove("DATABASE_URL")
         .env_remove("AMQP_URL")

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use order_aggregator::stack::{Roles, start};
+use order_aggregator::app::App;
+use order_aggregator::stack::Roles;
 use serde_json::json;
 
 use super::support::{
@@ -13,7 +14,10 @@ use super::support::{
 async fn orders_placed_over_http_are_confirmed_and_the_vendors_stock_drops_by_exactly_that() {
     let (a, b) = vendors().await;
     let settings = settings(&[&a, &b]);
-    let running = start(&settings, memory_backends(), Roles::ALL)
+    let running = App::on(settings.clone(), memory_backends())
+        .await
+        .expect("app")
+        .start(Roles::ALL)
         .await
         .expect("started");
     let base = format!("http://{}", running.api_addr.expect("api"));
@@ -84,7 +88,10 @@ async fn orders_placed_over_http_are_confirmed_and_the_vendors_stock_drops_by_ex
 async fn the_stock_sync_command_talks_to_a_running_stack_with_api() {
     let (a, b) = vendors().await;
     let settings = settings(&[&a, &b]);
-    let running = start(&settings, memory_backends(), Roles::ALL)
+    let running = App::on(settings.clone(), memory_backends())
+        .await
+        .expect("app")
+        .start(Roles::ALL)
         .await
         .expect("started");
     let base = format!("http://{}", running.api_addr.expect("api"));

@@ -13,9 +13,10 @@ use aggregator_postgres::testing::TestDatabase;
 use aggregator_rabbitmq::{RabbitConfig, RabbitQueue};
 use aggregator_redis::{RedisCache, RedisConfig};
 use mock_vendors::Faults;
+use order_aggregator::app::App;
 use order_aggregator::backends::Backends;
 use order_aggregator::settings::Settings;
-use order_aggregator::stack::{Roles, start};
+use order_aggregator::stack::Roles;
 use serde_json::json;
 
 use super::support::{
@@ -101,7 +102,10 @@ async fn two_apis_and_two_workers_sell_exactly_the_stock_of_a_thousand_racing_or
     let Some(services) = Services::connect(&settings).await else {
         return;
     };
-    let first = start(&settings, services.backends(), Roles::ALL)
+    let first = App::on(settings.clone(), services.backends())
+        .await
+        .expect("app")
+        .start(Roles::ALL)
         .await
         .expect("first");
     let second_roles = Roles {
@@ -110,7 +114,10 @@ async fn two_apis_and_two_workers_sell_exactly_the_stock_of_a_thousand_racing_or
         relay: true,
         ..Roles::NONE
     };
-    let second = start(&settings, services.backends(), second_roles)
+    let second = App::on(settings.clone(), services.backends())
+        .await
+        .expect("app")
+        .start(second_roles)
         .await
         .expect("second");
     let bases = [
@@ -181,7 +188,10 @@ async fn a_vendor_outage_retries_then_confirms_or_fails_with_units_released() {
     let Some(services) = Services::connect(&settings).await else {
         return;
     };
-    let running = start(&settings, services.backends(), Roles::ALL)
+    let running = App::on(settings.clone(), services.backends())
+        .await
+        .expect("app")
+        .start(Roles::ALL)
         .await
         .expect("started");
     let base = format!("http://{}", running.api_addr.expect("api"));
@@ -329,7 +339,10 @@ async fn a_worker_stopped_mid_message_leaves_it_for_another_that_processes_it_on
         sync: true,
         ..Roles::NONE
     };
-    let api = start(&settings, services.backends(), api_only)
+    let api = App::on(settings.clone(), services.backends())
+        .await
+        .expect("app")
+        .start(api_only)
         .await
         .expect("api");
     let base = format!("http://{}", api.api_addr.expect("api"));
@@ -352,7 +365,10 @@ async fn a_worker_stopped_mid_message_leaves_it_for_another_that_processes_it_on
         worker: true,
         ..Roles::NONE
     };
-    let doomed = start(&worker_settings, services.backends(), workers_only)
+    let doomed = App::on(worker_settings.clone(), services.backends())
+        .await
+        .expect("app")
+        .start(workers_only)
         .await
         .expect("worker");
     let placed: serde_json::Value = http
@@ -379,7 +395,10 @@ async fn a_worker_stopped_mid_message_leaves_it_for_another_that_processes_it_on
         "not confirmed: the worker was stopped before"
     );
     a.reset_faults();
-    let rescuer = start(&worker_settings, services.backends(), workers_only)
+    let rescuer = App::on(worker_settings.clone(), services.backends())
+        .await
+        .expect("app")
+        .start(workers_only)
         .await
         .expect("worker");
     eventually(

@@ -13,12 +13,12 @@ use order_aggregator::settings::Settings;
 fn one_quick_retry(amqp: Option<(String, String)>) -> Settings {
     let env = move |name: &str| match name {
         "AGGREGATOR_RETRY_DELAYS_MS" => Some("50".to_owned()),
-        "AGGREGATOR_LOG_DIR" => Some(String::new()),
+        "AGGREGATOR_LOG_DIR" => Some("none".into()),
         "AMQP_URL" => amqp.as_ref().map(|(url, _)| url.clone()),
         "AGGREGATOR_QUEUE_PREFIX" => amqp.as_ref().map(|(_, prefix)| prefix.clone()),
         _ => None,
     };
-    Settings::parse(Vec::new(), env).expect("settings").0
+    Settings::parse(Vec::new(), env).expect("settings")
 }
 
 /// A message fails twice: with two attempts the second failure dead-letters it (with

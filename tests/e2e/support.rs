@@ -32,7 +32,7 @@ pub(crate) fn settings(vendors: &[&MockVendor]) -> Settings {
     let env = move |name: &str| match name {
         "AGGREGATOR_VENDORS" => Some(list.clone()),
         "AGGREGATOR_API_ADDR" => Some("127.0.0.1:0".into()),
-        "AGGREGATOR_LOG_DIR" => Some(String::new()),
+        "AGGREGATOR_LOG_DIR" => Some("none".into()),
         "AGGREGATOR_RELAY_INTERVAL_MS" => Some("20".into()),
         "AGGREGATOR_SYNC_INTERVAL_SECS" => Some("1".into()),
         "AGGREGATOR_SWEEP_INTERVAL_SECS" => Some("1".into()),
@@ -43,7 +43,7 @@ pub(crate) fn settings(vendors: &[&MockVendor]) -> Settings {
         "AGGREGATOR_CONFIRMATION_MARGIN_MS" => Some("0".into()),
         _ => None,
     };
-    Settings::parse(Vec::new(), env).expect("settings").0
+    Settings::parse(Vec::new(), env).expect("settings")
 }
 
 /// In-memory backends (one process).

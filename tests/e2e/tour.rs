@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use order_aggregator::stack::{Roles, start};
+use order_aggregator::app::App;
+use order_aggregator::stack::Roles;
 use serde_json::{Value, json};
 
 use super::support::{eventually, get_json, memory_backends, settings, vendors};
@@ -11,7 +12,10 @@ use super::support::{eventually, get_json, memory_backends, settings, vendors};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_tour_works_as_written() {
     let (a, b) = vendors().await;
-    let running = start(&settings(&[&a, &b]), memory_backends(), Roles::ALL)
+    let running = App::on(settings(&[&a, &b]), memory_backends())
+        .await
+        .expect("app")
+        .start(Roles::ALL)
         .await
         .expect("started");
     let api = format!("http://{}", running.api_addr.expect("api"));

@@ -221,7 +221,7 @@ impl World {
                 RESERVATION_TTL_SECS.to_string(),
             )
             .env("AGGREGATOR_SHUTDOWN_GRACE_SECS", "2")
-            .env("AGGREGATOR_LOG_DIR", "")
+            .env("AGGREGATOR_LOG_DIR", "none")
             .env("AGGREGATOR_LOG_FORMAT", "json")
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))

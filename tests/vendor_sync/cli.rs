@@ -81,7 +81,7 @@ async fn unknown_commands_and_vendors_exit_2_with_a_clear_message() {
     }
     let (code, _, err) = stock_sync(&[], &[("AGGREGATOR_VENDORS", "VendorA".into())]).await;
     assert_eq!(code, 2);
-    assert!(err.contains("AGGREGATOR_VENDORS"), "{err}");
+    assert!(err.contains("--vendors"), "{err}");
 }
 
 #[tokio::test]

@@ -8,11 +8,12 @@ use std::time::Instant;
 use aggregator_core::clock::SystemClock;
 use aggregator_core::domain::{CustomerId, OrderDetails};
 use aggregator_core::error::Error;
+use aggregator_core::service::register_vendors;
 use aggregator_core::service::{
     ItemRequest, OrderConfig, OrderRequest, OrderService, StockSync, SyncConfig,
 };
 use aggregator_core::traits::StockStore;
-use aggregator_http::{parse_vendor_list, register_vendors};
+use aggregator_http::{parse_vendor_list, vendor_clients};
 use aggregator_postgres::testing::TestDatabase;
 use mock_vendors::{MockVendor, MockVendorConfig};
 
@@ -64,9 +65,12 @@ async fn a_full_size_sync_lands_whole_while_orders_race_and_nothing_is_oversold(
         b.base_url()
     ))
     .expect("vendors");
-    let directory = register_vendors(store.as_ref(), &endpoints, |_| {})
-        .await
-        .expect("registered");
+    let directory = register_vendors(
+        store.as_ref(),
+        vendor_clients(&endpoints, |_| {}).expect("clients"),
+    )
+    .await
+    .expect("registered");
     let sync = StockSync::new(
         store.clone(),
         directory,

@@ -53,6 +53,10 @@ fn sku_key(sku: &VendorSku) -> String {
 }
 
 impl CachedCatalog {
+    /// How long entries live unless told otherwise: changes another process made show
+    /// within this.
+    pub const DEFAULT_TTL: Duration = Duration::from_secs(2);
+
     /// Reads `catalog` (over `store`) through `cache`, keeping entries for `ttl`.
     pub fn new(
         catalog: Catalog,

@@ -14,6 +14,7 @@ mod runners;
 mod sweeper;
 mod sync;
 mod sync_consumer;
+mod vendors;
 
 pub use cached_catalog::{CacheStats, CachedCatalog};
 pub use catalog::{Catalog, ProductAvailability, VendorAvailability, aggregate};
@@ -30,3 +31,4 @@ pub use runners::{
 pub use sweeper::Sweeper;
 pub use sync::{StockSync, SyncConfig, SyncReport};
 pub use sync_consumer::{SyncConsumer, SyncSettled, run_sync_schedule};
+pub use vendors::{register_vendors, request_syncs};

@@ -6,10 +6,7 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 use crate::clock::Clock;
-use crate::domain::{
-    HealthPolicy, Message, ProductId, QueueName, SnapshotRow, SyncRequest, Vendor, VendorId,
-    VendorSku,
-};
+use crate::domain::{HealthPolicy, ProductId, SnapshotRow, Vendor, VendorId, VendorSku};
 use crate::error::{Error, Result};
 use crate::service::cached_catalog::CachedCatalog;
 use crate::traits::{OrderQueue, VendorDirectory, VendorLedger};
@@ -248,14 +245,7 @@ impl StockSync {
 
     /// Queues one sync request per configured vendor on `stock_sync_queue`.
     pub async fn request_all(&self, queue: &dyn OrderQueue) -> Result<usize> {
-        let mut count = 0;
-        for vendor in self.vendors.ids() {
-            let message = Message::json(&SyncRequest {
-                vendor: vendor.clone(),
-            })?;
-            queue.publish(QueueName::StockSync, &message).await?;
-            count += 1;
-        }
-        Ok(count)
+        let queued = super::request_syncs(queue, self.vendors.ids().cloned()).await?;
+        Ok(queued.len())
     }
 }

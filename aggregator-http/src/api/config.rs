@@ -129,12 +129,17 @@ pub struct ApiConfig {
     pub max_page_size: u32,
     /// How long an Idempotency-Key's answer is kept for non-order POSTs.
     pub idempotency_ttl: Duration,
+    /// How long cached availability may lag behind changes another process made (used
+    /// by [`ApiState::new`](super::ApiState::new), which builds its own catalog).
+    pub cache_ttl: Duration,
 }
 
 impl Default for ApiConfig {
     /// No keys, 64 KiB bodies, 10 s per request, 2,000 requests a second per key (per
     /// client address without keys), pages of 20 (at most 100), idempotent answers kept
-    /// 24 h.
+    /// 24 h, cached availability for [`CachedCatalog::DEFAULT_TTL`].
+    ///
+    /// [`CachedCatalog::DEFAULT_TTL`]: aggregator_core::service::CachedCatalog::DEFAULT_TTL
     fn default() -> Self {
         Self {
             keys: ApiKeys::none(),
@@ -147,6 +152,7 @@ impl Default for ApiConfig {
             default_page_size: 20,
             max_page_size: 100,
             idempotency_ttl: Duration::from_secs(24 * 3600),
+            cache_ttl: aggregator_core::service::CachedCatalog::DEFAULT_TTL,
         }
     }
 }

@@ -28,7 +28,7 @@ use utoipa_axum::routes;
 
 pub use config::{ApiConfig, ApiKeys, Role, check_bind};
 pub use problem::{ApiError, FieldProblem, PROBLEM_BASE, Problem, ShortItem};
-pub use state::{ApiBackends, ApiState, HealthProbes, Probe};
+pub use state::{ApiBackends, ApiServices, ApiState, HealthProbes, Probe};
 
 use routes::{catalog, docs, health, holds, ops, orders};
 

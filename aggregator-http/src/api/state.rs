@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use aggregator_core::clock::Clock;
 use aggregator_core::error::Result;
@@ -63,9 +62,6 @@ pub(crate) struct Inner {
     pub(crate) probes: HealthProbes,
 }
 
-/// How long cached availability may lag behind changes this process did not see.
-const CACHE_TTL: Duration = Duration::from_secs(2);
-
 /// The backends the API runs on.
 #[derive(Debug, Clone)]
 pub struct ApiBackends {
@@ -99,8 +95,56 @@ impl ApiBackends {
     }
 }
 
+/// The services the API serves, built once by the process's composition root (so the
+/// API shares its cached catalog with the workers and the sync).
+#[derive(Debug, Clone)]
+pub struct ApiServices {
+    /// Orders and holds.
+    pub orders: OrderService,
+    /// Availability through the cache.
+    pub catalog: Arc<CachedCatalog>,
+    /// Availability listings, straight from the store.
+    pub listing: Catalog,
+    /// The store, for health, metrics and the vendor list of operations.
+    pub store: Arc<dyn StockStore>,
+    /// Where sync requests are queued and dead letters inspected.
+    pub queue: Arc<dyn OrderQueue>,
+    /// Rate limits and idempotent answers.
+    pub cache: Arc<dyn Cache>,
+    /// Health checks of the queue and the cache.
+    pub probes: HealthProbes,
+}
+
 impl ApiState {
-    /// The API over `backends`. Refuses an invalid order configuration.
+    /// The API over services built elsewhere.
+    pub fn from_services(services: ApiServices, config: ApiConfig) -> Self {
+        let ApiServices {
+            orders,
+            catalog,
+            listing,
+            store,
+            queue,
+            cache,
+            probes,
+        } = services;
+        Self {
+            inner: Arc::new(Inner {
+                orders,
+                catalog,
+                listing,
+                store,
+                queue,
+                limiter: RateLimiter::new(cache.clone()),
+                cache,
+                config,
+                metrics: Metrics::default(),
+                probes,
+            }),
+        }
+    }
+
+    /// The API over `backends`, building its own services (for tests and embedders
+    /// that run nothing else). Refuses an invalid order configuration.
     pub fn new(backends: ApiBackends, orders: OrderConfig, config: ApiConfig) -> Result<Self> {
         let ApiBackends {
             store,
@@ -115,24 +159,22 @@ impl ApiState {
             listing.clone(),
             store.clone(),
             cache.clone(),
-            CACHE_TTL,
+            config.cache_ttl,
         ));
         let orders = OrderService::new(store.clone(), store.clone(), store.clone(), clock, orders)?
             .with_cache(catalog.clone());
-        Ok(Self {
-            inner: Arc::new(Inner {
+        Ok(Self::from_services(
+            ApiServices {
                 orders,
                 catalog,
                 listing,
                 store,
                 queue,
-                limiter: RateLimiter::new(cache.clone()),
                 cache,
-                config,
-                metrics: Metrics::default(),
                 probes,
-            }),
-        })
+            },
+            config,
+        ))
     }
 
     /// The settings.

@@ -7,4 +7,4 @@ mod wire;
 
 pub use client::HttpVendorClient;
 pub use config::{HttpVendorConfig, VendorEndpoint, parse_vendor_list};
-pub use registry::register_vendors;
+pub use registry::vendor_clients;

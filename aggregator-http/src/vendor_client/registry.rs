@@ -1,28 +1,29 @@
-//! Turning the configured vendor list into registered vendors and their clients.
+//! Turning the configured vendor list into vendors and their HTTP clients.
 
 use std::sync::Arc;
 
+use aggregator_core::domain::Vendor;
 use aggregator_core::error::Result;
-use aggregator_core::traits::{StockStore, VendorClient, VendorDirectory};
+use aggregator_core::traits::VendorClient;
 
 use super::client::HttpVendorClient;
 use super::config::{HttpVendorConfig, VendorEndpoint};
 
-/// Registers every endpoint's vendor in `store` (name, URL and priority; its health and
-/// sync state are kept) and answers a directory of HTTP clients for them, each with the
-/// default config adjusted by `tune`. Stops at the first vendor that cannot be
-/// registered or whose client cannot be built.
-pub async fn register_vendors(
-    store: &dyn StockStore,
+/// Each endpoint's vendor (named after its id, never synced yet) and an HTTP client for
+/// it, built from the default config adjusted by `tune`; register them with
+/// [`aggregator_core::service::register_vendors`]. Stops at the first endpoint whose
+/// vendor or client cannot be built.
+pub fn vendor_clients(
     endpoints: &[VendorEndpoint],
     tune: impl Fn(&mut HttpVendorConfig),
-) -> Result<VendorDirectory> {
-    let mut directory = VendorDirectory::new();
-    for endpoint in endpoints {
-        store.upsert_vendor(&endpoint.to_vendor()?).await?;
-        let mut config = endpoint.client_config()?;
-        tune(&mut config);
-        directory.insert(Arc::new(HttpVendorClient::new(config)?) as Arc<dyn VendorClient>);
-    }
-    Ok(directory)
+) -> Result<Vec<(Vendor, Arc<dyn VendorClient>)>> {
+    endpoints
+        .iter()
+        .map(|endpoint| {
+            let mut config = endpoint.client_config()?;
+            tune(&mut config);
+            let client: Arc<dyn VendorClient> = Arc::new(HttpVendorClient::new(config)?);
+            Ok((endpoint.to_vendor()?, client))
+        })
+        .collect()
 }

@@ -3,7 +3,6 @@
 
 mod auth;
 mod bad_input;
-mod binary;
 mod catalog_and_holds;
 mod health_and_docs;
 mod limits;

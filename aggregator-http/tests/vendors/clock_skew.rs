@@ -8,11 +8,12 @@ use aggregator_core::clock::SystemClock;
 use aggregator_core::domain::{CustomerId, OrderDetails, OrderMessage, StalenessLimit};
 use aggregator_core::error::Error;
 use aggregator_core::memory::{InMemoryOrderQueue, InMemoryStockStore};
+use aggregator_core::service::register_vendors;
 use aggregator_core::service::{
     ItemRequest, OrderConfig, OrderProcessor, OrderRequest, OrderService, ProcessOutcome,
     StockSync, SyncConfig,
 };
-use aggregator_http::{parse_vendor_list, register_vendors};
+use aggregator_http::{parse_vendor_list, vendor_clients};
 use mock_vendors::{Faults, MockVendor, MockVendorConfig};
 
 use super::support::{quicken, vendor};
@@ -34,9 +35,12 @@ async fn one_vendor() -> OneVendor {
     assert!(vendor.set_quantity("LAPTOP-a-001", 10));
     let store = Arc::new(InMemoryStockStore::new());
     let endpoints = parse_vendor_list(&format!("VendorA={}", vendor.base_url())).expect("list");
-    let directory = register_vendors(store.as_ref(), &endpoints, quicken)
-        .await
-        .expect("registered");
+    let directory = register_vendors(
+        store.as_ref(),
+        vendor_clients(&endpoints, quicken).expect("clients"),
+    )
+    .await
+    .expect("registered");
     let clock = Arc::new(SystemClock);
     let sync = StockSync::new(
         store.clone(),

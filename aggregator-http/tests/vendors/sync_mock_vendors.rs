@@ -10,9 +10,10 @@ use aggregator_core::domain::{
     VendorSku,
 };
 use aggregator_core::memory::{InMemoryOrderQueue, InMemoryStockStore};
+use aggregator_core::service::register_vendors;
 use aggregator_core::service::{Catalog, StockSync, SyncConfig, SyncConsumer, SyncSettled};
 use aggregator_core::traits::{OrderQueue, RetryPolicy, VendorClient, VendorDirectory};
-use aggregator_http::{parse_vendor_list, register_vendors};
+use aggregator_http::{parse_vendor_list, vendor_clients};
 use mock_vendors::{Faults, MockVendor, MockVendorConfig};
 use time::OffsetDateTime;
 use wiremock::matchers::{method, query_param};
@@ -32,9 +33,12 @@ async fn rig(urls: &[(&str, String)]) -> Rig {
     let clock = ManualClock::new(OffsetDateTime::now_utc());
     let list: Vec<String> = urls.iter().map(|(id, url)| format!("{id}={url}")).collect();
     let endpoints = parse_vendor_list(&list.join(",")).expect("vendors");
-    let directory = register_vendors(store.as_ref(), &endpoints, quicken)
-        .await
-        .expect("registered");
+    let directory = register_vendors(
+        store.as_ref(),
+        vendor_clients(&endpoints, quicken).expect("clients"),
+    )
+    .await
+    .expect("registered");
     let config = SyncConfig {
         page_size: 4,
         max_pages: 100,

@@ -8,11 +8,12 @@ use aggregator_core::domain::{
     CustomerId, OrderDetails, OrderMessage, OrderStatus, StalenessLimit, VendorSku,
 };
 use aggregator_core::memory::{InMemoryOrderQueue, InMemoryStockStore};
+use aggregator_core::service::register_vendors;
 use aggregator_core::service::{
     ItemRequest, OrderConfig, OrderProcessor, OrderRequest, OrderService, ProcessOutcome,
     StockSync, SyncConfig,
 };
-use aggregator_http::{parse_vendor_list, register_vendors};
+use aggregator_http::{parse_vendor_list, vendor_clients};
 use mock_vendors::{MockVendor, MockVendorConfig};
 
 use super::support::{quicken, vendor};
@@ -36,9 +37,12 @@ async fn shop() -> Shop {
     let store = Arc::new(InMemoryStockStore::new());
     let list = format!("VendorA={},VendorB={}", a.base_url(), b.base_url());
     let endpoints = parse_vendor_list(&list).expect("vendors");
-    let directory = register_vendors(store.as_ref(), &endpoints, quicken)
-        .await
-        .expect("registered");
+    let directory = register_vendors(
+        store.as_ref(),
+        vendor_clients(&endpoints, quicken).expect("clients"),
+    )
+    .await
+    .expect("registered");
     let clock = Arc::new(SystemClock);
     let sync = StockSync::new(
         store.clone(),

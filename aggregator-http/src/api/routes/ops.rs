@@ -1,6 +1,7 @@
 //! Operations for admin keys: on-demand stock sync, dead-letter inspection and replay.
 
-use aggregator_core::domain::{Message, MessageId, QueueName, SyncRequest, VendorId};
+use aggregator_core::domain::{MessageId, QueueName, VendorId};
+use aggregator_core::service::request_syncs;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -56,18 +57,11 @@ pub(crate) async fn stock_sync(
         }
         None => known,
     };
-    let mut queued = Vec::with_capacity(targets.len());
-    for vendor in targets {
-        let message = Message::json(&SyncRequest {
-            vendor: vendor.clone(),
-        })?;
-        state
-            .inner
-            .queue
-            .publish(QueueName::StockSync, &message)
-            .await?;
-        queued.push(vendor.to_string());
-    }
+    let queued = request_syncs(state.inner.queue.as_ref(), targets)
+        .await?
+        .into_iter()
+        .map(|(vendor, _)| vendor.to_string())
+        .collect();
     Ok((
         StatusCode::ACCEPTED,
         Json(SyncQueued {

@@ -1,0 +1,316 @@
+//! [`App`]: the one composition root. Every binary, the `full_stack` example and the
+//! end-to-end tests build the system here, from [`Settings`], so a setting reaches the
+//! part it is for in exactly one place.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aggregator_core::error::{Error, Result};
+use aggregator_core::service::{
+    CachedCatalog, Catalog, OrderProcessor, OrderService, OutboxRelay, StockSync, Sweeper,
+    SyncConfig, SyncConsumer, WorkerConfig, register_vendors, run_order_worker, run_sync_schedule,
+    shutdown_pair,
+};
+use aggregator_core::traits::{RateLimit, VendorDirectory};
+use aggregator_http::api::{ApiConfig, ApiServices, ApiState, check_bind, router};
+use aggregator_http::vendor_clients;
+use tokio::task::JoinSet;
+
+use crate::backends::{self, Backends};
+use crate::settings::Settings;
+use crate::stack::{Roles, RunningStack, order_config, span, spawn_periodic};
+
+/// The system built from settings: its backends, the vendors registered in the store,
+/// and every service wired to them once (one cached catalog per process, shared by the
+/// API, the workers and the sync).
+#[derive(Debug, Clone)]
+pub struct App {
+    settings: Settings,
+    backends: Backends,
+    vendors: VendorDirectory,
+    catalog: Arc<CachedCatalog>,
+    listing: Catalog,
+    orders: OrderService,
+    sync: StockSync,
+}
+
+impl App {
+    /// Connects the backends the settings name (in-memory ones for the rest), then
+    /// builds the system on them.
+    pub async fn build(settings: Settings) -> Result<Self> {
+        let backends = backends::connect(&settings).await?;
+        Self::on(settings, backends).await
+    }
+
+    /// Builds the system on backends the caller connected (tests, embedders):
+    /// registers the configured vendors in the store and wires every service.
+    pub async fn on(settings: Settings, backends: Backends) -> Result<Self> {
+        let clients = vendor_clients(&settings.vendors, |config| {
+            config.request_timeout = settings.vendor_timeout;
+            config.breaker.open_for = settings.vendor_breaker_open;
+            config.breaker_wait = settings.vendor_breaker_wait;
+        })?;
+        let vendors = register_vendors(backends.store.as_ref(), clients).await?;
+        let orders_config = order_config(&settings)?;
+        let listing = Catalog::new(
+            backends.store.clone(),
+            backends.clock.clone(),
+            orders_config.staleness,
+        );
+        let catalog = Arc::new(CachedCatalog::new(
+            listing.clone(),
+            backends.store.clone(),
+            backends.cache.clone(),
+            settings.cache_ttl,
+        ));
+        let orders = OrderService::new(
+            backends.store.clone(),
+            backends.store.clone(),
+            backends.store.clone(),
+            backends.clock.clone(),
+            orders_config,
+        )?
+        .with_cache(catalog.clone());
+        let sync = StockSync::new(
+            backends.store.clone(),
+            vendors.clone(),
+            backends.clock.clone(),
+            SyncConfig {
+                page_size: settings.sync_page_size,
+                clock_tolerance: span(settings.clock_tolerance)?,
+                confirmation_margin: span(settings.confirmation_margin)?,
+                ..SyncConfig::default()
+            },
+        )?
+        .with_cache(catalog.clone());
+        Ok(Self {
+            settings,
+            backends,
+            vendors,
+            catalog,
+            listing,
+            orders,
+            sync,
+        })
+    }
+
+    /// The settings it was built from.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The backends it runs on.
+    pub fn backends(&self) -> &Backends {
+        &self.backends
+    }
+
+    /// The registered vendors' clients.
+    pub fn vendors(&self) -> &VendorDirectory {
+        &self.vendors
+    }
+
+    /// Orders and holds.
+    pub fn orders(&self) -> &OrderService {
+        &self.orders
+    }
+
+    /// Availability through the cache.
+    pub fn catalog(&self) -> &Arc<CachedCatalog> {
+        &self.catalog
+    }
+
+    /// Availability straight from the store.
+    pub fn listing(&self) -> &Catalog {
+        &self.listing
+    }
+
+    /// The stock sync of the registered vendors.
+    pub fn sync(&self) -> &StockSync {
+        &self.sync
+    }
+
+    /// The worker's processing step.
+    pub fn processor(&self) -> Result<OrderProcessor> {
+        Ok(OrderProcessor::new(
+            self.backends.store.clone(),
+            self.backends.store.clone(),
+            self.vendors.clone(),
+            self.backends.queue.clone(),
+            self.backends.clock.clone(),
+            self.orders.config().staleness,
+        )
+        .with_reroute_unavailable_after(span(self.settings.reroute_unavailable_after)?)?
+        .with_cache(self.catalog.clone()))
+    }
+
+    /// The outbox relay.
+    pub fn relay(&self) -> Result<OutboxRelay> {
+        OutboxRelay::new(
+            self.backends.store.clone(),
+            self.backends.queue.clone(),
+            self.backends.clock.clone(),
+            self.settings.relay_batch,
+            span(self.settings.relay_lease)?,
+        )
+    }
+
+    /// The sweeper of overdue reservations and holds.
+    pub fn sweeper(&self) -> Result<Sweeper> {
+        Sweeper::new(
+            self.backends.store.clone(),
+            self.backends.clock.clone(),
+            self.settings.sweep_batch,
+        )
+    }
+
+    /// The HTTP API's state over this system's services.
+    pub fn api_state(&self) -> ApiState {
+        ApiState::from_services(
+            ApiServices {
+                orders: self.orders.clone(),
+                catalog: self.catalog.clone(),
+                listing: self.listing.clone(),
+                store: self.backends.store.clone(),
+                queue: self.backends.queue.clone(),
+                cache: self.backends.cache.clone(),
+                probes: self.backends.probes.clone(),
+            },
+            ApiConfig {
+                keys: self.settings.api_keys.clone(),
+                rate_limit: RateLimit {
+                    max_requests: self.settings.rate_limit_per_sec,
+                    window: Duration::from_secs(1),
+                },
+                cache_ttl: self.settings.cache_ttl,
+                ..ApiConfig::default()
+            },
+        )
+    }
+
+    /// Syncs every registered vendor once, now; answers each vendor's outcome.
+    pub async fn sync_all_once(&self) -> Vec<(String, Result<usize>)> {
+        let mut outcomes = Vec::new();
+        for vendor in self.vendors.ids() {
+            let outcome = self.sync.sync_vendor(vendor).await.map(|r| r.applied);
+            outcomes.push((vendor.to_string(), outcome));
+        }
+        outcomes
+    }
+
+    /// Starts `roles`, each a task watching one shutdown signal. The API refuses to
+    /// start beyond loopback without keys.
+    pub async fn start(self, roles: Roles) -> Result<RunningStack> {
+        let settings = &self.settings;
+        let (trigger, signal) = shutdown_pair();
+        let mut tasks = JoinSet::new();
+        let mut api_addr: Option<SocketAddr> = None;
+        if roles.api {
+            let banner = check_bind(settings.api_addr, &settings.api_keys)?;
+            let state = self.api_state();
+            let listener = tokio::net::TcpListener::bind(settings.api_addr)
+                .await
+                .map_err(|e| {
+                    Error::invalid(
+                        "apiAddr",
+                        format!("cannot listen on {}: {e}", settings.api_addr),
+                    )
+                })?;
+            let addr = listener
+                .local_addr()
+                .map_err(|e| Error::invalid("apiAddr", e.to_string()))?;
+            tracing::info!(%addr, "{banner}");
+            api_addr = Some(addr);
+            let stop = signal.clone();
+            tasks.spawn(async move {
+                let served = axum::serve(
+                    listener,
+                    router(state).into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(stop.wait())
+                .await
+                .map_err(|e| Error::transient("api", e.to_string()));
+                ("api".to_owned(), served)
+            });
+        }
+        if roles.worker {
+            let processor = self.processor()?;
+            let config = WorkerConfig {
+                concurrency: settings.worker_concurrency,
+                grace: settings.grace,
+            };
+            for n in 0..settings.workers {
+                let processor = processor.clone();
+                let queue = self.backends.queue.clone();
+                let stop = signal.clone();
+                tasks.spawn(async move {
+                    (
+                        format!("worker {n}"),
+                        run_order_worker(processor, queue, config, stop).await,
+                    )
+                });
+            }
+        }
+        if roles.relay {
+            let relay = self.relay()?;
+            spawn_periodic(
+                &mut tasks,
+                "outbox relay",
+                settings.relay_interval,
+                signal.clone(),
+                move || {
+                    let relay = relay.clone();
+                    async move { relay.run_once().await }
+                },
+            );
+        }
+        if roles.sweeper {
+            let sweeper = self.sweeper()?;
+            spawn_periodic(
+                &mut tasks,
+                "sweeper",
+                settings.sweep_interval,
+                signal.clone(),
+                move || {
+                    let sweeper = sweeper.clone();
+                    async move {
+                        sweeper
+                            .run_once()
+                            .await
+                            .map(|batch| batch.orders.len() + batch.holds.len())
+                    }
+                },
+            );
+        }
+        if roles.sync {
+            let consumer = SyncConsumer::new(self.sync.clone());
+            let queue = self.backends.queue.clone();
+            let stop = signal.clone();
+            let concurrency = settings.sync_concurrency;
+            tasks.spawn(async move {
+                (
+                    "sync consumer".to_owned(),
+                    consumer.run(queue.as_ref(), concurrency, stop.wait()).await,
+                )
+            });
+            let sync = self.sync.clone();
+            let queue = self.backends.queue.clone();
+            let stop = signal.clone();
+            let interval = settings.sync_interval;
+            tasks.spawn(async move {
+                (
+                    "sync schedule".to_owned(),
+                    run_sync_schedule(&sync, queue.as_ref(), interval, stop.wait()).await,
+                )
+            });
+        }
+        tracing::info!(?roles, "started");
+        Ok(RunningStack {
+            api_addr,
+            grace: settings.grace,
+            backends: self.backends,
+            trigger,
+            tasks,
+        })
+    }
+}

@@ -294,10 +294,10 @@ pub fn parse_with_env<T: FromArgMatches>(
         .no_binary_name(true)
         .args_override_self(true)
         .mut_args(|arg| {
-            if let (Some(name), Some(long)) = (arg.get_env(), arg.get_long()) {
-                if let Some(value) = env(&name.to_string_lossy()).filter(|v| !v.is_empty()) {
-                    from_env.push(format!("--{long}={value}"));
-                }
+            if let (Some(name), Some(long)) = (arg.get_env(), arg.get_long())
+                && let Some(value) = env(&name.to_string_lossy()).filter(|v| !v.is_empty())
+            {
+                from_env.push(format!("--{long}={value}"));
             }
             arg.env(None)
         });

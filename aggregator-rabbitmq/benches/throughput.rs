@@ -80,7 +80,7 @@ async fn bare(url: &str, name: &str, quorum: bool, messages: usize, body: &[u8])
         durable: true,
         ..QueueDeclareOptions::default()
     };
-    fail(channel.queue_declare(name, durable, arguments).await);
+    fail(channel.queue_declare(name.into(), durable, arguments).await);
     let started = Instant::now();
     let tasks: Vec<_> = (0..PUBLISHERS)
         .map(|p| {
@@ -91,7 +91,13 @@ async fn bare(url: &str, name: &str, quorum: bool, messages: usize, body: &[u8])
                     let properties = BasicProperties::default().with_delivery_mode(2);
                     let confirm = fail(
                         channel
-                            .basic_publish("", &name, Default::default(), &body, properties)
+                            .basic_publish(
+                                "".into(),
+                                name.as_str().into(),
+                                Default::default(),
+                                &body,
+                                properties,
+                            )
                             .await,
                     );
                     fail(confirm.await);
@@ -112,8 +118,8 @@ async fn bare(url: &str, name: &str, quorum: bool, messages: usize, body: &[u8])
     let mut consumer = fail(
         consumer_channel
             .basic_consume(
-                name,
-                "bench",
+                name.into(),
+                "bench".into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
             )
@@ -132,7 +138,7 @@ async fn bare(url: &str, name: &str, quorum: bool, messages: usize, body: &[u8])
     let consumed = messages as f64 / started.elapsed().as_secs_f64();
     fail(
         channel
-            .queue_delete(name, QueueDeleteOptions::default())
+            .queue_delete(name.into(), QueueDeleteOptions::default())
             .await,
     );
     (published, consumed)

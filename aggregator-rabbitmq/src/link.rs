@@ -6,9 +6,8 @@ use std::time::Duration;
 use aggregator_core::domain::QueueName;
 use aggregator_core::{Error, Result};
 use lapin::options::{ConfirmSelectOptions, QueueDeclareOptions};
-use lapin::publisher_confirm::Confirmation;
 use lapin::types::AMQPValue;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 use tokio::sync::Mutex;
 
 use crate::config::RabbitConfig;
@@ -137,7 +136,7 @@ impl Link {
                 ..Default::default()
             };
             let confirm = publisher
-                .basic_publish("", queue, options, body, properties)
+                .basic_publish("".into(), queue.into(), options, body, properties)
                 .await
                 .map_err(|e| transient("publishing", &e))?;
             match tokio::time::timeout(self.config.confirm_timeout, confirm).await {
@@ -187,11 +186,15 @@ async fn declare(channel: &Channel, config: &RabbitConfig) -> Result<()> {
     for queue in QueueName::ALL {
         let main = config.queue(queue);
         channel
-            .queue_declare(&main, durable, kind(vec![]))
+            .queue_declare(main.as_str().into(), durable, kind(vec![]))
             .await
             .map_err(|e| transient("declaring a queue", &e))?;
         channel
-            .queue_declare(&config.dead_letter_queue(queue), durable, kind(vec![]))
+            .queue_declare(
+                config.dead_letter_queue(queue).into(),
+                durable,
+                kind(vec![]),
+            )
             .await
             .map_err(|e| transient("declaring a queue", &e))?;
         for (index, delay) in config.retry.delays().iter().enumerate() {
@@ -203,7 +206,11 @@ async fn declare(channel: &Channel, config: &RabbitConfig) -> Result<()> {
                 ("x-dead-letter-routing-key", text(&main)),
             ]);
             channel
-                .queue_declare(&config.delay_queue(queue, attempt), durable, arguments)
+                .queue_declare(
+                    config.delay_queue(queue, attempt).into(),
+                    durable,
+                    arguments,
+                )
                 .await
                 .map_err(|e| transient("declaring a delay queue", &e))?;
         }

@@ -75,7 +75,10 @@ impl RabbitQueue {
             let mut tries = 0;
             loop {
                 match channel
-                    .queue_delete(&name, lapin::options::QueueDeleteOptions::default())
+                    .queue_delete(
+                        name.as_str().into(),
+                        lapin::options::QueueDeleteOptions::default(),
+                    )
                     .await
                 {
                     Ok(_) => break,
@@ -88,7 +91,7 @@ impl RabbitQueue {
                 }
             }
         }
-        let _ = channel.close(200, "deleted").await;
+        let _ = channel.close(200, "deleted".into()).await;
         Ok(())
     }
 }
@@ -123,7 +126,7 @@ impl OrderQueue for RabbitQueue {
         let mut letters = Vec::new();
         while letters.len() < limit {
             let got = channel
-                .basic_get(&name, BasicGetOptions { no_ack: false })
+                .basic_get(name.as_str().into(), BasicGetOptions { no_ack: false })
                 .await
                 .map_err(|e| transient("reading dead letters", &e))?;
             let Some(got) = got else {
@@ -135,7 +138,7 @@ impl OrderQueue for RabbitQueue {
                 got.delivery.data.clone(),
             ));
         }
-        let _ = channel.close(200, "listed").await;
+        let _ = channel.close(200, "listed".into()).await;
         Ok(letters)
     }
 
@@ -154,7 +157,7 @@ impl OrderQueue for RabbitQueue {
                 break;
             }
             let got = channel
-                .basic_get(&name, BasicGetOptions { no_ack: false })
+                .basic_get(name.as_str().into(), BasicGetOptions { no_ack: false })
                 .await
                 .map_err(|e| transient("reading dead letters", &e))?;
             let Some(got) = got else {
@@ -180,7 +183,7 @@ impl OrderQueue for RabbitQueue {
                 .map_err(|e| transient("acknowledging a replayed dead letter", &e))?;
             moved += 1;
         }
-        let _ = channel.close(200, "replayed").await;
+        let _ = channel.close(200, "replayed".into()).await;
         Ok(moved)
     }
 }

@@ -9,10 +9,9 @@ use aggregator_core::traits::{Delivery, DeliverySettler, RetryOutcome, Subscript
 use aggregator_core::{Error, Result};
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use lapin::acker::Acker;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
-use lapin::{Channel, Connection, ConnectionProperties, Consumer};
+use lapin::{Acker, Channel, Connection, ConnectionProperties, Consumer};
 use time::OffsetDateTime;
 
 use crate::headers::{
@@ -73,8 +72,8 @@ impl RabbitSubscription {
         let tag = format!("aggregator-{}", uuid::Uuid::now_v7().simple());
         let consumer = channel
             .basic_consume(
-                &self.link.config().queue(self.queue),
-                &tag,
+                self.link.config().queue(self.queue).into(),
+                tag.into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
             )
@@ -88,12 +87,12 @@ impl RabbitSubscription {
 impl Drop for RabbitSubscription {
     fn drop(&mut self) {
         // Closing the connection hands every unsettled delivery back to the queue.
-        if let Some((connection, _, _)) = self.open.take() {
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(async move {
-                    let _ = connection.close(200, "subscription dropped").await;
-                });
-            }
+        if let Some((connection, _, _)) = self.open.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                let _ = connection.close(200, "subscription dropped".into()).await;
+            });
         }
     }
 }
@@ -103,13 +102,13 @@ impl Subscription for RabbitSubscription {
     async fn next(&mut self) -> Result<Delivery> {
         let mut backoff = Duration::from_millis(100);
         loop {
-            if self.open.is_none() {
-                if let Err(error) = self.reopen().await {
-                    tracing::warn!(%error, "consumer cannot reconnect yet");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
-                }
+            if self.open.is_none()
+                && let Err(error) = self.reopen().await
+            {
+                tracing::warn!(%error, "consumer cannot reconnect yet");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
             }
             let Some((_, _, consumer)) = self.open.as_mut() else {
                 continue;
@@ -173,10 +172,18 @@ impl RabbitSettler {
             .acker
             .take()
             .ok_or_else(|| Error::conflict("delivery already settled"))?;
-        acker
+        let acked = acker
             .ack(BasicAckOptions::default())
             .await
-            .map_err(|e| transient("acknowledging", &e))
+            .map_err(|e| transient("acknowledging", &e))?;
+        if acked {
+            Ok(())
+        } else {
+            Err(Error::transient(
+                "rabbitmq",
+                "acknowledging: the channel is gone; the broker redelivers",
+            ))
+        }
     }
 
     /// Puts the message in the dead-letter queue (confirmed) with why and how often.
@@ -243,17 +250,17 @@ impl DeliverySettler for RabbitSettler {
 impl Drop for RabbitSettler {
     fn drop(&mut self) {
         // Not settled: hand it back now rather than when the channel closes.
-        if let Some(acker) = self.acker.take() {
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(async move {
-                    let _ = acker
-                        .nack(BasicNackOptions {
-                            requeue: true,
-                            ..BasicNackOptions::default()
-                        })
-                        .await;
-                });
-            }
+        if let Some(acker) = self.acker.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                let _ = acker
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..BasicNackOptions::default()
+                    })
+                    .await;
+            });
         }
     }
 }

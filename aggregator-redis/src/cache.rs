@@ -106,22 +106,16 @@ impl RedisCache {
             return Ok(connection);
         }
         let failed_at = *self.failed_at.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(at) = failed_at {
-            if at.elapsed() < self.config.reconnect_after {
-                return Err(Error::transient(COMPONENT, "down; not retrying yet"));
-            }
+        if let Some(at) = failed_at
+            && at.elapsed() < self.config.reconnect_after
+        {
+            return Err(Error::transient(COMPONENT, "down; not retrying yet"));
         }
         let settings = ConnectionManagerConfig::new()
-            .set_connection_timeout(self.config.timeout)
-            .set_response_timeout(self.config.timeout)
+            .set_connection_timeout(Some(self.config.timeout))
+            .set_response_timeout(Some(self.config.timeout))
             .set_number_of_retries(1)
-            .set_max_delay(
-                self.config
-                    .reconnect_after
-                    .as_millis()
-                    .try_into()
-                    .unwrap_or(u64::MAX),
-            );
+            .set_max_delay(self.config.reconnect_after);
         let attempt = ConnectionManager::new_with_config(self.client.clone(), settings);
         match timeout(self.config.timeout, attempt).await {
             Ok(Ok(connection)) => {

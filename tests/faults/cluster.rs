@@ -277,15 +277,15 @@ impl World {
                 .bearer_auth(&self.admin_key)
                 .send()
                 .await;
-            if let Ok(response) = product {
-                if response.status().is_success() {
-                    let body: serde_json::Value = response.json().await.unwrap_or_default();
-                    let fresh = body["vendors"].as_array().is_some_and(|rows| {
-                        rows.len() == 2 && rows.iter().all(|r| r["fresh"] == true)
-                    });
-                    if fresh {
-                        return Ok(());
-                    }
+            if let Ok(response) = product
+                && response.status().is_success()
+            {
+                let body: serde_json::Value = response.json().await.unwrap_or_default();
+                let fresh = body["vendors"]
+                    .as_array()
+                    .is_some_and(|rows| rows.len() == 2 && rows.iter().all(|r| r["fresh"] == true));
+                if fresh {
+                    return Ok(());
                 }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

@@ -191,7 +191,7 @@ async fn shop(client: Client, n: usize, until: Instant, case: String, ledger: Ar
         attempt += 1;
         let product = PRODUCTS[(attempt as usize + n) % PRODUCTS.len()].0;
         let key = format!("{case}-{}-{attempt}", client.customer);
-        let placed = if attempt % 6 == 0 {
+        let placed = if attempt.is_multiple_of(6) {
             hold_then_order(&client, product, &key).await
         } else {
             client
@@ -232,7 +232,7 @@ async fn shop(client: Client, n: usize, until: Instant, case: String, ledger: Ar
                 }
             }
         };
-        if let Some(id) = id.filter(|_| attempt % 5 == 0) {
+        if let Some(id) = id.filter(|_| attempt.is_multiple_of(5)) {
             tokio::time::sleep(Duration::from_millis(attempt % 4 * 100)).await;
             let cancelled = client
                 .send(
@@ -331,10 +331,10 @@ async fn probe(
         let mut sent = 0;
         for request in requests {
             sent += 1;
-            if let Ok(response) = request.send().await {
-                if response.status().is_success() {
-                    unauthorized += 1;
-                }
+            if let Ok(response) = request.send().await
+                && response.status().is_success()
+            {
+                unauthorized += 1;
             }
         }
         {

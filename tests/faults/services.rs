@@ -134,14 +134,14 @@ pub(crate) fn ensure_up() {
     if !port_open(5672) {
         start_rabbitmq();
     }
-    if !port_open(5432) {
-        if let Some(version) = postgres_version() {
-            run(
-                "pg_ctlcluster",
-                &["--skip-systemctl-redirect", &version, "main", "start"],
-            );
-            wait_for_port(5432, true, Duration::from_secs(60));
-        }
+    if !port_open(5432)
+        && let Some(version) = postgres_version()
+    {
+        run(
+            "pg_ctlcluster",
+            &["--skip-systemctl-redirect", &version, "main", "start"],
+        );
+        wait_for_port(5432, true, Duration::from_secs(60));
     }
 }
 

@@ -118,7 +118,7 @@ async fn a_full_size_sync_lands_whole_while_orders_race_and_nothing_is_oversold(
                 let mut results = Vec::new();
                 let mut n = 0usize;
                 while syncing.load(Ordering::SeqCst) || n < 30 {
-                    let item = if n % 2 == 0 {
+                    let item = if n.is_multiple_of(2) {
                         "LAPTOP-001".to_owned()
                     } else {
                         format!(

@@ -179,10 +179,10 @@ impl OrderProcessor {
                 self.store
                     .vendor_cancellation_done(vendor, idempotency_key)
                     .await?;
-                if self.cached.is_some() {
-                    if let Ok(order) = self.store.order(*order).await {
-                        self.forget(&order).await;
-                    }
+                if self.cached.is_some()
+                    && let Ok(order) = self.store.order(*order).await
+                {
+                    self.forget(&order).await;
                 }
                 Ok(ProcessOutcome::CancelledAtVendor)
             }

@@ -45,7 +45,7 @@ async fn main() -> ExitCode {
     // The mock vendors for every configured vendor on this machine.
     let mut vendors = Vec::new();
     for endpoint in &settings.vendors {
-        let Some(port) = local_port(&endpoint.base_url) else {
+        let Some(port) = local_port(endpoint.base_url.expose()) else {
             continue;
         };
         let config = MockVendorConfig::new(endpoint.id.as_str());

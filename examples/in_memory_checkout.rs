@@ -73,6 +73,7 @@ async fn main() -> Result<(), Error> {
                     items: vec![ItemRequest {
                         item: "LAPTOP-001".into(),
                         quantity: 1,
+                        unit_price: None,
                     }],
                 };
                 orders.place(&request, None).await

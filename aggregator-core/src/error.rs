@@ -55,6 +55,22 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// A price the client quoted is not a current catalog price of the item; prices
+    /// always come from the catalog, so nothing was reserved.
+    #[error(
+        "{field}: {quoted} is not a current price of {item} (catalog: {})",
+        describe_prices(catalog)
+    )]
+    PriceMismatch {
+        /// Where the quote was, e.g. `items[0].unitPrice`.
+        field: String,
+        /// The item as the client named it.
+        item: String,
+        /// The quoted price, as a decimal.
+        quoted: String,
+        /// The current catalog prices of the item at fresh vendors.
+        catalog: Vec<crate::domain::Money>,
+    },
     /// The idempotency key was already used with a different request.
     #[error("idempotency key {key} was already used with a different request")]
     IdempotencyMismatch {
@@ -71,6 +87,11 @@ pub enum Error {
         /// What happened, without secrets.
         detail: String,
     },
+}
+
+fn describe_prices(prices: &[crate::domain::Money]) -> String {
+    let parts: Vec<String> = prices.iter().map(crate::domain::Money::decimal).collect();
+    parts.join(", ")
 }
 
 fn describe_short(short: &[ShortLine]) -> String {

@@ -306,7 +306,7 @@ async fn main() {
         for clients in [8, 32] {
             let ours = measure(store.clone(), clients, spread, options.seconds).await;
             let ceiling = if options.pgbench {
-                pgbench(&bench_url, clients, spread, options.seconds)
+                pgbench(bench_url.expose(), clients, spread, options.seconds)
             } else {
                 None
             };

@@ -1,16 +1,15 @@
 //! Connection settings.
 
-use std::fmt;
 use std::time::Duration;
 
-use aggregator_core::redact_url;
+use aggregator_core::RedactedUrl;
 
 /// How to reach PostgreSQL and how many connections to keep.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct PostgresConfig {
     /// A `postgres://user:password@host:port/database` URL. Never printed as is: the
     /// `Debug` output hides the password.
-    pub url: String,
+    pub url: RedactedUrl,
     /// The most connections the pool opens.
     pub max_connections: u32,
     /// How long a caller waits for a free connection before getting a retryable error.
@@ -24,7 +23,7 @@ impl PostgresConfig {
     /// per statement.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
-            url: url.into(),
+            url: RedactedUrl::new(url),
             max_connections: 20,
             acquire_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(10),
@@ -36,7 +35,8 @@ impl PostgresConfig {
     /// The same settings for another database on the same server (the URL's path
     /// replaced, its query parameters such as `sslmode` kept).
     pub fn with_database(&self, database: &str) -> Self {
-        let (address, query) = self.url.split_once('?').unwrap_or((self.url.as_str(), ""));
+        let whole = self.url.expose();
+        let (address, query) = whole.split_once('?').unwrap_or((whole, ""));
         let server = match address.split_once("://") {
             Some((scheme, rest)) => match rest.split_once('/') {
                 Some((host, _)) => format!("{scheme}://{host}"),
@@ -50,20 +50,9 @@ impl PostgresConfig {
             format!("{server}/{database}?{query}")
         };
         Self {
-            url,
+            url: RedactedUrl::new(url),
             ..self.clone()
         }
-    }
-}
-
-impl fmt::Debug for PostgresConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PostgresConfig")
-            .field("url", &redact_url(&self.url))
-            .field("max_connections", &self.max_connections)
-            .field("acquire_timeout", &self.acquire_timeout)
-            .field("statement_timeout", &self.statement_timeout)
-            .finish()
     }
 }
 
@@ -86,10 +75,10 @@ mod tests {
     fn another_database_keeps_server_and_parameters() {
         let config = PostgresConfig::new("postgres://u:p@h:5432/postgres?sslmode=disable");
         assert_eq!(
-            config.with_database("x").url,
+            config.with_database("x").url.expose(),
             "postgres://u:p@h:5432/x?sslmode=disable"
         );
         let plain = PostgresConfig::new("postgres://h");
-        assert_eq!(plain.with_database("y").url, "postgres://h/y");
+        assert_eq!(plain.with_database("y").url.expose(), "postgres://h/y");
     }
 }

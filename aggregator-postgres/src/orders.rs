@@ -321,6 +321,28 @@ async fn expire_hold(pool: &PgPool, id: Uuid, now: OffsetDateTime) -> Result<boo
     .await
 }
 
+/// A page of orders, newest first, for every combination of the optional filters
+/// (`$1` customer, `$2` status; `$3` limit, `$4` offset, `$5` = limit + offset). Each
+/// combination is a branch switched by a one-time filter on the parameters and ordered
+/// and limited on its own index, so that even the generic plan (the store's connections
+/// force it) stays on the indexes: Merge Append over `Limit -> Index Scan` per branch,
+/// the others never executed.
+const ORDERS_PAGE: &str = r#"
+SELECT id, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
+       details, lines, vendor_placements, events
+  FROM ((SELECT * FROM orders
+          WHERE $1::text IS NOT NULL AND customer_id = $1 AND ($2::text IS NULL OR status = $2)
+          ORDER BY id DESC LIMIT $5)
+        UNION ALL
+        (SELECT * FROM orders
+          WHERE $1::text IS NULL AND $2::text IS NOT NULL AND status = $2
+          ORDER BY id DESC LIMIT $5)
+        UNION ALL
+        (SELECT * FROM orders
+          WHERE $1::text IS NULL AND $2::text IS NULL
+          ORDER BY id DESC LIMIT $5)) AS matching
+ ORDER BY id DESC LIMIT $3 OFFSET $4"#;
+
 #[async_trait]
 impl OrderStore for PostgresStockStore {
     async fn order(&self, id: OrderId) -> Result<Order> {
@@ -381,90 +403,40 @@ impl OrderStore for PostgresStockStore {
 
     async fn orders(&self, query: &OrderQuery) -> Result<Page<Order>> {
         let pool = &self.pool;
-        // One statement per filter combination, so that each has a plan that uses its index
-        // (the connections run with `plan_cache_mode = force_generic_plan`).
+        // One statement for every filter combination. The connections run with
+        // `plan_cache_mode = force_generic_plan`, and a generic plan of `($1 IS NULL OR
+        // customer_id = $1)` cannot use an index; so each combination is its own branch,
+        // switched on and off by a one-time filter on the parameters, each ordered and
+        // limited on its own index (`orders_by_customer`, or the primary key backwards),
+        // and merged: see [`ORDERS_PAGE`] and the test that EXPLAINs it.
         let customer = query.customer.as_ref().map(|c| c.as_str());
         let status = query.status.map(|s| s.as_str());
         let limit = i64::from(query.limit);
         let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
-        let (rows, total) = match (customer, status) {
-            (Some(customer), Some(status)) => (
-                sqlx::query_as!(
-                    OrderRow,
-                    r#"SELECT id, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
-                      details AS "details: Json<OrderDetails>", lines AS "lines: Json<Vec<OrderLine>>",
-                      vendor_placements AS "vendor_placements: Json<Vec<VendorPlacement>>",
-                      events AS "events: Json<Vec<OrderEvent>>"
-                 FROM orders WHERE customer_id = $1 AND status = $2
-                      ORDER BY id DESC LIMIT $3 OFFSET $4"#,
-                    customer, status, limit, offset
-                )
-                .fetch_all(pool)
-                .await,
-                sqlx::query_scalar!(
-                    r#"SELECT count(*) AS "count!" FROM orders WHERE customer_id = $1 AND status = $2"#, customer, status
-                )
-                .fetch_one(pool)
-                .await,
-            ),
-            (Some(customer), None) => (
-                sqlx::query_as!(
-                    OrderRow,
-                    r#"SELECT id, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
-                      details AS "details: Json<OrderDetails>", lines AS "lines: Json<Vec<OrderLine>>",
-                      vendor_placements AS "vendor_placements: Json<Vec<VendorPlacement>>",
-                      events AS "events: Json<Vec<OrderEvent>>"
-                 FROM orders WHERE customer_id = $1
-                      ORDER BY id DESC LIMIT $2 OFFSET $3"#,
-                    customer, limit, offset
-                )
-                .fetch_all(pool)
-                .await,
-                sqlx::query_scalar!(
-                    r#"SELECT count(*) AS "count!" FROM orders WHERE customer_id = $1"#, customer
-                )
-                .fetch_one(pool)
-                .await,
-            ),
-            (None, Some(status)) => (
-                sqlx::query_as!(
-                    OrderRow,
-                    r#"SELECT id, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
-                      details AS "details: Json<OrderDetails>", lines AS "lines: Json<Vec<OrderLine>>",
-                      vendor_placements AS "vendor_placements: Json<Vec<VendorPlacement>>",
-                      events AS "events: Json<Vec<OrderEvent>>"
-                 FROM orders WHERE status = $1
-                      ORDER BY id DESC LIMIT $2 OFFSET $3"#,
-                    status, limit, offset
-                )
-                .fetch_all(pool)
-                .await,
-                sqlx::query_scalar!(
-                    r#"SELECT count(*) AS "count!" FROM orders WHERE status = $1"#, status
-                )
-                .fetch_one(pool)
-                .await,
-            ),
-            (None, None) => (
-                sqlx::query_as!(
-                    OrderRow,
-                    r#"SELECT id, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
-                      details AS "details: Json<OrderDetails>", lines AS "lines: Json<Vec<OrderLine>>",
-                      vendor_placements AS "vendor_placements: Json<Vec<VendorPlacement>>",
-                      events AS "events: Json<Vec<OrderEvent>>"
-                 FROM orders
-                      ORDER BY id DESC LIMIT $1 OFFSET $2"#,
-                    limit, offset
-                )
-                .fetch_all(pool)
-                .await,
-                sqlx::query_scalar!(
-                    r#"SELECT count(*) AS "count!" FROM orders"#
-                )
-                .fetch_one(pool)
-                .await,
-            ),
-        };
+        let reach = limit.saturating_add(offset);
+        let rows = sqlx::query_as::<_, OrderRow>(ORDERS_PAGE)
+            .bind(customer)
+            .bind(status)
+            .bind(limit)
+            .bind(offset)
+            .bind(reach)
+            .fetch_all(pool)
+            .await;
+        let total = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "count!"
+                 FROM (SELECT 1 FROM orders
+                        WHERE $1::text IS NOT NULL AND customer_id = $1
+                          AND ($2::text IS NULL OR status = $2)
+                       UNION ALL
+                       SELECT 1 FROM orders
+                        WHERE $1::text IS NULL AND $2::text IS NOT NULL AND status = $2
+                       UNION ALL
+                       SELECT 1 FROM orders WHERE $1::text IS NULL AND $2::text IS NULL) AS matching"#,
+            customer,
+            status
+        )
+        .fetch_one(pool)
+        .await;
         let (rows, total) = (rows.map_err(map)?, total.map_err(map)?);
         Ok(Page {
             items: rows
@@ -701,5 +673,67 @@ impl OrderStore for PostgresStockStore {
             }
         }
         Ok(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ORDERS_PAGE;
+    use crate::testing::TestDatabase;
+
+    /// The page statement, under the generic plan the store's connections force, stays on
+    /// the indexes for every filter combination and never scans the whole table.
+    #[tokio::test]
+    async fn the_order_page_stays_on_the_indexes_under_the_generic_plan() {
+        let Some(db) = TestDatabase::create(2).await else {
+            return;
+        };
+        let mut conn = db.store.pool.acquire().await.expect("connection");
+        sqlx::query(
+            "INSERT INTO orders (id, customer_id, status, version, created_at, updated_at,
+                                 reserved_until, details, lines, vendor_placements, events)
+             SELECT uuidv7_like, 'c' || (g % 2000),
+                    (ARRAY['reserved','confirmed','failed','cancelled','expired'])[1 + g % 5],
+                    1, now(), now(), now(), '{}', '[]', '[]', '[]'
+               FROM generate_series(1, 50000) g,
+                    LATERAL (SELECT (lpad(to_hex(g), 8, '0') || '-0000-7000-8000-'
+                                     || lpad(to_hex(g), 12, '0'))::uuid AS uuidv7_like) AS id",
+        )
+        .execute(&mut *conn)
+        .await
+        .expect("orders");
+        sqlx::query("ANALYZE orders")
+            .execute(&mut *conn)
+            .await
+            .expect("analyze");
+        let mode: String = sqlx::query_scalar("SHOW plan_cache_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("mode");
+        assert_eq!(mode, "force_generic_plan");
+        let prepare =
+            format!("PREPARE orders_page(text, text, bigint, bigint, bigint) AS {ORDERS_PAGE}");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(prepare))
+            .execute(&mut *conn)
+            .await
+            .expect("prepare");
+        for (arguments, index) in [
+            ("'c42', NULL, 20, 0, 20", "orders_by_customer"),
+            ("'c42', 'failed', 20, 0, 20", "orders_by_customer"),
+            ("NULL, 'failed', 20, 40, 60", "orders_pkey"),
+            ("NULL, NULL, 20, 100, 120", "orders_pkey"),
+        ] {
+            let explain = format!("EXPLAIN (FORMAT TEXT) EXECUTE orders_page({arguments})");
+            let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
+                .fetch_all(&mut *conn)
+                .await
+                .expect("explain");
+            let plan = plan.join("\n");
+            assert!(!plan.contains("Seq Scan"), "{arguments}:\n{plan}");
+            assert!(plan.contains("Merge Append"), "{arguments}:\n{plan}");
+            assert!(plan.contains(index), "{arguments}:\n{plan}");
+        }
+        drop(conn);
+        db.finish().await;
     }
 }

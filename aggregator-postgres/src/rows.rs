@@ -78,7 +78,7 @@ pub(crate) fn money(minor: i64, currency: &str) -> Result<Money> {
 }
 
 /// An `orders` row.
-#[derive(Debug)]
+#[derive(Debug, sqlx::FromRow)]
 pub(crate) struct OrderRow {
     pub(crate) id: Uuid,
     pub(crate) status: String,

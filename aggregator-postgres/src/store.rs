@@ -39,6 +39,7 @@ impl PostgresStockStore {
     pub async fn connect(config: &PostgresConfig) -> Result<Self> {
         let options: PgConnectOptions = config
             .url
+            .expose()
             .parse()
             .map_err(|_| Error::invalid("databaseUrl", "is not a valid postgres:// URL"))?;
         let timeout_ms = config.statement_timeout.as_millis().to_string();

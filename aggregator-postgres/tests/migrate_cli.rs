@@ -51,14 +51,14 @@ async fn it_applies_the_migrations_to_a_fresh_database() {
     let target = aggregator_postgres::PostgresConfig::new(url)
         .with_database(&name)
         .url;
-    let output = migrate().arg(&target).output().expect("runs");
+    let output = migrate().arg(target.expose()).output().expect("runs");
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("migrations applied"));
-    let again = migrate().arg(&target).output().expect("runs");
+    let again = migrate().arg(target.expose()).output().expect("runs");
     assert!(again.status.success(), "running twice is fine");
     let mut db = PgConnection::connect_with(&admin.clone().database(&name))
         .await

@@ -1,17 +1,16 @@
 //! Connection and topology settings.
 
-use std::fmt;
 use std::time::Duration;
 
+use aggregator_core::RedactedUrl;
 use aggregator_core::domain::QueueName;
-use aggregator_core::redact_url;
 use aggregator_core::traits::RetryPolicy;
 
 /// How to reach RabbitMQ and how the queues behave.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct RabbitConfig {
     /// An `amqp://user:password@host:port/vhost` URL. The `Debug` output hides the password.
-    pub url: String,
+    pub url: RedactedUrl,
     /// Prepended to every queue name (empty in production, a random one in tests).
     pub prefix: String,
     /// Delays between attempts; after the last attempt a message is dead-lettered.
@@ -27,7 +26,7 @@ impl RabbitConfig {
     /// 5 s for confirms, classic durable queues.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
-            url: url.into(),
+            url: RedactedUrl::new(url),
             prefix: String::new(),
             retry: RetryPolicy::default(),
             confirm_timeout: Duration::from_secs(5),
@@ -48,18 +47,6 @@ impl RabbitConfig {
     /// The broker name of the queue where messages wait before attempt `attempt + 1`.
     pub fn delay_queue(&self, queue: QueueName, failed_attempt: u32) -> String {
         format!("{}{}.retry.{failed_attempt}", self.prefix, queue.as_str())
-    }
-}
-
-impl fmt::Debug for RabbitConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RabbitConfig")
-            .field("url", &redact_url(&self.url))
-            .field("prefix", &self.prefix)
-            .field("retry", &self.retry)
-            .field("confirm_timeout", &self.confirm_timeout)
-            .field("quorum", &self.quorum)
-            .finish()
     }
 }
 

@@ -70,7 +70,7 @@ impl Link {
             *open = None;
             let connection = tokio::time::timeout(
                 Duration::from_secs(5),
-                Connection::connect(&self.config.url, ConnectionProperties::default()),
+                Connection::connect(self.config.url.expose(), ConnectionProperties::default()),
             )
             .await
             .map_err(|_| Error::transient(COMPONENT, "connecting timed out"))?

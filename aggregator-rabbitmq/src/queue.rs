@@ -33,7 +33,9 @@ pub struct RabbitQueue {
 impl RabbitQueue {
     /// Connects and declares the topology.
     pub async fn connect(config: RabbitConfig) -> Result<Self> {
-        if !(config.url.starts_with("amqp://") || config.url.starts_with("amqps://")) {
+        if !(config.url.expose().starts_with("amqp://")
+            || config.url.expose().starts_with("amqps://"))
+        {
             return Err(Error::invalid(
                 "amqpUrl",
                 "must start with amqp:// or amqps://",
@@ -176,11 +178,22 @@ impl OrderQueue for RabbitQueue {
             self.link
                 .publish(&main, &letter.body, properties(&letter, headers))
                 .await?;
-            delivery
+            let acked = delivery
                 .acker
                 .ack(BasicAckOptions::default())
                 .await
                 .map_err(|e| transient("acknowledging a replayed dead letter", &e))?;
+            if !acked {
+                // The copy stays in the dead-letter queue; replaying it again would only
+                // make a duplicate, which consumers take as such.
+                return Err(Error::transient(
+                    "rabbitmq",
+                    format!(
+                        "acknowledging replayed dead letter {}: the channel is gone",
+                        letter.id
+                    ),
+                ));
+            }
             moved += 1;
         }
         let _ = channel.close(200, "replayed".into()).await;

@@ -56,7 +56,10 @@ impl RabbitSubscription {
     async fn reopen(&mut self) -> Result<()> {
         let connection = tokio::time::timeout(
             Duration::from_secs(5),
-            Connection::connect(&self.link.config().url, ConnectionProperties::default()),
+            Connection::connect(
+                self.link.config().url.expose(),
+                ConnectionProperties::default(),
+            ),
         )
         .await
         .map_err(|_| Error::transient("rabbitmq", "connecting timed out"))?

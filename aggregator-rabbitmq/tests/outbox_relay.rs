@@ -52,6 +52,7 @@ async fn a_crash_between_publish_and_mark_duplicates_and_the_consumer_applies_on
                 items: vec![ItemRequest {
                     item: fx.product.to_string(),
                     quantity: 1,
+                    unit_price: None,
                 }],
             },
             None,

@@ -56,7 +56,7 @@ impl RedisCache {
     /// A cache as `config` says. Checks the URL but does not connect: the first call
     /// does, so a process starts even while Redis is down.
     pub fn new(config: RedisConfig) -> Result<Self> {
-        let client = redis::Client::open(config.url.as_str())
+        let client = redis::Client::open(config.url.expose())
             .map_err(|_| Error::invalid("redisUrl", "is not a valid redis:// URL"))?;
         Ok(Self {
             client,

@@ -1,15 +1,14 @@
 //! Connection settings.
 
-use std::fmt;
 use std::time::Duration;
 
-use aggregator_core::redact_url;
+use aggregator_core::RedactedUrl;
 
 /// How to reach Redis and how long to wait for it.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct RedisConfig {
     /// A `redis://[:password@]host:port[/db]` URL. The `Debug` output hides the password.
-    pub url: String,
+    pub url: RedactedUrl,
     /// Prepended to every key, so several deployments (or tests) can share one Redis.
     pub key_prefix: String,
     /// The longest any one call may take, connecting included; past it the call fails
@@ -25,22 +24,11 @@ impl RedisConfig {
     /// a new connection attempt at most every second.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
-            url: url.into(),
+            url: RedactedUrl::new(url),
             key_prefix: "aggregator:".into(),
             timeout: Duration::from_millis(250),
             reconnect_after: Duration::from_secs(1),
         }
-    }
-}
-
-impl fmt::Debug for RedisConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisConfig")
-            .field("url", &redact_url(&self.url))
-            .field("key_prefix", &self.key_prefix)
-            .field("timeout", &self.timeout)
-            .field("reconnect_after", &self.reconnect_after)
-            .finish()
     }
 }
 

@@ -194,7 +194,7 @@ impl World {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("RUST_LOG", "warn")
-            .env("DATABASE_URL", self.db.config().url.as_str())
+            .env("DATABASE_URL", self.db.config().url.expose())
             .env("AMQP_URL", amqp)
             .env("REDIS_URL", &self.urls.redis)
             .env("AGGREGATOR_QUEUE_PREFIX", &self.queue_prefix)

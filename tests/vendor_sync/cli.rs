@@ -113,7 +113,7 @@ async fn the_command_syncs_into_postgres_and_aggregate_reads_it_back() {
     let (a, b) = seed_vendors().await;
     let env = [
         ("AGGREGATOR_VENDORS", vendor_list(&[&a, &b])),
-        ("DATABASE_URL", db.config().url.clone()),
+        ("DATABASE_URL", db.config().url.expose().to_owned()),
     ];
     let (code, out, err) = stock_sync(&["all"], &env).await;
     assert_eq!(code, 0, "{out}{err}");

@@ -43,6 +43,7 @@ fn order_for(racer: usize, n: usize, item: &str) -> OrderRequest {
         items: vec![ItemRequest {
             item: item.into(),
             quantity: 1,
+            unit_price: None,
         }],
     }
 }

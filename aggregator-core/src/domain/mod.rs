@@ -17,7 +17,7 @@ pub use ids::{
     CustomerId, HoldId, IdempotencyKey, MessageId, OrderId, ProductId, VendorId, VendorSku,
 };
 pub use message::{Message, OrderMessage, OutboxMessage, QueueName, SyncRequest};
-pub use money::{Currency, Money};
+pub use money::{Currency, Money, QuotedPrice};
 pub use order::{
     Allocation, Order, OrderDetails, OrderEvent, OrderLine, OrderStatus, ShippingAddress,
     StatusChange, Transition, VendorKey, VendorPlacement, check_free_text,

@@ -29,6 +29,18 @@ impl Currency {
         }
     }
 
+    /// Digits after the decimal point of this currency's minor unit (ISO 4217): 0 for
+    /// currencies without one (JPY, KRW, ...), 3 for the dinars and rials that count
+    /// thousandths, 2 for every other currency.
+    pub fn exponent(&self) -> u32 {
+        match &self.0 {
+            b"BIF" | b"CLP" | b"DJF" | b"GNF" | b"ISK" | b"JPY" | b"KMF" | b"KRW" | b"PYG"
+            | b"RWF" | b"UGX" | b"UYI" | b"VND" | b"VUV" | b"XAF" | b"XOF" | b"XPF" => 0,
+            b"BHD" | b"IQD" | b"JOD" | b"KWD" | b"LYD" | b"OMR" | b"TND" => 3,
+            _ => 2,
+        }
+    }
+
     /// The code as text.
     pub fn as_str(&self) -> &str {
         // Built only from ASCII upper-case letters, so always valid UTF-8.
@@ -122,15 +134,138 @@ impl Money {
     }
 }
 
+impl Money {
+    /// The amount in major units as a decimal, with as many decimals as the currency's
+    /// minor unit has (`999.99` for USD, `1500` for JPY, `1.250` for KWD).
+    pub fn decimal(&self) -> String {
+        let exponent = self.currency.exponent();
+        if exponent == 0 {
+            return self.minor_units.to_string();
+        }
+        let scale = 10_i64.pow(exponent);
+        format!(
+            "{}.{:0width$}",
+            self.minor_units / scale,
+            self.minor_units % scale,
+            width = exponent as usize
+        )
+    }
+
+    /// Whether `quoted` is exactly this amount (in this currency's major units).
+    pub fn is(&self, quoted: &QuotedPrice) -> bool {
+        quoted.in_minor_units(self.currency) == Some(self.minor_units)
+    }
+}
+
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.decimal(), self.currency)
+    }
+}
+
+/// A price a client quoted, in major units, as an exact decimal (never a float): the
+/// digits and how many of them follow the decimal point. Compared with catalog prices
+/// through [`Money::is`], in any currency's minor unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct QuotedPrice {
+    digits: u64,
+    scale: u32,
+}
+
+impl QuotedPrice {
+    /// The largest price a client may quote, in major units.
+    pub const MAX: u64 = 1_000_000_000_000;
+
+    /// Parses a plain non-negative decimal such as `999.99` or `1500` (at most 12
+    /// digits after the point, at most [`QuotedPrice::MAX`]).
+    pub fn parse(text: &str) -> Result<Self> {
+        let refuse = || {
+            Error::invalid(
+                "unitPrice",
+                format!("{text:?} is not a price from 0 to 10^12 with at most 12 decimals"),
+            )
+        };
+        let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+        let digits_only = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() || !digits_only(whole) || !digits_only(fraction) || fraction.len() > 12
+        {
+            return Err(refuse());
+        }
+        let fraction = fraction.trim_end_matches('0');
+        let scale = u32::try_from(fraction.len()).map_err(|_| refuse())?;
+        let whole: u64 = whole.parse().map_err(|_| refuse())?;
+        if whole > Self::MAX || (whole == Self::MAX && !fraction.is_empty()) {
+            return Err(refuse());
+        }
+        let fraction_value: u64 = if fraction.is_empty() {
+            0
+        } else {
+            fraction.parse().map_err(|_| refuse())?
+        };
+        let digits = whole
+            .checked_mul(10_u64.pow(scale))
+            .and_then(|w| w.checked_add(fraction_value))
+            .ok_or_else(refuse)?;
+        Ok(Self { digits, scale })
+    }
+
+    /// The decimal a JSON number stands for: the shortest decimal that reads back as
+    /// `value` (what the client wrote, for every price with up to 15 significant
+    /// digits). Refuses negative, non-finite and too large values.
+    pub fn from_f64(value: f64) -> Result<Self> {
+        if !value.is_finite() || value < 0.0 {
+            return Err(Error::invalid(
+                "unitPrice",
+                "must be a price from 0 to 10^12",
+            ));
+        }
+        // Rust prints the shortest round-tripping decimal, never in exponent form.
+        Self::parse(&format!("{value}"))
+    }
+
+    /// This price in `currency`'s minor units, if it has no more decimals than the
+    /// currency's minor unit.
+    pub fn in_minor_units(&self, currency: Currency) -> Option<i64> {
+        let exponent = currency.exponent();
+        if self.scale > exponent {
+            return None;
+        }
+        let minor = self.digits.checked_mul(10_u64.pow(exponent - self.scale))?;
+        i64::try_from(minor).ok()
+    }
+}
+
+impl fmt::Display for QuotedPrice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.scale == 0 {
+            return write!(f, "{}", self.digits);
+        }
+        let scale = 10_u64.pow(self.scale);
         write!(
             f,
-            "{}.{:02} {}",
-            self.minor_units / 100,
-            self.minor_units % 100,
-            self.currency
+            "{}.{:0width$}",
+            self.digits / scale,
+            self.digits % scale,
+            width = self.scale as usize
         )
+    }
+}
+
+impl Serialize for QuotedPrice {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for QuotedPrice {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -164,5 +299,46 @@ mod tests {
                 .times(2)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn quoted_prices_compare_exactly_in_each_currencys_minor_unit() {
+        let usd = Money::new(99_999, Currency::USD).expect("usd");
+        assert!(usd.is(&QuotedPrice::parse("999.99").expect("q")));
+        assert!(usd.is(&QuotedPrice::parse("999.990").expect("q")));
+        assert!(usd.is(&QuotedPrice::from_f64(999.99).expect("q")));
+        assert!(!usd.is(&QuotedPrice::parse("999.991").expect("q")));
+        assert!(!usd.is(&QuotedPrice::parse("999.9").expect("q")));
+        let yen = Money::new(1_500, Currency::new("JPY").expect("jpy")).expect("yen");
+        assert_eq!(yen.decimal(), "1500");
+        assert!(yen.is(&QuotedPrice::parse("1500").expect("q")));
+        assert!(!yen.is(&QuotedPrice::parse("15.00").expect("q")));
+        assert!(!yen.is(&QuotedPrice::parse("1500.5").expect("q")));
+        let dinar = Money::new(1_250, Currency::new("KWD").expect("kwd")).expect("kwd");
+        assert_eq!(dinar.decimal(), "1.250");
+        assert!(dinar.is(&QuotedPrice::from_f64(1.25).expect("q")));
+        assert_eq!(usd.to_string(), "999.99 USD");
+        // 0.1 + 0.2 is not 0.3 in floats; the quoted decimal is what the client wrote.
+        assert_eq!(QuotedPrice::from_f64(0.3).expect("q").to_string(), "0.3");
+    }
+
+    #[test]
+    fn bad_quoted_prices_are_refused() {
+        for text in [
+            "",
+            "-1",
+            "1e3",
+            "1.2.3",
+            "abc",
+            " 1",
+            "1000000000000.5",
+            "0.0000000000001",
+        ] {
+            assert!(QuotedPrice::parse(text).is_err(), "{text:?}");
+        }
+        for value in [f64::NAN, f64::INFINITY, -0.5, 1e13] {
+            assert!(QuotedPrice::from_f64(value).is_err(), "{value}");
+        }
+        assert!(QuotedPrice::parse("1000000000000").is_ok());
     }
 }

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::allocator::rank_candidates;
 use super::allocator::{Taken, plan_line};
-use crate::domain::{ProductId, Quantity, QuantityLimit, Vendor, VendorId, VendorSku};
+use crate::domain::{ProductId, Quantity, QuantityLimit, QuotedPrice, Vendor, VendorId, VendorSku};
 use crate::error::{Error, Result, ShortLine};
 use crate::traits::{CatalogReads, PlannedLine};
 
@@ -19,6 +20,22 @@ pub struct ItemRequest {
     pub item: String,
     /// Units; checked against the configured limit (so it is signed here on purpose).
     pub quantity: i64,
+    /// The price per unit the client expects, if it quoted one: the item is refused
+    /// (`PriceMismatch`, nothing reserved) unless it is a current catalog price of the
+    /// item at a fresh vendor. The order is always priced from the catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_price: Option<QuotedPrice>,
+}
+
+impl ItemRequest {
+    /// `quantity` units of `item`, without a quoted price.
+    pub fn new(item: impl Into<String>, quantity: i64) -> Self {
+        Self {
+            item: item.into(),
+            quantity,
+            unit_price: None,
+        }
+    }
 }
 
 /// A checked item: its text, quantity and the store rows it may be taken from.
@@ -94,6 +111,33 @@ async fn resolve(
     Ok(resolved)
 }
 
+/// Refuses `item` if `quoted` is none of its current prices at fresh vendors (an item no
+/// fresh vendor carries has no current price to compare with: it is left to planning,
+/// which finds it short).
+fn check_price(
+    index: usize,
+    item: &ResolvedItem,
+    quoted: &QuotedPrice,
+    vendors: &BTreeMap<VendorId, Vendor>,
+    fresh_since: OffsetDateTime,
+) -> Result<()> {
+    let mut catalog: Vec<crate::domain::Money> = rank_candidates(&item.rows, vendors, fresh_since)
+        .into_iter()
+        .map(|row| row.price)
+        .collect();
+    if catalog.is_empty() || catalog.iter().any(|price| price.is(quoted)) {
+        return Ok(());
+    }
+    catalog.sort_by_key(|price| (price.currency(), price.minor_units()));
+    catalog.dedup();
+    Err(Error::PriceMismatch {
+        field: format!("items[{index}].unitPrice"),
+        item: item.item.clone(),
+        quoted: quoted.to_string(),
+        catalog,
+    })
+}
+
 /// Reads the store and plans every item; short lines are reported, not refused, so the
 /// caller decides whether to try the plan (e.g. to let an idempotent replay through).
 pub(crate) async fn plan_request(
@@ -114,6 +158,11 @@ pub(crate) async fn plan_request(
         lines: Vec::with_capacity(resolved.len()),
         short: Vec::new(),
     };
+    for (index, item) in resolved.iter().enumerate() {
+        if let Some(quoted) = &items[index].unit_price {
+            check_price(index, item, quoted, &vendors, fresh_since)?;
+        }
+    }
     for item in resolved {
         let Some(line) = plan_line(
             &item.item,

@@ -10,6 +10,7 @@ fn items(list: &[(&str, i64)]) -> Vec<ItemRequest> {
         .map(|(item, quantity)| ItemRequest {
             item: (*item).to_owned(),
             quantity: *quantity,
+            unit_price: None,
         })
         .collect()
 }

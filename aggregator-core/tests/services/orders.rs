@@ -3,7 +3,8 @@ use std::sync::Arc;
 
 use aggregator_core::Clock;
 use aggregator_core::domain::{
-    IdempotencyKey, OrderMessage, OrderStatus, QueueName, StatusChange, Transition, VendorPlacement,
+    IdempotencyKey, OrderMessage, OrderStatus, QueueName, QuotedPrice, StatusChange, Transition,
+    VendorPlacement,
 };
 use aggregator_core::error::Error;
 use aggregator_core::service::Scope;
@@ -433,4 +434,62 @@ async fn failed_orders_cannot_be_cancelled() {
         service.cancel(placed.order.id, "", &Scope::All).await,
         Err(Error::Conflict { .. })
     ));
+}
+
+#[tokio::test]
+async fn a_quoted_price_must_be_a_current_catalog_price_and_nothing_is_reserved_otherwise() {
+    let world = World::new(5, 5, 5).await;
+    let orders = world.orders();
+    let quoted = |item: &str, price: &str| {
+        let mut request = request("c1", &[(item, 1), ("PHONE-002", 1)]);
+        request.items[0].unit_price = Some(QuotedPrice::parse(price).expect("price"));
+        request
+    };
+    let refused = orders
+        .place(&quoted("LAPTOP-a-001", "989.99"), None)
+        .await
+        .expect_err("VendorB's price is not VendorA's SKU's");
+    match refused {
+        Error::PriceMismatch {
+            field,
+            item,
+            quoted,
+            catalog,
+        } => {
+            assert_eq!(field, "items[0].unitPrice");
+            assert_eq!(item, "LAPTOP-a-001");
+            assert_eq!(quoted, "989.99");
+            assert_eq!(catalog.len(), 1);
+            assert_eq!(catalog[0].decimal(), "999.99");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        world.reserved("VendorA", "PHONE-a-002"),
+        0,
+        "no line reserved"
+    );
+    // Cents more precise than the currency's minor unit never match.
+    assert!(matches!(
+        orders.place(&quoted("LAPTOP-a-001", "999.991"), None).await,
+        Err(Error::PriceMismatch { .. })
+    ));
+    // A product matches any fresh vendor's price; the order is priced by the catalog.
+    let placed = orders
+        .place(&quoted("LAPTOP-001", "989.990"), None)
+        .await
+        .expect("a current price of the product");
+    assert_eq!(placed.order.status, OrderStatus::Reserved);
+    orders
+        .place(&quoted("LAPTOP-a-001", "999.99"), None)
+        .await
+        .expect("the SKU's own price");
+    // A stale vendor's price is no longer current.
+    world.clock.advance(Duration::days(2));
+    assert!(
+        orders
+            .place(&quoted("LAPTOP-001", "989.99"), None)
+            .await
+            .is_err()
+    );
 }

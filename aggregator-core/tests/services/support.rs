@@ -202,6 +202,7 @@ pub(crate) fn request(customer: &str, items: &[(&str, i64)]) -> OrderRequest {
             .map(|(item, quantity)| ItemRequest {
                 item: (*item).to_owned(),
                 quantity: *quantity,
+                unit_price: None,
             })
             .collect(),
     }

@@ -201,6 +201,24 @@ impl From<Error> for ApiError {
                 problem.problem.short = short_items(&short);
                 problem
             }
+            Error::PriceMismatch {
+                field,
+                item,
+                quoted,
+                catalog,
+            } => {
+                let listed: Vec<String> = catalog.iter().map(|price| price.decimal()).collect();
+                Self::new(
+                    StatusCode::CONFLICT,
+                    "price-mismatch",
+                    "The quoted price is not the catalog price",
+                    format!(
+                        "{field}: {quoted} is not a current price of {item} (catalog: {}); prices always come from the catalog",
+                        listed.join(", ")
+                    ),
+                )
+                .with_field(field, format!("catalog price: {}", listed.join(", ")))
+            }
             Error::IdempotencyMismatch { .. } => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency-key-reused",

@@ -75,7 +75,7 @@ impl HttpVendorClient {
 
     /// A client whose breaker reads time from `clock`.
     pub fn with_clock(config: HttpVendorConfig, clock: Arc<dyn Clock>) -> Result<Self> {
-        let base = Url::parse(&config.base_url)
+        let base = Url::parse(config.base_url.expose())
             .map_err(|e| Error::invalid("baseUrl", format!("{}: {e}", config.base_url)))?;
         if base.cannot_be_a_base() {
             return Err(Error::invalid(

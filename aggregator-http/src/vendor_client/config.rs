@@ -1,21 +1,20 @@
 //! Which vendors to talk to and how patiently.
 
-use std::fmt;
 use std::time::Duration;
 
 use aggregator_core::domain::{Vendor, VendorId};
 use aggregator_core::error::{Error, Result};
-use aggregator_core::redact_url;
 use aggregator_core::resilience::{Backoff, BreakerConfig};
+use aggregator_core::{RedactedUrl, redact_url};
 
 /// How to reach one vendor and how to treat its failures. Its `Debug` output hides a
 /// password in the URL.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpVendorConfig {
     /// The vendor's id.
     pub vendor: VendorId,
     /// The root of its API, e.g. `http://127.0.0.1:3001`.
-    pub base_url: String,
+    pub base_url: RedactedUrl,
     /// The longest a TCP connect may take.
     pub connect_timeout: Duration,
     /// The longest one request may take, body included.
@@ -38,16 +37,19 @@ impl HttpVendorConfig {
     pub fn new(vendor: VendorId, base_url: impl Into<String>) -> Result<Self> {
         let base_url = base_url.into().trim_end_matches('/').to_owned();
         let parsed = reqwest::Url::parse(&base_url)
-            .map_err(|e| Error::invalid("baseUrl", format!("{base_url:?}: {e}")))?;
+            .map_err(|e| Error::invalid("baseUrl", format!("{:?}: {e}", redact_url(&base_url))))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
             return Err(Error::invalid(
                 "baseUrl",
-                format!("{base_url:?} must be an http:// or https:// URL with a host"),
+                format!(
+                    "{:?} must be an http:// or https:// URL with a host",
+                    redact_url(&base_url)
+                ),
             ));
         }
         Ok(Self {
             vendor,
-            base_url,
+            base_url: RedactedUrl::new(base_url),
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(10),
             backoff: Backoff::default(),
@@ -60,12 +62,12 @@ impl HttpVendorConfig {
 
 /// One entry of the configured vendor list. Its `Debug` output hides a password in the
 /// URL.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VendorEndpoint {
     /// The vendor's id.
     pub id: VendorId,
     /// The root of its API.
-    pub base_url: String,
+    pub base_url: RedactedUrl,
     /// Allocation preference: its place in the list (first = 1).
     pub priority: u16,
 }
@@ -78,37 +80,12 @@ impl VendorEndpoint {
             Some(rest) if !rest.is_empty() => format!("Vendor {rest}"),
             _ => id.to_owned(),
         };
-        Vendor::new(self.id.clone(), name, self.base_url.clone(), self.priority)
+        Vendor::new(self.id.clone(), name, self.base_url.expose(), self.priority)
     }
 
     /// A client config for this vendor with the default timeouts and retries.
     pub fn client_config(&self) -> Result<HttpVendorConfig> {
-        HttpVendorConfig::new(self.id.clone(), self.base_url.clone())
-    }
-}
-
-impl fmt::Debug for HttpVendorConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HttpVendorConfig")
-            .field("vendor", &self.vendor)
-            .field("base_url", &redact_url(&self.base_url))
-            .field("connect_timeout", &self.connect_timeout)
-            .field("request_timeout", &self.request_timeout)
-            .field("backoff", &self.backoff)
-            .field("breaker", &self.breaker)
-            .field("breaker_wait", &self.breaker_wait)
-            .field("max_body_bytes", &self.max_body_bytes)
-            .finish()
-    }
-}
-
-impl fmt::Debug for VendorEndpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VendorEndpoint")
-            .field("id", &self.id)
-            .field("base_url", &redact_url(&self.base_url))
-            .field("priority", &self.priority)
-            .finish()
+        HttpVendorConfig::new(self.id.clone(), self.base_url.expose())
     }
 }
 
@@ -158,7 +135,7 @@ mod tests {
             .expect("valid");
         assert_eq!(list.len(), 2);
         assert_eq!(list[0].id.as_str(), "VendorA");
-        assert_eq!(list[0].base_url, "http://127.0.0.1:3001");
+        assert_eq!(list[0].base_url.expose(), "http://127.0.0.1:3001");
         assert_eq!((list[0].priority, list[1].priority), (1, 2));
         let vendor = list[0].to_vendor().expect("vendor");
         assert_eq!(vendor.name, "Vendor A");

@@ -86,6 +86,7 @@ fn one_laptop(n: usize) -> OrderRequest {
         items: vec![ItemRequest {
             item: "LAPTOP-001".into(),
             quantity: 1,
+            unit_price: None,
         }],
     }
 }

@@ -94,10 +94,7 @@ fn request(item: &str, quantity: i64) -> OrderRequest {
             payment_method: None,
             notes: None,
         },
-        items: vec![ItemRequest {
-            item: item.into(),
-            quantity,
-        }],
+        items: vec![ItemRequest::new(item, quantity)],
     }
 }
 

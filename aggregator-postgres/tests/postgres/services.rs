@@ -73,10 +73,7 @@ fn request(fx: &Fixture, customer: &str, quantity: i64) -> OrderRequest {
     details.customer = aggregator_core::domain::CustomerId::new(customer).expect("customer");
     OrderRequest {
         details,
-        items: vec![ItemRequest {
-            item: fx.product.to_string(),
-            quantity,
-        }],
+        items: vec![ItemRequest::new(fx.product.to_string(), quantity)],
     }
 }
 

@@ -49,6 +49,7 @@ pub(crate) async fn create_hold(
         .map(|i| ItemRequest {
             item: i.sku,
             quantity: i.quantity,
+            unit_price: None,
         })
         .collect();
     let hold = state

@@ -1,8 +1,6 @@
 //! Placing, reading and cancelling orders: the seed's endpoints.
 
-use aggregator_core::domain::{
-    Email, OrderDetails, OrderId, ProductId, ShippingAddress, VendorSku,
-};
+use aggregator_core::domain::{Email, OrderDetails, OrderId, QuotedPrice, ShippingAddress};
 use aggregator_core::error::Error;
 use aggregator_core::service::{ItemRequest, OrderRequest};
 use aggregator_core::traits::OrderQuery;
@@ -12,7 +10,7 @@ use axum::http::StatusCode;
 
 use crate::api::extract::{ApiJson, Caller, IdempotencyHeader, ListQuery, OptionalJson};
 use crate::api::problem::{ApiError, Problem};
-use crate::api::requests::{AddressBody, CancelBody, OrderBody, OrderItemBody, SimpleOrderBody};
+use crate::api::requests::{AddressBody, CancelBody, OrderBody, SimpleOrderBody};
 use crate::api::state::ApiState;
 use crate::api::views::{OrderEnvelope, OrderList, OrderView, Pagination, PlacedView};
 
@@ -31,67 +29,6 @@ pub(crate) fn email(text: Option<String>) -> Result<Option<Email>, ApiError> {
         Email::new(e).map_err(|e| ApiError::from(e).rename_fields(&[("email", "customerEmail")]))
     })
     .transpose()
-}
-
-/// The largest price a client may quote, in major units.
-const MAX_QUOTED_PRICE: f64 = 1e12;
-
-/// Refuses an item whose quoted `unitPrice` matches no current catalog price of it.
-async fn check_prices(state: &ApiState, items: &[OrderItemBody]) -> Result<(), ApiError> {
-    for (index, item) in items.iter().enumerate() {
-        let Some(quoted) = item.unit_price else {
-            continue;
-        };
-        let field = format!("items[{index}].unitPrice");
-        if !quoted.is_finite() || !(0.0..=MAX_QUOTED_PRICE).contains(&quoted) {
-            return Err(ApiError::invalid(field, "must be a price from 0 to 10^12"));
-        }
-        let cents = (quoted * 100.0).round() as i64;
-        let rows = match VendorSku::new(&item.sku) {
-            Ok(sku) => match state.inner.catalog.sku(&sku).await {
-                Ok(rows) => rows,
-                Err(Error::NotFound { .. }) => Vec::new(),
-                Err(other) => return Err(other.into()),
-            },
-            Err(_) => continue,
-        };
-        let rows = if rows.is_empty() {
-            match ProductId::new(&item.sku) {
-                Ok(product) => match state.inner.catalog.availability(&product).await {
-                    Ok(found) => found.vendors,
-                    Err(Error::NotFound { .. }) => continue,
-                    Err(other) => return Err(other.into()),
-                },
-                Err(_) => continue,
-            }
-        } else {
-            rows
-        };
-        let prices: Vec<i64> = rows
-            .iter()
-            .filter(|row| row.fresh)
-            .map(|row| row.price.minor_units())
-            .collect();
-        if !prices.is_empty() && !prices.contains(&cents) {
-            let listed: Vec<String> = prices
-                .iter()
-                .map(|p| format!("{}.{:02}", p / 100, p % 100))
-                .collect();
-            let mut error = ApiError::new(
-                StatusCode::CONFLICT,
-                "price-mismatch",
-                "The quoted price is not the catalog price",
-                format!(
-                    "{field}: {quoted} is not a current price of {} (catalog: {}); prices always come from the catalog",
-                    item.sku,
-                    listed.join(", ")
-                ),
-            );
-            error = error.with_field(field, format!("catalog price: {}", listed.join(", ")));
-            return Err(error);
-        }
-    }
-    Ok(())
 }
 
 async fn place(
@@ -139,6 +76,7 @@ pub(crate) async fn place_simple(
         items: vec![ItemRequest {
             item: body.product_id,
             quantity: body.quantity,
+            unit_price: None,
         }],
     };
     place(&state, request, key)
@@ -164,9 +102,23 @@ pub(crate) async fn place_order(
     ApiJson(body): ApiJson<OrderBody>,
 ) -> Result<(StatusCode, Json<PlacedView>), ApiError> {
     let customer = caller.customer(body.customer_id.as_deref())?;
-    if body.items.len() <= state.inner.orders.config().max_lines {
-        check_prices(&state, &body.items).await?;
-    }
+    let items = body
+        .items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let unit_price = item
+                .unit_price
+                .map(QuotedPrice::from_f64)
+                .transpose()
+                .map_err(|e| e.within(&format!("items[{index}]")))?;
+            Ok(ItemRequest {
+                item: item.sku,
+                quantity: item.quantity,
+                unit_price,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
     let request = OrderRequest {
         details: OrderDetails {
             customer,
@@ -175,14 +127,7 @@ pub(crate) async fn place_order(
             payment_method: body.payment_method,
             notes: body.notes,
         },
-        items: body
-            .items
-            .into_iter()
-            .map(|item| ItemRequest {
-                item: item.sku,
-                quantity: item.quantity,
-            })
-            .collect(),
+        items,
     };
     place(&state, request, key).await
 }

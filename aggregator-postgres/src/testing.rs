@@ -37,7 +37,7 @@ impl TestDatabase {
         let mut conn = PgConnection::connect_with(&admin)
             .await
             .expect("connect to DATABASE_URL");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
             .execute(&mut conn)
             .await
             .expect("create test database");
@@ -68,10 +68,10 @@ impl TestDatabase {
         let mut conn = PgConnection::connect_with(&self.admin)
             .await
             .expect("connect");
-        sqlx::query(sqlx::AssertSqlSafe(format!(
+        sqlx::query(&format!(
             "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
             self.name
-        )))
+        ))
         .execute(&mut conn)
         .await
         .expect("drop test database");

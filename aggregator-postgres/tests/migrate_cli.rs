@@ -18,10 +18,18 @@ fn without_a_url_it_says_how_to_give_one() {
 }
 
 #[test]
-fn help_explains_the_usage() {
+fn help_explains_the_usage_and_version_answers() {
     let output = migrate().arg("--help").output().expect("runs");
-    assert!(output.status.success());
-    assert!(String::from_utf8_lossy(&output.stdout).contains("usage: aggregator-migrate"));
+    assert_eq!(output.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("Usage: aggregator-migrate"), "{help}");
+    assert!(help.contains("DATABASE_URL"), "{help}");
+    let output = migrate().arg("--version").output().expect("runs");
+    assert_eq!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stdout).contains(env!("CARGO_PKG_VERSION")));
+    let output = migrate().arg("--bogus").output().expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty(), "errors go to stderr");
 }
 
 #[test]

@@ -1,33 +1,27 @@
-//! Applies the PostgreSQL migrations and exits.
-//!
-//! `aggregator-migrate [DATABASE_URL]`: the URL comes from the argument or from the
-//! `DATABASE_URL` environment variable.
+//! Applies the PostgreSQL migrations and exits. See `aggregator-migrate --help`.
 
 use std::process::ExitCode;
 
 use aggregator_postgres::{PostgresConfig, PostgresStockStore};
+use clap::Parser;
+
+/// Applies the schema migrations to the database and exits (running it again is a
+/// no-op).
+#[derive(Parser)]
+#[command(name = "aggregator-migrate", version, about)]
+struct Cli {
+    /// The database, e.g. postgres://postgres@127.0.0.1:5432/orders
+    #[arg(
+        env = "DATABASE_URL",
+        value_name = "DATABASE_URL",
+        hide_env_values = true
+    )]
+    url: String,
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let url = match args.next() {
-        Some(flag) if flag == "--help" || flag == "-h" => {
-            println!(
-                "usage: aggregator-migrate [DATABASE_URL]\napplies the schema migrations to the database and exits"
-            );
-            return ExitCode::SUCCESS;
-        }
-        Some(url) => url,
-        None => match std::env::var("DATABASE_URL") {
-            Ok(url) => url,
-            Err(_) => {
-                eprintln!(
-                    "aggregator-migrate: give the database URL as an argument or in DATABASE_URL"
-                );
-                return ExitCode::from(2);
-            }
-        },
-    };
+    let url = Cli::parse().url;
     let config = PostgresConfig::new(url);
     let store = match PostgresStockStore::connect(&config).await {
         Ok(store) => store,

@@ -133,7 +133,12 @@ impl SyncCli {
             return Ok(0);
         }
         let in_memory = self.settings.database_url.is_none();
-        let app = App::build(self.settings.clone()).await?;
+        // Syncing here needs the store only: a queue or cache that is down must not stop
+        // it (the settings may name them for the other binaries).
+        let mut settings = self.settings.clone();
+        settings.amqp_url = None;
+        settings.redis_url = None;
+        let app = App::build(settings).await?;
         match command {
             SyncCommand::All | SyncCommand::Vendor(_) => {
                 self.sync_targets(command, app.sync(), out).await

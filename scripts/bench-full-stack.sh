@@ -16,10 +16,20 @@ PG=postgres://postgres@127.0.0.1:5432
 cargo build --release --bin aggregator -p order-aggregator >/dev/null 2>&1
 cargo build --release -p mock-vendors >/dev/null 2>&1
 work=$(mktemp -d)
+# The processes this script started, stopped by PID only (never by name: the machine is
+# shared).
+started=()
+stop_started() {
+  for pid in "${started[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${started[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  started=()
+}
 cleanup() {
-  pkill -f "target/release/aggregator" || true
-  pkill -f "target/release/mock-vendors" || true
-  sleep 1
+  stop_started
   psql "$PG/postgres" -q -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
   for q in $(rabbitmqctl list_queues -q name 2>/dev/null | grep "^$DB\." || true); do
     rabbitmqctl delete_queue "$q" >/dev/null 2>&1 || true
@@ -42,10 +52,10 @@ end
 LUA
 run_case() {
   local name=$1 script=$2 parts=$3
-  cleanup_quiet() { pkill -f "target/release/aggregator" || true; pkill -f "target/release/mock-vendors" || true; sleep 1; }
-  cleanup_quiet
+  stop_started
   psql "$PG/postgres" -q -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null 2>&1
   ./target/release/mock-vendors --skus 2000 >"$work/vendors.log" 2>&1 &
+  started+=($!)
   sleep 1
   for sku in LAPTOP-a-001:3001 LAPTOP-b-001:3002; do
     curl -s -X POST "localhost:${sku#*:}/simulate/stock" -H 'Content-Type: application/json' \
@@ -56,6 +66,7 @@ run_case() {
     AGGREGATOR_QUEUE_PREFIX="$DB." AGGREGATOR_CACHE_PREFIX="$DB:" AGGREGATOR_LOG_DIR=none RUST_LOG=warn \
     AGGREGATOR_RATE_LIMIT_PER_SEC=1000000 AGGREGATOR_SYNC_INTERVAL_SECS=3600 \
     ./target/release/aggregator $parts >"$work/aggregator.log" 2>&1 &
+  started+=($!)
   sleep 4
   local out
   out=$(wrk -t2 -c50 -d"${SECONDS_PER_CASE}s" --latency -s "$work/$script" http://127.0.0.1:3000/api/orders)

@@ -12,7 +12,7 @@ use clap::Parser;
 use mock_vendors::{MockVendor, MockVendorConfig};
 use order_aggregator::app::App;
 use order_aggregator::logging;
-use order_aggregator::settings::Settings;
+use order_aggregator::settings::{Settings, parse_process};
 use order_aggregator::stack::{Roles, termination_signal};
 
 /// The whole system in one process, with mock vendors for every vendor on this machine.
@@ -34,7 +34,7 @@ fn local_port(url: &str) -> Option<u16> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let settings = Cli::parse().settings;
+    let settings = parse_process::<Cli>().settings;
     let _logs = match logging::init(&settings) {
         Ok(guard) => guard,
         Err(message) => {

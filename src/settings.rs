@@ -28,18 +28,13 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// PostgreSQL; unset: an in-memory store (lost at exit)
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        value_name = "URL",
-        help_heading = "Backends"
-    )]
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", value_parser = SERVICE_URL, hide_env_values = true, help_heading = "Backends")]
     pub database_url: Option<RedactedUrl>,
     /// RabbitMQ; unset: an in-memory queue (one process only)
-    #[arg(long, env = "AMQP_URL", value_name = "URL", help_heading = "Backends")]
+    #[arg(long, env = "AMQP_URL", value_name = "URL", value_parser = SERVICE_URL, hide_env_values = true, help_heading = "Backends")]
     pub amqp_url: Option<RedactedUrl>,
     /// Redis; unset: an in-memory cache and rate limiter
-    #[arg(long, env = "REDIS_URL", value_name = "URL", help_heading = "Backends")]
+    #[arg(long, env = "REDIS_URL", value_name = "URL", value_parser = SERVICE_URL, hide_env_values = true, help_heading = "Backends")]
     pub redis_url: Option<RedactedUrl>,
     /// Prepended to RabbitMQ queue names
     #[arg(
@@ -72,14 +67,14 @@ pub struct Settings {
     )]
     pub api_addr: SocketAddr,
     /// admin:KEY,client:CUSTOMER:KEY; without keys the API only listens on loopback
-    #[arg(long, env = "AGGREGATOR_API_KEYS", default_value = "", hide_default_value = true, value_parser = ApiKeysParser, value_name = "KEYS", help_heading = "API")]
+    #[arg(long, env = "AGGREGATOR_API_KEYS", default_value = "", hide_default_value = true, value_parser = API_KEYS, hide_env_values = true, value_name = "KEYS", help_heading = "API")]
     pub api_keys: ApiKeys,
     /// API requests a second per API key (per client address without keys)
     #[arg(long = "rate-limit", env = "AGGREGATOR_RATE_LIMIT_PER_SEC", default_value = "2000", value_parser = clap::value_parser!(u32).range(1..=10_000_000), value_name = "N", help_heading = "API")]
     pub rate_limit_per_sec: u32,
 
     /// The vendors, in priority order
-    #[arg(long, env = "AGGREGATOR_VENDORS", default_value = "VendorA=http://127.0.0.1:3001,VendorB=http://127.0.0.1:3002", value_parser = vendor_list, value_name = "ID=URL,...", help_heading = "Vendors")]
+    #[arg(long, env = "AGGREGATOR_VENDORS", default_value = "VendorA=http://127.0.0.1:3001,VendorB=http://127.0.0.1:3002", value_parser = VENDOR_LIST, value_name = "ID=URL,...", help_heading = "Vendors")]
     pub vendors: ::std::vec::Vec<VendorEndpoint>,
     /// Milliseconds one vendor request may take
     #[arg(long = "vendor-timeout", env = "AGGREGATOR_VENDOR_TIMEOUT_MS", default_value = "10000", value_parser = millis(1, 600_000), value_name = "MS", help_heading = "Vendors")]
@@ -175,39 +170,90 @@ fn log_dir(text: &str) -> Result<LogDir, String> {
     }
 }
 
-/// Parses `--api-keys` without ever echoing the value in an error (clap's own value
-/// errors quote it).
-#[derive(Debug, Clone, Copy)]
-struct ApiKeysParser;
+/// A value parser for settings that may hold secrets (URLs with passwords, API keys):
+/// its errors name the flag and the variable and never quote the value, which clap's own
+/// value errors do. `parse` answers a reason, which must not quote the value either.
+#[derive(Clone, Copy)]
+struct Quiet<T> {
+    flag: &'static str,
+    parse: fn(&str) -> Result<T, String>,
+}
 
-impl clap::builder::TypedValueParser for ApiKeysParser {
-    type Value = ApiKeys;
+impl<T> std::fmt::Debug for Quiet<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Quiet").field("flag", &self.flag).finish()
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> clap::builder::TypedValueParser for Quiet<T> {
+    type Value = T;
 
     fn parse_ref(
         &self,
         command: &Command,
-        _arg: Option<&clap::Arg>,
+        arg: Option<&clap::Arg>,
         value: &std::ffi::OsStr,
-    ) -> Result<ApiKeys, clap::Error> {
+    ) -> Result<T, clap::Error> {
+        let flag = arg
+            .and_then(clap::Arg::get_long)
+            .map_or_else(|| self.flag.to_owned(), |long| format!("--{long}"));
+        // `parse_with_env` takes the variables off the arguments, so look the name up.
+        let env = Settings::table()
+            .into_iter()
+            .find(|row| row.flag == flag)
+            .map(|row| format!(" ({})", row.env))
+            .unwrap_or_default();
         let refuse = |reason: String| {
             clap::Error::raw(
                 clap::error::ErrorKind::ValueValidation,
-                format!("invalid --api-keys (AGGREGATOR_API_KEYS): {reason}\n"),
+                format!("invalid {flag}{env}: {reason}\n"),
             )
             .with_cmd(command)
         };
         let text = value
             .to_str()
             .ok_or_else(|| refuse("is not UTF-8".to_owned()))?;
-        if text.trim().is_empty() {
-            return Ok(ApiKeys::none());
-        }
-        ApiKeys::parse(text).map_err(|e| refuse(e.to_string()))
+        (self.parse)(text).map_err(refuse)
     }
 }
 
-fn vendor_list(text: &str) -> Result<Vec<VendorEndpoint>, String> {
-    parse_vendor_list(text).map_err(|e| e.to_string())
+const API_KEYS: Quiet<ApiKeys> = Quiet {
+    flag: "--api-keys",
+    parse: |text| {
+        if text.trim().is_empty() {
+            return Ok(ApiKeys::none());
+        }
+        ApiKeys::parse(text).map_err(|e| e.to_string())
+    },
+};
+
+const SERVICE_URL: Quiet<RedactedUrl> = Quiet {
+    flag: "the service URL",
+    parse: |text| text.parse(),
+};
+
+const VENDOR_LIST: Quiet<Vec<VendorEndpoint>> = Quiet {
+    flag: "--vendors",
+    parse: |text| {
+        // The reason may quote an entry; hide any password of its URLs.
+        parse_vendor_list(text).map_err(|e| hide_passwords(text, &e.to_string()))
+    },
+};
+
+/// `reason` with the credentials (`user:password` before an `@`) of every URL in `text`
+/// replaced by `***`, well-formed URL or not.
+fn hide_passwords(text: &str, reason: &str) -> String {
+    let mut hidden = reason.to_owned();
+    for entry in text.split(',') {
+        let url = entry.split_once('=').map_or(entry, |(_, url)| url).trim();
+        let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+        if let Some((credentials, _)) = after_scheme.rsplit_once('@')
+            && !credentials.is_empty()
+        {
+            hidden = hidden.replace(credentials, "***");
+        }
+    }
+    hidden
 }
 
 fn retry_delays(text: &str) -> Result<RetryPolicy, String> {
@@ -278,6 +324,34 @@ impl Settings {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, clap::Error> {
         parse_with_env(Self::augment_args(Command::new("settings")), args, env)
+    }
+}
+
+/// Parses the process's arguments and environment as `T` exactly as [`parse_with_env`]
+/// does (an empty variable counts as unset, as it always has here), and on `--help`,
+/// `--version` or an error prints and exits as clap does: help and version on stdout
+/// with exit 0, errors on stderr with exit 2.
+pub fn parse_process<T: clap::Parser>() -> T {
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    match parse_with_env::<T>(T::command(), args, |name| std::env::var(name).ok()) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            if matches!(
+                error.kind(),
+                clap::error::ErrorKind::DisplayHelp
+                    | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+                    | clap::error::ErrorKind::DisplayVersion
+            ) {
+                // The full command, so that the help names each setting's variable.
+                if let Err(shown) = T::command().try_get_matches_from(std::env::args_os()) {
+                    shown.exit();
+                }
+            }
+            error.exit()
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use crate::settings::Settings;
 /// (`vendor ID`), or prints the aggregated availability of every product (`aggregate`;
 /// without DATABASE_URL the store lives for this run only, so it syncs every vendor
 /// first).
-#[derive(Debug, Clone, Parser)]
+#[derive(Clone, Parser)]
 #[command(name = "stock-sync", version, about, long_about)]
 pub struct SyncCli {
     /// all | vendor ID | aggregate
@@ -29,7 +29,7 @@ pub struct SyncCli {
     pub queue: bool,
     /// Ask a running API (e.g. http://127.0.0.1:3000) instead: `all`/`vendor` queue its
     /// syncs, `aggregate` prints its catalog
-    #[arg(long, env = "AGGREGATOR_API_URL", value_name = "URL", value_parser = http_url)]
+    #[arg(long, env = "AGGREGATOR_API_URL", value_name = "URL", value_parser = http_url, hide_env_values = true)]
     pub api: Option<String>,
     /// The admin key this command sends to the API of --api (the server's own keys are
     /// --api-keys)
@@ -43,6 +43,18 @@ pub struct SyncCli {
     /// Every setting of the running system.
     #[command(flatten)]
     pub settings: Settings,
+}
+
+impl std::fmt::Debug for SyncCli {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncCli")
+            .field("words", &self.words)
+            .field("queue", &self.queue)
+            .field("api", &self.api.as_deref().map(aggregator_core::redact_url))
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("settings", &self.settings)
+            .finish()
+    }
 }
 
 fn http_url(text: &str) -> std::result::Result<String, String> {
@@ -121,7 +133,12 @@ impl SyncCli {
                 .await;
         }
         if self.queue {
-            let backends = backends::connect(&self.settings).await?;
+            // Publishing needs the queue only: a store or cache that is down must not
+            // stop it.
+            let mut settings = self.settings.clone();
+            settings.database_url = None;
+            settings.redis_url = None;
+            let backends = backends::connect(&settings).await?;
             let queued = request_syncs(backends.queue.as_ref(), self.targets(command)).await?;
             for (vendor, id) in queued {
                 writeln!(

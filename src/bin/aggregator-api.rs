@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use order_aggregator::app::App;
 use order_aggregator::logging;
-use order_aggregator::settings::Settings;
+use order_aggregator::settings::{Settings, parse_process};
 use order_aggregator::stack::{Roles, termination_signal};
 
 /// Serves the Order Aggregator HTTP API alone, after one stock sync of every vendor.
@@ -20,7 +20,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = parse_process();
     let _logs = match logging::init(&cli.settings) {
         Ok(guard) => guard,
         Err(message) => {

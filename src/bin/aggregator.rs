@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use order_aggregator::app::App;
 use order_aggregator::logging;
-use order_aggregator::settings::Settings;
+use order_aggregator::settings::{Settings, parse_process};
 use order_aggregator::stack::{Roles, termination_signal};
 
 /// Runs the named parts of Order Aggregator (several may be named, e.g.
@@ -60,7 +60,7 @@ fn roles(parts: &[Part]) -> Roles {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = parse_process();
     let roles = roles(&cli.parts);
     let _logs = match logging::init(&cli.settings) {
         Ok(guard) => guard,

@@ -2,12 +2,13 @@
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
+use order_aggregator::settings::parse_process;
 use order_aggregator::stock_sync_cli::SyncCli;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = SyncCli::parse();
+    let cli: SyncCli = parse_process();
     let command = match cli.sync_command() {
         Ok(command) => command,
         Err(message) => SyncCli::command()

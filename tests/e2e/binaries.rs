@@ -212,3 +212,64 @@ async fn the_protected_mode_check_of_the_plain_binary() {
     assert_eq!(output.status.code(), Some(1), "protected mode");
     assert!(String::from_utf8_lossy(&output.stderr).contains("protected mode"));
 }
+
+/// Secrets in the environment never reach `--help` or an error, and an empty variable
+/// counts as unset (as the hand-written parser had it).
+#[tokio::test]
+async fn secrets_stay_out_of_help_and_errors_and_empty_variables_are_unset() {
+    let help = tokio::process::Command::new(env!("CARGO_BIN_EXE_aggregator"))
+        .arg("--help")
+        .env("DATABASE_URL", "postgres://app:s3cret-db@db/orders")
+        .env("AMQP_URL", "amqp://guest:s3cret-mq@mq/%2f")
+        .env("AGGREGATOR_API_KEYS", "admin:s3cret-key-0123456789")
+        .output()
+        .await
+        .expect("runs");
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("DATABASE_URL"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+
+    let bad = tokio::process::Command::new(env!("CARGO_BIN_EXE_aggregator"))
+        .env("DATABASE_URL", "postgres//app:s3cret-db@db/orders")
+        .env("AGGREGATOR_LOG_DIR", "none")
+        .output()
+        .await
+        .expect("runs");
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("--database-url") && stderr.contains("DATABASE_URL"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+
+    let vendors = tokio::process::Command::new(env!("CARGO_BIN_EXE_aggregator"))
+        .env("AGGREGATOR_VENDORS", "VendorA=http//user:s3cret-v@vendor:1")
+        .env("AGGREGATOR_LOG_DIR", "none")
+        .output()
+        .await
+        .expect("runs");
+    assert_eq!(vendors.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&vendors.stderr);
+    assert!(stderr.contains("--vendors"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+
+    // Empty variables are unset: in-memory backends, default workers; the run then stops
+    // at the protected-mode check (exit 1), not at the settings (exit 2).
+    let empty = tokio::process::Command::new(env!("CARGO_BIN_EXE_aggregator"))
+        .env("DATABASE_URL", "")
+        .env("AMQP_URL", "")
+        .env("REDIS_URL", "")
+        .env("AGGREGATOR_WORKERS", "")
+        .env("AGGREGATOR_API_KEYS", "")
+        .env("AGGREGATOR_API_ADDR", "0.0.0.0:0")
+        .env("AGGREGATOR_VENDORS", "VendorA=http://127.0.0.1:9")
+        .env("AGGREGATOR_LOG_DIR", "none")
+        .output()
+        .await
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&empty.stderr);
+    assert_eq!(empty.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("protected mode"), "{stderr}");
+}

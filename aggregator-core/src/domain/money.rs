@@ -219,8 +219,14 @@ impl QuotedPrice {
                 "must be a price from 0 to 10^12",
             ));
         }
-        // Rust prints the shortest round-tripping decimal, never in exponent form.
-        Self::parse(&format!("{value}"))
+        // Rust prints the shortest round-tripping decimal, never in exponent form. A float
+        // artefact such as 0.30000000000000004 (0.1 + 0.2 in a client) has more digits
+        // than any currency's minor unit: round it to the 12 decimals a quote may have.
+        let shortest = format!("{value}");
+        match shortest.split_once('.') {
+            Some((_, fraction)) if fraction.len() > 12 => Self::parse(&format!("{value:.12}")),
+            _ => Self::parse(&shortest),
+        }
     }
 
     /// This price in `currency`'s minor units, if it has no more decimals than the
@@ -318,8 +324,18 @@ mod tests {
         assert_eq!(dinar.decimal(), "1.250");
         assert!(dinar.is(&QuotedPrice::from_f64(1.25).expect("q")));
         assert_eq!(usd.to_string(), "999.99 USD");
-        // 0.1 + 0.2 is not 0.3 in floats; the quoted decimal is what the client wrote.
+        // 0.1 + 0.2 is not 0.3 in floats; the quoted decimal is what the client wrote,
+        // and a float artefact rounds to 12 decimals.
         assert_eq!(QuotedPrice::from_f64(0.3).expect("q").to_string(), "0.3");
+        assert_eq!(
+            QuotedPrice::from_f64(0.1 + 0.2).expect("q").to_string(),
+            "0.3"
+        );
+        assert!(
+            Money::new(30, Currency::USD)
+                .expect("usd")
+                .is(&QuotedPrice::from_f64(0.1 + 0.2).expect("q"))
+        );
     }
 
     #[test]

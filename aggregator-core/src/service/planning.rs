@@ -23,7 +23,10 @@ pub struct ItemRequest {
     /// The price per unit the client expects, if it quoted one: the item is refused
     /// (`PriceMismatch`, nothing reserved) unless it is a current catalog price of the
     /// item at a fresh vendor. The order is always priced from the catalog.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ///
+    /// Not part of the request's idempotency fingerprint: a retry quoting another price
+    /// still gets the first answer.
+    #[serde(default, skip_serializing)]
     pub unit_price: Option<QuotedPrice>,
 }
 

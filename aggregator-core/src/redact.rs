@@ -1,19 +1,35 @@
 //! Keeping secrets out of logs and `Debug` output.
 
-/// `url` with the password of its `user:password@` part, if any, replaced by `***`
-/// (`postgres://app:***@db:5432/orders`). Anything that is not such a URL comes back
-/// unchanged.
+/// `url` with the password of its `user:password@` part, if any, and the value of a
+/// `password=` query parameter replaced by `***` (`postgres://app:***@db:5432/orders`,
+/// `postgres://db/orders?user=app&password=***`). Anything that is not such a URL comes
+/// back unchanged.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let Some((credentials, host)) = rest.rsplit_once('@') else {
-        return url.to_owned();
+    let (address, query) = match rest.split_once('?') {
+        Some((address, query)) => (address, Some(query)),
+        None => (rest, None),
     };
-    match credentials.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
+    let address = match address.rsplit_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => address.to_owned(),
+        },
+        None => address.to_owned(),
+    };
+    let Some(query) = query else {
+        return format!("{scheme}://{address}");
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{scheme}://{address}?{}", query.join("&"))
 }
 
 /// A service URL whose password never reaches a log line, `Debug` or `Display` output:
@@ -94,6 +110,18 @@ mod tests {
             "redis://127.0.0.1:6379"
         );
         assert_eq!(redact_url("not a url"), "not a url");
+    }
+
+    #[test]
+    fn passwords_in_the_query_are_hidden_too() {
+        assert_eq!(
+            redact_url("postgres://db/orders?user=app&password=s3cr3t&sslmode=require"),
+            "postgres://db/orders?user=app&password=***&sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://u:p@db/orders?sslmode=disable"),
+            "postgres://u:***@db/orders?sslmode=disable"
+        );
     }
 
     #[test]

@@ -99,12 +99,7 @@ async fn bad_settings_and_unknown_parts_exit_2_with_the_reason() {
             "--workers",
         ),
     ] {
-        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_aggregator"))
-            .args(&args)
-            .env(env.0, env.1)
-            .output()
-            .await
-            .expect("runs");
+        let output = run(env!("CARGO_BIN_EXE_aggregator"), &args, &[env]).await;
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
@@ -129,18 +124,31 @@ async fn bad_settings_and_unknown_parts_exit_2_with_the_reason() {
         assert!(stderr.contains("protected mode"), "{binary}: {stderr}");
         assert!(stderr.contains("AGGREGATOR_API_KEYS"), "{binary}: {stderr}");
     }
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_aggregator-api"))
-        .env("AGGREGATOR_API_KEYS", "admin:short")
-        .env("AGGREGATOR_LOG_DIR", "none")
-        .output()
-        .await
-        .expect("runs");
+    let output = run(
+        env!("CARGO_BIN_EXE_aggregator-api"),
+        &[],
+        &[
+            ("AGGREGATOR_API_KEYS", "admin:short"),
+            ("AGGREGATOR_LOG_DIR", "none"),
+        ],
+    )
+    .await;
     assert_eq!(output.status.code(), Some(2), "a bad key list");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("--api-keys") && !stderr.contains("short"),
         "named, never echoed: {stderr}"
     );
+}
+
+/// Runs `binary` with `args` and these variables set, to its end.
+async fn run(binary: &str, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    tokio::process::Command::new(binary)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .expect("runs")
 }
 
 /// Every binary answers `--help` on stdout with exit 0 (naming the shared settings and
@@ -153,11 +161,7 @@ async fn every_binary_answers_help_version_and_bad_flags() {
         env!("CARGO_BIN_EXE_aggregator-api"),
         env!("CARGO_BIN_EXE_stock-sync"),
     ] {
-        let help = tokio::process::Command::new(binary)
-            .arg("--help")
-            .output()
-            .await
-            .expect("runs");
+        let help = run(binary, &["--help"], &[]).await;
         assert_eq!(help.status.code(), Some(0), "{binary} --help");
         let text = String::from_utf8_lossy(&help.stdout);
         for needle in [
@@ -173,21 +177,13 @@ async fn every_binary_answers_help_version_and_bad_flags() {
                 "{binary} --help lacks {needle}:\n{text}"
             );
         }
-        let version = tokio::process::Command::new(binary)
-            .arg("--version")
-            .output()
-            .await
-            .expect("runs");
+        let version = run(binary, &["--version"], &[]).await;
         assert_eq!(version.status.code(), Some(0), "{binary} --version");
         assert!(
             String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")),
             "{binary} --version"
         );
-        let bad = tokio::process::Command::new(binary)
-            .arg("--no-such-flag")
-            .output()
-            .await
-            .expect("runs");
+        let bad = run(binary, &["--no-such-flag"], &[]).await;
         assert_eq!(bad.status.code(), Some(2), "{binary} --no-such-flag");
         assert!(bad.stdout.is_empty(), "{binary}: errors go to stderr");
         assert!(
@@ -197,45 +193,35 @@ async fn every_binary_answers_help_version_and_bad_flags() {
     }
 }
 
-#[tokio::test]
-async fn the_protected_mode_check_of_the_plain_binary() {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_aggregator"))
-        .env("AGGREGATOR_API_ADDR", "0.0.0.0:0")
-        .env("AGGREGATOR_LOG_DIR", "none")
-        .env_remove("AGGREGATOR_API_KEYS")
-        .env_remove("DATABASE_URL")
-        .env_remove("AMQP_URL")
-        .env_remove("REDIS_URL")
-        .output()
-        .await
-        .expect("runs");
-    assert_eq!(output.status.code(), Some(1), "protected mode");
-    assert!(String::from_utf8_lossy(&output.stderr).contains("protected mode"));
-}
-
 /// Secrets in the environment never reach `--help` or an error, and an empty variable
 /// counts as unset (as the hand-written parser had it).
 #[tokio::test]
 async fn secrets_stay_out_of_help_and_errors_and_empty_variables_are_unset() {
-    let help = tokio::process::Command::new(env!("CARGO_BIN_EXE_aggregator"))
-        .arg("--help")
-        .env("DATABASE_URL", "postgres://app:s3cret-db@db/orders")
-        .env("AMQP_URL", "amqp://guest:s3cret-mq@mq/%2f")
-        .env("AGGREGATOR_API_KEYS", "admin:s3cret-key-0123456789")
-        .output()
-        .await
-        .expect("runs");
+    let aggregator = env!("CARGO_BIN_EXE_aggregator");
+    let help = run(
+        aggregator,
+        &["--help"],
+        &[
+            ("DATABASE_URL", "postgres://app:s3cret-db@db/orders"),
+            ("AMQP_URL", "amqp://guest:s3cret-mq@mq/%2f"),
+            ("AGGREGATOR_API_KEYS", "admin:s3cret-key-0123456789"),
+        ],
+    )
+    .await;
     assert_eq!(help.status.code(), Some(0));
     let text = String::from_utf8_lossy(&help.stdout);
     assert!(text.contains("DATABASE_URL"), "{text}");
     assert!(!text.contains("s3cret"), "{text}");
 
-    let bad = tokio::process::Command::new(env!("CARGO_BIN_EXE_aggregator"))
-        .env("DATABASE_URL", "postgres//app:s3cret-db@db/orders")
-        .env("AGGREGATOR_LOG_DIR", "none")
-        .output()
-        .await
-        .expect("runs");
+    let bad = run(
+        aggregator,
+        &[],
+        &[
+            ("DATABASE_URL", "postgres//app:s3cret-db@db/orders"),
+            ("AGGREGATOR_LOG_DIR", "none"),
+        ],
+    )
+    .await;
     assert_eq!(bad.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(
@@ -244,12 +230,15 @@ async fn secrets_stay_out_of_help_and_errors_and_empty_variables_are_unset() {
     );
     assert!(!stderr.contains("s3cret"), "{stderr}");
 
-    let vendors = tokio::process::Command::new(env!("CARGO_BIN_EXE_aggregator"))
-        .env("AGGREGATOR_VENDORS", "VendorA=http//user:s3cret-v@vendor:1")
-        .env("AGGREGATOR_LOG_DIR", "none")
-        .output()
-        .await
-        .expect("runs");
+    let vendors = run(
+        aggregator,
+        &[],
+        &[
+            ("AGGREGATOR_VENDORS", "VendorA=http//user:s3cret-v@vendor:1"),
+            ("AGGREGATOR_LOG_DIR", "none"),
+        ],
+    )
+    .await;
     assert_eq!(vendors.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&vendors.stderr);
     assert!(stderr.contains("--vendors"), "{stderr}");
@@ -257,18 +246,21 @@ async fn secrets_stay_out_of_help_and_errors_and_empty_variables_are_unset() {
 
     // Empty variables are unset: in-memory backends, default workers; the run then stops
     // at the protected-mode check (exit 1), not at the settings (exit 2).
-    let empty = tokio::process::Command::new(env!("CARGO_BIN_EXE_aggregator"))
-        .env("DATABASE_URL", "")
-        .env("AMQP_URL", "")
-        .env("REDIS_URL", "")
-        .env("AGGREGATOR_WORKERS", "")
-        .env("AGGREGATOR_API_KEYS", "")
-        .env("AGGREGATOR_API_ADDR", "0.0.0.0:0")
-        .env("AGGREGATOR_VENDORS", "VendorA=http://127.0.0.1:9")
-        .env("AGGREGATOR_LOG_DIR", "none")
-        .output()
-        .await
-        .expect("runs");
+    let empty = run(
+        aggregator,
+        &[],
+        &[
+            ("DATABASE_URL", ""),
+            ("AMQP_URL", ""),
+            ("REDIS_URL", ""),
+            ("AGGREGATOR_WORKERS", ""),
+            ("AGGREGATOR_API_KEYS", ""),
+            ("AGGREGATOR_API_ADDR", "0.0.0.0:0"),
+            ("AGGREGATOR_VENDORS", "VendorA=http://127.0.0.1:9"),
+            ("AGGREGATOR_LOG_DIR", "none"),
+        ],
+    )
+    .await;
     let stderr = String::from_utf8_lossy(&empty.stderr);
     assert_eq!(empty.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("protected mode"), "{stderr}");

@@ -138,17 +138,8 @@ impl Money {
     /// The amount in major units as a decimal, with as many decimals as the currency's
     /// minor unit has (`999.99` for USD, `1500` for JPY, `1.250` for KWD).
     pub fn decimal(&self) -> String {
-        let exponent = self.currency.exponent();
-        if exponent == 0 {
-            return self.minor_units.to_string();
-        }
-        let scale = 10_i64.pow(exponent);
-        format!(
-            "{}.{:0width$}",
-            self.minor_units / scale,
-            self.minor_units % scale,
-            width = exponent as usize
-        )
+        // Never negative (`Money::new` refuses that).
+        decimal(self.minor_units.unsigned_abs(), self.currency.exponent())
     }
 
     /// Whether `quoted` is exactly this amount (in this currency's major units).
@@ -243,18 +234,22 @@ impl QuotedPrice {
 
 impl fmt::Display for QuotedPrice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.scale == 0 {
-            return write!(f, "{}", self.digits);
-        }
-        let scale = 10_u64.pow(self.scale);
-        write!(
-            f,
-            "{}.{:0width$}",
-            self.digits / scale,
-            self.digits % scale,
-            width = self.scale as usize
-        )
+        f.write_str(&decimal(self.digits, self.scale))
     }
+}
+
+/// `units` with its last `scale` digits after a decimal point (`99999`, 2: `999.99`).
+fn decimal(units: u64, scale: u32) -> String {
+    if scale == 0 {
+        return units.to_string();
+    }
+    let divisor = 10_u64.pow(scale);
+    format!(
+        "{}.{:0width$}",
+        units / divisor,
+        units % divisor,
+        width = scale as usize
+    )
 }
 
 impl Serialize for QuotedPrice {

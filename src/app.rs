@@ -9,8 +9,8 @@ use std::time::Duration;
 use aggregator_core::error::{Error, Result};
 use aggregator_core::service::{
     CachedCatalog, Catalog, OrderProcessor, OrderService, OutboxRelay, StockSync, Sweeper,
-    SyncConfig, SyncConsumer, WorkerConfig, register_vendors, run_order_worker, run_sync_schedule,
-    shutdown_pair,
+    SyncConfig, SyncConsumer, WorkerConfig, group_commit, register_vendors, run_order_worker,
+    run_sync_schedule, shutdown_pair,
 };
 use aggregator_core::traits::{RateLimit, VendorDirectory};
 use aggregator_http::api::{ApiConfig, ApiServices, ApiState, check_bind, router};
@@ -45,7 +45,10 @@ impl App {
 
     /// Builds the system on backends the caller connected (tests, embedders):
     /// registers the configured vendors in the store and wires every service.
-    pub async fn on(settings: Settings, backends: Backends) -> Result<Self> {
+    pub async fn on(settings: Settings, mut backends: Backends) -> Result<Self> {
+        // Every placement and status change of this process goes through one group
+        // commit; the other roles pass straight through it.
+        backends.store = group_commit(backends.store, settings.group_commit())?;
         let clients = vendor_clients(&settings.vendors, |config| {
             config.request_timeout = settings.vendor_timeout;
             config.breaker.open_for = settings.vendor_breaker_open;

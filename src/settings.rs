@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use aggregator_core::RedactedUrl;
+use aggregator_core::service::BatchConfig;
 use aggregator_core::traits::RetryPolicy;
 use aggregator_http::api::ApiKeys;
 use aggregator_http::{VendorEndpoint, parse_vendor_list};
@@ -146,6 +147,16 @@ pub struct Settings {
     #[arg(long = "max-hold-lifetime", env = "AGGREGATOR_MAX_HOLD_LIFETIME_SECS", default_value = "3600", value_parser = seconds(1), value_name = "SECS", help_heading = "Orders and holds")]
     pub max_hold_lifetime: Duration,
 
+    /// Microseconds a placement or status change waits for others to share its commit
+    #[arg(long = "group-commit-window", env = "AGGREGATOR_GROUP_COMMIT_WINDOW_US", default_value = "2000", value_parser = micros(0, 1_000_000), value_name = "US", help_heading = "Group commit")]
+    pub group_commit_window: Duration,
+    /// Most placements (or status changes) committed as one batch; 1 turns group commit off
+    #[arg(long = "group-commit-max", env = "AGGREGATOR_GROUP_COMMIT_MAX", default_value = "256", value_parser = clap::value_parser!(u32).range(1..=10_000), value_name = "N", help_heading = "Group commit")]
+    pub group_commit_max: u32,
+    /// Batches in the store at once (each uses one database connection)
+    #[arg(long = "group-commit-in-flight", env = "AGGREGATOR_GROUP_COMMIT_IN_FLIGHT", default_value = "4", value_parser = clap::value_parser!(u32).range(1..=256), value_name = "N", help_heading = "Group commit")]
+    pub group_commit_in_flight: u32,
+
     /// combined.log and error.log go here (rotated daily); `none`: no files
     #[arg(long, env = "AGGREGATOR_LOG_DIR", default_value = "logs", value_parser = log_dir, value_name = "DIR", help_heading = "Logging")]
     pub log_dir: LogDir,
@@ -275,6 +286,13 @@ fn seconds(min: u64) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send
     move |text| whole(text, min, 86_400).map(Duration::from_secs)
 }
 
+fn micros(
+    min: u64,
+    max: u64,
+) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
+    move |text| whole(text, min, max).map(Duration::from_micros)
+}
+
 fn millis(
     min: u64,
     max: u64,
@@ -296,6 +314,15 @@ pub struct SettingRow {
 }
 
 impl Settings {
+    /// How placements and status changes are gathered into group commits.
+    pub fn group_commit(&self) -> BatchConfig {
+        BatchConfig {
+            window: self.group_commit_window,
+            max_batch: self.group_commit_max as usize,
+            in_flight: self.group_commit_in_flight as usize,
+        }
+    }
+
     /// Every setting, in the order `--help` lists them.
     pub fn table() -> Vec<SettingRow> {
         Self::augment_args(Command::new("settings"))

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use aggregator_core::conformance;
 use aggregator_core::memory::{InMemoryCache, InMemoryOrderQueue, InMemoryStockStore};
+use aggregator_core::service::{BatchConfig, GroupCommit};
 use aggregator_core::traits::RetryPolicy;
 use aggregator_core::{Cache, OrderQueue, StockStore};
 
@@ -27,6 +28,21 @@ async fn stock_store_suite_direct() {
 async fn stock_store_suite_through_a_trait_object() {
     let store: Arc<dyn StockStore> = Arc::new(InMemoryStockStore::new());
     conformance::stock_store_suite(store.as_ref()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_store_suite_through_group_commit() {
+    let store: Arc<dyn StockStore> = Arc::new(InMemoryStockStore::new());
+    let batched = GroupCommit::new(
+        store,
+        BatchConfig {
+            window: Duration::from_millis(1),
+            max_batch: 64,
+            in_flight: 2,
+        },
+    )
+    .expect("valid batching");
+    conformance::stock_store_suite(&batched).await;
 }
 
 #[tokio::test]

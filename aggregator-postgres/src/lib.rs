@@ -24,11 +24,13 @@
 //! ```
 
 mod catalog;
+mod change_batch;
 mod config;
 mod error;
 mod holds;
 mod orders;
 mod outbox;
+mod place_batch;
 mod reserve;
 mod rows;
 mod store;

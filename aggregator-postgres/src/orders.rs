@@ -180,7 +180,7 @@ async fn compare_and_set(tx: &mut PgConnection, next: &Order, expected: i64) -> 
 
 /// Applies `transition` to `current` (as read) inside `tx`: the compare-and-set, the
 /// stock it moves and the outbox messages it writes.
-async fn transition_in(
+pub(crate) async fn transition_in(
     tx: &mut PgConnection,
     current: &Order,
     transition: &Transition,
@@ -399,6 +399,22 @@ impl OrderStore for PostgresStockStore {
             ))),
             Err(other) => Err(other),
         }
+    }
+
+    async fn place_orders(&self, mut placements: Vec<OrderPlacement>) -> Vec<Result<Placed>> {
+        if placements.len() == 1
+            && let Some(placement) = placements.pop()
+        {
+            return vec![self.place_order(placement).await];
+        }
+        crate::place_batch::place_batch(self, placements).await
+    }
+
+    async fn transitions(
+        &self,
+        changes: Vec<(Transition, Vec<OutboxMessage>)>,
+    ) -> Vec<Result<Order>> {
+        crate::change_batch::change_batch(self, changes).await
     }
 
     async fn orders(&self, query: &OrderQuery) -> Result<Page<Order>> {

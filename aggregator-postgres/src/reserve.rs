@@ -44,19 +44,21 @@ impl Owner {
     }
 }
 
-type Key = (String, String);
+pub(crate) type Key = (String, String);
 
 /// Units asked of each (vendor, SKU), sorted by (vendor, SKU), with the product each must
 /// belong to.
 #[derive(Debug, Default)]
-struct Demand {
-    vendors: Vec<String>,
-    skus: Vec<String>,
-    products: Vec<String>,
-    quantities: Vec<i64>,
+pub(crate) struct Demand {
+    pub(crate) vendors: Vec<String>,
+    pub(crate) skus: Vec<String>,
+    pub(crate) products: Vec<String>,
+    pub(crate) quantities: Vec<i64>,
 }
 
-fn demand(lines: &[PlannedLine]) -> aggregator_core::Result<Demand> {
+/// What `lines` ask of each (vendor, SKU); `Invalid` for lines that do not add up or a
+/// SKU named under two products.
+pub(crate) fn demand(lines: &[PlannedLine]) -> aggregator_core::Result<Demand> {
     if lines.is_empty() {
         return Err(Error::invalid("items", "must not be empty"));
     }

@@ -17,6 +17,7 @@
 //! [`Cache`]: crate::Cache
 //! [`RetryPolicy`]: crate::traits::RetryPolicy
 
+mod batch_cases;
 mod cache_cases;
 mod fixture;
 mod hold_cases;
@@ -27,6 +28,7 @@ mod services;
 mod stock_cases;
 mod stock_model;
 
+pub use batch_cases::*;
 pub use cache_cases::*;
 pub use fixture::Fixture;
 pub use hold_cases::*;
@@ -84,6 +86,11 @@ pub async fn order_store_suite(store: &dyn StockStore) {
     idempotency_keys(store).await;
     reroute_moves_units_atomically(store).await;
     order_lists_filter_and_page(store).await;
+    a_batch_decides_in_order_and_a_short_placement_fails_alone(store).await;
+    a_batch_answers_bad_and_replayed_placements_on_their_own(store).await;
+    concurrent_batches_never_oversell(store).await;
+    a_taken_order_id_fails_alone_in_a_batch(store).await;
+    a_batch_of_changes_is_compare_and_set_per_order(store).await;
 }
 
 /// The [`HoldStore`] cases.

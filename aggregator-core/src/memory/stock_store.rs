@@ -114,6 +114,14 @@ impl OrderStore for InMemoryStockStore {
         self.state().place_order(placement)
     }
 
+    async fn place_orders(&self, placements: Vec<OrderPlacement>) -> Vec<Result<Placed>> {
+        let mut state = self.state();
+        placements
+            .into_iter()
+            .map(|placement| state.place_order(placement))
+            .collect()
+    }
+
     async fn order(&self, id: OrderId) -> Result<Order> {
         self.state().order(id)
     }
@@ -124,6 +132,17 @@ impl OrderStore for InMemoryStockStore {
 
     async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order> {
         self.state().transition(transition, outbox)
+    }
+
+    async fn transitions(
+        &self,
+        changes: Vec<(Transition, Vec<OutboxMessage>)>,
+    ) -> Vec<Result<Order>> {
+        let mut state = self.state();
+        changes
+            .iter()
+            .map(|(transition, outbox)| state.transition(transition, outbox))
+            .collect()
     }
 
     async fn reroute(&self, reroute: &Reroute) -> Result<Order> {

@@ -2,9 +2,11 @@
 //! allocation, the worker's step, stock sync, the sweeper and the outbox relay.
 
 pub mod allocator;
+mod batcher;
 mod cached_catalog;
 mod catalog;
 mod config;
+mod group_commit;
 mod orders;
 mod planning;
 mod processor;
@@ -16,9 +18,11 @@ mod sync;
 mod sync_consumer;
 mod vendors;
 
+pub use batcher::BatchConfig;
 pub use cached_catalog::{CacheStats, CachedCatalog};
 pub use catalog::{Catalog, ProductAvailability, VendorAvailability, aggregate};
 pub use config::OrderConfig;
+pub use group_commit::{GroupCommit, group_commit};
 pub use orders::{OrderRequest, OrderService, Scope};
 pub use planning::ItemRequest;
 pub use processor::{OrderProcessor, ProcessOutcome, vendor_key};

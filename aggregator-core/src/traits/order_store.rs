@@ -32,6 +32,19 @@ pub trait OrderStore: Send + Sync + Debug + 'static {
     /// whole placement fail with `InsufficientStock` naming each short line.
     async fn place_order(&self, placement: OrderPlacement) -> Result<Placed>;
 
+    /// Places several orders, deciding each as [`OrderStore::place_order`] would in the
+    /// order given (an earlier one takes its units first) and answering each on its
+    /// own: a short, invalid or replayed placement does not affect the others. A store
+    /// may commit them together (one transaction for the batch); the default places
+    /// them one after another.
+    async fn place_orders(&self, placements: Vec<OrderPlacement>) -> Vec<Result<Placed>> {
+        let mut answers = Vec::with_capacity(placements.len());
+        for placement in placements {
+            answers.push(self.place_order(placement).await);
+        }
+        answers
+    }
+
     /// One order.
     async fn order(&self, id: OrderId) -> Result<Order>;
 
@@ -41,6 +54,20 @@ pub trait OrderStore: Send + Sync + Debug + 'static {
     /// Changes an order's status (compare-and-set on its version), moving stock as the
     /// change requires, and writes `outbox` in the same atomic step.
     async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order>;
+
+    /// Applies several status changes, each as [`OrderStore::transition`] would (its own
+    /// compare-and-set, its own answer), in the order given. A store may commit them
+    /// together; the default applies them one after another.
+    async fn transitions(
+        &self,
+        changes: Vec<(Transition, Vec<OutboxMessage>)>,
+    ) -> Vec<Result<Order>> {
+        let mut answers = Vec::with_capacity(changes.len());
+        for (transition, outbox) in changes {
+            answers.push(self.transition(&transition, &outbox).await);
+        }
+        answers
+    }
 
     /// Moves an order's units from one vendor SKU to others, reserving the new ones
     /// conditionally and releasing the old ones in one step.

@@ -1,6 +1,8 @@
 use aggregator_core::StockStore;
 use aggregator_core::conformance;
+use aggregator_core::service::{BatchConfig, GroupCommit};
 use std::sync::Arc;
+use std::time::Duration;
 
 use aggregator_postgres::testing::TestDatabase;
 
@@ -22,6 +24,25 @@ async fn the_suite_passes_through_a_trait_object_too() {
     conformance::concurrent_placements_never_oversell(store.as_ref()).await;
     conformance::cancel_racing_confirm_has_one_winner(store.as_ref()).await;
     conformance::expiry_releases_exactly_once(store.as_ref()).await;
+    db.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_suite_passes_through_group_commit() {
+    let Some(db) = TestDatabase::create(10).await else {
+        return;
+    };
+    let store: Arc<dyn StockStore> = Arc::new(db.store.clone());
+    let batched = GroupCommit::new(
+        store,
+        BatchConfig {
+            window: Duration::from_millis(1),
+            max_batch: 64,
+            in_flight: 2,
+        },
+    )
+    .expect("valid batching");
+    conformance::stock_store_suite(&batched).await;
     db.finish().await;
 }
 

@@ -1,0 +1,236 @@
+//! [`GroupCommit`]: a store whose placements and status changes are gathered over a
+//! short window and committed as one batch each, so that a busy system pays for one
+//! commit per batch instead of one per order.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::{Duration, OffsetDateTime};
+
+use super::batcher::{BatchConfig, Batcher};
+use crate::domain::{
+    HealthPolicy, Hold, HoldId, MessageId, Order, OrderId, OutboxMessage, ProductId,
+    SnapshotOutcome, SnapshotRow, Transition, Vendor, VendorId, VendorSku, VendorStock,
+};
+use crate::error::Result;
+use crate::traits::{
+    CatalogReads, ExpiredBatch, HoldConversion, HoldPlacement, HoldStore, OrderPlacement,
+    OrderQuery, OrderStore, Outbox, Page, Placed, Reroute, StockStore, VendorLedger,
+};
+
+type Change = (Transition, Vec<OutboxMessage>);
+
+/// Wraps a store: [`OrderStore::place_order`] and [`OrderStore::transition`] calls that
+/// arrive within the configured window go to the store together, as one
+/// [`OrderStore::place_orders`] or [`OrderStore::transitions`] call; every other call
+/// goes straight through. Each caller still gets its own answer, exactly the one the
+/// store would have given it alone at that point in the batch, so the store's rules
+/// (and its conformance suite) hold unchanged. A call waits at most the window, then
+/// for one of the batch slots, then for its batch.
+pub struct GroupCommit<S: ?Sized> {
+    store: Arc<S>,
+    config: BatchConfig,
+    placements: Option<Batcher<OrderPlacement, Placed>>,
+    changes: Option<Batcher<Change, Order>>,
+}
+
+impl<S: ?Sized> fmt::Debug for GroupCommit<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupCommit")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: OrderStore + ?Sized> GroupCommit<S> {
+    /// Gathers `store`'s placements and status changes per `config` (batching is off,
+    /// every call going straight through, when `config.max_batch` is 1). Must be called
+    /// within a Tokio runtime; the gathering stops when this is dropped.
+    pub fn new(store: Arc<S>, config: BatchConfig) -> Result<Self> {
+        config.validate()?;
+        if config.is_off() {
+            return Ok(Self {
+                store,
+                config,
+                placements: None,
+                changes: None,
+            });
+        }
+        let placing = store.clone();
+        let placements = Batcher::start("placement batcher", config, move |batch| {
+            let store = placing.clone();
+            async move { store.place_orders(batch).await }
+        });
+        let changing = store.clone();
+        let changes = Batcher::start("status change batcher", config, move |batch| {
+            let store = changing.clone();
+            async move { store.transitions(batch).await }
+        });
+        Ok(Self {
+            store,
+            config,
+            placements: Some(placements),
+            changes: Some(changes),
+        })
+    }
+
+    /// How calls are gathered.
+    pub fn config(&self) -> BatchConfig {
+        self.config
+    }
+}
+
+/// A [`GroupCommit`] over a whole store, usable as one.
+pub fn group_commit(
+    store: Arc<dyn StockStore>,
+    config: BatchConfig,
+) -> Result<Arc<dyn StockStore>> {
+    Ok(Arc::new(GroupCommit::new(store, config)?))
+}
+
+#[async_trait]
+impl<S: OrderStore + ?Sized> OrderStore for GroupCommit<S> {
+    async fn place_order(&self, placement: OrderPlacement) -> Result<Placed> {
+        match &self.placements {
+            Some(batcher) => batcher.submit(placement).await,
+            None => self.store.place_order(placement).await,
+        }
+    }
+
+    async fn place_orders(&self, placements: Vec<OrderPlacement>) -> Vec<Result<Placed>> {
+        self.store.place_orders(placements).await
+    }
+
+    async fn order(&self, id: OrderId) -> Result<Order> {
+        self.store.order(id).await
+    }
+
+    async fn orders(&self, query: &OrderQuery) -> Result<Page<Order>> {
+        self.store.orders(query).await
+    }
+
+    async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order> {
+        match &self.changes {
+            Some(batcher) => batcher.submit((transition.clone(), outbox.to_vec())).await,
+            None => self.store.transition(transition, outbox).await,
+        }
+    }
+
+    async fn transitions(&self, changes: Vec<Change>) -> Vec<Result<Order>> {
+        self.store.transitions(changes).await
+    }
+
+    async fn reroute(&self, reroute: &Reroute) -> Result<Order> {
+        self.store.reroute(reroute).await
+    }
+
+    async fn vendor_cancellation_done(&self, vendor: &VendorId, key: &str) -> Result<()> {
+        self.store.vendor_cancellation_done(vendor, key).await
+    }
+
+    async fn expire_overdue(&self, now: OffsetDateTime, limit: u32) -> Result<ExpiredBatch> {
+        self.store.expire_overdue(now, limit).await
+    }
+}
+
+#[async_trait]
+impl<S: VendorLedger + ?Sized> VendorLedger for GroupCommit<S> {
+    async fn upsert_vendor(&self, vendor: &Vendor) -> Result<()> {
+        self.store.upsert_vendor(vendor).await
+    }
+
+    async fn apply_snapshot(
+        &self,
+        vendor: &VendorId,
+        rows: &[SnapshotRow],
+        margin: Duration,
+    ) -> Result<SnapshotOutcome> {
+        self.store.apply_snapshot(vendor, rows, margin).await
+    }
+
+    async fn complete_snapshot(
+        &self,
+        vendor: &VendorId,
+        listed: &[VendorSku],
+        as_of: OffsetDateTime,
+        at: OffsetDateTime,
+        margin: Duration,
+    ) -> Result<Vendor> {
+        self.store
+            .complete_snapshot(vendor, listed, as_of, at, margin)
+            .await
+    }
+
+    async fn record_sync_failure(
+        &self,
+        vendor: &VendorId,
+        reason: &str,
+        policy: HealthPolicy,
+    ) -> Result<Vendor> {
+        self.store.record_sync_failure(vendor, reason, policy).await
+    }
+}
+
+#[async_trait]
+impl<S: CatalogReads + ?Sized> CatalogReads for GroupCommit<S> {
+    async fn vendors(&self) -> Result<Vec<Vendor>> {
+        self.store.vendors().await
+    }
+
+    async fn stock_for_product(&self, product: &ProductId) -> Result<Vec<VendorStock>> {
+        self.store.stock_for_product(product).await
+    }
+
+    async fn stock_for_sku(&self, sku: &VendorSku) -> Result<Vec<VendorStock>> {
+        self.store.stock_for_sku(sku).await
+    }
+
+    async fn products(&self, offset: u64, limit: u32) -> Result<Page<ProductId>> {
+        self.store.products(offset, limit).await
+    }
+}
+
+#[async_trait]
+impl<S: HoldStore + ?Sized> HoldStore for GroupCommit<S> {
+    async fn place_hold(&self, placement: HoldPlacement) -> Result<Hold> {
+        self.store.place_hold(placement).await
+    }
+
+    async fn hold(&self, id: HoldId) -> Result<Hold> {
+        self.store.hold(id).await
+    }
+
+    async fn extend_hold(
+        &self,
+        id: HoldId,
+        expires_at: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Result<Hold> {
+        self.store.extend_hold(id, expires_at, at).await
+    }
+
+    async fn release_hold(&self, id: HoldId, at: OffsetDateTime) -> Result<Hold> {
+        self.store.release_hold(id, at).await
+    }
+
+    async fn convert_hold(&self, conversion: HoldConversion) -> Result<Placed> {
+        self.store.convert_hold(conversion).await
+    }
+}
+
+#[async_trait]
+impl<S: Outbox + ?Sized> Outbox for GroupCommit<S> {
+    async fn claim_outbox(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>> {
+        self.store.claim_outbox(now, lease, limit).await
+    }
+
+    async fn mark_outbox_sent(&self, ids: &[MessageId]) -> Result<()> {
+        self.store.mark_outbox_sent(ids).await
+    }
+}

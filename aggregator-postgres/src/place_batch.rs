@@ -1,0 +1,521 @@
+//! Placing a batch of orders in one transaction (group commit).
+//!
+//! The batch locks every stock row it touches once, in (vendor, SKU) order, reads what
+//! each row can still sell, and decides the placements in the order given against
+//! those figures, so an order that is short fails alone while the rest take their
+//! units. The accepted ones are then written with one conditional `UPDATE` for the
+//! whole batch (the same `sellable ≥ quantity` condition as a single placement, here a
+//! safety net: the rows are locked) and set-based inserts, and committed once.
+//! Replays, idempotency mismatches and invalid placements are answered before the
+//! transaction; of two placements with one key in a batch, the later goes after the
+//! commit (and so replays the earlier). If the transaction hits a constraint (an order
+//! id or idempotency key written meanwhile by someone else), each placement of the
+//! batch is tried alone, so one bad member never fails the others.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use aggregator_core::domain::{Allocation, Money, Order, OrderLine};
+use aggregator_core::traits::{OrderPlacement, OrderStore, Placed, PlannedLine};
+use aggregator_core::{Error, Result, ShortLine};
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::map;
+use crate::orders::load_order;
+use crate::outbox::OutboxColumns;
+use crate::reserve::{Demand, Key, demand, reservation_columns};
+use crate::rows::money;
+use crate::store::PostgresStockStore;
+use crate::tx::{TxResult, retrying};
+
+/// A checked placement waiting for the batch transaction.
+struct Waiting {
+    slot: usize,
+    placement: OrderPlacement,
+    demand: Demand,
+}
+
+/// A locked stock row as the batch sees it.
+struct Row {
+    product: String,
+    sellable: i64,
+    price: Money,
+    last_good_sync: Option<OffsetDateTime>,
+}
+
+impl Row {
+    fn fresh(&self, since: OffsetDateTime) -> bool {
+        self.last_good_sync.is_some_and(|at| at >= since)
+    }
+}
+
+/// Places `placements` as [`OrderStore::place_order`] would one after another, with
+/// one commit for all that take stock.
+pub(crate) async fn place_batch(
+    store: &PostgresStockStore,
+    placements: Vec<OrderPlacement>,
+) -> Vec<Result<Placed>> {
+    let mut answers: Vec<Option<Result<Placed>>> = placements.iter().map(|_| None).collect();
+    let mut waiting = Vec::with_capacity(placements.len());
+    let mut later = Vec::new();
+    let mut keys_in_batch = HashSet::new();
+    for (slot, placement) in placements.into_iter().enumerate() {
+        let checked = placement
+            .details
+            .validate()
+            .and_then(|()| demand(&placement.lines));
+        match checked {
+            Err(error) => answers[slot] = Some(Err(error)),
+            Ok(demand) => {
+                if let Some(record) = &placement.idempotency {
+                    let key = (
+                        placement.details.customer.to_string(),
+                        record.key.to_string(),
+                    );
+                    if !keys_in_batch.insert(key) {
+                        later.push((slot, placement));
+                        continue;
+                    }
+                }
+                waiting.push(Waiting {
+                    slot,
+                    placement,
+                    demand,
+                });
+            }
+        }
+    }
+    let waiting = answer_replays(store, waiting, &mut answers).await;
+    if !waiting.is_empty() {
+        match retrying(|| commit_batch(store, &waiting)).await {
+            Ok(decided) => {
+                for (item, decision) in waiting.iter().zip(decided) {
+                    answers[item.slot] = Some(decision.map(|order| Placed {
+                        order,
+                        replayed: false,
+                    }));
+                }
+            }
+            Err(Error::Conflict { .. } | Error::Invalid { .. }) => {
+                // Someone else wrote one of our ids or keys meanwhile, or a row went
+                // away: let each placement find its own answer.
+                for item in waiting {
+                    answers[item.slot] = Some(store.place_order(item.placement).await);
+                }
+            }
+            Err(error) => {
+                for item in &waiting {
+                    answers[item.slot] = Some(Err(error.clone()));
+                }
+            }
+        }
+    }
+    for (slot, placement) in later {
+        answers[slot] = Some(store.place_order(placement).await);
+    }
+    answers
+        .into_iter()
+        .map(|answer| {
+            answer.unwrap_or_else(|| Err(Error::permanent("postgres", "placement left unanswered")))
+        })
+        .collect()
+}
+
+/// Answers the placements whose idempotency key is already taken (a replay, or
+/// `IdempotencyMismatch`) and returns the others.
+async fn answer_replays(
+    store: &PostgresStockStore,
+    waiting: Vec<Waiting>,
+    answers: &mut [Option<Result<Placed>>],
+) -> Vec<Waiting> {
+    let mut customers = Vec::new();
+    let mut keys = Vec::new();
+    for item in &waiting {
+        if let Some(record) = &item.placement.idempotency {
+            customers.push(item.placement.details.customer.to_string());
+            keys.push(record.key.to_string());
+        }
+    }
+    if keys.is_empty() {
+        return waiting;
+    }
+    let found = sqlx::query!(
+        r#"SELECT i.customer_id, i.key, i.fingerprint, i.order_id
+             FROM idempotency_keys i
+             JOIN UNNEST($1::text[], $2::text[]) AS k(customer_id, key)
+               ON i.customer_id = k.customer_id AND i.key = k.key"#,
+        &customers,
+        &keys,
+    )
+    .fetch_all(&store.pool)
+    .await;
+    let found = match found {
+        Ok(found) => found,
+        Err(error) => {
+            let error = map(error);
+            let (keyed, rest): (Vec<_>, Vec<_>) = waiting
+                .into_iter()
+                .partition(|item| item.placement.idempotency.is_some());
+            for item in keyed {
+                answers[item.slot] = Some(Err(error.clone()));
+            }
+            return rest;
+        }
+    };
+    let known: HashMap<(String, String), (String, Uuid)> = found
+        .into_iter()
+        .map(|row| ((row.customer_id, row.key), (row.fingerprint, row.order_id)))
+        .collect();
+    let mut rest = Vec::with_capacity(waiting.len());
+    for item in waiting {
+        let Some(record) = &item.placement.idempotency else {
+            rest.push(item);
+            continue;
+        };
+        let key = (
+            item.placement.details.customer.to_string(),
+            record.key.to_string(),
+        );
+        match known.get(&key) {
+            None => rest.push(item),
+            Some((fingerprint, _)) if *fingerprint != record.fingerprint => {
+                answers[item.slot] = Some(Err(Error::IdempotencyMismatch {
+                    key: record.key.to_string(),
+                }));
+            }
+            Some((_, order)) => {
+                let order = load_order(
+                    &store.pool,
+                    aggregator_core::domain::OrderId::from_uuid(*order),
+                )
+                .await;
+                answers[item.slot] = Some(order.map(|order| Placed {
+                    order,
+                    replayed: true,
+                }));
+            }
+        }
+    }
+    rest
+}
+
+/// One attempt at the batch transaction: each placement's order, or why it cannot be
+/// placed, in the order given.
+async fn commit_batch(
+    store: &PostgresStockStore,
+    waiting: &[Waiting],
+) -> TxResult<Vec<Result<Order>>> {
+    let mut tx = store.pool.begin().await?;
+    let mut rows = lock_rows(&mut tx, waiting).await?;
+    let mut decided = Vec::with_capacity(waiting.len());
+    let mut taken: HashMap<Key, i64> = HashMap::new();
+    let mut accepted = Vec::new();
+    for item in waiting {
+        let placement = &item.placement;
+        match take(&mut rows, item) {
+            Ok(()) => {
+                for ((vendor, sku), quantity) in item
+                    .demand
+                    .vendors
+                    .iter()
+                    .zip(&item.demand.skus)
+                    .zip(&item.demand.quantities)
+                {
+                    *taken.entry((vendor.clone(), sku.clone())).or_default() += quantity;
+                }
+                let order = Order::new_reserved(
+                    placement.id,
+                    placement.details.clone(),
+                    priced(&placement.lines, &rows)?,
+                    placement.at,
+                    placement.reserved_until,
+                    None,
+                    "placed: stock reserved",
+                );
+                accepted.push((order.clone(), item));
+                decided.push(Ok(order));
+            }
+            Err(short) => decided.push(Err(Error::InsufficientStock { short })),
+        }
+    }
+    if accepted.is_empty() {
+        tx.rollback().await?;
+        return Ok(decided);
+    }
+    reserve_taken(&mut tx, &taken).await?;
+    insert_orders(&mut tx, &accepted).await?;
+    tx.commit().await?;
+    Ok(decided)
+}
+
+/// Locks every row the batch names, in (vendor, SKU) order, and reads it.
+async fn lock_rows(tx: &mut PgConnection, waiting: &[Waiting]) -> TxResult<HashMap<Key, Row>> {
+    let keys: BTreeSet<Key> = waiting
+        .iter()
+        .flat_map(|item| {
+            item.demand
+                .vendors
+                .iter()
+                .cloned()
+                .zip(item.demand.skus.iter().cloned())
+        })
+        .collect();
+    let (vendors, skus): (Vec<String>, Vec<String>) = keys.into_iter().unzip();
+    let locked = sqlx::query!(
+        r#"SELECT s.vendor_id, s.sku, s.product_id, s.price_minor, s.currency,
+                  s.reported - s.reserved - s.confirmed_not_yet_reported AS "sellable!",
+                  v.last_good_sync
+             FROM vendor_stock s
+             JOIN vendors v ON v.id = s.vendor_id
+             JOIN UNNEST($1::text[], $2::text[]) AS k(vendor_id, sku)
+               ON s.vendor_id = k.vendor_id AND s.sku = k.sku
+            ORDER BY s.vendor_id, s.sku
+              FOR UPDATE OF s"#,
+        &vendors,
+        &skus,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut rows = HashMap::with_capacity(locked.len());
+    for row in locked {
+        rows.insert(
+            (row.vendor_id, row.sku),
+            Row {
+                product: row.product_id,
+                sellable: row.sellable,
+                price: money(row.price_minor, &row.currency)?,
+                last_good_sync: row.last_good_sync,
+            },
+        );
+    }
+    Ok(rows)
+}
+
+/// Takes what `item` asks of each row if every row can give it, or names the short
+/// lines (and what each could have had) and takes nothing.
+fn take(rows: &mut HashMap<Key, Row>, item: &Waiting) -> std::result::Result<(), Vec<ShortLine>> {
+    let since = item.placement.fresh_since;
+    let can_give = |rows: &HashMap<Key, Row>, key: &Key, product: &str, quantity: i64| {
+        rows.get(key).is_some_and(|row| {
+            row.product == product && row.fresh(since) && row.sellable >= quantity
+        })
+    };
+    let mut short_keys = HashSet::new();
+    for (index, vendor) in item.demand.vendors.iter().enumerate() {
+        let key = (vendor.clone(), item.demand.skus[index].clone());
+        if !can_give(
+            rows,
+            &key,
+            &item.demand.products[index],
+            item.demand.quantities[index],
+        ) {
+            short_keys.insert(key);
+        }
+    }
+    if short_keys.is_empty() {
+        for (index, vendor) in item.demand.vendors.iter().enumerate() {
+            let key = (vendor.clone(), item.demand.skus[index].clone());
+            if let Some(row) = rows.get_mut(&key) {
+                row.sellable -= item.demand.quantities[index];
+            }
+        }
+        return Ok(());
+    }
+    Err(short_lines(rows, &item.placement.lines, &short_keys, since))
+}
+
+/// The lines with an allocation on a row that cannot give it, each with the sellable
+/// units (of fresh vendors, for the line's product) on the rows it names.
+fn short_lines(
+    rows: &HashMap<Key, Row>,
+    lines: &[PlannedLine],
+    short_keys: &HashSet<Key>,
+    since: OffsetDateTime,
+) -> Vec<ShortLine> {
+    lines
+        .iter()
+        .filter(|line| {
+            line.allocations
+                .iter()
+                .any(|a| short_keys.contains(&(a.vendor.to_string(), a.sku.to_string())))
+        })
+        .map(|line| {
+            let keys: BTreeSet<Key> = line
+                .allocations
+                .iter()
+                .map(|a| (a.vendor.to_string(), a.sku.to_string()))
+                .collect();
+            let available: i64 = keys
+                .iter()
+                .filter_map(|key| rows.get(key))
+                .filter(|row| row.fresh(since) && row.product == line.product.as_str())
+                .map(|row| row.sellable.max(0))
+                .sum();
+            ShortLine {
+                item: line.item.clone(),
+                requested: line.quantity.get(),
+                available: u64::try_from(available).unwrap_or(0),
+            }
+        })
+        .collect()
+}
+
+/// `lines` priced from the locked rows.
+fn priced(lines: &[PlannedLine], rows: &HashMap<Key, Row>) -> TxResult<Vec<OrderLine>> {
+    let mut priced = Vec::with_capacity(lines.len());
+    for line in lines {
+        let mut allocations = Vec::with_capacity(line.allocations.len());
+        for planned in &line.allocations {
+            let key = (planned.vendor.to_string(), planned.sku.to_string());
+            let Some(row) = rows.get(&key) else {
+                return Err(Error::conflict("a reserved row went missing").into());
+            };
+            allocations.push(Allocation {
+                vendor: planned.vendor.clone(),
+                sku: planned.sku.clone(),
+                quantity: planned.quantity,
+                unit_price: row.price,
+            });
+        }
+        priced.push(OrderLine {
+            item: line.item.clone(),
+            product: line.product.clone(),
+            quantity: line.quantity,
+            allocations,
+        });
+    }
+    Ok(priced)
+}
+
+/// Adds what the batch took to each row's `reserved`, under the same condition as a
+/// single placement; every row must take it.
+async fn reserve_taken(tx: &mut PgConnection, taken: &HashMap<Key, i64>) -> TxResult<()> {
+    let mut sorted: Vec<(&Key, &i64)> = taken.iter().collect();
+    sorted.sort();
+    let vendors: Vec<&str> = sorted.iter().map(|((v, _), _)| v.as_str()).collect();
+    let skus: Vec<&str> = sorted.iter().map(|((_, s), _)| s.as_str()).collect();
+    let quantities: Vec<i64> = sorted.iter().map(|(_, q)| **q).collect();
+    let updated = sqlx::query!(
+        r#"UPDATE vendor_stock s
+              SET reserved = s.reserved + d.quantity, version = s.version + 1
+             FROM UNNEST($1::text[], $2::text[], $3::int8[]) AS d(vendor_id, sku, quantity)
+            WHERE s.vendor_id = d.vendor_id AND s.sku = d.sku
+              AND s.reported - s.reserved - s.confirmed_not_yet_reported >= d.quantity"#,
+        &vendors as &[&str],
+        &skus as &[&str],
+        &quantities,
+    )
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() != sorted.len() as u64 {
+        // Cannot happen while the rows are locked; refuse rather than oversell.
+        return Err(Error::transient("postgres", "stock changed under a batch's locks").into());
+    }
+    Ok(())
+}
+
+/// Writes the accepted orders, their reservations, outbox messages and idempotency
+/// records, each kind in one set-based statement.
+async fn insert_orders(tx: &mut PgConnection, accepted: &[(Order, &Waiting)]) -> TxResult<()> {
+    let mut ids = Vec::with_capacity(accepted.len());
+    let mut customers = Vec::with_capacity(accepted.len());
+    let mut created = Vec::with_capacity(accepted.len());
+    let mut until = Vec::with_capacity(accepted.len());
+    let mut details = Vec::with_capacity(accepted.len());
+    let mut lines = Vec::with_capacity(accepted.len());
+    let mut events = Vec::with_capacity(accepted.len());
+    let mut held_owner = Vec::new();
+    let mut held_vendor = Vec::new();
+    let mut held_sku = Vec::new();
+    let mut held_quantity = Vec::new();
+    let mut held_until = Vec::new();
+    let mut messages = Vec::new();
+    let mut key_customer = Vec::new();
+    let mut key = Vec::new();
+    let mut key_fingerprint = Vec::new();
+    let mut key_order = Vec::new();
+    let mut key_at = Vec::new();
+    for (order, item) in accepted {
+        let id = order.id.as_uuid();
+        ids.push(id);
+        customers.push(order.details.customer.as_str());
+        created.push(order.created_at);
+        until.push(order.reserved_until);
+        details.push(json(&order.details)?);
+        lines.push(json(&order.lines)?);
+        events.push(json(&order.events)?);
+        let held = reservation_columns(&order.lines);
+        for ((vendor, sku), quantity) in
+            held.vendors.into_iter().zip(held.skus).zip(held.quantities)
+        {
+            held_owner.push(id);
+            held_vendor.push(vendor);
+            held_sku.push(sku);
+            held_quantity.push(quantity);
+            held_until.push(order.reserved_until);
+        }
+        messages.extend(item.placement.outbox.iter().cloned());
+        if let Some(record) = &item.placement.idempotency {
+            key_customer.push(order.details.customer.as_str());
+            key.push(record.key.as_str());
+            key_fingerprint.push(record.fingerprint.as_str());
+            key_order.push(id);
+            key_at.push(order.created_at);
+        }
+    }
+    let outbox = OutboxColumns::from(messages.as_slice());
+    sqlx::query!(
+        r#"WITH placed AS (
+               INSERT INTO orders (id, customer_id, status, version, created_at, updated_at,
+                                   reserved_until, failure_reason, from_hold, details, lines,
+                                   vendor_placements, events)
+               SELECT o.id, o.customer_id, 'reserved', 1, o.created_at, o.created_at,
+                      o.reserved_until, NULL, NULL, o.details::jsonb, o.lines::jsonb,
+                      '[]'::jsonb, o.events::jsonb
+                 FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[],
+                             $5::text[], $6::text[], $7::text[])
+                      AS o(id, customer_id, created_at, reserved_until, details, lines, events)),
+           held AS (
+               INSERT INTO reservations (owner_kind, owner_id, vendor_id, sku, quantity, expires_at)
+               SELECT 'order', r.owner_id, r.vendor_id, r.sku, r.quantity, r.expires_at
+                 FROM UNNEST($8::uuid[], $9::text[], $10::text[], $11::int8[], $12::timestamptz[])
+                      AS r(owner_id, vendor_id, sku, quantity, expires_at)),
+           queued AS (
+               INSERT INTO outbox (id, queue, body, created_at)
+               SELECT * FROM UNNEST($13::uuid[], $14::text[], $15::bytea[], $16::timestamptz[])),
+           remembered AS (
+               INSERT INTO idempotency_keys (customer_id, key, fingerprint, order_id, created_at)
+               SELECT * FROM UNNEST($17::text[], $18::text[], $19::text[], $20::uuid[], $21::timestamptz[]))
+           SELECT 1 AS "done!""#,
+        &ids,
+        &customers as &[&str],
+        &created,
+        &until,
+        &details,
+        &lines,
+        &events,
+        &held_owner,
+        &held_vendor,
+        &held_sku,
+        &held_quantity,
+        &held_until,
+        &outbox.ids,
+        &outbox.queues as &[&str],
+        &outbox.bodies as &[&[u8]],
+        &outbox.created,
+        &key_customer as &[&str],
+        &key as &[&str],
+        &key_fingerprint as &[&str],
+        &key_order,
+        &key_at,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+fn json<T: serde::Serialize>(value: &T) -> TxResult<String> {
+    serde_json::to_string(value)
+        .map_err(|e| Error::permanent("postgres", format!("cannot encode an order: {e}")).into())
+}

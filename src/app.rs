@@ -74,7 +74,8 @@ impl App {
             backends.clock.clone(),
             orders_config,
         )?
-        .with_cache(catalog.clone());
+        .with_cache(catalog.clone())
+        .with_recent_reads(settings.plan_reads_ttl);
         let sync = StockSync::new(
             backends.store.clone(),
             vendors.clone(),

@@ -245,6 +245,20 @@ impl Cache for RedisCache {
         .await
     }
 
+    async fn delete_many(&self, keys: &[String]) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = keys.iter().map(|key| self.key(key)).collect();
+        self.run(|mut connection| async move {
+            redis::cmd("DEL")
+                .arg(&keys)
+                .query_async::<()>(&mut connection)
+                .await
+        })
+        .await
+    }
+
     async fn rate_limit(&self, key: &str, limit: RateLimit) -> Result<RateDecision> {
         let key = self.key(&format!("ratelimit:{key}"));
         let window = u64::try_from(limit.window.as_millis())

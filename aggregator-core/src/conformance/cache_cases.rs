@@ -26,6 +26,20 @@ pub async fn cache_get_set_delete(cache: &dyn Cache) {
     valid(cache.delete(&key).await, "delete");
     assert_eq!(valid(cache.get(&key).await, "get deleted"), None);
     valid(cache.delete(&key).await, "delete missing");
+    let others: Vec<String> = (0..3).map(|n| format!("{key}-{n}")).collect();
+    for other in &others {
+        valid(cache.set(other, b"x", Duration::from_secs(60)).await, "set");
+    }
+    let mut doomed = others[..2].to_vec();
+    doomed.push(format!("{key}-missing"));
+    valid(cache.delete_many(&doomed).await, "delete many");
+    assert_eq!(valid(cache.get(&others[0]).await, "deleted"), None);
+    assert_eq!(valid(cache.get(&others[1]).await, "deleted"), None);
+    assert!(
+        valid(cache.get(&others[2]).await, "kept").is_some(),
+        "delete_many removes only the keys it is given"
+    );
+    valid(cache.delete_many(&[]).await, "delete nothing");
 }
 
 /// An entry is gone once its TTL has passed.

@@ -87,6 +87,14 @@ impl Cache for InMemoryCache {
         Ok(())
     }
 
+    async fn delete_many(&self, keys: &[String]) -> Result<()> {
+        let mut state = self.state();
+        for key in keys {
+            state.values.remove(key);
+        }
+        Ok(())
+    }
+
     async fn rate_limit(&self, key: &str, limit: RateLimit) -> Result<RateDecision> {
         let mut state = self.state();
         let now = Instant::now();

@@ -8,12 +8,13 @@
 //! the entry's TTL runs out: `ttl` is the bound, 2 s by default. The cache is only a
 //! read path: placements are always decided by the store.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
+use super::batcher::{BatchConfig, Batcher};
 use super::catalog::{Catalog, ProductAvailability, VendorAvailability};
 use crate::domain::{Order, OrderLine, ProductId, Vendor, VendorSku};
 use crate::error::Result;
@@ -40,6 +41,7 @@ pub struct CachedCatalog {
     hits: AtomicU64,
     misses: AtomicU64,
     errors: AtomicU64,
+    invalidations: OnceLock<Batcher<Vec<String>, ()>>,
 }
 
 const VENDORS_KEY: &str = "vendors";
@@ -72,6 +74,7 @@ impl CachedCatalog {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            invalidations: OnceLock::new(),
         }
     }
 
@@ -117,16 +120,43 @@ impl CachedCatalog {
     }
 
     /// Forgets what is cached for these products and SKUs (after a change to them).
+    /// Invalidations that arrive while one is on its way to the cache go together in
+    /// the next one (one round trip for many changes); each caller still returns only
+    /// once its own keys are gone (or the cache failed: the entries then age out).
     pub async fn invalidate(&self, products: &[ProductId], skus: &[VendorSku]) {
-        for key in products
+        let keys: Vec<String> = products
             .iter()
             .map(product_key)
             .chain(skus.iter().map(sku_key))
-        {
-            if let Err(error) = self.cache.delete(&key).await {
-                self.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(%error, key, "cache invalidation failed; the entry ages out");
-            }
+            .collect();
+        if keys.is_empty() {
+            return;
+        }
+        let cache = self.cache.clone();
+        let batcher = self.invalidations.get_or_init(|| {
+            Batcher::start(
+                "cache invalidation",
+                BatchConfig {
+                    window: Duration::ZERO,
+                    max_batch: 1024,
+                    in_flight: 1,
+                },
+                move |batch: Vec<Vec<String>>| {
+                    let cache = cache.clone();
+                    async move {
+                        let count = batch.len();
+                        let mut keys: Vec<String> = batch.into_iter().flatten().collect();
+                        keys.sort_unstable();
+                        keys.dedup();
+                        let outcome = cache.delete_many(&keys).await;
+                        vec![outcome; count]
+                    }
+                },
+            )
+        });
+        if let Err(error) = batcher.submit(keys).await {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%error, "cache invalidation failed; the entries age out");
         }
     }
 

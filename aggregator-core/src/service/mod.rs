@@ -11,6 +11,7 @@ mod orders;
 mod planning;
 mod processor;
 mod rate_limiter;
+mod recent_reads;
 mod relay;
 mod runners;
 mod sweeper;
@@ -27,6 +28,7 @@ pub use orders::{OrderRequest, OrderService, Scope};
 pub use planning::ItemRequest;
 pub use processor::{OrderProcessor, ProcessOutcome, vendor_key};
 pub use rate_limiter::{LimiterSource, RateLimiter};
+pub use recent_reads::RecentReads;
 pub use relay::OutboxRelay;
 pub use runners::{
     Settled, ShutdownSignal, ShutdownTrigger, WorkerConfig, run_order_worker, run_periodically,

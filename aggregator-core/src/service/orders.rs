@@ -9,6 +9,7 @@ use time::Duration;
 use super::cached_catalog::CachedCatalog;
 use super::config::OrderConfig;
 use super::planning::{ItemRequest, check_items, plan_request};
+use super::recent_reads::RecentReads;
 use crate::clock::Clock;
 use crate::domain::{
     CustomerId, Hold, HoldId, IdempotencyKey, Message, Order, OrderDetails, OrderId, OrderMessage,
@@ -60,6 +61,7 @@ pub struct OrderService {
     clock: Arc<dyn Clock>,
     config: OrderConfig,
     cached: Option<Arc<CachedCatalog>>,
+    recent: Option<Arc<RecentReads>>,
 }
 
 impl OrderService {
@@ -81,7 +83,17 @@ impl OrderService {
             clock,
             config,
             cached: None,
+            recent: None,
         })
+    }
+
+    /// Plans placements from catalog reads remembered for `ttl` first (see
+    /// [`RecentReads`]): a plan that comes out short, or that the store refuses, is
+    /// made again from the store before the customer hears "short". Saves the store
+    /// reads of most placements under load; a zero `ttl` turns it off.
+    pub fn with_recent_reads(mut self, ttl: std::time::Duration) -> Self {
+        self.recent = (!ttl.is_zero()).then(|| Arc::new(RecentReads::new(self.stock.clone(), ttl)));
+        self
     }
 
     /// Also forgets the cached availability of whatever each change touches.
@@ -126,17 +138,31 @@ impl OrderService {
         };
         let id = OrderId::new();
         let mut last_error = None;
-        for _ in 0..self.config.placement_attempts {
+        // The first plan may come from recent reads; it does not count as an attempt,
+        // and anything it says against the customer is checked with fresh reads.
+        let mut recent = self.recent.clone();
+        let mut attempts = 0;
+        while attempts < self.config.placement_attempts {
+            let remembered = recent.take();
+            let from_recent = remembered.is_some();
+            let reads: &dyn CatalogReads = match &remembered {
+                Some(remembered) => remembered.as_ref(),
+                None => {
+                    attempts += 1;
+                    self.stock.as_ref()
+                }
+            };
             let now = self.clock.now();
             let fresh_since = self.config.staleness.fresh_since(now);
-            let plan = plan_request(
-                self.stock.as_ref(),
-                &request.items,
-                &quantities,
-                fresh_since,
-            )
-            .await?;
+            let plan = match plan_request(reads, &request.items, &quantities, fresh_since).await {
+                Ok(plan) => plan,
+                Err(Error::PriceMismatch { .. } | Error::Invalid { .. }) if from_recent => continue,
+                Err(other) => return Err(other),
+            };
             if !plan.short.is_empty() && idempotency.is_none() {
+                if from_recent {
+                    continue;
+                }
                 return Err(Error::InsufficientStock { short: plan.short });
             }
             let placement = OrderPlacement {
@@ -157,11 +183,12 @@ impl OrderService {
                     return Ok(placed);
                 }
                 Err(Error::InsufficientStock { short }) => {
-                    if !plan.short.is_empty() {
+                    if !plan.short.is_empty() && !from_recent {
                         // The read already said so; its figures cover every vendor.
                         return Err(Error::InsufficientStock { short: plan.short });
                     }
-                    // Lost a race for the units we planned on; plan again.
+                    // Lost a race for the units we planned on (or planned from old
+                    // figures); plan again from the store.
                     last_error = Some(Error::InsufficientStock { short });
                 }
                 other => return other,

@@ -52,6 +52,15 @@ pub trait Cache: Send + Sync + Debug + 'static {
     /// Removes `key`; removing a missing key is fine.
     async fn delete(&self, key: &str) -> Result<()>;
 
+    /// Removes every key of `keys` (missing ones are fine); a store may do it in one
+    /// round trip. The default removes them one by one.
+    async fn delete_many(&self, keys: &[String]) -> Result<()> {
+        for key in keys {
+            self.delete(key).await?;
+        }
+        Ok(())
+    }
+
     /// Counts one call against `key` and says whether it is within `limit`.
     async fn rate_limit(&self, key: &str, limit: RateLimit) -> Result<RateDecision>;
 }
@@ -104,6 +113,9 @@ macro_rules! forward_cache {
             }
             async fn delete(&self, key: &str) -> Result<()> {
                 (**self).delete(key).await
+            }
+            async fn delete_many(&self, keys: &[String]) -> Result<()> {
+                (**self).delete_many(keys).await
             }
             async fn rate_limit(&self, key: &str, limit: RateLimit) -> Result<RateDecision> {
                 (**self).rate_limit(key, limit).await

@@ -1,0 +1,173 @@
+//! Open-loop arrivals: requests are due at fixed times (`rate` a second) whatever the
+//! answers do, and each latency counts from when its request was due, not from when a
+//! connection got round to sending it, so a slow system cannot hide its queueing
+//! (no coordinated omission).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use tokio::time::{Instant, sleep_until};
+
+use crate::http::Connection;
+
+/// Builds request number `n`.
+pub(crate) type RequestMaker = Arc<dyn Fn(u64) -> Vec<u8> + Send + Sync>;
+
+/// What one step at one offered rate measured.
+#[derive(Debug, Clone)]
+pub(crate) struct Step {
+    /// Requests a second offered.
+    pub(crate) offered: f64,
+    /// Requests sent.
+    pub(crate) sent: u64,
+    /// 2xx answers.
+    pub(crate) ok: u64,
+    /// 409 answers (short stock and other conflicts: refused, never oversold).
+    pub(crate) refused: u64,
+    /// Other statuses.
+    pub(crate) other: u64,
+    /// Requests that got no answer (connection errors).
+    pub(crate) errors: u64,
+    /// Requests never sent because the step ran far past its time.
+    pub(crate) dropped: u64,
+    /// Seconds from the first due time to the last answer.
+    pub(crate) elapsed: f64,
+    /// Latencies in microseconds, from due time to answer.
+    pub(crate) latency: Histogram<u64>,
+}
+
+impl Step {
+    /// 2xx answers a second.
+    pub(crate) fn throughput(&self) -> f64 {
+        if self.elapsed > 0.0 {
+            self.ok as f64 / self.elapsed
+        } else {
+            0.0
+        }
+    }
+
+    /// The latency at `quantile` (0..1), in milliseconds.
+    pub(crate) fn ms(&self, quantile: f64) -> f64 {
+        self.latency.value_at_quantile(quantile) as f64 / 1000.0
+    }
+}
+
+/// Offers `rate` requests a second for `duration` over `connections` kept-alive
+/// connections to `addr`. Stops taking new requests once the step has run three times
+/// its duration (the rest count as dropped).
+pub(crate) async fn run_step(
+    addr: SocketAddr,
+    rate: f64,
+    duration: Duration,
+    connections: usize,
+    make: RequestMaker,
+) -> Step {
+    let total = (rate * duration.as_secs_f64()).round() as u64;
+    let start = Instant::now() + Duration::from_millis(20);
+    let give_up = start + duration * 3;
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let next = next.clone();
+        let make = make.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut connection = Connection::new(addr);
+            let mut part = Part::new();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= total {
+                    break;
+                }
+                let due = start + Duration::from_secs_f64(n as f64 / rate);
+                if Instant::now() > give_up {
+                    part.dropped += 1;
+                    continue;
+                }
+                sleep_until(due).await;
+                let request = make(n);
+                let answer = connection.send(&request).await;
+                let waited = Instant::now().saturating_duration_since(due);
+                part.last = part.last.max(Instant::now());
+                match answer {
+                    Ok(response) => {
+                        let micros = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
+                        let _ = part.latency.record(micros.max(1));
+                        part.sent += 1;
+                        match response.status {
+                            200..=299 => part.ok += 1,
+                            409 => part.refused += 1,
+                            _ => part.other += 1,
+                        }
+                    }
+                    Err(_) => {
+                        part.sent += 1;
+                        part.errors += 1;
+                    }
+                }
+            }
+            part
+        }));
+    }
+    let mut step = Step {
+        offered: rate,
+        sent: 0,
+        ok: 0,
+        refused: 0,
+        other: 0,
+        errors: 0,
+        dropped: 0,
+        elapsed: 0.0,
+        latency: histogram(),
+    };
+    let mut last = start;
+    for task in tasks {
+        let Ok(part) = task.await else {
+            continue;
+        };
+        step.sent += part.sent;
+        step.ok += part.ok;
+        step.refused += part.refused;
+        step.other += part.other;
+        step.errors += part.errors;
+        step.dropped += part.dropped;
+        let _ = step.latency.add(&part.latency);
+        last = last.max(part.last);
+    }
+    step.elapsed = last.saturating_duration_since(start).as_secs_f64();
+    step
+}
+
+/// One connection's share of a step.
+struct Part {
+    sent: u64,
+    ok: u64,
+    refused: u64,
+    other: u64,
+    errors: u64,
+    dropped: u64,
+    last: Instant,
+    latency: Histogram<u64>,
+}
+
+impl Part {
+    fn new() -> Self {
+        Self {
+            sent: 0,
+            ok: 0,
+            refused: 0,
+            other: 0,
+            errors: 0,
+            dropped: 0,
+            last: Instant::now(),
+            latency: histogram(),
+        }
+    }
+}
+
+/// Microseconds from 1 µs to 10 minutes, 3 significant digits.
+pub(crate) fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("constant bounds are valid")
+}

@@ -1,0 +1,342 @@
+//! The scenarios: each starts its own system, offers load, and reports figures.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::{Instant, sleep};
+
+use crate::http::post_json;
+use crate::open_loop::{RequestMaker, Step, run_step};
+use crate::system::{Failure, Services, Setup, System};
+
+/// How load is offered.
+#[derive(Debug, Clone)]
+pub(crate) struct Load {
+    pub(crate) seconds: u64,
+    pub(crate) connections: usize,
+}
+
+/// The product every hot order is for (one row at each mock vendor).
+pub(crate) const HOT_PRODUCT: &str = "LAPTOP-001";
+/// Generated products of the mock vendors' catalogs that spread orders go to.
+const SPREAD_FIRST: u64 = 11;
+
+/// One-unit orders for the hot product.
+pub(crate) fn hot_orders() -> RequestMaker {
+    Arc::new(|n| {
+        post_json(
+            "/api/orders",
+            &format!(
+                r#"{{"customerId":"load-{}","items":[{{"sku":"{HOT_PRODUCT}","quantity":1}}]}}"#,
+                n % 1000
+            ),
+        )
+    })
+}
+
+/// One-unit orders spread over the generated products `ITEM-000011..=ITEM-<skus>`.
+pub(crate) fn spread_orders(skus: u32) -> RequestMaker {
+    let span = u64::from(skus).saturating_sub(SPREAD_FIRST - 1).max(1);
+    Arc::new(move |n| {
+        // A multiplicative hash spreads consecutive numbers over the products.
+        let product = SPREAD_FIRST + (n.wrapping_mul(2_654_435_761) % span);
+        post_json(
+            "/api/orders",
+            &format!(
+                r#"{{"customerId":"load-{}","items":[{{"sku":"ITEM-{product:06}","quantity":1}}]}}"#,
+                n % 1000
+            ),
+        )
+    })
+}
+
+/// Group commit off (every placement its own transaction), for the before figures.
+pub(crate) fn no_group_commit() -> Vec<(String, String)> {
+    vec![("AGGREGATOR_GROUP_COMMIT_MAX".into(), "1".into())]
+}
+
+/// Intake only: the API, relay and sync (no workers), as the seed's system was measured.
+pub(crate) fn intake(skus: u32, env: Vec<(String, String)>) -> Setup {
+    Setup {
+        parts: vec!["api".into(), "relay".into(), "sync".into()],
+        skus,
+        env,
+        big_vendor_skus: None,
+    }
+}
+
+/// A sweep of offered rates against one system.
+pub(crate) async fn sweep(
+    services: &Services,
+    setup: &Setup,
+    hot: bool,
+    rates: &[f64],
+    load: &Load,
+) -> Result<Vec<Step>, Failure> {
+    let system = System::start(services, setup).await?;
+    let outcome = async {
+        if hot {
+            for vendor in ['a', 'b'] {
+                system
+                    .set_vendor_stock(vendor, &format!("LAPTOP-{vendor}-001"), 1_000_000)
+                    .await?;
+            }
+            system.sync_now(None).await?;
+        }
+        let make = if hot {
+            hot_orders()
+        } else {
+            spread_orders(setup.skus)
+        };
+        let mut steps = Vec::new();
+        for &rate in rates {
+            let step = run_step(
+                system.api,
+                rate,
+                Duration::from_secs(load.seconds),
+                load.connections,
+                make.clone(),
+            )
+            .await;
+            eprintln!(
+                "  offered {:>6.0}/s: {:>7.0} orders/s, p50 {:.1} ms, p99 {:.1} ms, {} refused, {} other, {} errors",
+                rate,
+                step.throughput(),
+                step.ms(0.5),
+                step.ms(0.99),
+                step.refused,
+                step.other,
+                step.errors
+            );
+            steps.push(step);
+        }
+        Ok(steps)
+    }
+    .await;
+    system.stop().await;
+    outcome
+}
+
+/// A flash sale: `stock` units of the hot product, `offered` orders for them at `rate`.
+/// Returns the step, the units the store holds as sold, and what the vendors reported.
+pub(crate) async fn flash_sale(
+    services: &Services,
+    stock: u64,
+    rate: f64,
+    load: &Load,
+) -> Result<(Step, i64, i64), Failure> {
+    let system = System::start(services, &intake(20, Vec::new())).await?;
+    let outcome = async {
+        system
+            .set_vendor_stock('a', "LAPTOP-a-001", stock / 2)
+            .await?;
+        system
+            .set_vendor_stock('b', "LAPTOP-b-001", stock - stock / 2)
+            .await?;
+        system.sync_now(None).await?;
+        let step = run_step(
+            system.api,
+            rate,
+            Duration::from_secs(load.seconds),
+            load.connections,
+            hot_orders(),
+        )
+        .await;
+        let (sold, reported) = system.sold_and_reported(HOT_PRODUCT).await?;
+        Ok((step, sold, reported))
+    }
+    .await;
+    system.stop().await;
+    outcome
+}
+
+/// What the end-to-end run measured.
+#[derive(Debug, Clone)]
+pub(crate) struct EndToEnd {
+    pub(crate) step: Step,
+    pub(crate) confirmed: i64,
+    pub(crate) failed: i64,
+    /// Seconds from the first order to the last confirmation.
+    pub(crate) until_confirmed: f64,
+    /// Orders accepted but not confirmed or failed when the wait ended.
+    pub(crate) left: i64,
+}
+
+impl EndToEnd {
+    /// Orders confirmed a second, from the first order to the last confirmation.
+    pub(crate) fn confirmed_per_second(&self) -> f64 {
+        if self.until_confirmed > 0.0 {
+            self.confirmed as f64 / self.until_confirmed
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Spread orders at `rate` into the whole system (API, relay, two workers, sweeper,
+/// sync), then waits until every accepted order is confirmed or failed.
+pub(crate) async fn end_to_end(
+    services: &Services,
+    skus: u32,
+    rate: f64,
+    load: &Load,
+) -> Result<EndToEnd, Failure> {
+    let setup = Setup {
+        parts: vec!["all".into()],
+        skus,
+        env: Vec::new(),
+        big_vendor_skus: None,
+    };
+    let system = System::start(services, &setup).await?;
+    let outcome = async {
+        let started = Instant::now();
+        let step = run_step(
+            system.api,
+            rate,
+            Duration::from_secs(load.seconds),
+            load.connections,
+            spread_orders(skus),
+        )
+        .await;
+        let accepted = i64::try_from(step.ok).unwrap_or(i64::MAX);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut last_change = Instant::now();
+        let mut seen = -1;
+        let (confirmed, failed) = loop {
+            let confirmed = system.count("confirmed").await?;
+            let failed = system.count("failed").await?;
+            if confirmed + failed != seen {
+                seen = confirmed + failed;
+                last_change = Instant::now();
+            }
+            if confirmed + failed >= accepted || Instant::now() > deadline {
+                break (confirmed, failed);
+            }
+            sleep(Duration::from_millis(100)).await;
+        };
+        Ok(EndToEnd {
+            until_confirmed: last_change.saturating_duration_since(started).as_secs_f64(),
+            left: accepted - confirmed - failed,
+            step,
+            confirmed,
+            failed,
+        })
+    }
+    .await;
+    system.stop().await;
+    outcome
+}
+
+/// What the big-sync run measured.
+#[derive(Debug, Clone)]
+pub(crate) struct BigSync {
+    pub(crate) skus: u32,
+    pub(crate) idle: Duration,
+    pub(crate) under_load: Duration,
+    pub(crate) load: Step,
+}
+
+/// Syncs a vendor of `skus` SKUs into PostgreSQL once idle and once while spread
+/// orders arrive at `rate`.
+pub(crate) async fn big_sync(
+    services: &Services,
+    skus: u32,
+    rate: f64,
+    load: &Load,
+) -> Result<BigSync, Failure> {
+    let mut setup = intake(2_000, Vec::new());
+    setup.big_vendor_skus = Some(skus);
+    let system = System::start(services, &setup).await?;
+    let outcome = async {
+        let idle = system.sync_now(Some("VendorC")).await?;
+        let api = system.api;
+        let seconds = load.seconds.max(6);
+        let connections = load.connections;
+        let running = tokio::spawn(run_step(
+            api,
+            rate,
+            Duration::from_secs(seconds),
+            connections,
+            spread_orders(2_000),
+        ));
+        sleep(Duration::from_secs(2)).await;
+        let under_load = system.sync_now(Some("VendorC")).await;
+        let step = running
+            .await
+            .map_err(|e| format!("the load task failed: {e}"))?;
+        Ok(BigSync {
+            skus,
+            idle,
+            under_load: under_load?,
+            load: step,
+        })
+    }
+    .await;
+    system.stop().await;
+    outcome
+}
+
+/// One soak sample.
+#[derive(Debug, Clone)]
+pub(crate) struct SoakSample {
+    pub(crate) minute: f64,
+    pub(crate) rss_mib: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) throughput: f64,
+    /// Accepted orders not yet confirmed or failed.
+    pub(crate) backlog: i64,
+}
+
+/// Spread orders at `rate` into the whole system for `minutes`, sampling the
+/// aggregator's RSS, p99 and the workers' backlog every `sample` seconds.
+pub(crate) async fn soak(
+    services: &Services,
+    skus: u32,
+    rate: f64,
+    minutes: f64,
+    sample: u64,
+    connections: usize,
+) -> Result<Vec<SoakSample>, Failure> {
+    let setup = Setup {
+        parts: vec!["all".into()],
+        skus,
+        env: Vec::new(),
+        big_vendor_skus: None,
+    };
+    let system = System::start(services, &setup).await?;
+    let outcome = async {
+        let started = Instant::now();
+        let accepted = AtomicU64::new(0);
+        let mut samples = Vec::new();
+        let make = spread_orders(skus);
+        while started.elapsed().as_secs_f64() < minutes * 60.0 {
+            let step = run_step(
+                system.api,
+                rate,
+                Duration::from_secs(sample),
+                connections,
+                make.clone(),
+            )
+            .await;
+            accepted.fetch_add(step.ok, Ordering::Relaxed);
+            let done = system.count("confirmed").await? + system.count("failed").await?;
+            let sample = SoakSample {
+                minute: started.elapsed().as_secs_f64() / 60.0,
+                rss_mib: system.aggregator_rss_kib().unwrap_or(0) as f64 / 1024.0,
+                p99_ms: step.ms(0.99),
+                throughput: step.throughput(),
+                backlog: i64::try_from(accepted.load(Ordering::Relaxed)).unwrap_or(i64::MAX) - done,
+            };
+            eprintln!(
+                "  {:>5.1} min: RSS {:>6.1} MiB, p99 {:>6.1} ms, {:>6.0} orders/s, backlog {}",
+                sample.minute, sample.rss_mib, sample.p99_ms, sample.throughput, sample.backlog
+            );
+            samples.push(sample);
+        }
+        Ok(samples)
+    }
+    .await;
+    system.stop().await;
+    outcome
+}

@@ -157,7 +157,7 @@ pub struct Settings {
     #[arg(long = "group-commit-max", env = "AGGREGATOR_GROUP_COMMIT_MAX", default_value = "256", value_parser = clap::value_parser!(u32).range(1..=10_000), value_name = "N", help_heading = "Group commit")]
     pub group_commit_max: u32,
     /// Batches in the store at once (each uses one database connection)
-    #[arg(long = "group-commit-in-flight", env = "AGGREGATOR_GROUP_COMMIT_IN_FLIGHT", default_value = "4", value_parser = clap::value_parser!(u32).range(1..=256), value_name = "N", help_heading = "Group commit")]
+    #[arg(long = "group-commit-in-flight", env = "AGGREGATOR_GROUP_COMMIT_IN_FLIGHT", default_value = "2", value_parser = clap::value_parser!(u32).range(1..=256), value_name = "N", help_heading = "Group commit")]
     pub group_commit_in_flight: u32,
 
     /// combined.log and error.log go here (rotated daily); `none`: no files

@@ -23,12 +23,12 @@ pub struct BatchConfig {
 }
 
 impl Default for BatchConfig {
-    /// Up to 256 requests gathered for at most 2 ms, 4 batches at once.
+    /// Up to 256 requests gathered for at most 2 ms, 2 batches at once.
     fn default() -> Self {
         Self {
             window: Duration::from_millis(2),
             max_batch: 256,
-            in_flight: 4,
+            in_flight: 2,
         }
     }
 }

@@ -493,3 +493,56 @@ async fn a_quoted_price_must_be_a_current_catalog_price_and_nothing_is_reserved_
             .is_err()
     );
 }
+
+fn remembering(world: &World) -> aggregator_core::service::OrderService {
+    world
+        .orders()
+        .with_recent_reads(std::time::Duration::from_secs(3600))
+}
+
+#[tokio::test]
+async fn a_plan_from_remembered_reads_that_the_store_refuses_is_made_again_from_fresh_reads() {
+    let world = World::new(3, 0, 0).await;
+    let orders = remembering(&world);
+    orders
+        .place(&request("c1", &[("LAPTOP-001", 1)]), None)
+        .await
+        .expect("placed; the rows are remembered with 2 left at A");
+    // A sells out at the vendor and B gets 2; the remembered rows still say A has 2.
+    world
+        .report("VendorA", &[("LAPTOP-a-001", "LAPTOP-001", 1, 99_999)], world.later(1))
+        .await;
+    world
+        .report("VendorB", &[("LAPTOP-b-001", "LAPTOP-001", 2, 98_999)], world.later(1))
+        .await;
+    let placed = orders
+        .place(&request("c2", &[("LAPTOP-001", 2)]), None)
+        .await
+        .expect("planned again from the store: B has the units");
+    assert_eq!(placed.order.lines[0].allocations[0].sku.as_str(), "LAPTOP-b-001");
+    match orders.place(&request("c3", &[("LAPTOP-001", 1)]), None).await {
+        Err(Error::InsufficientStock { short }) => {
+            assert_eq!(short[0].available, 0, "the short answer comes from fresh reads");
+        }
+        other => panic!("expected short stock, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_short_plan_from_remembered_reads_is_checked_with_fresh_reads_first() {
+    let world = World::new(0, 0, 0).await;
+    let orders = remembering(&world);
+    assert!(matches!(
+        orders.place(&request("c1", &[("LAPTOP-001", 1)]), None).await,
+        Err(Error::InsufficientStock { .. })
+    ));
+    world
+        .report("VendorA", &[("LAPTOP-a-001", "LAPTOP-001", 4, 99_999)], world.later(1))
+        .await;
+    let placed = orders
+        .place(&request("c2", &[("LAPTOP-001", 2)]), None)
+        .await
+        .expect("the remembered rows said 0, the store has 4");
+    assert_eq!(placed.order.lines[0].quantity.get(), 2);
+    assert_eq!(world.reserved("VendorA", "LAPTOP-a-001"), 2);
+}

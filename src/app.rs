@@ -15,6 +15,7 @@ use aggregator_core::service::{
 use aggregator_core::traits::{RateLimit, VendorDirectory};
 use aggregator_http::api::{ApiConfig, ApiServices, ApiState, check_bind, router};
 use aggregator_http::vendor_clients;
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::backends::{self, Backends};
@@ -33,6 +34,7 @@ pub struct App {
     listing: Catalog,
     orders: OrderService,
     sync: StockSync,
+    committed: Arc<Notify>,
 }
 
 impl App {
@@ -48,7 +50,8 @@ impl App {
     pub async fn on(settings: Settings, mut backends: Backends) -> Result<Self> {
         // Every placement and status change of this process goes through one group
         // commit; the other roles pass straight through it.
-        backends.store = group_commit(backends.store, settings.group_commit())?;
+        let committed = Arc::new(Notify::new());
+        backends.store = group_commit(backends.store, settings.group_commit(), committed.clone())?;
         let clients = vendor_clients(&settings.vendors, |config| {
             config.request_timeout = settings.vendor_timeout;
             config.breaker.open_for = settings.vendor_breaker_open;
@@ -96,6 +99,7 @@ impl App {
             listing,
             orders,
             sync,
+            committed,
         })
     }
 
@@ -257,16 +261,15 @@ impl App {
         }
         if roles.relay {
             let relay = self.relay()?;
-            spawn_periodic(
-                &mut tasks,
-                "outbox relay",
-                settings.relay_interval,
-                signal.clone(),
-                move || {
-                    let relay = relay.clone();
-                    async move { relay.run_once().await }
-                },
-            );
+            let interval = settings.relay_interval;
+            let wake = self.committed.clone();
+            let stop = signal.clone();
+            tasks.spawn(async move {
+                (
+                    "outbox relay".to_owned(),
+                    relay.run(interval, wake, stop).await,
+                )
+            });
         }
         if roles.sweeper {
             let sweeper = self.sweeper()?;

@@ -25,7 +25,7 @@ use crate::error::map;
 use crate::orders::load_order;
 use crate::outbox::OutboxColumns;
 use crate::reserve::{Demand, Key, demand, reservation_columns};
-use crate::rows::money;
+use crate::rows::{json_text as json, money};
 use crate::store::PostgresStockStore;
 use crate::tx::{TxResult, retrying};
 
@@ -513,9 +513,4 @@ async fn insert_orders(tx: &mut PgConnection, accepted: &[(Order, &Waiting)]) ->
     .fetch_one(&mut *tx)
     .await?;
     Ok(())
-}
-
-fn json<T: serde::Serialize>(value: &T) -> TxResult<String> {
-    serde_json::to_string(value)
-        .map_err(|e| Error::permanent("postgres", format!("cannot encode an order: {e}")).into())
 }

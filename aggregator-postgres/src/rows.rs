@@ -72,6 +72,13 @@ impl StockRow {
     }
 }
 
+/// `value` as JSON text, for a `jsonb` column written through a `text[]` parameter.
+pub(crate) fn json_text<T: serde::Serialize>(value: &T) -> crate::tx::TxResult<String> {
+    serde_json::to_string(value).map_err(|e| {
+        aggregator_core::Error::permanent("postgres", format!("cannot encode an order: {e}")).into()
+    })
+}
+
 pub(crate) fn money(minor: i64, currency: &str) -> Result<Money> {
     let currency = Currency::new(currency).map_err(|e| corrupt("currency", e))?;
     Money::new(minor, currency).map_err(|e| corrupt("price", e))

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
+use tokio::sync::Notify;
 
 use super::batcher::{BatchConfig, Batcher};
 use crate::domain::{
@@ -33,6 +34,7 @@ pub struct GroupCommit<S: ?Sized> {
     config: BatchConfig,
     placements: Option<Batcher<OrderPlacement, Placed>>,
     changes: Option<Batcher<Change, Order>>,
+    committed: Option<Arc<Notify>>,
 }
 
 impl<S: ?Sized> fmt::Debug for GroupCommit<S> {
@@ -55,6 +57,7 @@ impl<S: OrderStore + ?Sized> GroupCommit<S> {
                 config,
                 placements: None,
                 changes: None,
+                committed: None,
             });
         }
         let placing = store.clone();
@@ -72,7 +75,22 @@ impl<S: OrderStore + ?Sized> GroupCommit<S> {
             config,
             placements: Some(placements),
             changes: Some(changes),
+            committed: None,
         })
+    }
+
+    /// Notifies `committed` after every placement and status change that committed
+    /// (each may have written outbox messages): the outbox relay of this process waits
+    /// on it, so it publishes at once instead of at its next tick.
+    pub fn with_commit_signal(mut self, committed: Arc<Notify>) -> Self {
+        self.committed = Some(committed);
+        self
+    }
+
+    fn signal<T>(&self, outcome: &Result<T>) {
+        if let (Ok(_), Some(committed)) = (outcome, &self.committed) {
+            committed.notify_one();
+        }
     }
 
     /// How calls are gathered.
@@ -81,21 +99,27 @@ impl<S: OrderStore + ?Sized> GroupCommit<S> {
     }
 }
 
-/// A [`GroupCommit`] over a whole store, usable as one.
+/// A [`GroupCommit`] over a whole store, usable as one, notifying `committed` after
+/// each commit (see [`GroupCommit::with_commit_signal`]).
 pub fn group_commit(
     store: Arc<dyn StockStore>,
     config: BatchConfig,
+    committed: Arc<Notify>,
 ) -> Result<Arc<dyn StockStore>> {
-    Ok(Arc::new(GroupCommit::new(store, config)?))
+    Ok(Arc::new(
+        GroupCommit::new(store, config)?.with_commit_signal(committed),
+    ))
 }
 
 #[async_trait]
 impl<S: OrderStore + ?Sized> OrderStore for GroupCommit<S> {
     async fn place_order(&self, placement: OrderPlacement) -> Result<Placed> {
-        match &self.placements {
+        let outcome = match &self.placements {
             Some(batcher) => batcher.submit(placement).await,
             None => self.store.place_order(placement).await,
-        }
+        };
+        self.signal(&outcome);
+        outcome
     }
 
     async fn place_orders(&self, placements: Vec<OrderPlacement>) -> Vec<Result<Placed>> {
@@ -111,10 +135,12 @@ impl<S: OrderStore + ?Sized> OrderStore for GroupCommit<S> {
     }
 
     async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order> {
-        match &self.changes {
+        let outcome = match &self.changes {
             Some(batcher) => batcher.submit((transition.clone(), outbox.to_vec())).await,
             None => self.store.transition(transition, outbox).await,
-        }
+        };
+        self.signal(&outcome);
+        outcome
     }
 
     async fn transitions(&self, changes: Vec<Change>) -> Vec<Result<Order>> {

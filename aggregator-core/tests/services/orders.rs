@@ -510,19 +510,36 @@ async fn a_plan_from_remembered_reads_that_the_store_refuses_is_made_again_from_
         .expect("placed; the rows are remembered with 2 left at A");
     // A sells out at the vendor and B gets 2; the remembered rows still say A has 2.
     world
-        .report("VendorA", &[("LAPTOP-a-001", "LAPTOP-001", 1, 99_999)], world.later(1))
+        .report(
+            "VendorA",
+            &[("LAPTOP-a-001", "LAPTOP-001", 1, 99_999)],
+            world.later(1),
+        )
         .await;
     world
-        .report("VendorB", &[("LAPTOP-b-001", "LAPTOP-001", 2, 98_999)], world.later(1))
+        .report(
+            "VendorB",
+            &[("LAPTOP-b-001", "LAPTOP-001", 2, 98_999)],
+            world.later(1),
+        )
         .await;
     let placed = orders
         .place(&request("c2", &[("LAPTOP-001", 2)]), None)
         .await
         .expect("planned again from the store: B has the units");
-    assert_eq!(placed.order.lines[0].allocations[0].sku.as_str(), "LAPTOP-b-001");
-    match orders.place(&request("c3", &[("LAPTOP-001", 1)]), None).await {
+    assert_eq!(
+        placed.order.lines[0].allocations[0].sku.as_str(),
+        "LAPTOP-b-001"
+    );
+    match orders
+        .place(&request("c3", &[("LAPTOP-001", 1)]), None)
+        .await
+    {
         Err(Error::InsufficientStock { short }) => {
-            assert_eq!(short[0].available, 0, "the short answer comes from fresh reads");
+            assert_eq!(
+                short[0].available, 0,
+                "the short answer comes from fresh reads"
+            );
         }
         other => panic!("expected short stock, got {other:?}"),
     }
@@ -533,11 +550,17 @@ async fn a_short_plan_from_remembered_reads_is_checked_with_fresh_reads_first() 
     let world = World::new(0, 0, 0).await;
     let orders = remembering(&world);
     assert!(matches!(
-        orders.place(&request("c1", &[("LAPTOP-001", 1)]), None).await,
+        orders
+            .place(&request("c1", &[("LAPTOP-001", 1)]), None)
+            .await,
         Err(Error::InsufficientStock { .. })
     ));
     world
-        .report("VendorA", &[("LAPTOP-a-001", "LAPTOP-001", 4, 99_999)], world.later(1))
+        .report(
+            "VendorA",
+            &[("LAPTOP-a-001", "LAPTOP-001", 4, 99_999)],
+            world.later(1),
+        )
         .await;
     let placed = orders
         .place(&request("c2", &[("LAPTOP-001", 2)]), None)

@@ -143,3 +143,65 @@ async fn a_crash_between_publish_and_mark_duplicates_and_never_loses() {
     // Consumers take a duplicate as such by the order's state (see the processor's
     // redelivery tests), not by remembering message ids.
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wake_drains_the_outbox_in_full_batches_without_waiting_for_the_interval() {
+    let world = World::new(10, 0, 0).await;
+    let orders = world.orders();
+    for n in 0..5 {
+        orders
+            .place(&request(&format!("c{n}"), &[("LAPTOP-001", 1)]), None)
+            .await
+            .expect("placed");
+    }
+    let queue: Arc<dyn OrderQueue> = Arc::new(world.queue.clone());
+    let relay = OutboxRelay::new(
+        world.dyn_store(),
+        Arc::clone(&queue),
+        world.clock(),
+        2,
+        Duration::seconds(30),
+    )
+    .expect("relay");
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let (trigger, signal) = aggregator_core::service::shutdown_pair();
+    let running = {
+        let wake = wake.clone();
+        tokio::spawn(async move {
+            relay
+                .run(std::time::Duration::from_secs(3600), wake, signal)
+                .await
+        })
+    };
+    // The first tick fires at once and drains all five in rounds of two, one, ...
+    let mut published = Vec::new();
+    for _ in 0..50 {
+        published.extend(drain(queue.as_ref()).await);
+        if published.len() >= 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        published.len(),
+        5,
+        "a full batch is followed by another at once"
+    );
+    // A new commit and a wake: published long before the hour-long interval.
+    orders
+        .place(&request("late", &[("LAPTOP-001", 1)]), None)
+        .await
+        .expect("placed");
+    wake.notify_one();
+    let mut late = Vec::new();
+    for _ in 0..50 {
+        late.extend(drain(queue.as_ref()).await);
+        if !late.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(late.len(), 1, "the wake runs a round");
+    trigger.trigger();
+    running.await.expect("task").expect("stopped cleanly");
+}

@@ -28,7 +28,7 @@ pub use orders::{OrderRequest, OrderService, Scope};
 pub use planning::ItemRequest;
 pub use processor::{OrderProcessor, ProcessOutcome, vendor_key};
 pub use rate_limiter::{LimiterSource, RateLimiter};
-pub use recent_reads::RecentReads;
+pub use recent_reads::{RecentReads, Renewing};
 pub use relay::OutboxRelay;
 pub use runners::{
     Settled, ShutdownSignal, ShutdownTrigger, WorkerConfig, run_order_worker, run_periodically,

@@ -145,9 +145,15 @@ impl OrderService {
         while attempts < self.config.placement_attempts {
             let remembered = recent.take();
             let from_recent = remembered.is_some();
-            let reads: &dyn CatalogReads = match &remembered {
-                Some(remembered) => remembered.as_ref(),
-                None => {
+            let renewing = self.recent.as_ref().map(|recent| recent.renewing());
+            let reads: &dyn CatalogReads = match (&remembered, &renewing) {
+                (Some(remembered), _) => remembered.as_ref(),
+                // Fresh figures, which also replace the old ones the next plan would use.
+                (None, Some(renewing)) => {
+                    attempts += 1;
+                    renewing
+                }
+                (None, None) => {
                     attempts += 1;
                     self.stock.as_ref()
                 }

@@ -50,6 +50,30 @@ impl RecentReads {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Reads that always go to the store and renew what is remembered with the
+    /// answer (for the plan made again after a plan from old figures failed).
+    pub fn renewing(self: &Arc<Self>) -> Renewing {
+        Renewing(self.clone())
+    }
+
+    async fn renew_vendors(&self) -> Result<Vec<Vendor>> {
+        let fresh = self.store.vendors().await?;
+        self.state().vendors = Some((Instant::now(), fresh.clone()));
+        Ok(fresh)
+    }
+
+    async fn renew_product(&self, product: &ProductId) -> Result<Vec<VendorStock>> {
+        let fresh = self.store.stock_for_product(product).await?;
+        keep(&mut self.state().products, product.clone(), fresh.clone());
+        Ok(fresh)
+    }
+
+    async fn renew_sku(&self, sku: &VendorSku) -> Result<Vec<VendorStock>> {
+        let fresh = self.store.stock_for_sku(sku).await?;
+        keep(&mut self.state().skus, sku.clone(), fresh.clone());
+        Ok(fresh)
+    }
+
     fn live<T: Clone>(&self, entry: Option<&(Instant, T)>) -> Option<T> {
         entry
             .filter(|(at, _)| at.elapsed() < self.ttl)
@@ -67,33 +91,50 @@ fn keep<K: std::hash::Hash + Eq + Clone, V>(map: &mut HashMap<K, (Instant, V)>, 
     map.insert(key, (Instant::now(), value));
 }
 
+/// Store reads that renew what a [`RecentReads`] remembers.
+#[derive(Debug)]
+pub struct Renewing(Arc<RecentReads>);
+
+#[async_trait]
+impl CatalogReads for Renewing {
+    async fn vendors(&self) -> Result<Vec<Vendor>> {
+        self.0.renew_vendors().await
+    }
+
+    async fn stock_for_product(&self, product: &ProductId) -> Result<Vec<VendorStock>> {
+        self.0.renew_product(product).await
+    }
+
+    async fn stock_for_sku(&self, sku: &VendorSku) -> Result<Vec<VendorStock>> {
+        self.0.renew_sku(sku).await
+    }
+
+    async fn products(&self, offset: u64, limit: u32) -> Result<Page<ProductId>> {
+        self.0.store.products(offset, limit).await
+    }
+}
+
 #[async_trait]
 impl CatalogReads for RecentReads {
     async fn vendors(&self) -> Result<Vec<Vendor>> {
         if let Some(found) = self.live(self.state().vendors.as_ref()) {
             return Ok(found);
         }
-        let fresh = self.store.vendors().await?;
-        self.state().vendors = Some((Instant::now(), fresh.clone()));
-        Ok(fresh)
+        self.renew_vendors().await
     }
 
     async fn stock_for_product(&self, product: &ProductId) -> Result<Vec<VendorStock>> {
         if let Some(found) = self.live(self.state().products.get(product)) {
             return Ok(found);
         }
-        let fresh = self.store.stock_for_product(product).await?;
-        keep(&mut self.state().products, product.clone(), fresh.clone());
-        Ok(fresh)
+        self.renew_product(product).await
     }
 
     async fn stock_for_sku(&self, sku: &VendorSku) -> Result<Vec<VendorStock>> {
         if let Some(found) = self.live(self.state().skus.get(sku)) {
             return Ok(found);
         }
-        let fresh = self.store.stock_for_sku(sku).await?;
-        keep(&mut self.state().skus, sku.clone(), fresh.clone());
-        Ok(fresh)
+        self.renew_sku(sku).await
     }
 
     async fn products(&self, offset: u64, limit: u32) -> Result<Page<ProductId>> {

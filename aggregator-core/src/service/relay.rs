@@ -11,6 +11,9 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::traits::{OrderQueue, Outbox};
 
+/// How long a woken relay waits for more commits before its round.
+const WAKE_GATHER: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// Moves outbox messages from the store to the queue. A crash between publishing and
 /// marking gives a duplicate (consumers de-duplicate), never a loss.
 #[derive(Debug, Clone)]
@@ -107,7 +110,11 @@ impl OutboxRelay {
             tokio::select! {
                 () = &mut stop => return Ok(()),
                 _ = ticks.tick() => {}
-                () = wake.notified() => {}
+                () = wake.notified() => {
+                    // Let the commits of the next moment join this round: one claim
+                    // for many of them rather than one each.
+                    tokio::time::sleep(WAKE_GATHER.min(interval)).await;
+                }
             }
             loop {
                 match self.run_once().await {

@@ -97,9 +97,12 @@ pub(crate) async fn place_batch(
                     }));
                 }
             }
-            Err(Error::Conflict { .. } | Error::Invalid { .. }) => {
-                // Someone else wrote one of our ids or keys meanwhile, or a row went
-                // away: let each placement find its own answer.
+            Err(
+                Error::Conflict { .. } | Error::Invalid { .. } | Error::InsufficientStock { .. },
+            ) => {
+                // Someone else wrote one of our ids or keys meanwhile, a row went away,
+                // or a counter check refused the batch: let each placement find its
+                // own answer.
                 for item in waiting {
                     answers[item.slot] = Some(store.place_order(item.placement).await);
                 }

@@ -171,3 +171,56 @@ impl Part {
 pub(crate) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 600_000_000, 3).expect("constant bounds are valid")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A server answering one request every `pause` on each connection.
+    async fn slow_server(pause: Duration) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    loop {
+                        let mut chunk = [0u8; 1024];
+                        let Ok(n) = socket.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        seen.extend_from_slice(&chunk[..n]);
+                        while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                            seen.drain(..end + 4);
+                            tokio::time::sleep(pause).await;
+                            let reply = b"HTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\nok";
+                            if socket.write_all(reply).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_slow_server_shows_its_queue_in_the_latencies() {
+        let addr = slow_server(Duration::from_millis(50)).await;
+        let make: RequestMaker = Arc::new(|_| crate::http::get("/"));
+        // 10 requests due within 0.25 s, one connection, 50 ms each: the last one is
+        // answered about 0.3 s after it was due (not 50 ms after it was sent), and
+        // open-loop latency says so.
+        let step = run_step(addr, 40.0, Duration::from_millis(250), 1, make).await;
+        assert_eq!((step.ok, step.dropped, step.errors), (10, 0, 0));
+        assert!(step.ms(1.0) >= 200.0, "max latency {} ms", step.ms(1.0));
+        assert!(step.ms(0.0) >= 50.0, "even the first waits the service time");
+        assert!(step.throughput() <= 25.0, "{} a second", step.throughput());
+    }
+}

@@ -220,7 +220,10 @@ mod tests {
         let step = run_step(addr, 40.0, Duration::from_millis(250), 1, make).await;
         assert_eq!((step.ok, step.dropped, step.errors), (10, 0, 0));
         assert!(step.ms(1.0) >= 200.0, "max latency {} ms", step.ms(1.0));
-        assert!(step.ms(0.0) >= 50.0, "even the first waits the service time");
+        assert!(
+            step.ms(0.0) >= 50.0,
+            "even the first waits the service time"
+        );
         assert!(step.throughput() <= 25.0, "{} a second", step.throughput());
     }
 }

@@ -301,11 +301,19 @@ pub(crate) async fn soak(
     let setup = Setup {
         parts: vec!["all".into()],
         skus,
-        env: Vec::new(),
+        // The vendors must stay fresh for the whole run: sync at the system's default.
+        env: vec![("AGGREGATOR_SYNC_INTERVAL_SECS".into(), "30".into())],
         big_vendor_skus: None,
     };
     let system = System::start(services, &setup).await?;
     let outcome = async {
+        let vacuum = !system.autovacuum_on().await?;
+        if vacuum {
+            eprintln!(
+                "  this server runs with autovacuum off: the soak vacuums the store's tables \
+                 after each sample, as autovacuum would"
+            );
+        }
         let started = Instant::now();
         let accepted = AtomicU64::new(0);
         let mut samples = Vec::new();
@@ -320,6 +328,9 @@ pub(crate) async fn soak(
             )
             .await;
             accepted.fetch_add(step.ok, Ordering::Relaxed);
+            if vacuum {
+                system.vacuum().await?;
+            }
             let done = system.count("confirmed").await? + system.count("failed").await?;
             let sample = SoakSample {
                 minute: started.elapsed().as_secs_f64() / 60.0,

@@ -276,6 +276,27 @@ impl System {
         Ok(row)
     }
 
+    /// Whether the server runs autovacuum (CI machines turn it off).
+    pub(crate) async fn autovacuum_on(&self) -> Result<bool, Failure> {
+        let setting: String = sqlx::query_scalar("SHOW autovacuum")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| format!("reading the autovacuum setting: {e}"))?;
+        Ok(setting == "on")
+    }
+
+    /// Vacuums the tables the store churns (what autovacuum would do).
+    pub(crate) async fn vacuum(&self) -> Result<(), Failure> {
+        sqlx::raw_sql(
+            "VACUUM (ANALYZE) outbox, orders, reservations, vendor_stock, \
+             pending_confirmations, idempotency_keys",
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(|e| format!("vacuuming: {e}"))?;
+        Ok(())
+    }
+
     /// The aggregator process's resident memory, in KiB.
     pub(crate) fn aggregator_rss_kib(&self) -> Option<u64> {
         let pid = self.aggregator_pid?;

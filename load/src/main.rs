@@ -3,7 +3,7 @@
 //! the figures as Markdown and draws the curves as SVG.
 //!
 //! ```text
-//! cargo build --release --bins
+//! cargo build --release --workspace --bins
 //! ./target/release/aggregator-load                 # pgbench spread hot flash e2e sync
 //! ./target/release/aggregator-load soak --soak-minutes 30 --soak-rate 2000
 //! ```

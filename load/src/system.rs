@@ -360,7 +360,7 @@ fn spawn(program: &Path, args: &[String], env: &[(String, String)]) -> Result<Ch
         .spawn()
         .map_err(|e| {
             format!(
-                "cannot start {} ({e}); build it first: cargo build --release --bins",
+                "cannot start {} ({e}); build it first: cargo build --release --workspace --bins",
                 program.display()
             )
         })

@@ -60,6 +60,9 @@ async fn main() -> ExitCode {
             }
         }
     }
+    // Listen for SIGTERM/SIGINT before starting, so one sent during start-up stops
+    // the system cleanly instead of killing the process.
+    let stop = termination_signal();
     let app = match App::build(settings).await {
         Ok(app) => app,
         Err(error) => {
@@ -80,7 +83,7 @@ async fn main() -> ExitCode {
     for vendor in &vendors {
         println!("{} on {}", vendor.id(), vendor.base_url());
     }
-    let result = running.run_until(termination_signal()).await;
+    let result = running.run_until(stop).await;
     for vendor in vendors {
         let _ = vendor.shutdown().await;
     }

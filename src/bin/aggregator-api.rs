@@ -28,6 +28,9 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Listen for SIGTERM/SIGINT before starting, so one sent during start-up stops
+    // the system cleanly instead of killing the process.
+    let stop = termination_signal();
     let app = match App::build(cli.settings).await {
         Ok(app) => app,
         Err(error) => {
@@ -57,7 +60,7 @@ async fn main() -> ExitCode {
     if let Some(addr) = running.api_addr {
         println!("API on http://{addr} (docs at /docs)");
     }
-    match running.run_until(termination_signal()).await {
+    match running.run_until(stop).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("aggregator-api: {error}");

@@ -95,11 +95,14 @@ pub(crate) async fn lock_sorted(
     skus: &[String],
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        r#"SELECT 1 AS "locked!" FROM vendor_stock s
-           JOIN UNNEST($1::text[], $2::text[]) AS k(vendor_id, sku)
-             ON s.vendor_id = k.vendor_id AND s.sku = k.sku
-           ORDER BY s.vendor_id, s.sku
-           FOR UPDATE OF s"#,
+        // One primary-key lookup per key, locked in key order (see `place_batch`).
+        r#"SELECT 1 AS "locked!"
+             FROM (SELECT * FROM UNNEST($1::text[], $2::text[]) AS u(vendor_id, sku)
+                    ORDER BY vendor_id, sku) AS k
+            CROSS JOIN LATERAL (
+                  SELECT 1 FROM vendor_stock s
+                   WHERE s.vendor_id = k.vendor_id AND s.sku = k.sku
+                     FOR UPDATE) AS s"#,
         vendors,
         skus,
     )
@@ -185,13 +188,14 @@ async fn short_lines(
     fresh_since: OffsetDateTime,
 ) -> TxResult<Vec<ShortLine>> {
     let rows = sqlx::query!(
-        r#"SELECT s.vendor_id, s.sku, s.product_id,
+        r#"SELECT s.vendor_id AS "vendor_id!", s.sku AS "sku!", s.product_id AS "product_id!",
                   s.reported - s.reserved - s.confirmed_not_yet_reported AS "sellable!",
-                  COALESCE(v.last_good_sync >= $3, false) AS "fresh!"
-             FROM vendor_stock s
-             JOIN vendors v ON v.id = s.vendor_id
-             JOIN UNNEST($1::text[], $2::text[]) AS k(vendor_id, sku)
-               ON s.vendor_id = k.vendor_id AND s.sku = k.sku"#,
+                  COALESCE((SELECT v.last_good_sync >= $3 FROM vendors v WHERE v.id = s.vendor_id),
+                           false) AS "fresh!"
+             FROM UNNEST($1::text[], $2::text[]) AS k(vendor_id, sku)
+            CROSS JOIN LATERAL (
+                  SELECT * FROM vendor_stock s
+                   WHERE s.vendor_id = k.vendor_id AND s.sku = k.sku) AS s"#,
         &demand.vendors,
         &demand.skus,
         fresh_since,

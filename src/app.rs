@@ -8,14 +8,13 @@ use std::time::Duration;
 
 use aggregator_core::error::{Error, Result};
 use aggregator_core::service::{
-    CachedCatalog, Catalog, OrderProcessor, OrderService, OutboxRelay, StockSync, Sweeper,
-    SyncConfig, SyncConsumer, WorkerConfig, group_commit, register_vendors, run_order_worker,
-    run_sync_schedule, shutdown_pair,
+    CachedCatalog, Catalog, CommitFeed, OrderProcessor, OrderService, OutboxRelay, StockSync,
+    Sweeper, SyncConfig, SyncConsumer, WorkerConfig, group_commit, register_vendors,
+    run_order_worker, run_sync_schedule, shutdown_pair,
 };
 use aggregator_core::traits::{RateLimit, VendorDirectory};
 use aggregator_http::api::{ApiConfig, ApiServices, ApiState, check_bind, router};
 use aggregator_http::vendor_clients;
-use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::backends::{self, Backends};
@@ -34,7 +33,7 @@ pub struct App {
     listing: Catalog,
     orders: OrderService,
     sync: StockSync,
-    committed: Arc<Notify>,
+    committed: Arc<CommitFeed>,
 }
 
 impl App {
@@ -50,7 +49,7 @@ impl App {
     pub async fn on(settings: Settings, mut backends: Backends) -> Result<Self> {
         // Every placement and status change of this process goes through one group
         // commit; the other roles pass straight through it.
-        let committed = Arc::new(Notify::new());
+        let committed = Arc::new(CommitFeed::default());
         backends.store = group_commit(backends.store, settings.group_commit(), committed.clone())?;
         let clients = vendor_clients(&settings.vendors, |config| {
             config.request_timeout = settings.vendor_timeout;
@@ -262,12 +261,12 @@ impl App {
         if roles.relay {
             let relay = self.relay()?;
             let interval = settings.relay_interval;
-            let wake = self.committed.clone();
+            let feed = self.committed.clone();
             let stop = signal.clone();
             tasks.spawn(async move {
                 (
                     "outbox relay".to_owned(),
-                    relay.run(interval, wake, stop).await,
+                    relay.run(interval, feed, stop).await,
                 )
             });
         }

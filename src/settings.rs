@@ -99,8 +99,8 @@ pub struct Settings {
     /// Milliseconds before each retry of a failed message; after the last, the dead-letter queue
     #[arg(long = "retry-delays", env = "AGGREGATOR_RETRY_DELAYS_MS", default_value = "1000,5000,25000,120000", value_parser = retry_delays, value_name = "MS,...", help_heading = "Workers")]
     pub retry: RetryPolicy,
-    /// Milliseconds between outbox relay rounds; a commit in this process wakes the relay at once, and a full batch is followed by another straight away
-    #[arg(long = "relay-interval", env = "AGGREGATOR_RELAY_INTERVAL_MS", default_value = "100", value_parser = millis(1, 60_000), value_name = "MS", help_heading = "Workers")]
+    /// Milliseconds between the outbox relay's scans of the whole outbox; what a commit in this process wrote is published at once, found by id, and a full batch is followed by another straight away
+    #[arg(long = "relay-interval", env = "AGGREGATOR_RELAY_INTERVAL_MS", default_value = "500", value_parser = millis(1, 60_000), value_name = "MS", help_heading = "Workers")]
     pub relay_interval: Duration,
     /// Outbox messages the relay claims and publishes per round
     #[arg(long, env = "AGGREGATOR_RELAY_BATCH", default_value = "200", value_parser = clap::value_parser!(u32).range(1..=100_000), value_name = "N", help_heading = "Workers")]

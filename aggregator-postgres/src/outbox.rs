@@ -53,6 +53,26 @@ pub(crate) async fn write_outbox(
     Ok(())
 }
 
+/// Claimed rows (id, queue, body, created at) as messages, oldest first.
+fn messages(
+    rows: impl Iterator<Item = (Uuid, String, Vec<u8>, OffsetDateTime)>,
+) -> Result<Vec<OutboxMessage>> {
+    let mut messages = rows
+        .map(|(id, queue, body, created_at)| {
+            Ok(OutboxMessage {
+                queue: QueueName::parse(&queue).map_err(|e| corrupt("outbox queue", e))?,
+                message: Message {
+                    id: MessageId::from_uuid(id),
+                    body,
+                },
+                created_at,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    messages.sort_by_key(|m| m.message.id);
+    Ok(messages)
+}
+
 #[async_trait]
 impl Outbox for PostgresStockStore {
     async fn claim_outbox(
@@ -77,21 +97,46 @@ impl Outbox for PostgresStockStore {
         .fetch_all(pool)
         .await
         .map_err(map)?;
-        let mut messages = rows
-            .into_iter()
-            .map(|row| {
-                Ok(OutboxMessage {
-                    queue: QueueName::parse(&row.queue).map_err(|e| corrupt("outbox queue", e))?,
-                    message: Message {
-                        id: MessageId::from_uuid(row.id),
-                        body: row.body,
-                    },
-                    created_at: row.created_at,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        messages.sort_by_key(|m| m.message.id);
-        Ok(messages)
+        messages(
+            rows.into_iter()
+                .map(|row| (row.id, row.queue, row.body, row.created_at)),
+        )
+    }
+
+    async fn claim_outbox_ids(
+        &self,
+        ids: &[MessageId],
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> Result<Vec<OutboxMessage>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pool = &self.pool;
+        let ids: Vec<Uuid> = ids.iter().map(MessageId::as_uuid).collect();
+        // Primary-key lookups only: no walk over the outbox's dead index entries, which
+        // pile up between vacuums and made every scanning claim slower.
+        let rows = sqlx::query!(
+            r#"UPDATE outbox SET leased_until = $3
+                WHERE id IN (SELECT o.id
+                               FROM (SELECT DISTINCT u.id FROM UNNEST($1::uuid[]) AS u(id)) AS k
+                              CROSS JOIN LATERAL (
+                                    SELECT id FROM outbox
+                                     WHERE id = k.id
+                                       AND (leased_until IS NULL OR leased_until <= $2)
+                                       FOR UPDATE SKIP LOCKED) AS o)
+            RETURNING id, queue, body, created_at"#,
+            &ids,
+            now,
+            now + lease,
+        )
+        .fetch_all(pool)
+        .await
+        .map_err(map)?;
+        messages(
+            rows.into_iter()
+                .map(|row| (row.id, row.queue, row.body, row.created_at)),
+        )
     }
 
     async fn mark_outbox_sent(&self, ids: &[MessageId]) -> Result<()> {

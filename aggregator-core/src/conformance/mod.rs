@@ -108,6 +108,7 @@ pub async fn hold_store_suite(store: &dyn StockStore) {
 pub async fn outbox_suite(store: &dyn StockStore) {
     concurrent_outbox_claimers_never_share_a_message(store).await;
     outbox_lease_expires_and_sent_messages_stay_sent(store).await;
+    outbox_claims_by_id_follow_the_lease_rules(store).await;
 }
 
 /// Runs every queue case, one after another, on a queue built with `policy`.

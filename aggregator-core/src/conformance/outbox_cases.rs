@@ -122,3 +122,54 @@ pub async fn outbox_lease_expires_and_sent_messages_stay_sent(store: &dyn StockS
         "unknown ids are ignored",
     );
 }
+
+/// Claims by id follow the same lease rules as scanning claims: each waiting message
+/// once, oldest first; unknown, leased and sent ids skipped; a lapsed lease claimable
+/// again.
+pub async fn outbox_claims_by_id_follow_the_lease_rules(store: &dyn StockStore) {
+    let fx = Fixture::new(store, 100, 0).await;
+    let mut ours: Vec<MessageId> = place_with_outbox(store, &fx, 3).await.into_iter().collect();
+    ours.sort();
+    let (a, b, c) = (ours[0], ours[1], ours[2]);
+    let lease = Duration::seconds(30);
+    let claimed = valid(
+        store
+            .claim_outbox_ids(&[b, MessageId::new(), a, b], fx.now, lease)
+            .await,
+        "claim a and b",
+    );
+    let claimed: Vec<MessageId> = claimed.iter().map(|m| m.message.id).collect();
+    assert_eq!(
+        claimed,
+        vec![a, b],
+        "each once, oldest first; unknown skipped"
+    );
+    let within = valid(
+        store
+            .claim_outbox_ids(&[a, c], fx.now + Duration::seconds(29), lease)
+            .await,
+        "claim within the lease",
+    );
+    let within: Vec<MessageId> = within.iter().map(|m| m.message.id).collect();
+    assert_eq!(within, vec![c], "a leased message is skipped");
+    let after = valid(
+        store
+            .claim_outbox_ids(&[a], fx.now + Duration::seconds(31), lease)
+            .await,
+        "claim after the lease",
+    );
+    assert_eq!(after.len(), 1, "a lapsed lease is claimable again");
+    valid(store.mark_outbox_sent(&ours).await, "mark");
+    let sent = valid(
+        store
+            .claim_outbox_ids(&ours, fx.now + Duration::days(1), lease)
+            .await,
+        "claim sent ones",
+    );
+    assert!(sent.is_empty(), "sent messages are never claimed again");
+    let none = valid(
+        store.claim_outbox_ids(&[], fx.now, lease).await,
+        "claim nothing",
+    );
+    assert!(none.is_empty());
+}

@@ -778,6 +778,27 @@ impl StockState {
         claimed
     }
 
+    pub(super) fn claim_outbox_ids(
+        &mut self,
+        ids: &[MessageId],
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> Vec<OutboxMessage> {
+        let mut wanted: Vec<MessageId> = ids.to_vec();
+        wanted.sort();
+        wanted.dedup();
+        let mut claimed = Vec::new();
+        for id in wanted {
+            if let Some(entry) = self.outbox.get_mut(&id)
+                && entry.leased_until.is_none_or(|until| until <= now)
+            {
+                entry.leased_until = Some(now + lease);
+                claimed.push(entry.message.clone());
+            }
+        }
+        claimed
+    }
+
     pub(super) fn mark_outbox_sent(&mut self, ids: &[MessageId]) {
         for id in ids {
             self.outbox.remove(id);

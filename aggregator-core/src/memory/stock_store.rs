@@ -198,6 +198,15 @@ impl Outbox for InMemoryStockStore {
         Ok(self.state().claim_outbox(now, lease, limit))
     }
 
+    async fn claim_outbox_ids(
+        &self,
+        ids: &[MessageId],
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> Result<Vec<OutboxMessage>> {
+        Ok(self.state().claim_outbox_ids(ids, now, lease))
+    }
+
     async fn mark_outbox_sent(&self, ids: &[MessageId]) -> Result<()> {
         self.state().mark_outbox_sent(ids);
         Ok(())

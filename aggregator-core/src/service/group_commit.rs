@@ -5,11 +5,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use time::{Duration, OffsetDateTime};
-use tokio::sync::Notify;
-
 use super::batcher::{BatchConfig, Batcher};
+use super::commit_feed::CommitFeed;
 use crate::domain::{
     HealthPolicy, Hold, HoldId, MessageId, Order, OrderId, OutboxMessage, ProductId,
     SnapshotOutcome, SnapshotRow, Transition, Vendor, VendorId, VendorSku, VendorStock,
@@ -19,6 +16,8 @@ use crate::traits::{
     CatalogReads, ExpiredBatch, HoldConversion, HoldPlacement, HoldStore, OrderPlacement,
     OrderQuery, OrderStore, Outbox, Page, Placed, Reroute, StockStore, VendorLedger,
 };
+use async_trait::async_trait;
+use time::{Duration, OffsetDateTime};
 
 type Change = (Transition, Vec<OutboxMessage>);
 
@@ -34,7 +33,7 @@ pub struct GroupCommit<S: ?Sized> {
     config: BatchConfig,
     placements: Option<Batcher<OrderPlacement, Placed>>,
     changes: Option<Batcher<Change, Order>>,
-    committed: Option<Arc<Notify>>,
+    committed: Option<Arc<CommitFeed>>,
 }
 
 impl<S: ?Sized> fmt::Debug for GroupCommit<S> {
@@ -79,17 +78,18 @@ impl<S: OrderStore + ?Sized> GroupCommit<S> {
         })
     }
 
-    /// Notifies `committed` after every placement and status change that committed
-    /// (each may have written outbox messages): the outbox relay of this process waits
-    /// on it, so it publishes at once instead of at its next tick.
-    pub fn with_commit_signal(mut self, committed: Arc<Notify>) -> Self {
+    /// Hands the ids of the outbox messages of every placement and status change that
+    /// committed to `committed`: the outbox relay of this process takes them from there,
+    /// so it publishes at once, finding each message by its id, instead of scanning the
+    /// outbox at its next tick.
+    pub fn with_commit_feed(mut self, committed: Arc<CommitFeed>) -> Self {
         self.committed = Some(committed);
         self
     }
 
-    fn signal<T>(&self, outcome: &Result<T>) {
-        if let (Ok(_), Some(committed)) = (outcome, &self.committed) {
-            committed.notify_one();
+    fn hand_over(&self, written: bool, outbox: impl Iterator<Item = MessageId>) {
+        if let (true, Some(committed)) = (written, &self.committed) {
+            committed.committed(outbox);
         }
     }
 
@@ -99,26 +99,29 @@ impl<S: OrderStore + ?Sized> GroupCommit<S> {
     }
 }
 
-/// A [`GroupCommit`] over a whole store, usable as one, notifying `committed` after
-/// each commit (see [`GroupCommit::with_commit_signal`]).
+/// A [`GroupCommit`] over a whole store, usable as one, handing what each commit wrote
+/// to the outbox to `committed` (see [`GroupCommit::with_commit_feed`]).
 pub fn group_commit(
     store: Arc<dyn StockStore>,
     config: BatchConfig,
-    committed: Arc<Notify>,
+    committed: Arc<CommitFeed>,
 ) -> Result<Arc<dyn StockStore>> {
     Ok(Arc::new(
-        GroupCommit::new(store, config)?.with_commit_signal(committed),
+        GroupCommit::new(store, config)?.with_commit_feed(committed),
     ))
 }
 
 #[async_trait]
 impl<S: OrderStore + ?Sized> OrderStore for GroupCommit<S> {
     async fn place_order(&self, placement: OrderPlacement) -> Result<Placed> {
+        let outbox: Vec<MessageId> = placement.outbox.iter().map(|m| m.message.id).collect();
         let outcome = match &self.placements {
             Some(batcher) => batcher.submit(placement).await,
             None => self.store.place_order(placement).await,
         };
-        self.signal(&outcome);
+        // A replay wrote nothing: its messages are the first placement's.
+        let written = outcome.as_ref().is_ok_and(|placed| !placed.replayed);
+        self.hand_over(written, outbox.into_iter());
         outcome
     }
 
@@ -139,7 +142,7 @@ impl<S: OrderStore + ?Sized> OrderStore for GroupCommit<S> {
             Some(batcher) => batcher.submit((transition.clone(), outbox.to_vec())).await,
             None => self.store.transition(transition, outbox).await,
         };
-        self.signal(&outcome);
+        self.hand_over(outcome.is_ok(), outbox.iter().map(|m| m.message.id));
         outcome
     }
 
@@ -254,6 +257,15 @@ impl<S: Outbox + ?Sized> Outbox for GroupCommit<S> {
         limit: u32,
     ) -> Result<Vec<OutboxMessage>> {
         self.store.claim_outbox(now, lease, limit).await
+    }
+
+    async fn claim_outbox_ids(
+        &self,
+        ids: &[MessageId],
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> Result<Vec<OutboxMessage>> {
+        self.store.claim_outbox_ids(ids, now, lease).await
     }
 
     async fn mark_outbox_sent(&self, ids: &[MessageId]) -> Result<()> {

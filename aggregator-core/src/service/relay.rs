@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 use time::Duration;
-use tokio::sync::Notify;
 
+use super::commit_feed::CommitFeed;
 use super::runners::ShutdownSignal;
 use crate::clock::Clock;
+use crate::domain::{MessageId, OutboxMessage};
 use crate::error::{Error, Result};
 use crate::traits::{OrderQueue, Outbox};
 
@@ -61,6 +62,38 @@ impl OutboxRelay {
             .store
             .claim_outbox(self.clock.now(), self.lease, self.batch_size)
             .await?;
+        self.publish(&claimed).await
+    }
+
+    /// Like [`OutboxRelay::run_once`] for the messages among `ids` that are still
+    /// waiting (claimed by id, in batches of the relay's size); returns how many were
+    /// published, or the first error after trying every batch.
+    pub async fn run_for(&self, ids: &[MessageId]) -> Result<usize> {
+        let mut published = 0;
+        let mut failure = None;
+        for chunk in ids.chunks(self.batch_size as usize) {
+            let round = async {
+                let claimed = self
+                    .store
+                    .claim_outbox_ids(chunk, self.clock.now(), self.lease)
+                    .await?;
+                self.publish(&claimed).await
+            };
+            match round.await {
+                Ok(count) => published += count,
+                Err(error) => {
+                    failure.get_or_insert(error);
+                }
+            }
+        }
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(published),
+        }
+    }
+
+    /// Publishes claimed messages at once and marks what the broker confirmed.
+    async fn publish(&self, claimed: &[OutboxMessage]) -> Result<usize> {
         let outcomes = join_all(
             claimed
                 .iter()
@@ -86,14 +119,15 @@ impl OutboxRelay {
         }
     }
 
-    /// Runs the relay until `shutdown`: a round every `interval`, and at once whenever
-    /// `wake` is notified (a commit that wrote outbox messages in this process); a full
-    /// batch is followed by another round straight away, so a backlog drains at the
-    /// speed of the store and the broker rather than one batch per interval.
+    /// Runs the relay until `shutdown`: a round over the whole outbox every `interval`
+    /// (a full batch is followed by another round straight away, so a backlog drains at
+    /// the speed of the store and the broker rather than one batch per interval), and,
+    /// whenever a commit of this process hands messages to `feed`, a round for just
+    /// those, found by id.
     pub async fn run(
         &self,
         interval: std::time::Duration,
-        wake: Arc<Notify>,
+        feed: Arc<CommitFeed>,
         shutdown: ShutdownSignal,
     ) -> Result<()> {
         if interval.is_zero() {
@@ -107,16 +141,27 @@ impl OutboxRelay {
         let stop = shutdown.wait();
         tokio::pin!(stop);
         loop {
-            tokio::select! {
+            let scan = tokio::select! {
                 () = &mut stop => return Ok(()),
-                _ = ticks.tick() => {}
-                () = wake.notified() => {
+                _ = ticks.tick() => true,
+                () = feed.notified() => {
                     // Let the commits of the next moment join this round: one claim
                     // for many of them rather than one each.
                     tokio::time::sleep(WAKE_GATHER.min(interval)).await;
+                    false
                 }
-            }
+            };
             loop {
+                // What this process committed first, by id, so that a scan finds only
+                // what the feed did not hand over (other processes' messages, lapsed
+                // leases, ids beyond the feed's capacity) and does not keep finding
+                // full batches of what was committed while it ran.
+                if let Err(error) = self.run_for(&feed.take()).await {
+                    tracing::warn!(%error, "outbox relay round failed");
+                }
+                if !scan {
+                    break;
+                }
                 match self.run_once().await {
                     Ok(published) if published >= self.batch_size as usize => continue,
                     Ok(_) => break,

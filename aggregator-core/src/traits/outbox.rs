@@ -23,6 +23,18 @@ pub trait Outbox: Send + Sync + Debug + 'static {
         limit: u32,
     ) -> Result<Vec<OutboxMessage>>;
 
+    /// Leases, for `lease`, those of `ids` that are unsent and claimable at `now` (never
+    /// leased, or their lease ran out), oldest first, under the same rules as
+    /// [`Outbox::claim_outbox`]; unknown, sent and leased ids are skipped. The relay uses
+    /// it for messages it knows were just committed, so that finding them costs a
+    /// lookup by id rather than a scan of the outbox.
+    async fn claim_outbox_ids(
+        &self,
+        ids: &[MessageId],
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> Result<Vec<OutboxMessage>>;
+
     /// Marks outbox messages as published; unknown ids are ignored.
     async fn mark_outbox_sent(&self, ids: &[MessageId]) -> Result<()>;
 }

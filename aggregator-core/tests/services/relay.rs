@@ -4,7 +4,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use aggregator_core::OrderQueue;
 use aggregator_core::domain::{Message, MessageId, OrderMessage, QueueName};
 use aggregator_core::error::{Error, Result};
-use aggregator_core::service::OutboxRelay;
+use aggregator_core::service::{
+    BatchConfig, CommitFeed, OrderConfig, OrderService, OutboxRelay, group_commit,
+};
+use aggregator_core::traits::StockStore;
 use aggregator_core::traits::{DeadLetter, Subscription};
 use async_trait::async_trait;
 use time::Duration;
@@ -145,7 +148,7 @@ async fn a_crash_between_publish_and_mark_duplicates_and_never_loses() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wake_drains_the_outbox_in_full_batches_without_waiting_for_the_interval() {
+async fn ticks_drain_the_outbox_in_full_batches_and_commits_are_published_at_once() {
     let world = World::new(10, 0, 0).await;
     let orders = world.orders();
     for n in 0..5 {
@@ -163,13 +166,13 @@ async fn a_wake_drains_the_outbox_in_full_batches_without_waiting_for_the_interv
         Duration::seconds(30),
     )
     .expect("relay");
-    let wake = Arc::new(tokio::sync::Notify::new());
+    let feed = Arc::new(CommitFeed::default());
     let (trigger, signal) = aggregator_core::service::shutdown_pair();
     let running = {
-        let wake = wake.clone();
+        let feed = feed.clone();
         tokio::spawn(async move {
             relay
-                .run(std::time::Duration::from_secs(3600), wake, signal)
+                .run(std::time::Duration::from_secs(3600), feed, signal)
                 .await
         })
     };
@@ -187,21 +190,46 @@ async fn a_wake_drains_the_outbox_in_full_batches_without_waiting_for_the_interv
         5,
         "a full batch is followed by another at once"
     );
-    // A new commit and a wake: published long before the hour-long interval.
-    orders
-        .place(&request("late", &[("LAPTOP-001", 1)]), None)
-        .await
-        .expect("placed");
-    wake.notify_one();
+    // New commits through a group commit that feeds the relay: published long before
+    // the hour-long interval, each found by its id.
+    let committing: Arc<dyn StockStore> =
+        group_commit(world.dyn_store(), BatchConfig::default(), feed.clone())
+            .expect("group commit");
+    let fed = OrderService::new(
+        committing.clone(),
+        committing.clone(),
+        committing,
+        world.clock(),
+        OrderConfig::default(),
+    )
+    .expect("service");
+    let mut placed = Vec::new();
+    for n in 0..3 {
+        let order = fed
+            .place(&request(&format!("late{n}"), &[("LAPTOP-001", 1)]), None)
+            .await
+            .expect("placed");
+        placed.push(order.order.id);
+    }
     let mut late = Vec::new();
     for _ in 0..50 {
         late.extend(drain(queue.as_ref()).await);
-        if !late.is_empty() {
+        if late.len() >= 3 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert_eq!(late.len(), 1, "the wake runs a round");
+    let mut published: Vec<_> = late
+        .iter()
+        .map(|message| match message.decode::<OrderMessage>() {
+            Ok(OrderMessage::ProcessOrder { order }) => order,
+            other => panic!("not a process message: {other:?}"),
+        })
+        .collect();
+    published.sort();
+    placed.sort();
+    assert_eq!(published, placed, "each commit was published once, by id");
+    assert!(feed.take().is_empty(), "the relay took what it was handed");
     trigger.trigger();
     running.await.expect("task").expect("stopped cleanly");
 }

@@ -283,6 +283,14 @@ impl Outbox for FaultyStore {
     ) -> Result<Vec<OutboxMessage>> {
         self.inner.claim_outbox(now, lease, limit).await
     }
+    async fn claim_outbox_ids(
+        &self,
+        ids: &[MessageId],
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> Result<Vec<OutboxMessage>> {
+        self.inner.claim_outbox_ids(ids, now, lease).await
+    }
     async fn mark_outbox_sent(&self, ids: &[MessageId]) -> Result<()> {
         if self.broken_marks.load(Ordering::SeqCst) {
             return Err(Error::transient("postgres", "connection lost"));

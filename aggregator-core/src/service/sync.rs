@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use futures_util::StreamExt;
 use time::{Duration, OffsetDateTime};
 
 use crate::clock::Clock;
@@ -10,6 +11,9 @@ use crate::domain::{HealthPolicy, ProductId, SnapshotRow, Vendor, VendorId, Vend
 use crate::error::{Error, Result};
 use crate::service::cached_catalog::CachedCatalog;
 use crate::traits::{OrderQueue, VendorDirectory, VendorLedger};
+
+/// Snapshot pages written at once.
+const PAGES_IN_FLIGHT: usize = 2;
 
 /// Settings of a sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,13 +119,21 @@ impl StockSync {
         let margin = self.config.confirmation_margin;
         let mut applied = 0;
         let mut ignored_older = 0;
-        let mut snapshot_as_of: Option<OffsetDateTime> = None;
-        for (as_of, rows) in &pages {
-            let outcome = self.store.apply_snapshot(vendor, rows, margin).await?;
+        // Pages name disjoint SKUs (a feed listing one twice is refused above), so they
+        // can be written side by side: the store's work on one page overlaps the
+        // round trips of the next.
+        let mut writes = Vec::with_capacity(pages.len());
+        for (_, rows) in &pages {
+            writes.push(self.store.apply_snapshot(vendor, rows, margin));
+        }
+        let mut writes = futures_util::stream::iter(writes).buffer_unordered(PAGES_IN_FLIGHT);
+        while let Some(outcome) = writes.next().await {
+            let outcome = outcome?;
             applied += outcome.applied;
             ignored_older += outcome.ignored_older;
-            snapshot_as_of = Some(snapshot_as_of.map_or(*as_of, |earliest| earliest.min(*as_of)));
         }
+        drop(writes);
+        let snapshot_as_of = pages.iter().map(|(as_of, _)| *as_of).min();
         if applied == 0 && ignored_older > 0 {
             let error = Error::permanent(
                 format!("vendor {vendor}"),

@@ -94,7 +94,7 @@ pub struct Settings {
     #[arg(long, env = "AGGREGATOR_WORKERS", default_value = "2", value_parser = clap::value_parser!(u16).range(0..=64), value_name = "N", help_heading = "Workers")]
     pub workers: u16,
     /// Messages each worker handles at once
-    #[arg(long, env = "AGGREGATOR_WORKER_CONCURRENCY", default_value = "16", value_parser = clap::value_parser!(u16).range(1..=1_000), value_name = "N", help_heading = "Workers")]
+    #[arg(long, env = "AGGREGATOR_WORKER_CONCURRENCY", default_value = "128", value_parser = clap::value_parser!(u16).range(1..=1_000), value_name = "N", help_heading = "Workers")]
     pub worker_concurrency: u16,
     /// Milliseconds before each retry of a failed message; after the last, the dead-letter queue
     #[arg(long = "retry-delays", env = "AGGREGATOR_RETRY_DELAYS_MS", default_value = "1000,5000,25000,120000", value_parser = retry_delays, value_name = "MS,...", help_heading = "Workers")]

@@ -139,8 +139,11 @@ impl OrderService {
         let id = OrderId::new();
         let mut last_error = None;
         // The first plan may come from recent reads; it does not count as an attempt,
-        // and anything it says against the customer is checked with fresh reads.
-        let mut recent = self.recent.clone();
+        // and anything it says against the customer is checked with fresh reads. Not
+        // when the customer quoted a price: the store prices lines from its rows, so a
+        // quote must be checked against current prices, never remembered ones.
+        let quoted = request.items.iter().any(|item| item.unit_price.is_some());
+        let mut recent = if quoted { None } else { self.recent.clone() };
         let mut attempts = 0;
         while attempts < self.config.placement_attempts {
             let remembered = recent.take();

@@ -27,6 +27,7 @@ pub struct RecentReads {
     state: Mutex<Remembered>,
 }
 
+/// What is remembered, each with the moment it is to be read again.
 #[derive(Debug, Default)]
 struct Remembered {
     skus: HashMap<VendorSku, (Instant, Vec<VendorStock>)>,
@@ -58,37 +59,69 @@ impl RecentReads {
 
     async fn renew_vendors(&self) -> Result<Vec<Vendor>> {
         let fresh = self.store.vendors().await?;
-        self.state().vendors = Some((Instant::now(), fresh.clone()));
+        self.state().vendors = Some((self.due(), fresh.clone()));
         Ok(fresh)
     }
 
     async fn renew_product(&self, product: &ProductId) -> Result<Vec<VendorStock>> {
         let fresh = self.store.stock_for_product(product).await?;
-        keep(&mut self.state().products, product.clone(), fresh.clone());
+        let due = self.due();
+        keep(
+            &mut self.state().products,
+            product.clone(),
+            due,
+            fresh.clone(),
+        );
         Ok(fresh)
     }
 
     async fn renew_sku(&self, sku: &VendorSku) -> Result<Vec<VendorStock>> {
         let fresh = self.store.stock_for_sku(sku).await?;
-        keep(&mut self.state().skus, sku.clone(), fresh.clone());
+        let due = self.due();
+        keep(&mut self.state().skus, sku.clone(), due, fresh.clone());
         Ok(fresh)
     }
 
-    fn live<T: Clone>(&self, entry: Option<&(Instant, T)>) -> Option<T> {
-        entry
-            .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, value)| value.clone())
+    /// When something read now is to be read again: after between three quarters of
+    /// the ttl and all of it, so that entries read in one burst (a warm-up, a sale
+    /// opening) do not all fall due in the same moment.
+    fn due(&self) -> Instant {
+        let spread = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.subsec_nanos() % 1_000);
+        Instant::now() + self.ttl.mul_f64(0.75 + 0.25 * f64::from(spread) / 1_000.0)
+    }
+
+    /// The remembered value if it is not due yet. If it is, the caller reads it again
+    /// and, until then, everyone else keeps planning from the old value for a moment
+    /// (so one caller renews an entry, not every caller that finds it due at once).
+    fn live<T: Clone>(&self, entry: Option<&mut (Instant, T)>) -> Option<T> {
+        let (due, value) = entry?;
+        let now = Instant::now();
+        if *due > now {
+            return Some(value.clone());
+        }
+        *due = now + RENEWAL_GRACE;
+        None
     }
 }
 
-fn keep<K: std::hash::Hash + Eq + Clone, V>(map: &mut HashMap<K, (Instant, V)>, key: K, value: V) {
+/// How long others plan from an entry that fell due while one caller renews it.
+const RENEWAL_GRACE: Duration = Duration::from_millis(500);
+
+fn keep<K: std::hash::Hash + Eq + Clone, V>(
+    map: &mut HashMap<K, (Instant, V)>,
+    key: K,
+    due: Instant,
+    value: V,
+) {
     if map.len() >= MAX_ENTRIES {
-        let mut ages: Vec<Instant> = map.values().map(|(at, _)| *at).collect();
-        ages.sort_unstable();
-        let cut = ages[ages.len() / 2];
-        map.retain(|_, (at, _)| *at > cut);
+        let mut dues: Vec<Instant> = map.values().map(|(due, _)| *due).collect();
+        dues.sort_unstable();
+        let cut = dues[dues.len() / 2];
+        map.retain(|_, (due, _)| *due > cut);
     }
-    map.insert(key, (Instant::now(), value));
+    map.insert(key, (due, value));
 }
 
 /// Store reads that renew what a [`RecentReads`] remembers.
@@ -117,21 +150,21 @@ impl CatalogReads for Renewing {
 #[async_trait]
 impl CatalogReads for RecentReads {
     async fn vendors(&self) -> Result<Vec<Vendor>> {
-        if let Some(found) = self.live(self.state().vendors.as_ref()) {
+        if let Some(found) = self.live(self.state().vendors.as_mut()) {
             return Ok(found);
         }
         self.renew_vendors().await
     }
 
     async fn stock_for_product(&self, product: &ProductId) -> Result<Vec<VendorStock>> {
-        if let Some(found) = self.live(self.state().products.get(product)) {
+        if let Some(found) = self.live(self.state().products.get_mut(product)) {
             return Ok(found);
         }
         self.renew_product(product).await
     }
 
     async fn stock_for_sku(&self, sku: &VendorSku) -> Result<Vec<VendorStock>> {
-        if let Some(found) = self.live(self.state().skus.get(sku)) {
+        if let Some(found) = self.live(self.state().skus.get_mut(sku)) {
             return Ok(found);
         }
         self.renew_sku(sku).await
@@ -139,5 +172,65 @@ impl CatalogReads for RecentReads {
 
     async fn products(&self, offset: u64, limit: u32) -> Result<Page<ProductId>> {
         self.store.products(offset, limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use futures_util::future::join_all;
+
+    use super::*;
+
+    /// A catalog whose product reads take a while and are counted.
+    #[derive(Debug, Default)]
+    struct SlowCatalog {
+        product_reads: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl CatalogReads for SlowCatalog {
+        async fn vendors(&self) -> Result<Vec<Vendor>> {
+            Ok(Vec::new())
+        }
+        async fn stock_for_product(&self, _product: &ProductId) -> Result<Vec<VendorStock>> {
+            self.product_reads.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok(Vec::new())
+        }
+        async fn stock_for_sku(&self, _sku: &VendorSku) -> Result<Vec<VendorStock>> {
+            Ok(Vec::new())
+        }
+        async fn products(&self, _offset: u64, _limit: u32) -> Result<Page<ProductId>> {
+            Ok(Page {
+                items: Vec::new(),
+                total: 0,
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn an_entry_that_falls_due_is_read_again_by_one_caller_while_the_rest_plan_on() {
+        let store = Arc::new(SlowCatalog::default());
+        let recent = RecentReads::new(store.clone(), Duration::from_millis(10));
+        let product = ProductId::new("LAPTOP-001").expect("id");
+        recent
+            .stock_for_product(&product)
+            .await
+            .expect("first read");
+        recent
+            .stock_for_product(&product)
+            .await
+            .expect("remembered");
+        assert_eq!(store.product_reads.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let answers = join_all((0..10).map(|_| recent.stock_for_product(&product))).await;
+        assert!(answers.iter().all(Result::is_ok));
+        assert_eq!(
+            store.product_reads.load(Ordering::SeqCst),
+            2,
+            "ten callers found the entry due; one read it again"
+        );
     }
 }

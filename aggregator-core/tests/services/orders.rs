@@ -569,3 +569,38 @@ async fn a_short_plan_from_remembered_reads_is_checked_with_fresh_reads_first() 
     assert_eq!(placed.order.lines[0].quantity.get(), 2);
     assert_eq!(world.reserved("VendorA", "LAPTOP-a-001"), 2);
 }
+
+#[tokio::test]
+async fn a_quoted_price_is_checked_against_current_prices_not_remembered_ones() {
+    let world = World::new(5, 0, 0).await;
+    let orders = remembering(&world);
+    orders
+        .place(&request("c1", &[("LAPTOP-001", 1)]), None)
+        .await
+        .expect("placed; the rows are remembered at 999.99");
+    // VendorA raises the price; the remembered rows still say 999.99.
+    world
+        .report(
+            "VendorA",
+            &[("LAPTOP-a-001", "LAPTOP-001", 5, 109_999)],
+            world.later(1),
+        )
+        .await;
+    let mut old_quote = request("c2", &[("LAPTOP-001", 1)]);
+    old_quote.items[0].unit_price = Some(QuotedPrice::parse("999.99").expect("price"));
+    match orders.place(&old_quote, None).await {
+        Err(Error::PriceMismatch { catalog, .. }) => {
+            let prices: Vec<String> = catalog.iter().map(|price| price.decimal()).collect();
+            assert!(prices.contains(&"1099.99".to_owned()), "{prices:?}");
+            assert!(!prices.contains(&"999.99".to_owned()), "{prices:?}");
+        }
+        other => panic!("the old quote must be refused, not charged anew: {other:?}"),
+    }
+    let mut new_quote = request("c3", &[("LAPTOP-001", 1)]);
+    new_quote.items[0].unit_price = Some(QuotedPrice::parse("1099.99").expect("price"));
+    let placed = orders.place(&new_quote, None).await.expect("current quote");
+    assert_eq!(
+        placed.order.lines[0].allocations[0].unit_price.decimal(),
+        "1099.99"
+    );
+}

@@ -148,7 +148,7 @@ pub struct Settings {
     pub max_hold_lifetime: Duration,
 
     /// Milliseconds a placement may plan from catalog reads this old (the store still decides; a short or refused plan is made again from fresh reads); 0: always read
-    #[arg(long = "plan-reads-ttl", env = "AGGREGATOR_PLAN_READS_TTL_MS", default_value = "5000", value_parser = millis(0, 60_000), value_name = "MS", help_heading = "Group commit")]
+    #[arg(long = "plan-reads-ttl", env = "AGGREGATOR_PLAN_READS_TTL_MS", default_value = "30000", value_parser = millis(0, 60_000), value_name = "MS", help_heading = "Group commit")]
     pub plan_reads_ttl: Duration,
     /// Microseconds a placement or status change waits for others to share its commit
     #[arg(long = "group-commit-window", env = "AGGREGATOR_GROUP_COMMIT_WINDOW_US", default_value = "2000", value_parser = micros(0, 1_000_000), value_name = "US", help_heading = "Group commit")]

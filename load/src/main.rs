@@ -94,6 +94,9 @@ struct Cli {
     /// Seconds per soak sample
     #[arg(long, default_value_t = 10)]
     soak_sample: u64,
+    /// SKUs per mock vendor in the soak (enough stock that a long run does not sell out)
+    #[arg(long, default_value_t = 10_000)]
+    soak_skus: u32,
     /// Seconds per pgbench case
     #[arg(long, default_value_t = 10)]
     pgbench_seconds: u64,
@@ -284,7 +287,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Scenario::Soak => {
                 let samples = scenarios::soak(
                     &services,
-                    2_000,
+                    cli.soak_skus,
                     cli.soak_rate,
                     cli.soak_minutes,
                     cli.soak_sample,

@@ -5,6 +5,9 @@
 use std::fmt;
 use std::sync::Arc;
 
+use async_trait::async_trait;
+use time::{Duration, OffsetDateTime};
+
 use super::batcher::{BatchConfig, Batcher};
 use super::commit_feed::CommitFeed;
 use crate::domain::{
@@ -16,8 +19,6 @@ use crate::traits::{
     CatalogReads, ExpiredBatch, HoldConversion, HoldPlacement, HoldStore, OrderPlacement,
     OrderQuery, OrderStore, Outbox, Page, Placed, Reroute, StockStore, VendorLedger,
 };
-use async_trait::async_trait;
-use time::{Duration, OffsetDateTime};
 
 type Change = (Transition, Vec<OutboxMessage>);
 

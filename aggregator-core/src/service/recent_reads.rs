@@ -94,19 +94,21 @@ impl RecentReads {
 
     /// The remembered value if it is not due yet. If it is, the caller reads it again
     /// and, until then, everyone else keeps planning from the old value for a moment
-    /// (so one caller renews an entry, not every caller that finds it due at once).
+    /// (at most the renewal grace or the ttl, whichever is shorter), so one caller
+    /// renews an entry, not every caller that finds it due at once.
     fn live<T: Clone>(&self, entry: Option<&mut (Instant, T)>) -> Option<T> {
         let (due, value) = entry?;
         let now = Instant::now();
         if *due > now {
             return Some(value.clone());
         }
-        *due = now + RENEWAL_GRACE;
+        *due = now + RENEWAL_GRACE.min(self.ttl);
         None
     }
 }
 
-/// How long others plan from an entry that fell due while one caller renews it.
+/// How long others plan from an entry that fell due while one caller renews it (never
+/// longer than the ttl itself).
 const RENEWAL_GRACE: Duration = Duration::from_millis(500);
 
 fn keep<K: std::hash::Hash + Eq + Clone, V>(

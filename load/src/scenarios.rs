@@ -107,13 +107,7 @@ pub(crate) async fn sweep(
         // What autovacuum would do between steps on a server that runs it (these
         // machines do not): without it every step inherits the dead rows of the ones
         // before it, and the sweep measures the vacuum debt instead of the rate.
-        let vacuum = !system.autovacuum_on().await?;
-        if vacuum {
-            eprintln!(
-                "  this server runs with autovacuum off: the sweep vacuums the store's tables \
-                 before each step, as autovacuum would"
-            );
-        }
+        let vacuum = system.must_vacuum("sweep", "before each step").await?;
         let mut steps = Vec::new();
         for &rate in rates {
             if vacuum {
@@ -335,13 +329,7 @@ pub(crate) async fn soak(
     };
     let system = System::start(services, &setup).await?;
     let outcome = async {
-        let vacuum = !system.autovacuum_on().await?;
-        if vacuum {
-            eprintln!(
-                "  this server runs with autovacuum off: the soak vacuums the store's tables \
-                 after each sample, as autovacuum would"
-            );
-        }
+        let vacuum = system.must_vacuum("soak", "after each sample").await?;
         let started = Instant::now();
         let accepted = AtomicU64::new(0);
         let mut samples = Vec::new();

@@ -276,13 +276,21 @@ impl System {
         Ok(row)
     }
 
-    /// Whether the server runs autovacuum (CI machines turn it off).
-    pub(crate) async fn autovacuum_on(&self) -> Result<bool, Failure> {
+    /// Whether the harness must stand in for autovacuum (the server runs without it, as
+    /// CI machines do); says so, and that the `scenario` vacuums `when`, if it must.
+    pub(crate) async fn must_vacuum(&self, scenario: &str, when: &str) -> Result<bool, Failure> {
         let setting: String = sqlx::query_scalar("SHOW autovacuum")
             .fetch_one(&self.pool)
             .await
             .map_err(|e| format!("reading the autovacuum setting: {e}"))?;
-        Ok(setting == "on")
+        let must = setting != "on";
+        if must {
+            eprintln!(
+                "  this server runs with autovacuum off: the {scenario} vacuums the store's \
+                 tables {when}, as autovacuum would"
+            );
+        }
+        Ok(must)
     }
 
     /// Vacuums the tables the store churns (what autovacuum would do).

@@ -25,6 +25,18 @@ struct OutboxEntry {
     leased_until: Option<OffsetDateTime>,
 }
 
+impl OutboxEntry {
+    /// Leases the message until `now + lease` and hands out a copy, if it is claimable
+    /// at `now` (never leased, or its lease ran out).
+    fn lease(&mut self, now: OffsetDateTime, lease: Duration) -> Option<OutboxMessage> {
+        if self.leased_until.is_some_and(|until| until > now) {
+            return None;
+        }
+        self.leased_until = Some(now + lease);
+        Some(self.message.clone())
+    }
+}
+
 #[derive(Debug, Default)]
 pub(super) struct StockState {
     vendors: BTreeMap<VendorId, Vendor>,
@@ -770,10 +782,7 @@ impl StockState {
             if claimed.len() >= usize::try_from(limit).unwrap_or(usize::MAX) {
                 break;
             }
-            if entry.leased_until.is_none_or(|until| until <= now) {
-                entry.leased_until = Some(now + lease);
-                claimed.push(entry.message.clone());
-            }
+            claimed.extend(entry.lease(now, lease));
         }
         claimed
     }
@@ -787,16 +796,10 @@ impl StockState {
         let mut wanted: Vec<MessageId> = ids.to_vec();
         wanted.sort();
         wanted.dedup();
-        let mut claimed = Vec::new();
-        for id in wanted {
-            if let Some(entry) = self.outbox.get_mut(&id)
-                && entry.leased_until.is_none_or(|until| until <= now)
-            {
-                entry.leased_until = Some(now + lease);
-                claimed.push(entry.message.clone());
-            }
-        }
-        claimed
+        wanted
+            .into_iter()
+            .filter_map(|id| self.outbox.get_mut(&id)?.lease(now, lease))
+            .collect()
     }
 
     pub(super) fn mark_outbox_sent(&mut self, ids: &[MessageId]) {

@@ -84,6 +84,7 @@ impl App {
             backends.clock.clone(),
             SyncConfig {
                 page_size: settings.sync_page_size,
+                fetches_in_flight: usize::from(settings.sync_fetches),
                 clock_tolerance: span(settings.clock_tolerance)?,
                 confirmation_margin: span(settings.confirmation_margin)?,
                 ..SyncConfig::default()

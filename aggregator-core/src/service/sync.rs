@@ -22,6 +22,9 @@ pub struct SyncConfig {
     pub page_size: u32,
     /// A feed with more pages than this is refused (protects against endless paging).
     pub max_pages: u32,
+    /// Pages of one vendor's feed asked for at once, when the vendor tells how many
+    /// pages its feed has (see [`crate::traits::StockPage::last_page`]).
+    pub fetches_in_flight: usize,
     /// When failures make a vendor degraded or down.
     pub health: HealthPolicy,
     /// How far ahead of our clock a vendor's `as_of` may lie; a feed further ahead is
@@ -33,12 +36,14 @@ pub struct SyncConfig {
 }
 
 impl Default for SyncConfig {
-    /// 1,000 rows a page, at most 10,000 pages, down after 3 failures in a row, feeds at
-    /// most 5 s ahead of our clock, confirmations pruned by reports 5 s later.
+    /// 1,000 rows a page, at most 10,000 pages, 4 pages asked for at once, down after 3
+    /// failures in a row, feeds at most 5 s ahead of our clock, confirmations pruned by
+    /// reports 5 s later.
     fn default() -> Self {
         Self {
             page_size: 1_000,
             max_pages: 10_000,
+            fetches_in_flight: 4,
             health: HealthPolicy::default(),
             clock_tolerance: Duration::seconds(5),
             confirmation_margin: Duration::seconds(5),
@@ -83,6 +88,9 @@ impl StockSync {
         if config.max_pages == 0 {
             return Err(Error::invalid("maxPages", "must be at least 1"));
         }
+        if config.fetches_in_flight == 0 {
+            return Err(Error::invalid("fetchesInFlight", "must be at least 1"));
+        }
         if config.clock_tolerance.is_negative() {
             return Err(Error::invalid("clockTolerance", "must not be negative"));
         }
@@ -112,10 +120,12 @@ impl StockSync {
     /// the store holds was not applied: it is a failure too, and the vendor's last good
     /// sync does not move.
     pub async fn sync_vendor(&self, vendor: &VendorId) -> Result<SyncReport> {
+        let started = std::time::Instant::now();
         let pages = match self.fetch_all(vendor).await {
             Ok(pages) => pages,
             Err(error) => return Err(self.failed(vendor, error).await),
         };
+        let fetched = started.elapsed();
         let margin = self.config.confirmation_margin;
         let mut applied = 0;
         let mut ignored_older = 0;
@@ -144,6 +154,7 @@ impl StockSync {
             );
             return Err(self.failed(vendor, error).await);
         }
+        let written = started.elapsed();
         let listed: Vec<VendorSku> = pages
             .iter()
             .flat_map(|(_, rows)| rows.iter().map(|row| row.sku.clone()))
@@ -162,6 +173,17 @@ impl StockSync {
             cached.invalidate(&products, &listed).await;
             cached.invalidate_vendors().await;
         }
+        let rows: usize = pages.iter().map(|(_, rows)| rows.len()).sum();
+        tracing::info!(
+            vendor = %vendor.id,
+            pages = pages.len(),
+            rows,
+            applied,
+            fetch_ms = fetched.as_millis(),
+            write_ms = (written - fetched).as_millis(),
+            complete_ms = (started.elapsed() - written).as_millis(),
+            "stock sync applied"
+        );
         Ok(SyncReport {
             vendor,
             pages: u32::try_from(pages.len()).unwrap_or(u32::MAX),
@@ -211,48 +233,85 @@ impl StockSync {
         Ok(())
     }
 
+    /// Reads the whole feed of `vendor`, following each page's `next_page`. When the
+    /// first page names the last one, the pages after it are asked for
+    /// `fetches_in_flight` at a time and taken in order; from a page whose `next_page`
+    /// disagrees with that plan on, pages are asked for one by one.
     async fn fetch_all(
         &self,
         vendor: &VendorId,
     ) -> Result<Vec<(OffsetDateTime, Vec<SnapshotRow>)>> {
         let client = self.vendors.get(vendor)?;
+        let size = self.config.page_size;
         let mut pages = Vec::new();
         let mut seen = HashSet::new();
         let mut page = 1;
+        let mut fetched = client.stock_page(page, size).await?;
+        let planned_last = fetched.last_page.unwrap_or(1).min(self.config.max_pages);
+        let mut planned = Some(
+            futures_util::stream::iter(2..=planned_last)
+                .map(|n| async move { (n, client.stock_page(n, size).await) })
+                .buffered(self.config.fetches_in_flight),
+        );
         loop {
-            if page > self.config.max_pages {
+            self.check_page(vendor, page, &fetched.rows, fetched.as_of, &mut seen)?;
+            let next = fetched.next_page;
+            pages.push((fetched.as_of, fetched.rows));
+            let Some(next) = next else {
+                return Ok(pages);
+            };
+            if next <= page {
+                return Err(Error::permanent(
+                    format!("vendor {vendor}"),
+                    format!("page {page} points back to page {next}"),
+                ));
+            }
+            if next > self.config.max_pages {
                 return Err(Error::permanent(
                     format!("vendor {vendor}"),
                     format!("stock feed has more than {} pages", self.config.max_pages),
                 ));
             }
-            let fetched = client.stock_page(page, self.config.page_size).await?;
-            let now = self.clock.now();
-            self.check_not_ahead(vendor, &format!("page {page}"), fetched.as_of, now)?;
-            for row in &fetched.rows {
-                self.check_not_ahead(vendor, &format!("SKU {}", row.sku), row.as_of, now)?;
-                row.validate()
-                    .map_err(|e| Error::permanent(format!("vendor {vendor}"), e.to_string()))?;
-                if !seen.insert(row.sku.clone()) {
-                    return Err(Error::permanent(
-                        format!("vendor {vendor}"),
-                        format!("stock feed lists {} twice (again on page {page})", row.sku),
-                    ));
+            let ahead = match planned.as_mut() {
+                Some(stream) => stream.next().await,
+                None => None,
+            };
+            fetched = match ahead {
+                Some((number, answer)) if number == next => answer?,
+                _ => {
+                    // The feed left the plan (or the plan ran out): ask page by page.
+                    planned = None;
+                    client.stock_page(next, size).await?
                 }
-            }
-            let next = fetched.next_page;
-            pages.push((fetched.as_of, fetched.rows));
-            match next {
-                Some(next) if next > page => page = next,
-                Some(next) => {
-                    return Err(Error::permanent(
-                        format!("vendor {vendor}"),
-                        format!("page {page} points back to page {next}"),
-                    ));
-                }
-                None => return Ok(pages),
+            };
+            page = next;
+        }
+    }
+
+    /// Refuses a page whose time or rows' times lie too far ahead, whose rows are
+    /// malformed, or which lists a SKU an earlier page listed.
+    fn check_page(
+        &self,
+        vendor: &VendorId,
+        page: u32,
+        rows: &[SnapshotRow],
+        as_of: OffsetDateTime,
+        seen: &mut HashSet<VendorSku>,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        self.check_not_ahead(vendor, &format!("page {page}"), as_of, now)?;
+        for row in rows {
+            self.check_not_ahead(vendor, &format!("SKU {}", row.sku), row.as_of, now)?;
+            row.validate()
+                .map_err(|e| Error::permanent(format!("vendor {vendor}"), e.to_string()))?;
+            if !seen.insert(row.sku.clone()) {
+                return Err(Error::permanent(
+                    format!("vendor {vendor}"),
+                    format!("stock feed lists {} twice (again on page {page})", row.sku),
+                ));
             }
         }
+        Ok(())
     }
 
     /// Queues one sync request per configured vendor on `stock_sync_queue`.

@@ -30,6 +30,11 @@ pub struct StockPage {
     pub as_of: OffsetDateTime,
     /// The next page's number, if there is one.
     pub next_page: Option<u32>,
+    /// The number of the feed's last page, when the vendor tells it (an HTTP vendor
+    /// does, through its row count). A sync then asks for the pages after this one side
+    /// by side; it still follows `next_page`, and asks page by page from the first page
+    /// that disagrees.
+    pub last_page: Option<u32>,
 }
 
 /// One line of an order as sent to a vendor.

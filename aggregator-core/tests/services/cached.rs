@@ -229,6 +229,7 @@ async fn a_sync_invalidates_what_it_reports_and_the_vendor_list() {
             }],
             as_of,
             next_page: None,
+            last_page: None,
         })
     });
     let directory: VendorDirectory = [Arc::new(a) as Arc<dyn VendorClient>].into_iter().collect();

@@ -11,3 +11,4 @@ mod runners;
 mod support;
 mod sweeper;
 mod sync;
+mod sync_paging;

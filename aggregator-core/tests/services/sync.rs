@@ -57,11 +57,13 @@ async fn a_full_sync_applies_every_page_and_zeroes_what_is_gone() {
                 rows: rows(&[("LAPTOP-a-001", "LAPTOP-001", 9)], as_of),
                 as_of,
                 next_page: Some(2),
+                last_page: None,
             },
             2 => StockPage {
                 rows: rows(&[("TABLET-a-003", "TABLET-003", 4)], as_of),
                 as_of,
                 next_page: None,
+                last_page: None,
             },
             _ => panic!("page {page} was not offered"),
         })
@@ -101,6 +103,7 @@ async fn a_failing_page_applies_nothing_and_degrades_then_downs_the_vendor() {
             rows: rows(&[("LAPTOP-a-001", "LAPTOP-001", 1)], as_of),
             as_of,
             next_page: Some(2),
+            last_page: None,
         }),
         _ => Err(Error::transient("vendor VendorA", "connection reset")),
     });
@@ -178,6 +181,7 @@ async fn bad_vendor_data_is_refused_whole() {
             ),
             as_of,
             next_page: None,
+            last_page: None,
         })
     });
     let error = sync(&world, vec![a], 100)
@@ -210,6 +214,7 @@ async fn endless_or_backward_paging_is_refused() {
             rows: vec![],
             as_of,
             next_page: Some(page + 1),
+            last_page: None,
         })
     });
     let error = sync(&world, vec![a], 100)
@@ -223,6 +228,7 @@ async fn endless_or_backward_paging_is_refused() {
             rows: vec![],
             as_of,
             next_page: Some(1),
+            last_page: None,
         })
     });
     let error = sync(&world, vec![b], 100)
@@ -291,6 +297,7 @@ async fn a_sku_listed_twice_in_one_feed_is_refused_whole() {
             rows: rows(&[("LAPTOP-a-001", "LAPTOP-001", page as i64)], as_of),
             as_of,
             next_page: (page == 1).then_some(2),
+            last_page: None,
         })
     });
     let error = sync(&world, vec![a], 1)
@@ -330,6 +337,7 @@ async fn the_consumer_acks_a_good_sync_and_retries_a_failing_one_into_the_dead_l
             rows: rows(&[("LAPTOP-a-001", "LAPTOP-001", 8)], as_of),
             as_of,
             next_page: None,
+            last_page: None,
         })
     });
     let mut b = mock_vendor("VendorB");
@@ -454,6 +462,7 @@ async fn the_consumer_loop_syncs_what_is_queued_and_stops_when_told() {
             rows: rows(&[("LAPTOP-a-001", "LAPTOP-001", 2)], as_of),
             as_of,
             next_page: None,
+            last_page: None,
         })
     });
     let consumer = SyncConsumer::new(sync(&world, vec![a], 100));
@@ -503,6 +512,7 @@ fn one_page(id: &str, rows: Vec<SnapshotRow>, page_as_of: OffsetDateTime) -> Moc
             rows: rows.clone(),
             as_of: page_as_of,
             next_page: None,
+            last_page: None,
         })
     });
     mock

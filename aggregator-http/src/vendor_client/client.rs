@@ -363,10 +363,13 @@ impl VendorClient for HttpVendorClient {
                 } else {
                     None
                 };
+                // A feed of no rows still has its (empty) first page.
+                let last_page = u32::try_from(total.div_ceil(u64::from(limit)).max(1)).ok();
                 Ok(StockPage {
                     rows,
                     as_of,
                     next_page,
+                    last_page,
                 })
             },
         )

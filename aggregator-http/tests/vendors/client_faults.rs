@@ -56,6 +56,7 @@ async fn server_errors_are_retried_until_an_answer_comes() {
     assert_eq!(page.rows[0].quantity, 7);
     assert_eq!(page.as_of, datetime!(2026-11-25 12:00 UTC));
     assert_eq!(page.next_page, None);
+    assert_eq!(page.last_page, Some(1));
     assert_eq!(requests(&server).await, 3);
 }
 

@@ -33,6 +33,7 @@ async fn pages_walk_the_whole_catalog() {
     let mut seen = 0;
     loop {
         let read = vendor.stock_page(page, 1_000).await.expect("page");
+        assert_eq!(read.last_page, Some(3), "2,500 rows in pages of 1,000");
         seen += read.rows.len();
         match read.next_page {
             Some(next) => page = next,

@@ -54,6 +54,7 @@ impl VendorClient for AcceptingVendor {
             rows: self.feed.clone(),
             as_of: self.as_of,
             next_page: None,
+            last_page: None,
         })
     }
     async fn place_order(&self, order: &VendorOrder) -> Result<VendorOrderOutcome> {

@@ -1,0 +1,314 @@
+//! How a sync reads a feed that names its last page: several pages at once, taken in
+//! order, and back to page by page when the feed disagrees with what it announced.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use aggregator_core::domain::{HealthPolicy, SnapshotRow, VendorId};
+use aggregator_core::error::{Error, Result};
+use aggregator_core::service::{StockSync, SyncConfig};
+use aggregator_core::traits::{
+    StockPage, VendorClient, VendorDirectory, VendorInfo, VendorOrder, VendorOrderOutcome,
+};
+use async_trait::async_trait;
+use time::Duration;
+
+use super::support::{World, product, sku, usd, vendor};
+
+/// One page of the fake feed: its rows (sku, product, units), where it points next, or
+/// the error it answers.
+#[derive(Debug, Clone)]
+enum Page {
+    Rows(Vec<(&'static str, &'static str, i64)>, Option<u32>),
+    Fails,
+}
+
+/// A vendor whose every page takes a little while, announcing `last_page` on each page,
+/// and counting how many pages are asked for at once.
+#[derive(Debug)]
+struct SlowFeed {
+    id: VendorId,
+    pages: BTreeMap<u32, Page>,
+    last_page: Option<u32>,
+    as_of: time::OffsetDateTime,
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
+    asked: Mutex<Vec<u32>>,
+}
+
+impl SlowFeed {
+    fn new(world: &World, last_page: Option<u32>, pages: Vec<(u32, Page)>) -> Arc<Self> {
+        Arc::new(Self {
+            id: vendor("VendorA"),
+            pages: pages.into_iter().collect(),
+            last_page,
+            as_of: world.later(10),
+            in_flight: AtomicUsize::new(0),
+            most_in_flight: AtomicUsize::new(0),
+            asked: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn asked(&self) -> Vec<u32> {
+        let mut asked = self.asked.lock().expect("lock").clone();
+        asked.sort_unstable();
+        asked
+    }
+}
+
+#[async_trait]
+impl VendorClient for SlowFeed {
+    fn vendor(&self) -> &VendorId {
+        &self.id
+    }
+    async fn health(&self) -> Result<()> {
+        Ok(())
+    }
+    async fn info(&self) -> Result<VendorInfo> {
+        Err(Error::transient(
+            "vendor VendorA",
+            "not asked in these tests",
+        ))
+    }
+    async fn stock_page(&self, page: u32, _limit: u32) -> Result<StockPage> {
+        self.asked.lock().expect("lock").push(page);
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        match self.pages.get(&page) {
+            Some(Page::Rows(rows, next_page)) => Ok(StockPage {
+                rows: rows
+                    .iter()
+                    .map(|(s, p, quantity)| SnapshotRow {
+                        sku: sku(s),
+                        product: product(p),
+                        quantity: *quantity,
+                        price: usd(100),
+                        as_of: self.as_of,
+                    })
+                    .collect(),
+                as_of: self.as_of,
+                next_page: *next_page,
+                last_page: self.last_page,
+            }),
+            Some(Page::Fails) => Err(Error::transient("vendor VendorA", "connection reset")),
+            None => Err(Error::permanent(
+                "vendor VendorA",
+                format!("page {page} does not exist"),
+            )),
+        }
+    }
+    async fn place_order(&self, _order: &VendorOrder) -> Result<VendorOrderOutcome> {
+        Err(Error::transient(
+            "vendor VendorA",
+            "not asked in these tests",
+        ))
+    }
+    async fn cancel_order(&self, _key: &str) -> Result<()> {
+        Ok(())
+    }
+}
+
+fn sync(world: &World, feed: &Arc<SlowFeed>, max_pages: u32, at_once: usize) -> StockSync {
+    let directory: VendorDirectory = [feed.clone() as Arc<dyn VendorClient>]
+        .into_iter()
+        .collect();
+    let config = SyncConfig {
+        page_size: 1,
+        max_pages,
+        fetches_in_flight: at_once,
+        health: HealthPolicy {
+            down_after_failures: 2,
+        },
+        ..SyncConfig::default()
+    };
+    StockSync::new(world.dyn_store(), directory, world.clock(), config).expect("sync")
+}
+
+/// Page `n` of a feed of `last` one-row pages, each SKU `SKU-a-00n` of `PRODUCT-00n`.
+fn one_row_page(n: u32, last: u32) -> (u32, Page) {
+    const SKUS: [(&str, &str); 6] = [
+        ("SKU-a-001", "PRODUCT-001"),
+        ("SKU-a-002", "PRODUCT-002"),
+        ("SKU-a-003", "PRODUCT-003"),
+        ("SKU-a-004", "PRODUCT-004"),
+        ("SKU-a-005", "PRODUCT-005"),
+        ("SKU-a-006", "PRODUCT-006"),
+    ];
+    let (s, p) = SKUS[(n - 1) as usize];
+    let next = (n < last).then_some(n + 1);
+    (n, Page::Rows(vec![(s, p, i64::from(n))], next))
+}
+
+#[tokio::test]
+async fn a_feed_that_names_its_last_page_is_read_several_pages_at_once() {
+    let world = World::new(5, 5, 7).await;
+    world.clock.advance(Duration::seconds(10));
+    let feed = SlowFeed::new(
+        &world,
+        Some(6),
+        (1..=6).map(|n| one_row_page(n, 6)).collect(),
+    );
+    let report = sync(&world, &feed, 10, 3)
+        .sync_vendor(&vendor("VendorA"))
+        .await
+        .expect("synced");
+    assert_eq!((report.pages, report.applied), (6, 6));
+    for n in 1..=6_i64 {
+        let row = world.row("VendorA", &format!("SKU-a-00{n}"));
+        assert_eq!(row.reported, n, "page {n} applied");
+    }
+    assert_eq!(
+        world.row("VendorA", "LAPTOP-a-001").reported,
+        0,
+        "not in the feed"
+    );
+    assert_eq!(feed.asked(), vec![1, 2, 3, 4, 5, 6], "each page asked once");
+    assert_eq!(
+        feed.most_in_flight.load(Ordering::SeqCst),
+        3,
+        "three pages at a time, never more"
+    );
+}
+
+#[tokio::test]
+async fn one_fetch_at_a_time_reads_page_by_page() {
+    let world = World::new(5, 5, 7).await;
+    world.clock.advance(Duration::seconds(10));
+    let feed = SlowFeed::new(
+        &world,
+        Some(4),
+        (1..=4).map(|n| one_row_page(n, 4)).collect(),
+    );
+    let report = sync(&world, &feed, 10, 1)
+        .sync_vendor(&vendor("VendorA"))
+        .await
+        .expect("synced");
+    assert_eq!(report.pages, 4);
+    assert_eq!(feed.most_in_flight.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_feed_that_shrinks_while_read_ends_where_its_pages_say() {
+    let world = World::new(5, 5, 7).await;
+    world.clock.advance(Duration::seconds(10));
+    // Page 1 announced four pages, but page 2 is now the last; pages 3 and 4 fail.
+    let feed = SlowFeed::new(
+        &world,
+        Some(4),
+        vec![
+            one_row_page(1, 4),
+            one_row_page(2, 2),
+            (3, Page::Fails),
+            (4, Page::Fails),
+        ],
+    );
+    let report = sync(&world, &feed, 10, 4)
+        .sync_vendor(&vendor("VendorA"))
+        .await
+        .expect("the feed's own end counts, not what was announced");
+    assert_eq!((report.pages, report.applied), (2, 2));
+    assert_eq!(world.row("VendorA", "SKU-a-002").reported, 2);
+    assert!(
+        world
+            .store
+            .stock(&vendor("VendorA"), &sku("SKU-a-003"))
+            .is_none(),
+        "no page past the end is applied"
+    );
+}
+
+#[tokio::test]
+async fn a_feed_that_grows_while_read_is_followed_page_by_page() {
+    let world = World::new(5, 5, 7).await;
+    world.clock.advance(Duration::seconds(10));
+    // Page 1 announced two pages, but page 2 points on to 3, and 3 on to 5.
+    let feed = SlowFeed::new(
+        &world,
+        Some(2),
+        vec![
+            one_row_page(1, 3),
+            one_row_page(2, 3),
+            (
+                3,
+                Page::Rows(vec![("SKU-a-003", "PRODUCT-003", 3)], Some(5)),
+            ),
+            one_row_page(5, 5),
+        ],
+    );
+    let report = sync(&world, &feed, 10, 4)
+        .sync_vendor(&vendor("VendorA"))
+        .await
+        .expect("synced");
+    assert_eq!((report.pages, report.applied), (4, 4));
+    assert_eq!(world.row("VendorA", "SKU-a-005").reported, 5);
+    assert_eq!(feed.asked(), vec![1, 2, 3, 5], "page 4 was never named");
+}
+
+#[tokio::test]
+async fn a_failing_page_among_those_read_at_once_applies_nothing() {
+    let world = World::new(5, 5, 7).await;
+    world.clock.advance(Duration::seconds(10));
+    let feed = SlowFeed::new(
+        &world,
+        Some(4),
+        vec![
+            one_row_page(1, 4),
+            one_row_page(2, 4),
+            (3, Page::Fails),
+            one_row_page(4, 4),
+        ],
+    );
+    let error = sync(&world, &feed, 10, 4)
+        .sync_vendor(&vendor("VendorA"))
+        .await
+        .expect_err("page 3 failed");
+    assert!(error.is_retryable(), "{error}");
+    assert!(error.to_string().contains("connection reset"), "{error}");
+    assert_eq!(
+        world.row("VendorA", "LAPTOP-a-001").reported,
+        5,
+        "the last good data stays"
+    );
+    assert!(
+        world
+            .store
+            .stock(&vendor("VendorA"), &sku("SKU-a-001"))
+            .is_none(),
+        "page 1 was not applied"
+    );
+}
+
+#[tokio::test]
+async fn a_feed_announcing_more_pages_than_allowed_is_refused_without_reading_past_the_bound() {
+    let world = World::new(5, 5, 7).await;
+    world.clock.advance(Duration::seconds(10));
+    let feed = SlowFeed::new(
+        &world,
+        Some(1_000),
+        (1..=6).map(|n| one_row_page(n, 7)).collect(),
+    );
+    let error = sync(&world, &feed, 4, 8)
+        .sync_vendor(&vendor("VendorA"))
+        .await
+        .expect_err("too long");
+    assert!(error.to_string().contains("more than 4 pages"), "{error}");
+    assert_eq!(feed.asked(), vec![1, 2, 3, 4], "nothing past the bound");
+}
+
+#[tokio::test]
+async fn asking_for_no_pages_at_once_is_refused() {
+    let world = World::new(5, 5, 7).await;
+    let feed = SlowFeed::new(&world, None, vec![one_row_page(1, 1)]);
+    let directory: VendorDirectory = [feed as Arc<dyn VendorClient>].into_iter().collect();
+    let config = SyncConfig {
+        fetches_in_flight: 0,
+        ..SyncConfig::default()
+    };
+    let error =
+        StockSync::new(world.dyn_store(), directory, world.clock(), config).expect_err("refused");
+    assert!(error.to_string().contains("fetchesInFlight"), "{error}");
+}

@@ -85,8 +85,11 @@ fn presented_key(req: &Request) -> Option<&str> {
 fn is_public(path: &str) -> bool {
     matches!(
         path,
-        "/health" | "/health/live" | "/health/ready" | "/openapi.json" | "/docs"
-    )
+        "/health" | "/health/live" | "/health/ready" | "/openapi.json"
+    ) || path == super::routes::docs::PATH
+        || path
+            .strip_prefix(super::routes::docs::PATH)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// Finds out who is calling (API keys), then applies the per-key rate limit.

@@ -137,7 +137,6 @@ fn documented() -> OpenApiRouter<ApiState> {
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(routes::metrics::metrics))
-        .routes(routes!(docs::docs))
 }
 
 /// The router and its OpenAPI description, with security schemes and the common
@@ -181,6 +180,7 @@ pub fn router(state: ApiState) -> Router {
                 async move { Json(api.as_ref().clone()).into_response() }
             }),
         )
+        .merge(docs::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -53,6 +53,16 @@ async fn missing_or_wrong_keys_are_refused_and_health_stays_public() {
         let (status, _) = app.get(public).await;
         assert_eq!(status, StatusCode::OK, "{public}");
     }
+    for page in ["/docs", "/docs/", "/docs/swagger-ui.css"] {
+        let response = app.send(Method::GET, page, None, &[]).await;
+        assert_eq!(response.status(), StatusCode::OK, "{page} needs no key");
+    }
+    let (status, _) = app.get("/docsx").await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "only the docs themselves are open"
+    );
     let (status, _) = app.get("/metrics").await;
     assert_eq!(
         status,

@@ -134,7 +134,6 @@ async fn the_openapi_document_lists_every_endpoint_and_docs_render_it() {
         "/health/live",
         "/health/ready",
         "/metrics",
-        "/docs",
     ] {
         assert!(
             paths.contains_key(path),
@@ -150,18 +149,58 @@ async fn the_openapi_document_lists_every_endpoint_and_docs_render_it() {
         aggregator_http::api::openapi().paths.paths.len(),
         paths.len()
     );
-    let response = app.send(reqwest::Method::GET, "/docs", None, &[]).await;
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap_or_default()
-            .starts_with("text/html")
-    );
-    assert!(
+}
+
+#[tokio::test]
+async fn the_docs_page_is_served_from_the_binary_and_loads_nothing_from_elsewhere() {
+    let app = TestApp::open().await;
+    let response = app.send(reqwest::Method::GET, "/docs/", None, &[]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let header = |response: &reqwest::Response, name: &str| {
         response
-            .text()
-            .await
-            .expect("html")
-            .contains("/openapi.json")
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(header(&response, "content-type").starts_with("text/html"));
+    let policy = header(&response, "content-security-policy");
+    assert!(policy.contains("default-src 'self'"), "{policy}");
+    let page = response.text().await.expect("html");
+    assert!(
+        !page.contains("https://"),
+        "no outside address in the page:\n{page}"
     );
+    for asset in [
+        "swagger-ui.css",
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+        "swagger-initializer.js",
+    ] {
+        assert!(page.contains(asset), "{asset} is linked");
+        let response = app
+            .send(reqwest::Method::GET, &format!("/docs/{asset}"), None, &[])
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "{asset} is served");
+        assert!(header(&response, "content-security-policy").contains("default-src 'self'"));
+    }
+    let initializer = app
+        .send(
+            reqwest::Method::GET,
+            "/docs/swagger-initializer.js",
+            None,
+            &[],
+        )
+        .await
+        .text()
+        .await
+        .expect("script");
+    assert!(initializer.contains("/openapi.json"), "{initializer}");
+    assert!(
+        !initializer.contains("validator.swagger.io"),
+        "{initializer}"
+    );
+    let bare = app.send(reqwest::Method::GET, "/docs", None, &[]).await;
+    assert_eq!(bare.status(), StatusCode::OK, "/docs leads to the page");
 }

@@ -5,6 +5,7 @@
 //! requests past the timeout 503, callers past their rate limit 429 with `Retry-After`.
 
 mod config;
+mod drain;
 mod extract;
 mod metrics;
 mod middleware;
@@ -27,6 +28,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use config::{ApiConfig, ApiKeys, Role, check_bind};
+pub use drain::{DRAIN_BYTES, DRAIN_TIME};
 pub use problem::{ApiError, FieldProblem, PROBLEM_BASE, Problem, ShortItem};
 pub use state::{ApiBackends, ApiServices, ApiState, HealthProbes, Probe};
 
@@ -197,5 +199,6 @@ pub fn router(state: ApiState) -> Router {
             middleware::metrics_and_timeout,
         ))
         .layer(axum::middleware::from_fn(middleware::request_id))
+        .layer(axum::middleware::from_fn(drain::drain_unread_body))
         .with_state(state)
 }

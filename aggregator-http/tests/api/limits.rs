@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use aggregator_core::traits::RateLimit;
-use aggregator_http::api::ApiConfig;
+use aggregator_http::api::{ApiConfig, ApiKeys, Role};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -38,6 +38,94 @@ async fn an_oversized_body_is_413_and_writes_nothing() {
     );
     let (_, list) = app.get("/api/orders").await;
     assert_eq!(list["pagination"]["total"], 0);
+}
+
+/// Sends `body` the way a simple client does (the whole request written on a kept-alive
+/// connection, then the answer read) and returns the answer's first line, or what broke.
+async fn send_whole_then_read(base: &str, path: &str, body: &[u8]) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    stream
+        .write_all(body)
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    // The connection stays open (keep-alive): read until the status line is in.
+    let mut answer = Vec::new();
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        let mut chunk = [0_u8; 1024];
+        let read = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut chunk))
+            .await
+            .map_err(|_| "no answer within 20 s".to_owned())?
+            .map_err(|e| format!("read: {e}"))?;
+        if read == 0 {
+            return Err(format!("closed after {} bytes of answer", answer.len()));
+        }
+        answer.extend_from_slice(&chunk[..read]);
+    }
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    Ok(answer.lines().next().unwrap_or_default().to_owned())
+}
+
+// Two threads, so that the server answers while the client is still writing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_still_sending_a_huge_body_reads_the_413_not_a_broken_connection() {
+    let app = TestApp::open().await;
+    // 2 MiB, 32 times the limit: the server refuses it long before it has all arrived.
+    let body = vec![b' '; 2 * 1024 * 1024];
+    let mut outcomes = Vec::new();
+    for _ in 0..30 {
+        outcomes.push(send_whole_then_read(&app.base, "/api/orders", &body).await);
+    }
+    let answered = outcomes
+        .iter()
+        .filter(|o| {
+            o.as_deref()
+                .is_ok_and(|line| line.starts_with("HTTP/1.1 413"))
+        })
+        .count();
+    assert_eq!(answered, 30, "{outcomes:?}");
+    // Refused before any body is read at all: the same.
+    let keyed = TestApp::start(ApiConfig {
+        keys: ApiKeys::none().with("admin-key-for-the-drain-test", Role::Admin),
+        ..ApiConfig::default()
+    })
+    .await;
+    for _ in 0..10 {
+        let outcome = send_whole_then_read(&keyed.base, "/api/orders", &body).await;
+        assert!(
+            outcome
+                .as_deref()
+                .is_ok_and(|line| line.starts_with("HTTP/1.1 401")),
+            "{outcome:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_body_past_the_drain_bound_gets_its_connection_closed_and_the_server_stays_up() {
+    let app = TestApp::open().await;
+    let body = vec![b' '; aggregator_http::api::DRAIN_BYTES + 4 * 1024 * 1024];
+    let outcome = send_whole_then_read(&app.base, "/api/orders", &body).await;
+    assert!(
+        !outcome
+            .as_deref()
+            .is_ok_and(|line| line.starts_with("HTTP/1.1 2")),
+        "{outcome:?}"
+    );
+    let (status, _) = app.get("/api/products").await;
+    assert_eq!(status, StatusCode::OK, "the server still answers");
 }
 
 #[tokio::test]

@@ -35,7 +35,7 @@ fn local_port(url: &str) -> Option<u16> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let settings = parse_process::<Cli>().settings;
-    let _logs = match logging::init(&settings) {
+    let _logs = match logging::init(&settings, logging::Console::Stdout) {
         Ok(guard) => guard,
         Err(message) => {
             eprintln!("full_stack: {message}");

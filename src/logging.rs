@@ -1,11 +1,13 @@
-//! Logs with `tracing`: pretty on a terminal and JSON otherwise on stdout, and JSON
-//! files `combined.log.<date>` (everything logged) and `error.log.<date>` (errors only),
-//! rotated daily. `RUST_LOG` picks what is logged (default `info`).
+//! Logs with `tracing`: pretty on a terminal and JSON otherwise on the console (stdout
+//! for the servers, stderr for `stock-sync`, whose stdout is its report), and JSON files
+//! `combined.log.<date>` (everything logged) and `error.log.<date>` (errors only),
+//! rotated daily and kept for `--log-keep-days`. `RUST_LOG` picks what is logged
+//! (default `info`; the access log is target `access`).
 
 use std::io::IsTerminal;
 
 use tracing_appender::non_blocking::WorkerGuard;
-use tracing_appender::rolling;
+use tracing_appender::rolling::{RollingFileAppender, Rotation};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -19,29 +21,72 @@ pub struct LogGuard {
     _guards: Vec<WorkerGuard>,
 }
 
-/// Sets up logging for this process as the settings say. A second call (tests) keeps
-/// the first set-up. Fails only if the log directory cannot be created.
-pub fn init(settings: &Settings) -> Result<LogGuard, String> {
+/// Which console stream a process logs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Console {
+    /// Standard output (the servers).
+    Stdout,
+    /// Standard error (command-line tools whose standard output is their answer).
+    Stderr,
+}
+
+impl Console {
+    fn is_terminal(self) -> bool {
+        match self {
+            Self::Stdout => std::io::stdout().is_terminal(),
+            Self::Stderr => std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+/// Sets up logging for this process as the settings say, its console lines going to
+/// `console`. A second call (tests) keeps the first set-up. Fails only if the log
+/// directory cannot be created.
+pub fn init(settings: &Settings, console: Console) -> Result<LogGuard, String> {
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let terminal = console.is_terminal();
     let json = match settings.log_format {
         LogFormat::Json => true,
         LogFormat::Pretty => false,
-        LogFormat::Auto => !std::io::stdout().is_terminal(),
+        LogFormat::Auto => !terminal,
     };
-    let stdout = if json {
-        fmt::layer().json().with_filter(filter()).boxed()
-    } else {
-        fmt::layer()
-            .with_ansi(std::io::stdout().is_terminal())
+    let on_console = match (console, json) {
+        (Console::Stdout, true) => fmt::layer()
+            .json()
+            .with_writer(std::io::stdout)
             .with_filter(filter())
-            .boxed()
+            .boxed(),
+        (Console::Stdout, false) => fmt::layer()
+            .with_ansi(terminal)
+            .with_writer(std::io::stdout)
+            .with_filter(filter())
+            .boxed(),
+        (Console::Stderr, true) => fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .with_filter(filter())
+            .boxed(),
+        (Console::Stderr, false) => fmt::layer()
+            .with_ansi(terminal)
+            .with_writer(std::io::stderr)
+            .with_filter(filter())
+            .boxed(),
     };
     let mut guards = Vec::new();
-    let mut layers = vec![stdout];
+    let mut layers = vec![on_console];
     if let Some(dir) = &settings.log_dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create the log directory {}: {e}", dir.display()))?;
-        let (combined, guard) = tracing_appender::non_blocking(rolling::daily(dir, "combined.log"));
+        let keep = usize::from(settings.log_keep_days);
+        let daily = |name: &str| {
+            RollingFileAppender::builder()
+                .rotation(Rotation::DAILY)
+                .filename_prefix(name)
+                .max_log_files(keep)
+                .build(dir)
+                .map_err(|e| format!("cannot open {name} in {}: {e}", dir.display()))
+        };
+        let (combined, guard) = tracing_appender::non_blocking(daily("combined.log")?);
         guards.push(guard);
         layers.push(
             fmt::layer()
@@ -51,7 +96,7 @@ pub fn init(settings: &Settings) -> Result<LogGuard, String> {
                 .with_filter(filter())
                 .boxed(),
         );
-        let (errors, guard) = tracing_appender::non_blocking(rolling::daily(dir, "error.log"));
+        let (errors, guard) = tracing_appender::non_blocking(daily("error.log")?);
         guards.push(guard);
         layers.push(
             fmt::layer()

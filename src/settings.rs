@@ -166,6 +166,9 @@ pub struct Settings {
     /// combined.log and error.log go here (rotated daily); `none`: no files
     #[arg(long, env = "AGGREGATOR_LOG_DIR", default_value = "logs", value_parser = log_dir, value_name = "DIR", help_heading = "Logging")]
     pub log_dir: LogDir,
+    /// Days of log files kept (older ones are deleted as new ones start)
+    #[arg(long = "log-keep-days", env = "AGGREGATOR_LOG_KEEP_DAYS", default_value = "14", value_parser = clap::value_parser!(u16).range(1..=3_650), value_name = "DAYS", help_heading = "Logging")]
+    pub log_keep_days: u16,
     /// auto (pretty on a terminal, JSON otherwise), pretty or json
     #[arg(
         long,

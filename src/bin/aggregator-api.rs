@@ -25,7 +25,7 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli: Cli = parse_process();
-    let _logs = match logging::init(&cli.settings) {
+    let _logs = match logging::init(&cli.settings, logging::Console::Stdout) {
         Ok(guard) => guard,
         Err(message) => {
             eprintln!("aggregator-api: {message}");

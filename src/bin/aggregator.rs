@@ -66,7 +66,7 @@ fn roles(parts: &[Part]) -> Roles {
 async fn main() -> ExitCode {
     let cli: Cli = parse_process();
     let roles = roles(&cli.parts);
-    let _logs = match logging::init(&cli.settings) {
+    let _logs = match logging::init(&cli.settings, logging::Console::Stdout) {
         Ok(guard) => guard,
         Err(message) => {
             eprintln!("aggregator: {message}");

@@ -7,6 +7,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 use clap::CommandFactory;
+use order_aggregator::logging;
 use order_aggregator::settings::parse_process;
 use order_aggregator::stock_sync_cli::SyncCli;
 
@@ -18,6 +19,15 @@ async fn main() -> ExitCode {
         Err(message) => SyncCli::command()
             .error(clap::error::ErrorKind::InvalidValue, message)
             .exit(),
+    };
+    // The same logging as the servers, its console lines on stderr: stdout is the
+    // command's report.
+    let _logs = match logging::init(&cli.settings, logging::Console::Stderr) {
+        Ok(guard) => guard,
+        Err(message) => {
+            eprintln!("stock-sync: {message}");
+            return ExitCode::FAILURE;
+        }
     };
     let mut out = std::io::stdout().lock();
     ExitCode::from(cli.run(&command, &mut out).await)

@@ -107,6 +107,7 @@ async fn the_stock_sync_command_talks_to_a_running_stack_with_api() {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_stock-sync"));
         command
             .args(args)
+            .env("AGGREGATOR_LOG_DIR", "none")
             .env_remove("DATABASE_URL")
             .env_remove("AMQP_URL");
         command.env(

@@ -15,11 +15,16 @@ use super::support::{seed_vendors, vendor_list};
 async fn stock_sync(args: &[&str], env: &[(&str, String)]) -> (i32, String, String) {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_stock-sync"));
     command.args(args);
+    // No log files unless a test asks for them.
+    command.env("AGGREGATOR_LOG_DIR", "none");
     for name in [
         "DATABASE_URL",
         "AMQP_URL",
         "AGGREGATOR_VENDORS",
         "AGGREGATOR_QUEUE_PREFIX",
+        "AGGREGATOR_LOG_FORMAT",
+        "AGGREGATOR_LOG_KEEP_DAYS",
+        "RUST_LOG",
     ] {
         command.env_remove(name);
     }
@@ -61,6 +66,72 @@ async fn all_vendor_and_aggregate_work_against_the_in_memory_store() {
         "{out}"
     );
     assert!(out.contains("10 product(s)"), "{out}");
+}
+
+#[tokio::test]
+async fn stock_sync_logs_as_the_servers_do_with_its_console_lines_on_stderr() {
+    let (a, b) = seed_vendors().await;
+    b.set_faults(Faults {
+        outage: true,
+        ..Faults::default()
+    });
+    let logs = std::env::temp_dir().join(format!(
+        "aggregator-stock-sync-logs-{}-{}",
+        std::process::id(),
+        uuid::Uuid::now_v7()
+    ));
+    // Ten days of old files, of which --log-keep-days 3 keeps the newest two and today's.
+    std::fs::create_dir_all(&logs).expect("log directory");
+    for day in 1..=10 {
+        std::fs::write(logs.join(format!("combined.log.2026-01-{day:02}")), "old\n")
+            .expect("old log");
+    }
+    let env = [
+        ("AGGREGATOR_VENDORS", vendor_list(&[&a, &b])),
+        ("AGGREGATOR_LOG_DIR", logs.display().to_string()),
+        ("AGGREGATOR_LOG_FORMAT", "json".to_owned()),
+        ("AGGREGATOR_LOG_KEEP_DAYS", "3".to_owned()),
+    ];
+    let (code, out, err) = stock_sync(&["all"], &env).await;
+    assert_eq!(code, 1, "VendorB is down: {out}{err}");
+    assert!(
+        out.contains("VendorA: synced") && out.contains("VendorB: sync FAILED"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("\"level\""),
+        "no log line in the report:\n{out}"
+    );
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let logged = |level: &str, message: &str| {
+        lines
+            .iter()
+            .any(|l| l["level"] == level && l["fields"]["message"] == message)
+    };
+    assert!(logged("INFO", "stock sync applied"), "{err}");
+    assert!(logged("WARN", "stock sync failed"), "{err}");
+    let files: Vec<std::path::PathBuf> = std::fs::read_dir(&logs)
+        .expect("the log directory")
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("combined.log")
+        })
+        .map(|entry| entry.path())
+        .collect();
+    assert_eq!(files.len(), 3, "kept: {files:?}");
+    let combined: String = files
+        .iter()
+        .map(|path| std::fs::read_to_string(path).unwrap_or_default())
+        .collect();
+    assert!(combined.contains("stock sync applied"), "{combined}");
+    assert!(combined.contains("stock sync failed"), "{combined}");
+    let _ = std::fs::remove_dir_all(&logs);
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 //! [`Problem`]); every request gets an `X-Request-Id`; bodies over the limit get 413,
 //! requests past the timeout 503, callers past their rate limit 429 with `Retry-After`.
 
+mod access_log;
 mod config;
 mod drain;
 mod extract;
@@ -198,6 +199,7 @@ pub fn router(state: ApiState) -> Router {
             state.clone(),
             middleware::metrics_and_timeout,
         ))
+        .layer(axum::middleware::from_fn(access_log::log_access))
         .layer(axum::middleware::from_fn(middleware::request_id))
         .layer(axum::middleware::from_fn(drain::drain_unread_body))
         .with_state(state)

@@ -25,6 +25,8 @@ pub mod settings;
 pub mod stack;
 #[cfg(feature = "runtime")]
 pub mod stock_sync_cli;
+#[cfg(feature = "runtime")]
+pub mod sync_progress_view;
 
 #[cfg(feature = "http")]
 pub use aggregator_http;

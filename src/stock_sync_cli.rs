@@ -12,6 +12,7 @@ use clap::Parser;
 use crate::app::App;
 use crate::backends;
 use crate::settings::Settings;
+use crate::sync_progress_view::{ProgressMode, ProgressView};
 
 /// Syncs vendors' stock now: every configured vendor (`all`, the default), one
 /// (`vendor ID`), or prints the aggregated availability of every product (`aggregate`;
@@ -40,6 +41,15 @@ pub struct SyncCli {
         hide_env_values = true
     )]
     pub api_key: Option<String>,
+    /// How syncs done here show their progress on stderr: auto (a bar per vendor on a
+    /// terminal, lines otherwise), bar, lines or off
+    #[arg(
+        long,
+        value_enum,
+        default_value = "auto",
+        env = "AGGREGATOR_SYNC_PROGRESS"
+    )]
+    pub progress: ProgressMode,
     /// Every setting of the running system.
     #[command(flatten)]
     pub settings: Settings,
@@ -52,6 +62,7 @@ impl std::fmt::Debug for SyncCli {
             .field("queue", &self.queue)
             .field("api", &self.api.as_deref().map(aggregator_core::redact_url))
             .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("progress", &self.progress)
             .field("settings", &self.settings)
             .finish()
     }
@@ -181,6 +192,10 @@ impl SyncCli {
         sync: &StockSync,
         out: &mut dyn Write,
     ) -> Result<u8> {
+        let sync = match ProgressView::on_stderr(self.progress) {
+            Some(view) => sync.clone().with_progress(std::sync::Arc::new(view)),
+            None => sync.clone(),
+        };
         let mut failed = 0;
         for vendor in self.targets(command) {
             match sync.sync_vendor(&vendor).await {

@@ -24,6 +24,7 @@ async fn stock_sync(args: &[&str], env: &[(&str, String)]) -> (i32, String, Stri
         "AGGREGATOR_QUEUE_PREFIX",
         "AGGREGATOR_LOG_FORMAT",
         "AGGREGATOR_LOG_KEEP_DAYS",
+        "AGGREGATOR_SYNC_PROGRESS",
         "RUST_LOG",
     ] {
         command.env_remove(name);
@@ -92,7 +93,7 @@ async fn stock_sync_logs_as_the_servers_do_with_its_console_lines_on_stderr() {
         ("AGGREGATOR_LOG_FORMAT", "json".to_owned()),
         ("AGGREGATOR_LOG_KEEP_DAYS", "3".to_owned()),
     ];
-    let (code, out, err) = stock_sync(&["all"], &env).await;
+    let (code, out, err) = stock_sync(&["all", "--progress", "off"], &env).await;
     assert_eq!(code, 1, "VendorB is down: {out}{err}");
     assert!(
         out.contains("VendorA: synced") && out.contains("VendorB: sync FAILED"),
@@ -132,6 +133,31 @@ async fn stock_sync_logs_as_the_servers_do_with_its_console_lines_on_stderr() {
     assert!(combined.contains("stock sync applied"), "{combined}");
     assert!(combined.contains("stock sync failed"), "{combined}");
     let _ = std::fs::remove_dir_all(&logs);
+}
+
+#[tokio::test]
+async fn progress_shows_as_plain_lines_when_stderr_is_not_a_terminal() {
+    let (a, b) = seed_vendors().await;
+    let env = [("AGGREGATOR_VENDORS", vendor_list(&[&a, &b]))];
+    let (code, out, err) = stock_sync(&["all", "--page-size", "4"], &env).await;
+    assert_eq!(code, 0, "{out}{err}");
+    for vendor in ["VendorA", "VendorB"] {
+        for needle in [
+            format!("{vendor}: fetched 1/3 pages, 4 rows ("),
+            format!("{vendor}: fetched 3/3 pages, 10 rows ("),
+            format!("{vendor}: wrote 3/3 pages, 10 rows ("),
+            format!("{vendor}: done: 3 pages, 10 rows written in "),
+        ] {
+            assert!(
+                err.lines().any(|line| line.starts_with(&needle)),
+                "{needle} missing from:\n{err}"
+            );
+        }
+    }
+    assert!(!out.contains("fetched"), "progress stays off stdout: {out}");
+    let (code, out, err) = stock_sync(&["all", "--progress", "off"], &env).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!err.contains("fetched"), "{err}");
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ mod runners;
 mod sweeper;
 mod sync;
 mod sync_consumer;
+mod sync_progress;
 mod vendors;
 
 pub use batcher::BatchConfig;
@@ -39,4 +40,5 @@ pub use runners::{
 pub use sweeper::Sweeper;
 pub use sync::{StockSync, SyncConfig, SyncReport};
 pub use sync_consumer::{SyncConsumer, SyncSettled, run_sync_schedule};
+pub use sync_progress::{SyncProgress, SyncStage, SyncStep};
 pub use vendors::{register_vendors, request_syncs};

@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::domain::{HealthPolicy, ProductId, SnapshotRow, Vendor, VendorId, VendorSku};
 use crate::error::{Error, Result};
 use crate::service::cached_catalog::CachedCatalog;
+use crate::service::sync_progress::{SyncProgress, SyncStage, SyncStep};
 use crate::traits::{OrderQueue, VendorDirectory, VendorLedger};
 
 /// Snapshot pages written at once.
@@ -72,6 +73,7 @@ pub struct StockSync {
     clock: Arc<dyn Clock>,
     config: SyncConfig,
     cached: Option<Arc<CachedCatalog>>,
+    progress: Option<Arc<dyn SyncProgress>>,
 }
 
 impl StockSync {
@@ -103,6 +105,7 @@ impl StockSync {
             clock,
             config,
             cached: None,
+            progress: None,
         })
     }
 
@@ -111,6 +114,32 @@ impl StockSync {
     pub fn with_cache(mut self, cached: Arc<CachedCatalog>) -> Self {
         self.cached = Some(cached);
         self
+    }
+
+    /// Also tells `progress` of every page fetched and written, and of every completed
+    /// snapshot.
+    pub fn with_progress(mut self, progress: Arc<dyn SyncProgress>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    fn report(
+        &self,
+        vendor: &VendorId,
+        stage: SyncStage,
+        pages: usize,
+        pages_total: Option<u32>,
+        rows: usize,
+    ) {
+        if let Some(progress) = &self.progress {
+            progress.step(&SyncStep {
+                vendor: vendor.clone(),
+                stage,
+                pages: u32::try_from(pages).unwrap_or(u32::MAX),
+                pages_total,
+                rows,
+            });
+        }
     }
 
     /// Reads every page of `vendor`'s feed, then applies them and completes the
@@ -137,10 +166,14 @@ impl StockSync {
             writes.push(self.store.apply_snapshot(vendor, rows, margin));
         }
         let mut writes = futures_util::stream::iter(writes).buffer_unordered(PAGES_IN_FLIGHT);
+        let total = u32::try_from(pages.len()).ok();
+        let mut written = 0;
         while let Some(outcome) = writes.next().await {
             let outcome = outcome?;
             applied += outcome.applied;
             ignored_older += outcome.ignored_older;
+            written += 1;
+            self.report(vendor, SyncStage::Written, written, total, applied);
         }
         drop(writes);
         let snapshot_as_of = pages.iter().map(|(as_of, _)| *as_of).min();
@@ -174,6 +207,13 @@ impl StockSync {
             cached.invalidate_vendors().await;
         }
         let rows: usize = pages.iter().map(|(_, rows)| rows.len()).sum();
+        self.report(
+            &vendor.id,
+            SyncStage::Completed,
+            pages.len(),
+            total,
+            applied,
+        );
         tracing::info!(
             vendor = %vendor.id,
             pages = pages.len(),
@@ -245,6 +285,7 @@ impl StockSync {
         let size = self.config.page_size;
         let mut pages = Vec::new();
         let mut seen = HashSet::new();
+        let mut rows = 0;
         let mut page = 1;
         let mut fetched = client.stock_page(page, size).await?;
         let planned_last = fetched.last_page.unwrap_or(1).min(self.config.max_pages);
@@ -256,7 +297,10 @@ impl StockSync {
         loop {
             self.check_page(vendor, page, &fetched.rows, fetched.as_of, &mut seen)?;
             let next = fetched.next_page;
+            rows += fetched.rows.len();
+            let announced = fetched.last_page.map(|last| last.max(page));
             pages.push((fetched.as_of, fetched.rows));
+            self.report(vendor, SyncStage::Fetched, pages.len(), announced, rows);
             let Some(next) = next else {
                 return Ok(pages);
             };

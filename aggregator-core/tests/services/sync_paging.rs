@@ -8,7 +8,7 @@ use std::time::Duration as StdDuration;
 
 use aggregator_core::domain::{HealthPolicy, SnapshotRow, VendorId};
 use aggregator_core::error::{Error, Result};
-use aggregator_core::service::{StockSync, SyncConfig};
+use aggregator_core::service::{StockSync, SyncConfig, SyncProgress, SyncStage, SyncStep};
 use aggregator_core::traits::{
     StockPage, VendorClient, VendorDirectory, VendorInfo, VendorOrder, VendorOrderOutcome,
 };
@@ -311,4 +311,77 @@ async fn asking_for_no_pages_at_once_is_refused() {
     let error =
         StockSync::new(world.dyn_store(), directory, world.clock(), config).expect_err("refused");
     assert!(error.to_string().contains("fetchesInFlight"), "{error}");
+}
+
+/// Every step a sync reports.
+#[derive(Debug, Default)]
+struct Steps(Mutex<Vec<SyncStep>>);
+
+impl SyncProgress for Steps {
+    fn step(&self, step: &SyncStep) {
+        self.0.lock().expect("lock").push(step.clone());
+    }
+}
+
+impl Steps {
+    fn seen(&self) -> Vec<(SyncStage, u32, Option<u32>, usize)> {
+        self.0
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|s| (s.stage, s.pages, s.pages_total, s.rows))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn progress_hears_of_every_page_fetched_and_written_then_of_the_completion() {
+    let world = World::new(5, 5, 7).await;
+    world.clock.advance(Duration::seconds(10));
+    let feed = SlowFeed::new(
+        &world,
+        Some(3),
+        (1..=3).map(|n| one_row_page(n, 3)).collect(),
+    );
+    let steps = Arc::new(Steps::default());
+    sync(&world, &feed, 10, 2)
+        .with_progress(steps.clone())
+        .sync_vendor(&vendor("VendorA"))
+        .await
+        .expect("synced");
+    use SyncStage::{Completed, Fetched, Written};
+    assert_eq!(
+        steps.seen(),
+        vec![
+            (Fetched, 1, Some(3), 1),
+            (Fetched, 2, Some(3), 2),
+            (Fetched, 3, Some(3), 3),
+            (Written, 1, Some(3), 1),
+            (Written, 2, Some(3), 2),
+            (Written, 3, Some(3), 3),
+            (Completed, 3, Some(3), 3),
+        ]
+    );
+    assert!(
+        steps
+            .0
+            .lock()
+            .expect("lock")
+            .iter()
+            .all(|s| s.vendor == vendor("VendorA"))
+    );
+}
+
+#[tokio::test]
+async fn a_failed_sync_reports_what_it_fetched_and_nothing_written() {
+    let world = World::new(5, 5, 7).await;
+    world.clock.advance(Duration::seconds(10));
+    let feed = SlowFeed::new(&world, None, vec![one_row_page(1, 2), (2, Page::Fails)]);
+    let steps = Arc::new(Steps::default());
+    sync(&world, &feed, 10, 2)
+        .with_progress(steps.clone())
+        .sync_vendor(&vendor("VendorA"))
+        .await
+        .expect_err("page 2 fails");
+    assert_eq!(steps.seen(), vec![(SyncStage::Fetched, 1, None, 1)]);
 }

@@ -243,7 +243,7 @@ impl SyncCli {
                 if !status.is_success() {
                     return refused(out, status, &answer);
                 }
-                for vendor in answer["queued"].as_array().into_iter().flatten() {
+                for vendor in answer["data"]["queued"].as_array().into_iter().flatten() {
                     writeln!(
                         out,
                         "{}: sync requested from {base}",
@@ -267,7 +267,7 @@ impl SyncCli {
                     if !status.is_success() {
                         return refused(out, status, &answer);
                     }
-                    for product in answer["products"].as_array().into_iter().flatten() {
+                    for product in answer["data"]["products"].as_array().into_iter().flatten() {
                         let vendors =
                             product["vendors"]
                                 .as_array()
@@ -289,7 +289,7 @@ impl SyncCli {
                         writeln!(out, "{line}").map_err(io_error)?;
                         printed += 1;
                     }
-                    if page >= answer["pagination"]["pages"].as_u64().unwrap_or(0) {
+                    if page >= answer["data"]["pagination"]["pages"].as_u64().unwrap_or(0) {
                         break;
                     }
                     page += 1;

@@ -27,7 +27,7 @@ async fn orders_placed_over_http_are_confirmed_and_the_vendors_stock_drops_by_ex
     let total = before_a + before_b;
     eventually("the first sync", Duration::from_secs(10), || async {
         let product = get_json(&http, &format!("{base}/api/products/LAPTOP-001")).await;
-        (product["available"].as_i64() == Some(total)).then_some(())
+        (product["data"]["product"]["available"].as_i64() == Some(total)).then_some(())
     })
     .await;
 
@@ -100,7 +100,7 @@ async fn the_stock_sync_command_talks_to_a_running_stack_with_api() {
         a.quantity("LAPTOP-a-001").expect("sold") + b.quantity("LAPTOP-b-001").expect("sold");
     eventually("the first sync", Duration::from_secs(10), || async {
         let product = get_json(&http, &format!("{base}/api/products/LAPTOP-001")).await;
-        (product["available"].as_i64() == Some(total)).then_some(())
+        (product["data"]["product"]["available"].as_i64() == Some(total)).then_some(())
     })
     .await;
     let run = |args: Vec<&str>| {

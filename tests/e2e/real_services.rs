@@ -232,7 +232,7 @@ async fn a_vendor_outage_retries_then_confirms_or_fails_with_units_released() {
         let http = http.clone();
         let url = format!("{base}/api/orders/{id}");
         async move {
-            get_json(&http, &url).await["order"]["status"]
+            get_json(&http, &url).await["data"]["order"]["status"]
                 .as_str()
                 .unwrap_or("")
                 .to_owned()
@@ -271,7 +271,8 @@ async fn a_vendor_outage_retries_then_confirms_or_fails_with_units_released() {
         Duration::from_secs(20),
         || async {
             let order =
-                get_json(&http, &format!("{base}/api/orders/{casualty}")).await["order"].clone();
+                get_json(&http, &format!("{base}/api/orders/{casualty}")).await["data"]["order"]
+                    .clone();
             (order["status"] == "failed").then_some(order)
         },
     )
@@ -354,7 +355,11 @@ async fn a_worker_stopped_mid_message_leaves_it_for_another_that_processes_it_on
     let http = reqwest::Client::new();
     eventually("the first sync", Duration::from_secs(15), || async {
         let product = get_json(&http, &format!("{base}/api/products/LAPTOP-001")).await;
-        (product["available"].as_u64().unwrap_or(0) > 0).then_some(())
+        (product["data"]["product"]["available"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0)
+        .then_some(())
     })
     .await;
     let before = a.quantity("LAPTOP-a-001").expect("sold");
@@ -394,7 +399,8 @@ async fn a_worker_stopped_mid_message_leaves_it_for_another_that_processes_it_on
     .await;
     doomed.shutdown().await.expect("stopped mid-message");
     let status =
-        get_json(&http, &format!("{base}/api/orders/{id}")).await["order"]["status"].clone();
+        get_json(&http, &format!("{base}/api/orders/{id}")).await["data"]["order"]["status"]
+            .clone();
     assert_eq!(
         status, "reserved",
         "not confirmed: the worker was stopped before"
@@ -410,7 +416,8 @@ async fn a_worker_stopped_mid_message_leaves_it_for_another_that_processes_it_on
         "confirmed by the next worker",
         Duration::from_secs(20),
         || async {
-            let order = get_json(&http, &format!("{base}/api/orders/{id}")).await["order"].clone();
+            let order =
+                get_json(&http, &format!("{base}/api/orders/{id}")).await["data"]["order"].clone();
             (order["status"] == "confirmed").then_some(())
         },
     )

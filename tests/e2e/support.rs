@@ -93,9 +93,12 @@ pub(crate) async fn all_orders(http: &reqwest::Client, base: &str) -> Vec<Value>
     let mut page = 1;
     loop {
         let body = get_json(http, &format!("{base}/api/orders?limit=100&page={page}")).await;
-        let batch = body["orders"].as_array().cloned().unwrap_or_default();
+        let batch = body["data"]["orders"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         orders.extend(batch);
-        let pages = body["pagination"]["pages"].as_u64().unwrap_or(0);
+        let pages = body["data"]["pagination"]["pages"].as_u64().unwrap_or(0);
         if page >= pages {
             return orders;
         }
@@ -117,7 +120,7 @@ pub(crate) fn confirmed_units(orders: &[Value], vendor: &str) -> i64 {
 
 /// `vendor`'s row in a product answer of the API, if it has one.
 pub(crate) fn vendor_row(product: &Value, vendor: &str) -> Option<Value> {
-    product["vendors"]
+    product["data"]["product"]["vendors"]
         .as_array()?
         .iter()
         .find(|row| row["vendor"] == vendor)

@@ -25,7 +25,10 @@ async fn the_seed_tour_works_as_written() {
         Duration::from_secs(10),
         || async {
             let laptop = get_json(&http, &format!("{api}/api/products/LAPTOP-001")).await;
-            let vendors = laptop["vendors"].as_array().cloned().unwrap_or_default();
+            let vendors = laptop["data"]["product"]["vendors"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             (vendors.len() == 2 && vendors.iter().all(|v| v["fresh"] == true)).then_some(())
         },
     )
@@ -80,30 +83,30 @@ async fn the_seed_tour_works_as_written() {
     let id = full["orderId"].as_str().expect("id").to_owned();
 
     let list = get_json(&http, &format!("{api}/api/orders")).await;
-    assert_eq!(list["pagination"]["total"], 2);
+    assert_eq!(list["data"]["pagination"]["total"], 2);
     eventually("confirmed by a worker", Duration::from_secs(10), || async {
         let confirmed = get_json(
             &http,
             &format!("{api}/api/orders?page=1&limit=20&status=confirmed"),
         )
         .await;
-        (confirmed["pagination"]["total"] == 2).then_some(())
+        (confirmed["data"]["pagination"]["total"] == 2).then_some(())
     })
     .await;
     let one = get_json(&http, &format!("{api}/api/orders/{id}")).await;
-    assert_eq!(one["order"]["status"], "confirmed");
+    assert_eq!(one["data"]["order"]["status"], "confirmed");
     let (status, cancelled) = post(
         format!("{api}/api/orders/{id}/cancel"),
         json!({"reason": "Customer requested cancellation"}),
     )
     .await;
     assert_eq!(
-        (status, cancelled["order"]["status"].clone()),
+        (status, cancelled["data"]["order"]["status"].clone()),
         (200, json!("cancelled"))
     );
 
     let vendors_view = get_json(&http, &format!("{api}/api/vendors")).await;
-    assert_eq!(vendors_view["vendors"][0]["health"], "healthy");
+    assert_eq!(vendors_view["data"]["vendors"][0]["health"], "healthy");
     assert_eq!(
         get_json(&http, &format!("{}/health", a.base_url())).await["status"],
         "ok"

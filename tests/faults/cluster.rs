@@ -281,7 +281,7 @@ impl World {
                 && response.status().is_success()
             {
                 let body: serde_json::Value = response.json().await.unwrap_or_default();
-                let fresh = body["vendors"]
+                let fresh = body["data"]["product"]["vendors"]
                     .as_array()
                     .is_some_and(|rows| rows.len() == 2 && rows.iter().all(|r| r["fresh"] == true));
                 if fresh {

@@ -244,18 +244,48 @@ impl From<&Order> for OrderView {
     }
 }
 
-/// The answer to placing an order.
+/// Every success answer of the API: `{ "success": true, "data": { ... } }`, the envelope
+/// clients of the original system read.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Answer<T: ToSchema> {
+    /// Always `true`.
+    pub success: bool,
+    /// What was asked for.
+    pub data: T,
+}
+
+impl<T: ToSchema> Answer<T> {
+    /// `data` in the envelope.
+    pub fn new(data: T) -> Self {
+        Self {
+            success: true,
+            data,
+        }
+    }
+}
+
+/// The answer to placing an order: the envelope, with the order's id also at the top
+/// level (clients of the original system read `orderId` there).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlacedView {
-    /// Always `true` (clients of the original system read it).
+    /// Always `true`.
     pub success: bool,
-    /// The order's id (clients of the original system read it).
+    /// The order's id.
     pub order_id: String,
-    /// True when an earlier request with the same Idempotency-Key is being answered.
-    pub replayed: bool,
+    /// The order, and whether this answers an earlier request again.
+    pub data: PlacedData,
+}
+
+/// What placing an order answers.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacedData {
     /// The order.
     pub order: OrderView,
+    /// True when an earlier request with the same Idempotency-Key is being answered.
+    pub replayed: bool,
 }
 
 impl PlacedView {
@@ -271,8 +301,10 @@ impl PlacedView {
         let view = Self {
             success: true,
             order_id: placed.order.id.to_string(),
-            replayed: placed.replayed,
-            order: OrderView::from(&placed.order),
+            data: PlacedData {
+                order: OrderView::from(&placed.order),
+                replayed: placed.replayed,
+            },
         };
         (status, axum::Json(view))
     }
@@ -281,9 +313,7 @@ impl PlacedView {
 /// One order, or one order after a change.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct OrderEnvelope {
-    /// Always `true`.
-    pub success: bool,
+pub struct OrderData {
     /// The order.
     pub order: OrderView,
 }
@@ -316,9 +346,7 @@ impl Pagination {
 /// A page of orders.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct OrderList {
-    /// Always `true`.
-    pub success: bool,
+pub struct OrderPage {
     /// The orders, newest first.
     pub orders: Vec<OrderView>,
     /// Where this page sits.
@@ -329,8 +357,6 @@ pub struct OrderList {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HoldView {
-    /// Always `true`.
-    pub success: bool,
     /// Its id.
     pub id: String,
     /// The customer.
@@ -347,10 +373,25 @@ pub struct HoldView {
     pub order_id: Option<String>,
 }
 
+/// One hold.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HoldData {
+    /// The hold.
+    pub hold: HoldView,
+}
+
+impl From<&Hold> for HoldData {
+    fn from(h: &Hold) -> Self {
+        Self {
+            hold: HoldView::from(h),
+        }
+    }
+}
+
 impl From<&Hold> for HoldView {
     fn from(h: &Hold) -> Self {
         Self {
-            success: true,
             id: h.id.to_string(),
             customer_id: h.customer.to_string(),
             status: h.status.as_str().to_owned(),
@@ -428,12 +469,18 @@ impl From<&ProductAvailability> for ProductView {
     }
 }
 
+/// One product.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductData {
+    /// The product.
+    pub product: ProductView,
+}
+
 /// A page of products.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ProductList {
-    /// Always `true`.
-    pub success: bool,
+pub struct ProductPage {
     /// The products, by id.
     pub products: Vec<ProductView>,
     /// Where this page sits.
@@ -477,9 +524,7 @@ impl From<&Vendor> for VendorView {
 /// Every vendor.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct VendorList {
-    /// Always `true`.
-    pub success: bool,
+pub struct VendorData {
     /// The vendors, by priority.
     pub vendors: Vec<VendorView>,
 }

@@ -91,7 +91,10 @@ async fn clients_see_and_cancel_only_their_own_orders() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{placed}");
-    assert_eq!(placed["order"]["customerId"], "alice", "the key's customer");
+    assert_eq!(
+        placed["data"]["order"]["customerId"], "alice",
+        "the key's customer"
+    );
     let id = placed["orderId"].as_str().expect("id").to_owned();
     let path = format!("/api/orders/{id}");
 
@@ -120,7 +123,7 @@ async fn clients_see_and_cancel_only_their_own_orders() {
             &[("authorization", bob.as_str())],
         )
         .await;
-    assert_eq!(bobs["pagination"]["total"], 0);
+    assert_eq!(bobs["data"]["pagination"]["total"], 0);
     let (status, _) = app
         .call(
             Method::GET,

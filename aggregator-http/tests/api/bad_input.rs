@@ -473,10 +473,11 @@ async fn every_bad_input_gets_a_clear_problem_and_writes_nothing() {
     }
     let (_, list) = app.get("/api/orders").await;
     assert_eq!(
-        list["pagination"]["total"], 0,
+        list["data"]["pagination"]["total"], 0,
         "no bad request wrote an order"
     );
     let (_, mouse) = app.get("/api/products/MOUSE-007").await;
+    let mouse = mouse["data"]["product"].clone();
     assert_eq!(mouse["available"], 100);
 }
 

@@ -11,13 +11,14 @@ async fn products_and_vendors_show_availability_freshness_and_health() {
     let (status, list) = app.get("/api/products?limit=1").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
-        list["pagination"],
+        list["data"]["pagination"],
         json!({"page": 1, "limit": 1, "total": 2, "pages": 2})
     );
-    assert_eq!(list["products"][0]["productId"], "LAPTOP-001");
+    assert_eq!(list["data"]["products"][0]["productId"], "LAPTOP-001");
     let (_, second) = app.get("/api/products?page=2&limit=1").await;
-    assert_eq!(second["products"][0]["productId"], "MOUSE-007");
+    assert_eq!(second["data"]["products"][0]["productId"], "MOUSE-007");
     let (status, laptop) = app.get("/api/products/LAPTOP-001").await;
+    let laptop = laptop["data"]["product"].clone();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(laptop["available"], 8);
     let vendors = laptop["vendors"].as_array().expect("vendors");
@@ -30,15 +31,16 @@ async fn products_and_vendors_show_availability_freshness_and_health() {
     assert_eq!(vendors[0]["price"]["amount"], "999.99");
     let (status, vendors) = app.get("/api/vendors").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(vendors["vendors"][0]["id"], "VendorA");
-    assert_eq!(vendors["vendors"][0]["health"], "healthy");
-    assert!(vendors["vendors"][0]["lastGoodSync"].is_string());
+    assert_eq!(vendors["data"]["vendors"][0]["id"], "VendorA");
+    assert_eq!(vendors["data"]["vendors"][0]["health"], "healthy");
+    assert!(vendors["data"]["vendors"][0]["lastGoodSync"].is_string());
     app.post(
         "/order",
         &json!({"productId": "LAPTOP-001", "quantity": 2, "customerId": "c"}),
     )
     .await;
     let (_, laptop) = app.get("/api/products/LAPTOP-001").await;
+    let laptop = laptop["data"]["product"].clone();
     assert_eq!(
         laptop["available"], 6,
         "a placement is seen at once (cache invalidated)"
@@ -51,13 +53,17 @@ async fn holds_are_created_extended_ordered_and_released() {
     let hold = json!({"customerId": "c", "items": [{"sku": "LAPTOP-001", "quantity": 4}], "ttlSeconds": 300});
     let (status, created) = app.post("/api/holds", &hold).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    assert_eq!(created["status"], "active");
-    let id = created["id"].as_str().expect("id").to_owned();
+    assert_eq!(created["data"]["hold"]["status"], "active");
+    let id = created["data"]["hold"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     let (_, laptop) = app.get("/api/products/LAPTOP-001").await;
+    let laptop = laptop["data"]["product"].clone();
     assert_eq!(laptop["available"], 4, "held units are not sellable");
     let (status, fetched) = app.get(&format!("/api/holds/{id}")).await;
     assert_eq!(
-        (status, fetched["id"].as_str()),
+        (status, fetched["data"]["hold"]["id"].as_str()),
         (StatusCode::OK, Some(id.as_str()))
     );
     let (status, extended) = app
@@ -67,7 +73,10 @@ async fn holds_are_created_extended_ordered_and_released() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{extended}");
-    assert!(extended["expiresAt"].as_str() > created["expiresAt"].as_str());
+    assert!(
+        extended["data"]["hold"]["expiresAt"].as_str()
+            > created["data"]["hold"]["expiresAt"].as_str()
+    );
     let (status, ordered) = app
         .post(
             &format!("/api/holds/{id}/order"),
@@ -75,21 +84,25 @@ async fn holds_are_created_extended_ordered_and_released() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{ordered}");
-    assert_eq!(ordered["order"]["fromHold"], id.as_str());
-    assert_eq!(ordered["order"]["customerEmail"], "c@example.com");
+    assert_eq!(ordered["data"]["order"]["fromHold"], id.as_str());
+    assert_eq!(ordered["data"]["order"]["customerEmail"], "c@example.com");
     let (status, again) = app
         .call(Method::POST, &format!("/api/holds/{id}/order"), None, &[])
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again["orderId"], ordered["orderId"], "the same order again");
     let (_, laptop) = app.get("/api/products/LAPTOP-001").await;
+    let laptop = laptop["data"]["product"].clone();
     assert_eq!(
         laptop["available"], 4,
         "the order took over the hold's units"
     );
 
     let (_, second) = app.post("/api/holds", &hold).await;
-    let second_id = second["id"].as_str().expect("id").to_owned();
+    let second_id = second["data"]["hold"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     let (status, released) = app
         .call(
             Method::DELETE,
@@ -99,10 +112,11 @@ async fn holds_are_created_extended_ordered_and_released() {
         )
         .await;
     assert_eq!(
-        (status, released["status"].as_str()),
+        (status, released["data"]["hold"]["status"].as_str()),
         (StatusCode::OK, Some("released"))
     );
     let (_, laptop) = app.get("/api/products/LAPTOP-001").await;
+    let laptop = laptop["data"]["product"].clone();
     assert_eq!(laptop["available"], 4);
     let (status, problem) = app
         .post(
@@ -132,8 +146,9 @@ async fn a_repeated_idempotency_key_replays_a_hold_instead_of_holding_twice() {
     assert_eq!(again.status(), StatusCode::CREATED);
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     let again: serde_json::Value = again.json().await.expect("json");
-    assert_eq!(again["id"], first["id"]);
+    assert_eq!(again["data"]["hold"]["id"], first["data"]["hold"]["id"]);
     let (_, laptop) = app.get("/api/products/LAPTOP-001").await;
+    let laptop = laptop["data"]["product"].clone();
     assert_eq!(laptop["available"], 6, "held once");
     let other = json!({"customerId": "c", "items": [{"sku": "LAPTOP-001", "quantity": 1}], "ttlSeconds": 300});
     let (status, problem) = app
@@ -191,6 +206,7 @@ impl aggregator_core::Cache for SlowReads {
 async fn identical_keyed_requests_in_flight_at_once_hold_only_once() {
     let app = TestApp::with_cache(std::sync::Arc::new(SlowReads::default())).await;
     let (_, before) = app.get("/api/products/LAPTOP-001").await;
+    let before = before["data"]["product"].clone();
     let hold = json!({"customerId": "c", "items": [{"sku": "LAPTOP-001", "quantity": 1}], "ttlSeconds": 300});
     let racers: Vec<_> = (0..30)
         .map(|_| {
@@ -211,7 +227,7 @@ async fn identical_keyed_requests_in_flight_at_once_hold_only_once() {
         match response.status() {
             StatusCode::CREATED => {
                 let body: serde_json::Value = response.json().await.expect("json");
-                ids.insert(body["id"].as_str().expect("id").to_owned());
+                ids.insert(body["data"]["hold"]["id"].as_str().expect("id").to_owned());
             }
             StatusCode::CONFLICT => {
                 assert_eq!(response.headers()["retry-after"], "1");
@@ -228,6 +244,7 @@ async fn identical_keyed_requests_in_flight_at_once_hold_only_once() {
     }
     assert_eq!(ids.len(), 1, "every answer names the one hold: {ids:?}");
     let (_, after) = app.get("/api/products/LAPTOP-001").await;
+    let after = after["data"]["product"].clone();
     assert_eq!(
         before["available"].as_i64().expect("n") - after["available"].as_i64().expect("n"),
         1,

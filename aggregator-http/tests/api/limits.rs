@@ -37,7 +37,7 @@ async fn an_oversized_body_is_413_and_writes_nothing() {
         "payload-too-large",
     );
     let (_, list) = app.get("/api/orders").await;
-    assert_eq!(list["pagination"]["total"], 0);
+    assert_eq!(list["data"]["pagination"]["total"], 0);
 }
 
 /// Sends `body` the way a simple client does (the whole request written on a kept-alive

@@ -14,12 +14,12 @@ async fn stock_sync_queues_one_request_per_vendor_or_for_one() {
         .call(Method::POST, "/api/ops/stock-sync", None, &[])
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{all}");
-    assert_eq!(all["queued"], json!(["VendorA", "VendorB"]));
+    assert_eq!(all["data"]["queued"], json!(["VendorA", "VendorB"]));
     let (status, one) = app
         .post("/api/ops/stock-sync", &json!({"vendor": "VendorB"}))
         .await;
     assert_eq!(
-        (status, one["queued"].clone()),
+        (status, one["data"]["queued"].clone()),
         (StatusCode::ACCEPTED, json!(["VendorB"]))
     );
     let (status, problem) = app
@@ -71,12 +71,12 @@ async fn dead_letters_are_listed_and_replayed() {
     drop(subscription);
     let (status, list) = app.get("/api/ops/dlq/order_queue").await;
     assert_eq!(status, StatusCode::OK, "{list}");
-    let letter = &list["deadLetters"][0];
+    let letter = &list["data"]["deadLetters"][0];
     assert_eq!(letter["messageId"], message.id.to_string());
     assert_eq!(letter["reason"], "vendor refused for good");
     assert_eq!(letter["body"]["type"], "processOrder");
     let (_, empty) = app.get("/api/ops/dlq/stock_sync_queue").await;
-    assert_eq!(empty["deadLetters"], json!([]));
+    assert_eq!(empty["data"]["deadLetters"], json!([]));
     let (status, problem) = app
         .post(
             "/api/ops/dlq/order_queue/replay",
@@ -91,11 +91,11 @@ async fn dead_letters_are_listed_and_replayed() {
         )
         .await;
     assert_eq!(
-        (status, replayed["replayed"].clone()),
+        (status, replayed["data"]["replayed"].clone()),
         (StatusCode::OK, json!(1))
     );
     let (_, after) = app.get("/api/ops/dlq/order_queue").await;
-    assert_eq!(after["deadLetters"], json!([]));
+    assert_eq!(after["data"]["deadLetters"], json!([]));
     let mut subscription = app
         .queue
         .subscribe(QueueName::Orders, 1)

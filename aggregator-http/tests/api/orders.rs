@@ -27,14 +27,14 @@ async fn the_seed_one_line_order_reserves_and_answers_success_and_order_id() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["success"], true);
-    assert_eq!(body["orderId"], body["order"]["id"]);
-    assert_eq!(body["order"]["status"], "reserved");
-    assert_eq!(body["order"]["customerId"], "test");
+    assert_eq!(body["orderId"], body["data"]["order"]["id"]);
+    assert_eq!(body["data"]["order"]["status"], "reserved");
+    assert_eq!(body["data"]["order"]["customerId"], "test");
     assert_eq!(
-        body["order"]["items"][0]["allocations"][0]["vendor"],
+        body["data"]["order"]["items"][0]["allocations"][0]["vendor"],
         "VendorA"
     );
-    assert_eq!(body["order"]["total"]["amount"], "999.99");
+    assert_eq!(body["data"]["order"]["total"]["amount"], "999.99");
 }
 
 #[tokio::test]
@@ -42,7 +42,7 @@ async fn a_full_order_round_trips_with_every_field_and_can_be_listed_read_and_ca
     let app = TestApp::open().await;
     let (status, placed) = app.post("/api/orders", &full_order("MOUSE-a-007", 2)).await;
     assert_eq!(status, StatusCode::CREATED, "{placed}");
-    let order = &placed["order"];
+    let order = &placed["data"]["order"];
     assert_eq!(order["customerEmail"], "test@example.com");
     assert_eq!(order["shippingAddress"]["zipCode"], "62701");
     assert_eq!(order["paymentMethod"], "credit_card");
@@ -56,7 +56,7 @@ async fn a_full_order_round_trips_with_every_field_and_can_be_listed_read_and_ca
 
     let (status, fetched) = app.get(&format!("/api/orders/{id}")).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(fetched["order"]["id"], id);
+    assert_eq!(fetched["data"]["order"]["id"], id);
 
     app.post(
         "/order",
@@ -65,13 +65,13 @@ async fn a_full_order_round_trips_with_every_field_and_can_be_listed_read_and_ca
     .await;
     let (status, list) = app.get("/api/orders?page=1&limit=1").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(list["orders"].as_array().map(Vec::len), Some(1));
+    assert_eq!(list["data"]["orders"].as_array().map(Vec::len), Some(1));
     assert_eq!(
-        list["pagination"],
+        list["data"]["pagination"],
         json!({"page": 1, "limit": 1, "total": 2, "pages": 2})
     );
     let (_, reserved) = app.get("/api/orders?status=reserved&limit=100").await;
-    assert_eq!(reserved["pagination"]["total"], 2);
+    assert_eq!(reserved["data"]["pagination"]["total"], 2);
 
     let (status, cancelled) = app
         .post(
@@ -80,8 +80,8 @@ async fn a_full_order_round_trips_with_every_field_and_can_be_listed_read_and_ca
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{cancelled}");
-    assert_eq!(cancelled["order"]["status"], "cancelled");
-    let last = cancelled["order"]["events"]
+    assert_eq!(cancelled["data"]["order"]["status"], "cancelled");
+    let last = cancelled["data"]["order"]["events"]
         .as_array()
         .and_then(|e| e.last())
         .cloned();
@@ -94,9 +94,12 @@ async fn a_full_order_round_trips_with_every_field_and_can_be_listed_read_and_ca
         .call(Method::POST, &format!("/api/orders/{id}/cancel"), None, &[])
         .await;
     assert_eq!(status, StatusCode::OK, "{again}");
-    assert_eq!(again["order"]["version"], cancelled["order"]["version"]);
+    assert_eq!(
+        again["data"]["order"]["version"],
+        cancelled["data"]["order"]["version"]
+    );
     let (_, cancelled_list) = app.get("/api/orders?status=cancelled").await;
-    assert_eq!(cancelled_list["pagination"]["total"], 1);
+    assert_eq!(cancelled_list["data"]["pagination"]["total"], 1);
 }
 
 #[tokio::test]
@@ -109,7 +112,7 @@ async fn an_idempotency_key_replays_the_same_answer_and_refuses_another_body() {
     let (again_status, again) = app.call(Method::POST, "/order", Some(&body), &key).await;
     assert_eq!(again_status, StatusCode::OK);
     assert_eq!(again["orderId"], first["orderId"]);
-    assert_eq!(again["replayed"], true);
+    assert_eq!(again["data"]["replayed"], true);
     let other = json!({"productId": "LAPTOP-001", "quantity": 3, "customerId": "test"});
     let (status, problem) = app.call(Method::POST, "/order", Some(&other), &key).await;
     assert_problem(
@@ -120,7 +123,7 @@ async fn an_idempotency_key_replays_the_same_answer_and_refuses_another_body() {
     );
     let (_, list) = app.get("/api/orders").await;
     assert_eq!(
-        list["pagination"]["total"], 1,
+        list["data"]["pagination"]["total"], 1,
         "one order for three requests"
     );
 }
@@ -146,8 +149,12 @@ async fn short_stock_is_a_409_naming_each_item_and_what_is_available() {
             .contains("LAPTOP-001")
     );
     let (_, list) = app.get("/api/orders").await;
-    assert_eq!(list["pagination"]["total"], 0, "nothing half-written");
+    assert_eq!(
+        list["data"]["pagination"]["total"], 0,
+        "nothing half-written"
+    );
     let (_, product) = app.get("/api/products/MOUSE-007").await;
+    let product = product["data"]["product"].clone();
     assert_eq!(product["available"], 100, "the mouse was not reserved");
 }
 

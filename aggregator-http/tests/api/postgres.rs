@@ -48,9 +48,12 @@ async fn the_order_endpoints_work_the_same_on_postgres() {
     let id = second["orderId"].as_str().expect("id").to_owned();
     let (status, fetched) = app.get(&format!("/api/orders/{id}")).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(fetched["order"]["shippingAddress"]["street"], "1 Main St");
+    assert_eq!(
+        fetched["data"]["order"]["shippingAddress"]["street"],
+        "1 Main St"
+    );
     let (_, list) = app.get("/api/orders?status=reserved&limit=10").await;
-    assert_eq!(list["pagination"]["total"], 2);
+    assert_eq!(list["data"]["pagination"]["total"], 2);
 
     let (status, problem) = app
         .post(
@@ -79,10 +82,11 @@ async fn the_order_endpoints_work_the_same_on_postgres() {
         )
         .await;
     assert_eq!(
-        (status, cancelled["order"]["status"].as_str()),
+        (status, cancelled["data"]["order"]["status"].as_str()),
         (StatusCode::OK, Some("cancelled"))
     );
     let (_, mouse) = app.get("/api/products/MOUSE-007").await;
+    let mouse = mouse["data"]["product"].clone();
     assert_eq!(
         mouse["available"], 97,
         "held while the vendor may have them (no worker runs here)"
@@ -101,7 +105,8 @@ async fn the_order_endpoints_work_the_same_on_postgres() {
     // (Cached availability may lag for its TTL.)
     let mut available = serde_json::Value::Null;
     for _ in 0..50 {
-        available = app.get("/api/products/MOUSE-007").await.1["available"].clone();
+        available =
+            app.get("/api/products/MOUSE-007").await.1["data"]["product"]["available"].clone();
         if available == 100 {
             break;
         }
@@ -168,7 +173,7 @@ async fn a_request_past_the_timeout_answers_503_and_a_keyed_retry_is_safe() {
     );
     let (_, list) = patient.get("/api/orders?limit=10").await;
     assert_eq!(
-        list["pagination"]["total"], 1,
+        list["data"]["pagination"]["total"], 1,
         "at most one order for the key"
     );
     db.finish().await;

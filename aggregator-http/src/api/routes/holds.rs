@@ -13,7 +13,7 @@ use crate::api::problem::{ApiError, Problem};
 use crate::api::requests::{ExtendBody, HoldBody, HoldOrderBody};
 use crate::api::routes::orders::{address, email};
 use crate::api::state::ApiState;
-use crate::api::views::{HoldView, PlacedView};
+use crate::api::views::{Answer, HoldData, PlacedView};
 
 fn hold_id(text: &str) -> Result<HoldId, ApiError> {
     text.parse::<HoldId>()
@@ -32,7 +32,7 @@ fn ttl(seconds: i64) -> Result<Duration, ApiError> {
     request_body = HoldBody,
     params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe")),
     responses(
-        (status = 201, description = "Held", body = HoldView),
+        (status = 201, description = "Held", body = Answer<HoldData>),
         (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not enough stock", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -40,7 +40,7 @@ pub(crate) async fn create_hold(
     State(state): State<ApiState>,
     caller: Caller,
     ApiJson(body): ApiJson<HoldBody>,
-) -> Result<(StatusCode, Json<HoldView>), ApiError> {
+) -> Result<(StatusCode, Json<Answer<HoldData>>), ApiError> {
     let customer = caller.customer(body.customer_id.as_deref())?;
     let ttl = ttl(body.ttl_seconds)?;
     let items: Vec<ItemRequest> = body
@@ -57,27 +57,30 @@ pub(crate) async fn create_hold(
         .orders
         .create_hold(customer, &items, ttl)
         .await?;
-    Ok((StatusCode::CREATED, Json(HoldView::from(&hold))))
+    Ok((
+        StatusCode::CREATED,
+        Json(Answer::new(HoldData::from(&hold))),
+    ))
 }
 
 /// One hold.
 #[utoipa::path(get, path = "/api/holds/{id}", tag = "holds",
     params(("id" = String, Path, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The hold id (UUID)")),
     responses(
-        (status = 200, description = "The hold", body = HoldView),
+        (status = 200, description = "The hold", body = Answer<HoldData>),
         (status = 404, description = "No such hold", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn get_hold(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<HoldView>, ApiError> {
+) -> Result<Json<Answer<HoldData>>, ApiError> {
     let hold = state
         .inner
         .orders
         .hold(hold_id(&id)?, &caller.scope())
         .await?;
-    Ok(Json(HoldView::from(&hold)))
+    Ok(Json(Answer::new(HoldData::from(&hold))))
 }
 
 /// Makes an active hold last `ttlSeconds` from now.
@@ -85,7 +88,7 @@ pub(crate) async fn get_hold(
     params(("id" = String, Path, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The hold id (UUID)")),
     request_body = ExtendBody,
     responses(
-        (status = 200, description = "Extended", body = HoldView),
+        (status = 200, description = "Extended", body = Answer<HoldData>),
         (status = 404, description = "No such hold", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The hold is no longer active", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -94,7 +97,7 @@ pub(crate) async fn extend_hold(
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ExtendBody>,
-) -> Result<Json<HoldView>, ApiError> {
+) -> Result<Json<Answer<HoldData>>, ApiError> {
     let id = hold_id(&id)?;
     let hold = state
         .inner
@@ -102,7 +105,7 @@ pub(crate) async fn extend_hold(
         .extend_hold(id, ttl(body.ttl_seconds)?, &caller.scope())
         .await
         .map_err(|e| ApiError::from(e).rename_fields(&[("ttl", "ttlSeconds")]))?;
-    Ok(Json(HoldView::from(&hold)))
+    Ok(Json(Answer::new(HoldData::from(&hold))))
 }
 
 /// Turns an active hold into an order that takes over its units.
@@ -138,18 +141,18 @@ pub(crate) async fn order_hold(
 #[utoipa::path(delete, path = "/api/holds/{id}", tag = "holds",
     params(("id" = String, Path, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The hold id (UUID)")),
     responses(
-        (status = 200, description = "Released", body = HoldView),
+        (status = 200, description = "Released", body = Answer<HoldData>),
         (status = 404, description = "No such hold", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn release_hold(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<HoldView>, ApiError> {
+) -> Result<Json<Answer<HoldData>>, ApiError> {
     let hold = state
         .inner
         .orders
         .release_hold(hold_id(&id)?, &caller.scope())
         .await?;
-    Ok(Json(HoldView::from(&hold)))
+    Ok(Json(Answer::new(HoldData::from(&hold))))
 }

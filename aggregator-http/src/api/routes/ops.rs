@@ -12,14 +12,12 @@ use crate::api::extract::{Caller, ListQuery, OptionalJson};
 use crate::api::problem::{ApiError, Problem};
 use crate::api::requests::{ReplayBody, StockSyncBody};
 use crate::api::state::ApiState;
-use crate::api::views::rfc3339;
+use crate::api::views::{Answer, rfc3339};
 
 /// Sync requests queued.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct SyncQueued {
-    /// Always `true`.
-    success: bool,
     /// The vendors whose sync was queued on `stock_sync_queue`.
     queued: Vec<String>,
 }
@@ -28,7 +26,7 @@ pub(crate) struct SyncQueued {
 #[utoipa::path(post, path = "/api/ops/stock-sync", tag = "operations",
     request_body(content = Option<StockSyncBody>, description = "Leave out `vendor` to sync every vendor"),
     responses(
-        (status = 202, description = "Queued", body = SyncQueued),
+        (status = 202, description = "Queued", body = Answer<SyncQueued>),
         (status = 403, description = "Needs an admin key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such vendor", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -36,7 +34,7 @@ pub(crate) async fn stock_sync(
     State(state): State<ApiState>,
     caller: Caller,
     OptionalJson(body): OptionalJson<StockSyncBody>,
-) -> Result<(StatusCode, Json<SyncQueued>), ApiError> {
+) -> Result<(StatusCode, Json<Answer<SyncQueued>>), ApiError> {
     caller.require_admin()?;
     let known: Vec<VendorId> = state
         .inner
@@ -64,10 +62,7 @@ pub(crate) async fn stock_sync(
         .collect();
     Ok((
         StatusCode::ACCEPTED,
-        Json(SyncQueued {
-            success: true,
-            queued,
-        }),
+        Json(Answer::new(SyncQueued { queued })),
     ))
 }
 
@@ -92,8 +87,6 @@ pub(crate) struct DeadLetterView {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct DeadLetterList {
-    /// Always `true`.
-    success: bool,
     /// The queue.
     queue: String,
     /// Oldest first, at most `limit`.
@@ -112,7 +105,7 @@ fn queue(text: &str) -> Result<QueueName, ApiError> {
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20"),
     ),
     responses(
-        (status = 200, description = "Dead letters", body = DeadLetterList),
+        (status = 200, description = "Dead letters", body = Answer<DeadLetterList>),
         (status = 400, description = "Unknown queue", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs an admin key", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -121,7 +114,7 @@ pub(crate) async fn dead_letters(
     caller: Caller,
     Path(name): Path<String>,
     query: ListQuery,
-) -> Result<Json<DeadLetterList>, ApiError> {
+) -> Result<Json<Answer<DeadLetterList>>, ApiError> {
     caller.require_admin()?;
     let queue = queue(&name)?;
     let letters = state
@@ -129,8 +122,7 @@ pub(crate) async fn dead_letters(
         .queue
         .dead_letters(queue, query.limit as usize)
         .await?;
-    Ok(Json(DeadLetterList {
-        success: true,
+    Ok(Json(Answer::new(DeadLetterList {
         queue: queue.as_str().to_owned(),
         dead_letters: letters
             .into_iter()
@@ -146,15 +138,13 @@ pub(crate) async fn dead_letters(
                 }),
             })
             .collect(),
-    }))
+    })))
 }
 
 /// Dead letters moved back.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Replayed {
-    /// Always `true`.
-    success: bool,
     /// How many messages went back to the queue as first attempts.
     replayed: usize,
 }
@@ -164,7 +154,7 @@ pub(crate) struct Replayed {
     params(("queue" = String, Path, pattern = "^(order_queue|stock_sync_queue)$", description = "order_queue or stock_sync_queue")),
     request_body(content = Option<ReplayBody>, description = "Leave out `messageId` to replay all"),
     responses(
-        (status = 200, description = "Replayed", body = Replayed),
+        (status = 200, description = "Replayed", body = Answer<Replayed>),
         (status = 400, description = "Unknown queue or bad message id", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs an admin key", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -173,7 +163,7 @@ pub(crate) async fn replay(
     caller: Caller,
     Path(name): Path<String>,
     OptionalJson(body): OptionalJson<ReplayBody>,
-) -> Result<Json<Replayed>, ApiError> {
+) -> Result<Json<Answer<Replayed>>, ApiError> {
     caller.require_admin()?;
     let queue = queue(&name)?;
     let only = body
@@ -185,8 +175,5 @@ pub(crate) async fn replay(
         })
         .transpose()?;
     let replayed = state.inner.queue.replay_dead_letters(queue, only).await?;
-    Ok(Json(Replayed {
-        success: true,
-        replayed,
-    }))
+    Ok(Json(Answer::new(Replayed { replayed })))
 }

@@ -12,7 +12,7 @@ use crate::api::extract::{ApiJson, Caller, IdempotencyHeader, ListQuery, Optiona
 use crate::api::problem::{ApiError, Problem};
 use crate::api::requests::{AddressBody, CancelBody, OrderBody, SimpleOrderBody};
 use crate::api::state::ApiState;
-use crate::api::views::{OrderEnvelope, OrderList, OrderView, Pagination, PlacedView};
+use crate::api::views::{Answer, OrderData, OrderPage, OrderView, Pagination, PlacedView};
 
 pub(crate) fn address(body: Option<AddressBody>) -> Option<ShippingAddress> {
     body.map(|a| ShippingAddress {
@@ -140,14 +140,14 @@ pub(crate) async fn place_order(
         ("status" = Option<String>, Query, pattern = "^(pending|reserved|confirmed|failed|cancelled|expired)$", description = "pending, reserved, confirmed, failed, cancelled or expired"),
     ),
     responses(
-        (status = 200, description = "A page of orders", body = OrderList),
+        (status = 200, description = "A page of orders", body = Answer<OrderPage>),
         (status = 400, description = "Bad page, limit or status", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn list_orders(
     State(state): State<ApiState>,
     caller: Caller,
     query: ListQuery,
-) -> Result<Json<OrderList>, ApiError> {
+) -> Result<Json<Answer<OrderPage>>, ApiError> {
     let status = query
         .params
         .get("status")
@@ -164,11 +164,10 @@ pub(crate) async fn list_orders(
         .orders
         .list(&order_query, &caller.scope())
         .await?;
-    Ok(Json(OrderList {
-        success: true,
+    Ok(Json(Answer::new(OrderPage {
         orders: page.items.iter().map(OrderView::from).collect(),
         pagination: Pagination::new(query.page, query.limit, page.total),
-    }))
+    })))
 }
 
 pub(crate) fn order_id(text: &str) -> Result<OrderId, ApiError> {
@@ -180,7 +179,7 @@ pub(crate) fn order_id(text: &str) -> Result<OrderId, ApiError> {
 #[utoipa::path(get, path = "/api/orders/{id}", tag = "orders",
     params(("id" = String, Path, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The order id (UUID)")),
     responses(
-        (status = 200, description = "The order", body = OrderEnvelope),
+        (status = 200, description = "The order", body = Answer<OrderData>),
         (status = 400, description = "Not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -188,16 +187,15 @@ pub(crate) async fn get_order(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<OrderEnvelope>, ApiError> {
+) -> Result<Json<Answer<OrderData>>, ApiError> {
     let order = state
         .inner
         .orders
         .get(order_id(&id)?, &caller.scope())
         .await?;
-    Ok(Json(OrderEnvelope {
-        success: true,
+    Ok(Json(Answer::new(OrderData {
         order: OrderView::from(&order),
-    }))
+    })))
 }
 
 /// Cancels an order: its units go back; a confirmed order is cancelled at its vendors.
@@ -206,7 +204,7 @@ pub(crate) async fn get_order(
     params(("id" = String, Path, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The order id (UUID)")),
     request_body(content = Option<CancelBody>, description = "Optional reason"),
     responses(
-        (status = 200, description = "Cancelled", body = OrderEnvelope),
+        (status = 200, description = "Cancelled", body = Answer<OrderData>),
         (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Failed or expired orders cannot be cancelled", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -215,7 +213,7 @@ pub(crate) async fn cancel_order(
     caller: Caller,
     Path(id): Path<String>,
     OptionalJson(body): OptionalJson<CancelBody>,
-) -> Result<Json<OrderEnvelope>, ApiError> {
+) -> Result<Json<Answer<OrderData>>, ApiError> {
     let id = order_id(&id)?;
     let reason = body
         .reason
@@ -226,8 +224,7 @@ pub(crate) async fn cancel_order(
         .orders
         .cancel(id, &reason, &caller.scope())
         .await?;
-    Ok(Json(OrderEnvelope {
-        success: true,
+    Ok(Json(Answer::new(OrderData {
         order: OrderView::from(&order),
-    }))
+    })))
 }

@@ -150,7 +150,7 @@ async fn commit_changes(
 async fn lock_orders(tx: &mut PgConnection, ids: &[Uuid]) -> TxResult<HashMap<OrderId, Order>> {
     let rows = sqlx::query_as!(
         OrderRow,
-        r#"SELECT id, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
+        r#"SELECT id, number, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
                   details AS "details: Json<OrderDetails>", lines AS "lines: Json<Vec<OrderLine>>",
                   vendor_placements AS "vendor_placements: Json<Vec<VendorPlacement>>", events AS "events: Json<Vec<OrderEvent>>"
              FROM orders WHERE id = ANY($1) ORDER BY id FOR UPDATE"#,

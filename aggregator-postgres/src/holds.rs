@@ -217,7 +217,7 @@ impl HoldStore for PostgresStockStore {
             if hold.customer != conversion.details.customer {
                 return Err(Error::not_found("hold", hold.id).into());
             }
-            let order = Order::new_reserved(
+            let mut order = Order::new_reserved(
                 conversion.order,
                 conversion.details.clone(),
                 hold.lines.clone(),
@@ -226,7 +226,7 @@ impl HoldStore for PostgresStockStore {
                 Some(hold.id),
                 "placed from hold: stock reserved",
             );
-            insert_order(&mut tx, &order).await?;
+            order.number = u64::try_from(insert_order(&mut tx, &order).await?).ok();
             sqlx::query!(
                 "UPDATE holds SET status = 'converted', order_id = $2 WHERE id = $1",
                 hold.id.as_uuid(),

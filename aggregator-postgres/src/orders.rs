@@ -53,20 +53,21 @@ async fn remembered(pool: &PgPool, placement: &OrderPlacement) -> Result<Option<
 }
 
 /// Writes a just-placed order, its reservation rows, its outbox messages and its
-/// idempotency record in one statement (one round trip).
+/// idempotency record in one statement (one round trip); answers the order's number.
 async fn insert_placed(
     tx: &mut PgConnection,
     order: &Order,
     outbox: &[OutboxMessage],
     idempotency: Option<&IdempotencyRecord>,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<i64> {
     let held = reservation_columns(&order.lines);
     let messages = OutboxColumns::from(outbox);
-    sqlx::query!(
+    sqlx::query_scalar!(
         r#"WITH placed AS (
                INSERT INTO orders (id, customer_id, status, version, created_at, updated_at, reserved_until,
                                    failure_reason, from_hold, details, lines, vendor_placements, events)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)),
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+               RETURNING number),
            held AS (
                INSERT INTO reservations (owner_kind, owner_id, vendor_id, sku, quantity, expires_at)
                SELECT 'order', $1, r.vendor_id, r.sku, r.quantity, $7
@@ -77,7 +78,7 @@ async fn insert_placed(
            remembered AS (
                INSERT INTO idempotency_keys (customer_id, key, fingerprint, order_id, created_at)
                SELECT $2, $21, $22, $1, $5 WHERE $21::text IS NOT NULL)
-           SELECT 1 AS "done!""#,
+           SELECT number AS "number!" FROM placed"#,
         order.id.as_uuid(),
         order.details.customer.as_str(),
         order.status.as_str(),
@@ -102,15 +103,16 @@ async fn insert_placed(
         idempotency.map(|record| record.fingerprint.as_str()),
     )
     .fetch_one(&mut *tx)
-    .await?;
-    Ok(())
+    .await
 }
 
-pub(crate) async fn insert_order(tx: &mut PgConnection, order: &Order) -> sqlx::Result<()> {
-    sqlx::query!(
+/// Writes a new order; answers the number the database gave it.
+pub(crate) async fn insert_order(tx: &mut PgConnection, order: &Order) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
         r#"INSERT INTO orders (id, customer_id, status, version, created_at, updated_at, reserved_until,
                                failure_reason, from_hold, details, lines, vendor_placements, events)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"#,
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+        RETURNING number"#,
         order.id.as_uuid(),
         order.details.customer.as_str(),
         order.status.as_str(),
@@ -125,9 +127,8 @@ pub(crate) async fn insert_order(tx: &mut PgConnection, order: &Order) -> sqlx::
         Json(&order.vendor_placements) as _,
         Json(&order.events) as _,
     )
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    .fetch_one(&mut *tx)
+    .await
 }
 
 pub(crate) async fn fetch_order(
@@ -136,7 +137,7 @@ pub(crate) async fn fetch_order(
 ) -> sqlx::Result<Option<OrderRow>> {
     sqlx::query_as!(
         OrderRow,
-        r#"SELECT id, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
+        r#"SELECT id, number, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
                   details AS "details: Json<OrderDetails>", lines AS "lines: Json<Vec<OrderLine>>",
                   vendor_placements AS "vendor_placements: Json<Vec<VendorPlacement>>", events AS "events: Json<Vec<OrderEvent>>"
              FROM orders WHERE id = $1"#,
@@ -328,7 +329,7 @@ async fn expire_hold(pool: &PgPool, id: Uuid, now: OffsetDateTime) -> Result<boo
 /// force it) stays on the indexes: Merge Append over `Limit -> Index Scan` per branch,
 /// the others never executed.
 const ORDERS_PAGE: &str = r#"
-SELECT id, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
+SELECT id, number, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
        details, lines, vendor_placements, events
   FROM ((SELECT * FROM orders
           WHERE $1::text IS NOT NULL AND customer_id = $1 AND ($2::text IS NULL OR status = $2)
@@ -358,7 +359,7 @@ impl OrderStore for PostgresStockStore {
         let placed = retrying(|| async {
             let mut tx = pool.begin().await?;
             let lines = reserve(&mut tx, &placement.lines, placement.fresh_since).await?;
-            let order = Order::new_reserved(
+            let mut order = Order::new_reserved(
                 placement.id,
                 placement.details.clone(),
                 lines,
@@ -367,13 +368,14 @@ impl OrderStore for PostgresStockStore {
                 None,
                 "placed: stock reserved",
             );
-            insert_placed(
+            let number = insert_placed(
                 &mut tx,
                 &order,
                 &placement.outbox,
                 placement.idempotency.as_ref(),
             )
             .await?;
+            order.number = u64::try_from(number).ok();
             tx.commit().await?;
             TxResult::Ok(order)
         })

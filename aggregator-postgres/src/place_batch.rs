@@ -250,8 +250,11 @@ async fn commit_batch(
         return Ok(decided);
     }
     reserve_taken(&mut tx, &taken).await?;
-    insert_orders(&mut tx, &accepted).await?;
+    let numbers = insert_orders(&mut tx, &accepted).await?;
     tx.commit().await?;
+    for order in decided.iter_mut().flatten() {
+        order.number = numbers.get(&order.id.as_uuid()).copied();
+    }
     Ok(decided)
 }
 
@@ -426,8 +429,12 @@ async fn reserve_taken(tx: &mut PgConnection, taken: &HashMap<Key, i64>) -> TxRe
 }
 
 /// Writes the accepted orders, their reservations, outbox messages and idempotency
-/// records, each kind in one set-based statement.
-async fn insert_orders(tx: &mut PgConnection, accepted: &[(Order, &Waiting)]) -> TxResult<()> {
+/// records, each kind in one set-based statement; answers the number the database gave
+/// each order, by id.
+async fn insert_orders(
+    tx: &mut PgConnection,
+    accepted: &[(Order, &Waiting)],
+) -> TxResult<HashMap<Uuid, u64>> {
     let mut ids = Vec::with_capacity(accepted.len());
     let mut customers = Vec::with_capacity(accepted.len());
     let mut created = Vec::with_capacity(accepted.len());
@@ -475,7 +482,7 @@ async fn insert_orders(tx: &mut PgConnection, accepted: &[(Order, &Waiting)]) ->
         }
     }
     let outbox = OutboxColumns::from(messages.as_slice());
-    sqlx::query!(
+    let written = sqlx::query!(
         r#"WITH placed AS (
                INSERT INTO orders (id, customer_id, status, version, created_at, updated_at,
                                    reserved_until, failure_reason, from_hold, details, lines,
@@ -485,7 +492,8 @@ async fn insert_orders(tx: &mut PgConnection, accepted: &[(Order, &Waiting)]) ->
                       '[]'::jsonb, o.events::jsonb
                  FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[],
                              $5::text[], $6::text[], $7::text[])
-                      AS o(id, customer_id, created_at, reserved_until, details, lines, events)),
+                      AS o(id, customer_id, created_at, reserved_until, details, lines, events)
+               RETURNING id, number),
            held AS (
                INSERT INTO reservations (owner_kind, owner_id, vendor_id, sku, quantity, expires_at)
                SELECT 'order', r.owner_id, r.vendor_id, r.sku, r.quantity, r.expires_at
@@ -497,7 +505,8 @@ async fn insert_orders(tx: &mut PgConnection, accepted: &[(Order, &Waiting)]) ->
            remembered AS (
                INSERT INTO idempotency_keys (customer_id, key, fingerprint, order_id, created_at)
                SELECT * FROM UNNEST($17::text[], $18::text[], $19::text[], $20::uuid[], $21::timestamptz[]))
-           SELECT 1 AS "done!""#,
+           SELECT COALESCE(array_agg(id), '{}') AS "ids!", COALESCE(array_agg(number), '{}') AS "numbers!"
+             FROM placed"#,
         &ids,
         &customers as &[&str],
         &created,
@@ -522,7 +531,12 @@ async fn insert_orders(tx: &mut PgConnection, accepted: &[(Order, &Waiting)]) ->
     )
     .fetch_one(&mut *tx)
     .await?;
-    Ok(())
+    Ok(written
+        .ids
+        .into_iter()
+        .zip(written.numbers)
+        .filter_map(|(id, number)| Some((id, u64::try_from(number).ok()?)))
+        .collect())
 }
 
 #[cfg(test)]

@@ -88,6 +88,7 @@ pub(crate) fn money(minor: i64, currency: &str) -> Result<Money> {
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct OrderRow {
     pub(crate) id: Uuid,
+    pub(crate) number: i64,
     pub(crate) status: String,
     pub(crate) version: i64,
     pub(crate) created_at: OffsetDateTime,
@@ -105,6 +106,7 @@ impl OrderRow {
     pub(crate) fn into_order(self) -> Result<Order> {
         Ok(Order {
             id: OrderId::from_uuid(self.id),
+            number: Some(u64::try_from(self.number).map_err(|e| corrupt("order number", e))?),
             details: self.details.0,
             lines: self.lines.0,
             status: OrderStatus::parse(&self.status).map_err(|e| corrupt("order status", e))?,

@@ -66,6 +66,14 @@ pub async fn holds_reserve_extend_convert_and_release(store: &dyn StockStore) {
     );
     let placed = valid(store.convert_hold(conversion(1)).await, "convert");
     assert_eq!(placed.order.status, OrderStatus::Reserved);
+    assert!(
+        placed.order.number.is_some(),
+        "an order from a hold is numbered too"
+    );
+    assert_eq!(
+        valid(store.order(placed.order.id).await, "read").number,
+        placed.order.number
+    );
     assert_eq!(placed.order.from_hold, Some(hold.id));
     assert_eq!(placed.order.lines[0].quantity.get(), 3);
     assert_eq!(

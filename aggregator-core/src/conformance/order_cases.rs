@@ -663,3 +663,77 @@ pub async fn dead_keys_hold_their_units_until_the_vendor_cancels(store: &dyn Sto
     );
     drain_outbox(store, &fx).await;
 }
+
+/// The store numbers every order it writes, once: placed alone or in a batch, every
+/// order has a number no other order has; reads, lists, replays and status changes
+/// answer the same number.
+pub async fn orders_are_numbered_once_and_keep_their_number(store: &dyn StockStore) {
+    let fx = Fixture::new(store, 20, 0).await;
+    let key = valid(IdempotencyKey::new(format!("numbered-{}", fx.tag)), "key");
+    let mut keyed = fx.placement(1, vec![fx.line(&fx.vendor_a, 1)]);
+    keyed.idempotency = Some(IdempotencyRecord {
+        key,
+        fingerprint: "same".into(),
+    });
+    let first = valid(store.place_order(keyed.clone()).await, "place").order;
+    let mut orders = vec![first.clone()];
+    for answer in store
+        .place_orders(vec![
+            fx.placement(2, vec![fx.line(&fx.vendor_a, 1)]),
+            fx.placement(3, vec![fx.line(&fx.vendor_a, 1)]),
+        ])
+        .await
+    {
+        orders.push(valid(answer, "batch").order);
+    }
+    let numbers: Vec<u64> = orders
+        .iter()
+        .map(|o| {
+            o.number
+                .unwrap_or_else(|| panic!("order {} has no number", o.id))
+        })
+        .collect();
+    let distinct: std::collections::BTreeSet<_> = numbers.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        numbers.len(),
+        "numbers are unique: {numbers:?}"
+    );
+    for order in &orders {
+        let read = valid(store.order(order.id).await, "read");
+        assert_eq!(
+            read.number, order.number,
+            "a read answers the number placed"
+        );
+        assert_eq!(read.order_number(), order.order_number());
+    }
+    let replay = valid(store.place_order(keyed).await, "replay");
+    assert!(replay.replayed);
+    assert_eq!(
+        replay.order.number, first.number,
+        "a replay answers the same number"
+    );
+    let confirmed = valid(
+        store
+            .transition(&confirm_transition(&first, &fx, fx.now), &[])
+            .await,
+        "confirm",
+    );
+    assert_eq!(confirmed.number, first.number, "a change keeps the number");
+    let listed = valid(
+        store
+            .orders(&OrderQuery {
+                customer: Some(fx.details(2).customer),
+                status: None,
+                offset: 0,
+                limit: 10,
+            })
+            .await,
+        "list",
+    );
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!(
+        listed.items[0].number, orders[1].number,
+        "lists carry the number"
+    );
+}

@@ -254,6 +254,11 @@ pub struct OrderEvent {
 pub struct Order {
     /// Its id.
     pub id: OrderId,
+    /// Its number for people (customers quoting it, support looking it up): given by
+    /// the store when the order is first written, unique in that store, never changed.
+    /// `None` only on an order no store has written yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<u64>,
     /// Customer, contact, shipping and payment.
     pub details: OrderDetails,
     /// The lines.
@@ -294,6 +299,7 @@ impl Order {
     ) -> Self {
         Self {
             id,
+            number: None,
             details,
             lines,
             status: OrderStatus::Reserved,
@@ -312,6 +318,12 @@ impl Order {
                 version: 1,
             }],
         }
+    }
+
+    /// The number as people see it, `ORD-` and at least six digits (`ORD-001042`), once
+    /// a store has given one.
+    pub fn order_number(&self) -> Option<String> {
+        self.number.map(|n| format!("ORD-{n:06}"))
     }
 
     /// The total price, or `None` for an order whose lines are in several currencies.
@@ -661,6 +673,7 @@ mod tests {
         let at = datetime!(2026-01-01 10:00 UTC);
         Order {
             id: OrderId::new(),
+            number: Some(42),
             details: OrderDetails {
                 customer: CustomerId::new("c1").expect("customer"),
                 email: None,
@@ -707,6 +720,16 @@ mod tests {
             reason: "test".into(),
             at: datetime!(2026-01-01 10:01 UTC),
         }
+    }
+
+    #[test]
+    fn the_order_number_reads_as_ord_and_six_digits_or_more() {
+        let mut order = order();
+        assert_eq!(order.order_number().as_deref(), Some("ORD-000042"));
+        order.number = Some(12_345_678);
+        assert_eq!(order.order_number().as_deref(), Some("ORD-12345678"));
+        order.number = None;
+        assert_eq!(order.order_number(), None);
     }
 
     #[test]

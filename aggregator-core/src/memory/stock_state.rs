@@ -45,6 +45,8 @@ pub(super) struct StockState {
     by_vendor: HashMap<VendorId, BTreeSet<VendorSku>>,
     by_product: BTreeMap<ProductId, BTreeSet<StockKey>>,
     orders: BTreeMap<OrderId, Order>,
+    /// The number the last new order got (0 before the first; the first gets 1).
+    last_order_number: u64,
     holds: HashMap<HoldId, Hold>,
     deadlines: BTreeSet<(OffsetDateTime, ReservationOwner)>,
     idempotency: HashMap<(CustomerId, IdempotencyKey), (String, OrderId)>,
@@ -360,7 +362,7 @@ impl StockState {
             )));
         }
         let lines = self.reserve_lines(&placement.lines, placement.fresh_since)?;
-        let order = Order::new_reserved(
+        let mut order = Order::new_reserved(
             placement.id,
             placement.details,
             lines,
@@ -369,6 +371,7 @@ impl StockState {
             None,
             "placed: stock reserved",
         );
+        order.number = Some(self.next_order_number());
         if let Some(record) = placement.idempotency {
             self.idempotency.insert(
                 (order.details.customer.clone(), record.key),
@@ -383,6 +386,11 @@ impl StockState {
             order,
             replayed: false,
         })
+    }
+
+    fn next_order_number(&mut self) -> u64 {
+        self.last_order_number += 1;
+        self.last_order_number
     }
 
     pub(super) fn order(&self, id: OrderId) -> Result<Order> {
@@ -697,7 +705,7 @@ impl StockState {
                 conversion.order
             )));
         }
-        let order = Order::new_reserved(
+        let mut order = Order::new_reserved(
             conversion.order,
             conversion.details,
             hold.lines.clone(),
@@ -706,6 +714,7 @@ impl StockState {
             Some(hold.id),
             "placed from hold: stock reserved",
         );
+        order.number = Some(self.next_order_number());
         self.deadlines
             .remove(&(hold.expires_at, ReservationOwner::Hold(hold.id)));
         self.deadlines

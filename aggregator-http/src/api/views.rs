@@ -167,6 +167,9 @@ impl From<&OrderEvent> for EventView {
 pub struct OrderView {
     /// Its id (UUID v7).
     pub id: String,
+    /// Its number for people, `ORD-` and at least six digits (`ORD-001042`); given when
+    /// the order is stored, so every order answered has one.
+    pub order_number: Option<String>,
     /// `pending`, `reserved`, `confirmed`, `failed`, `cancelled` or `expired`.
     pub status: String,
     /// The customer.
@@ -220,6 +223,7 @@ impl From<&Order> for OrderView {
     fn from(o: &Order) -> Self {
         Self {
             id: o.id.to_string(),
+            order_number: o.order_number(),
             status: o.status.as_str().to_owned(),
             customer_id: o.details.customer.to_string(),
             customer_email: o.details.email.as_ref().map(|e| e.as_str().to_owned()),

@@ -16,6 +16,95 @@ fn full_order(sku: &str, quantity: i64) -> serde_json::Value {
     })
 }
 
+/// What a client written for the seed's original system reads, read the way it reads
+/// it: `success` and `orderId` at the top, the order at `.data.order` with `id`,
+/// `status` and `orderNumber`, lists at `.data.orders`.
+#[derive(serde::Deserialize)]
+struct SeedPlaced {
+    success: bool,
+    #[serde(rename = "orderId")]
+    order_id: String,
+    data: SeedOrderData,
+}
+
+#[derive(serde::Deserialize)]
+struct SeedOrderData {
+    order: SeedOrder,
+}
+
+#[derive(serde::Deserialize)]
+struct SeedOrder {
+    id: String,
+    status: String,
+    #[serde(rename = "orderNumber")]
+    order_number: String,
+}
+
+#[derive(serde::Deserialize)]
+struct SeedOne {
+    success: bool,
+    data: SeedOrderData,
+}
+
+#[derive(serde::Deserialize)]
+struct SeedList {
+    success: bool,
+    data: SeedOrders,
+}
+
+#[derive(serde::Deserialize)]
+struct SeedOrders {
+    orders: Vec<SeedOrder>,
+}
+
+#[tokio::test]
+async fn the_seeds_clients_read_success_order_id_and_the_order_at_data_order() {
+    let app = TestApp::open().await;
+    let mut placed = Vec::new();
+    for (path, body) in [
+        (
+            "/order",
+            json!({"productId": "LAPTOP-001", "quantity": 1, "customerId": "seed"}),
+        ),
+        (
+            "/api/orders",
+            json!({"customerId": "seed", "items": [{"sku": "MOUSE-a-007", "quantity": 1}]}),
+        ),
+    ] {
+        let (status, answer) = app.post(path, &body).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        let answer: SeedPlaced = serde_json::from_value(answer).expect("the seed's shape");
+        assert!(answer.success);
+        assert_eq!(answer.order_id, answer.data.order.id);
+        assert_eq!(answer.data.order.status, "reserved");
+        assert!(
+            answer.data.order.order_number.starts_with("ORD-")
+                && answer.data.order.order_number.len() >= 10,
+            "{}",
+            answer.data.order.order_number
+        );
+        placed.push(answer.data.order);
+    }
+    assert_ne!(placed[0].order_number, placed[1].order_number);
+    let (_, one) = app.get(&format!("/api/orders/{}", placed[0].id)).await;
+    let one: SeedOne = serde_json::from_value(one).expect("the seed's shape");
+    assert!(one.success);
+    assert_eq!(one.data.order.order_number, placed[0].order_number);
+    let (_, list) = app.get("/api/orders").await;
+    let list: SeedList = serde_json::from_value(list).expect("the seed's list shape");
+    assert!(list.success);
+    let mut listed: Vec<&str> = list
+        .data
+        .orders
+        .iter()
+        .map(|o| o.order_number.as_str())
+        .collect();
+    listed.sort_unstable();
+    let mut expected: Vec<&str> = placed.iter().map(|o| o.order_number.as_str()).collect();
+    expected.sort_unstable();
+    assert_eq!(listed, expected);
+}
+
 #[tokio::test]
 async fn the_seed_one_line_order_reserves_and_answers_success_and_order_id() {
     let app = TestApp::open().await;

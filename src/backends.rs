@@ -63,6 +63,7 @@ pub async fn connect(settings: &Settings) -> Result<Backends> {
             let mut config = RabbitConfig::new(url.expose().to_owned());
             config.prefix = settings.queue_prefix.clone();
             config.retry = settings.retry.clone();
+            config.quorum = settings.quorum_queues;
             let queue = RabbitQueue::connect(config).await?;
             let checked = queue.clone();
             let probe: Probe = Arc::new(move || {

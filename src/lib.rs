@@ -17,6 +17,8 @@ pub use aggregator_core;
 pub mod app;
 #[cfg(feature = "runtime")]
 pub mod backends;
+#[cfg(all(test, feature = "runtime"))]
+mod container_files;
 #[cfg(feature = "runtime")]
 pub mod logging;
 #[cfg(feature = "runtime")]

@@ -46,6 +46,9 @@ pub struct Settings {
         help_heading = "Backends"
     )]
     pub queue_prefix: String,
+    /// Declare RabbitMQ quorum queues (replicated; needs RabbitMQ 3.10+) instead of classic ones
+    #[arg(long = "quorum-queues", env = "AGGREGATOR_QUORUM_QUEUES", default_value = "false", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, value_name = "BOOL", help_heading = "Backends")]
+    pub quorum_queues: bool,
     /// Prepended to Redis keys
     #[arg(
         long,

@@ -60,6 +60,7 @@ pub(crate) struct Inner {
     pub(crate) config: ApiConfig,
     pub(crate) metrics: Metrics,
     pub(crate) probes: HealthProbes,
+    pub(crate) health: super::routes::health::HealthMemo,
 }
 
 /// The backends the API runs on.
@@ -139,6 +140,7 @@ impl ApiState {
                 config,
                 metrics: Metrics::default(),
                 probes,
+                health: super::routes::health::HealthMemo::default(),
             }),
         }
     }

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use aggregator_core::clock::SystemClock;
+use aggregator_core::domain::CustomerId;
 use aggregator_core::error::Error;
 use aggregator_core::memory::{InMemoryCache, InMemoryOrderQueue, InMemoryStockStore};
 use aggregator_core::service::OrderConfig;
 use aggregator_core::traits::StockStore;
-use aggregator_http::api::{ApiBackends, ApiConfig, ApiState, HealthProbes, Probe};
+use aggregator_http::api::{ApiBackends, ApiConfig, ApiKeys, ApiState, HealthProbes, Probe, Role};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -100,6 +101,103 @@ async fn metrics_count_requests_and_show_orders_vendors_and_cache() {
         "aggregator_cache_reads{outcome=\"hit\"} 1",
     ] {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+}
+
+/// An API whose cache check fails with "connection refused" and counts its calls.
+async fn app_with_a_down_cache(
+    config: ApiConfig,
+) -> (TestApp, Arc<std::sync::atomic::AtomicUsize>) {
+    let store: Arc<dyn StockStore> = Arc::new(InMemoryStockStore::new());
+    seed(store.as_ref()).await;
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = calls.clone();
+    let down: Probe = Arc::new(move || {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            Err(Error::transient(
+                "cache",
+                "connection refused at 10.1.2.3:6379",
+            ))
+        })
+    });
+    let queue = InMemoryOrderQueue::default();
+    let mut backends = ApiBackends::new(
+        store,
+        Arc::new(queue.clone()),
+        Arc::new(InMemoryCache::new()),
+        Arc::new(SystemClock),
+    );
+    backends.probes = HealthProbes {
+        cache: down,
+        ..HealthProbes::default()
+    };
+    let state = ApiState::new(backends, OrderConfig::default(), config).expect("state");
+    (TestApp::serve(state, queue).await, calls)
+}
+
+#[tokio::test]
+async fn health_under_many_callers_checks_the_components_once_a_second() {
+    let (app, calls) = app_with_a_down_cache(ApiConfig::default()).await;
+    let asks = (0..50).map(|_| app.get("/health"));
+    for (status, health) in futures_util::future::join_all(asks).await {
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(health["components"]["cache"]["status"], "down");
+    }
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "50 callers, one check"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    app.get("/health").await;
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "checked again after a second"
+    );
+}
+
+#[tokio::test]
+async fn only_admin_keys_read_why_a_component_is_down() {
+    const ADMIN: &str = "admin-key-for-health-00001";
+    const CLIENT: &str = "client-key-for-health-0001";
+    let keys = ApiKeys::none().with(ADMIN, Role::Admin).with(
+        CLIENT,
+        Role::Client(CustomerId::new("alice").expect("customer")),
+    );
+    let (app, _) = app_with_a_down_cache(ApiConfig {
+        keys,
+        ..ApiConfig::default()
+    })
+    .await;
+    let detail = |health: &serde_json::Value| {
+        health["components"]["cache"]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (status, anonymous) = app.get("/health").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(anonymous["components"]["cache"]["status"], "down");
+    assert!(!detail(&anonymous).contains("10.1.2.3"), "{anonymous}");
+    assert!(detail(&anonymous).contains("admin"), "{anonymous}");
+    for (key, sees) in [(CLIENT, false), (ADMIN, true)] {
+        let response = app
+            .send(
+                reqwest::Method::GET,
+                "/health",
+                None,
+                &[("authorization", &format!("Bearer {key}"))],
+            )
+            .await;
+        let health: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(
+            detail(&health).contains("connection refused at 10.1.2.3"),
+            sees,
+            "{key}: {health}"
+        );
     }
 }
 

@@ -1,7 +1,7 @@
 //! Health: every component's state (`/health`), liveness and readiness.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aggregator_core::domain::VendorHealth;
 use aggregator_core::error::Result;
@@ -11,14 +11,27 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::api::extract::Caller;
 use crate::api::state::ApiState;
 use crate::api::views::rfc3339;
 
 /// How long one component's check may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long one round of checks answers `/health`: under load, however many callers
+/// ask, the components are checked at most once a second.
+const CHECKED_FOR: Duration = Duration::from_secs(1);
+
+/// What a caller without the right to see dependency errors reads in their place.
+const DETAIL_HIDDEN: &str = "unavailable (the reason is shown to admin keys)";
+
+/// The last round of checks, shared by every caller for [`CHECKED_FOR`]; one caller
+/// checks while the others wait for its answer.
+#[derive(Debug, Default)]
+pub(crate) struct HealthMemo(tokio::sync::Mutex<Option<(Instant, StatusCode, HealthReport)>>);
+
 /// One component's state.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ComponentHealth {
     /// `up` or `down`.
@@ -29,7 +42,7 @@ pub(crate) struct ComponentHealth {
 }
 
 /// One vendor's state, from its recent syncs.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct VendorHealthView {
     /// The vendor.
@@ -41,7 +54,7 @@ pub(crate) struct VendorHealthView {
 }
 
 /// The components.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Components {
     store: ComponentHealth,
@@ -51,7 +64,7 @@ pub(crate) struct Components {
 }
 
 /// The system's health.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct HealthReport {
     /// `ok`, `degraded` (something other than the store is down or a vendor is not
@@ -82,13 +95,51 @@ async fn probe(check: impl Future<Output = Result<()>>) -> ComponentHealth {
     }
 }
 
-/// Every component and vendor, and an overall `ok`, `degraded` or `down`.
+/// Every component and vendor, and an overall `ok`, `degraded` or `down`. Checked at
+/// most once a second; why a component is down is told to admin keys (and on a server
+/// without keys), not to anyone else.
 #[utoipa::path(get, path = "/health", tag = "health",
     responses(
         (status = 200, description = "ok or degraded", body = HealthReport),
         (status = 503, description = "down: the store is unreachable", body = HealthReport),
     ))]
-pub(crate) async fn health(State(state): State<ApiState>) -> (StatusCode, Json<HealthReport>) {
+pub(crate) async fn health(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> (StatusCode, Json<HealthReport>) {
+    let (code, mut report) = {
+        let mut memo = state.inner.health.0.lock().await;
+        match memo.as_ref() {
+            Some((at, code, report)) if at.elapsed() < CHECKED_FOR => (*code, report.clone()),
+            _ => {
+                let (code, report) = check(&state).await;
+                *memo = Some((Instant::now(), code, report.clone()));
+                (code, report)
+            }
+        }
+    };
+    let sees_reasons = match caller {
+        Caller::Admin => true,
+        Caller::Open => state.inner.config.keys.is_empty(),
+        Caller::Client(_) => false,
+    };
+    if !sees_reasons {
+        let components = &mut report.components;
+        for component in [
+            &mut components.store,
+            &mut components.queue,
+            &mut components.cache,
+        ] {
+            if component.detail.is_some() {
+                component.detail = Some(DETAIL_HIDDEN.to_owned());
+            }
+        }
+    }
+    (code, Json(report))
+}
+
+/// One round of checks of every component.
+async fn check(state: &ApiState) -> (StatusCode, HealthReport) {
     let inner = &state.inner;
     let vendors_read = tokio::time::timeout(PROBE_TIMEOUT, inner.store.vendors()).await;
     let (store, vendors) = match vendors_read {
@@ -149,7 +200,7 @@ pub(crate) async fn health(State(state): State<ApiState>) -> (StatusCode, Json<H
     } else {
         StatusCode::OK
     };
-    (code, Json(report))
+    (code, report)
 }
 
 /// A simple state answer for liveness and readiness.

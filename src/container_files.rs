@@ -1,0 +1,192 @@
+//! Checks of `Dockerfile` and `docker-compose.yml` that need no Docker engine: the
+//! image's user can write what the binaries write, every container has a health check
+//! or says why not, and the compose file names only real settings.
+
+use crate::settings::Settings;
+
+const DOCKERFILE: &str = include_str!("../Dockerfile");
+const COMPOSE: &str = include_str!("../docker-compose.yml");
+
+/// The instructions of the image's last stage, continuation lines joined.
+fn final_stage() -> Vec<(String, String)> {
+    let mut joined = Vec::new();
+    let mut current = String::new();
+    for line in DOCKERFILE.lines() {
+        let line = line.trim();
+        if line.starts_with('#') && current.is_empty() {
+            continue;
+        }
+        if let Some(part) = line.strip_suffix('\\') {
+            current.push_str(part);
+            current.push(' ');
+            continue;
+        }
+        current.push_str(line);
+        if !current.trim().is_empty() {
+            joined.push(current.trim().to_owned());
+        }
+        current.clear();
+    }
+    let last_from = joined
+        .iter()
+        .rposition(|line| line.starts_with("FROM "))
+        .expect("a FROM");
+    joined[last_from..]
+        .iter()
+        .map(|line| match line.split_once(' ') {
+            Some((word, rest)) => (word.to_owned(), rest.trim().to_owned()),
+            None => (line.clone(), String::new()),
+        })
+        .collect()
+}
+
+fn last(stage: &[(String, String)], instruction: &str) -> Option<String> {
+    stage
+        .iter()
+        .rev()
+        .find(|(word, _)| word == instruction)
+        .map(|(_, rest)| rest.clone())
+}
+
+#[test]
+fn the_images_user_owns_its_working_directory_and_log_directory() {
+    let stage = final_stage();
+    let user = last(&stage, "USER").expect("the image runs as a user, not root");
+    assert_ne!(user, "root");
+    let workdir = last(&stage, "WORKDIR").expect("a WORKDIR");
+    let runs: Vec<&String> = stage
+        .iter()
+        .filter(|(word, _)| word == "RUN")
+        .map(|(_, rest)| rest)
+        .collect();
+    // The user's home is the working directory and is created for it, and whatever is
+    // created there afterwards as root is handed to it.
+    assert!(
+        runs.iter().any(|run| run.contains("useradd")
+            && run.contains("--create-home")
+            && run.contains(&format!("--home-dir {workdir}"))
+            && run.ends_with(&user)
+            || run.contains(&format!("chown -R {user}:{user} {workdir}"))),
+        "{workdir} is not made {user}'s: {runs:?}"
+    );
+    assert!(
+        runs.iter()
+            .any(|run| run.contains(&format!("chown -R {user}:{user} {workdir}"))),
+        "directories made as root under {workdir} are handed to {user}: {runs:?}"
+    );
+    // Where the binaries write their log files: the ENV's directory, or the default
+    // `logs` under the working directory; either way under the user's directory.
+    let default = Settings::table()
+        .into_iter()
+        .find(|row| row.env == "AGGREGATOR_LOG_DIR")
+        .map(|row| row.default)
+        .expect("the log directory setting");
+    let env = last(&stage, "ENV").unwrap_or_default();
+    let log_dir = env
+        .split_whitespace()
+        .find_map(|pair| pair.strip_prefix("AGGREGATOR_LOG_DIR="))
+        .map_or_else(|| format!("{workdir}/{default}"), str::to_owned);
+    assert!(
+        log_dir.starts_with(&format!("{workdir}/")),
+        "{log_dir} is outside {workdir}, which {user} owns"
+    );
+    assert!(
+        runs.iter()
+            .any(|run| run.contains(&format!("mkdir -p {log_dir}"))),
+        "{log_dir} exists before {user} needs it: {runs:?}"
+    );
+}
+
+#[test]
+fn the_image_checks_the_apis_liveness() {
+    let stage = final_stage();
+    let check = last(&stage, "HEALTHCHECK").expect("a HEALTHCHECK");
+    assert!(check.contains("/health/live"), "{check}");
+    let installs = stage
+        .iter()
+        .any(|(word, rest)| word == "RUN" && rest.contains("install") && rest.contains("curl"));
+    assert!(installs, "the check's curl is installed");
+}
+
+/// The compose file's services, each with its own lines.
+fn services() -> Vec<(String, String)> {
+    let body = COMPOSE
+        .split_once("\nservices:\n")
+        .map(|(_, rest)| rest)
+        .expect("a services section");
+    let mut services: Vec<(String, String)> = Vec::new();
+    for line in body.lines() {
+        if let Some(name) = line
+            .strip_prefix("  ")
+            .filter(|l| !l.starts_with(' '))
+            .and_then(|l| l.strip_suffix(':'))
+        {
+            services.push((name.to_owned(), String::new()));
+        } else if let Some((_, text)) = services.last_mut() {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    services
+}
+
+#[test]
+fn every_compose_service_has_a_health_check_or_says_why_not() {
+    let services = services();
+    let names: Vec<&str> = services.iter().map(|(n, _)| n.as_str()).collect();
+    for expected in [
+        "postgres",
+        "rabbitmq",
+        "redis",
+        "mock-vendors",
+        "api",
+        "worker",
+    ] {
+        assert!(names.contains(&expected), "{expected} missing: {names:?}");
+    }
+    for (name, text) in &services {
+        let own = text.contains("healthcheck:") && text.contains("test:");
+        // The API's check is the image's own HEALTHCHECK.
+        let from_image = name == "api" && text.contains("<<: *aggregator");
+        let disabled_with_reason = text.contains("disable: true") && text.contains('#');
+        assert!(
+            own || from_image || disabled_with_reason,
+            "{name} has no health check:\n{text}"
+        );
+    }
+    let rabbit = &services
+        .iter()
+        .find(|(n, _)| n == "rabbitmq")
+        .expect("rabbitmq")
+        .1;
+    let image = rabbit
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("image: rabbitmq:"))
+        .expect("a rabbitmq image");
+    let major: u32 = image
+        .split(['.', '-'])
+        .next()
+        .and_then(|m| m.parse().ok())
+        .expect("a versioned image");
+    assert!(major >= 4, "rabbitmq:{image} is out of support");
+}
+
+#[test]
+fn the_compose_file_names_only_real_settings_and_uses_quorum_queues() {
+    let known: Vec<String> = Settings::table().into_iter().map(|row| row.env).collect();
+    for line in COMPOSE.lines() {
+        let line = line.trim();
+        if let Some((name, _)) = line.split_once(':')
+            && name.starts_with("AGGREGATOR_")
+        {
+            assert!(
+                known.iter().any(|k| k == name),
+                "{name} is not a setting of the binaries"
+            );
+        }
+    }
+    assert!(
+        COMPOSE.contains("AGGREGATOR_QUORUM_QUEUES: \"true\""),
+        "quorum queues"
+    );
+}

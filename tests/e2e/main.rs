@@ -6,4 +6,5 @@ mod in_memory;
 mod real_services;
 mod settings_reach_backends;
 mod support;
+mod tls;
 mod tour;

@@ -58,3 +58,35 @@ async fn an_unreachable_server_is_a_retryable_error_and_a_bad_url_is_invalid() {
         .expect_err("bad url");
     assert!(matches!(bad, Error::Invalid { .. }), "got {bad:?}");
 }
+
+/// `sslmode` in the URL is honoured: `require` gives an encrypted connection (when the
+/// server has TLS on, as Debian's PostgreSQL does by default).
+#[tokio::test]
+async fn sslmode_require_in_the_url_encrypts_the_connection() {
+    let Some(url) = aggregator_core::conformance::service_url("DATABASE_URL") else {
+        return;
+    };
+    let plain = PostgresStockStore::connect(&PostgresConfig::new(url.clone()))
+        .await
+        .expect("connects");
+    let server_tls: String = sqlx::query_scalar("SHOW ssl")
+        .fetch_one(plain.pool())
+        .await
+        .expect("ssl setting");
+    if server_tls != "on" {
+        eprintln!("skipped: this PostgreSQL has ssl = off");
+        return;
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let secured = PostgresStockStore::connect(&PostgresConfig::new(format!(
+        "{url}{separator}sslmode=require"
+    )))
+    .await
+    .expect("connects with sslmode=require");
+    let encrypted: bool =
+        sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(secured.pool())
+            .await
+            .expect("pg_stat_ssl");
+    assert!(encrypted, "sslmode=require gave a plain connection");
+}

@@ -118,12 +118,29 @@ async fn read_body(req: Request, state: &ApiState) -> Result<Option<Bytes>, ApiE
     Ok(Some(bytes))
 }
 
+/// Every body the API takes is a JSON object (an optional one may be `null`). serde
+/// would also fill a struct from an array, by position (`[null]` as `{"reason": null}`),
+/// so anything but an object is refused before it is parsed; text that is not JSON at
+/// all is left to the parser, which says where it breaks.
+fn object_only(bytes: &[u8], null_allowed: bool) -> Result<(), ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'n') if null_allowed => Ok(()),
+        Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
+            Err(ApiError::invalid("body", "must be a JSON object ({...})"))
+        }
+        _ => Ok(()),
+    }
+}
+
 impl<T: DeserializeOwned> FromRequest<ApiState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &ApiState) -> Result<Self, Self::Rejection> {
         match read_body(req, state).await? {
-            Some(bytes) => Ok(Self(parse_json(&bytes)?)),
+            Some(bytes) => {
+                object_only(&bytes, false)?;
+                Ok(Self(parse_json(&bytes)?))
+            }
             None => Err(ApiError::invalid("body", "a JSON body is required")),
         }
     }
@@ -134,7 +151,10 @@ impl<T: DeserializeOwned + Default> FromRequest<ApiState> for OptionalJson<T> {
 
     async fn from_request(req: Request, state: &ApiState) -> Result<Self, Self::Rejection> {
         match read_body(req, state).await? {
-            Some(bytes) => Ok(Self(parse_json::<Option<T>>(&bytes)?.unwrap_or_default())),
+            Some(bytes) => {
+                object_only(&bytes, true)?;
+                Ok(Self(parse_json::<Option<T>>(&bytes)?.unwrap_or_default()))
+            }
             None => Ok(Self(T::default())),
         }
     }

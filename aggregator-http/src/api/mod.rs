@@ -70,9 +70,25 @@ impl utoipa::Modify for Security {
 /// Answers any endpoint may give, added where an operation does not list them.
 struct CommonResponses;
 
+/// A problem+json answer described by `description`.
+fn problem_response(
+    description: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::response::Response> {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
 impl utoipa::Modify for CommonResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
         let common = [
             ("400", "Invalid request (the problem names each bad field)"),
             ("401", "An API key is needed, or the key is not valid"),
@@ -88,7 +104,27 @@ impl utoipa::Modify for CommonResponses {
                 "A dependency is unavailable or the request timed out; see Retry-After",
             ),
         ];
+        // Every POST takes an Idempotency-Key (the placements in the store, the others
+        // in the replay middleware), so every POST can answer these two.
+        let keyed = [
+            (
+                "409",
+                "A request with this Idempotency-Key is still running; see Retry-After",
+            ),
+            (
+                "422",
+                "This Idempotency-Key was used with a different request",
+            ),
+        ];
         for item in openapi.paths.paths.values_mut() {
+            if let Some(post) = item.post.as_mut() {
+                for (status, description) in keyed {
+                    post.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| problem_response(description));
+                }
+            }
             let operations = [
                 &mut item.get,
                 &mut item.post,
@@ -102,18 +138,7 @@ impl utoipa::Modify for CommonResponses {
                         .responses
                         .responses
                         .entry(status.to_owned())
-                        .or_insert_with(|| {
-                            ResponseBuilder::new()
-                                .description(description)
-                                .content(
-                                    "application/problem+json",
-                                    ContentBuilder::new()
-                                        .schema(Some(Ref::from_schema_name("Problem")))
-                                        .build(),
-                                )
-                                .build()
-                                .into()
-                        });
+                        .or_insert_with(|| problem_response(description));
                 }
             }
         }

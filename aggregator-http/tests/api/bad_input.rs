@@ -50,7 +50,41 @@ async fn every_bad_input_gets_a_clear_problem_and_writes_nothing() {
         .map(|_| json!({"sku": "MOUSE-a-007", "quantity": 1}))
         .collect();
     let thousand = serde_json::to_string(&thousand).expect("json");
+    let some_order = "/api/orders/01a22c4d-58dd-70dc-8c71-52b1c87236c2/cancel";
     let mut cases = vec![
+        // serde fills a struct from an array by position; a body must be an object.
+        case(
+            "an array for an optional body",
+            some_order,
+            "[null]",
+            bad,
+            "validation",
+            Some("body"),
+        ),
+        case(
+            "an array for the stock-sync body",
+            "/api/ops/stock-sync",
+            "[null]",
+            bad,
+            "validation",
+            Some("body"),
+        ),
+        case(
+            "an order as an array, field by field",
+            "/api/orders",
+            r#"["c", null, [{"sku": "MOUSE-a-007", "quantity": 1}]]"#,
+            bad,
+            "validation",
+            Some("body"),
+        ),
+        case(
+            "a number for a body",
+            "/api/holds",
+            "42",
+            bad,
+            "validation",
+            Some("body"),
+        ),
         case(
             "malformed JSON",
             "/api/orders",

@@ -154,7 +154,7 @@ impl StockSync {
             Ok(pages) => pages,
             Err(error) => return Err(self.failed(vendor, error).await),
         };
-        let fetched = started.elapsed();
+        let fetch_took = started.elapsed();
         let margin = self.config.confirmation_margin;
         let mut applied = 0;
         let mut ignored_older = 0;
@@ -167,13 +167,13 @@ impl StockSync {
         }
         let mut writes = futures_util::stream::iter(writes).buffer_unordered(PAGES_IN_FLIGHT);
         let total = u32::try_from(pages.len()).ok();
-        let mut written = 0;
+        let mut pages_written = 0;
         while let Some(outcome) = writes.next().await {
             let outcome = outcome?;
             applied += outcome.applied;
             ignored_older += outcome.ignored_older;
-            written += 1;
-            self.report(vendor, SyncStage::Written, written, total, applied);
+            pages_written += 1;
+            self.report(vendor, SyncStage::Written, pages_written, total, applied);
         }
         drop(writes);
         let snapshot_as_of = pages.iter().map(|(as_of, _)| *as_of).min();
@@ -187,7 +187,7 @@ impl StockSync {
             );
             return Err(self.failed(vendor, error).await);
         }
-        let written = started.elapsed();
+        let written_by = started.elapsed();
         let listed: Vec<VendorSku> = pages
             .iter()
             .flat_map(|(_, rows)| rows.iter().map(|row| row.sku.clone()))
@@ -219,9 +219,9 @@ impl StockSync {
             pages = pages.len(),
             rows,
             applied,
-            fetch_ms = fetched.as_millis(),
-            write_ms = (written - fetched).as_millis(),
-            complete_ms = (started.elapsed() - written).as_millis(),
+            fetch_ms = fetch_took.as_millis(),
+            write_ms = (written_by - fetch_took).as_millis(),
+            complete_ms = (started.elapsed() - written_by).as_millis(),
             "stock sync applied"
         );
         Ok(SyncReport {

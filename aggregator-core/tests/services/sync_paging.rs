@@ -128,6 +128,14 @@ fn sync(world: &World, feed: &Arc<SlowFeed>, max_pages: u32, at_once: usize) -> 
     StockSync::new(world.dyn_store(), directory, world.clock(), config).expect("sync")
 }
 
+/// True when the store has no row for VendorA's `sku_id`.
+fn never_written(world: &World, sku_id: &str) -> bool {
+    world
+        .store
+        .stock(&vendor("VendorA"), &sku(sku_id))
+        .is_none()
+}
+
 /// Page `n` of a feed of `last` one-row pages, each SKU `SKU-a-00n` of `PRODUCT-00n`.
 fn one_row_page(n: u32, last: u32) -> (u32, Page) {
     const SKUS: [(&str, &str); 6] = [
@@ -213,10 +221,7 @@ async fn a_feed_that_shrinks_while_read_ends_where_its_pages_say() {
     assert_eq!((report.pages, report.applied), (2, 2));
     assert_eq!(world.row("VendorA", "SKU-a-002").reported, 2);
     assert!(
-        world
-            .store
-            .stock(&vendor("VendorA"), &sku("SKU-a-003"))
-            .is_none(),
+        never_written(&world, "SKU-a-003"),
         "no page past the end is applied"
     );
 }
@@ -273,13 +278,7 @@ async fn a_failing_page_among_those_read_at_once_applies_nothing() {
         5,
         "the last good data stays"
     );
-    assert!(
-        world
-            .store
-            .stock(&vendor("VendorA"), &sku("SKU-a-001"))
-            .is_none(),
-        "page 1 was not applied"
-    );
+    assert!(never_written(&world, "SKU-a-001"), "page 1 was not applied");
 }
 
 #[tokio::test]

@@ -30,24 +30,7 @@ async fn health_reports_every_component_and_a_down_cache_is_degraded_not_down() 
     let (status, _) = app.get("/health/ready").await;
     assert_eq!(status, StatusCode::OK);
 
-    let store: Arc<dyn StockStore> = Arc::new(InMemoryStockStore::new());
-    seed(store.as_ref()).await;
-    let down: Probe =
-        Arc::new(|| Box::pin(async { Err(Error::transient("cache", "connection refused")) }));
-    let queue = InMemoryOrderQueue::default();
-    let mut backends = ApiBackends::new(
-        store.clone(),
-        Arc::new(queue.clone()),
-        Arc::new(InMemoryCache::new()),
-        Arc::new(SystemClock),
-    );
-    backends.probes = HealthProbes {
-        cache: down,
-        ..HealthProbes::default()
-    };
-    let state =
-        ApiState::new(backends, OrderConfig::default(), ApiConfig::default()).expect("state");
-    let degraded = TestApp::serve(state, queue).await;
+    let (degraded, _) = app_with_a_down_cache(ApiConfig::default()).await;
     let (status, health) = degraded.get("/health").await;
     assert_eq!(status, StatusCode::OK, "degraded still answers 200");
     assert_eq!(health["status"], "degraded");

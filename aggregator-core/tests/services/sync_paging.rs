@@ -128,6 +128,25 @@ fn sync(world: &World, feed: &Arc<SlowFeed>, max_pages: u32, at_once: usize) -> 
     StockSync::new(world.dyn_store(), directory, world.clock(), config).expect("sync")
 }
 
+/// The service tests' world, ten seconds after its first sync.
+async fn ten_seconds_on() -> World {
+    let world = World::new(5, 5, 7).await;
+    world.clock.advance(Duration::seconds(10));
+    world
+}
+
+/// Syncs VendorA from `feed`.
+async fn sync_a(
+    world: &World,
+    feed: &Arc<SlowFeed>,
+    max_pages: u32,
+    at_once: usize,
+) -> aggregator_core::error::Result<aggregator_core::service::SyncReport> {
+    sync(world, feed, max_pages, at_once)
+        .sync_vendor(&vendor("VendorA"))
+        .await
+}
+
 /// True when the store has no row for VendorA's `sku_id`.
 fn never_written(world: &World, sku_id: &str) -> bool {
     world
@@ -153,17 +172,13 @@ fn one_row_page(n: u32, last: u32) -> (u32, Page) {
 
 #[tokio::test]
 async fn a_feed_that_names_its_last_page_is_read_several_pages_at_once() {
-    let world = World::new(5, 5, 7).await;
-    world.clock.advance(Duration::seconds(10));
+    let world = ten_seconds_on().await;
     let feed = SlowFeed::new(
         &world,
         Some(6),
         (1..=6).map(|n| one_row_page(n, 6)).collect(),
     );
-    let report = sync(&world, &feed, 10, 3)
-        .sync_vendor(&vendor("VendorA"))
-        .await
-        .expect("synced");
+    let report = sync_a(&world, &feed, 10, 3).await.expect("synced");
     assert_eq!((report.pages, report.applied), (6, 6));
     for n in 1..=6_i64 {
         let row = world.row("VendorA", &format!("SKU-a-00{n}"));
@@ -184,25 +199,20 @@ async fn a_feed_that_names_its_last_page_is_read_several_pages_at_once() {
 
 #[tokio::test]
 async fn one_fetch_at_a_time_reads_page_by_page() {
-    let world = World::new(5, 5, 7).await;
-    world.clock.advance(Duration::seconds(10));
+    let world = ten_seconds_on().await;
     let feed = SlowFeed::new(
         &world,
         Some(4),
         (1..=4).map(|n| one_row_page(n, 4)).collect(),
     );
-    let report = sync(&world, &feed, 10, 1)
-        .sync_vendor(&vendor("VendorA"))
-        .await
-        .expect("synced");
+    let report = sync_a(&world, &feed, 10, 1).await.expect("synced");
     assert_eq!(report.pages, 4);
     assert_eq!(feed.most_in_flight.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
 async fn a_feed_that_shrinks_while_read_ends_where_its_pages_say() {
-    let world = World::new(5, 5, 7).await;
-    world.clock.advance(Duration::seconds(10));
+    let world = ten_seconds_on().await;
     // Page 1 announced four pages, but page 2 is now the last; pages 3 and 4 fail.
     let feed = SlowFeed::new(
         &world,
@@ -214,8 +224,7 @@ async fn a_feed_that_shrinks_while_read_ends_where_its_pages_say() {
             (4, Page::Fails),
         ],
     );
-    let report = sync(&world, &feed, 10, 4)
-        .sync_vendor(&vendor("VendorA"))
+    let report = sync_a(&world, &feed, 10, 4)
         .await
         .expect("the feed's own end counts, not what was announced");
     assert_eq!((report.pages, report.applied), (2, 2));
@@ -228,8 +237,7 @@ async fn a_feed_that_shrinks_while_read_ends_where_its_pages_say() {
 
 #[tokio::test]
 async fn a_feed_that_grows_while_read_is_followed_page_by_page() {
-    let world = World::new(5, 5, 7).await;
-    world.clock.advance(Duration::seconds(10));
+    let world = ten_seconds_on().await;
     // Page 1 announced two pages, but page 2 points on to 3, and 3 on to 5.
     let feed = SlowFeed::new(
         &world,
@@ -244,10 +252,7 @@ async fn a_feed_that_grows_while_read_is_followed_page_by_page() {
             one_row_page(5, 5),
         ],
     );
-    let report = sync(&world, &feed, 10, 4)
-        .sync_vendor(&vendor("VendorA"))
-        .await
-        .expect("synced");
+    let report = sync_a(&world, &feed, 10, 4).await.expect("synced");
     assert_eq!((report.pages, report.applied), (4, 4));
     assert_eq!(world.row("VendorA", "SKU-a-005").reported, 5);
     assert_eq!(feed.asked(), vec![1, 2, 3, 5], "page 4 was never named");
@@ -255,8 +260,7 @@ async fn a_feed_that_grows_while_read_is_followed_page_by_page() {
 
 #[tokio::test]
 async fn a_failing_page_among_those_read_at_once_applies_nothing() {
-    let world = World::new(5, 5, 7).await;
-    world.clock.advance(Duration::seconds(10));
+    let world = ten_seconds_on().await;
     let feed = SlowFeed::new(
         &world,
         Some(4),
@@ -267,8 +271,7 @@ async fn a_failing_page_among_those_read_at_once_applies_nothing() {
             one_row_page(4, 4),
         ],
     );
-    let error = sync(&world, &feed, 10, 4)
-        .sync_vendor(&vendor("VendorA"))
+    let error = sync_a(&world, &feed, 10, 4)
         .await
         .expect_err("page 3 failed");
     assert!(error.is_retryable(), "{error}");
@@ -283,17 +286,13 @@ async fn a_failing_page_among_those_read_at_once_applies_nothing() {
 
 #[tokio::test]
 async fn a_feed_announcing_more_pages_than_allowed_is_refused_without_reading_past_the_bound() {
-    let world = World::new(5, 5, 7).await;
-    world.clock.advance(Duration::seconds(10));
+    let world = ten_seconds_on().await;
     let feed = SlowFeed::new(
         &world,
         Some(1_000),
         (1..=6).map(|n| one_row_page(n, 7)).collect(),
     );
-    let error = sync(&world, &feed, 4, 8)
-        .sync_vendor(&vendor("VendorA"))
-        .await
-        .expect_err("too long");
+    let error = sync_a(&world, &feed, 4, 8).await.expect_err("too long");
     assert!(error.to_string().contains("more than 4 pages"), "{error}");
     assert_eq!(feed.asked(), vec![1, 2, 3, 4], "nothing past the bound");
 }
@@ -335,8 +334,7 @@ impl Steps {
 
 #[tokio::test]
 async fn progress_hears_of_every_page_fetched_and_written_then_of_the_completion() {
-    let world = World::new(5, 5, 7).await;
-    world.clock.advance(Duration::seconds(10));
+    let world = ten_seconds_on().await;
     let feed = SlowFeed::new(
         &world,
         Some(3),
@@ -373,8 +371,7 @@ async fn progress_hears_of_every_page_fetched_and_written_then_of_the_completion
 
 #[tokio::test]
 async fn a_failed_sync_reports_what_it_fetched_and_nothing_written() {
-    let world = World::new(5, 5, 7).await;
-    world.clock.advance(Duration::seconds(10));
+    let world = ten_seconds_on().await;
     let feed = SlowFeed::new(&world, None, vec![one_row_page(1, 2), (2, Page::Fails)]);
     let steps = Arc::new(Steps::default());
     sync(&world, &feed, 10, 2)

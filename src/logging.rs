@@ -9,6 +9,7 @@ use std::io::IsTerminal;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_appender::rolling::{RollingFileAppender, Rotation};
 use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, fmt};
@@ -50,27 +51,22 @@ pub fn init(settings: &Settings, console: Console) -> Result<LogGuard, String> {
         LogFormat::Pretty => false,
         LogFormat::Auto => !terminal,
     };
-    let on_console = match (console, json) {
-        (Console::Stdout, true) => fmt::layer()
+    let writer = match console {
+        Console::Stdout => BoxMakeWriter::new(std::io::stdout),
+        Console::Stderr => BoxMakeWriter::new(std::io::stderr),
+    };
+    let on_console = if json {
+        fmt::layer()
             .json()
-            .with_writer(std::io::stdout)
+            .with_writer(writer)
             .with_filter(filter())
-            .boxed(),
-        (Console::Stdout, false) => fmt::layer()
+            .boxed()
+    } else {
+        fmt::layer()
             .with_ansi(terminal)
-            .with_writer(std::io::stdout)
+            .with_writer(writer)
             .with_filter(filter())
-            .boxed(),
-        (Console::Stderr, true) => fmt::layer()
-            .json()
-            .with_writer(std::io::stderr)
-            .with_filter(filter())
-            .boxed(),
-        (Console::Stderr, false) => fmt::layer()
-            .with_ansi(terminal)
-            .with_writer(std::io::stderr)
-            .with_filter(filter())
-            .boxed(),
+            .boxed()
     };
     let mut guards = Vec::new();
     let mut layers = vec![on_console];

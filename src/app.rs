@@ -14,6 +14,7 @@ use aggregator_core::service::{
 };
 use aggregator_core::traits::{RateLimit, VendorDirectory};
 use aggregator_http::api::{ApiConfig, ApiServices, ApiState, check_bind, router};
+use aggregator_http::ops::{OpsState, SystemGauges, Telemetry, ops_router};
 use aggregator_http::vendor_clients;
 use tokio::task::JoinSet;
 
@@ -34,6 +35,7 @@ pub struct App {
     orders: OrderService,
     sync: StockSync,
     committed: Arc<CommitFeed>,
+    gauges: SystemGauges,
 }
 
 impl App {
@@ -91,7 +93,16 @@ impl App {
             },
         )?
         .with_cache(catalog.clone());
+        let gauges = SystemGauges::new(
+            Telemetry::new(),
+            backends.store.clone(),
+            backends.queue.clone(),
+            vendors.clone(),
+            backends.clock.clone(),
+            Some(catalog.clone()),
+        );
         Ok(Self {
+            gauges,
             settings,
             backends,
             vendors,
@@ -172,6 +183,12 @@ impl App {
         )
     }
 
+    /// This process's figures: what `/metrics` of the API and of the ops listener
+    /// render.
+    pub fn gauges(&self) -> &SystemGauges {
+        &self.gauges
+    }
+
     /// The HTTP API's state over this system's services.
     pub fn api_state(&self) -> ApiState {
         ApiState::from_services(
@@ -183,6 +200,7 @@ impl App {
                 queue: self.backends.queue.clone(),
                 cache: self.backends.cache.clone(),
                 probes: self.backends.probes.clone(),
+                gauges: self.gauges.clone(),
             },
             ApiConfig {
                 keys: self.settings.api_keys.clone(),
@@ -213,20 +231,30 @@ impl App {
         let (trigger, signal) = shutdown_pair();
         let mut tasks = JoinSet::new();
         let mut api_addr: Option<SocketAddr> = None;
+        let mut ops_addr: Option<SocketAddr> = None;
+        if let Some(addr) = settings.ops_addr {
+            let listener = listen("opsAddr", addr).await?;
+            let addr = local_addr("opsAddr", &listener)?;
+            tracing::info!(%addr, "ops listener (/metrics, /health/live, /health/ready)");
+            ops_addr = Some(addr);
+            let router = ops_router(OpsState {
+                gauges: self.gauges.clone(),
+                probes: self.backends.probes.clone(),
+            });
+            let stop = signal.clone();
+            tasks.spawn(async move {
+                let served = axum::serve(listener, router)
+                    .with_graceful_shutdown(stop.wait())
+                    .await
+                    .map_err(|e| Error::transient("ops listener", e.to_string()));
+                ("ops listener".to_owned(), served)
+            });
+        }
         if roles.api {
             let banner = check_bind(settings.api_addr, &settings.api_keys)?;
             let state = self.api_state();
-            let listener = tokio::net::TcpListener::bind(settings.api_addr)
-                .await
-                .map_err(|e| {
-                    Error::invalid(
-                        "apiAddr",
-                        format!("cannot listen on {}: {e}", settings.api_addr),
-                    )
-                })?;
-            let addr = listener
-                .local_addr()
-                .map_err(|e| Error::invalid("apiAddr", e.to_string()))?;
+            let listener = listen("apiAddr", settings.api_addr).await?;
+            let addr = local_addr("apiAddr", &listener)?;
             tracing::info!(%addr, "{banner}");
             api_addr = Some(addr);
             let stop = signal.clone();
@@ -314,10 +342,25 @@ impl App {
         tracing::info!(?roles, "started");
         Ok(RunningStack {
             api_addr,
+            ops_addr,
             grace: settings.grace,
             backends: self.backends,
             trigger,
             tasks,
         })
     }
+}
+
+/// Listens on `addr` for the setting `field`.
+async fn listen(field: &str, addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::invalid(field, format!("cannot listen on {addr}: {e}")))
+}
+
+/// Where `listener` (for the setting `field`) listens.
+fn local_addr(field: &str, listener: &tokio::net::TcpListener) -> Result<SocketAddr> {
+    listener
+        .local_addr()
+        .map_err(|e| Error::invalid(field, e.to_string()))
 }

@@ -76,6 +76,14 @@ pub struct Settings {
     /// API requests a second per API key (per client address without keys)
     #[arg(long = "rate-limit", env = "AGGREGATOR_RATE_LIMIT_PER_SEC", default_value = "2000", value_parser = clap::value_parser!(u32).range(1..=10_000_000), value_name = "N", help_heading = "API")]
     pub rate_limit_per_sec: u32,
+    /// Where this process serves /metrics, /health/live and /health/ready to operators, without keys (unset: only the API serves them)
+    #[arg(
+        long = "ops-addr",
+        env = "AGGREGATOR_OPS_ADDR",
+        value_name = "ADDR",
+        help_heading = "Operations"
+    )]
+    pub ops_addr: Option<SocketAddr>,
 
     /// The vendors, in priority order
     #[arg(long, env = "AGGREGATOR_VENDORS", default_value = "VendorA=http://127.0.0.1:3001,VendorB=http://127.0.0.1:3002", value_parser = VENDOR_LIST, value_name = "ID=URL,...", help_heading = "Vendors")]
@@ -438,6 +446,7 @@ mod tests {
     fn defaults_then_environment_then_flags() {
         let settings = parse(&[], &[]).expect("defaults");
         assert_eq!(settings.api_addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(settings.ops_addr, None, "no ops listener unless asked");
         assert_eq!(settings.vendors.len(), 2);
         assert_eq!(settings.sync_interval, Duration::from_secs(30));
         assert!(settings.database_url.is_none());

@@ -52,6 +52,8 @@ impl Roles {
 pub struct RunningStack {
     /// Where the API listens, if it runs here.
     pub api_addr: Option<SocketAddr>,
+    /// Where the ops listener serves `/metrics` and health, if the settings ask for one.
+    pub ops_addr: Option<SocketAddr>,
     /// The backends it runs on.
     pub backends: Backends,
     pub(crate) trigger: ShutdownTrigger,

@@ -2,7 +2,7 @@
 
 use aggregator_core::Result;
 use aggregator_core::domain::{Message, MessageId, OutboxMessage, QueueName};
-use aggregator_core::traits::Outbox;
+use aggregator_core::traits::{Outbox, OutboxBacklog};
 use async_trait::async_trait;
 use sqlx::PgConnection;
 use time::{Duration, OffsetDateTime};
@@ -75,6 +75,19 @@ fn messages(
 
 #[async_trait]
 impl Outbox for PostgresStockStore {
+    async fn outbox_backlog(&self) -> Result<OutboxBacklog> {
+        let row = sqlx::query!(
+            r#"SELECT count(*) AS "messages!", min(created_at) AS oldest FROM outbox"#
+        )
+        .fetch_one(self.pool())
+        .await
+        .map_err(map)?;
+        Ok(OutboxBacklog {
+            messages: u64::try_from(row.messages).unwrap_or(0),
+            oldest: row.oldest,
+        })
+    }
+
     async fn claim_outbox(
         &self,
         now: OffsetDateTime,

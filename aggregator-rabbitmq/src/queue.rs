@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use aggregator_core::domain::{Message, MessageId, QueueName};
-use aggregator_core::traits::{DeadLetter, OrderQueue, Subscription};
+use aggregator_core::traits::{DeadLetter, OrderQueue, QueueDepth, QueuePart, Subscription};
 use aggregator_core::{Error, Result};
 use async_trait::async_trait;
-use lapin::options::{BasicAckOptions, BasicGetOptions};
+use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
 use time::OffsetDateTime;
 
 use crate::config::RabbitConfig;
@@ -142,6 +143,43 @@ impl OrderQueue for RabbitQueue {
         }
         let _ = channel.close(200, "listed".into()).await;
         Ok(letters)
+    }
+
+    async fn depths(&self, queue: QueueName) -> Result<Vec<QueueDepth>> {
+        // A passive declare answers the queue's count of ready messages and touches
+        // none of them (basic_get would mark every message it read redelivered).
+        let config = self.link.config();
+        let delays = config.retry.delays().len();
+        let mut parts = vec![(QueuePart::Ready, config.queue(queue))];
+        for failed_attempt in (1_u32..).take(delays) {
+            parts.push((
+                QueuePart::Retry { failed_attempt },
+                config.delay_queue(queue, failed_attempt),
+            ));
+        }
+        parts.push((QueuePart::DeadLetters, config.dead_letter_queue(queue)));
+        let channel = self.link.channel().await?;
+        let mut depths = Vec::with_capacity(parts.len());
+        for (part, name) in parts {
+            let declared = channel
+                .queue_declare(
+                    name.as_str().into(),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..QueueDeclareOptions::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(|e| transient("counting a queue", &e))?;
+            depths.push(QueueDepth {
+                queue,
+                part,
+                messages: u64::from(declared.message_count()),
+            });
+        }
+        let _ = channel.close(200, "counted".into()).await;
+        Ok(depths)
     }
 
     async fn replay_dead_letters(

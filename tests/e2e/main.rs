@@ -3,6 +3,7 @@
 
 mod binaries;
 mod in_memory;
+mod ops_listener;
 mod real_services;
 mod settings_reach_backends;
 mod support;

@@ -110,6 +110,7 @@ pub async fn outbox_suite(store: &dyn StockStore) {
     concurrent_outbox_claimers_never_share_a_message(store).await;
     outbox_lease_expires_and_sent_messages_stay_sent(store).await;
     outbox_claims_by_id_follow_the_lease_rules(store).await;
+    outbox_backlog_counts_unsent_messages_and_their_oldest(store).await;
 }
 
 /// Runs every queue case, one after another, on a queue built with `policy`.
@@ -119,6 +120,7 @@ pub async fn order_queue_suite(queue: &dyn OrderQueue, policy: &RetryPolicy) {
     dead_letter_at_once_and_replay_one(queue).await;
     unsettled_delivery_is_redelivered(queue).await;
     prefetch_bounds_unsettled_deliveries(queue).await;
+    depths_count_waiting_messages_without_touching_them(queue, policy).await;
 }
 
 /// Runs every cache case, one after another.

@@ -9,6 +9,16 @@ use crate::domain::{Message, MessageId, OrderMessage, OutboxMessage, QueueName};
 use crate::traits::StockStore;
 
 async fn place_with_outbox(store: &dyn StockStore, fx: &Fixture, count: u32) -> HashSet<MessageId> {
+    place_with_outbox_at(store, fx, count, fx.now).await
+}
+
+/// Places `count` orders, each with one outbox message written at `written`.
+async fn place_with_outbox_at(
+    store: &dyn StockStore,
+    fx: &Fixture,
+    count: u32,
+    written: time::OffsetDateTime,
+) -> HashSet<MessageId> {
     let mut ids = HashSet::new();
     for n in 0..count {
         let mut placement = fx.placement(n, vec![fx.line(&fx.vendor_a, 1)]);
@@ -22,7 +32,7 @@ async fn place_with_outbox(store: &dyn StockStore, fx: &Fixture, count: u32) -> 
         placement.outbox = vec![OutboxMessage {
             queue: QueueName::Orders,
             message,
-            created_at: fx.now,
+            created_at: written,
         }];
         valid(store.place_order(placement).await, "place");
     }
@@ -172,4 +182,41 @@ pub async fn outbox_claims_by_id_follow_the_lease_rules(store: &dyn StockStore) 
         "claim nothing",
     );
     assert!(none.is_empty());
+}
+
+/// The backlog counts unsent messages, leased or not, and names the oldest one's time;
+/// marking messages sent takes them out of it. Other writers may share the store, so
+/// ours are written ten years back (and at a millisecond of their own), where nothing
+/// else writes.
+pub async fn outbox_backlog_counts_unsent_messages_and_their_oldest(store: &dyn StockStore) {
+    let fx = Fixture::new(store, 100, 0).await;
+    let offset = i64::from(uuid::Uuid::now_v7().as_bytes()[15]);
+    let written = fx.now - Duration::days(3_650) + Duration::milliseconds(offset);
+    let ours = place_with_outbox_at(store, &fx, 3, written).await;
+
+    let backlog = valid(store.outbox_backlog().await, "backlog");
+    assert!(
+        backlog.messages >= 3,
+        "our three unsent messages are counted"
+    );
+    let oldest = backlog.oldest.expect("there are unsent messages");
+    assert!(oldest <= written, "the oldest is at least as old as ours");
+    assert!(backlog.oldest_age(fx.now) >= Duration::days(3_649));
+
+    let leased = claim_until_seen(store, &ours, fx.now, Duration::seconds(30)).await;
+    assert!(ours.is_subset(&leased));
+    let while_leased = valid(store.outbox_backlog().await, "backlog while leased");
+    assert!(
+        while_leased.oldest.is_some_and(|oldest| oldest <= written),
+        "leased messages are still unsent"
+    );
+
+    let all: Vec<MessageId> = ours.into_iter().collect();
+    valid(store.mark_outbox_sent(&all).await, "mark all");
+    let after = valid(store.outbox_backlog().await, "backlog after");
+    assert_ne!(
+        after.oldest,
+        Some(written),
+        "sent messages leave the backlog"
+    );
 }

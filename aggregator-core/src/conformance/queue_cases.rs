@@ -6,7 +6,9 @@ use tokio::time::{Instant, timeout};
 
 use super::fixture::valid;
 use crate::domain::{Message, OrderId, OrderMessage, QueueName};
-use crate::traits::{Delivery, OrderQueue, RetryOutcome, RetryPolicy, Subscription};
+use crate::traits::{
+    Delivery, OrderQueue, QueueDepth, QueuePart, RetryOutcome, RetryPolicy, Subscription,
+};
 
 /// How long a case waits for a delivery that should come.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -251,4 +253,104 @@ pub async fn prefetch_bounds_unsettled_deliveries(queue: &dyn OrderQueue) {
         ),
         "prefetch 0 is refused"
     );
+}
+
+/// The messages waiting in `part` of `queue`.
+fn waiting(depths: &[QueueDepth], part: QueuePart) -> u64 {
+    depths.iter().find(|depth| depth.part == part).map_or_else(
+        || panic!("no {part:?} in {depths:?}"),
+        |depth| depth.messages,
+    )
+}
+
+/// Polls `depths` of `queue` until `wanted` holds (counts may lag a settle a little).
+async fn depths_until(
+    queue: &dyn OrderQueue,
+    what: &str,
+    wanted: impl Fn(&[QueueDepth]) -> bool,
+) -> Vec<QueueDepth> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let depths = valid(queue.depths(QueueName::Orders).await, "depths");
+        if wanted(&depths) {
+            return depths;
+        }
+        assert!(Instant::now() < deadline, "{what}: still {depths:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Depths list the ready part, one part per retry delay and the dead letters, count
+/// what waits in each, and reading them touches no message: what was counted is then
+/// delivered as a first delivery, not a redelivery.
+pub async fn depths_count_waiting_messages_without_touching_them(
+    queue: &dyn OrderQueue,
+    policy: &RetryPolicy,
+) {
+    let before = valid(queue.depths(QueueName::Orders).await, "depths");
+    let mut parts: Vec<QueuePart> = before.iter().map(|depth| depth.part).collect();
+    parts.sort();
+    let mut expected = vec![QueuePart::Ready, QueuePart::DeadLetters];
+    expected.extend(
+        (1_u32..)
+            .take(policy.delays().len())
+            .map(|failed_attempt| QueuePart::Retry { failed_attempt }),
+    );
+    expected.sort();
+    assert_eq!(parts, expected, "every part is listed once");
+    let names: Vec<String> = before.iter().map(QueueDepth::name).collect();
+    assert!(names.contains(&"order_queue".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"order_queue.retry.1".to_owned()),
+        "{names:?}"
+    );
+    assert!(names.contains(&"order_queue.dlq".to_owned()), "{names:?}");
+    let (ready, dead) = (
+        waiting(&before, QueuePart::Ready),
+        waiting(&before, QueuePart::DeadLetters),
+    );
+
+    let sent = [message(), message(), message()];
+    for message in &sent {
+        valid(queue.publish(QueueName::Orders, message).await, "publish");
+    }
+    depths_until(queue, "three published", |depths| {
+        waiting(depths, QueuePart::Ready) == ready + 3
+    })
+    .await;
+    // Counted twice more: counting must not touch them.
+    valid(queue.depths(QueueName::Orders).await, "depths");
+    valid(queue.depths(QueueName::Orders).await, "depths");
+
+    let mut subscription = valid(queue.subscribe(QueueName::Orders, 1).await, "subscribe");
+    let first = next(&mut subscription).await;
+    assert!(!first.redelivered, "counting marked a message redelivered");
+    let dead_id = first.message.id;
+    valid(first.dead_letter("counted").await, "dead letter");
+    for _ in 0..2 {
+        let delivery = next(&mut subscription).await;
+        assert!(
+            !delivery.redelivered,
+            "counting marked a message redelivered"
+        );
+        valid(delivery.ack().await, "ack");
+    }
+    depths_until(queue, "one dead letter, none ready", |depths| {
+        waiting(depths, QueuePart::Ready) == ready
+            && waiting(depths, QueuePart::DeadLetters) == dead + 1
+    })
+    .await;
+
+    assert_eq!(
+        valid(
+            queue
+                .replay_dead_letters(QueueName::Orders, Some(dead_id))
+                .await,
+            "replay"
+        ),
+        1
+    );
+    let replayed = next(&mut subscription).await;
+    assert_eq!(replayed.message.id, dead_id);
+    valid(replayed.ack().await, "ack");
 }

@@ -12,7 +12,8 @@ use tokio::time::Instant;
 use crate::domain::{Message, MessageId, QueueName};
 use crate::error::{Error, Result};
 use crate::traits::{
-    DeadLetter, Delivery, DeliverySettler, OrderQueue, RetryOutcome, RetryPolicy, Subscription,
+    DeadLetter, Delivery, DeliverySettler, OrderQueue, QueueDepth, QueuePart, RetryOutcome,
+    RetryPolicy, Subscription,
 };
 
 #[derive(Debug, Clone)]
@@ -208,6 +209,42 @@ impl OrderQueue for InMemoryOrderQueue {
             self.shared.wake(queue);
         }
         Ok(moved)
+    }
+
+    async fn depths(&self, queue: QueueName) -> Result<Vec<QueueDepth>> {
+        let tiers = self.shared.policy.delays().len();
+        let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        Ok(self.shared.with_lane(queue, |lane| {
+            lane.promote_due(Instant::now());
+            let mut retrying = vec![0_usize; tiers];
+            for Reverse(delayed) in &lane.delayed {
+                let tier = usize::try_from(delayed.envelope.attempt.saturating_sub(2))
+                    .unwrap_or(usize::MAX);
+                if let Some(slot) = retrying.get_mut(tier) {
+                    *slot += 1;
+                }
+            }
+            let mut depths = vec![QueueDepth {
+                queue,
+                part: QueuePart::Ready,
+                messages: count(lane.ready.len()),
+            }];
+            depths.extend(
+                (1_u32..)
+                    .zip(retrying)
+                    .map(|(failed_attempt, waiting)| QueueDepth {
+                        queue,
+                        part: QueuePart::Retry { failed_attempt },
+                        messages: count(waiting),
+                    }),
+            );
+            depths.push(QueueDepth {
+                queue,
+                part: QueuePart::DeadLetters,
+                messages: count(lane.dead.len()),
+            });
+            depths
+        }))
     }
 }
 

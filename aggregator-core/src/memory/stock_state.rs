@@ -13,8 +13,8 @@ use crate::domain::{
 };
 use crate::error::{Error, Result, ShortLine};
 use crate::traits::{
-    ExpiredBatch, HoldConversion, HoldPlacement, OrderPlacement, OrderQuery, Page, Placed,
-    PlannedLine, Reroute,
+    ExpiredBatch, HoldConversion, HoldPlacement, OrderPlacement, OrderQuery, OutboxBacklog, Page,
+    Placed, PlannedLine, Reroute,
 };
 
 type StockKey = (VendorId, VendorSku);
@@ -814,6 +814,17 @@ impl StockState {
     pub(super) fn mark_outbox_sent(&mut self, ids: &[MessageId]) {
         for id in ids {
             self.outbox.remove(id);
+        }
+    }
+
+    pub(super) fn outbox_backlog(&self) -> OutboxBacklog {
+        OutboxBacklog {
+            messages: u64::try_from(self.outbox.len()).unwrap_or(u64::MAX),
+            oldest: self
+                .outbox
+                .values()
+                .map(|entry| entry.message.created_at)
+                .min(),
         }
     }
 

@@ -13,7 +13,7 @@ use crate::domain::{
 use crate::error::Result;
 use crate::traits::{
     CatalogReads, ExpiredBatch, HoldConversion, HoldPlacement, HoldStore, OrderPlacement,
-    OrderQuery, OrderStore, Outbox, Page, Placed, Reroute, VendorLedger,
+    OrderQuery, OrderStore, Outbox, OutboxBacklog, Page, Placed, Reroute, VendorLedger,
 };
 
 /// A [`StockStore`](crate::traits::StockStore) in process memory: every operation runs under one lock, so each is
@@ -210,5 +210,9 @@ impl Outbox for InMemoryStockStore {
     async fn mark_outbox_sent(&self, ids: &[MessageId]) -> Result<()> {
         self.state().mark_outbox_sent(ids);
         Ok(())
+    }
+
+    async fn outbox_backlog(&self) -> Result<OutboxBacklog> {
+        Ok(self.state().outbox_backlog())
     }
 }

@@ -140,6 +140,7 @@ async fn gather<Req, Resp, F, Fut>(
         let Ok(slot) = slot else {
             break;
         };
+        super::telemetry::batch_gathered(name, batch.len());
         let call = call.clone();
         tokio::spawn(async move {
             let (requests, answers): (Vec<Req>, Vec<_>) = batch.into_iter().unzip();

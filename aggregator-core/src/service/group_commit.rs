@@ -17,7 +17,7 @@ use crate::domain::{
 use crate::error::Result;
 use crate::traits::{
     CatalogReads, ExpiredBatch, HoldConversion, HoldPlacement, HoldStore, OrderPlacement,
-    OrderQuery, OrderStore, Outbox, Page, Placed, Reroute, StockStore, VendorLedger,
+    OrderQuery, OrderStore, Outbox, OutboxBacklog, Page, Placed, Reroute, StockStore, VendorLedger,
 };
 
 type Change = (Transition, Vec<OutboxMessage>);
@@ -271,5 +271,9 @@ impl<S: Outbox + ?Sized> Outbox for GroupCommit<S> {
 
     async fn mark_outbox_sent(&self, ids: &[MessageId]) -> Result<()> {
         self.store.mark_outbox_sent(ids).await
+    }
+
+    async fn outbox_backlog(&self) -> Result<OutboxBacklog> {
+        self.store.outbox_backlog().await
     }
 }

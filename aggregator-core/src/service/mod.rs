@@ -19,6 +19,7 @@ mod sweeper;
 mod sync;
 mod sync_consumer;
 mod sync_progress;
+pub mod telemetry;
 mod vendors;
 
 pub use batcher::BatchConfig;

@@ -112,6 +112,7 @@ impl OutboxRelay {
         }
         if !sent.is_empty() {
             self.store.mark_outbox_sent(&sent).await?;
+            super::telemetry::outbox_published(sent.len());
         }
         match failure {
             Some(error) => Err(error),

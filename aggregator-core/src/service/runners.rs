@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 use crate::domain::{OrderMessage, QueueName};
 use crate::error::{Error, Result};
 use crate::service::processor::{OrderProcessor, ProcessOutcome};
+use crate::service::telemetry::{self, WorkerOutcome};
 use crate::traits::{Delivery, OrderQueue, RetryOutcome};
 
 /// Tells every runner to stop; dropping it stops them too.
@@ -103,7 +104,12 @@ impl Default for WorkerConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settled {
     /// Handled and acknowledged.
-    Done(String),
+    Done {
+        /// What the processing came to.
+        outcome: WorkerOutcome,
+        /// The same, for a log line.
+        what: String,
+    },
     /// Failed for a reason that may pass; it comes back after the queue's delay.
     Retrying(String),
     /// Out of attempts, but work that must not stop (a cancellation at a vendor) was
@@ -114,9 +120,30 @@ pub enum Settled {
     DeadLettered(String),
 }
 
+impl Settled {
+    /// The outcome under which the delivery is counted.
+    pub fn outcome(&self) -> WorkerOutcome {
+        match self {
+            Self::Done { outcome, .. } => *outcome,
+            Self::Retrying(_) => WorkerOutcome::Retrying,
+            Self::Requeued(_) => WorkerOutcome::Requeued,
+            Self::DeadLettered(_) => WorkerOutcome::DeadLettered,
+        }
+    }
+}
+
 /// How long a delivery whose give-up failed waits before it is handed back, so that a
 /// store outage does not turn into a hot redelivery loop.
 const GIVE_UP_FAILED_PAUSE: Duration = Duration::from_secs(1);
+
+fn kind(outcome: &ProcessOutcome) -> WorkerOutcome {
+    match outcome {
+        ProcessOutcome::Confirmed(_) => WorkerOutcome::Confirmed,
+        ProcessOutcome::Failed(_) => WorkerOutcome::Failed,
+        ProcessOutcome::AlreadySettled(_) => WorkerOutcome::AlreadySettled,
+        ProcessOutcome::CancelledAtVendor => WorkerOutcome::CancelledAtVendor,
+    }
+}
 
 fn describe(outcome: &ProcessOutcome) -> String {
     match outcome {
@@ -131,11 +158,22 @@ fn describe(outcome: &ProcessOutcome) -> String {
 /// retry a retryable failure; on the last attempt, or for a failure that will not pass,
 /// give the message up first (the order fails with its units released, a cancellation
 /// is queued again) and only then dead-letter it. An error means the delivery could not
-/// be settled (the give-up failed, or the queue did) and will be redelivered.
+/// be settled (the give-up failed, or the queue did) and will be redelivered. Every
+/// delivery is counted under its outcome ([`telemetry::WORKER_MESSAGES`]).
 pub async fn settle_order_delivery(
     processor: &OrderProcessor,
     delivery: Delivery,
 ) -> Result<Settled> {
+    let settled = settle(processor, delivery).await;
+    telemetry::worker_settled(
+        settled
+            .as_ref()
+            .map_or(WorkerOutcome::Unsettled, Settled::outcome),
+    );
+    settled
+}
+
+async fn settle(processor: &OrderProcessor, delivery: Delivery) -> Result<Settled> {
     let message: OrderMessage = match delivery.message.decode() {
         Ok(message) => message,
         Err(error) => {
@@ -147,7 +185,10 @@ pub async fn settle_order_delivery(
     let error = match processor.handle(&message).await {
         Ok(outcome) => {
             delivery.ack().await?;
-            return Ok(Settled::Done(describe(&outcome)));
+            return Ok(Settled::Done {
+                outcome: kind(&outcome),
+                what: describe(&outcome),
+            });
         }
         Err(error) => error,
     };
@@ -208,7 +249,7 @@ pub async fn run_order_worker(
                 let processor = processor.clone();
                 in_flight.spawn(async move {
                     match settle_order_delivery(&processor, delivery).await {
-                        Ok(Settled::Done(what)) => tracing::debug!(%what, "order message done"),
+                        Ok(Settled::Done { what, .. }) => tracing::debug!(%what, "order message done"),
                         Ok(Settled::Retrying(reason)) => tracing::warn!(%reason, "order message will be retried"),
                         Ok(Settled::Requeued(reason)) => tracing::warn!(%reason, "order message out of attempts; queued again"),
                         Ok(Settled::DeadLettered(reason)) => tracing::error!(%reason, "order message dead-lettered"),

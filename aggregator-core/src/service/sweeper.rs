@@ -35,8 +35,10 @@ impl Sweeper {
         loop {
             let batch = self.store.expire_overdue(now, self.batch_size).await?;
             let full = batch.len() >= self.batch_size as usize;
+            let (batch_orders, batch_holds) = (batch.orders.len(), batch.holds.len());
             total.orders.extend(batch.orders);
             total.holds.extend(batch.holds);
+            super::telemetry::expired(batch_orders, batch_holds);
             if !full {
                 return Ok(total);
             }

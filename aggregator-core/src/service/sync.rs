@@ -150,6 +150,16 @@ impl StockSync {
     /// sync does not move.
     pub async fn sync_vendor(&self, vendor: &VendorId) -> Result<SyncReport> {
         let started = std::time::Instant::now();
+        let synced = self.fetch_and_apply(vendor, started).await;
+        super::telemetry::stock_synced(vendor, synced.is_ok(), started.elapsed());
+        synced
+    }
+
+    async fn fetch_and_apply(
+        &self,
+        vendor: &VendorId,
+        started: std::time::Instant,
+    ) -> Result<SyncReport> {
         let pages = match self.fetch_all(vendor).await {
             Ok(pages) => pages,
             Err(error) => return Err(self.failed(vendor, error).await),

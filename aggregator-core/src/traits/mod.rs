@@ -14,10 +14,11 @@ pub use cache::{Cache, CacheExt, RateDecision, RateLimit};
 pub use catalog_reads::CatalogReads;
 pub use hold_store::HoldStore;
 pub use order_queue::{
-    DeadLetter, Delivery, DeliverySettler, OrderQueue, RetryOutcome, RetryPolicy, Subscription,
+    DeadLetter, Delivery, DeliverySettler, OrderQueue, QueueDepth, QueuePart, RetryOutcome,
+    RetryPolicy, Subscription,
 };
 pub use order_store::OrderStore;
-pub use outbox::Outbox;
+pub use outbox::{Outbox, OutboxBacklog};
 pub use stock_store::{
     ExpiredBatch, HoldConversion, HoldLimits, HoldPlacement, IdempotencyRecord, OrderPlacement,
     OrderQuery, Page, Placed, PlannedAllocation, PlannedLine, Reroute, StockStore,

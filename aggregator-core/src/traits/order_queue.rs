@@ -97,6 +97,47 @@ pub struct DeadLetter {
     pub dead_at: OffsetDateTime,
 }
 
+/// A part of a queue where messages wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum QueuePart {
+    /// Ready for delivery.
+    Ready,
+    /// Waiting out the delay after failed attempt `failed_attempt` (one part per delay
+    /// of the retry policy).
+    Retry {
+        /// The attempt that failed, from 1.
+        failed_attempt: u32,
+    },
+    /// Dead-lettered.
+    DeadLetters,
+}
+
+/// How many messages wait in one part of a queue, as [`OrderQueue::depths`] counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// The queue.
+    pub queue: QueueName,
+    /// The part of it.
+    pub part: QueuePart,
+    /// Messages waiting there; deliveries out with a consumer and not yet settled are
+    /// not counted.
+    pub messages: u64,
+}
+
+impl QueueDepth {
+    /// The part's name as the seed names queues (no backend prefix): `order_queue`,
+    /// `order_queue.retry.1`, `order_queue.dlq`.
+    pub fn name(&self) -> String {
+        match self.part {
+            QueuePart::Ready => self.queue.as_str().to_owned(),
+            QueuePart::Retry { failed_attempt } => {
+                format!("{}.retry.{failed_attempt}", self.queue.as_str())
+            }
+            QueuePart::DeadLetters => self.queue.dead_letter_name().to_owned(),
+        }
+    }
+}
+
 /// Settles one delivery; backends implement it, consumers use [`Delivery`].
 #[async_trait]
 pub trait DeliverySettler: Send + Debug {
@@ -204,6 +245,11 @@ pub trait OrderQueue: Send + Sync + Debug + 'static {
     /// queue as fresh first attempts; returns how many moved.
     async fn replay_dead_letters(&self, queue: QueueName, only: Option<MessageId>)
     -> Result<usize>;
+
+    /// How many messages wait in each part of `queue`: ready, each retry delay of the
+    /// policy (every one listed, empty or not), and dead letters. Reads counts only:
+    /// no message is delivered, moved or marked redelivered.
+    async fn depths(&self, queue: QueueName) -> Result<Vec<QueueDepth>>;
 }
 
 macro_rules! forward_order_queue {
@@ -233,6 +279,9 @@ macro_rules! forward_order_queue {
                 only: Option<MessageId>,
             ) -> Result<usize> {
                 (**self).replay_dead_letters(queue, only).await
+            }
+            async fn depths(&self, queue: QueueName) -> Result<Vec<QueueDepth>> {
+                (**self).depths(queue).await
             }
         }
     };

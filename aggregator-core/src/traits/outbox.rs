@@ -37,4 +37,26 @@ pub trait Outbox: Send + Sync + Debug + 'static {
 
     /// Marks outbox messages as published; unknown ids are ignored.
     async fn mark_outbox_sent(&self, ids: &[MessageId]) -> Result<()>;
+
+    /// How many messages are written but not yet marked sent (leased or not), and when
+    /// the oldest of them was written. Changes nothing.
+    async fn outbox_backlog(&self) -> Result<OutboxBacklog>;
+}
+
+/// The outbox's unsent messages, as [`Outbox::outbox_backlog`] counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxBacklog {
+    /// Messages not yet marked sent.
+    pub messages: u64,
+    /// When the oldest of them was written, in our clock; `None` when there are none.
+    pub oldest: Option<OffsetDateTime>,
+}
+
+impl OutboxBacklog {
+    /// How long the oldest unsent message has waited at `now` (zero when there is none,
+    /// or when it was written after `now`).
+    pub fn oldest_age(&self, now: OffsetDateTime) -> Duration {
+        self.oldest
+            .map_or(Duration::ZERO, |oldest| (now - oldest).max(Duration::ZERO))
+    }
 }

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use crate::domain::{Quantity, SnapshotRow, VendorId, VendorSku};
 use crate::error::{Error, Result};
+use crate::resilience::BreakerState;
 
 /// What a vendor says about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +117,12 @@ pub trait VendorClient: Send + Sync + Debug + 'static {
     /// never saw is fine). Once cancelled, placing again with the same key must not
     /// answer `Accepted`.
     async fn cancel_order(&self, idempotency_key: &str) -> Result<()>;
+
+    /// Where the client's circuit breaker stands, for clients that keep one; `None`
+    /// for those that do not.
+    fn breaker_state(&self) -> Option<BreakerState> {
+        None
+    }
 }
 
 macro_rules! forward_vendor_client {
@@ -139,6 +146,9 @@ macro_rules! forward_vendor_client {
             }
             async fn cancel_order(&self, idempotency_key: &str) -> Result<()> {
                 (**self).cancel_order(idempotency_key).await
+            }
+            fn breaker_state(&self) -> Option<BreakerState> {
+                (**self).breaker_state()
             }
         }
     };

@@ -8,7 +8,7 @@ use aggregator_core::service::{
     BatchConfig, CommitFeed, OrderConfig, OrderService, OutboxRelay, group_commit,
 };
 use aggregator_core::traits::StockStore;
-use aggregator_core::traits::{DeadLetter, Subscription};
+use aggregator_core::traits::{DeadLetter, QueueDepth, Subscription};
 use async_trait::async_trait;
 use time::Duration;
 
@@ -41,6 +41,9 @@ impl OrderQueue for FlakyQueue {
         only: Option<MessageId>,
     ) -> Result<usize> {
         self.inner.replay_dead_letters(queue, only).await
+    }
+    async fn depths(&self, queue: QueueName) -> Result<Vec<QueueDepth>> {
+        self.inner.depths(queue).await
     }
 }
 

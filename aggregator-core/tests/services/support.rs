@@ -8,7 +8,9 @@ use std::time::Duration as StdDuration;
 use aggregator_core::domain::{MessageId, Order, OrderId, OutboxMessage, Transition};
 use aggregator_core::error::Error;
 use aggregator_core::prelude::*;
-use aggregator_core::traits::{ExpiredBatch, OrderPlacement, OrderQuery, Page, Placed, Reroute};
+use aggregator_core::traits::{
+    ExpiredBatch, OrderPlacement, OrderQuery, OutboxBacklog, Page, Placed, Reroute,
+};
 use async_trait::async_trait;
 
 use aggregator_core::domain::{
@@ -296,5 +298,8 @@ impl Outbox for FaultyStore {
             return Err(Error::transient("postgres", "connection lost"));
         }
         self.inner.mark_outbox_sent(ids).await
+    }
+    async fn outbox_backlog(&self) -> Result<OutboxBacklog> {
+        self.inner.outbox_backlog().await
     }
 }

@@ -51,7 +51,7 @@ pub(crate) async fn metrics_and_timeout(
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let method = req.method().to_string();
+    let method = req.method().clone();
     let timeout = state.inner.config.request_timeout;
     let response = match tokio::time::timeout(timeout, next.run(req)).await {
         Ok(response) => response,
@@ -70,8 +70,9 @@ pub(crate) async fn metrics_and_timeout(
     }
     state
         .inner
-        .metrics
-        .record(&route, &method, status, started.elapsed());
+        .gauges
+        .telemetry()
+        .request(&route, method.as_str(), status, started.elapsed());
     response
 }
 

@@ -8,7 +8,6 @@ mod access_log;
 mod config;
 mod drain;
 mod extract;
-mod metrics;
 mod middleware;
 mod problem;
 pub mod requests;

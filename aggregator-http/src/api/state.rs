@@ -6,11 +6,11 @@ use std::sync::Arc;
 use aggregator_core::clock::Clock;
 use aggregator_core::error::Result;
 use aggregator_core::service::{CachedCatalog, Catalog, OrderConfig, OrderService, RateLimiter};
-use aggregator_core::traits::{Cache, OrderQueue, StockStore};
+use aggregator_core::traits::{Cache, OrderQueue, StockStore, VendorDirectory};
 use futures_util::future::BoxFuture;
 
 use super::config::ApiConfig;
-use super::metrics::Metrics;
+use crate::ops::{SystemGauges, Telemetry};
 
 /// A health check of one component: `Ok` when it answers.
 pub type Probe = Arc<dyn Fn() -> BoxFuture<'static, Result<()>> + Send + Sync>;
@@ -58,7 +58,7 @@ pub(crate) struct Inner {
     pub(crate) cache: Arc<dyn Cache>,
     pub(crate) limiter: RateLimiter,
     pub(crate) config: ApiConfig,
-    pub(crate) metrics: Metrics,
+    pub(crate) gauges: SystemGauges,
     pub(crate) probes: HealthProbes,
     pub(crate) health: super::routes::health::HealthMemo,
 }
@@ -114,6 +114,9 @@ pub struct ApiServices {
     pub cache: Arc<dyn Cache>,
     /// Health checks of the queue and the cache.
     pub probes: HealthProbes,
+    /// Where requests are counted and what `/metrics` reads (shared with the process's
+    /// ops listener, if it has one).
+    pub gauges: SystemGauges,
 }
 
 impl ApiState {
@@ -127,6 +130,7 @@ impl ApiState {
             queue,
             cache,
             probes,
+            gauges,
         } = services;
         Self {
             inner: Arc::new(Inner {
@@ -138,7 +142,7 @@ impl ApiState {
                 limiter: RateLimiter::new(cache.clone()),
                 cache,
                 config,
-                metrics: Metrics::default(),
+                gauges,
                 probes,
                 health: super::routes::health::HealthMemo::default(),
             }),
@@ -163,6 +167,14 @@ impl ApiState {
             cache.clone(),
             config.cache_ttl,
         ));
+        let gauges = SystemGauges::new(
+            Telemetry::new(),
+            store.clone(),
+            queue.clone(),
+            VendorDirectory::new(),
+            clock.clone(),
+            Some(catalog.clone()),
+        );
         let orders = OrderService::new(store.clone(), store.clone(), store.clone(), clock, orders)?
             .with_cache(catalog.clone());
         Ok(Self::from_services(
@@ -174,6 +186,7 @@ impl ApiState {
                 queue,
                 cache,
                 probes,
+                gauges,
             },
             config,
         ))

@@ -98,11 +98,6 @@ impl HttpVendorClient {
         })
     }
 
-    /// Where this vendor's circuit breaker stands.
-    pub fn breaker_state(&self) -> BreakerState {
-        self.breaker.state()
-    }
-
     /// The config this client runs with.
     pub fn config(&self) -> &HttpVendorConfig {
         &self.config
@@ -278,6 +273,10 @@ fn header<'a>(answer: &'a Answer, name: &str) -> std::result::Result<&'a str, Ju
 impl VendorClient for HttpVendorClient {
     fn vendor(&self) -> &VendorId {
         &self.config.vendor
+    }
+
+    fn breaker_state(&self) -> Option<BreakerState> {
+        Some(self.breaker.state())
     }
 
     async fn health(&self) -> Result<()> {

@@ -4,11 +4,14 @@ use std::sync::Arc;
 
 use aggregator_core::clock::SystemClock;
 use aggregator_core::domain::CustomerId;
+use aggregator_core::domain::{Message, QueueName};
 use aggregator_core::error::Error;
 use aggregator_core::memory::{InMemoryCache, InMemoryOrderQueue, InMemoryStockStore};
 use aggregator_core::service::OrderConfig;
+use aggregator_core::traits::OrderQueue;
 use aggregator_core::traits::StockStore;
 use aggregator_http::api::{ApiBackends, ApiConfig, ApiKeys, ApiState, HealthProbes, Probe, Role};
+use aggregator_http::ops::parse_exposition;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -55,7 +58,8 @@ async fn health_reports_every_component_and_a_down_cache_is_degraded_not_down() 
 }
 
 #[tokio::test]
-async fn metrics_count_requests_and_show_orders_vendors_and_cache() {
+async fn metrics_parse_as_prometheus_text_and_show_requests_orders_queues_outbox_vendors_and_cache()
+{
     let app = TestApp::open().await;
     app.post(
         "/order",
@@ -65,26 +69,139 @@ async fn metrics_count_requests_and_show_orders_vendors_and_cache() {
     app.get("/api/products/MOUSE-007").await;
     app.get("/api/products/MOUSE-007").await;
     app.get("/api/orders/not-a-uuid").await;
+    let brew = reqwest::Method::from_bytes(b"BREW").expect("method");
+    app.send(brew, "/api/products", None, &[]).await;
     let response = app.send(reqwest::Method::GET, "/metrics", None, &[]).await;
     assert!(
         response.headers()["content-type"]
             .to_str()
             .unwrap_or_default()
-            .starts_with("text/plain")
+            .starts_with("text/plain; version=0.0.4")
     );
     let text = response.text().await.expect("text");
-    for needle in [
-        "http_requests_total{route=\"/order\",method=\"POST\",status=\"201\"} 1",
-        "http_requests_total{route=\"/api/orders/{id}\",method=\"GET\",status=\"400\"} 1",
-        "http_request_duration_seconds_bucket{route=\"/order\",le=\"+Inf\"} 1",
-        "aggregator_orders{status=\"reserved\"} 1",
-        "aggregator_reservations 1",
-        "aggregator_vendor_health{vendor=\"VendorA\"} 0",
-        "aggregator_dead_letters{queue=\"order_queue.dlq\"} 0",
-        "aggregator_cache_reads{outcome=\"hit\"} 1",
+    let metrics = parse_exposition(&text).unwrap_or_else(|why| panic!("{why}\n{text}"));
+    let value = |name: &str, labels: &[(&str, &str)]| {
+        metrics
+            .value(name, labels)
+            .unwrap_or_else(|| panic!("no {name} {labels:?} in\n{text}"))
+    };
+    let posted = [("route", "/order"), ("method", "POST"), ("status", "201")];
+    assert_eq!(value("http_requests_total", &posted), 1.0);
+    let bad = [
+        ("route", "/api/orders/{id}"),
+        ("method", "GET"),
+        ("status", "400"),
+    ];
+    assert_eq!(value("http_requests_total", &bad), 1.0);
+    let methods: Vec<&str> = metrics
+        .named("http_requests_total")
+        .filter_map(|sample| sample.labels.get("method").map(String::as_str))
+        .collect();
+    assert!(methods.contains(&"other"), "BREW is counted as other");
+    assert!(
+        methods
+            .iter()
+            .all(|m| ["GET", "POST", "DELETE", "other"].contains(m)),
+        "only known methods: {methods:?}"
+    );
+    assert_eq!(
+        value(
+            "http_request_duration_seconds_bucket",
+            &[("route", "/order"), ("le", "+Inf")]
+        ),
+        1.0
+    );
+    assert_eq!(value("aggregator_orders", &[("status", "reserved")]), 1.0);
+    assert_eq!(
+        value("aggregator_vendor_health", &[("vendor", "VendorA")]),
+        0.0
+    );
+    assert!(
+        value(
+            "aggregator_vendor_sync_age_seconds",
+            &[("vendor", "VendorA")]
+        ) >= 0.0
+    );
+    for queue in [
+        "order_queue",
+        "order_queue.retry.1",
+        "order_queue.dlq",
+        "stock_sync_queue.dlq",
     ] {
-        assert!(text.contains(needle), "missing {needle} in\n{text}");
+        value("aggregator_queue_messages", &[("queue", queue)]);
     }
+    assert_eq!(
+        value("aggregator_queue_messages", &[("queue", "order_queue.dlq")]),
+        0.0
+    );
+    assert_eq!(
+        value("aggregator_outbox_messages", &[]),
+        1.0,
+        "the placement's message"
+    );
+    assert!(value("aggregator_outbox_oldest_age_seconds", &[]) >= 0.0);
+    assert_eq!(
+        value("aggregator_cache_reads_total", &[("outcome", "hit")]),
+        1.0
+    );
+    assert_eq!(
+        value("aggregator_component_up", &[("component", "store")]),
+        1.0
+    );
+    assert_eq!(
+        value("aggregator_component_up", &[("component", "queue")]),
+        1.0
+    );
+    assert_eq!(
+        metrics
+            .types
+            .get("aggregator_cache_reads_total")
+            .map(String::as_str),
+        Some("counter")
+    );
+}
+
+/// Reading `/metrics` counts dead letters without taking them: the next reader gets
+/// each one as a first delivery, never marked redelivered.
+#[tokio::test]
+async fn metrics_count_dead_letters_without_touching_them() {
+    let app = TestApp::open().await;
+    let queue = &app.queue;
+    let mut subscription = queue
+        .subscribe(QueueName::Orders, 1)
+        .await
+        .expect("subscribe");
+    let message = Message::json(&json!({"kind": "not an order message"})).expect("message");
+    queue
+        .publish(QueueName::Orders, &message)
+        .await
+        .expect("publish");
+    let delivery = subscription.next().await.expect("delivery");
+    delivery
+        .dead_letter("malformed")
+        .await
+        .expect("dead letter");
+    for _ in 0..3 {
+        let text = app
+            .send(reqwest::Method::GET, "/metrics", None, &[])
+            .await
+            .text()
+            .await
+            .expect("text");
+        let metrics = parse_exposition(&text).expect("valid");
+        assert_eq!(
+            metrics.value("aggregator_queue_messages", &[("queue", "order_queue.dlq")]),
+            Some(1.0)
+        );
+    }
+    queue
+        .replay_dead_letters(QueueName::Orders, None)
+        .await
+        .expect("replay");
+    let again = subscription.next().await.expect("delivery");
+    assert_eq!(again.message.id, message.id);
+    assert!(!again.redelivered, "scrapes did not deliver it");
+    again.ack().await.expect("ack");
 }
 
 /// An API whose cache check fails with "connection refused" and counts its calls.

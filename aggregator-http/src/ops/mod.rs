@@ -1,0 +1,25 @@
+//! Operating a process: its figures for Prometheus and its health.
+//!
+//! * [`Telemetry`]: one instance's figures (HTTP requests, gauges read at scrape time)
+//!   plus the process-wide ones the core services record (worker outcomes, batch
+//!   sizes, relay, sweeper, syncs), rendered in the Prometheus text format.
+//! * [`SystemGauges`]: orders by status, queue depths (read without touching a
+//!   message), the outbox backlog and its oldest message's age, vendors' sync age,
+//!   health and breakers, cache reads.
+//! * [`ops_router`]: `/metrics`, `/health/live`, `/health/ready` for the processes that
+//!   do not serve the API (the API serves the same paths itself).
+//! * [`parse_exposition`]: reads `/metrics` back, checking the format's rules.
+
+mod exposition;
+mod server;
+mod system;
+mod telemetry;
+
+pub use exposition::{Exposition, Sample, parse_exposition};
+pub(crate) use server::PROMETHEUS_TEXT;
+pub use server::{OpsState, ops_router};
+pub use system::{
+    CACHE_READS, COMPONENT_UP, ORDERS, OUTBOX_MESSAGES, OUTBOX_OLDEST_AGE, QUEUE_MESSAGES,
+    SystemGauges, VENDOR_BREAKER, VENDOR_FAILURES, VENDOR_HEALTH, VENDOR_SYNC_AGE,
+};
+pub use telemetry::{HTTP_REQUEST_DURATION, HTTP_REQUESTS, Telemetry, method_label};

@@ -154,6 +154,17 @@ fn every_compose_service_has_a_health_check_or_says_why_not() {
             "{name} has no health check:\n{text}"
         );
     }
+    let worker = &services
+        .iter()
+        .find(|(n, _)| n == "worker")
+        .expect("worker")
+        .1;
+    assert!(
+        worker.contains("AGGREGATOR_OPS_ADDR: 0.0.0.0:9464")
+            && worker.contains("http://127.0.0.1:9464/health/ready")
+            && !worker.contains("disable: true"),
+        "the worker is checked through its ops listener:\n{worker}"
+    );
     let rabbit = &services
         .iter()
         .find(|(n, _)| n == "rabbitmq")

@@ -25,6 +25,8 @@ mod order_cases;
 mod outbox_cases;
 mod queue_cases;
 mod services;
+#[cfg(feature = "testcontainers")]
+pub mod containers;
 mod stock_cases;
 mod stock_model;
 

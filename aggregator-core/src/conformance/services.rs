@@ -1,6 +1,7 @@
 //! How backend tests find the real services: from the environment, skipping with one
 //! clear line when a URL is unset, and failing instead when
-//! `AGGREGATOR_REQUIRE_SERVICES=1` (as CI sets it).
+//! `AGGREGATOR_REQUIRE_SERVICES=1` (as CI sets it). With the `testcontainers` feature, an
+//! unset URL is first filled by a container when a Docker engine is reachable.
 
 /// The variable that turns a missing service from a skip into a failure.
 pub const REQUIRE_SERVICES: &str = "AGGREGATOR_REQUIRE_SERVICES";
@@ -31,13 +32,22 @@ pub fn decide(variable: &str, value: Option<String>, required: bool) -> ServiceD
 
 /// The URL in `variable`, or `None` after printing one line saying the test is skipped.
 ///
+/// With the `testcontainers` feature, an unset `DATABASE_URL`, `AMQP_URL` or `REDIS_URL`
+/// is answered by a container started for it when a Docker engine is reachable (see
+/// [`super::containers`]).
+///
 /// # Panics
 ///
 /// When the variable is unset and `AGGREGATOR_REQUIRE_SERVICES=1`: a required service
 /// that is missing fails the test.
 pub fn service_url(variable: &str) -> Option<String> {
     let required = std::env::var(REQUIRE_SERVICES).is_ok_and(|v| v.trim() == "1");
-    match decide(variable, std::env::var(variable).ok(), required) {
+    let value = std::env::var(variable)
+        .ok()
+        .filter(|url| !url.trim().is_empty());
+    #[cfg(feature = "testcontainers")]
+    let value = value.or_else(|| super::containers::url_for(variable));
+    match decide(variable, value, required) {
         ServiceDecision::Use(url) => Some(url),
         ServiceDecision::Skip(line) => {
             // Written to stderr directly, not through `eprintln!`, so the test harness

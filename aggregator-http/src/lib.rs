@@ -15,5 +15,6 @@ pub mod ops;
 mod vendor_client;
 
 pub use vendor_client::{
-    HttpVendorClient, HttpVendorConfig, VendorEndpoint, parse_vendor_list, vendor_clients,
+    HttpVendorClient, HttpVendorConfig, VendorEndpoint, WireFault, parse_vendor_list, stock_page,
+    vendor_clients,
 };

@@ -108,7 +108,9 @@ async fn start(service: Service) -> Result<String, String> {
                 .map_err(text)?;
             let host = container.get_host().await.map_err(text)?;
             let port = container.get_host_port_ipv4(5432).await.map_err(text)?;
-            Ok(format!("postgres://postgres:postgres@{host}:{port}/postgres"))
+            Ok(format!(
+                "postgres://postgres:postgres@{host}:{port}/postgres"
+            ))
         }
         Service::RabbitMq => {
             // The community module waits for a plugin count that differs between

@@ -19,14 +19,14 @@
 
 mod batch_cases;
 mod cache_cases;
+#[cfg(feature = "testcontainers")]
+pub mod containers;
 mod fixture;
 mod hold_cases;
 mod order_cases;
 mod outbox_cases;
 mod queue_cases;
 mod services;
-#[cfg(feature = "testcontainers")]
-pub mod containers;
 mod stock_cases;
 mod stock_model;
 

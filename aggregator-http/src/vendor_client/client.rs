@@ -260,13 +260,17 @@ impl HttpVendorClient {
     }
 }
 
-fn header<'a>(answer: &'a Answer, name: &str) -> std::result::Result<&'a str, Judged> {
+/// Header `name` of `answer` as text; `None` when it is missing.
+fn header<'a>(answer: &'a Answer, name: &str) -> std::result::Result<Option<&'a str>, Judged> {
     answer
         .headers
         .get(name)
-        .ok_or_else(|| Judged::Malformed(WireFault::new(name, "header missing")))?
-        .to_str()
-        .map_err(|_| Judged::Malformed(WireFault::new(name, "header is not text")))
+        .map(|value| {
+            value
+                .to_str()
+                .map_err(|_| Judged::Malformed(WireFault::new(name, "header is not text")))
+        })
+        .transpose()
 }
 
 #[async_trait]
@@ -331,45 +335,14 @@ impl VendorClient for HttpVendorClient {
                 if answer.status != StatusCode::OK {
                     return Err(self.refused(&op, &answer));
                 }
-                let total = header(&answer, "x-total-count")?;
-                let total: u64 = total.parse().map_err(|_| {
-                    Judged::Malformed(WireFault::new(
-                        "x-total-count",
-                        format!("{total:?} is not a count"),
-                    ))
-                })?;
-                let as_of = wire::timestamp("x-as-of", header(&answer, "x-as-of")?)
-                    .map_err(Judged::Malformed)?;
-                let rows = wire::stock_rows(&answer.body, as_of).map_err(Judged::Malformed)?;
-                if rows.len() > limit as usize {
-                    return Err(Judged::Malformed(WireFault::new(
-                        "body",
-                        format!("{} rows where at most {limit} were asked for", rows.len()),
-                    )));
-                }
-                let seen = u64::from(page - 1) * u64::from(limit) + rows.len() as u64;
-                let next_page = if seen < total {
-                    if rows.len() < limit as usize {
-                        return Err(Judged::Malformed(WireFault::new(
-                            "body",
-                            format!(
-                                "a short page ({} rows) before the end of {total} rows",
-                                rows.len()
-                            ),
-                        )));
-                    }
-                    Some(page + 1)
-                } else {
-                    None
-                };
-                // A feed of no rows still has its (empty) first page.
-                let last_page = u32::try_from(total.div_ceil(u64::from(limit)).max(1)).ok();
-                Ok(StockPage {
-                    rows,
-                    as_of,
-                    next_page,
-                    last_page,
-                })
+                wire::stock_page(
+                    page,
+                    limit,
+                    header(&answer, "x-total-count")?,
+                    header(&answer, "x-as-of")?,
+                    &answer.body,
+                )
+                .map_err(Judged::Malformed)
             },
         )
         .await

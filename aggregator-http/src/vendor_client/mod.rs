@@ -8,3 +8,4 @@ mod wire;
 pub use client::HttpVendorClient;
 pub use config::{HttpVendorConfig, VendorEndpoint, parse_vendor_list};
 pub use registry::vendor_clients;
+pub use wire::{WireFault, stock_page};

@@ -3,7 +3,7 @@
 use aggregator_core::domain::{
     Currency, MAX_REPORTED_QUANTITY, Money, ProductId, SnapshotRow, VendorSku,
 };
-use aggregator_core::traits::{VendorInfo, VendorShortSku};
+use aggregator_core::traits::{StockPage, VendorInfo, VendorShortSku};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
@@ -11,9 +11,11 @@ use time::format_description::well_known::Rfc3339;
 
 /// Why a vendor's answer was refused: where in it, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct WireFault {
-    pub(crate) field: String,
-    pub(crate) reason: String,
+pub struct WireFault {
+    /// Where: a header's name, `body`, or a path into the body such as `[3].quantity`.
+    pub field: String,
+    /// What is wrong there.
+    pub reason: String,
 }
 
 impl WireFault {
@@ -109,6 +111,71 @@ pub(crate) fn stock_rows(
             })
         })
         .collect()
+}
+
+/// Reads page `page` of a vendor's stock feed, asked for with `limit` rows, exactly as
+/// the HTTP client does: `total_count` and `as_of` are the `X-Total-Count` and
+/// `X-As-Of` headers (`None` when missing), `body` the JSON array of rows. Refuses, naming
+/// the field, a missing or malformed header, any bad row, more rows than asked for, and
+/// a short page before the end of the feed. `page` and `limit` must be at least 1.
+pub fn stock_page(
+    page: u32,
+    limit: u32,
+    total_count: Option<&str>,
+    as_of: Option<&str>,
+    body: &[u8],
+) -> Result<StockPage, WireFault> {
+    if page == 0 || limit == 0 {
+        return Err(WireFault::new(
+            "page",
+            format!("page {page} of {limit} rows: both start at 1"),
+        ));
+    }
+    let total = total_count.ok_or_else(|| WireFault::new("x-total-count", "header missing"))?;
+    let total: u64 = total
+        .parse()
+        .map_err(|_| WireFault::new("x-total-count", format!("{total:?} is not a count")))?;
+    let as_of = as_of.ok_or_else(|| WireFault::new("x-as-of", "header missing"))?;
+    let as_of = timestamp("x-as-of", as_of)?;
+    let rows = stock_rows(body, as_of)?;
+    let asked = usize::try_from(limit).unwrap_or(usize::MAX);
+    if rows.len() > asked {
+        return Err(WireFault::new(
+            "body",
+            format!("{} rows where at most {limit} were asked for", rows.len()),
+        ));
+    }
+    let read = u64::try_from(rows.len()).unwrap_or(u64::MAX);
+    let seen = u64::from(page - 1)
+        .saturating_mul(u64::from(limit))
+        .saturating_add(read);
+    let next_page = if seen < total {
+        if rows.len() < asked {
+            return Err(WireFault::new(
+                "body",
+                format!(
+                    "a short page ({} rows) before the end of {total} rows",
+                    rows.len()
+                ),
+            ));
+        }
+        Some(page.checked_add(1).ok_or_else(|| {
+            WireFault::new(
+                "x-total-count",
+                format!("{total} rows need more pages than there are"),
+            )
+        })?)
+    } else {
+        None
+    };
+    // A feed of no rows still has its (empty) first page.
+    let last_page = u32::try_from(total.div_ceil(u64::from(limit)).max(1)).ok();
+    Ok(StockPage {
+        rows,
+        as_of,
+        next_page,
+        last_page,
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -239,6 +306,37 @@ mod tests {
         format!(
             r#"[{{"sku":"LAPTOP-a-001","productId":"LAPTOP-001","quantity":{quantity},"price":{{"minorUnits":100,"currency":"USD"}}}}]"#
         )
+    }
+
+    #[test]
+    fn a_stock_page_is_read_with_its_headers_and_its_place_in_the_feed() {
+        let at = Some("2026-11-25T12:00:00Z");
+        let body = row("7");
+        let last = stock_page(3, 1, Some("3"), at, body.as_bytes()).expect("the last page");
+        assert_eq!((last.next_page, last.last_page), (None, Some(3)));
+        assert_eq!(last.as_of, AS_OF);
+        let middle = stock_page(2, 1, Some("3"), at, body.as_bytes()).expect("a middle page");
+        assert_eq!(middle.next_page, Some(3));
+        let empty = stock_page(1, 10, Some("0"), at, b"[]").expect("an empty feed");
+        assert_eq!((empty.next_page, empty.last_page), (None, Some(1)));
+        for (page, limit, total, as_of, body, field) in [
+            (1, 1, None, at, body.as_str(), "x-total-count"),
+            (1, 1, Some("-1"), at, body.as_str(), "x-total-count"),
+            (1, 1, Some("1"), None, body.as_str(), "x-as-of"),
+            (1, 1, Some("1"), Some("yesterday"), body.as_str(), "x-as-of"),
+            (1, 2, Some("5"), at, body.as_str(), "body"),
+            (1, 1, Some("1"), at, "[{}, {}]", "[0]"),
+            (0, 1, Some("1"), at, body.as_str(), "page"),
+            (1, 0, Some("1"), at, body.as_str(), "page"),
+            (u32::MAX, 1, Some("18446744073709551615"), at, body.as_str(), "x-total-count"),
+        ] {
+            let fault = stock_page(page, limit, total, as_of, body.as_bytes())
+                .expect_err(&format!("{page} {limit} {total:?} {as_of:?} {body}"));
+            assert_eq!(fault.field, field, "{fault}");
+        }
+        let two = format!("[{},{}]", &body[1..body.len() - 1], &body[1..body.len() - 1]);
+        let fault = stock_page(1, 1, Some("2"), at, two.as_bytes()).expect_err("too many rows");
+        assert!(fault.reason.contains("at most 1"), "{fault}");
     }
 
     #[test]

@@ -328,13 +328,24 @@ mod tests {
             (1, 1, Some("1"), at, "[{}, {}]", "[0]"),
             (0, 1, Some("1"), at, body.as_str(), "page"),
             (1, 0, Some("1"), at, body.as_str(), "page"),
-            (u32::MAX, 1, Some("18446744073709551615"), at, body.as_str(), "x-total-count"),
+            (
+                u32::MAX,
+                1,
+                Some("18446744073709551615"),
+                at,
+                body.as_str(),
+                "x-total-count",
+            ),
         ] {
             let fault = stock_page(page, limit, total, as_of, body.as_bytes())
                 .expect_err(&format!("{page} {limit} {total:?} {as_of:?} {body}"));
             assert_eq!(fault.field, field, "{fault}");
         }
-        let two = format!("[{},{}]", &body[1..body.len() - 1], &body[1..body.len() - 1]);
+        let two = format!(
+            "[{},{}]",
+            &body[1..body.len() - 1],
+            &body[1..body.len() - 1]
+        );
         let fault = stock_page(1, 1, Some("2"), at, two.as_bytes()).expect_err("too many rows");
         assert!(fault.reason.contains("at most 1"), "{fault}");
     }

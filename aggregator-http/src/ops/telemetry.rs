@@ -1,6 +1,6 @@
 //! [`Telemetry`]: one process's figures, rendered in the Prometheus text format.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use metrics::{Key, KeyName, Label, Level, Metadata, Recorder, SharedString, Unit};
@@ -70,6 +70,50 @@ fn process_wide() -> &'static PrometheusHandle {
     })
 }
 
+/// How often histogram samples are folded into their buckets when nobody scrapes
+/// (each sample waits in a buffer until then, so without it an unscraped process grows).
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// The per-instance recorders the upkeep thread keeps folding, while they live.
+static KEPT_UP: Mutex<Vec<Weak<PrometheusRecorder>>> = Mutex::new(Vec::new());
+
+/// Folds buffered histogram samples of the process-wide recorder and of every live
+/// instance's, and forgets the instances that are gone; answers how many live.
+fn upkeep_all() -> usize {
+    process_wide().run_upkeep();
+    let mut kept = KEPT_UP.lock().unwrap_or_else(PoisonError::into_inner);
+    kept.retain(|recorder| match recorder.upgrade() {
+        Some(recorder) => {
+            recorder.handle().run_upkeep();
+            true
+        }
+        None => false,
+    });
+    kept.len()
+}
+
+/// Registers `recorder` for upkeep, starting the one upkeep thread on first use.
+fn keep_up(recorder: &Arc<PrometheusRecorder>) {
+    static THREAD: OnceLock<()> = OnceLock::new();
+    KEPT_UP
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(Arc::downgrade(recorder));
+    THREAD.get_or_init(|| {
+        let spawned = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(|| {
+                loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkeep_all();
+                }
+            });
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "no metrics upkeep thread; histograms are folded only when scraped");
+        }
+    });
+}
+
 /// One process's (or one API's) figures: its HTTP requests and the gauges read from the
 /// system at scrape time, kept apart from other instances in the same process (tests
 /// run several), plus the process-wide figures of the core services. Cheap to clone.
@@ -105,7 +149,9 @@ impl Telemetry {
             Some(Unit::Seconds),
             SharedString::const_str("Time to answer, by route."),
         );
-        Self { own: Arc::new(own) }
+        let own = Arc::new(own);
+        keep_up(&own);
+        Self { own }
     }
 
     /// Counts one answered request to `route` (the route pattern, never the raw path).
@@ -180,5 +226,46 @@ impl Telemetry {
         let mut out = self.own.handle().render();
         out.push_str(&process_wide().render());
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_outside_the_standard_ones_are_other() {
+        assert_eq!(method_label("POST"), "POST");
+        assert_eq!(method_label("BREW"), "other");
+        assert_eq!(method_label("post"), "other");
+    }
+
+    #[test]
+    fn upkeep_folds_samples_and_forgets_dropped_instances() {
+        let kept = Telemetry::new();
+        let dropped = Telemetry::new();
+        for _ in 0..1_000 {
+            kept.request("/x", "GET", 200, Duration::from_millis(3));
+        }
+        let gone = Arc::downgrade(&dropped.own);
+        drop(dropped);
+        upkeep_all();
+        let kept_up = KEPT_UP.lock().unwrap_or_else(PoisonError::into_inner);
+        assert!(
+            kept_up.iter().all(|recorder| !recorder.ptr_eq(&gone)),
+            "a dropped instance is forgotten"
+        );
+        assert!(
+            kept_up
+                .iter()
+                .any(|recorder| recorder.ptr_eq(&Arc::downgrade(&kept.own))),
+            "a live one is kept"
+        );
+        drop(kept_up);
+        let text = kept.render();
+        assert!(
+            text.contains("http_request_duration_seconds_count{route=\"/x\"} 1000"),
+            "{text}"
+        );
     }
 }

@@ -87,10 +87,14 @@ fn is_public(path: &str) -> bool {
     matches!(
         path,
         "/health" | "/health/live" | "/health/ready" | "/openapi.json"
-    ) || path == super::routes::docs::PATH
-        || path
-            .strip_prefix(super::routes::docs::PATH)
-            .is_some_and(|rest| rest.starts_with('/'))
+    ) || [super::routes::docs::PATH, super::routes::console::PATH]
+        .iter()
+        .any(|page| {
+            path == *page
+                || path
+                    .strip_prefix(page)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
 }
 
 /// Finds out who is calling (API keys), then applies the per-key rate limit.

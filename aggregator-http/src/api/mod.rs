@@ -32,7 +32,7 @@ pub use drain::{DRAIN_BYTES, DRAIN_TIME};
 pub use problem::{ApiError, FieldProblem, PROBLEM_BASE, Problem, ShortItem};
 pub use state::{ApiBackends, ApiServices, ApiState, HealthProbes, Probe};
 
-use routes::{catalog, docs, health, holds, ops, orders};
+use routes::{catalog, console, docs, health, holds, ops, orders};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -208,6 +208,7 @@ pub fn router(state: ApiState) -> Router {
             }),
         )
         .merge(docs::routes())
+        .merge(console::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -402,3 +402,67 @@ async fn the_docs_page_is_served_from_the_binary_and_loads_nothing_from_elsewher
     let bare = app.send(reqwest::Method::GET, "/docs", None, &[]).await;
     assert_eq!(bare.status(), StatusCode::OK, "/docs leads to the page");
 }
+
+/// The console is served from the binary to anyone (its data calls carry the key), with
+/// a policy that lets it load and call nothing but this server, and its page links only
+/// its own script and style sheet.
+#[tokio::test]
+async fn the_console_is_served_from_the_binary_without_a_key_and_loads_nothing_from_elsewhere() {
+    let app = TestApp::start(ApiConfig {
+        keys: ApiKeys::none().with("admin-key-for-the-console-test", Role::Admin),
+        ..ApiConfig::default()
+    })
+    .await;
+    let header = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let page = app.send(reqwest::Method::GET, "/console/", None, &[]).await;
+    assert_eq!(page.status(), StatusCode::OK, "no key needed for the page");
+    assert!(header(&page, "content-type").starts_with("text/html"));
+    let policy = header(&page, "content-security-policy");
+    assert!(
+        policy.contains("default-src 'self'") && !policy.contains("unsafe-inline"),
+        "{policy}"
+    );
+    let html = page.text().await.expect("html");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "{html}"
+    );
+    for (asset, kind) in [
+        ("/console/console.js", "text/javascript"),
+        ("/console/console.css", "text/css"),
+    ] {
+        assert!(html.contains(asset), "{asset} is linked");
+        let response = app.send(reqwest::Method::GET, asset, None, &[]).await;
+        assert_eq!(response.status(), StatusCode::OK, "{asset}");
+        assert!(
+            header(&response, "content-type").starts_with(kind),
+            "{asset}"
+        );
+        assert!(header(&response, "content-security-policy").contains("default-src 'self'"));
+    }
+    let bare = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(format!("{}/console", app.base))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(bare.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(header(&bare, "location"), "/console/");
+    let data = app
+        .send(reqwest::Method::GET, "/api/orders", None, &[])
+        .await;
+    assert_eq!(
+        data.status(),
+        StatusCode::UNAUTHORIZED,
+        "the data still needs a key"
+    );
+}

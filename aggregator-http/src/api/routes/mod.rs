@@ -1,6 +1,7 @@
 //! The handlers, one file per part of the API.
 
 pub(crate) mod catalog;
+pub(crate) mod console;
 pub(crate) mod docs;
 pub(crate) mod health;
 pub(crate) mod holds;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The operator console in a real headless browser: starts two mock vendors and the whole
-# system (`aggregator all`, with an admin key and client keys for alice and bob), then
+# The operator console in a real headless browser: starts the `full_stack` example (the
+# whole system and its two mock vendors in one process, with an admin key and client
+# keys for alice and bob), then
 # runs scripts/console_browser.py (Selenium, chromedriver) against /console: log in, the
 # overview, an order turning confirmed, a cancel, a vendor outage, a dead letter
 # replayed, a client key kept to its own orders. Screenshots go to docs/console/.
@@ -22,8 +23,7 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import selenium, sys;
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet "selenium==$selenium"
 fi
-cargo build --quiet --bin aggregator
-cargo build --quiet -p mock-vendors --bin mock-vendors
+cargo build --quiet --example full_stack
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
 pids=()
@@ -51,8 +51,6 @@ run() {
   port_a=$(free_port)
   port_b=$(free_port)
   port_api=$(free_port)
-  target/debug/mock-vendors --vendor "VendorA:$port_a" --vendor "VendorB:$port_b" >/dev/null 2>&1 &
-  pids+=($!)
   env -u DATABASE_URL -u AMQP_URL -u REDIS_URL "$@" \
     AGGREGATOR_API_ADDR="127.0.0.1:$port_api" \
     AGGREGATOR_API_KEYS="admin:$CONSOLE_ADMIN_KEY,client:alice:$CONSOLE_ALICE_KEY,client:bob:$CONSOLE_BOB_KEY" \
@@ -61,7 +59,7 @@ run() {
     AGGREGATOR_RETRY_DELAYS_MS=100 AGGREGATOR_VENDOR_BREAKER_WAIT_SECS=0 \
     AGGREGATOR_VENDOR_TIMEOUT_MS=2000 AGGREGATOR_VENDOR_BREAKER_OPEN_SECS=1 \
     AGGREGATOR_SYNC_INTERVAL_SECS=3600 \
-    target/debug/aggregator all >"target/console-$label.log" 2>&1 &
+    target/debug/examples/full_stack >"target/console-$label.log" 2>&1 &
   pids+=($!)
   base="http://127.0.0.1:$port_api"
   python3 - "$base/health/ready" <<'PY'

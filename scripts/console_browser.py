@@ -118,8 +118,9 @@ def main():
         for _ in range(5):
             place(ALICE, "alice")
         time.sleep(3.5)
-        wait(driver, "the vendors on the overview",
-             lambda d: d.find_elements(By.CSS_SELECTOR, 'tr[data-vendor="VendorA"] .vendor-health'))
+        wait(driver, "the vendors on the overview, healthy and fresh",
+             lambda d: text_of(d, 'tr[data-vendor="VendorA"] .vendor-health') == "healthy"
+             and text_of(d, 'tr[data-vendor="VendorA"] .vendor-freshness') == "fresh")
         shot(driver, "overview")
         print("console: overview shows orders, queues and vendors")
 
@@ -152,6 +153,8 @@ def main():
         button.click()
         wait(driver, "VendorB shown unhealthy",
              lambda d: text_of(d, 'tr[data-vendor="VendorB"] .vendor-health') in ("degraded", "down"))
+        wait(driver, "the sync reported failed",
+             lambda d: "VendorB failed" in d.find_element(By.ID, "status").text)
         shot(driver, "vendors")
         print("console: a vendor outage shows as unhealthy")
 
@@ -168,6 +171,10 @@ def main():
         wait(driver, "VendorB healthy again after the replayed sync",
              lambda d: text_of(d, 'tr[data-vendor="VendorB"] .vendor-health') == "healthy")
         print("console: a dead letter replayed from the page; the vendor is healthy again")
+        driver.find_element(By.ID, "sync-all").click()
+        wait(driver, "a sync of every vendor seen to complete",
+             lambda d: "VendorA synced; VendorB synced" in d.find_element(By.ID, "status").text)
+        print("console: a sync of every vendor, seen to complete")
 
         # Stock: the per-vendor breakdown.
         go(driver, "#/stock")

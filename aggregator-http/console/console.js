@@ -219,6 +219,13 @@ async function overview() {
     for (const s of metrics ? pick(metrics, "aggregator_vendor_breaker_state") : []) {
       breakers[s.labels.vendor] = ["closed", "half-open", "open"][s.value] || "?";
     }
+    // A vendor's rows are fresh while its last good sync is within the staleness
+    // limit; the first page of products says so for every vendor that sells them.
+    const fresh = {};
+    const products = await api("GET", "/api/products?limit=20").catch(() => null);
+    for (const product of products ? products.data.products : []) {
+      for (const row of product.vendors) fresh[row.vendor] = fresh[row.vendor] || row.fresh;
+    }
     const ages = {};
     for (const s of metrics ? pick(metrics, "aggregator_vendor_sync_age_seconds") : []) {
       ages[s.labels.vendor] = s.value;
@@ -229,9 +236,12 @@ async function overview() {
         h("td", { class: "vendor-health" }, word(v.status)),
         h("td", {}, breakers[v.id] ? word(breakers[v.id]) : "—"),
         h("td", { class: "num" }, ages[v.id] === undefined ? "—" : `${ages[v.id].toFixed(1)} s`),
-        h("td", {}, when(v.lastGoodSync))));
+        h("td", {}, when(v.lastGoodSync)),
+        h("td", { class: "vendor-freshness" },
+          fresh[v.id] === undefined ? "—" : fresh[v.id] ? "fresh" : word("stale"))));
     view.push(h("h3", {}, "Vendors"),
-      table("Vendors", ["Vendor", "Health", "Breaker", { text: "Sync age", num: true }, "Last good sync"], rows));
+      table("Vendors", ["Vendor", "Health", "Breaker", { text: "Sync age", num: true }, "Last good sync",
+        "Freshness"], rows));
   }
   return view;
 }
@@ -335,14 +345,15 @@ async function syncAndWatch(vendor) {
   while (Date.now() - started < 30000) {
     await new Promise((resolve) => setTimeout(resolve, 500));
     const now = (await api("GET", "/api/vendors")).data.vendors;
-    const done = queued.every((id) => {
-      const was = before.find((v) => v.id === id);
-      const is = now.find((v) => v.id === id);
-      return is && (is.lastGoodSync !== (was && was.lastGoodSync) ||
-        is.consecutiveFailures !== (was && was.consecutiveFailures));
+    const outcomes = queued.map((id) => {
+      const was = before.find((v) => v.id === id) || {};
+      const is = now.find((v) => v.id === id) || {};
+      if (is.lastGoodSync && is.lastGoodSync !== was.lastGoodSync) return `${id} synced`;
+      if (is.consecutiveFailures !== was.consecutiveFailures) return `${id} failed (${is.lastError || "no reason given"})`;
+      return null;
     });
-    if (done) {
-      say(`Sync of ${queued.join(", ")} completed.`);
+    if (outcomes.every(Boolean)) {
+      say(`Sync done: ${outcomes.join("; ")}.`);
       return;
     }
   }

@@ -77,6 +77,11 @@ def wait(driver, what, check):
         raise AssertionError(f"{what}: not seen within {PATIENCE} s\nproblem: {problem}\npage:\n{body[:3000]}")
 
 
+def click(driver, what, by, selector):
+    """Clicks the element, finding it again if the page redrew it meanwhile."""
+    wait(driver, what, lambda d: d.find_element(by, selector).click() or True)
+
+
 def text_of(driver, css):
     found = driver.find_elements(By.CSS_SELECTOR, css)
     return found[0].text if found else None
@@ -94,7 +99,7 @@ def log_in(driver, key):
         driver.find_element(By.ID, "logout").click()
     field = wait(driver, "the login form", lambda d: d.find_element(By.ID, "key"))
     field.send_keys(key)
-    driver.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
+    click(driver, "the log-in button", By.CSS_SELECTOR, "#login-form button[type=submit]")
     wait(driver, "the overview after logging in", lambda d: "Overview" in d.find_element(By.ID, "view").text)
 
 
@@ -135,8 +140,10 @@ def main():
         # Cancel one from the page, with a reason; the timeline shows it.
         go(driver, f"#/order/{first}")
         wait(driver, "the order page", lambda d: d.find_elements(By.ID, "cancel-reason"))
-        driver.find_element(By.ID, "cancel-reason").send_keys("customer changed their mind")
-        driver.find_element(By.CSS_SELECTOR, "#cancel-form button").click()
+        # Once the field has focus the page stops redrawing itself (it would wipe the text).
+        wait(driver, "the reason typed", lambda d: d.find_element(By.ID, "cancel-reason")
+             .send_keys("customer changed their mind") or True)
+        click(driver, "the cancel button", By.CSS_SELECTOR, "#cancel-form button")
         wait(driver, "the order cancelled", lambda d: text_of(d, "#order-status") == "cancelled")
         assert "customer changed their mind" in driver.find_element(By.ID, "view").text
         shot(driver, "order")
@@ -148,9 +155,7 @@ def main():
         status, _ = call("POST", f"{VENDOR_B}/simulate/fault", None, {"outage": True})
         assert status == 200, status
         go(driver, "#/vendors")
-        button = wait(driver, "the vendors page", lambda d: d.find_element(
-            By.XPATH, "//button[normalize-space()='Sync VendorB']"))
-        button.click()
+        click(driver, "VendorB's sync button", By.XPATH, "//button[normalize-space()='Sync VendorB']")
         wait(driver, "VendorB shown unhealthy",
              lambda d: text_of(d, 'tr[data-vendor="VendorB"] .vendor-health') in ("degraded", "down"))
         wait(driver, "the sync reported failed",
@@ -164,14 +169,14 @@ def main():
         shot(driver, "dead-letters")
         call("POST", f"{VENDOR_B}/simulate/reset", None, {})
         time.sleep(1.5)  # the vendor's breaker (open for 1 s here) lets the next call through
-        driver.find_element(By.CSS_SELECTOR, "tr[data-message] button").click()
+        click(driver, "the dead letter's replay button", By.CSS_SELECTOR, "tr[data-message] button")
         wait(driver, "the dead letter replayed",
              lambda d: "Replayed 1 message" in d.find_element(By.ID, "status").text)
         go(driver, "#/vendors")
         wait(driver, "VendorB healthy again after the replayed sync",
              lambda d: text_of(d, 'tr[data-vendor="VendorB"] .vendor-health') == "healthy")
         print("console: a dead letter replayed from the page; the vendor is healthy again")
-        driver.find_element(By.ID, "sync-all").click()
+        click(driver, "the sync-every-vendor button", By.ID, "sync-all")
         wait(driver, "a sync of every vendor seen to complete",
              lambda d: "VendorA synced; VendorB synced" in d.find_element(By.ID, "status").text)
         print("console: a sync of every vendor, seen to complete")

@@ -19,7 +19,7 @@ function h(tag, attrs, ...children) {
     if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
     else node.setAttribute(name, value === true ? "" : String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -421,7 +421,7 @@ async function render() {
   const view = document.getElementById("view");
   try {
     const content = await routeView()();
-    view.replaceChildren(...content.flat().filter(Boolean));
+    view.replaceChildren(...content.flat(Infinity).filter(Boolean));
     view.hidden = false;
     if (!state.busy) showProblem(null);
   } catch (error) {

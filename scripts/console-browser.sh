@@ -62,18 +62,7 @@ run() {
     target/debug/examples/full_stack >"target/console-$label.log" 2>&1 &
   pids+=($!)
   base="http://127.0.0.1:$port_api"
-  python3 - "$base/health/ready" <<'PY'
-import sys, time, urllib.request
-deadline = time.time() + 60
-while True:
-    try:
-        urllib.request.urlopen(sys.argv[1], timeout=2)
-        break
-    except Exception as error:
-        if time.time() > deadline:
-            sys.exit(f"the system did not get ready: {error}")
-        time.sleep(0.2)
-PY
+  python3 scripts/wait_for_url.py "$base/health/ready" 60 "the system"
   CONSOLE_BASE=$base CONSOLE_VENDOR_B="http://127.0.0.1:$port_b" CONSOLE_LABEL=" ($label)" \
     "$venv/bin/python" scripts/console_browser.py
 }

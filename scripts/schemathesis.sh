@@ -45,18 +45,7 @@ pids+=($!)
 
 base="http://127.0.0.1:$port_api"
 # Wait (at most 30 s) until the API answers and the vendors' first sync has landed.
-python3 - "$base/api/products/LAPTOP-001" <<'PY'
-import sys, time, urllib.request
-deadline = time.time() + 30
-while True:
-    try:
-        urllib.request.urlopen(sys.argv[1], timeout=2)
-        break
-    except Exception as error:
-        if time.time() > deadline:
-            sys.exit(f"the API did not answer with a synced catalog: {error}")
-        time.sleep(0.2)
-PY
+python3 scripts/wait_for_url.py "$base/api/products/LAPTOP-001" 30 "the API with a synced catalog"
 
 "$venv/bin/st" run "$base/openapi.json" \
   --max-examples "$examples" \

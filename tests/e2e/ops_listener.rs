@@ -20,6 +20,14 @@ const BACK_OFFICE: Roles = Roles {
     ..Roles::ALL
 };
 
+/// GET `path` of the ops listener at `ops`.
+async fn answer(http: &reqwest::Client, ops: &str, path: &str) -> reqwest::Response {
+    http.get(format!("{ops}{path}"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+}
+
 async fn scrape(http: &reqwest::Client, base: &str) -> Exposition {
     let response = http
         .get(format!("{base}/metrics"))
@@ -57,25 +65,13 @@ async fn a_process_without_the_api_serves_metrics_and_health_showing_its_work() 
     let base = format!("http://{}", api.api_addr.expect("api"));
     let http = reqwest::Client::new();
 
-    let live = http
-        .get(format!("{ops}/health/live"))
-        .send()
-        .await
-        .expect("live");
+    let live = answer(&http, &ops, "/health/live").await;
     assert_eq!(live.status(), StatusCode::OK);
-    let ready = http
-        .get(format!("{ops}/health/ready"))
-        .send()
-        .await
-        .expect("ready");
+    let ready = answer(&http, &ops, "/health/ready").await;
     assert_eq!(ready.status(), StatusCode::OK);
     let ready: Value = ready.json().await.expect("json");
     assert_eq!(ready, json!({"status": "ok", "store": "up", "queue": "up"}));
-    let other = http
-        .get(format!("{ops}/api/orders"))
-        .send()
-        .await
-        .expect("other");
+    let other = answer(&http, &ops, "/api/orders").await;
     assert_eq!(other.status(), StatusCode::NOT_FOUND, "only the ops paths");
 
     eventually("the first sync", Duration::from_secs(10), || async {
@@ -169,22 +165,14 @@ async fn readiness_fails_while_the_queue_is_down_and_says_which() {
         .expect("started");
     let ops = format!("http://{}", running.ops_addr.expect("ops listener"));
     let http = reqwest::Client::new();
-    let ready = http
-        .get(format!("{ops}/health/ready"))
-        .send()
-        .await
-        .expect("ready");
+    let ready = answer(&http, &ops, "/health/ready").await;
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body = ready.text().await.expect("text");
     assert!(!body.contains("10.0.0.7"), "no raw error text: {body}");
     let body: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(body["queue"], "down");
     assert_eq!(body["store"], "up");
-    let live = http
-        .get(format!("{ops}/health/live"))
-        .send()
-        .await
-        .expect("live");
+    let live = answer(&http, &ops, "/health/live").await;
     assert_eq!(live.status(), StatusCode::OK, "alive all the same");
     running.shutdown().await.expect("stopped");
 }

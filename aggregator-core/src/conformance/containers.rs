@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use testcontainers::core::{IntoContainerPort, WaitFor};
 use testcontainers::runners::AsyncRunner;
-use testcontainers::{GenericImage, ImageExt, ReuseDirective};
+use testcontainers::{GenericImage, Image, ImageExt, ReuseDirective};
 use testcontainers_modules::postgres::Postgres;
 use testcontainers_modules::redis::{REDIS_PORT, Redis};
 
@@ -94,57 +94,66 @@ pub fn url_for(variable: &str) -> Option<String> {
         .clone()
 }
 
-async fn start(service: Service) -> Result<String, String> {
+/// Starts `image` as the reusable container `name` and answers where its `port` is
+/// reachable from here.
+async fn run<I: Image>(
+    image: I,
+    tag: &str,
+    name: &str,
+    port: u16,
+) -> Result<(String, u16), String> {
     let text = |e: testcontainers::TestcontainersError| e.to_string();
-    match service {
+    let container = image
+        .with_tag(tag)
+        .with_container_name(name)
+        .with_reuse(ReuseDirective::Always)
+        .with_startup_timeout(STARTUP)
+        .start()
+        .await
+        .map_err(text)?;
+    let host = container.get_host().await.map_err(text)?;
+    let port = container.get_host_port_ipv4(port).await.map_err(text)?;
+    Ok((host.to_string(), port))
+}
+
+async fn start(service: Service) -> Result<String, String> {
+    Ok(match service {
         Service::Postgres => {
-            let container = Postgres::default()
-                .with_tag("16-alpine")
-                .with_container_name("order-aggregator-test-postgres")
-                .with_reuse(ReuseDirective::Always)
-                .with_startup_timeout(STARTUP)
-                .start()
-                .await
-                .map_err(text)?;
-            let host = container.get_host().await.map_err(text)?;
-            let port = container.get_host_port_ipv4(5432).await.map_err(text)?;
-            Ok(format!(
-                "postgres://postgres:postgres@{host}:{port}/postgres"
-            ))
+            let (host, port) = run(
+                Postgres::default(),
+                "16-alpine",
+                "order-aggregator-test-postgres",
+                5432,
+            )
+            .await?;
+            format!("postgres://postgres:postgres@{host}:{port}/postgres")
         }
         Service::RabbitMq => {
             // The community module waits for a plugin count that differs between
             // RabbitMQ versions; the start-up line itself does not.
-            let container = GenericImage::new("rabbitmq", "4.1-management")
+            let image = GenericImage::new("rabbitmq", "4.1-management")
                 .with_exposed_port(5672.tcp())
-                .with_wait_for(WaitFor::message_on_stdout("Server startup complete"))
-                .with_container_name("order-aggregator-test-rabbitmq")
-                .with_reuse(ReuseDirective::Always)
-                .with_startup_timeout(STARTUP)
-                .start()
-                .await
-                .map_err(text)?;
-            let host = container.get_host().await.map_err(text)?;
-            let port = container.get_host_port_ipv4(5672).await.map_err(text)?;
-            Ok(format!("amqp://guest:guest@{host}:{port}/%2f"))
+                .with_wait_for(WaitFor::message_on_stdout("Server startup complete"));
+            let (host, port) = run(
+                image,
+                "4.1-management",
+                "order-aggregator-test-rabbitmq",
+                5672,
+            )
+            .await?;
+            format!("amqp://guest:guest@{host}:{port}/%2f")
         }
         Service::Redis => {
-            let container = Redis::default()
-                .with_tag("7")
-                .with_container_name("order-aggregator-test-redis")
-                .with_reuse(ReuseDirective::Always)
-                .with_startup_timeout(STARTUP)
-                .start()
-                .await
-                .map_err(text)?;
-            let host = container.get_host().await.map_err(text)?;
-            let port = container
-                .get_host_port_ipv4(REDIS_PORT)
-                .await
-                .map_err(text)?;
-            Ok(format!("redis://{host}:{port}"))
+            let (host, port) = run(
+                Redis::default(),
+                "7",
+                "order-aggregator-test-redis",
+                REDIS_PORT,
+            )
+            .await?;
+            format!("redis://{host}:{port}")
         }
-    }
+    })
 }
 
 #[cfg(test)]

@@ -204,6 +204,16 @@ async fn metrics_count_dead_letters_without_touching_them() {
     again.ack().await.expect("ack");
 }
 
+/// Header `name` of `response` as text (empty when missing).
+fn header(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// An API whose cache check fails with "connection refused" and counts its calls.
 async fn app_with_a_down_cache(
     config: ApiConfig,
@@ -354,14 +364,6 @@ async fn the_docs_page_is_served_from_the_binary_and_loads_nothing_from_elsewher
     let app = TestApp::open().await;
     let response = app.send(reqwest::Method::GET, "/docs/", None, &[]).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let header = |response: &reqwest::Response, name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned()
-    };
     assert!(header(&response, "content-type").starts_with("text/html"));
     let policy = header(&response, "content-security-policy");
     assert!(policy.contains("default-src 'self'"), "{policy}");
@@ -413,14 +415,6 @@ async fn the_console_is_served_from_the_binary_without_a_key_and_loads_nothing_f
         ..ApiConfig::default()
     })
     .await;
-    let header = |response: &reqwest::Response, name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned()
-    };
     let page = app.send(reqwest::Method::GET, "/console/", None, &[]).await;
     assert_eq!(page.status(), StatusCode::OK, "no key needed for the page");
     assert!(header(&page, "content-type").starts_with("text/html"));

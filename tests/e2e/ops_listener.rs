@@ -8,6 +8,7 @@ use aggregator_core::error::Error;
 use aggregator_http::api::Probe;
 use aggregator_http::ops::{Exposition, parse_exposition};
 use order_aggregator::app::App;
+use order_aggregator::settings::Settings;
 use order_aggregator::stack::Roles;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -19,6 +20,12 @@ const BACK_OFFICE: Roles = Roles {
     api: false,
     ..Roles::ALL
 };
+
+/// `settings` with an ops listener on a free port.
+fn with_ops_listener(mut settings: Settings) -> Settings {
+    settings.ops_addr = Some("127.0.0.1:0".parse().expect("addr"));
+    settings
+}
 
 /// GET `path` of the ops listener at `ops`.
 async fn answer(http: &reqwest::Client, ops: &str, path: &str) -> reqwest::Response {
@@ -52,9 +59,7 @@ async fn a_process_without_the_api_serves_metrics_and_health_showing_its_work() 
         })
         .await
         .expect("api started");
-    let mut back_office_settings = settings(&[&a, &b]);
-    back_office_settings.ops_addr = Some("127.0.0.1:0".parse().expect("addr"));
-    let back_office = App::on(back_office_settings, backends)
+    let back_office = App::on(with_ops_listener(settings(&[&a, &b])), backends)
         .await
         .expect("back-office app")
         .start(BACK_OFFICE)
@@ -152,9 +157,7 @@ async fn readiness_fails_while_the_queue_is_down_and_says_which() {
         Box::pin(async { Err(Error::transient("queue", "connection refused at 10.0.0.7")) })
     });
     backends.probes.queue = down;
-    let mut settings = settings(&[&a, &b]);
-    settings.ops_addr = Some("127.0.0.1:0".parse().expect("addr"));
-    let running = App::on(settings, backends)
+    let running = App::on(with_ops_listener(settings(&[&a, &b])), backends)
         .await
         .expect("app")
         .start(Roles {

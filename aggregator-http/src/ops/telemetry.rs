@@ -114,6 +114,15 @@ fn keep_up(recorder: &Arc<PrometheusRecorder>) {
     });
 }
 
+/// The key of series `name` with `labels`.
+fn key(name: &'static str, labels: &[(&'static str, String)]) -> Key {
+    let labels: Vec<Label> = labels
+        .iter()
+        .map(|(label, value)| Label::new(*label, value.clone()))
+        .collect();
+    Key::from_parts(name, labels)
+}
+
 /// One process's (or one API's) figures: its HTTP requests and the gauges read from the
 /// system at scrape time, kept apart from other instances in the same process (tests
 /// run several), plus the process-wide figures of the core services. Cheap to clone.
@@ -195,12 +204,8 @@ impl Telemetry {
 
     /// Sets gauge `name` with `labels` to `value`.
     pub(crate) fn gauge(&self, name: &'static str, labels: &[(&'static str, String)], value: f64) {
-        let labels: Vec<Label> = labels
-            .iter()
-            .map(|(key, value)| Label::new(*key, value.clone()))
-            .collect();
         self.own
-            .register_gauge(&Key::from_parts(name, labels), &METADATA)
+            .register_gauge(&key(name, labels), &METADATA)
             .set(value);
     }
 
@@ -211,12 +216,8 @@ impl Telemetry {
         labels: &[(&'static str, String)],
         total: u64,
     ) {
-        let labels: Vec<Label> = labels
-            .iter()
-            .map(|(key, value)| Label::new(*key, value.clone()))
-            .collect();
         self.own
-            .register_counter(&Key::from_parts(name, labels), &METADATA)
+            .register_counter(&key(name, labels), &METADATA)
             .absolute(total);
     }
 

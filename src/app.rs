@@ -87,6 +87,7 @@ impl App {
             SyncConfig {
                 page_size: settings.sync_page_size,
                 fetches_in_flight: usize::from(settings.sync_fetches),
+                rows_per_write: usize::try_from(settings.sync_write_rows).unwrap_or(usize::MAX),
                 clock_tolerance: span(settings.clock_tolerance)?,
                 confirmation_margin: span(settings.confirmation_margin)?,
                 ..SyncConfig::default()

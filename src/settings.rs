@@ -141,6 +141,9 @@ pub struct Settings {
     /// Pages of one vendor's stock feed asked for at once (when the vendor tells its row count)
     #[arg(long = "sync-fetches", env = "AGGREGATOR_SYNC_FETCHES", default_value = "4", value_parser = clap::value_parser!(u16).range(1..=64), value_name = "N", help_heading = "Stock sync")]
     pub sync_fetches: u16,
+    /// Rows of a vendor's stock feed written to the store per transaction, once every page is read
+    #[arg(long = "sync-write-rows", env = "AGGREGATOR_SYNC_WRITE_ROWS", default_value = "10000", value_parser = clap::value_parser!(u32).range(1..=1_000_000), value_name = "N", help_heading = "Stock sync")]
+    pub sync_write_rows: u32,
     /// Milliseconds a vendor's stock feed may run ahead of our clock; a feed further ahead is refused whole
     #[arg(long = "clock-tolerance", env = "AGGREGATOR_CLOCK_TOLERANCE_MS", default_value = "5000", value_parser = millis(0, 86_400_000), value_name = "MS", help_heading = "Stock sync")]
     pub clock_tolerance: Duration,

@@ -135,7 +135,7 @@ fn describe(step: &SyncStep, elapsed: Duration) -> String {
             grouped(step.rows)
         ),
         SyncStage::Written => format!(
-            "{}: wrote {pages} pages, {} rows ({rate})",
+            "{}: wrote {pages} batches, {} rows ({rate})",
             step.vendor,
             grouped(step.rows)
         ),

@@ -146,25 +146,33 @@ impl VendorLedger for PostgresStockStore {
             let mut tx = pool.begin().await?;
             // A page is vendor data we can fetch again, so its commit need not wait for the
             // disk; the durable commit of `complete_snapshot` flushes every page before it.
-            sqlx::query!("SET LOCAL synchronous_commit = off")
-                .execute(&mut *tx)
-                .await?;
-            let written = sqlx::query!(
-                r#"WITH written AS (
-                       INSERT INTO vendor_stock (vendor_id, sku, product_id, reported, as_of, price_minor, currency)
-                       SELECT $1, r.sku, r.product_id, r.quantity, r.as_of, r.price_minor, r.currency
-                         FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::timestamptz[], $6::int8[], $7::text[])
-                              AS r(sku, product_id, quantity, as_of, price_minor, currency)
-                        ORDER BY r.sku
-                       ON CONFLICT (vendor_id, sku) DO UPDATE
-                          SET product_id = EXCLUDED.product_id,
-                              reported = EXCLUDED.reported,
-                              as_of = EXCLUDED.as_of,
-                              price_minor = EXCLUDED.price_minor,
-                              currency = EXCLUDED.currency,
-                              version = vendor_stock.version + 1
-                        WHERE vendor_stock.as_of <= EXCLUDED.as_of
-                    RETURNING sku, as_of, confirmed_not_yet_reported)
+            // Rows the store already holds are updated through a merge join over the
+            // (vendor, SKU) key: rows are locked in the order placements lock them in (so
+            // the two cannot deadlock), and a chunk of thousands of rows walks the index
+            // once instead of probing it row by row.
+            sqlx::query!(
+                "SELECT set_config('synchronous_commit', 'off', true) AS commit_mode,
+                        set_config('enable_hashjoin', 'off', true) AS hash_joins,
+                        set_config('enable_nestloop', 'off', true) AS nested_loops"
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            let updated = sqlx::query!(
+                r#"WITH r AS (
+                       SELECT * FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::timestamptz[], $6::int8[], $7::text[])
+                           AS r(sku, product_id, quantity, as_of, price_minor, currency)),
+                   written AS (
+                       UPDATE vendor_stock s
+                          SET product_id = r.product_id,
+                              reported = r.quantity,
+                              as_of = r.as_of,
+                              price_minor = r.price_minor,
+                              currency = r.currency,
+                              version = s.version + 1
+                         FROM r
+                        WHERE s.vendor_id = $1 AND s.sku = r.sku AND s.as_of <= r.as_of
+                          AND s.sku >= (SELECT min(sku) FROM r) AND s.sku <= (SELECT max(sku) FROM r)
+                    RETURNING s.sku, s.as_of, s.confirmed_not_yet_reported)
                    SELECT count(*) AS "applied!",
                           COALESCE(array_agg(sku) FILTER (WHERE confirmed_not_yet_reported > 0), '{}') AS "skus!",
                           COALESCE(array_agg(as_of) FILTER (WHERE confirmed_not_yet_reported > 0), '{}') AS "as_ofs!"
@@ -179,12 +187,57 @@ impl VendorLedger for PostgresStockStore {
             )
             .fetch_one(&mut *tx)
             .await?;
-            let applied = usize::try_from(written.applied).unwrap_or(0);
+            sqlx::query!(
+                "SELECT set_config('enable_hashjoin', 'on', true) AS hash_joins,
+                        set_config('enable_nestloop', 'on', true) AS nested_loops"
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            let mut applied = usize::try_from(updated.applied).unwrap_or(0);
+            let (mut skus, mut as_ofs): (Vec<String>, Vec<OffsetDateTime>) =
+                (updated.skus, updated.as_ofs);
+            // The rest are new SKUs or rows the store holds a later report of (those the
+            // conflict clause leaves alone).
+            if applied < rows.len() {
+                let inserted = sqlx::query!(
+                    r#"WITH written AS (
+                           INSERT INTO vendor_stock (vendor_id, sku, product_id, reported, as_of, price_minor, currency)
+                           SELECT $1, r.sku, r.product_id, r.quantity, r.as_of, r.price_minor, r.currency
+                             FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::timestamptz[], $6::int8[], $7::text[])
+                                  AS r(sku, product_id, quantity, as_of, price_minor, currency)
+                            WHERE NOT EXISTS (SELECT 1 FROM vendor_stock s WHERE s.vendor_id = $1 AND s.sku = r.sku)
+                            ORDER BY r.sku
+                           ON CONFLICT (vendor_id, sku) DO UPDATE
+                              SET product_id = EXCLUDED.product_id,
+                                  reported = EXCLUDED.reported,
+                                  as_of = EXCLUDED.as_of,
+                                  price_minor = EXCLUDED.price_minor,
+                                  currency = EXCLUDED.currency,
+                                  version = vendor_stock.version + 1
+                            WHERE vendor_stock.as_of <= EXCLUDED.as_of
+                        RETURNING sku, as_of, confirmed_not_yet_reported)
+                       SELECT count(*) AS "applied!",
+                              COALESCE(array_agg(sku) FILTER (WHERE confirmed_not_yet_reported > 0), '{}') AS "skus!",
+                              COALESCE(array_agg(as_of) FILTER (WHERE confirmed_not_yet_reported > 0), '{}') AS "as_ofs!"
+                         FROM written"#,
+                    vendor.as_str(),
+                    &page.skus,
+                    &page.products,
+                    &page.quantities,
+                    &page.as_ofs,
+                    &page.prices,
+                    &page.currencies,
+                )
+                .fetch_one(&mut *tx)
+                .await?;
+                applied += usize::try_from(inserted.applied).unwrap_or(0);
+                skus.extend(inserted.skus);
+                as_ofs.extend(inserted.as_ofs);
+            }
             let outcome = SnapshotOutcome {
                 applied,
                 ignored_older: rows.len().saturating_sub(applied),
             };
-            let (skus, as_ofs): (Vec<String>, Vec<OffsetDateTime>) = (written.skus, written.as_ofs);
             prune_confirmations(&mut tx, vendor, &skus, &as_ofs, margin).await?;
             tx.commit().await?;
             Ok(outcome)

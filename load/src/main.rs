@@ -8,6 +8,9 @@
 //! ./target/release/aggregator-load soak --soak-minutes 30 --soak-rate 2000
 //! ```
 //!
+//! `AGGREGATOR_LOAD_SYNC_LOG=info` lets the `stock-sync` runs of the sync scenario log
+//! where their time went (`stock sync applied`: `fetch_ms`, `write_ms`, `complete_ms`).
+//!
 //! Each scenario starts its own system (a fresh database, mock vendors and the
 //! `aggregator` binary, all children of this process, stopped by PID) and removes it
 //! afterwards.

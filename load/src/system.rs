@@ -196,7 +196,10 @@ impl System {
             .env("DATABASE_URL", &self.database_url)
             .env("AGGREGATOR_VENDORS", vendors)
             .env("AGGREGATOR_LOG_DIR", "none")
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("AGGREGATOR_LOAD_SYNC_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .env_remove("AMQP_URL")
             .env_remove("REDIS_URL")
             .stdout(Stdio::null())

@@ -139,13 +139,14 @@ async fn stock_sync_logs_as_the_servers_do_with_its_console_lines_on_stderr() {
 async fn progress_shows_as_plain_lines_when_stderr_is_not_a_terminal() {
     let (a, b) = seed_vendors().await;
     let env = [("AGGREGATOR_VENDORS", vendor_list(&[&a, &b]))];
-    let (code, out, err) = stock_sync(&["all", "--page-size", "4"], &env).await;
+    let (code, out, err) =
+        stock_sync(&["all", "--page-size", "4", "--sync-write-rows", "5"], &env).await;
     assert_eq!(code, 0, "{out}{err}");
     for vendor in ["VendorA", "VendorB"] {
         for needle in [
             format!("{vendor}: fetched 1/3 pages, 4 rows ("),
             format!("{vendor}: fetched 3/3 pages, 10 rows ("),
-            format!("{vendor}: wrote 3/3 pages, 10 rows ("),
+            format!("{vendor}: wrote 2/2 batches, 10 rows ("),
             format!("{vendor}: done: 3 pages, 10 rows written in "),
         ] {
             assert!(

@@ -61,6 +61,7 @@ pub async fn vendor_ledger_suite(store: &dyn StockStore) {
     confirmed_units_are_not_sold_again_before_a_later_snapshot(store).await;
     confirmations_wait_for_a_report_later_by_the_margin(store).await;
     snapshot_pages_are_validated_whole(store).await;
+    a_snapshot_page_updates_adds_and_skips_older_rows_at_once(store).await;
     complete_snapshot_zeroes_missing_skus_and_tracks_health(store).await;
     stale_vendors_cannot_be_reserved_from(store).await;
 }

@@ -275,6 +275,64 @@ pub async fn snapshot_pages_are_validated_whole(store: &dyn StockStore) {
     ));
 }
 
+/// One page can update held rows, add new SKUs and skip rows the store holds a later
+/// report of, all at once; the outcome counts each kind and the rows say so.
+pub async fn a_snapshot_page_updates_adds_and_skips_older_rows_at_once(store: &dyn StockStore) {
+    let fx = Fixture::new(store, 5, 5).await;
+    let sku = |name: &str| {
+        valid(
+            crate::domain::VendorSku::new(format!("{name}-{}", fx.tag)),
+            "sku",
+        )
+    };
+    let row = |name: &str, quantity: i64, as_of| {
+        let mut row = fx.row(&fx.vendor_a, quantity, as_of);
+        row.sku = sku(name);
+        row
+    };
+    let held_later = fx.now + Duration::seconds(20);
+    valid(
+        store
+            .apply_snapshot(&fx.vendor_a, &[row("held", 3, held_later)], Duration::ZERO)
+            .await,
+        "first report of the held SKU",
+    );
+    let report = fx.now + Duration::seconds(10);
+    let mut page = vec![
+        row("new", 8, report),
+        row("held", 1, report),
+        fx.row(&fx.vendor_a, 9, report),
+    ];
+    page.reverse();
+    let outcome = valid(
+        store
+            .apply_snapshot(&fx.vendor_a, &page, Duration::ZERO)
+            .await,
+        "mixed page",
+    );
+    assert_eq!(
+        (outcome.applied, outcome.ignored_older),
+        (2, 1),
+        "the product's row updated, the new SKU added, the held one skipped"
+    );
+    let reported = |rows: Vec<crate::domain::VendorStock>| {
+        rows.into_iter()
+            .find(|r| r.vendor == fx.vendor_a)
+            .map(|r| (r.reported, r.as_of))
+    };
+    assert_eq!(
+        reported(valid(store.stock_for_sku(&sku("new")).await, "new")),
+        Some((8, report))
+    );
+    assert_eq!(
+        reported(valid(store.stock_for_sku(&sku("held")).await, "held")),
+        Some((3, held_later)),
+        "a later report is kept"
+    );
+    let product = fx.stock(store, &fx.vendor_a).await;
+    assert_eq!((product.reported, product.as_of), (9, report));
+}
+
 /// Completing a snapshot zeroes SKUs it did not list and makes the vendor healthy;
 /// failures degrade it and then take it down, keeping its stock.
 pub async fn complete_snapshot_zeroes_missing_skus_and_tracks_health(store: &dyn StockStore) {

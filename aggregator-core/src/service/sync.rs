@@ -13,9 +13,6 @@ use crate::service::cached_catalog::CachedCatalog;
 use crate::service::sync_progress::{SyncProgress, SyncStage, SyncStep};
 use crate::traits::{OrderQueue, VendorDirectory, VendorLedger};
 
-/// Snapshot pages written at once.
-const PAGES_IN_FLIGHT: usize = 2;
-
 /// Settings of a sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SyncConfig {
@@ -26,6 +23,11 @@ pub struct SyncConfig {
     /// Pages of one vendor's feed asked for at once, when the vendor tells how many
     /// pages its feed has (see [`crate::traits::StockPage::last_page`]).
     pub fetches_in_flight: usize,
+    /// Rows the store is given per write once the whole feed is read: the feed's rows
+    /// sorted by SKU and cut into writes of this many (each one applied atomically).
+    pub rows_per_write: usize,
+    /// Writes of one sync sent to the store at once (their SKUs never overlap).
+    pub writes_in_flight: usize,
     /// When failures make a vendor degraded or down.
     pub health: HealthPolicy,
     /// How far ahead of our clock a vendor's `as_of` may lie; a feed further ahead is
@@ -37,14 +39,16 @@ pub struct SyncConfig {
 }
 
 impl Default for SyncConfig {
-    /// 1,000 rows a page, at most 10,000 pages, 4 pages asked for at once, down after 3
-    /// failures in a row, feeds at most 5 s ahead of our clock, confirmations pruned by
-    /// reports 5 s later.
+    /// 1,000 rows a page, at most 10,000 pages, 4 pages asked for at once, written 10,000
+    /// rows at a time with 2 writes at once, down after 3 failures in a row, feeds at
+    /// most 5 s ahead of our clock, confirmations pruned by reports 5 s later.
     fn default() -> Self {
         Self {
             page_size: 1_000,
             max_pages: 10_000,
             fetches_in_flight: 4,
+            rows_per_write: 10_000,
+            writes_in_flight: 2,
             health: HealthPolicy::default(),
             clock_tolerance: Duration::seconds(5),
             confirmation_margin: Duration::seconds(5),
@@ -92,6 +96,12 @@ impl StockSync {
         }
         if config.fetches_in_flight == 0 {
             return Err(Error::invalid("fetchesInFlight", "must be at least 1"));
+        }
+        if config.rows_per_write == 0 {
+            return Err(Error::invalid("rowsPerWrite", "must be at least 1"));
+        }
+        if config.writes_in_flight == 0 {
+            return Err(Error::invalid("writesInFlight", "must be at least 1"));
         }
         if config.clock_tolerance.is_negative() {
             return Err(Error::invalid("clockTolerance", "must not be negative"));
@@ -165,28 +175,38 @@ impl StockSync {
             Err(error) => return Err(self.failed(vendor, error).await),
         };
         let fetch_took = started.elapsed();
+        let page_count = pages.len();
+        let total_pages = u32::try_from(page_count).ok();
+        let snapshot_as_of = pages.iter().map(|(as_of, _)| *as_of).min();
+        let mut rows: Vec<SnapshotRow> = pages.into_iter().flat_map(|(_, rows)| rows).collect();
+        // Sorted, the writes cover disjoint SKU ranges: the store walks its index once
+        // per write, and writes side by side never wait for each other's rows.
+        rows.sort_unstable_by(|a, b| a.sku.as_str().cmp(b.sku.as_str()));
         let margin = self.config.confirmation_margin;
+        let mut writes = Vec::new();
+        for chunk in rows.chunks(self.config.rows_per_write) {
+            writes.push(self.store.apply_snapshot(vendor, chunk, margin));
+        }
+        let total_writes = u32::try_from(writes.len()).ok();
         let mut applied = 0;
         let mut ignored_older = 0;
-        // Pages name disjoint SKUs (a feed listing one twice is refused above), so they
-        // can be written side by side: the store's work on one page overlaps the
-        // round trips of the next.
-        let mut writes = Vec::with_capacity(pages.len());
-        for (_, rows) in &pages {
-            writes.push(self.store.apply_snapshot(vendor, rows, margin));
-        }
-        let mut writes = futures_util::stream::iter(writes).buffer_unordered(PAGES_IN_FLIGHT);
-        let total = u32::try_from(pages.len()).ok();
-        let mut pages_written = 0;
+        let mut writes =
+            futures_util::stream::iter(writes).buffer_unordered(self.config.writes_in_flight);
+        let mut writes_done = 0;
         while let Some(outcome) = writes.next().await {
             let outcome = outcome?;
             applied += outcome.applied;
             ignored_older += outcome.ignored_older;
-            pages_written += 1;
-            self.report(vendor, SyncStage::Written, pages_written, total, applied);
+            writes_done += 1;
+            self.report(
+                vendor,
+                SyncStage::Written,
+                writes_done,
+                total_writes,
+                applied,
+            );
         }
         drop(writes);
-        let snapshot_as_of = pages.iter().map(|(as_of, _)| *as_of).min();
         if applied == 0 && ignored_older > 0 {
             let error = Error::permanent(
                 format!("vendor {vendor}"),
@@ -198,36 +218,30 @@ impl StockSync {
             return Err(self.failed(vendor, error).await);
         }
         let written_by = started.elapsed();
-        let listed: Vec<VendorSku> = pages
-            .iter()
-            .flat_map(|(_, rows)| rows.iter().map(|row| row.sku.clone()))
-            .collect();
+        let listed: Vec<VendorSku> = rows.iter().map(|row| row.sku.clone()).collect();
         let now = self.clock.now();
         let vendor = self
             .store
             .complete_snapshot(vendor, &listed, snapshot_as_of.unwrap_or(now), now, margin)
             .await?;
         if let Some(cached) = &self.cached {
-            let rows = pages.iter().flat_map(|(_, rows)| rows);
-            let mut products: Vec<ProductId> =
-                rows.clone().map(|row| row.product.clone()).collect();
+            let mut products: Vec<ProductId> = rows.iter().map(|row| row.product.clone()).collect();
             products.sort();
             products.dedup();
             cached.invalidate(&products, &listed).await;
             cached.invalidate_vendors().await;
         }
-        let rows: usize = pages.iter().map(|(_, rows)| rows.len()).sum();
         self.report(
             &vendor.id,
             SyncStage::Completed,
-            pages.len(),
-            total,
+            page_count,
+            total_pages,
             applied,
         );
         tracing::info!(
             vendor = %vendor.id,
-            pages = pages.len(),
-            rows,
+            pages = page_count,
+            rows = rows.len(),
             applied,
             fetch_ms = fetch_took.as_millis(),
             write_ms = (written_by - fetch_took).as_millis(),
@@ -236,7 +250,7 @@ impl StockSync {
         );
         Ok(SyncReport {
             vendor,
-            pages: u32::try_from(pages.len()).unwrap_or(u32::MAX),
+            pages: total_pages.unwrap_or(u32::MAX),
             applied,
             ignored_older,
         })

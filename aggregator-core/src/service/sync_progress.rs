@@ -1,4 +1,4 @@
-//! How far a vendor's sync has come, page by page, for whoever wants to show it (a
+//! How far a vendor's sync has come, page by page and write by write, for whoever wants to show it (a
 //! progress bar, a log line, a metric).
 
 use std::fmt::Debug;
@@ -11,7 +11,8 @@ pub enum SyncStage {
     /// One more page of the feed was read and checked (nothing is written until every
     /// page has been).
     Fetched,
-    /// One more page was written to the store.
+    /// One more write was applied to the store: once every page is read, the feed's
+    /// rows are sorted by SKU and written [`super::SyncConfig::rows_per_write`] at a time.
     Written,
     /// The snapshot is complete: SKUs the feed no longer lists are zeroed and the vendor
     /// is marked healthy.
@@ -25,10 +26,12 @@ pub struct SyncStep {
     pub vendor: VendorId,
     /// What was just finished.
     pub stage: SyncStage,
-    /// Pages done in this stage so far (all of them once `Completed`).
+    /// Pages read so far while fetching, writes applied so far while writing, and every
+    /// page of the feed once `Completed`.
     pub pages: u32,
-    /// Pages in the feed, when known: while fetching, what the vendor announced (it can
-    /// turn out longer); while writing and after, exact.
+    /// While fetching, the pages the vendor announced, when it did (the feed can turn out
+    /// longer); while writing, the writes this sync makes; once `Completed`, the pages
+    /// read.
     pub pages_total: Option<u32>,
     /// Rows done in this stage so far: read while fetching, written (newer than what the
     /// store held) while writing and after.

@@ -1,16 +1,20 @@
 //! How a sync reads a feed that names its last page: several pages at once, taken in
-//! order, and back to page by page when the feed disagrees with what it announced.
+//! order, and back to page by page when the feed disagrees with what it announced; and
+//! how it writes what it read: sorted by SKU, in writes of a set size.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
-use aggregator_core::domain::{HealthPolicy, SnapshotRow, VendorId};
+use aggregator_core::domain::{
+    HealthPolicy, SnapshotOutcome, SnapshotRow, Vendor, VendorId, VendorSku,
+};
 use aggregator_core::error::{Error, Result};
 use aggregator_core::service::{StockSync, SyncConfig, SyncProgress, SyncStage, SyncStep};
 use aggregator_core::traits::{
-    StockPage, VendorClient, VendorDirectory, VendorInfo, VendorOrder, VendorOrderOutcome,
+    StockPage, StockStore, VendorClient, VendorDirectory, VendorInfo, VendorLedger, VendorOrder,
+    VendorOrderOutcome,
 };
 use async_trait::async_trait;
 use time::Duration;
@@ -112,11 +116,15 @@ impl VendorClient for SlowFeed {
     }
 }
 
-fn sync(world: &World, feed: &Arc<SlowFeed>, max_pages: u32, at_once: usize) -> StockSync {
-    let directory: VendorDirectory = [feed.clone() as Arc<dyn VendorClient>]
+fn directory(feed: &Arc<SlowFeed>) -> VendorDirectory {
+    [feed.clone() as Arc<dyn VendorClient>]
         .into_iter()
-        .collect();
-    let config = SyncConfig {
+        .collect()
+}
+
+/// One-row pages, at most `max_pages`, `at_once` asked for at once.
+fn config(max_pages: u32, at_once: usize) -> SyncConfig {
+    SyncConfig {
         page_size: 1,
         max_pages,
         fetches_in_flight: at_once,
@@ -124,8 +132,12 @@ fn sync(world: &World, feed: &Arc<SlowFeed>, max_pages: u32, at_once: usize) -> 
             down_after_failures: 2,
         },
         ..SyncConfig::default()
-    };
-    StockSync::new(world.dyn_store(), directory, world.clock(), config).expect("sync")
+    }
+}
+
+fn sync(world: &World, feed: &Arc<SlowFeed>, max_pages: u32, at_once: usize) -> StockSync {
+    let config = config(max_pages, at_once);
+    StockSync::new(world.dyn_store(), directory(feed), world.clock(), config).expect("sync")
 }
 
 /// The service tests' world, ten seconds after its first sync.
@@ -298,17 +310,144 @@ async fn a_feed_announcing_more_pages_than_allowed_is_refused_without_reading_pa
 }
 
 #[tokio::test]
-async fn asking_for_no_pages_at_once_is_refused() {
+async fn asking_for_no_pages_at_once_or_writing_no_rows_at_once_is_refused() {
     let world = World::new(5, 5, 7).await;
     let feed = SlowFeed::new(&world, None, vec![one_row_page(1, 1)]);
-    let directory: VendorDirectory = [feed as Arc<dyn VendorClient>].into_iter().collect();
+    let refusals = [
+        (
+            SyncConfig {
+                fetches_in_flight: 0,
+                ..SyncConfig::default()
+            },
+            "fetchesInFlight",
+        ),
+        (
+            SyncConfig {
+                rows_per_write: 0,
+                ..SyncConfig::default()
+            },
+            "rowsPerWrite",
+        ),
+        (
+            SyncConfig {
+                writes_in_flight: 0,
+                ..SyncConfig::default()
+            },
+            "writesInFlight",
+        ),
+    ];
+    for (config, field) in refusals {
+        let error = StockSync::new(world.dyn_store(), directory(&feed), world.clock(), config)
+            .expect_err("refused");
+        assert!(error.to_string().contains(field), "{error}");
+    }
+}
+
+/// Passes everything to the world's store, noting the SKUs of every snapshot write.
+#[derive(Debug)]
+struct NotedWrites {
+    store: Arc<dyn StockStore>,
+    writes: Mutex<Vec<Vec<String>>>,
+}
+
+#[async_trait]
+impl VendorLedger for NotedWrites {
+    async fn upsert_vendor(&self, vendor: &Vendor) -> Result<()> {
+        self.store.upsert_vendor(vendor).await
+    }
+    async fn apply_snapshot(
+        &self,
+        vendor: &VendorId,
+        rows: &[SnapshotRow],
+        margin: Duration,
+    ) -> Result<SnapshotOutcome> {
+        let skus = rows.iter().map(|row| row.sku.to_string()).collect();
+        self.writes.lock().expect("lock").push(skus);
+        self.store.apply_snapshot(vendor, rows, margin).await
+    }
+    async fn complete_snapshot(
+        &self,
+        vendor: &VendorId,
+        listed: &[VendorSku],
+        as_of: time::OffsetDateTime,
+        at: time::OffsetDateTime,
+        margin: Duration,
+    ) -> Result<Vendor> {
+        self.store
+            .complete_snapshot(vendor, listed, as_of, at, margin)
+            .await
+    }
+    async fn record_sync_failure(
+        &self,
+        vendor: &VendorId,
+        reason: &str,
+        policy: HealthPolicy,
+    ) -> Result<Vendor> {
+        self.store.record_sync_failure(vendor, reason, policy).await
+    }
+}
+
+#[tokio::test]
+async fn the_feed_is_written_sorted_by_sku_in_writes_of_the_configured_size() {
+    let world = ten_seconds_on().await;
+    let page =
+        |n: u32, rows: Vec<(&'static str, &'static str, i64)>, next| (n, Page::Rows(rows, next));
+    let feed = SlowFeed::new(
+        &world,
+        None,
+        vec![
+            page(
+                1,
+                vec![
+                    ("SKU-a-005", "PRODUCT-005", 5),
+                    ("SKU-a-002", "PRODUCT-002", 2),
+                ],
+                Some(2),
+            ),
+            page(
+                2,
+                vec![
+                    ("SKU-a-006", "PRODUCT-006", 6),
+                    ("SKU-a-001", "PRODUCT-001", 1),
+                ],
+                Some(3),
+            ),
+            page(3, vec![("SKU-a-004", "PRODUCT-004", 4)], None),
+        ],
+    );
+    let noted = Arc::new(NotedWrites {
+        store: world.dyn_store(),
+        writes: Mutex::new(Vec::new()),
+    });
     let config = SyncConfig {
-        fetches_in_flight: 0,
-        ..SyncConfig::default()
+        rows_per_write: 2,
+        ..config(10, 1)
     };
-    let error =
-        StockSync::new(world.dyn_store(), directory, world.clock(), config).expect_err("refused");
-    assert!(error.to_string().contains("fetchesInFlight"), "{error}");
+    let report = StockSync::new(noted.clone(), directory(&feed), world.clock(), config)
+        .expect("sync")
+        .sync_vendor(&vendor("VendorA"))
+        .await
+        .expect("synced");
+    assert_eq!((report.pages, report.applied), (3, 5));
+    let mut writes = noted.writes.lock().expect("lock").clone();
+    writes.sort();
+    assert_eq!(
+        writes,
+        vec![
+            vec!["SKU-a-001", "SKU-a-002"],
+            vec!["SKU-a-004", "SKU-a-005"],
+            vec!["SKU-a-006"],
+        ],
+        "sorted across pages, two rows a write, no SKU in two writes"
+    );
+    for n in [1, 2, 4, 5, 6_i64] {
+        assert_eq!(world.row("VendorA", &format!("SKU-a-00{n}")).reported, n);
+    }
+    assert_eq!(
+        world.row("VendorA", "LAPTOP-a-001").reported,
+        0,
+        "not listed, so zeroed"
+    );
 }
 
 /// Every step a sync reports.
@@ -341,7 +480,13 @@ async fn progress_hears_of_every_page_fetched_and_written_then_of_the_completion
         (1..=3).map(|n| one_row_page(n, 3)).collect(),
     );
     let steps = Arc::new(Steps::default());
-    sync(&world, &feed, 10, 2)
+    let config = SyncConfig {
+        rows_per_write: 2,
+        writes_in_flight: 1,
+        ..config(10, 2)
+    };
+    StockSync::new(world.dyn_store(), directory(&feed), world.clock(), config)
+        .expect("sync")
         .with_progress(steps.clone())
         .sync_vendor(&vendor("VendorA"))
         .await
@@ -353,11 +498,11 @@ async fn progress_hears_of_every_page_fetched_and_written_then_of_the_completion
             (Fetched, 1, Some(3), 1),
             (Fetched, 2, Some(3), 2),
             (Fetched, 3, Some(3), 3),
-            (Written, 1, Some(3), 1),
-            (Written, 2, Some(3), 2),
-            (Written, 3, Some(3), 3),
+            (Written, 1, Some(2), 2),
+            (Written, 2, Some(2), 3),
             (Completed, 3, Some(3), 3),
-        ]
+        ],
+        "three rows written two at a time"
     );
     assert!(
         steps

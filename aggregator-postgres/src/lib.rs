@@ -27,6 +27,7 @@ mod catalog;
 mod change_batch;
 mod config;
 mod error;
+mod event_log;
 mod holds;
 mod orders;
 mod outbox;

@@ -21,6 +21,7 @@ mod batch_cases;
 mod cache_cases;
 #[cfg(feature = "testcontainers")]
 pub mod containers;
+mod event_log_cases;
 mod fixture;
 mod hold_cases;
 mod order_cases;
@@ -32,6 +33,7 @@ mod stock_model;
 
 pub use batch_cases::*;
 pub use cache_cases::*;
+pub use event_log_cases::*;
 pub use fixture::Fixture;
 pub use hold_cases::*;
 pub use order_cases::*;
@@ -50,6 +52,15 @@ pub async fn stock_store_suite(store: &dyn StockStore) {
     order_store_suite(store).await;
     hold_store_suite(store).await;
     outbox_suite(store).await;
+    order_event_log_suite(store).await;
+}
+
+/// The [`OrderEventLog`] cases.
+///
+/// [`OrderEventLog`]: crate::traits::OrderEventLog
+pub async fn order_event_log_suite(store: &dyn StockStore) {
+    every_order_change_is_logged_once_in_version_order(store).await;
+    the_event_log_resumes_pages_and_prunes(store).await;
 }
 
 /// The [`VendorLedger`] cases: snapshots, confirmations against reports, health and

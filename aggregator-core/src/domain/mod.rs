@@ -6,6 +6,7 @@ mod ids;
 mod message;
 mod money;
 mod order;
+mod order_event_log;
 mod quantity;
 mod reservation;
 mod stock;
@@ -22,6 +23,7 @@ pub use order::{
     Allocation, Order, OrderDetails, OrderEvent, OrderLine, OrderStatus, ShippingAddress,
     StatusChange, Transition, VendorKey, VendorPlacement, check_free_text,
 };
+pub use order_event_log::{EventCursor, EventRead, LoggedOrderEvent};
 pub use quantity::{ABSOLUTE_MAX_QUANTITY, Quantity, QuantityLimit};
 pub use reservation::{Reservation, ReservationOwner};
 pub use stock::{

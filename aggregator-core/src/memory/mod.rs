@@ -2,6 +2,7 @@
 //! single-process embedding.
 
 mod cache;
+mod event_log;
 mod order_queue;
 mod stock_state;
 mod stock_store;

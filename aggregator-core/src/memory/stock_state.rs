@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use time::{Duration, OffsetDateTime};
 
+use super::event_log::EventLogState;
 use crate::domain::{
     Allocation, CustomerId, HealthPolicy, Hold, HoldId, HoldStatus, IdempotencyKey, MessageId,
     Order, OrderId, OrderLine, OutboxMessage, PendingConfirmation, ProductId, Quantity,
@@ -53,6 +54,8 @@ pub(super) struct StockState {
     outbox: BTreeMap<MessageId, OutboxEntry>,
     /// The stock rows holding units for each dead vendor key.
     cancelling: HashMap<(VendorId, String), Vec<StockKey>>,
+    /// Every order's status changes, logged with them.
+    pub(super) event_log: EventLogState,
 }
 
 impl StockState {
@@ -381,7 +384,7 @@ impl StockState {
         self.deadlines
             .insert((order.reserved_until, ReservationOwner::Order(order.id)));
         self.write_outbox(placement.outbox);
-        self.orders.insert(order.id, order.clone());
+        self.put_order(order.clone());
         Ok(Placed {
             order,
             replayed: false,
@@ -471,7 +474,7 @@ impl StockState {
         }
         self.write_outbox(outbox.to_vec());
         self.write_outbox(cancellations);
-        self.orders.insert(next.id, next.clone());
+        self.put_order(next.clone());
         Ok(next)
     }
 
@@ -590,7 +593,7 @@ impl StockState {
             }
         }
         self.write_outbox(cancellations);
-        self.orders.insert(next.id, next.clone());
+        self.put_order(next.clone());
         Ok(next)
     }
 
@@ -724,7 +727,7 @@ impl StockState {
         converted.order = Some(order.id);
         self.holds.insert(converted.id, converted);
         self.write_outbox(conversion.outbox);
-        self.orders.insert(order.id, order.clone());
+        self.put_order(order.clone());
         Ok(Placed {
             order,
             replayed: false,
@@ -766,6 +769,13 @@ impl StockState {
             }
         }
         batch
+    }
+
+    /// Stores `order` (new, or a later version) and logs its new events with it.
+    fn put_order(&mut self, order: Order) {
+        let before = self.orders.get(&order.id).map_or(0, |held| held.version);
+        self.event_log.record(before, &order);
+        self.orders.insert(order.id, order);
     }
 
     fn write_outbox(&mut self, messages: Vec<OutboxMessage>) {

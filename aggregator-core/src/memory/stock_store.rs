@@ -7,13 +7,15 @@ use time::{Duration, OffsetDateTime};
 
 use super::stock_state::StockState;
 use crate::domain::{
-    HealthPolicy, Hold, HoldId, MessageId, Order, OrderId, OutboxMessage, ProductId, Reservation,
-    SnapshotOutcome, SnapshotRow, Transition, Vendor, VendorId, VendorSku, VendorStock,
+    CustomerId, EventCursor, EventRead, HealthPolicy, Hold, HoldId, MessageId, Order, OrderId,
+    OutboxMessage, ProductId, Reservation, SnapshotOutcome, SnapshotRow, Transition, Vendor,
+    VendorId, VendorSku, VendorStock,
 };
 use crate::error::Result;
 use crate::traits::{
-    CatalogReads, ExpiredBatch, HoldConversion, HoldPlacement, HoldStore, OrderPlacement,
-    OrderQuery, OrderStore, Outbox, OutboxBacklog, Page, Placed, Reroute, VendorLedger,
+    CatalogReads, ExpiredBatch, HoldConversion, HoldPlacement, HoldStore, OrderEventLog,
+    OrderPlacement, OrderQuery, OrderStore, Outbox, OutboxBacklog, Page, Placed, Reroute,
+    VendorLedger,
 };
 
 /// A [`StockStore`](crate::traits::StockStore) in process memory: every operation runs under one lock, so each is
@@ -214,5 +216,21 @@ impl Outbox for InMemoryStockStore {
 
     async fn outbox_backlog(&self) -> Result<OutboxBacklog> {
         Ok(self.state().outbox_backlog())
+    }
+}
+
+#[async_trait]
+impl OrderEventLog for InMemoryStockStore {
+    async fn order_events_after(
+        &self,
+        after: Option<EventCursor>,
+        customer: Option<&CustomerId>,
+        limit: u32,
+    ) -> Result<EventRead> {
+        Ok(self.state().event_log.read(after, customer, limit))
+    }
+
+    async fn prune_order_events(&self, before: OffsetDateTime, limit: u32) -> Result<u64> {
+        Ok(self.state().event_log.prune(before, limit))
     }
 }

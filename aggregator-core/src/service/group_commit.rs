@@ -11,13 +11,15 @@ use time::{Duration, OffsetDateTime};
 use super::batcher::{BatchConfig, Batcher};
 use super::commit_feed::CommitFeed;
 use crate::domain::{
-    HealthPolicy, Hold, HoldId, MessageId, Order, OrderId, OutboxMessage, ProductId,
-    SnapshotOutcome, SnapshotRow, Transition, Vendor, VendorId, VendorSku, VendorStock,
+    CustomerId, EventCursor, EventRead, HealthPolicy, Hold, HoldId, MessageId, Order, OrderId,
+    OutboxMessage, ProductId, SnapshotOutcome, SnapshotRow, Transition, Vendor, VendorId,
+    VendorSku, VendorStock,
 };
 use crate::error::Result;
 use crate::traits::{
-    CatalogReads, ExpiredBatch, HoldConversion, HoldPlacement, HoldStore, OrderPlacement,
-    OrderQuery, OrderStore, Outbox, OutboxBacklog, Page, Placed, Reroute, StockStore, VendorLedger,
+    CatalogReads, ExpiredBatch, HoldConversion, HoldPlacement, HoldStore, OrderEventLog,
+    OrderPlacement, OrderQuery, OrderStore, Outbox, OutboxBacklog, Page, Placed, Reroute,
+    StockStore, VendorLedger,
 };
 
 type Change = (Transition, Vec<OutboxMessage>);
@@ -275,5 +277,21 @@ impl<S: Outbox + ?Sized> Outbox for GroupCommit<S> {
 
     async fn outbox_backlog(&self) -> Result<OutboxBacklog> {
         self.store.outbox_backlog().await
+    }
+}
+
+#[async_trait]
+impl<S: OrderEventLog + ?Sized> OrderEventLog for GroupCommit<S> {
+    async fn order_events_after(
+        &self,
+        after: Option<EventCursor>,
+        customer: Option<&CustomerId>,
+        limit: u32,
+    ) -> Result<EventRead> {
+        self.store.order_events_after(after, customer, limit).await
+    }
+
+    async fn prune_order_events(&self, before: OffsetDateTime, limit: u32) -> Result<u64> {
+        self.store.prune_order_events(before, limit).await
     }
 }

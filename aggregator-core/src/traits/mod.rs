@@ -3,6 +3,7 @@
 mod cache;
 mod catalog_reads;
 mod hold_store;
+mod order_event_log;
 mod order_queue;
 mod order_store;
 mod outbox;
@@ -13,6 +14,7 @@ mod vendor_ledger;
 pub use cache::{Cache, CacheExt, RateDecision, RateLimit};
 pub use catalog_reads::CatalogReads;
 pub use hold_store::HoldStore;
+pub use order_event_log::OrderEventLog;
 pub use order_queue::{
     DeadLetter, Delivery, DeliverySettler, OrderQueue, QueueDepth, QueuePart, RetryOutcome,
     RetryPolicy, Subscription,

@@ -9,7 +9,7 @@ use crate::domain::{
     ProductId, Quantity, VendorId, VendorSku,
 };
 use crate::error::{Error, Result};
-use crate::traits::{CatalogReads, HoldStore, OrderStore, Outbox, VendorLedger};
+use crate::traits::{CatalogReads, HoldStore, OrderEventLog, OrderStore, Outbox, VendorLedger};
 
 /// Units of a line to take from one vendor SKU.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -258,9 +258,12 @@ impl ExpiredBatch {
 /// Services take only the role they use ([`VendorLedger`] for the sync, [`Outbox`] for
 /// the relay, ...); a binary builds one `Arc<dyn StockStore>` and hands it to each as
 /// the role it needs. Any type implementing every role is a `StockStore`.
-pub trait StockStore: VendorLedger + CatalogReads + OrderStore + HoldStore + Outbox {}
+pub trait StockStore:
+    VendorLedger + CatalogReads + OrderStore + HoldStore + Outbox + OrderEventLog
+{
+}
 
 impl<T> StockStore for T where
-    T: VendorLedger + CatalogReads + OrderStore + HoldStore + Outbox + ?Sized
+    T: VendorLedger + CatalogReads + OrderStore + HoldStore + Outbox + OrderEventLog + ?Sized
 {
 }

@@ -5,11 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration as StdDuration;
 
-use aggregator_core::domain::{MessageId, Order, OrderId, OutboxMessage, Transition};
+use aggregator_core::domain::{
+    EventCursor, EventRead, MessageId, Order, OrderId, OutboxMessage, Transition,
+};
 use aggregator_core::error::Error;
 use aggregator_core::prelude::*;
 use aggregator_core::traits::{
-    ExpiredBatch, OrderPlacement, OrderQuery, OutboxBacklog, Page, Placed, Reroute,
+    ExpiredBatch, OrderEventLog, OrderPlacement, OrderQuery, OutboxBacklog, Page, Placed, Reroute,
 };
 use async_trait::async_trait;
 
@@ -301,5 +303,20 @@ impl Outbox for FaultyStore {
     }
     async fn outbox_backlog(&self) -> Result<OutboxBacklog> {
         self.inner.outbox_backlog().await
+    }
+}
+
+#[async_trait]
+impl OrderEventLog for FaultyStore {
+    async fn order_events_after(
+        &self,
+        after: Option<EventCursor>,
+        customer: Option<&CustomerId>,
+        limit: u32,
+    ) -> Result<EventRead> {
+        self.inner.order_events_after(after, customer, limit).await
+    }
+    async fn prune_order_events(&self, before: OffsetDateTime, limit: u32) -> Result<u64> {
+        self.inner.prune_order_events(before, limit).await
     }
 }

@@ -1,0 +1,38 @@
+//! [`OrderEventLog`]: the store's role of keeping every order's status changes for
+//! readers that follow them (the event stream, webhook deliveries).
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::domain::{CustomerId, EventCursor, EventRead};
+use crate::error::Result;
+
+/// Every status change of every order, recorded in the same transaction as the change
+/// itself (so no change is ever missing from the log, and no event exists for a change
+/// that did not commit), kept until pruned.
+///
+/// What every implementation guarantees:
+/// * Each change is logged once, with the order's customer and version after it.
+/// * Reads are in log order, and an event becomes readable only when no event before it
+///   can still appear: a reader that moves its position along never skips an event.
+///   One order's events are in version order.
+/// * A position the log no longer holds (pruned, or never given) reads as
+///   [`EventRead::Gone`], never as an empty page.
+#[async_trait]
+pub trait OrderEventLog: Send + Sync + Debug + 'static {
+    /// Up to `limit` events after `after` (from the log's oldest retained event when
+    /// `None`), oldest first; only `customer`'s when given.
+    async fn order_events_after(
+        &self,
+        after: Option<EventCursor>,
+        customer: Option<&CustomerId>,
+        limit: u32,
+    ) -> Result<EventRead>;
+
+    /// Forgets up to `limit` of the oldest events recorded before `before` (our clock);
+    /// answers how many. A reader positioned at or before a forgotten event then reads
+    /// [`EventRead::Gone`].
+    async fn prune_order_events(&self, before: OffsetDateTime, limit: u32) -> Result<u64>;
+}

@@ -181,6 +181,10 @@ impl App {
             self.backends.store.clone(),
             self.backends.clock.clone(),
             self.settings.sweep_batch,
+        )?
+        .with_event_retention(
+            self.backends.store.clone(),
+            span(self.settings.event_retention)?,
         )
     }
 
@@ -253,7 +257,7 @@ impl App {
         }
         if roles.api {
             let banner = check_bind(settings.api_addr, &settings.api_keys)?;
-            let state = self.api_state();
+            let state = self.api_state().with_shutdown(signal.clone());
             let listener = listen("apiAddr", settings.api_addr).await?;
             let addr = local_addr("apiAddr", &listener)?;
             tracing::info!(%addr, "{banner}");

@@ -129,6 +129,10 @@ pub struct Settings {
     #[arg(long, env = "AGGREGATOR_SHUTDOWN_GRACE_SECS", default_value = "10", value_parser = seconds(0), value_name = "SECS", help_heading = "Workers")]
     pub grace: Duration,
 
+    /// Seconds order events are kept for clients resuming their event stream; the sweeper forgets older ones
+    #[arg(long = "event-retention", env = "AGGREGATOR_EVENT_RETENTION_SECS", default_value = "604800", value_parser = seconds(1), value_name = "SECS", help_heading = "Workers")]
+    pub event_retention: Duration,
+
     /// Seconds between stock syncs of every vendor
     #[arg(long = "sync-interval", env = "AGGREGATOR_SYNC_INTERVAL_SECS", default_value = "30", value_parser = seconds(1), value_name = "SECS", help_heading = "Stock sync")]
     pub sync_interval: Duration,

@@ -280,7 +280,7 @@ mod tests {
         assert_eq!(lines.len(), 4, "{lines:#?}");
         assert!(lines[0].starts_with("VendorA: fetched 1/3 pages, 1,000 rows ("));
         assert!(lines[1].starts_with("VendorA: fetched 3/3 pages, 2,500 rows ("));
-        assert!(lines[2].starts_with("VendorA: wrote 3/3 pages, 2,500 rows ("));
+        assert!(lines[2].starts_with("VendorA: wrote 3/3 batches, 2,500 rows ("));
         assert!(lines[3].starts_with("VendorA: done: 3 pages, 2,500 rows written in "));
     }
 
@@ -305,7 +305,7 @@ mod tests {
         assert!(
             lines
                 .iter()
-                .any(|l| l.starts_with("VendorA: wrote 2/2 pages"))
+                .any(|l| l.starts_with("VendorA: wrote 2/2 batches"))
         );
         assert!(lines.last().is_some_and(|l| l.starts_with("VendorA: done")));
     }

@@ -32,7 +32,7 @@ pub use drain::{DRAIN_BYTES, DRAIN_TIME};
 pub use problem::{ApiError, FieldProblem, PROBLEM_BASE, Problem, ShortItem};
 pub use state::{ApiBackends, ApiServices, ApiState, HealthProbes, Probe};
 
-use routes::{catalog, console, docs, health, holds, ops, orders};
+use routes::{catalog, console, docs, events, health, holds, ops, orders};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -44,6 +44,7 @@ use routes::{catalog, console, docs, health, holds, ops, orders};
         (name = "orders", description = "The seed's order endpoints"),
         (name = "catalog", description = "Products, availability and vendors"),
         (name = "holds", description = "Explicit stock holds"),
+        (name = "events", description = "Order status changes as they happen"),
         (name = "operations", description = "Admin keys only"),
         (name = "health", description = "Health, metrics and docs"),
     )
@@ -157,6 +158,7 @@ fn documented() -> OpenApiRouter<ApiState> {
         .routes(routes!(holds::get_hold, holds::release_hold))
         .routes(routes!(holds::extend_hold))
         .routes(routes!(holds::order_hold))
+        .routes(routes!(events::events))
         .routes(routes!(ops::stock_sync))
         .routes(routes!(ops::dead_letters))
         .routes(routes!(ops::replay))

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use aggregator_core::clock::Clock;
 use aggregator_core::error::Result;
-use aggregator_core::service::{CachedCatalog, Catalog, OrderConfig, OrderService, RateLimiter};
+use aggregator_core::service::{
+    CachedCatalog, Catalog, OrderConfig, OrderService, RateLimiter, ShutdownSignal,
+};
 use aggregator_core::traits::{Cache, OrderQueue, StockStore, VendorDirectory};
 use futures_util::future::BoxFuture;
 
@@ -46,6 +48,9 @@ impl fmt::Debug for HealthProbes {
 #[derive(Debug, Clone)]
 pub struct ApiState {
     pub(crate) inner: Arc<Inner>,
+    /// Fires when the server is asked to stop: long-lived answers (the event stream)
+    /// end so the server can drain.
+    pub(crate) stop: ShutdownSignal,
 }
 
 #[derive(Debug)]
@@ -146,7 +151,16 @@ impl ApiState {
                 probes,
                 health: super::routes::health::HealthMemo::default(),
             }),
+            stop: ShutdownSignal::never(),
         }
+    }
+
+    /// Ends the API's long-lived answers (the order event streams) when `stop` fires;
+    /// pass the signal the server's graceful shutdown waits on, or it waits for every
+    /// event stream's client to leave.
+    pub fn with_shutdown(mut self, stop: ShutdownSignal) -> Self {
+        self.stop = stop;
+        self
     }
 
     /// The API over `backends`, building its own services (for tests and embedders

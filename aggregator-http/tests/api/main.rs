@@ -5,6 +5,7 @@ mod auth;
 mod bad_input;
 mod catalog_and_holds;
 mod docs_browser;
+mod events;
 mod health_and_docs;
 mod limits;
 mod operations;

@@ -3,6 +3,7 @@
 pub(crate) mod catalog;
 pub(crate) mod console;
 pub(crate) mod docs;
+pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod holds;
 pub(crate) mod metrics;

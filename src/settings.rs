@@ -130,7 +130,7 @@ pub struct Settings {
     pub grace: Duration,
 
     /// Seconds order events are kept for clients resuming their event stream; the sweeper forgets older ones
-    #[arg(long = "event-retention", env = "AGGREGATOR_EVENT_RETENTION_SECS", default_value = "604800", value_parser = seconds(1), value_name = "SECS", help_heading = "Workers")]
+    #[arg(long = "event-retention", env = "AGGREGATOR_EVENT_RETENTION_SECS", default_value = "604800", value_parser = seconds_up_to(60, 31_536_000), value_name = "SECS", help_heading = "Workers")]
     pub event_retention: Duration,
 
     /// Seconds between stock syncs of every vendor
@@ -310,7 +310,14 @@ fn whole(text: &str, min: u64, max: u64) -> Result<u64, String> {
 }
 
 fn seconds(min: u64) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
-    move |text| whole(text, min, 86_400).map(Duration::from_secs)
+    seconds_up_to(min, 86_400)
+}
+
+fn seconds_up_to(
+    min: u64,
+    max: u64,
+) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
+    move |text| whole(text, min, max).map(Duration::from_secs)
 }
 
 fn micros(
@@ -460,6 +467,10 @@ mod tests {
         assert_eq!(settings.log_dir, Some(PathBuf::from("logs")));
         assert_eq!(settings.relay_batch, 200);
         assert_eq!(settings.cache_ttl, Duration::from_secs(2));
+        assert_eq!(settings.event_retention, Duration::from_secs(7 * 86_400));
+        assert_eq!(settings.sync_write_rows, 10_000);
+        let error = parse(&["--event-retention", "59"], &[]).expect_err("too short");
+        assert!(error.contains("--event-retention"), "{error}");
         let settings = parse(
             &[
                 "--workers",

@@ -13,6 +13,7 @@
 pub mod api;
 pub mod ops;
 mod vendor_client;
+pub mod webhooks;
 
 pub use vendor_client::{
     HttpVendorClient, HttpVendorConfig, VendorEndpoint, WireFault, parse_vendor_list, stock_page,

@@ -11,6 +11,7 @@ mod quantity;
 mod reservation;
 mod stock;
 mod vendor;
+pub mod webhook_signature;
 
 pub use email::Email;
 pub use hold::{Hold, HoldStatus};

@@ -52,6 +52,6 @@ pub use traits::{Cache, OrderQueue, StockStore, VendorClient};
 pub mod prelude {
     pub use crate::traits::{
         Cache, CacheExt, CatalogReads, HoldStore, OrderEventLog, OrderQueue, OrderStore, Outbox,
-        StockStore, VendorClient, VendorLedger,
+        StockStore, VendorClient, VendorLedger, WebhookStore,
     };
 }

@@ -38,6 +38,7 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tx;
+mod webhooks;
 
 pub use config::PostgresConfig;
 pub use store::PostgresStockStore;

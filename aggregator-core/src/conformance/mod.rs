@@ -30,6 +30,7 @@ mod queue_cases;
 mod services;
 mod stock_cases;
 mod stock_model;
+mod webhook_cases;
 
 pub use batch_cases::*;
 pub use cache_cases::*;
@@ -42,6 +43,7 @@ pub use queue_cases::*;
 pub use services::{REQUIRE_SERVICES, ServiceDecision, decide, service_url};
 pub use stock_cases::*;
 pub use stock_model::{ModelStep, StockModel};
+pub use webhook_cases::*;
 
 use crate::traits::{Cache, OrderQueue, RetryPolicy, StockStore};
 
@@ -53,6 +55,15 @@ pub async fn stock_store_suite(store: &dyn StockStore) {
     hold_store_suite(store).await;
     outbox_suite(store).await;
     order_event_log_suite(store).await;
+    webhook_store_suite(store).await;
+}
+
+/// The [`WebhookStore`] cases.
+///
+/// [`WebhookStore`]: crate::traits::WebhookStore
+pub async fn webhook_store_suite(store: &dyn StockStore) {
+    webhook_endpoints_register_count_failures_and_disable(store).await;
+    the_webhook_dispatcher_position_moves_by_compare_and_set(store).await;
 }
 
 /// The [`OrderEventLog`] cases.

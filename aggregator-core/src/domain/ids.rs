@@ -183,6 +183,10 @@ uuid_id!(
     /// A queue or outbox message's identifier (UUID v7); consumers de-duplicate by it.
     MessageId, "messageId"
 );
+uuid_id!(
+    /// A registered webhook endpoint's identifier (UUID v7).
+    WebhookId, "webhookId"
+);
 
 #[cfg(test)]
 mod tests {

@@ -11,12 +11,14 @@ mod quantity;
 mod reservation;
 mod stock;
 mod vendor;
+mod webhook;
 pub mod webhook_signature;
 
 pub use email::Email;
 pub use hold::{Hold, HoldStatus};
 pub use ids::{
     CustomerId, HoldId, IdempotencyKey, MessageId, OrderId, ProductId, VendorId, VendorSku,
+    WebhookId,
 };
 pub use message::{Message, OrderMessage, OutboxMessage, QueueName, SyncRequest};
 pub use money::{Currency, Money, QuotedPrice};
@@ -32,3 +34,4 @@ pub use stock::{
     VendorStock, covers,
 };
 pub use vendor::{HealthPolicy, StalenessLimit, Vendor, VendorHealth};
+pub use webhook::{DeliveryOutcome, MAX_SECRET_LENGTH, MIN_SECRET_LENGTH, WebhookEndpoint};

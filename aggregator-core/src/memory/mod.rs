@@ -6,6 +6,7 @@ mod event_log;
 mod order_queue;
 mod stock_state;
 mod stock_store;
+mod webhooks;
 
 pub use cache::InMemoryCache;
 pub use order_queue::InMemoryOrderQueue;

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
 use super::stock_state::StockState;
+use super::webhooks::WebhookState;
 use crate::domain::{
     CustomerId, EventCursor, EventRead, HealthPolicy, Hold, HoldId, MessageId, Order, OrderId,
     OutboxMessage, ProductId, Reservation, SnapshotOutcome, SnapshotRow, Transition, Vendor,
@@ -24,12 +25,20 @@ use crate::traits::{
 #[derive(Debug, Default)]
 pub struct InMemoryStockStore {
     state: Mutex<StockState>,
+    webhooks: Mutex<WebhookState>,
 }
 
 impl InMemoryStockStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    pub(super) fn webhook_state(&self) -> MutexGuard<'_, WebhookState> {
+        // Each operation checks before it writes: keep serving after a panic elsewhere.
+        self.webhooks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn state(&self) -> MutexGuard<'_, StockState> {

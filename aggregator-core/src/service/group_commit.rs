@@ -11,15 +11,15 @@ use time::{Duration, OffsetDateTime};
 use super::batcher::{BatchConfig, Batcher};
 use super::commit_feed::CommitFeed;
 use crate::domain::{
-    CustomerId, EventCursor, EventRead, HealthPolicy, Hold, HoldId, MessageId, Order, OrderId,
-    OutboxMessage, ProductId, SnapshotOutcome, SnapshotRow, Transition, Vendor, VendorId,
-    VendorSku, VendorStock,
+    CustomerId, DeliveryOutcome, EventCursor, EventRead, HealthPolicy, Hold, HoldId, MessageId,
+    Order, OrderId, OutboxMessage, ProductId, SnapshotOutcome, SnapshotRow, Transition, Vendor,
+    VendorId, VendorSku, VendorStock, WebhookEndpoint, WebhookId,
 };
 use crate::error::Result;
 use crate::traits::{
     CatalogReads, ExpiredBatch, HoldConversion, HoldPlacement, HoldStore, OrderEventLog,
     OrderPlacement, OrderQuery, OrderStore, Outbox, OutboxBacklog, Page, Placed, Reroute,
-    StockStore, VendorLedger,
+    StockStore, VendorLedger, WebhookStore,
 };
 
 type Change = (Transition, Vec<OutboxMessage>);
@@ -293,5 +293,42 @@ impl<S: OrderEventLog + ?Sized> OrderEventLog for GroupCommit<S> {
 
     async fn prune_order_events(&self, before: OffsetDateTime, limit: u32) -> Result<u64> {
         self.store.prune_order_events(before, limit).await
+    }
+}
+
+#[async_trait]
+impl<S: WebhookStore + ?Sized> WebhookStore for GroupCommit<S> {
+    async fn create_webhook(&self, endpoint: &WebhookEndpoint) -> Result<()> {
+        self.store.create_webhook(endpoint).await
+    }
+    async fn webhook(&self, id: WebhookId) -> Result<WebhookEndpoint> {
+        self.store.webhook(id).await
+    }
+    async fn webhooks(&self, customer: Option<&CustomerId>) -> Result<Vec<WebhookEndpoint>> {
+        self.store.webhooks(customer).await
+    }
+    async fn delete_webhook(&self, id: WebhookId) -> Result<()> {
+        self.store.delete_webhook(id).await
+    }
+    async fn record_delivery(
+        &self,
+        id: WebhookId,
+        outcome: &DeliveryOutcome,
+        disable_after: u32,
+    ) -> Result<WebhookEndpoint> {
+        self.store.record_delivery(id, outcome, disable_after).await
+    }
+    async fn enable_webhook(&self, id: WebhookId) -> Result<WebhookEndpoint> {
+        self.store.enable_webhook(id).await
+    }
+    async fn webhook_cursor(&self) -> Result<Option<EventCursor>> {
+        self.store.webhook_cursor().await
+    }
+    async fn advance_webhook_cursor(
+        &self,
+        from: Option<EventCursor>,
+        to: EventCursor,
+    ) -> Result<()> {
+        self.store.advance_webhook_cursor(from, to).await
     }
 }

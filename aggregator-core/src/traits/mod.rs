@@ -10,6 +10,7 @@ mod outbox;
 mod stock_store;
 mod vendor_client;
 mod vendor_ledger;
+mod webhook_store;
 
 pub use cache::{Cache, CacheExt, RateDecision, RateLimit};
 pub use catalog_reads::CatalogReads;
@@ -30,3 +31,4 @@ pub use vendor_client::{
     VendorOrderOutcome, VendorShortSku,
 };
 pub use vendor_ledger::VendorLedger;
+pub use webhook_store::WebhookStore;

@@ -9,7 +9,9 @@ use crate::domain::{
     ProductId, Quantity, VendorId, VendorSku,
 };
 use crate::error::{Error, Result};
-use crate::traits::{CatalogReads, HoldStore, OrderEventLog, OrderStore, Outbox, VendorLedger};
+use crate::traits::{
+    CatalogReads, HoldStore, OrderEventLog, OrderStore, Outbox, VendorLedger, WebhookStore,
+};
 
 /// Units of a line to take from one vendor SKU.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -259,11 +261,18 @@ impl ExpiredBatch {
 /// the relay, ...); a binary builds one `Arc<dyn StockStore>` and hands it to each as
 /// the role it needs. Any type implementing every role is a `StockStore`.
 pub trait StockStore:
-    VendorLedger + CatalogReads + OrderStore + HoldStore + Outbox + OrderEventLog
+    VendorLedger + CatalogReads + OrderStore + HoldStore + Outbox + OrderEventLog + WebhookStore
 {
 }
 
 impl<T> StockStore for T where
-    T: VendorLedger + CatalogReads + OrderStore + HoldStore + Outbox + OrderEventLog + ?Sized
+    T: VendorLedger
+        + CatalogReads
+        + OrderStore
+        + HoldStore
+        + Outbox
+        + OrderEventLog
+        + WebhookStore
+        + ?Sized
 {
 }

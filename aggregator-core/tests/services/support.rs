@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration as StdDuration;
 
 use aggregator_core::domain::{
-    EventCursor, EventRead, MessageId, Order, OrderId, OutboxMessage, Transition,
+    DeliveryOutcome, EventCursor, EventRead, MessageId, Order, OrderId, OutboxMessage, Transition,
+    WebhookEndpoint, WebhookId,
 };
 use aggregator_core::error::Error;
 use aggregator_core::prelude::*;
@@ -318,5 +319,42 @@ impl OrderEventLog for FaultyStore {
     }
     async fn prune_order_events(&self, before: OffsetDateTime, limit: u32) -> Result<u64> {
         self.inner.prune_order_events(before, limit).await
+    }
+}
+
+#[async_trait]
+impl WebhookStore for FaultyStore {
+    async fn create_webhook(&self, endpoint: &WebhookEndpoint) -> Result<()> {
+        self.inner.create_webhook(endpoint).await
+    }
+    async fn webhook(&self, id: WebhookId) -> Result<WebhookEndpoint> {
+        self.inner.webhook(id).await
+    }
+    async fn webhooks(&self, customer: Option<&CustomerId>) -> Result<Vec<WebhookEndpoint>> {
+        self.inner.webhooks(customer).await
+    }
+    async fn delete_webhook(&self, id: WebhookId) -> Result<()> {
+        self.inner.delete_webhook(id).await
+    }
+    async fn record_delivery(
+        &self,
+        id: WebhookId,
+        outcome: &DeliveryOutcome,
+        disable_after: u32,
+    ) -> Result<WebhookEndpoint> {
+        self.inner.record_delivery(id, outcome, disable_after).await
+    }
+    async fn enable_webhook(&self, id: WebhookId) -> Result<WebhookEndpoint> {
+        self.inner.enable_webhook(id).await
+    }
+    async fn webhook_cursor(&self) -> Result<Option<EventCursor>> {
+        self.inner.webhook_cursor().await
+    }
+    async fn advance_webhook_cursor(
+        &self,
+        from: Option<EventCursor>,
+        to: EventCursor,
+    ) -> Result<()> {
+        self.inner.advance_webhook_cursor(from, to).await
     }
 }

@@ -1,0 +1,144 @@
+//! Cases about webhook endpoints and the dispatcher's position.
+
+use time::OffsetDateTime;
+
+use super::fixture::valid;
+use crate::domain::{
+    CustomerId, DeliveryOutcome, EventCursor, OrderStatus, WebhookEndpoint, WebhookId,
+};
+use crate::error::Error;
+use crate::traits::StockStore;
+
+fn endpoint(customer: Option<&CustomerId>, statuses: Vec<OrderStatus>) -> WebhookEndpoint {
+    let created_at =
+        OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp())
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    WebhookEndpoint {
+        id: WebhookId::new(),
+        customer: customer.cloned(),
+        url: "https://hooks.example.com/orders".into(),
+        secret: "whsec-0123456789abcdef".into(),
+        statuses,
+        enabled: true,
+        disabled_reason: None,
+        consecutive_failures: 0,
+        created_at,
+    }
+}
+
+/// Endpoints are stored as given and listed per customer (the global ones only in the
+/// full list); bad ones and taken ids are refused; failures in a row disable an
+/// endpoint exactly at the limit, keeping the last reason; a success or enabling it
+/// again forgets them; removal is final.
+pub async fn webhook_endpoints_register_count_failures_and_disable(store: &dyn StockStore) {
+    let tag = uuid::Uuid::now_v7().simple().to_string()[20..].to_owned();
+    let alice = valid(CustomerId::new(format!("alice-{tag}")), "customer");
+    let bob = valid(CustomerId::new(format!("bob-{tag}")), "customer");
+    let own = endpoint(
+        Some(&alice),
+        vec![OrderStatus::Confirmed, OrderStatus::Failed],
+    );
+    let global = endpoint(None, Vec::new());
+    valid(store.create_webhook(&own).await, "alice's");
+    valid(store.create_webhook(&global).await, "global");
+    assert_eq!(valid(store.webhook(own.id).await, "read back"), own);
+    assert!(matches!(
+        store.create_webhook(&own).await,
+        Err(Error::Conflict { .. })
+    ));
+    let mut weak = endpoint(Some(&bob), Vec::new());
+    weak.secret = "short".into();
+    assert!(matches!(
+        store.create_webhook(&weak).await,
+        Err(Error::Invalid { .. })
+    ));
+    let mut twice = endpoint(Some(&bob), vec![OrderStatus::Failed, OrderStatus::Failed]);
+    twice.id = WebhookId::new();
+    assert!(matches!(
+        store.create_webhook(&twice).await,
+        Err(Error::Invalid { .. })
+    ));
+    assert_eq!(
+        valid(store.webhooks(Some(&alice)).await, "alice's list"),
+        vec![own.clone()]
+    );
+    assert!(valid(store.webhooks(Some(&bob)).await, "bob's list").is_empty());
+    let all = valid(store.webhooks(None).await, "all");
+    assert!(all.contains(&own) && all.contains(&global));
+
+    let failed = DeliveryOutcome::Failed("HTTP 500".into());
+    let after_one = valid(store.record_delivery(own.id, &failed, 3).await, "1st");
+    assert_eq!(
+        (after_one.consecutive_failures, after_one.enabled),
+        (1, true)
+    );
+    let reset = valid(
+        store
+            .record_delivery(own.id, &DeliveryOutcome::Delivered, 3)
+            .await,
+        "delivered",
+    );
+    assert_eq!(reset.consecutive_failures, 0, "a success forgets failures");
+    for n in 1..=2 {
+        let now = valid(store.record_delivery(own.id, &failed, 3).await, "again");
+        assert_eq!((now.consecutive_failures, now.enabled), (n, true));
+    }
+    let last = DeliveryOutcome::Failed("connection refused".into());
+    let disabled = valid(store.record_delivery(own.id, &last, 3).await, "3rd");
+    assert!(!disabled.enabled, "the third failure in a row disables it");
+    let reason = disabled.disabled_reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains('3') && reason.contains("connection refused"),
+        "{reason}"
+    );
+    let later = valid(store.record_delivery(own.id, &failed, 3).await, "4th");
+    assert_eq!(
+        later.disabled_reason, disabled.disabled_reason,
+        "reason kept"
+    );
+    let enabled = valid(store.enable_webhook(own.id).await, "enable");
+    assert_eq!(
+        (
+            enabled.enabled,
+            enabled.consecutive_failures,
+            enabled.disabled_reason
+        ),
+        (true, 0, None)
+    );
+
+    valid(store.delete_webhook(own.id).await, "delete");
+    for outcome in [
+        store.webhook(own.id).await.map(|_| ()),
+        store.delete_webhook(own.id).await,
+        store.enable_webhook(own.id).await.map(|_| ()),
+        store
+            .record_delivery(own.id, &DeliveryOutcome::Delivered, 3)
+            .await
+            .map(|_| ()),
+    ] {
+        assert!(
+            matches!(outcome, Err(Error::NotFound { .. })),
+            "{outcome:?}"
+        );
+    }
+    valid(store.delete_webhook(global.id).await, "delete global");
+}
+
+/// The dispatcher's position moves only from where it is: a second dispatcher moving
+/// it from the same place gets `Conflict`.
+pub async fn the_webhook_dispatcher_position_moves_by_compare_and_set(store: &dyn StockStore) {
+    let start = valid(store.webhook_cursor().await, "position");
+    let base = start.map_or(0, |c| c.sequence());
+    let next = EventCursor::new(start.map_or(0, EventCursor::epoch), base + 10);
+    valid(store.advance_webhook_cursor(start, next).await, "move");
+    assert_eq!(valid(store.webhook_cursor().await, "moved"), Some(next));
+    let other = EventCursor::new(next.epoch(), base + 11);
+    assert!(matches!(
+        store.advance_webhook_cursor(start, other).await,
+        Err(Error::Conflict { .. })
+    ));
+    assert_eq!(valid(store.webhook_cursor().await, "kept"), Some(next));
+    let after = EventCursor::new(next.epoch(), base + 12);
+    valid(store.advance_webhook_cursor(Some(next), after).await, "on");
+    assert_eq!(valid(store.webhook_cursor().await, "on"), Some(after));
+}

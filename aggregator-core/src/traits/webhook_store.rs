@@ -1,0 +1,57 @@
+//! [`WebhookStore`]: the store's role of keeping webhook endpoints, how deliveries to
+//! them went, and how far the dispatcher has read the order event log.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+
+use crate::domain::{CustomerId, DeliveryOutcome, EventCursor, WebhookEndpoint, WebhookId};
+use crate::error::Result;
+
+/// Registered webhook endpoints and the dispatcher's place in the order event log.
+///
+/// What every implementation guarantees: an endpoint is stored as validated; failures
+/// count in a row and disable the endpoint exactly when they reach the limit given;
+/// the dispatcher's position only moves by compare-and-set, so two dispatchers never
+/// both move it from the same place.
+#[async_trait]
+pub trait WebhookStore: Send + Sync + Debug + 'static {
+    /// Registers `endpoint`; refuses an invalid one (`Invalid`, see
+    /// [`WebhookEndpoint::validate`]) or a taken id (`Conflict`).
+    async fn create_webhook(&self, endpoint: &WebhookEndpoint) -> Result<()>;
+
+    /// One endpoint (`NotFound` if there is none).
+    async fn webhook(&self, id: WebhookId) -> Result<WebhookEndpoint>;
+
+    /// The endpoints, oldest first: `customer`'s own when given (not the ones for every
+    /// customer), otherwise all.
+    async fn webhooks(&self, customer: Option<&CustomerId>) -> Result<Vec<WebhookEndpoint>>;
+
+    /// Removes an endpoint (`NotFound` if there is none); nothing more is sent to it.
+    async fn delete_webhook(&self, id: WebhookId) -> Result<()>;
+
+    /// Counts one delivery's outcome: a success forgets the failures in a row; a failure
+    /// adds one, and the `disable_after`-th in a row disables the endpoint, keeping the
+    /// failure's reason. Answers the endpoint as it is now (`NotFound` if it was
+    /// removed).
+    async fn record_delivery(
+        &self,
+        id: WebhookId,
+        outcome: &DeliveryOutcome,
+        disable_after: u32,
+    ) -> Result<WebhookEndpoint>;
+
+    /// Enables an endpoint again, its failures forgotten (`NotFound` if there is none).
+    async fn enable_webhook(&self, id: WebhookId) -> Result<WebhookEndpoint>;
+
+    /// How far the webhook dispatcher has read the order event log (`None`: not yet).
+    async fn webhook_cursor(&self) -> Result<Option<EventCursor>>;
+
+    /// Moves the dispatcher's position from `from` to `to`; `Conflict` if it is no
+    /// longer at `from` (another dispatcher moved it first).
+    async fn advance_webhook_cursor(
+        &self,
+        from: Option<EventCursor>,
+        to: EventCursor,
+    ) -> Result<()>;
+}

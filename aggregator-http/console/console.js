@@ -6,7 +6,7 @@ const KEY = "aggregator.console.key";
 const POLL_MS = 3000;
 const HISTORY = 120; // overview samples kept: 6 minutes at one every 3 s
 const STATUSES = ["pending", "reserved", "confirmed", "failed", "cancelled", "expired"];
-const QUEUES = ["order_queue", "stock_sync_queue"];
+const QUEUES = ["order_queue", "stock_sync_queue", "webhook_queue"];
 
 const state = { timer: null, samples: [], route: "", busy: false };
 

@@ -14,17 +14,20 @@ pub enum QueueName {
     Orders,
     /// `stock_sync_queue`: one message per vendor to sync.
     StockSync,
+    /// `webhook_queue`: one message per order event and webhook endpoint to deliver to.
+    Webhooks,
 }
 
 impl QueueName {
-    /// Both queues.
-    pub const ALL: [Self; 2] = [Self::Orders, Self::StockSync];
+    /// Every queue.
+    pub const ALL: [Self; 3] = [Self::Orders, Self::StockSync, Self::Webhooks];
 
     /// The queue's name on the broker.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Orders => "order_queue",
             Self::StockSync => "stock_sync_queue",
+            Self::Webhooks => "webhook_queue",
         }
     }
 
@@ -33,10 +36,11 @@ impl QueueName {
         match self {
             Self::Orders => "order_queue.dlq",
             Self::StockSync => "stock_sync_queue.dlq",
+            Self::Webhooks => "webhook_queue.dlq",
         }
     }
 
-    /// Parses either queue name; anything else is `Invalid`.
+    /// Parses a queue's name; anything else is `Invalid`.
     pub fn parse(text: &str) -> Result<Self> {
         Self::ALL
             .into_iter()
@@ -44,7 +48,7 @@ impl QueueName {
             .ok_or_else(|| {
                 Error::invalid(
                     "queue",
-                    format!("{text:?} is not order_queue or stock_sync_queue"),
+                    format!("{text:?} is not order_queue, stock_sync_queue or webhook_queue"),
                 )
             })
     }

@@ -97,11 +97,11 @@ fn queue(text: &str) -> Result<QueueName, ApiError> {
     QueueName::parse(text).map_err(ApiError::from)
 }
 
-/// Lists dead letters of `order_queue` or `stock_sync_queue`, oldest first, leaving them
+/// Lists dead letters of `order_queue`, `stock_sync_queue` or `webhook_queue`, oldest first, leaving them
 /// in place.
 #[utoipa::path(get, path = "/api/ops/dlq/{queue}", tag = "operations",
     params(
-        ("queue" = String, Path, pattern = "^(order_queue|stock_sync_queue)$", description = "order_queue or stock_sync_queue"),
+        ("queue" = String, Path, pattern = "^(order_queue|stock_sync_queue|webhook_queue)$", description = "order_queue, stock_sync_queue or webhook_queue"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20"),
     ),
     responses(
@@ -151,7 +151,7 @@ pub(crate) struct Replayed {
 
 /// Moves dead letters (all, or one by message id) back to their queue.
 #[utoipa::path(post, path = "/api/ops/dlq/{queue}/replay", tag = "operations",
-    params(("queue" = String, Path, pattern = "^(order_queue|stock_sync_queue)$", description = "order_queue or stock_sync_queue")),
+    params(("queue" = String, Path, pattern = "^(order_queue|stock_sync_queue|webhook_queue)$", description = "order_queue, stock_sync_queue or webhook_queue")),
     request_body(content = Option<ReplayBody>, description = "Leave out `messageId` to replay all"),
     responses(
         (status = 200, description = "Replayed", body = Answer<Replayed>),

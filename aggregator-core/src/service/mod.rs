@@ -1,5 +1,6 @@
 //! The logic that runs on top of the backend traits: placing and cancelling orders,
-//! allocation, the worker's step, stock sync, the sweeper and the outbox relay.
+//! allocation, the worker's step, stock sync, the sweeper, the outbox relay and
+//! webhook deliveries.
 
 pub mod allocator;
 mod batcher;
@@ -21,6 +22,8 @@ mod sync_consumer;
 mod sync_progress;
 pub mod telemetry;
 mod vendors;
+mod webhook_delivery;
+mod webhook_dispatch;
 
 pub use batcher::BatchConfig;
 pub use cached_catalog::{CacheStats, CachedCatalog};
@@ -43,3 +46,5 @@ pub use sync::{StockSync, SyncConfig, SyncReport};
 pub use sync_consumer::{SyncConsumer, SyncSettled, run_sync_schedule};
 pub use sync_progress::{SyncProgress, SyncStage, SyncStep};
 pub use vendors::{register_vendors, request_syncs};
+pub use webhook_delivery::{DeliverySettled, WebhookDeliverer, WebhookDelivery, WebhookSender};
+pub use webhook_dispatch::{DispatchRound, WebhookDispatcher};

@@ -12,3 +12,4 @@ mod support;
 mod sweeper;
 mod sync;
 mod sync_paging;
+mod webhooks;

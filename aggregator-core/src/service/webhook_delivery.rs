@@ -1,0 +1,228 @@
+//! Webhook deliveries: the `webhook_queue` message, the body a receiver gets, and the
+//! consumer that posts it and settles the message.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{DeliveryOutcome, LoggedOrderEvent, QueueName, WebhookEndpoint, WebhookId};
+use crate::error::{Error, Result};
+use crate::traits::{Delivery, OrderQueue, RetryOutcome, WebhookStore};
+
+/// One order event to deliver to one endpoint: a `webhook_queue` message's body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookDelivery {
+    /// The same for every attempt and every dispatch of this event to this endpoint
+    /// (`<event id>@<endpoint id>`), sent as `Webhook-Id`: receivers drop repeats by it.
+    pub delivery_id: String,
+    /// Where to.
+    pub endpoint: WebhookId,
+    /// What.
+    pub event: LoggedOrderEvent,
+}
+
+impl WebhookDelivery {
+    /// The delivery of `event` to `endpoint`.
+    pub fn new(endpoint: WebhookId, event: LoggedOrderEvent) -> Self {
+        Self {
+            delivery_id: format!("{}@{endpoint}", event.id),
+            endpoint,
+            event,
+        }
+    }
+
+    /// The JSON body posted: the event with its `type` (`order.<status it moved to>`).
+    pub fn body(&self) -> Result<Vec<u8>> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            #[serde(rename = "type")]
+            kind: String,
+            #[serde(flatten)]
+            event: &'a LoggedOrderEvent,
+        }
+        serde_json::to_vec(&Body {
+            kind: format!("order.{}", self.event.change.to.as_str()),
+            event: &self.event,
+        })
+        .map_err(|e| Error::invalid("webhook", format!("cannot encode the body: {e}")))
+    }
+}
+
+/// Posts a delivery's body to an endpoint, signed with its secret; `Ok` only when the
+/// receiver answered 2xx. `aggregator_http::webhooks::HttpWebhookSender` is the one over
+/// HTTP (with the SSRF guard, a timeout and a bounded answer).
+#[async_trait]
+pub trait WebhookSender: Send + Sync + Debug + 'static {
+    /// Sends `body` as delivery `delivery_id` to `endpoint`.
+    async fn send(&self, endpoint: &WebhookEndpoint, delivery_id: &str, body: &[u8]) -> Result<()>;
+}
+
+/// What became of one `webhook_queue` message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliverySettled {
+    /// The receiver took it.
+    Delivered,
+    /// The endpoint was removed: nothing to deliver to, the message is dropped.
+    Dropped,
+    /// The attempt failed; the message comes back as attempt `attempt` after `delay`.
+    Retrying {
+        /// The coming attempt.
+        attempt: u32,
+        /// How long until then.
+        delay: Duration,
+        /// Why this attempt failed.
+        reason: String,
+    },
+    /// The message is in `webhook_queue.dlq` (replayable with the dead-letter endpoints):
+    /// it was malformed, its endpoint is disabled, refused as a destination, or its
+    /// last attempt failed.
+    DeadLettered {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Takes deliveries off `webhook_queue`, posts them, counts each outcome on the
+/// endpoint (disabling it after `disable_after` failures in a row), and settles the
+/// message: acknowledged once delivered, retried through the queue's delays otherwise,
+/// dead-lettered after the last attempt.
+#[derive(Debug, Clone)]
+pub struct WebhookDeliverer {
+    store: Arc<dyn WebhookStore>,
+    sender: Arc<dyn WebhookSender>,
+    disable_after: u32,
+}
+
+impl WebhookDeliverer {
+    /// A deliverer; refuses a zero `disable_after`.
+    pub fn new(
+        store: Arc<dyn WebhookStore>,
+        sender: Arc<dyn WebhookSender>,
+        disable_after: u32,
+    ) -> Result<Self> {
+        if disable_after == 0 {
+            return Err(Error::invalid("webhookDisableAfter", "must be at least 1"));
+        }
+        Ok(Self {
+            store,
+            sender,
+            disable_after,
+        })
+    }
+
+    /// Runs one delivery and settles it. An error means it could not be settled; the
+    /// queue then hands it back.
+    pub async fn settle(&self, delivery: Delivery) -> Result<DeliverySettled> {
+        let message: WebhookDelivery = match delivery.message.decode() {
+            Ok(message) => message,
+            Err(error) => return dead_letter(delivery, error.to_string()).await,
+        };
+        let endpoint = match self.store.webhook(message.endpoint).await {
+            Ok(endpoint) => endpoint,
+            Err(Error::NotFound { .. }) => {
+                delivery.ack().await?;
+                return Ok(DeliverySettled::Dropped);
+            }
+            Err(error) => return retry(delivery, error.to_string()).await,
+        };
+        if !endpoint.enabled {
+            let reason = format!(
+                "webhook {} is disabled ({}); replay once it is enabled again",
+                endpoint.id,
+                endpoint
+                    .disabled_reason
+                    .as_deref()
+                    .unwrap_or("no reason kept")
+            );
+            return dead_letter(delivery, reason).await;
+        }
+        let body = match message.body() {
+            Ok(body) => body,
+            Err(error) => return dead_letter(delivery, error.to_string()).await,
+        };
+        let sent = self
+            .sender
+            .send(&endpoint, &message.delivery_id, &body)
+            .await;
+        let outcome = match &sent {
+            Ok(()) => DeliveryOutcome::Delivered,
+            Err(error) => DeliveryOutcome::Failed(error.to_string()),
+        };
+        if let Err(error) = self
+            .store
+            .record_delivery(endpoint.id, &outcome, self.disable_after)
+            .await
+        {
+            tracing::warn!(%error, webhook = %endpoint.id, "could not record a delivery's outcome");
+        }
+        match sent {
+            Ok(()) => {
+                delivery.ack().await?;
+                Ok(DeliverySettled::Delivered)
+            }
+            // A destination the guard refuses will not become allowed by waiting.
+            Err(error @ Error::Invalid { .. }) => dead_letter(delivery, error.to_string()).await,
+            Err(error) => retry(delivery, error.to_string()).await,
+        }
+    }
+
+    /// Consumes `webhook_queue`, `concurrency` deliveries at once, until `stop`
+    /// completes; deliveries still in flight then are handed back unsettled.
+    pub async fn run(
+        &self,
+        queue: &dyn OrderQueue,
+        concurrency: u16,
+        stop: impl Future<Output = ()>,
+    ) -> Result<()> {
+        let limit = usize::from(concurrency.max(1));
+        let mut subscription = queue
+            .subscribe(QueueName::Webhooks, concurrency.max(1))
+            .await?;
+        let mut in_flight = FuturesUnordered::new();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => return Ok(()),
+                Some(settled) = in_flight.next(), if !in_flight.is_empty() => log(settled),
+                next = subscription.next(), if in_flight.len() < limit => match next {
+                    Ok(delivery) => in_flight.push(self.settle(delivery)),
+                    Err(error) => {
+                        tracing::warn!(%error, "webhook_queue: no delivery; trying again");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                },
+            }
+        }
+    }
+}
+
+fn log(settled: Result<DeliverySettled>) {
+    match settled {
+        Ok(DeliverySettled::Delivered) => tracing::debug!("webhook delivered"),
+        Ok(other) => tracing::warn!(?other, "webhook not delivered"),
+        Err(error) => tracing::warn!(%error, "webhook delivery left unsettled"),
+    }
+}
+
+async fn dead_letter(delivery: Delivery, reason: String) -> Result<DeliverySettled> {
+    delivery.dead_letter(&reason).await?;
+    Ok(DeliverySettled::DeadLettered { reason })
+}
+
+async fn retry(delivery: Delivery, reason: String) -> Result<DeliverySettled> {
+    match delivery.retry(&reason).await? {
+        RetryOutcome::Scheduled { attempt, delay } => Ok(DeliverySettled::Retrying {
+            attempt,
+            delay,
+            reason,
+        }),
+        RetryOutcome::DeadLettered => Ok(DeliverySettled::DeadLettered { reason }),
+    }
+}

@@ -1,0 +1,114 @@
+//! The webhook dispatcher: turns the order event log into one `webhook_queue` message
+//! per event and interested endpoint.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::domain::{EventCursor, EventRead, Message, QueueName};
+use crate::error::{Error, Result};
+use crate::service::webhook_delivery::WebhookDelivery;
+use crate::traits::{OrderQueue, StockStore};
+
+/// What one dispatch round did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DispatchRound {
+    /// Order events read.
+    pub events: usize,
+    /// Deliveries queued for them.
+    pub queued: usize,
+}
+
+/// Reads the order event log from the store's dispatcher position, queues a delivery
+/// for every endpoint that wants each event, then moves the position past them.
+///
+/// At least once: a dispatcher that dies between publishing and moving the position,
+/// or loses the race to move it, publishes the same deliveries again; each carries a
+/// delivery id that depends only on the event and the endpoint, so receivers drop
+/// the repeat. Several dispatchers may run; the position moves by compare-and-set.
+#[derive(Debug, Clone)]
+pub struct WebhookDispatcher {
+    store: Arc<dyn StockStore>,
+    queue: Arc<dyn OrderQueue>,
+    batch: u32,
+}
+
+impl WebhookDispatcher {
+    /// A dispatcher reading up to `batch` events per round; refuses a zero batch.
+    pub fn new(store: Arc<dyn StockStore>, queue: Arc<dyn OrderQueue>, batch: u32) -> Result<Self> {
+        if batch == 0 {
+            return Err(Error::invalid("webhookBatch", "must be at least 1"));
+        }
+        Ok(Self {
+            store,
+            queue,
+            batch,
+        })
+    }
+
+    /// One round: what it read and queued (nothing when nothing was new).
+    pub async fn run_once(&self) -> Result<DispatchRound> {
+        let from = self.store.webhook_cursor().await?;
+        let events = match self
+            .store
+            .order_events_after(from, None, self.batch)
+            .await?
+        {
+            EventRead::Events(events) => events,
+            EventRead::Gone { resume_from } => {
+                // Events were pruned before they were dispatched (the dispatcher was
+                // off longer than the retention): say so loudly and go on.
+                tracing::error!(
+                    ?from,
+                    ?resume_from,
+                    "order events were pruned before webhook dispatch; their deliveries are lost"
+                );
+                let to = resume_from.unwrap_or(EventCursor::new(0, 0));
+                self.store.advance_webhook_cursor(from, to).await?;
+                return Ok(DispatchRound::default());
+            }
+        };
+        let Some(last) = events.last().and_then(|event| event.cursor) else {
+            return Ok(DispatchRound::default());
+        };
+        let endpoints = self.store.webhooks(None).await?;
+        let mut queued = 0;
+        for event in &events {
+            for endpoint in endpoints.iter().filter(|endpoint| endpoint.wants(event)) {
+                let delivery = WebhookDelivery::new(endpoint.id, event.clone());
+                let message = Message::json(&delivery)?;
+                self.queue.publish(QueueName::Webhooks, &message).await?;
+                queued += 1;
+            }
+        }
+        let round = DispatchRound {
+            events: events.len(),
+            queued,
+        };
+        match self.store.advance_webhook_cursor(from, last).await {
+            // Another dispatcher moved it first: what this one published were repeats.
+            Ok(()) | Err(Error::Conflict { .. }) => Ok(round),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Runs rounds until `stop` completes: straight on after a full batch, otherwise
+    /// after `idle`. A failed round is logged and retried after `idle`.
+    pub async fn run(&self, idle: Duration, stop: impl Future<Output = ()>) -> Result<()> {
+        tokio::pin!(stop);
+        loop {
+            let wait = match self.run_once().await {
+                Ok(round) if round.events >= self.batch as usize => Duration::ZERO,
+                Ok(_) => idle,
+                Err(error) => {
+                    tracing::warn!(%error, "webhook dispatch failed; trying again");
+                    idle
+                }
+            };
+            tokio::select! {
+                () = &mut stop => return Ok(()),
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! Webhooks over the in-memory backends: the dispatcher turns order events into one
+//! delivery per interested endpoint, exactly once per position; the deliverer posts
+//! each, counts outcomes on the endpoint, retries, disables and dead-letters.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use aggregator_core::conformance::Fixture;
+use aggregator_core::domain::{
+    Message, OrderStatus, QueueName, StatusChange, Transition, WebhookEndpoint, WebhookId,
+};
+use aggregator_core::error::{Error, Result};
+use aggregator_core::memory::{InMemoryOrderQueue, InMemoryStockStore};
+use aggregator_core::prelude::*;
+use aggregator_core::service::{
+    DeliverySettled, DispatchRound, WebhookDeliverer, WebhookDelivery, WebhookDispatcher,
+    WebhookSender,
+};
+use aggregator_core::traits::{Delivery, RetryPolicy};
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+fn endpoint(customer: Option<&str>, statuses: Vec<OrderStatus>) -> WebhookEndpoint {
+    WebhookEndpoint {
+        id: WebhookId::new(),
+        customer: customer.map(|c| aggregator_core::domain::CustomerId::new(c).expect("id")),
+        url: "https://hooks.example.com/orders".into(),
+        secret: "whsec-0123456789abcdef".into(),
+        statuses,
+        enabled: true,
+        disabled_reason: None,
+        consecutive_failures: 0,
+        created_at: OffsetDateTime::now_utc(),
+    }
+}
+
+fn queue() -> InMemoryOrderQueue {
+    InMemoryOrderQueue::new(
+        RetryPolicy::new(vec![
+            StdDuration::from_millis(5),
+            StdDuration::from_millis(5),
+        ])
+        .expect("policy"),
+    )
+}
+
+async fn next(queue: &InMemoryOrderQueue) -> Delivery {
+    let mut subscription = queue
+        .subscribe(QueueName::Webhooks, 1)
+        .await
+        .expect("subscribe");
+    tokio::time::timeout(StdDuration::from_secs(5), subscription.next())
+        .await
+        .expect("a delivery within 5 s")
+        .expect("delivery")
+}
+
+#[tokio::test]
+async fn each_event_goes_once_to_every_endpoint_that_wants_it() {
+    let store = Arc::new(InMemoryStockStore::new());
+    let fx = Fixture::new(store.as_ref(), 10, 0).await;
+    let first_customer = fx.details(1).customer.to_string();
+    let cancellations = endpoint(Some(&first_customer), vec![OrderStatus::Cancelled]);
+    let everything = endpoint(None, Vec::new());
+    let elsewhere = endpoint(Some("someone-else"), Vec::new());
+    for registered in [&cancellations, &everything, &elsewhere] {
+        store.create_webhook(registered).await.expect("registered");
+    }
+    let first = fx
+        .place(store.as_ref(), &fx.vendor_a, 1, 1)
+        .await
+        .expect("placed")
+        .order;
+    store
+        .transition(
+            &Transition {
+                order: first.id,
+                expected_version: 1,
+                change: StatusChange::Cancel,
+                reason: "changed my mind".into(),
+                at: fx.now,
+            },
+            &[],
+        )
+        .await
+        .expect("cancelled");
+    fx.place(store.as_ref(), &fx.vendor_a, 1, 2)
+        .await
+        .expect("placed");
+
+    let queue = queue();
+    let dispatcher =
+        WebhookDispatcher::new(store.clone(), Arc::new(queue.clone()), 100).expect("dispatcher");
+    assert_eq!(
+        dispatcher.run_once().await.expect("round"),
+        DispatchRound {
+            events: 3,
+            queued: 4
+        },
+        "three events to the global endpoint, the cancellation also to the first customer's"
+    );
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let delivery = next(&queue).await;
+        let message: WebhookDelivery = delivery.message.decode().expect("decodes");
+        assert_eq!(
+            message.delivery_id,
+            format!("{}@{}", message.event.id, message.endpoint)
+        );
+        seen.push((message.endpoint, message.event.change.to));
+        delivery.ack().await.expect("ack");
+    }
+    seen.sort();
+    let mut expected = vec![
+        (everything.id, OrderStatus::Reserved),
+        (everything.id, OrderStatus::Cancelled),
+        (everything.id, OrderStatus::Reserved),
+        (cancellations.id, OrderStatus::Cancelled),
+    ];
+    expected.sort();
+    assert_eq!(seen, expected);
+    assert_eq!(
+        dispatcher.run_once().await.expect("again"),
+        DispatchRound::default(),
+        "nothing is dispatched twice from the same position"
+    );
+    assert!(store.webhook_cursor().await.expect("cursor").is_some());
+    assert!(WebhookDispatcher::new(store, Arc::new(queue), 0).is_err());
+}
+
+/// Records what it was asked to send; answers per its mode.
+#[derive(Debug, Default)]
+struct FakeReceiver {
+    sent: Mutex<Vec<(WebhookId, String, Vec<u8>)>>,
+    failing: Mutex<Option<Error>>,
+}
+
+#[async_trait]
+impl WebhookSender for FakeReceiver {
+    async fn send(&self, endpoint: &WebhookEndpoint, delivery_id: &str, body: &[u8]) -> Result<()> {
+        if let Some(error) = self.failing.lock().expect("lock").clone() {
+            return Err(error);
+        }
+        self.sent
+            .lock()
+            .expect("lock")
+            .push((endpoint.id, delivery_id.to_owned(), body.to_vec()));
+        Ok(())
+    }
+}
+
+async fn publish(queue: &InMemoryOrderQueue, endpoint: WebhookId, store: &InMemoryStockStore) {
+    let fx = Fixture::new(store, 10, 0).await;
+    fx.place(store, &fx.vendor_a, 1, 1).await.expect("placed");
+    let event = match store
+        .order_events_after(None, Some(&fx.details(1).customer), 1)
+        .await
+        .expect("read")
+    {
+        aggregator_core::domain::EventRead::Events(mut events) => events.remove(0),
+        other => panic!("{other:?}"),
+    };
+    let message = Message::json(&WebhookDelivery::new(endpoint, event)).expect("message");
+    queue
+        .publish(QueueName::Webhooks, &message)
+        .await
+        .expect("published");
+}
+
+#[tokio::test]
+async fn deliveries_are_posted_counted_retried_disabled_and_dead_lettered() {
+    let store = Arc::new(InMemoryStockStore::new());
+    let receiver = Arc::new(FakeReceiver::default());
+    let deliverer = WebhookDeliverer::new(store.clone(), receiver.clone(), 2).expect("deliverer");
+    let hook = endpoint(None, Vec::new());
+    store.create_webhook(&hook).await.expect("registered");
+    let queue = queue();
+
+    publish(&queue, hook.id, &store).await;
+    assert_eq!(
+        deliverer.settle(next(&queue).await).await.expect("settled"),
+        DeliverySettled::Delivered
+    );
+    let (to, delivery_id, body) = receiver.sent.lock().expect("lock")[0].clone();
+    assert_eq!(to, hook.id);
+    assert!(
+        delivery_id.ends_with(&format!("@{}", hook.id)),
+        "{delivery_id}"
+    );
+    let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(body["type"], "order.reserved");
+    assert_eq!(body["version"], 1);
+
+    *receiver.failing.lock().expect("lock") = Some(Error::transient("receiver", "HTTP 500"));
+    publish(&queue, hook.id, &store).await;
+    let settled = deliverer.settle(next(&queue).await).await.expect("settled");
+    assert!(
+        matches!(settled, DeliverySettled::Retrying { attempt: 2, .. }),
+        "{settled:?}"
+    );
+    assert_eq!(
+        store
+            .webhook(hook.id)
+            .await
+            .expect("hook")
+            .consecutive_failures,
+        1
+    );
+    let settled = deliverer.settle(next(&queue).await).await.expect("retried");
+    assert!(
+        matches!(settled, DeliverySettled::Retrying { attempt: 3, .. }),
+        "{settled:?}"
+    );
+    let disabled = store.webhook(hook.id).await.expect("hook");
+    assert!(!disabled.enabled, "two failures in a row disable it");
+    let settled = deliverer.settle(next(&queue).await).await.expect("third");
+    assert!(
+        matches!(&settled, DeliverySettled::DeadLettered { reason } if reason.contains("disabled")),
+        "{settled:?}"
+    );
+    let dead = queue
+        .dead_letters(QueueName::Webhooks, 10)
+        .await
+        .expect("dead letters");
+    assert_eq!(dead.len(), 1, "replayable from webhook_queue.dlq");
+
+    *receiver.failing.lock().expect("lock") = Some(Error::invalid("url", "resolves to 10.0.0.1"));
+    store.enable_webhook(hook.id).await.expect("enabled");
+    publish(&queue, hook.id, &store).await;
+    let settled = deliverer.settle(next(&queue).await).await.expect("refused");
+    assert!(
+        matches!(&settled, DeliverySettled::DeadLettered { reason } if reason.contains("10.0.0.1")),
+        "a refused destination is not retried: {settled:?}"
+    );
+
+    store.delete_webhook(hook.id).await.expect("deleted");
+    publish(&queue, hook.id, &store).await;
+    assert_eq!(
+        deliverer.settle(next(&queue).await).await.expect("dropped"),
+        DeliverySettled::Dropped
+    );
+    queue
+        .publish(
+            QueueName::Webhooks,
+            &Message::json(&"not a delivery").expect("json"),
+        )
+        .await
+        .expect("published");
+    assert!(matches!(
+        deliverer
+            .settle(next(&queue).await)
+            .await
+            .expect("malformed"),
+        DeliverySettled::DeadLettered { .. }
+    ));
+    assert!(WebhookDeliverer::new(store, receiver, 0).is_err());
+}

@@ -36,6 +36,7 @@ mod routes;
 mod serve_args;
 mod server;
 mod state;
+mod webhook_receiver;
 
 pub use catalog::{CURRENCY, CatalogItem, SEED_PRODUCT_COUNT};
 pub use faults::{FaultUpdate, Faults, MAX_CLOCK_OFFSET_MS, MAX_DELAY_MS};
@@ -44,4 +45,7 @@ pub use serve_args::{ServeArgs, ServeCli};
 pub use server::MockVendor;
 pub use state::{
     Fluctuation, MockVendorConfig, PlacedLine, ShortSku, VendorOrderRecord, VendorOrderStatus,
+};
+pub use webhook_receiver::{
+    ReceivedDelivery, ReceiverMode, TIMESTAMP_TOLERANCE_SECS, WebhookReceiver,
 };

@@ -5,4 +5,5 @@ mod client_mock_vendors;
 mod clock_skew;
 mod support;
 mod sync_mock_vendors;
+mod webhooks;
 mod worker_mock_vendors;

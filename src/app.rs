@@ -9,13 +9,14 @@ use std::time::Duration;
 use aggregator_core::error::{Error, Result};
 use aggregator_core::service::{
     CachedCatalog, Catalog, CommitFeed, OrderProcessor, OrderService, OutboxRelay, StockSync,
-    Sweeper, SyncConfig, SyncConsumer, WorkerConfig, group_commit, register_vendors,
-    run_order_worker, run_sync_schedule, shutdown_pair,
+    Sweeper, SyncConfig, SyncConsumer, WebhookDeliverer, WebhookDispatcher, WorkerConfig,
+    group_commit, register_vendors, run_order_worker, run_sync_schedule, shutdown_pair,
 };
 use aggregator_core::traits::{RateLimit, VendorDirectory};
 use aggregator_http::api::{ApiConfig, ApiServices, ApiState, check_bind, router};
 use aggregator_http::ops::{OpsState, SystemGauges, Telemetry, ops_router};
 use aggregator_http::vendor_clients;
+use aggregator_http::webhooks::{HttpWebhookSender, WebhookSenderConfig};
 use tokio::task::JoinSet;
 
 use crate::backends::{self, Backends};
@@ -214,6 +215,7 @@ impl App {
                     window: Duration::from_secs(1),
                 },
                 cache_ttl: self.settings.cache_ttl,
+                webhook_allow_private: self.settings.webhook_allow_private,
                 ..ApiConfig::default()
             },
         )
@@ -291,6 +293,25 @@ impl App {
                     )
                 });
             }
+            let deliverer = WebhookDeliverer::new(
+                self.backends.store.clone(),
+                Arc::new(HttpWebhookSender::new(WebhookSenderConfig {
+                    timeout: settings.webhook_timeout,
+                    allow_private: settings.webhook_allow_private,
+                })),
+                settings.webhook_disable_after,
+            )?;
+            let queue = self.backends.queue.clone();
+            let stop = signal.clone();
+            let concurrency = settings.webhook_concurrency;
+            tasks.spawn(async move {
+                (
+                    "webhook deliverer".to_owned(),
+                    deliverer
+                        .run(queue.as_ref(), concurrency, stop.wait())
+                        .await,
+                )
+            });
         }
         if roles.relay {
             let relay = self.relay()?;
@@ -301,6 +322,20 @@ impl App {
                 (
                     "outbox relay".to_owned(),
                     relay.run(interval, feed, stop).await,
+                )
+            });
+            let dispatcher = WebhookDispatcher::new(
+                self.backends.store.clone(),
+                self.backends.queue.clone(),
+                settings.relay_batch,
+            )?;
+            let stop = signal.clone();
+            tasks.spawn(async move {
+                (
+                    "webhook dispatcher".to_owned(),
+                    dispatcher
+                        .run(interval.min(Duration::from_millis(250)), stop.wait())
+                        .await,
                 )
             });
         }

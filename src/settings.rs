@@ -133,6 +133,19 @@ pub struct Settings {
     #[arg(long = "event-retention", env = "AGGREGATOR_EVENT_RETENTION_SECS", default_value = "604800", value_parser = seconds_up_to(60, 31_536_000), value_name = "SECS", help_heading = "Workers")]
     pub event_retention: Duration,
 
+    /// Let webhook endpoints point at loopback and private addresses (off: only public ones, against request forgery)
+    #[arg(long = "webhook-allow-private", env = "AGGREGATOR_WEBHOOK_ALLOW_PRIVATE", default_value = "false", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, value_name = "BOOL", help_heading = "Webhooks")]
+    pub webhook_allow_private: bool,
+    /// Milliseconds one webhook delivery may take
+    #[arg(long = "webhook-timeout", env = "AGGREGATOR_WEBHOOK_TIMEOUT_MS", default_value = "5000", value_parser = millis(100, 60_000), value_name = "MS", help_heading = "Webhooks")]
+    pub webhook_timeout: Duration,
+    /// Failed deliveries in a row that disable a webhook endpoint
+    #[arg(long = "webhook-disable-after", env = "AGGREGATOR_WEBHOOK_DISABLE_AFTER", default_value = "20", value_parser = clap::value_parser!(u32).range(1..=10_000), value_name = "N", help_heading = "Webhooks")]
+    pub webhook_disable_after: u32,
+    /// Webhook deliveries each worker process sends at once
+    #[arg(long = "webhook-concurrency", env = "AGGREGATOR_WEBHOOK_CONCURRENCY", default_value = "16", value_parser = clap::value_parser!(u16).range(1..=1_000), value_name = "N", help_heading = "Webhooks")]
+    pub webhook_concurrency: u16,
+
     /// Seconds between stock syncs of every vendor
     #[arg(long = "sync-interval", env = "AGGREGATOR_SYNC_INTERVAL_SECS", default_value = "30", value_parser = seconds(1), value_name = "SECS", help_heading = "Stock sync")]
     pub sync_interval: Duration,
@@ -469,6 +482,11 @@ mod tests {
         assert_eq!(settings.cache_ttl, Duration::from_secs(2));
         assert_eq!(settings.event_retention, Duration::from_secs(7 * 86_400));
         assert_eq!(settings.sync_write_rows, 10_000);
+        assert!(
+            !settings.webhook_allow_private,
+            "webhooks only to public addresses"
+        );
+        assert_eq!(settings.webhook_disable_after, 20);
         let error = parse(&["--event-retention", "59"], &[]).expect_err("too short");
         assert!(error.contains("--event-retention"), "{error}");
         let settings = parse(

@@ -132,12 +132,16 @@ pub struct ApiConfig {
     /// How long cached availability may lag behind changes another process made (used
     /// by [`ApiState::new`](super::ApiState::new), which builds its own catalog).
     pub cache_ttl: Duration,
+    /// Whether webhook endpoints may point at loopback or private addresses (an operator
+    /// setting, off by default: see [`crate::webhooks::resolve_destination`]).
+    pub webhook_allow_private: bool,
 }
 
 impl Default for ApiConfig {
     /// No keys, 64 KiB bodies, 10 s per request, 2,000 requests a second per key (per
     /// client address without keys), pages of 20 (at most 100), idempotent answers kept
-    /// 24 h, cached availability for [`CachedCatalog::DEFAULT_TTL`].
+    /// 24 h, cached availability for [`CachedCatalog::DEFAULT_TTL`], webhooks only to
+    /// public addresses.
     ///
     /// [`CachedCatalog::DEFAULT_TTL`]: aggregator_core::service::CachedCatalog::DEFAULT_TTL
     fn default() -> Self {
@@ -153,6 +157,7 @@ impl Default for ApiConfig {
             max_page_size: 100,
             idempotency_ttl: Duration::from_secs(24 * 3600),
             cache_ttl: aggregator_core::service::CachedCatalog::DEFAULT_TTL,
+            webhook_allow_private: false,
         }
     }
 }

@@ -32,7 +32,7 @@ pub use drain::{DRAIN_BYTES, DRAIN_TIME};
 pub use problem::{ApiError, FieldProblem, PROBLEM_BASE, Problem, ShortItem};
 pub use state::{ApiBackends, ApiServices, ApiState, HealthProbes, Probe};
 
-use routes::{catalog, console, docs, events, health, holds, ops, orders};
+use routes::{catalog, console, docs, events, health, holds, ops, orders, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -44,7 +44,7 @@ use routes::{catalog, console, docs, events, health, holds, ops, orders};
         (name = "orders", description = "The seed's order endpoints"),
         (name = "catalog", description = "Products, availability and vendors"),
         (name = "holds", description = "Explicit stock holds"),
-        (name = "events", description = "Order status changes as they happen"),
+        (name = "events", description = "Order status changes as they happen: a stream, and webhooks"),
         (name = "operations", description = "Admin keys only"),
         (name = "health", description = "Health, metrics and docs"),
     )
@@ -159,6 +159,9 @@ fn documented() -> OpenApiRouter<ApiState> {
         .routes(routes!(holds::extend_hold))
         .routes(routes!(holds::order_hold))
         .routes(routes!(events::events))
+        .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
+        .routes(routes!(webhooks::get_webhook, webhooks::delete_webhook))
+        .routes(routes!(webhooks::enable_webhook))
         .routes(routes!(ops::stock_sync))
         .routes(routes!(ops::dead_letters))
         .routes(routes!(ops::replay))

@@ -12,3 +12,4 @@ mod operations;
 mod orders;
 mod postgres;
 mod support;
+mod webhooks;

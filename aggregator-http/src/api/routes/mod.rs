@@ -9,3 +9,4 @@ pub(crate) mod holds;
 pub(crate) mod metrics;
 pub(crate) mod ops;
 pub(crate) mod orders;
+pub(crate) mod webhooks;

@@ -1,0 +1,174 @@
+//! `/api/webhooks`: clients register endpoints for their own customer, admins for
+//! anyone or everyone; destinations inside the network are refused unless allowed; the
+//! secret is shown once; others' endpoints look missing.
+
+use aggregator_core::domain::CustomerId;
+use aggregator_http::api::{ApiConfig, ApiKeys, Role};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::support::{TestApp, assert_problem};
+
+const ADMIN: &str = "admin-key-0123456789";
+const ALICE: &str = "alice-key-0123456789";
+const BOB: &str = "bob-key-0123456789ab";
+
+async fn app(allow_private: bool) -> TestApp {
+    let keys = ApiKeys::none()
+        .with(ADMIN, Role::Admin)
+        .with(ALICE, Role::Client(CustomerId::new("alice").expect("id")))
+        .with(BOB, Role::Client(CustomerId::new("bob").expect("id")));
+    TestApp::start(ApiConfig {
+        keys,
+        webhook_allow_private: allow_private,
+        ..ApiConfig::default()
+    })
+    .await
+}
+
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+    key: &str,
+) -> (StatusCode, Value) {
+    app.call(method, path, body, &[("x-api-key", key)]).await
+}
+
+#[tokio::test]
+async fn destinations_inside_the_network_are_refused_unless_the_operator_allows_them() {
+    let app = app(false).await;
+    for url in [
+        "http://127.0.0.1:8080/hooks",
+        "http://localhost/hooks",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/hooks",
+        "http://10.0.0.7/hooks",
+    ] {
+        let (status, problem) = call(
+            &app,
+            Method::POST,
+            "/api/webhooks",
+            Some(&json!({"url": url})),
+            ALICE,
+        )
+        .await;
+        assert_problem(status, &problem, StatusCode::BAD_REQUEST, "validation");
+        assert!(
+            problem.to_string().contains("--webhook-allow-private"),
+            "{url}: {problem}"
+        );
+    }
+    let (_, list) = call(&app, Method::GET, "/api/webhooks", None, ADMIN).await;
+    assert_eq!(list["data"], json!([]), "nothing was registered");
+}
+
+#[tokio::test]
+async fn endpoints_are_registered_per_customer_and_managed_by_their_owner() {
+    let app = app(true).await;
+    let (status, created) = call(
+        &app,
+        Method::POST,
+        "/api/webhooks",
+        Some(&json!({"url": "http://127.0.0.1:9/hooks", "events": ["order.confirmed", "order.failed"]})),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let hook = &created["data"];
+    assert_eq!(hook["customerId"], "alice");
+    assert_eq!(hook["events"], json!(["order.confirmed", "order.failed"]));
+    assert_eq!(hook["enabled"], true);
+    let secret = hook["secret"].as_str().expect("the secret, shown once");
+    assert!(
+        secret.starts_with("whsec_") && secret.len() == 70,
+        "{secret}"
+    );
+    let id = hook["id"].as_str().expect("id").to_owned();
+    let path = format!("/api/webhooks/{id}");
+
+    let (status, read) = call(&app, Method::GET, &path, None, ALICE).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        read["data"].get("secret").is_none(),
+        "never shown again: {read}"
+    );
+    let (status, problem) = call(&app, Method::GET, &path, None, BOB).await;
+    assert_problem(status, &problem, StatusCode::NOT_FOUND, "not-found");
+    let (status, _) = call(&app, Method::DELETE, &path, None, BOB).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "bob cannot remove alice's");
+    let (_, bobs) = call(&app, Method::GET, "/api/webhooks", None, BOB).await;
+    assert_eq!(bobs["data"], json!([]));
+
+    let (status, problem) = call(
+        &app,
+        Method::POST,
+        "/api/webhooks",
+        Some(&json!({"url": "http://127.0.0.1:9/hooks", "customerId": "bob"})),
+        ALICE,
+    )
+    .await;
+    assert_problem(status, &problem, StatusCode::FORBIDDEN, "forbidden");
+    let (status, global) = call(
+        &app,
+        Method::POST,
+        "/api/webhooks",
+        Some(&json!({"url": "https://127.0.0.1:9/all", "secret": "my-own-secret-0123456789"})),
+        ADMIN,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{global}");
+    assert_eq!(
+        global["data"]["customerId"],
+        Value::Null,
+        "every customer's"
+    );
+    assert_eq!(global["data"]["secret"], "my-own-secret-0123456789");
+    let (_, all) = call(&app, Method::GET, "/api/webhooks", None, ADMIN).await;
+    assert_eq!(all["data"].as_array().map(Vec::len), Some(2));
+    let (_, alices) = call(&app, Method::GET, "/api/webhooks", None, ALICE).await;
+    assert_eq!(
+        alices["data"].as_array().map(Vec::len),
+        Some(1),
+        "only her own"
+    );
+
+    let (status, enabled) = call(&app, Method::POST, &format!("{path}/enable"), None, ALICE).await;
+    assert_eq!(status, StatusCode::OK, "{enabled}");
+    let (status, _) = call(&app, Method::DELETE, &path, None, ALICE).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = call(&app, Method::GET, &path, None, ALICE).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_registrations_name_the_field() {
+    let app = app(true).await;
+    for (body, field) in [
+        (json!({"url": "ftp://127.0.0.1/x"}), "url"),
+        (json!({"url": "http://user:pw@127.0.0.1/x"}), "url"),
+        (
+            json!({"url": "http://127.0.0.1/x", "secret": "short"}),
+            "secret",
+        ),
+        (
+            json!({"url": "http://127.0.0.1/x", "events": ["order.shipped"]}),
+            "events[0]",
+        ),
+        (
+            json!({"url": "http://127.0.0.1/x", "events": ["order.failed", "order.failed"]}),
+            "events",
+        ),
+        (
+            json!({"url": "http://127.0.0.1/x", "colour": "red"}),
+            "colour",
+        ),
+    ] {
+        let (status, problem) = call(&app, Method::POST, "/api/webhooks", Some(&body), ALICE).await;
+        assert_problem(status, &problem, StatusCode::BAD_REQUEST, "validation");
+        assert!(problem.to_string().contains(field), "{body}: {problem}");
+    }
+    let (status, problem) = call(&app, Method::GET, "/api/webhooks/not-a-uuid", None, ALICE).await;
+    assert_problem(status, &problem, StatusCode::BAD_REQUEST, "validation");
+}

@@ -9,3 +9,4 @@ mod settings_reach_backends;
 mod support;
 mod tls;
 mod tour;
+mod webhooks_kill;

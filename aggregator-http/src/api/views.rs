@@ -148,6 +148,8 @@ pub struct EventView {
     pub reason: String,
     /// When.
     pub at: String,
+    /// The order's version after it (as in the event stream and webhooks).
+    pub version: i64,
 }
 
 impl From<&OrderEvent> for EventView {
@@ -157,6 +159,7 @@ impl From<&OrderEvent> for EventView {
             to: e.to.as_str().to_owned(),
             reason: e.reason.clone(),
             at: rfc3339(e.at),
+            version: e.version,
         }
     }
 }

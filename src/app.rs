@@ -326,7 +326,7 @@ impl App {
             });
             let dispatcher = WebhookDispatcher::new(
                 self.backends.store.clone(),
-                self.backends.queue.clone(),
+                self.backends.clock.clone(),
                 settings.relay_batch,
             )?;
             let stop = signal.clone();

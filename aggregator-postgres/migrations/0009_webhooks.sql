@@ -18,3 +18,8 @@ CREATE TABLE webhook_dispatch (
     epoch    bigint NOT NULL,
     sequence bigint NOT NULL
 );
+
+-- Webhook deliveries travel through the outbox like every other message.
+ALTER TABLE outbox DROP CONSTRAINT outbox_queue_check;
+ALTER TABLE outbox ADD CONSTRAINT outbox_queue_check
+    CHECK (queue IN ('order_queue', 'stock_sync_queue', 'webhook_queue'));

@@ -1,7 +1,8 @@
 //! Webhook endpoints and the dispatcher's position (migration 0009).
 
 use aggregator_core::domain::{
-    CustomerId, DeliveryOutcome, EventCursor, OrderStatus, WebhookEndpoint, WebhookId,
+    CustomerId, DeliveryOutcome, EventCursor, OrderStatus, OutboxMessage, WebhookEndpoint,
+    WebhookId,
 };
 use aggregator_core::traits::WebhookStore;
 use aggregator_core::{Error, Result};
@@ -10,6 +11,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::{corrupt, map};
+use crate::outbox::write_outbox;
 use crate::store::PostgresStockStore;
 
 /// A `webhook_endpoints` row.
@@ -199,12 +201,14 @@ impl WebhookStore for PostgresStockStore {
         .transpose()
     }
 
-    async fn advance_webhook_cursor(
+    async fn dispatch_webhooks(
         &self,
         from: Option<EventCursor>,
         to: EventCursor,
+        deliveries: &[OutboxMessage],
     ) -> Result<()> {
         let (epoch, sequence) = position(to);
+        let mut tx = self.pool().begin().await.map_err(map)?;
         let moved = match from {
             None => {
                 sqlx::query!(
@@ -213,7 +217,7 @@ impl WebhookStore for PostgresStockStore {
                     epoch,
                     sequence,
                 )
-                .execute(self.pool())
+                .execute(&mut *tx)
                 .await
             }
             Some(from) => {
@@ -226,7 +230,7 @@ impl WebhookStore for PostgresStockStore {
                     epoch,
                     sequence,
                 )
-                .execute(self.pool())
+                .execute(&mut *tx)
                 .await
             }
         }
@@ -236,6 +240,8 @@ impl WebhookStore for PostgresStockStore {
                 "the webhook dispatcher's position moved meanwhile",
             ));
         }
+        write_outbox(&mut tx, deliveries).await.map_err(map)?;
+        tx.commit().await.map_err(map)?;
         Ok(())
     }
 }

@@ -4,7 +4,8 @@ use time::OffsetDateTime;
 
 use super::fixture::valid;
 use crate::domain::{
-    CustomerId, DeliveryOutcome, EventCursor, OrderStatus, WebhookEndpoint, WebhookId,
+    CustomerId, DeliveryOutcome, EventCursor, Message, OrderStatus, OutboxMessage, QueueName,
+    WebhookEndpoint, WebhookId,
 };
 use crate::error::Error;
 use crate::traits::StockStore;
@@ -124,21 +125,49 @@ pub async fn webhook_endpoints_register_count_failures_and_disable(store: &dyn S
     valid(store.delete_webhook(global.id).await, "delete global");
 }
 
-/// The dispatcher's position moves only from where it is: a second dispatcher moving
-/// it from the same place gets `Conflict`.
+/// The dispatcher's position moves only from where it is, together with the outbox
+/// messages given: a second dispatcher moving it from the same place gets `Conflict`
+/// and writes nothing.
 pub async fn the_webhook_dispatcher_position_moves_by_compare_and_set(store: &dyn StockStore) {
     let start = valid(store.webhook_cursor().await, "position");
     let base = start.map_or(0, |c| c.sequence());
     let next = EventCursor::new(start.map_or(0, EventCursor::epoch), base + 10);
-    valid(store.advance_webhook_cursor(start, next).await, "move");
+    let message = |text: &str| OutboxMessage {
+        queue: QueueName::Webhooks,
+        message: valid(Message::json(&text), "message"),
+        created_at: OffsetDateTime::from_unix_timestamp(1_764_500_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+    };
+    let first = message("first");
+    valid(
+        store.dispatch_webhooks(start, next, &[first.clone()]).await,
+        "move",
+    );
     assert_eq!(valid(store.webhook_cursor().await, "moved"), Some(next));
     let other = EventCursor::new(next.epoch(), base + 11);
+    let lost = message("lost the race");
     assert!(matches!(
-        store.advance_webhook_cursor(start, other).await,
+        store.dispatch_webhooks(start, other, &[lost.clone()]).await,
         Err(Error::Conflict { .. })
     ));
     assert_eq!(valid(store.webhook_cursor().await, "kept"), Some(next));
     let after = EventCursor::new(next.epoch(), base + 12);
-    valid(store.advance_webhook_cursor(Some(next), after).await, "on");
+    valid(store.dispatch_webhooks(Some(next), after, &[]).await, "on");
     assert_eq!(valid(store.webhook_cursor().await, "on"), Some(after));
+
+    let ids = [first.message.id, lost.message.id];
+    let now = OffsetDateTime::now_utc();
+    let claimed = valid(
+        store
+            .claim_outbox_ids(&ids, now, time::Duration::seconds(30))
+            .await,
+        "claim",
+    );
+    assert_eq!(
+        claimed.iter().map(|m| m.message.id).collect::<Vec<_>>(),
+        vec![first.message.id],
+        "the winner's delivery is in the outbox, the loser's is not"
+    );
+    assert_eq!(claimed[0].queue, QueueName::Webhooks);
+    valid(store.mark_outbox_sent(&ids).await, "sent");
 }

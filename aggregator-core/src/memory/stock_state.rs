@@ -7,8 +7,8 @@ use time::{Duration, OffsetDateTime};
 
 use super::event_log::EventLogState;
 use crate::domain::{
-    Allocation, CustomerId, HealthPolicy, Hold, HoldId, HoldStatus, IdempotencyKey, MessageId,
-    Order, OrderId, OrderLine, OutboxMessage, PendingConfirmation, ProductId, Quantity,
+    Allocation, CustomerId, EventCursor, HealthPolicy, Hold, HoldId, HoldStatus, IdempotencyKey,
+    MessageId, Order, OrderId, OrderLine, OutboxMessage, PendingConfirmation, ProductId, Quantity,
     Reservation, ReservationOwner, SnapshotOutcome, SnapshotRow, StatusChange, StockLedger,
     Transition, Vendor, VendorHealth, VendorId, VendorKey, VendorSku, VendorStock,
 };
@@ -56,6 +56,8 @@ pub(super) struct StockState {
     cancelling: HashMap<(VendorId, String), Vec<StockKey>>,
     /// Every order's status changes, logged with them.
     pub(super) event_log: EventLogState,
+    /// How far the webhook dispatcher has read `event_log`.
+    webhook_cursor: Option<EventCursor>,
 }
 
 impl StockState {
@@ -776,6 +778,28 @@ impl StockState {
         let before = self.orders.get(&order.id).map_or(0, |held| held.version);
         self.event_log.record(before, &order);
         self.orders.insert(order.id, order);
+    }
+
+    pub(super) fn webhook_cursor(&self) -> Option<EventCursor> {
+        self.webhook_cursor
+    }
+
+    /// Moves the dispatcher's position from `from` to `to` with `deliveries` written to
+    /// the outbox, or neither (`Conflict`) if it is no longer at `from`.
+    pub(super) fn dispatch_webhooks(
+        &mut self,
+        from: Option<EventCursor>,
+        to: EventCursor,
+        deliveries: Vec<OutboxMessage>,
+    ) -> Result<()> {
+        if self.webhook_cursor != from {
+            return Err(Error::conflict(
+                "the webhook dispatcher's position moved meanwhile",
+            ));
+        }
+        self.webhook_cursor = Some(to);
+        self.write_outbox(deliveries);
+        Ok(())
     }
 
     fn write_outbox(&mut self, messages: Vec<OutboxMessage>) {

@@ -41,7 +41,7 @@ impl InMemoryStockStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn state(&self) -> MutexGuard<'_, StockState> {
+    pub(super) fn state(&self) -> MutexGuard<'_, StockState> {
         // Every operation checks before it writes, so a panic elsewhere cannot leave the
         // state half-changed; keep serving after one.
         self.state

@@ -3,15 +3,17 @@
 use async_trait::async_trait;
 
 use super::InMemoryStockStore;
-use crate::domain::{CustomerId, DeliveryOutcome, EventCursor, WebhookEndpoint, WebhookId};
+use crate::domain::{
+    CustomerId, DeliveryOutcome, EventCursor, OutboxMessage, WebhookEndpoint, WebhookId,
+};
 use crate::error::{Error, Result};
 use crate::traits::WebhookStore;
 
-/// The endpoints in registration order, and the dispatcher's position.
+/// The endpoints in registration order (the dispatcher's position lives with the
+/// outbox, in the store's state, so that both move together).
 #[derive(Debug, Default)]
 pub(super) struct WebhookState {
     endpoints: Vec<WebhookEndpoint>,
-    cursor: Option<EventCursor>,
 }
 
 impl WebhookState {
@@ -98,21 +100,16 @@ impl WebhookStore for InMemoryStockStore {
     }
 
     async fn webhook_cursor(&self) -> Result<Option<EventCursor>> {
-        Ok(self.webhook_state().cursor)
+        Ok(self.state().webhook_cursor())
     }
 
-    async fn advance_webhook_cursor(
+    async fn dispatch_webhooks(
         &self,
         from: Option<EventCursor>,
         to: EventCursor,
+        deliveries: &[OutboxMessage],
     ) -> Result<()> {
-        let mut state = self.webhook_state();
-        if state.cursor != from {
-            return Err(Error::conflict(
-                "the webhook dispatcher's position moved meanwhile",
-            ));
-        }
-        state.cursor = Some(to);
-        Ok(())
+        self.state()
+            .dispatch_webhooks(from, to, deliveries.to_vec())
     }
 }

@@ -324,11 +324,12 @@ impl<S: WebhookStore + ?Sized> WebhookStore for GroupCommit<S> {
     async fn webhook_cursor(&self) -> Result<Option<EventCursor>> {
         self.store.webhook_cursor().await
     }
-    async fn advance_webhook_cursor(
+    async fn dispatch_webhooks(
         &self,
         from: Option<EventCursor>,
         to: EventCursor,
+        deliveries: &[OutboxMessage],
     ) -> Result<()> {
-        self.store.advance_webhook_cursor(from, to).await
+        self.store.dispatch_webhooks(from, to, deliveries).await
     }
 }

@@ -1,14 +1,15 @@
 //! The webhook dispatcher: turns the order event log into one `webhook_queue` message
-//! per event and interested endpoint.
+//! per event and interested endpoint, written to the outbox for the relay.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::{EventCursor, EventRead, Message, QueueName};
+use crate::clock::Clock;
+use crate::domain::{EventCursor, EventRead, Message, OutboxMessage, QueueName};
 use crate::error::{Error, Result};
 use crate::service::webhook_delivery::WebhookDelivery;
-use crate::traits::{OrderQueue, StockStore};
+use crate::traits::StockStore;
 
 /// What one dispatch round did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -19,29 +20,30 @@ pub struct DispatchRound {
     pub queued: usize,
 }
 
-/// Reads the order event log from the store's dispatcher position, queues a delivery
-/// for every endpoint that wants each event, then moves the position past them.
+/// Reads the order event log from the store's dispatcher position and, in one store
+/// transaction, moves the position past what it read and writes a delivery to the
+/// outbox for every endpoint that wants each event; the outbox relay publishes them.
 ///
-/// At least once: a dispatcher that dies between publishing and moving the position,
-/// or loses the race to move it, publishes the same deliveries again; each carries a
-/// delivery id that depends only on the event and the endpoint, so receivers drop
-/// the repeat. Several dispatchers may run; the position moves by compare-and-set.
+/// Several dispatchers may run (one beside each relay): the position moves by
+/// compare-and-set, so a dispatcher that lost the race wrote nothing, and each event
+/// is queued once per endpoint. The relay and the queue deliver at least once; each
+/// delivery's id depends only on the event and the endpoint, so receivers drop repeats.
 #[derive(Debug, Clone)]
 pub struct WebhookDispatcher {
     store: Arc<dyn StockStore>,
-    queue: Arc<dyn OrderQueue>,
+    clock: Arc<dyn Clock>,
     batch: u32,
 }
 
 impl WebhookDispatcher {
     /// A dispatcher reading up to `batch` events per round; refuses a zero batch.
-    pub fn new(store: Arc<dyn StockStore>, queue: Arc<dyn OrderQueue>, batch: u32) -> Result<Self> {
+    pub fn new(store: Arc<dyn StockStore>, clock: Arc<dyn Clock>, batch: u32) -> Result<Self> {
         if batch == 0 {
             return Err(Error::invalid("webhookBatch", "must be at least 1"));
         }
         Ok(Self {
             store,
-            queue,
+            clock,
             batch,
         })
     }
@@ -64,7 +66,7 @@ impl WebhookDispatcher {
                     "order events were pruned before webhook dispatch; their deliveries are lost"
                 );
                 let to = resume_from.unwrap_or(EventCursor::new(0, 0));
-                self.store.advance_webhook_cursor(from, to).await?;
+                self.store.dispatch_webhooks(from, to, &[]).await?;
                 return Ok(DispatchRound::default());
             }
         };
@@ -72,22 +74,25 @@ impl WebhookDispatcher {
             return Ok(DispatchRound::default());
         };
         let endpoints = self.store.webhooks(None).await?;
-        let mut queued = 0;
+        let now = self.clock.now();
+        let mut deliveries = Vec::new();
         for event in &events {
             for endpoint in endpoints.iter().filter(|endpoint| endpoint.wants(event)) {
                 let delivery = WebhookDelivery::new(endpoint.id, event.clone());
-                let message = Message::json(&delivery)?;
-                self.queue.publish(QueueName::Webhooks, &message).await?;
-                queued += 1;
+                deliveries.push(OutboxMessage {
+                    queue: QueueName::Webhooks,
+                    message: Message::json(&delivery)?,
+                    created_at: now,
+                });
             }
         }
-        let round = DispatchRound {
-            events: events.len(),
-            queued,
-        };
-        match self.store.advance_webhook_cursor(from, last).await {
-            // Another dispatcher moved it first: what this one published were repeats.
-            Ok(()) | Err(Error::Conflict { .. }) => Ok(round),
+        match self.store.dispatch_webhooks(from, last, &deliveries).await {
+            Ok(()) => Ok(DispatchRound {
+                events: events.len(),
+                queued: deliveries.len(),
+            }),
+            // Another dispatcher queued these events first.
+            Err(Error::Conflict { .. }) => Ok(DispatchRound::default()),
             Err(error) => Err(error),
         }
     }

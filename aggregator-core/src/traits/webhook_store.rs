@@ -5,15 +5,17 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 
-use crate::domain::{CustomerId, DeliveryOutcome, EventCursor, WebhookEndpoint, WebhookId};
+use crate::domain::{
+    CustomerId, DeliveryOutcome, EventCursor, OutboxMessage, WebhookEndpoint, WebhookId,
+};
 use crate::error::Result;
 
 /// Registered webhook endpoints and the dispatcher's place in the order event log.
 ///
 /// What every implementation guarantees: an endpoint is stored as validated; failures
 /// count in a row and disable the endpoint exactly when they reach the limit given;
-/// the dispatcher's position only moves by compare-and-set, so two dispatchers never
-/// both move it from the same place.
+/// the dispatcher's position only moves by compare-and-set, together with the outbox
+/// messages of what it read, so two dispatchers never both queue the same events.
 #[async_trait]
 pub trait WebhookStore: Send + Sync + Debug + 'static {
     /// Registers `endpoint`; refuses an invalid one (`Invalid`, see
@@ -47,11 +49,14 @@ pub trait WebhookStore: Send + Sync + Debug + 'static {
     /// How far the webhook dispatcher has read the order event log (`None`: not yet).
     async fn webhook_cursor(&self) -> Result<Option<EventCursor>>;
 
-    /// Moves the dispatcher's position from `from` to `to`; `Conflict` if it is no
-    /// longer at `from` (another dispatcher moved it first).
-    async fn advance_webhook_cursor(
+    /// Atomically moves the dispatcher's position from `from` to `to` and writes
+    /// `deliveries` to the outbox (for the relay to publish); `Conflict`, with nothing
+    /// written, if the position is no longer at `from` (another dispatcher moved it
+    /// first).
+    async fn dispatch_webhooks(
         &self,
         from: Option<EventCursor>,
         to: EventCursor,
+        deliveries: &[OutboxMessage],
     ) -> Result<()>;
 }

@@ -350,11 +350,12 @@ impl WebhookStore for FaultyStore {
     async fn webhook_cursor(&self) -> Result<Option<EventCursor>> {
         self.inner.webhook_cursor().await
     }
-    async fn advance_webhook_cursor(
+    async fn dispatch_webhooks(
         &self,
         from: Option<EventCursor>,
         to: EventCursor,
+        deliveries: &[OutboxMessage],
     ) -> Result<()> {
-        self.inner.advance_webhook_cursor(from, to).await
+        self.inner.dispatch_webhooks(from, to, deliveries).await
     }
 }

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
+use aggregator_core::clock::SystemClock;
 use aggregator_core::conformance::Fixture;
 use aggregator_core::domain::{
     Message, OrderStatus, QueueName, StatusChange, Transition, WebhookEndpoint, WebhookId,
@@ -13,8 +14,8 @@ use aggregator_core::error::{Error, Result};
 use aggregator_core::memory::{InMemoryOrderQueue, InMemoryStockStore};
 use aggregator_core::prelude::*;
 use aggregator_core::service::{
-    DeliverySettled, DispatchRound, WebhookDeliverer, WebhookDelivery, WebhookDispatcher,
-    WebhookSender,
+    DeliverySettled, DispatchRound, OutboxRelay, WebhookDeliverer, WebhookDelivery,
+    WebhookDispatcher, WebhookSender,
 };
 use aggregator_core::traits::{Delivery, RetryPolicy};
 use async_trait::async_trait;
@@ -90,7 +91,15 @@ async fn each_event_goes_once_to_every_endpoint_that_wants_it() {
 
     let queue = queue();
     let dispatcher =
-        WebhookDispatcher::new(store.clone(), Arc::new(queue.clone()), 100).expect("dispatcher");
+        WebhookDispatcher::new(store.clone(), Arc::new(SystemClock), 100).expect("dispatcher");
+    let relay = OutboxRelay::new(
+        store.clone(),
+        Arc::new(queue.clone()),
+        Arc::new(SystemClock),
+        100,
+        time::Duration::seconds(30),
+    )
+    .expect("relay");
     assert_eq!(
         dispatcher.run_once().await.expect("round"),
         DispatchRound {
@@ -99,6 +108,9 @@ async fn each_event_goes_once_to_every_endpoint_that_wants_it() {
         },
         "three events to the global endpoint, the cancellation also to the first customer's"
     );
+    // The relay publishes them from the outbox (with the cancellation's own message to
+    // the vendor on order_queue).
+    assert_eq!(relay.run_once().await.expect("published"), 5);
     let mut seen = Vec::new();
     for _ in 0..4 {
         let delivery = next(&queue).await;
@@ -125,7 +137,7 @@ async fn each_event_goes_once_to_every_endpoint_that_wants_it() {
         "nothing is dispatched twice from the same position"
     );
     assert!(store.webhook_cursor().await.expect("cursor").is_some());
-    assert!(WebhookDispatcher::new(store, Arc::new(queue), 0).is_err());
+    assert!(WebhookDispatcher::new(store, Arc::new(SystemClock), 0).is_err());
 }
 
 /// Records what it was asked to send; answers per its mode.

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aggregator_core::clock::SystemClock;
 use aggregator_core::conformance::Fixture;
 use aggregator_core::domain::{
     CustomerId, QueueName, StatusChange, Transition, WebhookEndpoint, WebhookId,
@@ -14,7 +15,9 @@ use aggregator_core::domain::{
 use aggregator_core::error::Error;
 use aggregator_core::memory::{InMemoryOrderQueue, InMemoryStockStore};
 use aggregator_core::prelude::*;
-use aggregator_core::service::{WebhookDeliverer, WebhookDispatcher, WebhookSender, shutdown_pair};
+use aggregator_core::service::{
+    CommitFeed, OutboxRelay, WebhookDeliverer, WebhookDispatcher, WebhookSender, shutdown_pair,
+};
 use aggregator_core::traits::RetryPolicy;
 use aggregator_http::webhooks::{HttpWebhookSender, WebhookSenderConfig};
 use mock_vendors::{ReceiverMode, WebhookReceiver};
@@ -107,11 +110,29 @@ fn start(
     queue: &InMemoryOrderQueue,
 ) -> aggregator_core::service::ShutdownTrigger {
     let dispatcher =
-        WebhookDispatcher::new(store.clone(), Arc::new(queue.clone()), 100).expect("dispatcher");
+        WebhookDispatcher::new(store.clone(), Arc::new(SystemClock), 100).expect("dispatcher");
+    let relay = OutboxRelay::new(
+        store.clone(),
+        Arc::new(queue.clone()),
+        Arc::new(SystemClock),
+        100,
+        time::Duration::seconds(30),
+    )
+    .expect("relay");
     let deliverer = WebhookDeliverer::new(store.clone(), Arc::new(local()), 50).expect("deliverer");
     let (trigger, signal) = shutdown_pair();
     let stop = signal.clone();
     tokio::spawn(async move { dispatcher.run(Duration::from_millis(20), stop.wait()).await });
+    let stop = signal.clone();
+    tokio::spawn(async move {
+        relay
+            .run(
+                Duration::from_millis(20),
+                Arc::new(CommitFeed::default()),
+                stop,
+            )
+            .await
+    });
     let queue = queue.clone();
     tokio::spawn(async move { deliverer.run(&queue, 8, signal.wait()).await });
     trigger

@@ -140,14 +140,18 @@ pub async fn the_webhook_dispatcher_position_moves_by_compare_and_set(store: &dy
     };
     let first = message("first");
     valid(
-        store.dispatch_webhooks(start, next, &[first.clone()]).await,
+        store
+            .dispatch_webhooks(start, next, std::slice::from_ref(&first))
+            .await,
         "move",
     );
     assert_eq!(valid(store.webhook_cursor().await, "moved"), Some(next));
     let other = EventCursor::new(next.epoch(), base + 11);
     let lost = message("lost the race");
     assert!(matches!(
-        store.dispatch_webhooks(start, other, &[lost.clone()]).await,
+        store
+            .dispatch_webhooks(start, other, std::slice::from_ref(&lost))
+            .await,
         Err(Error::Conflict { .. })
     ));
     assert_eq!(valid(store.webhook_cursor().await, "kept"), Some(next));

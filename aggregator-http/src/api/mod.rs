@@ -47,7 +47,9 @@ use routes::{catalog, console, docs, events, health, holds, ops, orders, webhook
         (name = "events", description = "Order status changes as they happen: a stream, and webhooks"),
         (name = "operations", description = "Admin keys only"),
         (name = "health", description = "Health, metrics and docs"),
-    )
+    ),
+    // The data of the event stream's events and the body of webhook deliveries.
+    components(schemas(events::OrderEventView, events::ResetView))
 )]
 struct ApiDoc;
 

@@ -342,6 +342,10 @@ async fn the_openapi_document_lists_every_endpoint_and_docs_render_it() {
         "/health/live",
         "/health/ready",
         "/metrics",
+        "/api/events",
+        "/api/webhooks",
+        "/api/webhooks/{id}",
+        "/api/webhooks/{id}/enable",
     ] {
         assert!(
             paths.contains_key(path),
@@ -353,6 +357,17 @@ async fn the_openapi_document_lists_every_endpoint_and_docs_render_it() {
         "common answers listed"
     );
     assert!(api["components"]["schemas"]["Problem"].is_object());
+    assert!(
+        api["paths"]["/api/events"]["get"]["responses"]["200"]["content"]["text/event-stream"]
+            .is_object(),
+        "the event stream is documented as text/event-stream"
+    );
+    for schema in ["OrderEventView", "ResetView", "WebhookBody", "WebhookView"] {
+        assert!(
+            api["components"]["schemas"][schema].is_object(),
+            "{schema} missing"
+        );
+    }
     assert_eq!(
         aggregator_http::api::openapi().paths.paths.len(),
         paths.len()

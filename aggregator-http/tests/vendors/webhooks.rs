@@ -14,11 +14,11 @@ use aggregator_core::domain::{
 };
 use aggregator_core::error::Error;
 use aggregator_core::memory::{InMemoryOrderQueue, InMemoryStockStore};
-use aggregator_core::prelude::*;
 use aggregator_core::service::{
     CommitFeed, OutboxRelay, WebhookDeliverer, WebhookDispatcher, WebhookSender, shutdown_pair,
 };
 use aggregator_core::traits::RetryPolicy;
+use aggregator_core::traits::{OrderQueue, StockStore};
 use aggregator_http::webhooks::{HttpWebhookSender, WebhookSenderConfig};
 use mock_vendors::{ReceiverMode, WebhookReceiver};
 use time::OffsetDateTime;
@@ -106,14 +106,14 @@ async fn deliveries_are_signed_refused_inside_the_network_and_fail_on_errors() {
 
 /// The dispatcher and the deliverer running in the background until the trigger fires.
 fn start(
-    store: &Arc<InMemoryStockStore>,
-    queue: &InMemoryOrderQueue,
+    store: &Arc<dyn StockStore>,
+    queue: &Arc<dyn OrderQueue>,
 ) -> aggregator_core::service::ShutdownTrigger {
     let dispatcher =
         WebhookDispatcher::new(store.clone(), Arc::new(SystemClock), 100).expect("dispatcher");
     let relay = OutboxRelay::new(
         store.clone(),
-        Arc::new(queue.clone()),
+        queue.clone(),
         Arc::new(SystemClock),
         100,
         time::Duration::seconds(30),
@@ -134,7 +134,7 @@ fn start(
             .await
     });
     let queue = queue.clone();
-    tokio::spawn(async move { deliverer.run(&queue, 8, signal.wait()).await });
+    tokio::spawn(async move { deliverer.run(queue.as_ref(), 8, signal.wait()).await });
     trigger
 }
 
@@ -155,13 +155,49 @@ fn distinct_ids(receiver: &WebhookReceiver) -> BTreeMap<String, u32> {
     by_id
 }
 
+/// Six attempts over about 1.5 s: enough that the outage below ends before any
+/// delivery runs out of attempts, short enough to wait for the dead letter.
+fn quick_retries() -> RetryPolicy {
+    RetryPolicy::new(
+        [50, 100, 200, 400, 800]
+            .into_iter()
+            .map(Duration::from_millis)
+            .collect(),
+    )
+    .expect("policy")
+}
+
 #[tokio::test]
-async fn order_events_reach_the_receiver_once_each_in_version_order_through_outages() {
-    let store = Arc::new(InMemoryStockStore::new());
-    let queue = InMemoryOrderQueue::new(
-        RetryPolicy::new(vec![Duration::from_millis(50), Duration::from_millis(100)])
-            .expect("policy"),
-    );
+async fn order_events_reach_the_receiver_once_each_through_outages_in_memory() {
+    let store: Arc<dyn StockStore> = Arc::new(InMemoryStockStore::new());
+    let queue: Arc<dyn OrderQueue> = Arc::new(InMemoryOrderQueue::new(quick_retries()));
+    deliveries_through_outages(store, queue).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_events_reach_the_receiver_once_each_through_outages_on_postgres_and_rabbitmq() {
+    let Some(amqp) = aggregator_core::conformance::service_url("AMQP_URL") else {
+        return;
+    };
+    let Some(db) = aggregator_postgres::testing::TestDatabase::create(8).await else {
+        return;
+    };
+    let mut config = aggregator_rabbitmq::RabbitConfig::new(amqp);
+    config.prefix = format!("test.{}.", uuid::Uuid::now_v7().simple());
+    config.retry = quick_retries();
+    let rabbit = aggregator_rabbitmq::RabbitQueue::connect(config)
+        .await
+        .expect("rabbitmq");
+    let store: Arc<dyn StockStore> = Arc::new(db.store.clone());
+    deliveries_through_outages(store, Arc::new(rabbit.clone())).await;
+    rabbit.delete_topology().await.expect("cleanup");
+    db.finish().await;
+}
+
+/// Five orders changed while the receiver answers 503: retried, then each change
+/// delivered once; then a delivery to a receiver that answers 500 for good:
+/// dead-lettered, and delivered once replayed.
+async fn deliveries_through_outages(store: Arc<dyn StockStore>, queue: Arc<dyn OrderQueue>) {
     let receiver = WebhookReceiver::spawn_local(SECRET)
         .await
         .expect("receiver");
@@ -196,6 +232,14 @@ async fn order_events_reach_the_receiver_once_each_in_version_order_through_outa
     let trigger = start(&store, &queue);
     wait_until("failed attempts", async || receiver.attempts() >= 10).await;
     assert!(receiver.accepted().is_empty(), "nothing taken while down");
+    assert!(
+        queue
+            .dead_letters(QueueName::Webhooks, 10)
+            .await
+            .unwrap_or_default()
+            .is_empty(),
+        "still retrying, not dead-lettered"
+    );
     receiver.set_mode(ReceiverMode::Accept);
     wait_until("every change delivered", async || {
         distinct_ids(&receiver).len() >= 10

@@ -6,21 +6,11 @@ use std::time::{Duration as StdDuration, Instant};
 use time::Duration;
 
 use super::fixture::{Fixture, valid};
+use super::order_cases::change;
 use crate::domain::{
     CustomerId, EventCursor, EventRead, LoggedOrderEvent, Order, OrderStatus, StatusChange,
-    Transition,
 };
 use crate::traits::StockStore;
-
-fn change(order: &Order, change: StatusChange, at: time::OffsetDateTime) -> Transition {
-    Transition {
-        order: order.id,
-        expected_version: order.version,
-        change,
-        reason: "conformance".into(),
-        at,
-    }
-}
 
 /// Reads `customer`'s events after `after` until `count` have arrived (a store may show
 /// an event only once every transaction before it has ended), waiting at most 10 s.

@@ -36,7 +36,8 @@ pub(crate) fn confirm_transition(
     }
 }
 
-fn change(order: &Order, change: StatusChange, at: OffsetDateTime) -> Transition {
+/// `change` of `order` from the version it has, with the reason "conformance".
+pub(super) fn change(order: &Order, change: StatusChange, at: OffsetDateTime) -> Transition {
     Transition {
         order: order.id,
         expected_version: order.version,

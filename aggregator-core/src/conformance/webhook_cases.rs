@@ -14,17 +14,13 @@ fn endpoint(customer: Option<&CustomerId>, statuses: Vec<OrderStatus>) -> Webhoo
     let created_at =
         OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp())
             .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    WebhookEndpoint {
-        id: WebhookId::new(),
-        customer: customer.cloned(),
-        url: "https://hooks.example.com/orders".into(),
-        secret: "whsec-0123456789abcdef".into(),
+    WebhookEndpoint::new(
+        customer.cloned(),
+        "https://hooks.example.com/orders",
+        "whsec-0123456789abcdef",
         statuses,
-        enabled: true,
-        disabled_reason: None,
-        consecutive_failures: 0,
         created_at,
-    }
+    )
 }
 
 /// Endpoints are stored as given and listed per customer (the global ones only in the

@@ -39,6 +39,27 @@ pub struct WebhookEndpoint {
 }
 
 impl WebhookEndpoint {
+    /// A new, enabled endpoint with no failures yet, registered at `created_at`.
+    pub fn new(
+        customer: Option<CustomerId>,
+        url: impl Into<String>,
+        secret: impl Into<String>,
+        statuses: Vec<OrderStatus>,
+        created_at: OffsetDateTime,
+    ) -> Self {
+        Self {
+            id: WebhookId::new(),
+            customer,
+            url: url.into(),
+            secret: secret.into(),
+            statuses,
+            enabled: true,
+            disabled_reason: None,
+            consecutive_failures: 0,
+            created_at,
+        }
+    }
+
     /// Refuses (`Invalid`, naming the field) a secret shorter than
     /// [`MIN_SECRET_LENGTH`] or longer than [`MAX_SECRET_LENGTH`] or not printable ASCII,
     /// a URL that is empty or longer than 2,048, or the same status twice. (Where the URL

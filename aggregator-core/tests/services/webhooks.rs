@@ -22,17 +22,13 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 fn endpoint(customer: Option<&str>, statuses: Vec<OrderStatus>) -> WebhookEndpoint {
-    WebhookEndpoint {
-        id: WebhookId::new(),
-        customer: customer.map(|c| aggregator_core::domain::CustomerId::new(c).expect("id")),
-        url: "https://hooks.example.com/orders".into(),
-        secret: "whsec-0123456789abcdef".into(),
+    WebhookEndpoint::new(
+        customer.map(|c| aggregator_core::domain::CustomerId::new(c).expect("id")),
+        "https://hooks.example.com/orders",
+        "whsec-0123456789abcdef",
         statuses,
-        enabled: true,
-        disabled_reason: None,
-        consecutive_failures: 0,
-        created_at: OffsetDateTime::now_utc(),
-    }
+        OffsetDateTime::now_utc(),
+    )
 }
 
 fn queue() -> InMemoryOrderQueue {

@@ -1,22 +1,14 @@
 //! API keys: clients see only their own orders; admins see everything and run
 //! operations; no key or a wrong key is 401.
 
-use aggregator_core::domain::CustomerId;
-use aggregator_http::api::{ApiConfig, ApiKeys, Role};
+use aggregator_http::api::ApiConfig;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use super::support::{TestApp, assert_problem};
-
-const ADMIN: &str = "admin-key-0123456789";
-const ALICE: &str = "alice-key-0123456789";
-const BOB: &str = "bob-key-0123456789ab";
+use super::support::{ADMIN, ALICE, BOB, TestApp, assert_problem, keys};
 
 async fn app() -> TestApp {
-    let keys = ApiKeys::none()
-        .with(ADMIN, Role::Admin)
-        .with(ALICE, Role::Client(CustomerId::new("alice").expect("id")))
-        .with(BOB, Role::Client(CustomerId::new("bob").expect("id")));
+    let keys = keys();
     TestApp::start(ApiConfig {
         keys,
         ..ApiConfig::default()

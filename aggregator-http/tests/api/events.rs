@@ -6,26 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aggregator_core::clock::SystemClock;
-use aggregator_core::domain::CustomerId;
 use aggregator_core::memory::{InMemoryCache, InMemoryOrderQueue, InMemoryStockStore};
 use aggregator_core::service::{OrderConfig, shutdown_pair};
 use aggregator_core::traits::{RetryPolicy, StockStore};
-use aggregator_http::api::{ApiBackends, ApiConfig, ApiKeys, ApiState, Role, router};
+use aggregator_http::api::{ApiBackends, ApiConfig, ApiState, router};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
-use super::support::{TestApp, assert_problem, read, seed};
-
-const ADMIN: &str = "admin-key-0123456789";
-const ALICE: &str = "alice-key-0123456789";
-const BOB: &str = "bob-key-0123456789ab";
-
-fn keys() -> ApiKeys {
-    ApiKeys::none()
-        .with(ADMIN, Role::Admin)
-        .with(ALICE, Role::Client(CustomerId::new("alice").expect("id")))
-        .with(BOB, Role::Client(CustomerId::new("bob").expect("id")))
-}
+use super::support::{ADMIN, ALICE, BOB, TestApp, assert_problem, keys, read, seed};
 
 async fn app() -> TestApp {
     TestApp::start(ApiConfig {

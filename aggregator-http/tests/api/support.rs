@@ -54,6 +54,21 @@ pub(crate) async fn seed(store: &dyn StockStore) {
     }
 }
 
+/// An admin key, and client keys of the customers `alice` and `bob`.
+pub(crate) const ADMIN: &str = "admin-key-0123456789";
+pub(crate) const ALICE: &str = "alice-key-0123456789";
+pub(crate) const BOB: &str = "bob-key-0123456789ab";
+
+/// [`ADMIN`], [`ALICE`] and [`BOB`].
+pub(crate) fn keys() -> aggregator_http::api::ApiKeys {
+    use aggregator_core::domain::CustomerId;
+    use aggregator_http::api::{ApiKeys, Role};
+    ApiKeys::none()
+        .with(ADMIN, Role::Admin)
+        .with(ALICE, Role::Client(CustomerId::new("alice").expect("id")))
+        .with(BOB, Role::Client(CustomerId::new("bob").expect("id")))
+}
+
 /// A running API on a free port.
 pub(crate) struct TestApp {
     pub(crate) base: String,

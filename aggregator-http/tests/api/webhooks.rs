@@ -2,22 +2,14 @@
 //! anyone or everyone; destinations inside the network are refused unless allowed; the
 //! secret is shown once; others' endpoints look missing.
 
-use aggregator_core::domain::CustomerId;
-use aggregator_http::api::{ApiConfig, ApiKeys, Role};
+use aggregator_http::api::ApiConfig;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::support::{TestApp, assert_problem};
-
-const ADMIN: &str = "admin-key-0123456789";
-const ALICE: &str = "alice-key-0123456789";
-const BOB: &str = "bob-key-0123456789ab";
+use super::support::{ADMIN, ALICE, BOB, TestApp, assert_problem, keys};
 
 async fn app(allow_private: bool) -> TestApp {
-    let keys = ApiKeys::none()
-        .with(ADMIN, Role::Admin)
-        .with(ALICE, Role::Client(CustomerId::new("alice").expect("id")))
-        .with(BOB, Role::Client(CustomerId::new("bob").expect("id")));
+    let keys = keys();
     TestApp::start(ApiConfig {
         keys,
         webhook_allow_private: allow_private,

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 use aggregator_core::clock::SystemClock;
 use aggregator_core::conformance::Fixture;
-use aggregator_core::domain::{
-    CustomerId, QueueName, StatusChange, Transition, WebhookEndpoint, WebhookId,
-};
+use aggregator_core::domain::{CustomerId, QueueName, StatusChange, Transition, WebhookEndpoint};
 use aggregator_core::error::Error;
 use aggregator_core::memory::{InMemoryOrderQueue, InMemoryStockStore};
 use aggregator_core::service::{
@@ -26,17 +24,13 @@ use time::OffsetDateTime;
 const SECRET: &str = "whsec-test-0123456789abcdef";
 
 fn endpoint(url: &str, secret: &str, customer: Option<&CustomerId>) -> WebhookEndpoint {
-    WebhookEndpoint {
-        id: WebhookId::new(),
-        customer: customer.cloned(),
-        url: url.to_owned(),
-        secret: secret.to_owned(),
-        statuses: Vec::new(),
-        enabled: true,
-        disabled_reason: None,
-        consecutive_failures: 0,
-        created_at: OffsetDateTime::now_utc(),
-    }
+    WebhookEndpoint::new(
+        customer.cloned(),
+        url,
+        secret,
+        Vec::new(),
+        OffsetDateTime::now_utc(),
+    )
 }
 
 fn local() -> HttpWebhookSender {

@@ -158,20 +158,18 @@ pub(crate) async fn create_webhook(
     };
     let url = parse_endpoint_url(&body.url)?;
     resolve_destination(&url, state.inner.config.webhook_allow_private).await?;
-    let created_at = OffsetDateTime::now_utc();
-    let endpoint = WebhookEndpoint {
-        id: WebhookId::new(),
+    let now = OffsetDateTime::now_utc();
+    // Microseconds, as PostgreSQL keeps them, so a read-back shows the same time.
+    let created_at = now
+        .replace_nanosecond(now.microsecond() * 1_000)
+        .unwrap_or(now);
+    let endpoint = WebhookEndpoint::new(
         customer,
-        url: body.url,
-        secret: body.secret.unwrap_or_else(new_secret),
-        statuses: statuses(&body.events)?,
-        enabled: true,
-        disabled_reason: None,
-        consecutive_failures: 0,
-        created_at: created_at
-            .replace_nanosecond(created_at.microsecond() * 1_000)
-            .unwrap_or(created_at),
-    };
+        body.url,
+        body.secret.unwrap_or_else(new_secret),
+        statuses(&body.events)?,
+        created_at,
+    );
     state
         .inner
         .store

@@ -327,7 +327,7 @@ impl App {
             let dispatcher = WebhookDispatcher::new(
                 self.backends.store.clone(),
                 self.backends.clock.clone(),
-                settings.relay_batch,
+                WEBHOOK_DISPATCH_BATCH,
             )?;
             let stop = signal.clone();
             tasks.spawn(async move {
@@ -390,6 +390,9 @@ impl App {
         })
     }
 }
+
+/// Order events the webhook dispatcher reads per round.
+const WEBHOOK_DISPATCH_BATCH: u32 = 1_000;
 
 /// Listens on `addr` for the setting `field`.
 async fn listen(field: &str, addr: SocketAddr) -> Result<tokio::net::TcpListener> {

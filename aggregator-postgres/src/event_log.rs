@@ -142,6 +142,14 @@ impl OrderEventLog for PostgresStockStore {
             .await
             .map_err(map)?,
         };
+        // A prune that committed between the position check and the read may have
+        // forgotten events right after `from`: the read would skip them unseen.
+        if let Some(asked) = after {
+            let (_, floor) = self.check_position(asked).await?;
+            if floor.is_some_and(|floor| floor > asked) {
+                return Ok(EventRead::Gone { resume_from: floor });
+            }
+        }
         let events = rows
             .into_iter()
             .map(EventRow::into_event)

@@ -89,15 +89,16 @@ impl WebhookEndpoint {
         Ok(())
     }
 
-    /// Whether this endpoint wants `event`: enabled, for the event's customer (or for
-    /// everyone), and listening for the status the order moved to.
+    /// Whether this endpoint wants `event`: it is for the event's customer (or for
+    /// everyone), listens for the status the order moved to, and existed when the
+    /// change happened. A disabled endpoint still wants its events: they are queued and
+    /// parked in the dead-letter queue until it is enabled again.
     pub fn wants(&self, event: &LoggedOrderEvent) -> bool {
-        self.enabled
-            && self
-                .customer
-                .as_ref()
-                .is_none_or(|customer| customer == &event.customer_id)
+        self.customer
+            .as_ref()
+            .is_none_or(|customer| customer == &event.customer_id)
             && (self.statuses.is_empty() || self.statuses.contains(&event.change.to))
+            && event.change.at >= self.created_at
     }
 }
 

@@ -48,8 +48,14 @@ impl WebhookDispatcher {
         })
     }
 
-    /// One round: what it read and queued (nothing when nothing was new).
+    /// One round: what it read and queued (nothing when nothing was new). While no
+    /// endpoint is registered it reads nothing: an endpoint only wants the changes made
+    /// after it was registered, so the log is read once there is one.
     pub async fn run_once(&self) -> Result<DispatchRound> {
+        let endpoints = self.store.webhooks(None).await?;
+        if endpoints.is_empty() {
+            return Ok(DispatchRound::default());
+        }
         let from = self.store.webhook_cursor().await?;
         let events = match self
             .store
@@ -73,7 +79,6 @@ impl WebhookDispatcher {
         let Some(last) = events.last().and_then(|event| event.cursor) else {
             return Ok(DispatchRound::default());
         };
-        let endpoints = self.store.webhooks(None).await?;
         let now = self.clock.now();
         let mut deliveries = Vec::new();
         for event in &events {

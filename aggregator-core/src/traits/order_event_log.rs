@@ -17,9 +17,11 @@ use crate::error::Result;
 /// * Each change is logged once, with the order's customer and version after it.
 /// * Reads are in log order, and an event becomes readable only when no event before it
 ///   can still appear: a reader that moves its position along never skips an event.
-///   One order's events are in version order.
-/// * A position the log no longer holds (pruned, or never given) reads as
-///   [`EventRead::Gone`], never as an empty page.
+/// * One order's events usually come in version order, but not always (in PostgreSQL a
+///   transaction that waited for another's lock on the order can be earlier in the log
+///   with a later version): readers go by each event's `version`.
+/// * A position before the newest forgotten one, or never given, reads as
+///   [`EventRead::Gone`], never as an empty page or as events after a gap.
 #[async_trait]
 pub trait OrderEventLog: Send + Sync + Debug + 'static {
     /// Up to `limit` events after `after` (from the log's oldest retained event when
@@ -32,7 +34,7 @@ pub trait OrderEventLog: Send + Sync + Debug + 'static {
     ) -> Result<EventRead>;
 
     /// Forgets up to `limit` of the oldest events recorded before `before` (our clock);
-    /// answers how many. A reader positioned at or before a forgotten event then reads
-    /// [`EventRead::Gone`].
+    /// answers how many. A reader positioned before the newest forgotten event then
+    /// reads [`EventRead::Gone`].
     async fn prune_order_events(&self, before: OffsetDateTime, limit: u32) -> Result<u64>;
 }

@@ -27,7 +27,8 @@ fn endpoint(customer: Option<&str>, statuses: Vec<OrderStatus>) -> WebhookEndpoi
         "https://hooks.example.com/orders",
         "whsec-0123456789abcdef",
         statuses,
-        OffsetDateTime::now_utc(),
+        // Registered before the fixture's orders (whose clock is a whole second).
+        OffsetDateTime::now_utc() - time::Duration::hours(1),
     )
 }
 
@@ -262,4 +263,51 @@ async fn deliveries_are_posted_counted_retried_disabled_and_dead_lettered() {
         DeliverySettled::DeadLettered { .. }
     ));
     assert!(WebhookDeliverer::new(store, receiver, 0).is_err());
+}
+
+#[tokio::test]
+async fn a_disabled_endpoint_still_gets_its_deliveries_queued_and_a_new_one_no_older_events() {
+    let store = Arc::new(InMemoryStockStore::new());
+    let fx = Fixture::new(store.as_ref(), 10, 0).await;
+    let disabled = endpoint(None, Vec::new());
+    store.create_webhook(&disabled).await.expect("registered");
+    let failed = aggregator_core::domain::DeliveryOutcome::Failed("HTTP 500".into());
+    let after = store
+        .record_delivery(disabled.id, &failed, 1)
+        .await
+        .expect("recorded");
+    assert!(!after.enabled);
+    fx.place(store.as_ref(), &fx.vendor_a, 1, 1)
+        .await
+        .expect("placed");
+    // Registered after that order's change: it does not want it.
+    let mut later = endpoint(None, Vec::new());
+    later.created_at = OffsetDateTime::now_utc() + time::Duration::seconds(5);
+    store.create_webhook(&later).await.expect("registered");
+    let dispatcher =
+        WebhookDispatcher::new(store.clone(), Arc::new(SystemClock), 100).expect("dispatcher");
+    assert_eq!(
+        dispatcher.run_once().await.expect("round"),
+        DispatchRound {
+            events: 1,
+            queued: 1
+        },
+        "queued for the disabled endpoint (to be parked until it is enabled), not the new one"
+    );
+}
+
+#[tokio::test]
+async fn without_endpoints_the_dispatcher_reads_nothing() {
+    let store = Arc::new(InMemoryStockStore::new());
+    let fx = Fixture::new(store.as_ref(), 10, 0).await;
+    fx.place(store.as_ref(), &fx.vendor_a, 1, 1)
+        .await
+        .expect("placed");
+    let dispatcher =
+        WebhookDispatcher::new(store.clone(), Arc::new(SystemClock), 100).expect("dispatcher");
+    assert_eq!(
+        dispatcher.run_once().await.expect("round"),
+        DispatchRound::default()
+    );
+    assert_eq!(store.webhook_cursor().await.expect("cursor"), None);
 }

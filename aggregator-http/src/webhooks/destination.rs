@@ -40,28 +40,41 @@ pub fn parse_endpoint_url(text: &str) -> Result<Url> {
 }
 
 /// True for an address on the public internet: not loopback, private, shared
-/// (carrier-grade NAT), link-local, unique-local, unspecified, multicast, broadcast,
-/// documentation or benchmarking space, and not an IPv4 address of those kinds mapped
-/// or translated into IPv6.
+/// (carrier-grade NAT), link-local, site- or unique-local, unspecified, multicast,
+/// broadcast, documentation, benchmarking or reserved space, and not an IPv4 address of
+/// those kinds carried in IPv6 (IPv4-compatible `::a.b.c.d`, mapped `::ffff:a.b.c.d`,
+/// translated `::ffff:0:a.b.c.d`, NAT64 `64:ff9b::/96` and `64:ff9b:1::/48`, 6to4
+/// `2002::/16`).
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            let segments = v6.segments();
+            let embedded =
+                |high: u16, low: u16| Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
+            // ::a.b.c.d and ::ffff:a.b.c.d (also ::1 and ::, whose IPv4 form is not public).
+            if let Some(v4) = v6.to_ipv4() {
                 return is_public_v4(v4);
             }
-            let segments = v6.segments();
-            // NAT64 (64:ff9b::/96) carries an IPv4 address in its last 32 bits.
+            // ::ffff:0:a.b.c.d (IPv4-translated).
+            if segments[..6] == [0, 0, 0, 0, 0xffff, 0] {
+                return is_public_v4(embedded(segments[6], segments[7]));
+            }
+            // NAT64, well-known prefix: the IPv4 address in the last 32 bits.
             if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                let [.., high, low] = segments;
-                let v4 = Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
-                return is_public_v4(v4);
+                return is_public_v4(embedded(segments[6], segments[7]));
+            }
+            // 6to4: the IPv4 address right after 2002::/16.
+            if segments[0] == 0x2002 {
+                return is_public_v4(embedded(segments[1], segments[2]));
             }
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
+                || (segments[0] == 0x64 && segments[1] == 0xff9b) // NAT64, local-use 64:ff9b:1::/48
                 || (segments[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
                 || (segments[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
+                || (segments[0] & 0xffc0) == 0xfec0 // site-local fec0::/10
                 || (segments[0] == 0x2001 && segments[1] == 0x0db8)) // documentation
         }
     }
@@ -77,6 +90,7 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || ip.is_broadcast()
         || ip.is_documentation()
         || a == 0 // "this network"
+        || (a == 192 && b == 0 && ip.octets()[2] == 0) // IETF protocol assignments
         || (a == 100 && (64..128).contains(&b)) // shared address space
         || (a == 198 && (b == 18 || b == 19)) // benchmarking
         || a >= 240) // reserved
@@ -149,6 +163,14 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "64:ff9b::7f00:1",
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "::ffff:0:127.0.0.1",
+            "64:ff9b:1::a00:1",
+            "2002:7f00:1::1",
+            "2002:a00:1::1",
+            "fec0::1",
+            "192.0.0.8",
         ] {
             let ip: IpAddr = private.parse().expect(private);
             assert!(!is_public(ip), "{private} must not count as public");

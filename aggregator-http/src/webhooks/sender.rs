@@ -40,7 +40,8 @@ impl Default for WebhookSenderConfig {
 
 /// Posts each delivery as JSON with the `Webhook-Id`, `Webhook-Timestamp` and
 /// `Webhook-Signature` headers (see
-/// [`aggregator_core::domain::webhook_signature`]), following no redirects, to the
+/// [`aggregator_core::domain::webhook_signature`]), following no redirects and through
+/// no proxy (whatever `HTTP_PROXY` says), to the
 /// addresses the destination check resolved (so a name cannot turn private between the
 /// check and the connection). A 2xx answer is a delivery; anything else fails it with
 /// the status and the start of the answer.
@@ -63,7 +64,9 @@ impl WebhookSender for HttpWebhookSender {
         let addresses = resolve_destination(&url, self.config.allow_private).await?;
         let host = url.host_str().unwrap_or_default().to_owned();
         let what = format!("webhook {}", endpoint.id);
+        // No proxy: a proxy would resolve the name itself, around the address check.
         let client = reqwest::Client::builder()
+            .no_proxy()
             .redirect(Policy::none())
             .timeout(self.config.timeout)
             .connect_timeout(self.config.timeout)

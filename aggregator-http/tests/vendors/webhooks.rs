@@ -29,7 +29,8 @@ fn endpoint(url: &str, secret: &str, customer: Option<&CustomerId>) -> WebhookEn
         url,
         secret,
         Vec::new(),
-        OffsetDateTime::now_utc(),
+        // Registered before the fixture's orders (whose clock is a whole second).
+        OffsetDateTime::now_utc() - time::Duration::hours(1),
     )
 }
 

@@ -143,7 +143,7 @@ async fn visible(
     request_body = WebhookBody,
     responses(
         (status = 201, description = "Registered (with its secret, shown this once)", body = Answer<WebhookView>),
-        (status = 400, description = "Invalid, or a destination inside the network", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid, a host that does not resolve, or a destination inside the network", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A client key naming another customer", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn create_webhook(
@@ -157,7 +157,21 @@ pub(crate) async fn create_webhook(
         (_, None) => None,
     };
     let url = parse_endpoint_url(&body.url)?;
-    resolve_destination(&url, state.inner.config.webhook_allow_private).await?;
+    // A name that does not resolve now is refused as input; at delivery time the same
+    // failure is retried, since names can come back.
+    match resolve_destination(&url, state.inner.config.webhook_allow_private).await {
+        Ok(_) => {}
+        Err(Error::Unavailable { .. }) => {
+            return Err(ApiError::invalid(
+                "url",
+                format!(
+                    "{} does not resolve to an address from here",
+                    url.host_str().unwrap_or_default()
+                ),
+            ));
+        }
+        Err(error) => return Err(error.into()),
+    }
     let now = OffsetDateTime::now_utc();
     // Microseconds, as PostgreSQL keeps them, so a read-back shows the same time.
     let created_at = now

@@ -37,3 +37,40 @@ async fn the_sweeper_expires_overdue_orders_in_batches_once() {
     assert!(sweeper.run_once().await.expect("again").is_empty());
     assert!(Sweeper::new(world.dyn_store(), world.clock(), 0).is_err());
 }
+
+#[tokio::test]
+async fn the_sweeper_forgets_order_events_past_their_retention_and_no_more() {
+    use aggregator_core::domain::{CustomerId, EventRead};
+    let world = World::new(10, 0, 0).await;
+    let service = world.orders();
+    service
+        .place(&request("kept-a-day", &[("LAPTOP-001", 1)]), None)
+        .await
+        .expect("placed");
+    let sweeper = Sweeper::new(world.dyn_store(), world.clock(), 10)
+        .expect("sweeper")
+        .with_event_retention(world.dyn_store(), Duration::hours(24))
+        .expect("retention");
+    let customer = CustomerId::new("kept-a-day").expect("id");
+    let events = || async {
+        match world
+            .store
+            .order_events_after(None, Some(&customer), 10)
+            .await
+            .expect("read")
+        {
+            EventRead::Events(events) => events.len(),
+            EventRead::Gone { .. } => panic!("reading from the start is never gone"),
+        }
+    };
+    world.clock.advance(Duration::hours(23));
+    assert_eq!(sweeper.prune_events().await.expect("prune"), 0, "not yet");
+    assert_eq!(events().await, 1);
+    world.clock.advance(Duration::hours(2));
+    assert!(sweeper.prune_events().await.expect("prune") >= 1);
+    assert_eq!(events().await, 0, "forgotten after a day");
+    let zero = Sweeper::new(world.dyn_store(), world.clock(), 10)
+        .expect("sweeper")
+        .with_event_retention(world.dyn_store(), Duration::ZERO);
+    assert!(zero.is_err(), "a retention must be positive");
+}

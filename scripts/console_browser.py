@@ -167,7 +167,7 @@ def main():
         wait(driver, "the failed sync as a dead letter",
              lambda d: d.find_elements(By.CSS_SELECTOR, "tr[data-message]"))
         tabs = [link.text for link in driver.find_elements(By.CSS_SELECTOR, "#view a[href^='#/dead-letters']")]
-        assert tabs == ["order_queue", "stock_sync_queue"], f"queue links: {tabs}"
+        assert tabs == ["order_queue", "stock_sync_queue", "webhook_queue"], f"queue links: {tabs}"
         shot(driver, "dead-letters")
         call("POST", f"{VENDOR_B}/simulate/reset", None, {})
         time.sleep(1.5)  # the vendor's breaker (open for 1 s here) lets the next call through

@@ -64,6 +64,7 @@ pub async fn connect(settings: &Settings) -> Result<Backends> {
             config.prefix = settings.queue_prefix.clone();
             config.retry = settings.retry.clone();
             config.quorum = settings.quorum_queues;
+            config.delivery_limit = Some(settings.queue_delivery_limit).filter(|&n| n > 0);
             let queue = RabbitQueue::connect(config).await?;
             let checked = queue.clone();
             let probe: Probe = Arc::new(move || {

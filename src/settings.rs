@@ -46,9 +46,18 @@ pub struct Settings {
         help_heading = "Backends"
     )]
     pub queue_prefix: String,
-    /// Declare RabbitMQ quorum queues (replicated; needs RabbitMQ 3.10+) instead of classic ones
-    #[arg(long = "quorum-queues", env = "AGGREGATOR_QUORUM_QUEUES", default_value = "false", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, value_name = "BOOL", help_heading = "Backends")]
+    /// Declare RabbitMQ quorum queues (replicated; needs RabbitMQ 3.10+); false declares classic ones
+    #[arg(long = "quorum-queues", env = "AGGREGATOR_QUORUM_QUEUES", default_value = "true", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, value_name = "BOOL", help_heading = "Backends")]
     pub quorum_queues: bool,
+    /// On quorum queues, how many times a message is handed out before the broker dead-letters it (0: no limit)
+    #[arg(
+        long,
+        env = "AGGREGATOR_QUEUE_DELIVERY_LIMIT",
+        default_value_t = aggregator_rabbitmq::DEFAULT_DELIVERY_LIMIT,
+        value_name = "COUNT",
+        help_heading = "Backends"
+    )]
+    pub queue_delivery_limit: u32,
     /// Prepended to Redis keys
     #[arg(
         long,

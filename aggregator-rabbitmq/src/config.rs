@@ -6,6 +6,10 @@ use aggregator_core::RedactedUrl;
 use aggregator_core::domain::QueueName;
 use aggregator_core::traits::RetryPolicy;
 
+/// How many times a quorum queue hands a message out before dead-lettering it, unless
+/// set otherwise.
+pub const DEFAULT_DELIVERY_LIMIT: u32 = 20;
+
 /// How to reach RabbitMQ and how the queues behave.
 #[derive(Debug, Clone)]
 pub struct RabbitConfig {
@@ -17,20 +21,27 @@ pub struct RabbitConfig {
     pub retry: RetryPolicy,
     /// How long a publish waits for the broker's confirm before failing (retryably).
     pub confirm_timeout: Duration,
-    /// Declare quorum queues (replicated) instead of classic ones.
+    /// Declare quorum queues (replicated; the production default) instead of classic
+    /// ones. A queue keeps the type it was first declared with.
     pub quorum: bool,
+    /// On quorum queues: a message handed back this many times (its consumer died or
+    /// dropped it unsettled each time) is dead-lettered by the broker instead of being
+    /// delivered again, so one message that crashes every consumer cannot stall its
+    /// queue forever. `None` sets no limit. Classic queues have no such limit.
+    pub delivery_limit: Option<u32>,
 }
 
 impl RabbitConfig {
     /// Settings for `url`: no prefix, the default retry policy (1 s, 5 s, 25 s, 2 min),
-    /// 5 s for confirms, classic durable queues.
+    /// 5 s for confirms, quorum queues with a delivery limit of 20.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: RedactedUrl::new(url),
             prefix: String::new(),
             retry: RetryPolicy::default(),
             confirm_timeout: Duration::from_secs(5),
-            quorum: false,
+            quorum: true,
+            delivery_limit: Some(DEFAULT_DELIVERY_LIMIT),
         }
     }
 

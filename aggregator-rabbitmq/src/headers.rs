@@ -60,6 +60,28 @@ pub(crate) fn read_text(properties: &BasicProperties, key: &str) -> Option<Strin
     }
 }
 
+/// Why and when the broker itself dead-lettered a message (a quorum queue's delivery
+/// limit), from the `x-death` record it adds: the reason and the time in Unix seconds.
+pub(crate) fn broker_death(properties: &BasicProperties) -> Option<(String, Option<u64>)> {
+    let headers = properties.headers().as_ref()?;
+    let AMQPValue::FieldArray(deaths) = headers.inner().get("x-death")? else {
+        return None;
+    };
+    let AMQPValue::FieldTable(first) = deaths.as_slice().first()? else {
+        return None;
+    };
+    let reason = match first.inner().get("reason")? {
+        AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+        AMQPValue::ShortString(s) => s.as_str().to_owned(),
+        _ => return None,
+    };
+    let time = match first.inner().get("time") {
+        Some(AMQPValue::Timestamp(seconds)) => Some(*seconds),
+        _ => None,
+    };
+    Some((reason, time))
+}
+
 /// The message as we published it (a message from elsewhere without a valid id gets a
 /// new one).
 pub(crate) fn message(properties: &BasicProperties, body: Vec<u8>) -> Message {

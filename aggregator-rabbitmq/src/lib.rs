@@ -15,5 +15,5 @@ mod link;
 mod queue;
 mod subscription;
 
-pub use config::RabbitConfig;
+pub use config::{DEFAULT_DELIVERY_LIMIT, RabbitConfig};
 pub use queue::RabbitQueue;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use aggregator_core::domain::QueueName;
 use aggregator_core::{Error, Result};
 use lapin::options::{ConfirmSelectOptions, QueueDeclareOptions};
-use lapin::types::AMQPValue;
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 use tokio::sync::Mutex;
 
@@ -176,44 +176,79 @@ async fn declare(channel: &Channel, config: &RabbitConfig) -> Result<()> {
         durable: true,
         ..QueueDeclareOptions::default()
     };
-    let kind = |extra: Vec<(&str, AMQPValue)>| {
-        let mut entries = extra;
-        if config.quorum {
-            entries.push(("x-queue-type", text("quorum")));
-        }
-        table(entries)
-    };
     for queue in QueueName::ALL {
         let main = config.queue(queue);
         channel
-            .queue_declare(main.as_str().into(), durable, kind(vec![]))
+            .queue_declare(main.as_str().into(), durable, main_arguments(config, queue))
             .await
             .map_err(|e| transient("declaring a queue", &e))?;
         channel
             .queue_declare(
                 config.dead_letter_queue(queue).into(),
                 durable,
-                kind(vec![]),
+                arguments(config, vec![]),
             )
             .await
             .map_err(|e| transient("declaring a queue", &e))?;
         for (index, delay) in config.retry.delays().iter().enumerate() {
             let attempt = u32::try_from(index + 1).unwrap_or(u32::MAX);
             let ttl = u32::try_from(delay.as_millis()).unwrap_or(u32::MAX);
-            let arguments = kind(vec![
+            let mut entries = vec![
                 ("x-message-ttl", AMQPValue::LongUInt(ttl)),
                 ("x-dead-letter-exchange", text("")),
                 ("x-dead-letter-routing-key", text(&main)),
-            ]);
+            ];
+            entries.extend(at_least_once(config));
             channel
                 .queue_declare(
                     config.delay_queue(queue, attempt).into(),
                     durable,
-                    arguments,
+                    arguments(config, entries),
                 )
                 .await
                 .map_err(|e| transient("declaring a delay queue", &e))?;
         }
     }
     Ok(())
+}
+
+/// The main queue's arguments: on quorum queues, the delivery limit, past which the
+/// broker moves the message to the dead-letter queue. The dead-letter queue itself has
+/// no limit: listing it hands every message back, and a limit there would drop them.
+fn main_arguments(config: &RabbitConfig, queue: QueueName) -> FieldTable {
+    let mut entries = Vec::new();
+    if config.quorum
+        && let Some(limit) = config.delivery_limit
+    {
+        entries.push(("x-delivery-limit", AMQPValue::LongUInt(limit)));
+        entries.push(("x-dead-letter-exchange", text("")));
+        entries.push((
+            "x-dead-letter-routing-key",
+            text(&config.dead_letter_queue(queue)),
+        ));
+        entries.extend(at_least_once(config));
+    }
+    arguments(config, entries)
+}
+
+/// On quorum queues, dead-lettering that keeps the message until the target queue has
+/// confirmed it (the default drops it if the target cannot take it); the broker needs
+/// publishes refused rather than old messages dropped for that.
+fn at_least_once(config: &RabbitConfig) -> Vec<(&'static str, AMQPValue)> {
+    if config.quorum {
+        vec![
+            ("x-dead-letter-strategy", text("at-least-once")),
+            ("x-overflow", text("reject-publish")),
+        ]
+    } else {
+        Vec::new()
+    }
+}
+
+/// `entries` plus the queue type.
+fn arguments(config: &RabbitConfig, mut entries: Vec<(&str, AMQPValue)>) -> FieldTable {
+    if config.quorum {
+        entries.push(("x-queue-type", text("quorum")));
+    }
+    table(entries)
 }

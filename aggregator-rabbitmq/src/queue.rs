@@ -12,8 +12,8 @@ use time::OffsetDateTime;
 
 use crate::config::RabbitConfig;
 use crate::headers::{
-    ATTEMPT, DEAD_AT, DEAD_ATTEMPTS, DEAD_REASON, LAST_ERROR, message, number, properties,
-    read_number, read_text, table, text,
+    ATTEMPT, DEAD_AT, DEAD_ATTEMPTS, DEAD_REASON, LAST_ERROR, broker_death, message, number,
+    properties, read_number, read_text, table, text,
 };
 use crate::link::{Link, transient};
 use crate::subscription::RabbitSubscription;
@@ -240,17 +240,36 @@ impl OrderQueue for RabbitQueue {
 }
 
 fn dead_letter(queue: QueueName, properties: &lapin::BasicProperties, body: Vec<u8>) -> DeadLetter {
-    let dead_at = read_number(properties, DEAD_AT)
+    let ours = read_text(properties, DEAD_REASON);
+    // No reason of ours: the broker moved it here (the quorum queue's delivery limit).
+    let broker = ours.is_none().then(|| broker_death(properties)).flatten();
+    let dead_at_ms = read_number(properties, DEAD_AT).or_else(|| {
+        broker
+            .as_ref()
+            .and_then(|(_, seconds)| seconds.map(|s| s.saturating_mul(1000)))
+    });
+    let dead_at = dead_at_ms
         .and_then(|ms| i128::from(ms).checked_mul(1_000_000))
         .and_then(|nanos| OffsetDateTime::from_unix_timestamp_nanos(nanos).ok())
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let reason = match (ours, broker) {
+        (Some(reason), _) => reason,
+        (None, Some((why, _))) if why == "delivery_limit" => {
+            "handed out more times than the delivery limit allows: each consumer died or \
+             dropped it unsettled"
+                .to_owned()
+        }
+        (None, Some((why, _))) => format!("dead-lettered by the broker: {why}"),
+        (None, None) => String::new(),
+    };
     DeadLetter {
         queue,
         message: message(properties, body),
         attempts: read_number(properties, DEAD_ATTEMPTS)
+            .or_else(|| read_number(properties, ATTEMPT))
             .and_then(|n| u32::try_from(n).ok())
             .unwrap_or(1),
-        reason: read_text(properties, DEAD_REASON).unwrap_or_default(),
+        reason,
         dead_at,
     }
 }

@@ -205,14 +205,14 @@ async fn retries_come_back_in_order_within_bounds_then_dead_letter_with_headers(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_queue_suite_passes_on_quorum_queues() {
+async fn the_queue_suite_passes_on_classic_queues() {
     let Some(url) = service_url("AMQP_URL") else {
         return;
     };
     let mut config = RabbitConfig::new(url);
     config.prefix = format!("test.{}.", uuid::Uuid::now_v7().simple());
     config.retry = short_policy();
-    config.quorum = true;
+    config.quorum = false;
     let queue = RabbitQueue::connect(config).await.expect("connect");
     conformance::order_queue_suite(&queue, &short_policy()).await;
     queue.delete_topology().await.expect("cleanup");
@@ -240,5 +240,88 @@ async fn a_message_no_queue_takes_fails_its_publish_instead_of_vanishing() {
         .publish(QueueName::Orders, &message())
         .await
         .expect("declared again");
+    queue.delete_topology().await.expect("cleanup");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_every_consumer_drops_is_dead_lettered_at_the_delivery_limit() {
+    let Some(url) = service_url("AMQP_URL") else {
+        return;
+    };
+    let mut config = RabbitConfig::new(url);
+    config.prefix = format!("test.{}.", uuid::Uuid::now_v7().simple());
+    config.retry = short_policy();
+    config.delivery_limit = Some(2);
+    assert!(config.quorum, "quorum queues are the default");
+    let queue = RabbitQueue::connect(config).await.expect("connect");
+    let poison = message();
+    queue
+        .publish(QueueName::Orders, &poison)
+        .await
+        .expect("publish");
+    // Each consumer takes the message and dies with it unsettled (its connection closes).
+    let mut handed_out = 0;
+    for _ in 0..10 {
+        let mut subscription = queue
+            .subscribe(QueueName::Orders, 1)
+            .await
+            .expect("subscribe");
+        match tokio::time::timeout(Duration::from_secs(3), subscription.next()).await {
+            Ok(delivery) => {
+                let delivery = delivery.expect("delivery");
+                assert_eq!(delivery.message.id, poison.id);
+                handed_out += 1;
+                drop(delivery);
+                drop(subscription);
+            }
+            Err(_) => break,
+        }
+    }
+    assert!(
+        (2..=3).contains(&handed_out),
+        "handed out {handed_out} times with a limit of 2"
+    );
+    let dead = queue
+        .dead_letters(QueueName::Orders, 10)
+        .await
+        .expect("list");
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].message.id, poison.id);
+    assert!(
+        dead[0].reason.contains("delivery limit"),
+        "the reason says why: {:?}",
+        dead[0].reason
+    );
+    assert!(
+        dead[0].dead_at > time::OffsetDateTime::UNIX_EPOCH,
+        "{dead:?}"
+    );
+    // Listing hands the letters back; the dead-letter queue has no limit, so listing it
+    // often loses nothing, and a replay brings the message back as a first attempt.
+    for _ in 0..4 {
+        let listed = queue
+            .dead_letters(QueueName::Orders, 10)
+            .await
+            .expect("list");
+        assert_eq!(listed.len(), 1, "listing must not lose dead letters");
+    }
+    assert_eq!(
+        queue
+            .replay_dead_letters(QueueName::Orders, None)
+            .await
+            .expect("replay"),
+        1
+    );
+    let mut subscription = queue
+        .subscribe(QueueName::Orders, 1)
+        .await
+        .expect("subscribe");
+    let delivery = tokio::time::timeout(Duration::from_secs(5), subscription.next())
+        .await
+        .expect("replayed in time")
+        .expect("delivery");
+    assert_eq!(delivery.message.id, poison.id);
+    delivery.ack().await.expect("ack");
+    drop(subscription);
     queue.delete_topology().await.expect("cleanup");
 }

@@ -12,7 +12,7 @@ use aggregator_core::service::{
     Sweeper, SyncConfig, SyncConsumer, WebhookDeliverer, WebhookDispatcher, WorkerConfig,
     group_commit, register_vendors, run_order_worker, run_sync_schedule, shutdown_pair,
 };
-use aggregator_core::traits::{RateLimit, VendorDirectory};
+use aggregator_core::traits::{CatalogReads, OrderListing, RateLimit, VendorDirectory};
 use aggregator_http::api::{ApiConfig, ApiServices, ApiState, check_bind, router};
 use aggregator_http::ops::{OpsState, SystemGauges, Telemetry, ops_router};
 use aggregator_http::vendor_clients;
@@ -61,14 +61,21 @@ impl App {
         })?;
         let vendors = register_vendors(backends.store.as_ref(), clients).await?;
         let orders_config = order_config(&settings)?;
+        // Reads that decide nothing may come from a read replica; planning and
+        // placements read the store (the primary).
+        let (catalog_reads, order_listing): (Arc<dyn CatalogReads>, Arc<dyn OrderListing>) =
+            match &backends.replica {
+                Some(replica) => (Arc::new(replica.clone()), Arc::new(replica.clone())),
+                None => (backends.store.clone(), backends.store.clone()),
+            };
         let listing = Catalog::new(
-            backends.store.clone(),
+            catalog_reads.clone(),
             backends.clock.clone(),
             orders_config.staleness,
         );
         let catalog = Arc::new(CachedCatalog::new(
             listing.clone(),
-            backends.store.clone(),
+            catalog_reads,
             backends.cache.clone(),
             settings.cache_ttl,
         ));
@@ -80,6 +87,7 @@ impl App {
             orders_config,
         )?
         .with_cache(catalog.clone())
+        .with_listing(order_listing)
         .with_recent_reads(settings.plan_reads_ttl);
         let sync = StockSync::new(
             backends.store.clone(),

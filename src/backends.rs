@@ -8,8 +8,8 @@ use aggregator_core::clock::SystemClock;
 use aggregator_core::error::Result;
 use aggregator_core::memory::{InMemoryCache, InMemoryOrderQueue, InMemoryStockStore};
 use aggregator_core::traits::{Cache, OrderQueue, StockStore};
-use aggregator_http::api::{HealthProbes, Probe};
-use aggregator_postgres::{PostgresConfig, PostgresStockStore};
+use aggregator_http::api::{HealthProbes, Probe, ReplicaProbe};
+use aggregator_postgres::{PostgresConfig, PostgresStockStore, ReadReplicaConfig, ReplicaReads};
 use aggregator_rabbitmq::{RabbitConfig, RabbitQueue};
 use aggregator_redis::{RedisCache, RedisConfig};
 
@@ -26,8 +26,10 @@ pub struct Backends {
     pub cache: Arc<dyn Cache>,
     /// Our clock.
     pub clock: Arc<dyn Clock>,
-    /// Health checks of the queue and the cache.
+    /// Health checks of the queue and the cache (and the read replica's state).
     pub probes: HealthProbes,
+    /// Where catalog and order-list reads go when not to `store`: a read replica.
+    pub replica: Option<ReplicaReads>,
 }
 
 impl Backends {
@@ -39,6 +41,7 @@ impl Backends {
             cache: Arc::new(InMemoryCache::new()),
             clock: Arc::new(SystemClock),
             probes: HealthProbes::default(),
+            replica: None,
         }
     }
 }
@@ -47,12 +50,24 @@ impl Backends {
 /// backends for the rest, and logs which is which. Fails if a named service cannot be
 /// reached.
 pub async fn connect(settings: &Settings) -> Result<Backends> {
+    let mut replica = None;
     let (store, store_kind): (Arc<dyn StockStore>, _) = match &settings.database_url {
         Some(url) => {
             let store =
                 PostgresStockStore::connect(&PostgresConfig::new(url.expose().to_owned())).await?;
             store.migrate().await?;
+            if let Some(read_url) = &settings.database_read_url {
+                let mut config = ReadReplicaConfig::new(read_url.expose().to_owned());
+                config.max_lag = settings.read_replica_max_lag;
+                replica = Some(ReplicaReads::start(store.pool().clone(), &config)?);
+            }
             (Arc::new(store), "postgres")
+        }
+        None if settings.database_read_url.is_some() => {
+            return Err(aggregator_core::Error::invalid(
+                "databaseReadUrl",
+                "a read replica needs DATABASE_URL (its primary) too",
+            ));
         }
         None => (Arc::new(InMemoryStockStore::new()), "memory"),
     };
@@ -92,6 +107,7 @@ pub async fn connect(settings: &Settings) -> Result<Backends> {
         Some(url) => {
             let mut config = RedisConfig::new(url.expose().to_owned());
             config.key_prefix = settings.cache_prefix.clone();
+            config.cluster = settings.redis_cluster;
             let cache = Arc::new(RedisCache::new(config)?);
             let checked = cache.clone();
             let probe: Probe = Arc::new(move || {
@@ -102,8 +118,19 @@ pub async fn connect(settings: &Settings) -> Result<Backends> {
         }
         None => (Arc::new(InMemoryCache::new()), up, "memory"),
     };
+    let replica_probe = replica.clone().map(|reads: ReplicaReads| -> ReplicaProbe {
+        Arc::new(move || {
+            let state = reads.state();
+            if state.is_serving() {
+                Ok(state.to_string())
+            } else {
+                Err(state.to_string())
+            }
+        })
+    });
     tracing::info!(
         store = store_kind,
+        read_replica = replica.is_some(),
         queue = queue_kind,
         cache = cache_kind,
         "backends connected"
@@ -116,6 +143,8 @@ pub async fn connect(settings: &Settings) -> Result<Backends> {
         probes: HealthProbes {
             queue: queue_probe,
             cache: cache_probe,
+            replica: replica_probe,
         },
+        replica,
     })
 }

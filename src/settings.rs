@@ -31,12 +31,21 @@ pub struct Settings {
     /// PostgreSQL; unset: an in-memory store (lost at exit)
     #[arg(long, env = "DATABASE_URL", value_name = "URL", value_parser = SERVICE_URL, hide_env_values = true, help_heading = "Backends")]
     pub database_url: Option<RedactedUrl>,
+    /// A PostgreSQL streaming replica of DATABASE_URL for catalog and order-list reads; unset: the primary answers every read
+    #[arg(long, env = "DATABASE_READ_URL", value_name = "URL", value_parser = SERVICE_URL, hide_env_values = true, help_heading = "Backends")]
+    pub database_read_url: Option<RedactedUrl>,
+    /// Milliseconds the read replica may lag behind the primary and still answer reads
+    #[arg(long = "read-replica-max-lag", env = "AGGREGATOR_READ_REPLICA_MAX_LAG_MS", default_value = "5000", value_parser = millis(1, 3_600_000), value_name = "MS", help_heading = "Backends")]
+    pub read_replica_max_lag: Duration,
     /// RabbitMQ; unset: an in-memory queue (one process only)
     #[arg(long, env = "AMQP_URL", value_name = "URL", value_parser = SERVICE_URL, hide_env_values = true, help_heading = "Backends")]
     pub amqp_url: Option<RedactedUrl>,
     /// Redis; unset: an in-memory cache and rate limiter
     #[arg(long, env = "REDIS_URL", value_name = "URL", value_parser = SERVICE_URL, hide_env_values = true, help_heading = "Backends")]
     pub redis_url: Option<RedactedUrl>,
+    /// REDIS_URL names a Redis Cluster: one or more of its nodes, comma-separated
+    #[arg(long = "redis-cluster", env = "AGGREGATOR_REDIS_CLUSTER", default_value = "false", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, value_name = "BOOL", help_heading = "Backends")]
+    pub redis_cluster: bool,
     /// Prepended to RabbitMQ queue names
     #[arg(
         long,

@@ -333,7 +333,28 @@ impl VendorLedger for PostgresStockStore {
 #[async_trait]
 impl CatalogReads for PostgresStockStore {
     async fn vendors(&self) -> Result<Vec<Vendor>> {
-        let pool = &self.pool;
+        reads::vendors(&self.pool).await
+    }
+
+    async fn stock_for_product(&self, product: &ProductId) -> Result<Vec<VendorStock>> {
+        reads::stock_for_product(&self.pool, product).await
+    }
+
+    async fn stock_for_sku(&self, sku: &VendorSku) -> Result<Vec<VendorStock>> {
+        reads::stock_for_sku(&self.pool, sku).await
+    }
+
+    async fn products(&self, offset: u64, limit: u32) -> Result<Page<ProductId>> {
+        reads::products(&self.pool, offset, limit).await
+    }
+}
+
+/// The catalog's reads on any pool: the primary's, or a read replica's.
+pub(crate) mod reads {
+    use super::*;
+
+    /// Every vendor, by id.
+    pub(crate) async fn vendors(pool: &PgPool) -> Result<Vec<Vendor>> {
         sqlx::query_as!(
             VendorRow,
             r#"SELECT id, name, base_url, priority, health, last_good_sync, consecutive_failures, last_error
@@ -347,8 +368,11 @@ impl CatalogReads for PostgresStockStore {
         .collect()
     }
 
-    async fn stock_for_product(&self, product: &ProductId) -> Result<Vec<VendorStock>> {
-        let pool = &self.pool;
+    /// Every stock row of `product`.
+    pub(crate) async fn stock_for_product(
+        pool: &PgPool,
+        product: &ProductId,
+    ) -> Result<Vec<VendorStock>> {
         sqlx::query_as!(
             StockRow,
             r#"SELECT vendor_id, sku, product_id, reported, reserved, confirmed_not_yet_reported,
@@ -364,8 +388,8 @@ impl CatalogReads for PostgresStockStore {
         .collect()
     }
 
-    async fn stock_for_sku(&self, sku: &VendorSku) -> Result<Vec<VendorStock>> {
-        let pool = &self.pool;
+    /// Every stock row of `sku`.
+    pub(crate) async fn stock_for_sku(pool: &PgPool, sku: &VendorSku) -> Result<Vec<VendorStock>> {
         sqlx::query_as!(
             StockRow,
             r#"SELECT vendor_id, sku, product_id, reported, reserved, confirmed_not_yet_reported,
@@ -381,8 +405,12 @@ impl CatalogReads for PostgresStockStore {
         .collect()
     }
 
-    async fn products(&self, offset: u64, limit: u32) -> Result<Page<ProductId>> {
-        let pool = &self.pool;
+    /// A page of product ids.
+    pub(crate) async fn products(
+        pool: &PgPool,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Page<ProductId>> {
         let ids = sqlx::query_scalar!(
             r#"SELECT DISTINCT product_id AS "product_id!" FROM vendor_stock
                 ORDER BY 1 LIMIT $1 OFFSET $2"#,

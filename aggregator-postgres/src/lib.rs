@@ -32,6 +32,7 @@ mod holds;
 mod orders;
 mod outbox;
 mod place_batch;
+mod read_replica;
 mod reserve;
 mod rows;
 mod store;
@@ -41,4 +42,5 @@ mod tx;
 mod webhooks;
 
 pub use config::PostgresConfig;
+pub use read_replica::{ReadReplicaConfig, ReplicaReads, ReplicaState};
 pub use store::PostgresStockStore;

@@ -9,7 +9,8 @@ use aggregator_core::domain::{
     StatusChange, Transition, VendorId, VendorKey, VendorPlacement, VendorSku,
 };
 use aggregator_core::traits::{
-    ExpiredBatch, IdempotencyRecord, OrderPlacement, OrderQuery, Page, Placed, PlannedLine, Reroute,
+    ExpiredBatch, IdempotencyRecord, OrderListing, OrderPlacement, OrderQuery, Page, Placed,
+    PlannedLine, Reroute,
 };
 use aggregator_core::{Error, Result};
 use sqlx::types::Json;
@@ -345,6 +346,59 @@ SELECT id, number, status, version, created_at, updated_at, reserved_until, fail
  ORDER BY id DESC LIMIT $3 OFFSET $4"#;
 
 #[async_trait]
+impl OrderListing for PostgresStockStore {
+    async fn orders(&self, query: &OrderQuery) -> Result<Page<Order>> {
+        list_orders(&self.pool, query).await
+    }
+}
+
+/// A page of orders on any pool: the primary's, or a read replica's.
+pub(crate) async fn list_orders(pool: &PgPool, query: &OrderQuery) -> Result<Page<Order>> {
+    // One statement for every filter combination. The connections run with
+    // `plan_cache_mode = force_generic_plan`, and a generic plan of `($1 IS NULL OR
+    // customer_id = $1)` cannot use an index; so each combination is its own branch,
+    // switched on and off by a one-time filter on the parameters, each ordered and
+    // limited on its own index (`orders_by_customer`, or the primary key backwards),
+    // and merged: see [`ORDERS_PAGE`] and the test that EXPLAINs it.
+    let customer = query.customer.as_ref().map(|c| c.as_str());
+    let status = query.status.map(|s| s.as_str());
+    let limit = i64::from(query.limit);
+    let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
+    let reach = limit.saturating_add(offset);
+    let rows = sqlx::query_as::<_, OrderRow>(ORDERS_PAGE)
+        .bind(customer)
+        .bind(status)
+        .bind(limit)
+        .bind(offset)
+        .bind(reach)
+        .fetch_all(pool)
+        .await;
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!"
+             FROM (SELECT 1 FROM orders
+                    WHERE $1::text IS NOT NULL AND customer_id = $1
+                      AND ($2::text IS NULL OR status = $2)
+                   UNION ALL
+                   SELECT 1 FROM orders
+                    WHERE $1::text IS NULL AND $2::text IS NOT NULL AND status = $2
+                   UNION ALL
+                   SELECT 1 FROM orders WHERE $1::text IS NULL AND $2::text IS NULL) AS matching"#,
+        customer,
+        status
+    )
+    .fetch_one(pool)
+    .await;
+    let (rows, total) = (rows.map_err(map)?, total.map_err(map)?);
+    Ok(Page {
+        items: rows
+            .into_iter()
+            .map(OrderRow::into_order)
+            .collect::<Result<_>>()?,
+        total: u64::try_from(total).unwrap_or(0),
+    })
+}
+
+#[async_trait]
 impl OrderStore for PostgresStockStore {
     async fn order(&self, id: OrderId) -> Result<Order> {
         load_order(&self.pool, id).await
@@ -417,52 +471,6 @@ impl OrderStore for PostgresStockStore {
         changes: Vec<(Transition, Vec<OutboxMessage>)>,
     ) -> Vec<Result<Order>> {
         crate::change_batch::change_batch(self, changes).await
-    }
-
-    async fn orders(&self, query: &OrderQuery) -> Result<Page<Order>> {
-        let pool = &self.pool;
-        // One statement for every filter combination. The connections run with
-        // `plan_cache_mode = force_generic_plan`, and a generic plan of `($1 IS NULL OR
-        // customer_id = $1)` cannot use an index; so each combination is its own branch,
-        // switched on and off by a one-time filter on the parameters, each ordered and
-        // limited on its own index (`orders_by_customer`, or the primary key backwards),
-        // and merged: see [`ORDERS_PAGE`] and the test that EXPLAINs it.
-        let customer = query.customer.as_ref().map(|c| c.as_str());
-        let status = query.status.map(|s| s.as_str());
-        let limit = i64::from(query.limit);
-        let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
-        let reach = limit.saturating_add(offset);
-        let rows = sqlx::query_as::<_, OrderRow>(ORDERS_PAGE)
-            .bind(customer)
-            .bind(status)
-            .bind(limit)
-            .bind(offset)
-            .bind(reach)
-            .fetch_all(pool)
-            .await;
-        let total = sqlx::query_scalar!(
-            r#"SELECT count(*) AS "count!"
-                 FROM (SELECT 1 FROM orders
-                        WHERE $1::text IS NOT NULL AND customer_id = $1
-                          AND ($2::text IS NULL OR status = $2)
-                       UNION ALL
-                       SELECT 1 FROM orders
-                        WHERE $1::text IS NULL AND $2::text IS NOT NULL AND status = $2
-                       UNION ALL
-                       SELECT 1 FROM orders WHERE $1::text IS NULL AND $2::text IS NULL) AS matching"#,
-            customer,
-            status
-        )
-        .fetch_one(pool)
-        .await;
-        let (rows, total) = (rows.map_err(map)?, total.map_err(map)?);
-        Ok(Page {
-            items: rows
-                .into_iter()
-                .map(OrderRow::into_order)
-                .collect::<Result<_>>()?,
-            total: u64::try_from(total).unwrap_or(0),
-        })
     }
 
     async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order> {

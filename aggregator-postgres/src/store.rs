@@ -37,26 +37,8 @@ impl PostgresStockStore {
     /// Opens a pool as `config` says. Does not apply migrations; call
     /// [`PostgresStockStore::migrate`] for that.
     pub async fn connect(config: &PostgresConfig) -> Result<Self> {
-        let options: PgConnectOptions = config
-            .url
-            .expose()
-            .parse()
-            .map_err(|_| Error::invalid("databaseUrl", "is not a valid postgres:// URL"))?;
-        let timeout_ms = config.statement_timeout.as_millis().to_string();
-        // Every statement here looks rows up by key, so one generic plan per prepared
-        // statement serves all parameters; re-planning each execution (PostgreSQL's
-        // default for these statements) cost half the placement throughput.
-        let options = options.options([
-            ("statement_timeout", timeout_ms.as_str()),
-            ("plan_cache_mode", "force_generic_plan"),
-        ]);
-        // No ping before every acquire: it costs a round trip per transaction, and a
-        // connection that died is reported as a retryable error anyway.
-        let pool = PgPoolOptions::new()
-            .test_before_acquire(false)
-            .max_connections(config.max_connections)
-            .acquire_timeout(config.acquire_timeout)
-            .connect_with(options)
+        let pool = pool_options(config)
+            .connect_with(connect_options(config)?)
             .await
             .map_err(map)?;
         Ok(Self { pool })
@@ -88,4 +70,32 @@ impl PostgresStockStore {
             .map_err(map)?;
         Ok(())
     }
+}
+
+/// How every connection of ours is opened: `config`'s URL with its statement timeout and
+/// generic plans.
+pub(crate) fn connect_options(config: &PostgresConfig) -> Result<PgConnectOptions> {
+    let options: PgConnectOptions = config
+        .url
+        .expose()
+        .parse()
+        .map_err(|_| Error::invalid("databaseUrl", "is not a valid postgres:// URL"))?;
+    let timeout_ms = config.statement_timeout.as_millis().to_string();
+    // Every statement here looks rows up by key, so one generic plan per prepared
+    // statement serves all parameters; re-planning each execution (PostgreSQL's
+    // default for these statements) cost half the placement throughput.
+    Ok(options.options([
+        ("statement_timeout", timeout_ms.as_str()),
+        ("plan_cache_mode", "force_generic_plan"),
+    ]))
+}
+
+/// The pool's limits from `config`.
+pub(crate) fn pool_options(config: &PostgresConfig) -> PgPoolOptions {
+    // No ping before every acquire: it costs a round trip per transaction, and a
+    // connection that died is reported as a retryable error anyway.
+    PgPoolOptions::new()
+        .test_before_acquire(false)
+        .max_connections(config.max_connections)
+        .acquire_timeout(config.acquire_timeout)
 }

@@ -8,7 +8,10 @@ use std::time::Duration;
 use aggregator_core::traits::{Cache, RateDecision, RateLimit};
 use aggregator_core::{Error, Result};
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
 use tokio::time::{Instant, timeout};
 
 use crate::config::RedisConfig;
@@ -35,9 +38,9 @@ return {count, ttl}
 /// is down, calls fail at once (no connection attempt more often than
 /// `reconnect_after`); once it is back, the next attempt reconnects without a restart.
 pub struct RedisCache {
-    client: redis::Client,
+    client: Client,
     config: RedisConfig,
-    connection: Mutex<Option<ConnectionManager>>,
+    connection: Mutex<Option<Link>>,
     failed_at: Mutex<Option<Instant>>,
     connecting: tokio::sync::Mutex<()>,
     rate_limit: redis::Script,
@@ -56,8 +59,32 @@ impl RedisCache {
     /// A cache as `config` says. Checks the URL but does not connect: the first call
     /// does, so a process starts even while Redis is down.
     pub fn new(config: RedisConfig) -> Result<Self> {
-        let client = redis::Client::open(config.url.expose())
-            .map_err(|_| Error::invalid("redisUrl", "is not a valid redis:// URL"))?;
+        let client = if config.cluster {
+            let nodes: Vec<&str> = config
+                .url
+                .expose()
+                .split(',')
+                .map(str::trim)
+                .filter(|node| !node.is_empty())
+                .collect();
+            if nodes.is_empty() {
+                return Err(Error::invalid("redisUrl", "names no cluster node"));
+            }
+            let cluster = ClusterClient::builder(nodes)
+                .connection_timeout(config.timeout)
+                .response_timeout(config.timeout)
+                .retries(1)
+                .build()
+                .map_err(|_| {
+                    Error::invalid("redisUrl", "is not a comma-separated list of redis:// URLs")
+                })?;
+            Client::Cluster(cluster)
+        } else {
+            Client::Single(
+                redis::Client::open(config.url.expose())
+                    .map_err(|_| Error::invalid("redisUrl", "is not a valid redis:// URL"))?,
+            )
+        };
         Ok(Self {
             client,
             config,
@@ -88,7 +115,7 @@ impl RedisCache {
         format!("{}{key}", self.config.key_prefix)
     }
 
-    fn current(&self) -> Option<ConnectionManager> {
+    fn current(&self) -> Option<Link> {
         self.connection
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -97,7 +124,7 @@ impl RedisCache {
 
     /// The shared connection, opening it if there is none (one attempt at a time, and
     /// none within `reconnect_after` of a failed one).
-    async fn connection(&self) -> Result<ConnectionManager> {
+    async fn connection(&self) -> Result<Link> {
         if let Some(connection) = self.current() {
             return Ok(connection);
         }
@@ -111,12 +138,24 @@ impl RedisCache {
         {
             return Err(Error::transient(COMPONENT, "down; not retrying yet"));
         }
-        let settings = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.config.timeout))
-            .set_response_timeout(Some(self.config.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(self.config.reconnect_after);
-        let attempt = ConnectionManager::new_with_config(self.client.clone(), settings);
+        let attempt = async {
+            match &self.client {
+                Client::Single(client) => {
+                    let settings = ConnectionManagerConfig::new()
+                        .set_connection_timeout(Some(self.config.timeout))
+                        .set_response_timeout(Some(self.config.timeout))
+                        .set_number_of_retries(1)
+                        .set_max_delay(self.config.reconnect_after);
+                    ConnectionManager::new_with_config(client.clone(), settings)
+                        .await
+                        .map(Link::Single)
+                }
+                Client::Cluster(client) => client
+                    .get_async_connection()
+                    .await
+                    .map(|c| Link::Cluster(Box::new(c))),
+            }
+        };
         match timeout(self.config.timeout, attempt).await {
             Ok(Ok(connection)) => {
                 *self.connection.lock().unwrap_or_else(|p| p.into_inner()) =
@@ -142,7 +181,7 @@ impl RedisCache {
     /// Runs one command on the shared connection within the timeout.
     async fn run<T, F, Fut>(&self, command: F) -> Result<T>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Link) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let started = Instant::now();
@@ -174,6 +213,49 @@ impl RedisCache {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
         *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+}
+
+/// How to connect: to one Redis, or to a cluster.
+enum Client {
+    Single(redis::Client),
+    Cluster(ClusterClient),
+}
+
+/// The shared connection: one that reconnects by itself to a single Redis, or one
+/// that routes each command to the cluster node owning its key's slot (and follows the
+/// cluster's slot moves).
+#[derive(Clone)]
+enum Link {
+    Single(ConnectionManager),
+    Cluster(Box<ClusterConnection>),
+}
+
+impl ConnectionLike for Link {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(connection) => connection.req_packed_command(cmd),
+            Self::Cluster(connection) => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(connection) => connection.get_db(),
+            Self::Cluster(connection) => connection.get_db(),
+        }
     }
 }
 

@@ -8,7 +8,12 @@ use aggregator_core::RedactedUrl;
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
     /// A `redis://[:password@]host:port[/db]` URL. The `Debug` output hides the password.
+    /// With `cluster`, one or more nodes of the cluster, comma-separated (the client
+    /// finds the others from any one that answers).
     pub url: RedactedUrl,
+    /// Whether `url` names a Redis Cluster. Every command touches one key (or keys the
+    /// client splits by slot), so keys need no hash tags.
+    pub cluster: bool,
     /// Prepended to every key, so several deployments (or tests) can share one Redis.
     pub key_prefix: String,
     /// The longest any one call may take, connecting included; past it the call fails
@@ -20,11 +25,12 @@ pub struct RedisConfig {
 }
 
 impl RedisConfig {
-    /// Settings for `url` with the defaults: prefix `aggregator:`, 250 ms per call,
+    /// Settings for the single Redis at `url` with the defaults: prefix `aggregator:`, 250 ms per call,
     /// a new connection attempt at most every second.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: RedactedUrl::new(url),
+            cluster: false,
             key_prefix: "aggregator:".into(),
             timeout: Duration::from_millis(250),
             reconnect_after: Duration::from_secs(1),

@@ -56,6 +56,7 @@ impl Services {
             cache,
             clock: Arc::new(SystemClock),
             probes: HealthProbes::default(),
+            replica: None,
         }
     }
 

@@ -57,6 +57,7 @@ pub(crate) fn memory_backends() -> Backends {
         cache,
         clock: Arc::new(SystemClock),
         probes: HealthProbes::default(),
+        replica: None,
     }
 }
 

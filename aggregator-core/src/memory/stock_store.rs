@@ -15,8 +15,8 @@ use crate::domain::{
 use crate::error::Result;
 use crate::traits::{
     CatalogReads, ExpiredBatch, HoldConversion, HoldPlacement, HoldStore, OrderEventLog,
-    OrderPlacement, OrderQuery, OrderStore, Outbox, OutboxBacklog, Page, Placed, Reroute,
-    VendorLedger,
+    OrderListing, OrderPlacement, OrderQuery, OrderStore, Outbox, OutboxBacklog, Page, Placed,
+    Reroute, VendorLedger,
 };
 
 /// A [`StockStore`](crate::traits::StockStore) in process memory: every operation runs under one lock, so each is
@@ -120,6 +120,13 @@ impl CatalogReads for InMemoryStockStore {
 }
 
 #[async_trait]
+impl OrderListing for InMemoryStockStore {
+    async fn orders(&self, query: &OrderQuery) -> Result<Page<Order>> {
+        Ok(self.state().orders(query))
+    }
+}
+
+#[async_trait]
 impl OrderStore for InMemoryStockStore {
     async fn place_order(&self, placement: OrderPlacement) -> Result<Placed> {
         self.state().place_order(placement)
@@ -135,10 +142,6 @@ impl OrderStore for InMemoryStockStore {
 
     async fn order(&self, id: OrderId) -> Result<Order> {
         self.state().order(id)
-    }
-
-    async fn orders(&self, query: &OrderQuery) -> Result<Page<Order>> {
-        Ok(self.state().orders(query))
     }
 
     async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order> {

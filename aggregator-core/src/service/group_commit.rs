@@ -18,8 +18,8 @@ use crate::domain::{
 use crate::error::Result;
 use crate::traits::{
     CatalogReads, ExpiredBatch, HoldConversion, HoldPlacement, HoldStore, OrderEventLog,
-    OrderPlacement, OrderQuery, OrderStore, Outbox, OutboxBacklog, Page, Placed, Reroute,
-    StockStore, VendorLedger, WebhookStore,
+    OrderListing, OrderPlacement, OrderQuery, OrderStore, Outbox, OutboxBacklog, Page, Placed,
+    Reroute, StockStore, VendorLedger, WebhookStore,
 };
 
 type Change = (Transition, Vec<OutboxMessage>);
@@ -115,6 +115,13 @@ pub fn group_commit(
 }
 
 #[async_trait]
+impl<S: OrderStore + ?Sized> OrderListing for GroupCommit<S> {
+    async fn orders(&self, query: &OrderQuery) -> Result<Page<Order>> {
+        self.store.orders(query).await
+    }
+}
+
+#[async_trait]
 impl<S: OrderStore + ?Sized> OrderStore for GroupCommit<S> {
     async fn place_order(&self, placement: OrderPlacement) -> Result<Placed> {
         let outbox: Vec<MessageId> = placement.outbox.iter().map(|m| m.message.id).collect();
@@ -134,10 +141,6 @@ impl<S: OrderStore + ?Sized> OrderStore for GroupCommit<S> {
 
     async fn order(&self, id: OrderId) -> Result<Order> {
         self.store.order(id).await
-    }
-
-    async fn orders(&self, query: &OrderQuery) -> Result<Page<Order>> {
-        self.store.orders(query).await
     }
 
     async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order> {

@@ -17,8 +17,8 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::traits::{
-    CatalogReads, HoldConversion, HoldPlacement, HoldStore, IdempotencyRecord, OrderPlacement,
-    OrderQuery, OrderStore, Page, Placed,
+    CatalogReads, HoldConversion, HoldPlacement, HoldStore, IdempotencyRecord, OrderListing,
+    OrderPlacement, OrderQuery, OrderStore, Page, Placed,
 };
 
 /// A request to place an order.
@@ -56,6 +56,7 @@ const TRANSITION_ATTEMPTS: u32 = 5;
 #[derive(Debug, Clone)]
 pub struct OrderService {
     orders: Arc<dyn OrderStore>,
+    listing: Arc<dyn OrderListing>,
     holds: Arc<dyn HoldStore>,
     stock: Arc<dyn CatalogReads>,
     clock: Arc<dyn Clock>,
@@ -77,6 +78,7 @@ impl OrderService {
     ) -> Result<Self> {
         config.validate()?;
         Ok(Self {
+            listing: orders.clone(),
             orders,
             holds,
             stock,
@@ -93,6 +95,13 @@ impl OrderService {
     /// reads of most placements under load; a zero `ttl` turns it off.
     pub fn with_recent_reads(mut self, ttl: std::time::Duration) -> Self {
         self.recent = (!ttl.is_zero()).then(|| Arc::new(RecentReads::new(self.stock.clone(), ttl)));
+        self
+    }
+
+    /// Answers [`OrderService::list`] from `listing` (a read replica, say) instead of
+    /// the order store; single orders and every change still go to the order store.
+    pub fn with_listing(mut self, listing: Arc<dyn OrderListing>) -> Self {
+        self.listing = listing;
         self
     }
 
@@ -222,7 +231,7 @@ impl OrderService {
         if let Scope::Customer(customer) = scope {
             query.customer = Some(customer.clone());
         }
-        self.orders.orders(&query).await
+        self.listing.orders(&query).await
     }
 
     /// Cancels an order for `reason`. A pending or reserved order releases its units;

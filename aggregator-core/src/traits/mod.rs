@@ -4,6 +4,7 @@ mod cache;
 mod catalog_reads;
 mod hold_store;
 mod order_event_log;
+mod order_listing;
 mod order_queue;
 mod order_store;
 mod outbox;
@@ -16,6 +17,7 @@ pub use cache::{Cache, CacheExt, RateDecision, RateLimit};
 pub use catalog_reads::CatalogReads;
 pub use hold_store::HoldStore;
 pub use order_event_log::OrderEventLog;
+pub use order_listing::OrderListing;
 pub use order_queue::{
     DeadLetter, Delivery, DeliverySettler, OrderQueue, QueueDepth, QueuePart, RetryOutcome,
     RetryPolicy, Subscription,

@@ -7,9 +7,10 @@ use time::OffsetDateTime;
 
 use crate::domain::{Order, OrderId, OutboxMessage, Transition, VendorId};
 use crate::error::Result;
-use crate::traits::{ExpiredBatch, OrderPlacement, OrderQuery, Page, Placed, Reroute};
+use crate::traits::{ExpiredBatch, OrderListing, OrderPlacement, Placed, Reroute};
 
-/// Orders, the units they reserve, and their expiry.
+/// Orders, the units they reserve, and their expiry; listing them is the
+/// [`OrderListing`] role it includes.
 ///
 /// What every implementation guarantees:
 /// * A reservation commits only if `sellable ≥ quantity` at commit, decided by the
@@ -26,7 +27,7 @@ use crate::traits::{ExpiredBatch, OrderPlacement, OrderQuery, Page, Placed, Rero
 ///   [`OrderStore::vendor_cancellation_done`] is called for it: a vendor may hold them
 ///   until it cancels.
 #[async_trait]
-pub trait OrderStore: Send + Sync + Debug + 'static {
+pub trait OrderStore: OrderListing + Send + Sync + Debug + 'static {
     /// Places an order: reserves every planned allocation, prices it from the catalog
     /// and writes the order (status `reserved`), all at once. A short line makes the
     /// whole placement fail with `InsufficientStock` naming each short line.
@@ -47,9 +48,6 @@ pub trait OrderStore: Send + Sync + Debug + 'static {
 
     /// One order.
     async fn order(&self, id: OrderId) -> Result<Order>;
-
-    /// Orders matching `query`, newest first.
-    async fn orders(&self, query: &OrderQuery) -> Result<Page<Order>>;
 
     /// Changes an order's status (compare-and-set on its version), moving stock as the
     /// change requires, and writes `outbox` in the same atomic step.

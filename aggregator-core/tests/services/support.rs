@@ -12,7 +12,8 @@ use aggregator_core::domain::{
 use aggregator_core::error::Error;
 use aggregator_core::prelude::*;
 use aggregator_core::traits::{
-    ExpiredBatch, OrderEventLog, OrderPlacement, OrderQuery, OutboxBacklog, Page, Placed, Reroute,
+    ExpiredBatch, OrderEventLog, OrderListing, OrderPlacement, OrderQuery, OutboxBacklog, Page,
+    Placed, Reroute,
 };
 use async_trait::async_trait;
 
@@ -251,15 +252,19 @@ impl FaultyStore {
 }
 
 #[async_trait]
+impl OrderListing for FaultyStore {
+    async fn orders(&self, query: &OrderQuery) -> Result<Page<Order>> {
+        self.inner.orders(query).await
+    }
+}
+
+#[async_trait]
 impl OrderStore for FaultyStore {
     async fn place_order(&self, placement: OrderPlacement) -> Result<Placed> {
         self.inner.place_order(placement).await
     }
     async fn order(&self, id: OrderId) -> Result<Order> {
         self.inner.order(id).await
-    }
-    async fn orders(&self, query: &OrderQuery) -> Result<Page<Order>> {
-        self.inner.orders(query).await
     }
     async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order> {
         if self.broken_transitions.load(Ordering::SeqCst) {

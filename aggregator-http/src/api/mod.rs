@@ -30,7 +30,7 @@ use utoipa_axum::routes;
 pub use config::{ApiConfig, ApiKeys, Role, check_bind};
 pub use drain::{DRAIN_BYTES, DRAIN_TIME};
 pub use problem::{ApiError, FieldProblem, PROBLEM_BASE, Problem, ShortItem};
-pub use state::{ApiBackends, ApiServices, ApiState, HealthProbes, Probe};
+pub use state::{ApiBackends, ApiServices, ApiState, HealthProbes, Probe, ReplicaProbe};
 
 use routes::{catalog, console, docs, events, health, holds, ops, orders, webhooks};
 

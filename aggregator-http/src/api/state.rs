@@ -17,6 +17,10 @@ use crate::ops::{SystemGauges, Telemetry};
 /// A health check of one component: `Ok` when it answers.
 pub type Probe = Arc<dyn Fn() -> BoxFuture<'static, Result<()>> + Send + Sync>;
 
+/// Where a read replica's reads go now: `Ok` with how far behind it is while it answers
+/// reads, `Err` with why the primary answers them instead.
+pub type ReplicaProbe = Arc<dyn Fn() -> std::result::Result<String, String> + Send + Sync>;
+
 /// How to tell whether the queue and the cache are up (the store is checked by reading
 /// its vendor list). Backends that can say more (a ping, a connection flag) plug in
 /// here; the defaults report them up.
@@ -26,6 +30,8 @@ pub struct HealthProbes {
     pub queue: Probe,
     /// The cache's check.
     pub cache: Probe,
+    /// The read replica's state, when one is configured.
+    pub replica: Option<ReplicaProbe>,
 }
 
 impl Default for HealthProbes {
@@ -34,6 +40,7 @@ impl Default for HealthProbes {
         Self {
             queue: up.clone(),
             cache: up,
+            replica: None,
         }
     }
 }

@@ -10,7 +10,9 @@ use aggregator_core::memory::{InMemoryCache, InMemoryOrderQueue, InMemoryStockSt
 use aggregator_core::service::OrderConfig;
 use aggregator_core::traits::OrderQueue;
 use aggregator_core::traits::StockStore;
-use aggregator_http::api::{ApiBackends, ApiConfig, ApiKeys, ApiState, HealthProbes, Probe, Role};
+use aggregator_http::api::{
+    ApiBackends, ApiConfig, ApiKeys, ApiState, HealthProbes, Probe, ReplicaProbe, Role,
+};
 use aggregator_http::ops::parse_exposition;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -474,4 +476,64 @@ async fn the_console_is_served_from_the_binary_without_a_key_and_loads_nothing_f
         StatusCode::UNAUTHORIZED,
         "the data still needs a key"
     );
+}
+
+#[tokio::test]
+async fn health_shows_a_read_replica_serving_or_bypassed_and_bypassed_is_degraded() {
+    let serving = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = serving.clone();
+    let replica: ReplicaProbe = Arc::new(move || {
+        if flag.load(std::sync::atomic::Ordering::SeqCst) {
+            Ok("serving reads, lag at most 120 ms".into())
+        } else {
+            Err("lagging at least 9000 ms behind the primary; reads go to the primary".into())
+        }
+    });
+    let store: Arc<dyn StockStore> = Arc::new(InMemoryStockStore::new());
+    seed(store.as_ref()).await;
+    let queue = InMemoryOrderQueue::default();
+    let mut backends = ApiBackends::new(
+        store,
+        Arc::new(queue.clone()),
+        Arc::new(InMemoryCache::new()),
+        Arc::new(SystemClock),
+    );
+    backends.probes = HealthProbes {
+        replica: Some(replica),
+        ..HealthProbes::default()
+    };
+    let state =
+        ApiState::new(backends, OrderConfig::default(), ApiConfig::default()).expect("state");
+    let app = TestApp::serve(state, queue).await;
+    let (status, health) = app.get("/health").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(health["components"]["replica"]["status"], "up", "{health}");
+    assert_eq!(
+        health["components"]["replica"]["detail"],
+        "serving reads, lag at most 120 ms"
+    );
+    serving.store(false, std::sync::atomic::Ordering::SeqCst);
+    // Checks are remembered for a second.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, health) = app.get("/health").await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the primary still answers: not down"
+    );
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert_eq!(health["components"]["replica"]["status"], "bypassed");
+    assert!(
+        health["components"]["replica"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("reads go to the primary")),
+        "{health}"
+    );
+}
+
+#[tokio::test]
+async fn health_without_a_read_replica_has_no_replica_component() {
+    let (app, _) = app_with_a_down_cache(ApiConfig::default()).await;
+    let (_, health) = app.get("/health").await;
+    assert!(health["components"].get("replica").is_none(), "{health}");
 }

@@ -60,6 +60,11 @@ pub(crate) struct Components {
     store: ComponentHealth,
     queue: ComponentHealth,
     cache: ComponentHealth,
+    /// The read replica, when one is configured: `up` while it answers catalog and
+    /// order-list reads, `bypassed` while the primary answers them (it lags too far or
+    /// is down).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replica: Option<ComponentHealth>,
     vendors: Vec<VendorHealthView>,
 }
 
@@ -67,8 +72,8 @@ pub(crate) struct Components {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct HealthReport {
-    /// `ok`, `degraded` (something other than the store is down or a vendor is not
-    /// healthy; orders still work) or `down` (the store is down).
+    /// `ok`, `degraded` (something other than the store is down, the read replica is
+    /// bypassed, or a vendor is not healthy; orders still work) or `down` (the store is down).
     status: String,
     /// True unless `down`.
     success: bool,
@@ -126,10 +131,14 @@ pub(crate) async fn health(
     if !sees_reasons {
         let components = &mut report.components;
         for component in [
-            &mut components.store,
-            &mut components.queue,
-            &mut components.cache,
-        ] {
+            Some(&mut components.store),
+            Some(&mut components.queue),
+            Some(&mut components.cache),
+            components.replica.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
             if component.detail.is_some() {
                 component.detail = Some(DETAIL_HIDDEN.to_owned());
             }
@@ -166,9 +175,20 @@ async fn check(state: &ApiState) -> (StatusCode, HealthReport) {
         ),
     };
     let (queue, cache) = tokio::join!(probe((inner.probes.queue)()), probe((inner.probes.cache)()));
+    let replica = inner.probes.replica.as_ref().map(|probe| match probe() {
+        Ok(detail) => ComponentHealth {
+            status: "up".into(),
+            detail: Some(detail),
+        },
+        Err(detail) => ComponentHealth {
+            status: "bypassed".into(),
+            detail: Some(detail),
+        },
+    });
     let store_down = store.status != "up";
     let degraded = queue.status != "up"
         || cache.status != "up"
+        || replica.as_ref().is_some_and(|r| r.status != "up")
         || vendors.iter().any(|v| v.health != VendorHealth::Healthy);
     let status = if store_down {
         "down"
@@ -184,6 +204,7 @@ async fn check(state: &ApiState) -> (StatusCode, HealthReport) {
             store,
             queue,
             cache,
+            replica,
             vendors: vendors
                 .iter()
                 .map(|v| VendorHealthView {

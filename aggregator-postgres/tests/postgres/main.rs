@@ -6,6 +6,7 @@ mod concurrency;
 mod conformance;
 mod errors;
 mod model;
+mod read_replica;
 mod services;
 mod snapshots;
 mod sweeper;

@@ -78,12 +78,11 @@ impl RedisCache {
                 .map_err(|_| {
                     Error::invalid("redisUrl", "is not a comma-separated list of redis:// URLs")
                 })?;
-            Client::Cluster(cluster)
+            Client::Cluster(Box::new(cluster))
         } else {
-            Client::Single(
-                redis::Client::open(config.url.expose())
-                    .map_err(|_| Error::invalid("redisUrl", "is not a valid redis:// URL"))?,
-            )
+            Client::Single(Box::new(redis::Client::open(config.url.expose()).map_err(
+                |_| Error::invalid("redisUrl", "is not a valid redis:// URL"),
+            )?))
         };
         Ok(Self {
             client,
@@ -146,7 +145,7 @@ impl RedisCache {
                         .set_response_timeout(Some(self.config.timeout))
                         .set_number_of_retries(1)
                         .set_max_delay(self.config.reconnect_after);
-                    ConnectionManager::new_with_config(client.clone(), settings)
+                    ConnectionManager::new_with_config((**client).clone(), settings)
                         .await
                         .map(Link::Single)
                 }
@@ -218,8 +217,8 @@ impl RedisCache {
 
 /// How to connect: to one Redis, or to a cluster.
 enum Client {
-    Single(redis::Client),
-    Cluster(ClusterClient),
+    Single(Box<redis::Client>),
+    Cluster(Box<ClusterClient>),
 }
 
 /// The shared connection: one that reconnects by itself to a single Redis, or one

@@ -35,12 +35,17 @@ start() {
   for _ in $(seq 1 100); do
     local ok=1
     for offset in 0 1 2; do
-      redis-cli -p $((port + offset)) cluster info 2>/dev/null | grep -q 'cluster_state:ok' || ok=0
+      # Serving, and this node knows all three primaries and their slots.
+      local info
+      info=$(redis-cli -p $((port + offset)) cluster info 2>/dev/null || true)
+      for want in cluster_state:ok cluster_known_nodes:3 cluster_size:3 cluster_slots_ok:16384; do
+        grep -q "$want" <<<"$info" || ok=0
+      done
     done
     [ "$ok" = 1 ] && return 0
     sleep 0.1
   done
-  echo "redis-cluster: the cluster did not reach cluster_state:ok" >&2
+  echo "redis-cluster: the nodes did not agree on one serving cluster" >&2
   exit 1
 }
 

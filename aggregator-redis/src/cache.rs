@@ -73,7 +73,11 @@ impl RedisCache {
             let cluster = ClusterClient::builder(nodes)
                 .connection_timeout(config.timeout)
                 .response_timeout(config.timeout)
-                .retries(1)
+                // A slot moved (resharding, failover, a cluster still forming) costs a
+                // redirect and a slot-map refresh each; the call's timeout bounds them.
+                .retries(4)
+                .min_retry_wait(10)
+                .max_retry_wait(100)
                 .build()
                 .map_err(|_| {
                     Error::invalid("redisUrl", "is not a comma-separated list of redis:// URLs")

@@ -7,6 +7,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use aggregator_core::conformance::{self, service_url};
@@ -74,9 +75,13 @@ impl Drop for LocalCluster {
     }
 }
 
-/// A base port whose three ports, and their cluster-bus ports (+10000), are free now.
+/// A base port whose three ports, and their cluster-bus ports (+10000), are free now,
+/// and that no other test of this process has been given (tests run at once).
 fn free_ports() -> u16 {
-    let start = 20_000 + u16::try_from(std::process::id() % 2_000).unwrap_or(0) * 10;
+    static GIVEN: AtomicU16 = AtomicU16::new(0);
+    let start = 20_000
+        + u16::try_from(std::process::id() % 2_000).unwrap_or(0) * 10
+        + GIVEN.fetch_add(100, Ordering::SeqCst);
     (start..45_000)
         .step_by(7)
         .find(|base| {

@@ -9,7 +9,7 @@ use aggregator_core::traits::OrderQueue;
 use aggregator_rabbitmq::{RabbitConfig, RabbitQueue};
 use mock_vendors::Faults;
 
-use crate::cluster::{World, retry_policy};
+use crate::cluster::{Layout, World, retry_policy};
 use crate::load::LoadView;
 use crate::services;
 
@@ -24,6 +24,8 @@ pub(crate) struct Case {
     pub(crate) what: &'static str,
     /// Whether it restarts PostgreSQL, RabbitMQ or Redis (only the local ones).
     pub(crate) restarts_services: bool,
+    /// Where its processes run.
+    pub(crate) layout: Layout,
     /// Injects its faults while the load runs for the given time.
     pub(crate) inject: for<'a> fn(&'a mut World, LoadView, Duration) -> Injection<'a>,
 }
@@ -34,60 +36,70 @@ pub(crate) const ALL: &[Case] = &[
         name: "baseline",
         what: "no fault: the load alone",
         restarts_services: false,
+        layout: Layout::OneHost,
         inject: |_, _, load| Box::pin(async move { sleep(load).await }),
     },
     Case {
         name: "kill-worker",
         what: "kill -9 of a worker process, three times, each started again",
         restarts_services: false,
+        layout: Layout::OneHost,
         inject: |world, _, load| Box::pin(kill_repeatedly(world, &["worker-1", "worker-2"], load)),
     },
     Case {
         name: "kill-api",
         what: "kill -9 of the API process, three times, each started again",
         restarts_services: false,
+        layout: Layout::OneHost,
         inject: |world, _, load| Box::pin(kill_repeatedly(world, &["api"], load)),
     },
     Case {
         name: "kill-relay",
         what: "kill -9 of the outbox relay, three times, each started again",
         restarts_services: false,
+        layout: Layout::OneHost,
         inject: |world, _, load| Box::pin(kill_repeatedly(world, &["relay"], load)),
     },
     Case {
         name: "kill-sweeper",
         what: "kill -9 of the sweeper, three times, each started again",
         restarts_services: false,
+        layout: Layout::OneHost,
         inject: |world, _, load| Box::pin(kill_repeatedly(world, &["sweeper"], load)),
     },
     Case {
         name: "kill-sync",
         what: "kill -9 of the stock sync, three times, each started again",
         restarts_services: false,
+        layout: Layout::OneHost,
         inject: |world, _, load| Box::pin(kill_repeatedly(world, &["sync"], load)),
     },
     Case {
         name: "rabbitmq-restart",
         what: "RabbitMQ stopped for 3 s, then started again",
         restarts_services: true,
+        layout: Layout::OneHost,
         inject: |world, _, load| Box::pin(rabbitmq_restart(world, load)),
     },
     Case {
         name: "postgres-restart",
         what: "PostgreSQL restarted (fast shutdown: every connection cut)",
         restarts_services: true,
+        layout: Layout::OneHost,
         inject: |world, _, load| Box::pin(postgres_restart(world, load)),
     },
     Case {
         name: "redis-down",
         what: "Redis shut down for 3 s, then started again",
         restarts_services: true,
+        layout: Layout::OneHost,
         inject: |world, _, load| Box::pin(redis_down(world, load)),
     },
     Case {
         name: "vendor-latency",
         what: "both vendors answer 400 ms late",
         restarts_services: false,
+        layout: Layout::OneHost,
         inject: |world, _, load| {
             Box::pin(vendor_faults(
                 world,
@@ -104,6 +116,7 @@ pub(crate) const ALL: &[Case] = &[
         name: "vendor-errors",
         what: "both vendors fail 30% of requests with a 500",
         restarts_services: false,
+        layout: Layout::OneHost,
         inject: |world, _, load| {
             Box::pin(vendor_faults(
                 world,
@@ -120,24 +133,28 @@ pub(crate) const ALL: &[Case] = &[
         name: "vendor-outage",
         what: "VendorA answers 503 to everything for 4 s",
         restarts_services: false,
+        layout: Layout::OneHost,
         inject: |world, _, load| Box::pin(vendor_outage(world, load)),
     },
     Case {
         name: "malformed-feed",
         what: "VendorB sends bodies cut in half and negative stock for 4 s",
         restarts_services: false,
+        layout: Layout::OneHost,
         inject: |world, _, load| Box::pin(malformed_feed(world, load)),
     },
     Case {
         name: "clock-skew",
         what: "VendorA's feed 3 s ahead and its orders 1 s behind; VendorB's feed an hour ahead for 4 s",
         restarts_services: false,
+        layout: Layout::OneHost,
         inject: |world, _, load| Box::pin(clock_skew(world, load)),
     },
     Case {
         name: "lost-answers",
         what: "both vendors place 30% of orders and then break the connection",
         restarts_services: false,
+        layout: Layout::OneHost,
         inject: |world, _, load| {
             Box::pin(vendor_faults(
                 world,
@@ -154,18 +171,28 @@ pub(crate) const ALL: &[Case] = &[
         name: "duplicates",
         what: "every order message delivered several times more (a relay publishing twice)",
         restarts_services: false,
+        layout: Layout::OneHost,
         inject: |world, view, load| Box::pin(duplicates(world, view, load)),
     },
     Case {
         name: "partition",
         what: "worker-1 cut off from RabbitMQ for 10 s (its messages go to worker-2 meanwhile)",
         restarts_services: false,
+        layout: Layout::OneHost,
         inject: |world, _, load| Box::pin(partition(world, load)),
+    },
+    Case {
+        name: "hosts",
+        what: "two API hosts and two worker hosts in network namespaces: an API host dies (kill -9 of all it runs), then a worker host is cut off from everything",
+        restarts_services: false,
+        layout: Layout::FourHosts,
+        inject: |world, view, load| Box::pin(hosts_fail(world, view, load)),
     },
     Case {
         name: "everything",
         what: "all of the above at once",
         restarts_services: true,
+        layout: Layout::OneHost,
         inject: |world, view, load| Box::pin(everything(world, view, load)),
     },
 ];
@@ -391,5 +418,37 @@ async fn everything(world: &mut World, view: LoadView, load: Duration) -> Result
         .push(format!("{published} duplicate order messages"));
     world.vendor("VendorB").reset_faults();
     world.worker_link.set_cut(false);
+    Ok(())
+}
+
+/// Kills the second API host at a fifth of the load, cuts the first worker host off
+/// from everything from two fifths to seven tenths, and checks that intake goes on
+/// through the API host left and after the partition heals.
+async fn hosts_fail(world: &mut World, view: LoadView, load: Duration) -> Result<(), String> {
+    let start = std::time::Instant::now();
+    sleep(load / 5).await?;
+    let killed_at = std::time::Instant::now();
+    world.kill_host(1).await;
+    sleep(load / 5).await?;
+    let cut_at = std::time::Instant::now();
+    let network = world.network.as_ref().ok_or("the case needs hosts")?;
+    network.set_partitioned(2, true)?;
+    world.injected.push("host 2 (worker-1) partitioned".into());
+    sleep(load * 3 / 10).await?;
+    let network = world.network.as_ref().ok_or("the case needs hosts")?;
+    network.set_partitioned(2, false)?;
+    let healed_at = std::time::Instant::now();
+    sleep((start + load).saturating_duration_since(healed_at)).await?;
+    let both = view.answers_per_second(start, killed_at);
+    let one = view.answers_per_second(killed_at, cut_at);
+    let after = view.answers_per_second(healed_at, std::time::Instant::now());
+    println!(
+        "case=hosts order answers/s: {both:.1} with both API hosts, {one:.1} after one died, {after:.1} after the worker host's partition healed"
+    );
+    if one == 0.0 || after == 0.0 {
+        return Err(format!(
+            "intake did not recover: {both:.1}/s, then {one:.1}/s with one API host, {after:.1}/s after the partition"
+        ));
+    }
     Ok(())
 }

@@ -14,6 +14,7 @@ use tokio::process::{Child, Command};
 
 use crate::audit::{Audit, Report};
 use crate::cases::Case;
+use crate::hosts::Hosts;
 use crate::load::{self, Ledger};
 use crate::proxy::Proxy;
 use crate::services;
@@ -42,7 +43,7 @@ const RETRY_DELAYS_MS: &str = "200,500,1000,2000,4000";
 /// How long the orders hold their units before they expire.
 pub(crate) const RESERVATION_TTL_SECS: u64 = 25;
 
-/// The processes of a case, by name.
+/// The processes of a case, by name: (name, part of the `aggregator` binary).
 pub(crate) const PROCESSES: [(&str, &str); 6] = [
     ("api", "api"),
     ("relay", "relay"),
@@ -50,6 +51,28 @@ pub(crate) const PROCESSES: [(&str, &str); 6] = [
     ("sync", "sync"),
     ("worker-1", "worker"),
     ("worker-2", "worker"),
+];
+
+/// Where a case's processes run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// [`PROCESSES`], all on this machine's loopback.
+    OneHost,
+    /// Four hosts in network namespaces (see [`HOSTS`]): two API hosts behind which
+    /// the clients spread their requests, and two worker hosts.
+    FourHosts,
+}
+
+/// The processes of [`Layout::FourHosts`]: (name, part, host).
+pub(crate) const HOSTS: [(&str, &str, usize); 8] = [
+    ("api", "api", 0),
+    ("relay", "relay", 0),
+    ("sweeper", "sweeper", 0),
+    ("sync", "sync", 0),
+    ("api-2", "api", 1),
+    ("relay-2", "relay", 1),
+    ("worker-1", "worker", 2),
+    ("worker-2", "worker", 3),
 ];
 
 /// A running case.
@@ -64,6 +87,12 @@ pub(crate) struct World {
     pub(crate) initial: BTreeMap<(String, String), i64>,
     api_port: u16,
     pub(crate) api_base: String,
+    /// Every API's base URL (the clients spread over them and move on when one fails).
+    pub(crate) api_bases: Vec<String>,
+    /// The processes: (name, part, host index when the layout has hosts).
+    plan: Vec<(&'static str, &'static str, Option<usize>)>,
+    /// The hosts, in a layout that has them.
+    pub(crate) network: Option<Hosts>,
     pub(crate) admin_key: String,
     /// (customer, key) of every client.
     pub(crate) clients: Vec<(String, String)>,
@@ -99,7 +128,7 @@ fn through(url: &str, addr: std::net::SocketAddr) -> String {
 }
 
 impl World {
-    async fn start(name: &str, urls: &Urls) -> Result<Self, String> {
+    async fn start(name: &str, urls: &Urls, layout: Layout) -> Result<Self, String> {
         let unique = uuid::Uuid::now_v7().simple().to_string();
         let db = TestDatabase::create(8)
             .await
@@ -121,11 +150,50 @@ impl World {
             }
             vendors.push(vendor);
         }
-        let amqp_addr = amqp_addr(&urls.amqp)?;
+        let amqp_addr = service_addr(&urls.amqp, 5672)?;
         let worker_link = Proxy::start(amqp_addr)
             .await
             .map_err(|e| format!("proxy: {e}"))?;
         let api_port = free_port().map_err(|e| e.to_string())?;
+        let (plan, network, api_bases) = match layout {
+            Layout::OneHost => (
+                PROCESSES
+                    .iter()
+                    .map(|(name, part)| (*name, *part, None))
+                    .collect::<Vec<_>>(),
+                None,
+                vec![format!("http://127.0.0.1:{api_port}")],
+            ),
+            Layout::FourHosts => {
+                let mut vendor_addrs = Vec::new();
+                for vendor in &vendors {
+                    vendor_addrs.push((
+                        vendor.id().to_owned(),
+                        service_addr(&vendor.base_url(), 80)?,
+                    ));
+                }
+                let hosts = Hosts::create(
+                    4,
+                    service_addr(db.config().url.expose(), 5432)?,
+                    amqp_addr,
+                    service_addr(&urls.redis, 6379)?,
+                    &vendor_addrs,
+                )
+                .await?;
+                let bases = [0, 1]
+                    .iter()
+                    .map(|&i| format!("http://{}:{api_port}", hosts.hosts[i].address))
+                    .collect();
+                (
+                    HOSTS
+                        .iter()
+                        .map(|(name, part, host)| (*name, *part, Some(*host)))
+                        .collect(),
+                    Some(hosts),
+                    bases,
+                )
+            }
+        };
         let clients = (0..CLIENTS)
             .map(|n| (format!("client-{n}"), format!("key-{unique}-{n}")))
             .collect();
@@ -141,7 +209,10 @@ impl World {
             vendors,
             initial,
             api_port,
-            api_base: format!("http://127.0.0.1:{api_port}"),
+            api_base: api_bases[0].clone(),
+            api_bases,
+            plan,
+            network,
             admin_key: format!("admin-{unique}"),
             clients,
             worker_link,
@@ -164,18 +235,45 @@ impl World {
         }
     }
 
-    fn command(&self, name: &str, part: &str) -> Result<Command, String> {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_aggregator"));
+    fn command(&self, name: &str, part: &str, host: Option<usize>) -> Result<Command, String> {
+        let binary = env!("CARGO_BIN_EXE_aggregator");
+        let on_host = host.and_then(|i| {
+            let network = self.network.as_ref()?;
+            Some((network.hosts.get(i)?, network.uplinks.get(i)?))
+        });
+        let mut command = match on_host {
+            Some((host, _)) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", host.namespace.as_str(), binary]);
+                command
+            }
+            None => Command::new(binary),
+        };
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.logs.join(format!("{name}.log")))
             .map_err(|e| e.to_string())?;
         let log_err = log.try_clone().map_err(|e| e.to_string())?;
-        let amqp = if name == "worker-1" {
-            through(&self.urls.amqp, self.worker_link.addr())
-        } else {
-            self.urls.amqp.clone()
+        let database = self.db.config().url.expose().to_owned();
+        let (database, amqp, redis, api_addr) = match on_host {
+            // Inside a host: everything through its link.
+            Some((host, uplinks)) => (
+                rehost(&database, uplinks.postgres.addr()),
+                through(&self.urls.amqp, uplinks.rabbitmq.addr()),
+                rehost(&self.urls.redis, uplinks.redis.addr()),
+                format!("{}:{}", host.address, self.api_port),
+            ),
+            None => (
+                database,
+                if name == "worker-1" {
+                    through(&self.urls.amqp, self.worker_link.addr())
+                } else {
+                    self.urls.amqp.clone()
+                },
+                self.urls.redis.clone(),
+                format!("127.0.0.1:{}", self.api_port),
+            ),
         };
         let keys: Vec<String> = std::iter::once(format!("admin:{}", self.admin_key))
             .chain(
@@ -187,23 +285,29 @@ impl World {
         let vendors: Vec<String> = self
             .vendors
             .iter()
-            .map(|v| format!("{}={}", v.id(), v.base_url()))
+            .map(|v| {
+                let through = on_host.and_then(|(_, uplinks)| {
+                    uplinks
+                        .vendors
+                        .iter()
+                        .find(|(id, _)| id == v.id())
+                        .map(|(_, proxy)| format!("http://{}", proxy.addr()))
+                });
+                format!("{}={}", v.id(), through.unwrap_or_else(|| v.base_url()))
+            })
             .collect();
         command
             .arg(part)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("RUST_LOG", "warn")
-            .env("DATABASE_URL", self.db.config().url.expose())
+            .env("DATABASE_URL", database)
             .env("AMQP_URL", amqp)
-            .env("REDIS_URL", &self.urls.redis)
+            .env("REDIS_URL", redis)
             .env("AGGREGATOR_QUEUE_PREFIX", &self.queue_prefix)
             .env("AGGREGATOR_CACHE_PREFIX", &self.cache_prefix)
             .env("AGGREGATOR_VENDORS", vendors.join(","))
-            .env(
-                "AGGREGATOR_API_ADDR",
-                format!("127.0.0.1:{}", self.api_port),
-            )
+            .env("AGGREGATOR_API_ADDR", api_addr)
             .env("AGGREGATOR_API_KEYS", keys.join(","))
             .env("AGGREGATOR_RATE_LIMIT_PER_SEC", "100000")
             .env("AGGREGATOR_WORKERS", "1")
@@ -230,15 +334,16 @@ impl World {
         Ok(command)
     }
 
-    /// Starts process `name` (one of [`PROCESSES`]).
+    /// Starts process `name` (one of the layout's processes).
     pub(crate) fn spawn(&mut self, name: &str) -> Result<(), String> {
-        let part = PROCESSES
+        let (part, host) = self
+            .plan
             .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, part)| *part)
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, part, host)| (*part, *host))
             .ok_or_else(|| format!("no process {name}"))?;
         let child = self
-            .command(name, part)?
+            .command(name, part, host)?
             .spawn()
             .map_err(|e| format!("{name}: {e}"))?;
         self.processes.insert(name.to_owned(), child);
@@ -254,9 +359,27 @@ impl World {
         }
     }
 
+    /// kill -9 of every process on host `index`: the host is gone.
+    pub(crate) async fn kill_host(&mut self, index: usize) {
+        let on_host: Vec<&str> = self
+            .plan
+            .iter()
+            .filter(|(_, _, host)| *host == Some(index))
+            .map(|(name, _, _)| *name)
+            .collect();
+        for name in on_host {
+            if let Some(mut child) = self.processes.remove(name) {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+            }
+        }
+        self.injected.push(format!("host {index} killed"));
+    }
+
     /// Starts again every process that is not running (killed, or exited by itself).
     pub(crate) async fn respawn_missing(&mut self) -> Result<(), String> {
-        for (name, _) in PROCESSES {
+        let plan: Vec<&'static str> = self.plan.iter().map(|(name, _, _)| *name).collect();
+        for name in plan {
             let running = match self.processes.get_mut(name) {
                 Some(child) => matches!(child.try_wait(), Ok(None)),
                 None => false,
@@ -277,7 +400,13 @@ impl World {
                 .bearer_auth(&self.admin_key)
                 .send()
                 .await;
+            let mut others_live = true;
+            for base in self.api_bases.iter().skip(1) {
+                let live = http.get(format!("{base}/health/live")).send().await;
+                others_live &= live.is_ok_and(|r| r.status().is_success());
+            }
             if let Ok(response) = product
+                && others_live
                 && response.status().is_success()
             {
                 let body: serde_json::Value = response.json().await.unwrap_or_default();
@@ -325,20 +454,30 @@ pub(crate) fn retry_policy() -> aggregator_core::traits::RetryPolicy {
     }
 }
 
-fn amqp_addr(url: &str) -> Result<std::net::SocketAddr, String> {
+/// The address of the server `url` names (`default_port` when it names none).
+fn service_addr(url: &str, default_port: u16) -> Result<std::net::SocketAddr, String> {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, rest)| rest);
-    let host = rest.split('/').next().unwrap_or(rest);
+    let rest = rest.split('/').next().unwrap_or(rest);
+    let host = rest.rsplit_once('@').map_or(rest, |(_, rest)| rest);
     let host = if host.contains(':') {
         host.to_owned()
     } else {
-        format!("{host}:5672")
+        format!("{host}:{default_port}")
     };
     use std::net::ToSocketAddrs;
     host.to_socket_addrs()
-        .map_err(|e| format!("AMQP_URL host {host}: {e}"))?
+        .map_err(|e| format!("service host {host}: {e}"))?
         .next()
-        .ok_or_else(|| format!("AMQP_URL host {host} has no address"))
+        .ok_or_else(|| format!("service host {host} has no address"))
+}
+
+/// `url` with its host and port replaced by `addr`.
+fn rehost(url: &str, addr: std::net::SocketAddr) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let (authority, path) = rest.find('/').map_or((rest, ""), |at| rest.split_at(at));
+    let credentials = authority.rsplit_once('@').map_or("", |(c, _)| c);
+    let at = if credentials.is_empty() { "" } else { "@" };
+    format!("{scheme}://{credentials}{at}{addr}{path}")
 }
 
 /// Runs one case: starts the world, loads it while the case's faults are injected,
@@ -351,10 +490,11 @@ pub(crate) async fn run_case(
 ) -> Result<Report, String> {
     let _restore = services::EnsureUp;
     let started = Instant::now();
-    let mut world = World::start(case.name, urls).await?;
+    let mut world = World::start(case.name, urls, case.layout).await?;
     let logs = world.logs.display().to_string();
     let outcome = async {
-        for (name, _) in PROCESSES {
+        let plan: Vec<&'static str> = world.plan.iter().map(|(name, _, _)| *name).collect();
+        for name in plan {
             world.spawn(name)?;
         }
         let http = reqwest::Client::builder()
@@ -368,6 +508,9 @@ pub(crate) async fn run_case(
         // Heal: every service up, every process running, every vendor well.
         services::ensure_up();
         world.worker_link.set_cut(false);
+        if let Some(network) = &world.network {
+            network.heal();
+        }
         for vendor in &world.vendors {
             vendor.reset_faults();
         }

@@ -30,6 +30,8 @@ pub(crate) struct Ledger {
     pub(crate) unauthenticated_2xx: u64,
     /// Requests the prober made.
     pub(crate) probes: u64,
+    /// When each order attempt got its definite answer (success or refusal).
+    pub(crate) answered_at: Vec<Instant>,
 }
 
 /// An order a client was told succeeded.
@@ -56,6 +58,22 @@ pub(crate) struct LoadView {
 }
 
 impl LoadView {
+    /// Order attempts answered per second between `from` and `to`.
+    pub(crate) fn answers_per_second(&self, from: Instant, to: Instant) -> f64 {
+        let ledger = lock(&self.ledger);
+        let answered = ledger
+            .answered_at
+            .iter()
+            .filter(|at| **at >= from && **at < to)
+            .count();
+        let seconds = to.saturating_duration_since(from).as_secs_f64();
+        if seconds > 0.0 {
+            answered as f64 / seconds
+        } else {
+            0.0
+        }
+    }
+
     /// Some orders already told success (for duplicate deliveries).
     pub(crate) fn recent_orders(&self, at_most: usize) -> Vec<OrderId> {
         let ledger = lock(&self.ledger);
@@ -94,7 +112,10 @@ impl Running {
 #[derive(Clone)]
 struct Client {
     http: reqwest::Client,
-    base: String,
+    /// Every API; requests go to `bases[current]`, and to the next one after a
+    /// transport error (as behind a load balancer that drops a dead server).
+    bases: Arc<Vec<String>>,
+    current: Arc<std::sync::atomic::AtomicUsize>,
     customer: String,
     key: String,
 }
@@ -116,9 +137,11 @@ impl Client {
     ) -> Option<Answer> {
         let deadline = Instant::now() + patience;
         while Instant::now() < deadline {
+            let at = self.current.load(std::sync::atomic::Ordering::Relaxed);
+            let base = &self.bases[at % self.bases.len()];
             let mut request = self
                 .http
-                .request(method.clone(), format!("{}{path}", self.base))
+                .request(method.clone(), format!("{base}{path}"))
                 .bearer_auth(&self.key);
             if let Some(key) = idempotency_key {
                 request = request.header("idempotency-key", key);
@@ -126,7 +149,12 @@ impl Client {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            if let Ok(response) = request.send().await {
+            let sent = request.send().await;
+            if sent.is_err() {
+                self.current
+                    .store(at.wrapping_add(1), std::sync::atomic::Ordering::Relaxed);
+            }
+            if let Ok(response) = sent {
                 let status = response.status();
                 if let Ok(body) = response.json::<Value>().await {
                     let in_progress = body["type"]
@@ -161,7 +189,8 @@ pub(crate) fn start(world: &World, run_for: Duration) -> Running {
     for (n, (customer, key)) in world.clients.iter().enumerate() {
         let client = Client {
             http: http.clone(),
-            base: world.api_base.clone(),
+            bases: Arc::new(world.api_bases.clone()),
+            current: Arc::new(std::sync::atomic::AtomicUsize::new(n)),
             customer: customer.clone(),
             key: key.clone(),
         };
@@ -207,6 +236,9 @@ async fn shop(client: Client, n: usize, until: Instant, case: String, ledger: Ar
         let id = {
             let mut ledger = lock(&ledger);
             ledger.attempts += 1;
+            if placed.is_some() {
+                ledger.answered_at.push(Instant::now());
+            }
             match &placed {
                 Some((status, body)) if status.is_success() => {
                     let id = body["orderId"]
@@ -261,7 +293,10 @@ async fn hold_then_order(client: &Client, product: &str, key: &str) -> Option<An
     if !status.is_success() {
         return Some((status, held));
     }
-    let id = held["id"].as_str()?.to_owned();
+    let Some(id) = held["data"]["hold"]["id"].as_str().map(str::to_owned) else {
+        // A success without a hold id: not a definite answer this client can act on.
+        return Some((StatusCode::INTERNAL_SERVER_ERROR, held));
+    };
     if key.ends_with('0') || key.ends_with('3') || key.ends_with('6') {
         client
             .send(
@@ -274,7 +309,7 @@ async fn hold_then_order(client: &Client, product: &str, key: &str) -> Option<An
             .await;
         return Some((StatusCode::NO_CONTENT, Value::Null));
     }
-    client
+    let (status, converted) = client
         .send(
             Method::POST,
             &format!("/api/holds/{id}/order"),
@@ -282,7 +317,14 @@ async fn hold_then_order(client: &Client, product: &str, key: &str) -> Option<An
             Some(&format!("{key}-order")),
             PATIENCE,
         )
-        .await
+        .await?;
+    // Answered like a placement: the order the hold became.
+    let order = &converted["data"]["hold"]["orderId"];
+    if status.is_success() && order.is_string() {
+        Some((status, json!({ "orderId": order })))
+    } else {
+        Some((status, converted))
+    }
 }
 
 /// Requests that must not succeed: no key, a wrong key, an operator endpoint with a

@@ -20,6 +20,7 @@
 mod audit;
 mod cases;
 mod cluster;
+mod hosts;
 mod load;
 mod proxy;
 mod services;
@@ -138,6 +139,15 @@ fn main() -> ExitCode {
                 );
             }
             keep
+        })
+        .filter(|case| {
+            let why = (case.layout == cluster::Layout::FourHosts)
+                .then(hosts::unavailable)
+                .flatten();
+            if let Some(why) = &why {
+                println!("case={} skipped: {why}", case.name);
+            }
+            why.is_none()
         })
         .collect();
     let started = Instant::now();

@@ -4,7 +4,7 @@
 //! retrying, heartbeats go missing); once healed, what was held back flows again, to a
 //! peer that may have given the connection up meanwhile.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -22,7 +22,12 @@ pub(crate) struct Proxy {
 impl Proxy {
     /// A proxy on a free local port to `upstream`.
     pub(crate) async fn start(upstream: SocketAddr) -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on(IpAddr::from([127, 0, 0, 1]), upstream).await
+    }
+
+    /// A proxy on a free port of address `on` to `upstream`.
+    pub(crate) async fn start_on(on: IpAddr, upstream: SocketAddr) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(SocketAddr::new(on, 0)).await?;
         let addr = listener.local_addr()?;
         let (cut, watched) = watch::channel(false);
         let watched = Arc::new(watched);

@@ -62,6 +62,11 @@ impl TestDatabase {
         &self.config
     }
 
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Closes the pool and drops the database.
     pub async fn finish(self) {
         self.store.pool().close().await;
@@ -75,5 +80,66 @@ impl TestDatabase {
         .execute(&mut conn)
         .await
         .expect("drop test database");
+    }
+}
+
+/// A hot standby of the local server (127.0.0.1:5432), made with pg_basebackup by
+/// `scripts/pg-replica.sh` on a spare port; stopped (by its PID) and deleted when
+/// dropped. Every database of the server, test databases included, is on it.
+#[derive(Debug)]
+pub struct LocalReplica {
+    dir: std::path::PathBuf,
+    port: u16,
+}
+
+impl LocalReplica {
+    fn script() -> std::path::PathBuf {
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/pg-replica.sh")
+    }
+
+    /// Copies the local server and starts the copy as a standby.
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a spare port")
+            .port();
+        let dir = std::env::temp_dir().join(format!("pg-replica-{}-{port}", std::process::id()));
+        let status = std::process::Command::new("bash")
+            .arg(Self::script())
+            .arg("start")
+            .arg(&dir)
+            .arg(port.to_string())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("run scripts/pg-replica.sh");
+        let replica = Self { dir, port };
+        assert!(status.success(), "the replica did not start");
+        replica
+    }
+
+    /// The URL of `database` on the replica.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Runs `statement` on the replica, in `database`.
+    pub async fn run(&self, database: &str, statement: &str) {
+        let mut connection = PgConnection::connect(&self.url(database))
+            .await
+            .expect("replica answers");
+        sqlx::query(statement)
+            .execute(&mut connection)
+            .await
+            .expect(statement);
+    }
+}
+
+impl Drop for LocalReplica {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("bash")
+            .arg(Self::script())
+            .arg("stop")
+            .arg(&self.dir)
+            .status();
     }
 }

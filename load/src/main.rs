@@ -136,7 +136,8 @@ struct Cli {
     #[arg(long, default_value_t = 3100)]
     base_port: u16,
     /// Extra environment for every `aggregator` process started, e.g.
-    /// `--set AGGREGATOR_GROUP_COMMIT_IN_FLIGHT=2` (repeat for more)
+    /// `--set AGGREGATOR_GROUP_COMMIT_IN_FLIGHT=2` (repeat for more); `{database}` in a
+    /// value stands for the run's database
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = key_value)]
     set: Vec<(String, String)>,
     /// Where the SVG curves go

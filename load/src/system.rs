@@ -139,7 +139,14 @@ impl System {
             ("RUST_LOG".into(), "warn".into()),
         ];
         env.extend(setup.env.iter().cloned());
-        env.extend(services.env.iter().cloned());
+        // `{database}` in a value stands for this run's database (for a read replica's
+        // URL: `--set DATABASE_READ_URL=postgres://postgres@127.0.0.1:5499/{database}`).
+        env.extend(
+            services
+                .env
+                .iter()
+                .map(|(key, value)| (key.clone(), value.replace("{database}", &system.database))),
+        );
         let aggregator = spawn(&services.bin_dir.join("aggregator"), &setup.parts, &env)?;
         system.aggregator_pid = aggregator.id();
         system.children.push(aggregator);

@@ -4,6 +4,7 @@
 mod binaries;
 mod in_memory;
 mod ops_listener;
+mod read_replica;
 mod real_services;
 mod settings_reach_backends;
 mod support;

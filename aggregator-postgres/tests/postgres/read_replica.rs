@@ -1,71 +1,13 @@
 //! Reads through a real streaming replica that `scripts/pg-replica.sh` starts for the
 //! test on a spare port (pg_basebackup of the local server) and stops at its end.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use aggregator_core::conformance::Fixture;
 use aggregator_core::prelude::*;
 use aggregator_core::traits::{CatalogReads, OrderListing, OrderQuery};
-use aggregator_postgres::testing::TestDatabase;
+use aggregator_postgres::testing::{LocalReplica, TestDatabase};
 use aggregator_postgres::{ReadReplicaConfig, ReplicaReads, ReplicaState};
-use sqlx::Connection;
-
-/// A hot standby of the local server; stopped (by its PID) and deleted when dropped.
-struct Replica {
-    dir: PathBuf,
-    port: u16,
-}
-
-impl Replica {
-    fn script() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/pg-replica.sh")
-    }
-
-    fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a spare port")
-            .port();
-        let dir = std::env::temp_dir().join(format!("pg-replica-{}-{port}", std::process::id()));
-        let status = Command::new("bash")
-            .arg(Self::script())
-            .arg("start")
-            .arg(&dir)
-            .arg(port.to_string())
-            .status()
-            .expect("run scripts/pg-replica.sh");
-        let replica = Self { dir, port };
-        assert!(status.success(), "the replica did not start");
-        replica
-    }
-
-    fn url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
-    }
-
-    async fn run(&self, database: &str, statement: &str) {
-        let mut connection = sqlx::PgConnection::connect(&self.url(database))
-            .await
-            .expect("replica answers");
-        sqlx::query(statement)
-            .execute(&mut connection)
-            .await
-            .expect(statement);
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(Self::script())
-            .arg("stop")
-            .arg(&self.dir)
-            .status();
-    }
-}
 
 async fn eventually(what: &str, reads: &ReplicaReads, wanted: fn(&ReplicaState) -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -98,18 +40,10 @@ async fn reads_come_from_the_replica_while_it_keeps_up_and_from_the_primary_othe
     let Some(db) = TestDatabase::create(8).await else {
         return;
     };
-    let database = db
-        .config()
-        .url
-        .expose()
-        .rsplit('/')
-        .next()
-        .and_then(|tail| tail.split('?').next())
-        .expect("a database name")
-        .to_owned();
+    let database = db.name().to_owned();
     let store = db.store.clone();
     let fx = Fixture::new(&store, 10, 0).await;
-    let replica = Replica::start();
+    let replica = LocalReplica::start();
     let mut config = ReadReplicaConfig::new(replica.url(&database));
     config.max_lag = Duration::from_secs(1);
     config.check_every = Duration::from_millis(100);

@@ -12,13 +12,17 @@ use serde_json::Value;
 
 use super::support::{eventually, get_json, vendors};
 
-async fn replica_state(http: &reqwest::Client, base: &str) -> Option<(String, String)> {
-    let health: Value = get_json(http, &format!("{base}/health")).await;
-    let replica = &health["components"]["replica"];
-    Some((
-        replica["status"].as_str()?.to_owned(),
-        health["status"].as_str()?.to_owned(),
-    ))
+/// Waits until `/health` shows the replica as `replica` (and, if given, the whole
+/// system as `overall`).
+async fn until_replica(http: &reqwest::Client, base: &str, replica: &str, overall: Option<&str>) {
+    let what = format!("the replica {replica}");
+    eventually(&what, Duration::from_secs(20), || async {
+        let health: Value = get_json(http, &format!("{base}/health")).await;
+        let shown = health["components"]["replica"]["status"].as_str() == Some(replica);
+        let whole = overall.is_none_or(|o| health["status"].as_str() == Some(o));
+        (shown && whole).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,16 +59,7 @@ async fn a_replica_named_by_database_read_url_serves_reads_and_health_says_when_
     let base = format!("http://{}", running.api_addr.expect("api"));
     let http = reqwest::Client::new();
 
-    eventually(
-        "the replica serves reads",
-        Duration::from_secs(20),
-        || async {
-            replica_state(&http, &base)
-                .await
-                .filter(|(replica, _)| replica == "up")
-        },
-    )
-    .await;
+    until_replica(&http, &base, "up", None).await;
     let listed = get_json(&http, &format!("{base}/api/orders")).await;
     assert!(
         listed["data"].is_object() || listed["data"].is_array(),
@@ -74,32 +69,14 @@ async fn a_replica_named_by_database_read_url_serves_reads_and_health_says_when_
     // Replay stops while the sync keeps writing: past the lag limit the replica is
     // bypassed, the system degraded but answering.
     replica.run(db.name(), "SELECT pg_wal_replay_pause()").await;
-    eventually(
-        "the replica is bypassed",
-        Duration::from_secs(20),
-        || async {
-            replica_state(&http, &base)
-                .await
-                .filter(|(replica, overall)| replica == "bypassed" && overall == "degraded")
-        },
-    )
-    .await;
+    until_replica(&http, &base, "bypassed", Some("degraded")).await;
     let product = get_json(&http, &format!("{base}/api/products/LAPTOP-001")).await;
     assert_eq!(product["success"], true, "the primary answers: {product}");
 
     replica
         .run(db.name(), "SELECT pg_wal_replay_resume()")
         .await;
-    eventually(
-        "the replica serves again",
-        Duration::from_secs(20),
-        || async {
-            replica_state(&http, &base)
-                .await
-                .filter(|(replica, _)| replica == "up")
-        },
-    )
-    .await;
+    until_replica(&http, &base, "up", None).await;
     running.shutdown().await.expect("shutdown");
     drop(replica);
     db.finish().await;

@@ -87,6 +87,7 @@ fn placement(sku: &str, product: &str) -> OrderPlacement {
                 sku,
                 quantity: one,
             }],
+            quoted: None,
         }],
         at: now,
         reserved_until: now + time::Duration::minutes(15),

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use std::collections::BTreeMap;
 
 use aggregator_core::domain::{
-    HoldId, Order, OrderDetails, OrderEvent, OrderId, OrderLine, OutboxMessage, Quantity,
-    StatusChange, Transition, VendorId, VendorKey, VendorPlacement, VendorSku,
+    CustomerId, HoldId, Order, OrderDetails, OrderEvent, OrderId, OrderLine, OutboxMessage,
+    Quantity, StatusChange, Transition, VendorId, VendorKey, VendorPlacement, VendorSku,
 };
 use aggregator_core::traits::{
     ExpiredBatch, IdempotencyRecord, OrderListing, OrderPlacement, OrderQuery, Page, Placed,
@@ -25,14 +25,23 @@ use crate::rows::OrderRow;
 use crate::store::PostgresStockStore;
 use crate::tx::{Fail, TxResult, retrying};
 
-/// What an idempotency key already stands for.
+/// What a placement's idempotency key already stands for.
 async fn remembered(pool: &PgPool, placement: &OrderPlacement) -> Result<Option<Placed>> {
-    let Some(record) = &placement.idempotency else {
-        return Ok(None);
-    };
+    match &placement.idempotency {
+        Some(record) => placed_under_key(pool, &placement.details.customer, record).await,
+        None => Ok(None),
+    }
+}
+
+/// What `customer`'s idempotency key already stands for.
+async fn placed_under_key(
+    pool: &PgPool,
+    customer: &CustomerId,
+    record: &IdempotencyRecord,
+) -> Result<Option<Placed>> {
     let found = sqlx::query!(
         r#"SELECT fingerprint, order_id FROM idempotency_keys WHERE customer_id = $1 AND key = $2"#,
-        placement.details.customer.as_str(),
+        customer.as_str(),
         record.key.as_str(),
     )
     .fetch_optional(pool)
@@ -404,6 +413,14 @@ impl OrderStore for PostgresStockStore {
         load_order(&self.pool, id).await
     }
 
+    async fn placed_under_key(
+        &self,
+        customer: &CustomerId,
+        record: &IdempotencyRecord,
+    ) -> Result<Option<Placed>> {
+        placed_under_key(&self.pool, customer, record).await
+    }
+
     async fn place_order(&self, placement: OrderPlacement) -> Result<Placed> {
         let pool = &self.pool;
         placement.details.validate()?;
@@ -508,6 +525,9 @@ impl OrderStore for PostgresStockStore {
                 product,
                 quantity: moving,
                 allocations: request.replacement.clone(),
+                // The order's own lines carry the quote; `Order::reroute` checks it
+                // against the prices this reservation locks.
+                quoted: None,
             };
             let mut tx = pool.begin().await?;
             // Lock the row being left along with the new ones, all in one order.

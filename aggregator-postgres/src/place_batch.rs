@@ -221,6 +221,12 @@ async fn commit_batch(
         let placement = &item.placement;
         match take(&mut rows, item) {
             Ok(()) => {
+                // As in a single placement, only rows that can give are price-checked.
+                if let Err(mismatch) = check_quotes(&placement.lines, &rows) {
+                    give_back(&mut rows, item);
+                    decided.push(Err(mismatch));
+                    continue;
+                }
                 for ((vendor, sku), quantity) in item
                     .demand
                     .vendors
@@ -374,6 +380,29 @@ fn short_lines(
         .collect()
 }
 
+/// Undoes what [`take`] took for `item`.
+fn give_back(rows: &mut HashMap<Key, Row>, item: &Waiting) {
+    for (index, vendor) in item.demand.vendors.iter().enumerate() {
+        let key = (vendor.clone(), item.demand.skus[index].clone());
+        if let Some(row) = rows.get_mut(&key) {
+            row.sellable += item.demand.quantities[index];
+        }
+    }
+}
+
+/// Refuses a quoted line that a locked row would charge another price.
+fn check_quotes(lines: &[PlannedLine], rows: &HashMap<Key, Row>) -> Result<()> {
+    for (index, line) in lines.iter().enumerate() {
+        for planned in &line.allocations {
+            let key = (planned.vendor.to_string(), planned.sku.to_string());
+            if let Some(row) = rows.get(&key) {
+                line.check_charge(index, &row.price)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `lines` priced from the locked rows.
 fn priced(lines: &[PlannedLine], rows: &HashMap<Key, Row>) -> TxResult<Vec<OrderLine>> {
     let mut priced = Vec::with_capacity(lines.len());
@@ -396,6 +425,7 @@ fn priced(lines: &[PlannedLine], rows: &HashMap<Key, Row>) -> TxResult<Vec<Order
             product: line.product.clone(),
             quantity: line.quantity,
             allocations,
+            quoted_unit_price: line.quoted,
         });
     }
     Ok(priced)

@@ -113,7 +113,8 @@ pub(crate) async fn lock_sorted(
 
 /// Reserves every planned allocation of fresh vendors or, if any is short, returns
 /// `InsufficientStock` naming each short line (the caller rolls back). Returns the lines
-/// priced from the catalog.
+/// priced from the catalog; a quoted line charged anything but its quote is
+/// `PriceMismatch` (the caller rolls back).
 pub(crate) async fn reserve(
     tx: &mut PgConnection,
     lines: &[PlannedLine],
@@ -153,13 +154,16 @@ pub(crate) async fn reserve(
         return Err(Error::InsufficientStock { short }.into());
     }
     let mut priced = Vec::with_capacity(lines.len());
-    for line in lines {
+    for (index, line) in lines.iter().enumerate() {
         let mut allocations = Vec::with_capacity(line.allocations.len());
         for planned in &line.allocations {
             let key = (planned.vendor.to_string(), planned.sku.to_string());
             let Some(price) = prices.get(&key) else {
                 return Err(Error::conflict("a reserved row went missing").into());
             };
+            // The price the reserving UPDATE returned, from the row it locks until
+            // commit: a quoted line is charged its quote or the transaction rolls back.
+            line.check_charge(index, price)?;
             allocations.push(Allocation {
                 vendor: planned.vendor.clone(),
                 sku: planned.sku.clone(),
@@ -172,6 +176,7 @@ pub(crate) async fn reserve(
             product: line.product.clone(),
             quantity: line.quantity,
             allocations,
+            quoted_unit_price: line.quoted,
         });
     }
     Ok(priced)

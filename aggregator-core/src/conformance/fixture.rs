@@ -154,6 +154,7 @@ impl Fixture {
                 sku: self.sku(vendor),
                 quantity: qty(units),
             }],
+            quoted: None,
         }
     }
 
@@ -200,6 +201,7 @@ impl Fixture {
                     quantity: qty(from_b),
                 },
             ],
+            quoted: None,
         };
         store
             .place_order(self.placement(n_split(), vec![line]))

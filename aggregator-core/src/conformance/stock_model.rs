@@ -190,6 +190,7 @@ impl StockModel {
                             sku: sku(*key),
                             quantity,
                         }],
+                        quoted: None,
                     }
                 })
                 .collect(),

@@ -116,6 +116,10 @@ pub struct OrderLine {
     pub quantity: Quantity,
     /// Per-vendor parts of the line.
     pub allocations: Vec<Allocation>,
+    /// The price per unit the customer quoted, if it did: every allocation of the line,
+    /// a re-routed one too, is charged exactly this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quoted_unit_price: Option<super::QuotedPrice>,
 }
 
 /// Where to ship an order.
@@ -455,7 +459,8 @@ impl Order {
     /// Moves the units of (`vendor`, `sku`) to `replacement` (priced allocations whose
     /// quantities add up to them), merging with allocations the lines already have;
     /// version + 1 and an event with `reason`. Checks as [`Order::check_reroute`] does
-    /// and changes nothing on error.
+    /// and changes nothing on error; a line the customer quoted a price for only takes
+    /// allocations at that price (`PriceMismatch` otherwise).
     ///
     /// Returns the vendor keys the change makes dead: every key of the old version (the
     /// new version places under new keys at every vendor). The store must cancel them in
@@ -489,6 +494,17 @@ impl Order {
                 let Some(next) = remaining.first_mut() else {
                     break;
                 };
+                if let Some(quoted) = &line.quoted_unit_price
+                    && !next.unit_price.is(quoted)
+                {
+                    // The customer agreed to the quote; a move may not charge more or less.
+                    return Err(Error::PriceMismatch {
+                        field: "replacement".to_owned(),
+                        item: line.item.clone(),
+                        quoted: quoted.to_string(),
+                        catalog: vec![next.unit_price],
+                    });
+                }
                 let take = freed.min(next.quantity.get());
                 match line
                     .allocations
@@ -699,6 +715,7 @@ mod tests {
                         unit_price: Money::new(1_100, Currency::USD).expect("price"),
                     },
                 ],
+                quoted_unit_price: None,
             }],
             status: OrderStatus::Reserved,
             version: 2,

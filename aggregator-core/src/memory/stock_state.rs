@@ -14,8 +14,8 @@ use crate::domain::{
 };
 use crate::error::{Error, Result, ShortLine};
 use crate::traits::{
-    ExpiredBatch, HoldConversion, HoldPlacement, OrderPlacement, OrderQuery, OutboxBacklog, Page,
-    Placed, PlannedLine, Reroute,
+    ExpiredBatch, HoldConversion, HoldPlacement, IdempotencyRecord, OrderPlacement, OrderQuery,
+    OutboxBacklog, Page, Placed, PlannedLine, Reroute,
 };
 
 type StockKey = (VendorId, VendorSku);
@@ -302,6 +302,15 @@ impl StockState {
                 .collect();
             return Err(Error::InsufficientStock { short });
         }
+        // Every row can give; a quoted line is charged its quote or refused.
+        for (index, line) in lines.iter().enumerate() {
+            for allocation in &line.allocations {
+                let key = (allocation.vendor.clone(), allocation.sku.clone());
+                if let Some(ledger) = self.stock.get(&key) {
+                    line.check_charge(index, &ledger.stock().price)?;
+                }
+            }
+        }
         let mut priced = Vec::with_capacity(lines.len());
         for line in lines {
             let mut allocations = Vec::with_capacity(line.allocations.len());
@@ -327,6 +336,7 @@ impl StockState {
                 product: line.product.clone(),
                 quantity: line.quantity,
                 allocations,
+                quoted_unit_price: line.quoted,
             });
         }
         Ok(priced)
@@ -343,22 +353,32 @@ impl StockState {
         }
     }
 
+    pub(super) fn placed_under_key(
+        &self,
+        customer: &CustomerId,
+        record: &IdempotencyRecord,
+    ) -> Result<Option<Placed>> {
+        let scope = (customer.clone(), record.key.clone());
+        let Some((fingerprint, order_id)) = self.idempotency.get(&scope) else {
+            return Ok(None);
+        };
+        if *fingerprint != record.fingerprint {
+            return Err(Error::IdempotencyMismatch {
+                key: record.key.to_string(),
+            });
+        }
+        Ok(Some(Placed {
+            order: self.order(*order_id)?,
+            replayed: true,
+        }))
+    }
+
     pub(super) fn place_order(&mut self, placement: OrderPlacement) -> Result<Placed> {
         placement.details.validate()?;
-        if let Some(record) = &placement.idempotency {
-            let scope = (placement.details.customer.clone(), record.key.clone());
-            if let Some((fingerprint, order_id)) = self.idempotency.get(&scope) {
-                if *fingerprint != record.fingerprint {
-                    return Err(Error::IdempotencyMismatch {
-                        key: record.key.to_string(),
-                    });
-                }
-                let order = self.order(*order_id)?;
-                return Ok(Placed {
-                    order,
-                    replayed: true,
-                });
-            }
+        if let Some(record) = &placement.idempotency
+            && let Some(replay) = self.placed_under_key(&placement.details.customer, record)?
+        {
+            return Ok(replay);
         }
         if self.orders.contains_key(&placement.id) {
             return Err(Error::conflict(format!(

@@ -14,9 +14,9 @@ use crate::domain::{
 };
 use crate::error::Result;
 use crate::traits::{
-    CatalogReads, ExpiredBatch, HoldConversion, HoldPlacement, HoldStore, OrderEventLog,
-    OrderListing, OrderPlacement, OrderQuery, OrderStore, Outbox, OutboxBacklog, Page, Placed,
-    Reroute, VendorLedger,
+    CatalogReads, ExpiredBatch, HoldConversion, HoldPlacement, HoldStore, IdempotencyRecord,
+    OrderEventLog, OrderListing, OrderPlacement, OrderQuery, OrderStore, Outbox, OutboxBacklog,
+    Page, Placed, Reroute, VendorLedger,
 };
 
 /// A [`StockStore`](crate::traits::StockStore) in process memory: every operation runs under one lock, so each is
@@ -142,6 +142,14 @@ impl OrderStore for InMemoryStockStore {
 
     async fn order(&self, id: OrderId) -> Result<Order> {
         self.state().order(id)
+    }
+
+    async fn placed_under_key(
+        &self,
+        customer: &CustomerId,
+        record: &IdempotencyRecord,
+    ) -> Result<Option<Placed>> {
+        self.state().placed_under_key(customer, record)
     }
 
     async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order> {

@@ -118,6 +118,7 @@ pub fn plan_line(
             product,
             quantity,
             allocations,
+            quoted: None,
         },
         short,
     })

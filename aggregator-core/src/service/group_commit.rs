@@ -17,9 +17,9 @@ use crate::domain::{
 };
 use crate::error::Result;
 use crate::traits::{
-    CatalogReads, ExpiredBatch, HoldConversion, HoldPlacement, HoldStore, OrderEventLog,
-    OrderListing, OrderPlacement, OrderQuery, OrderStore, Outbox, OutboxBacklog, Page, Placed,
-    Reroute, StockStore, VendorLedger, WebhookStore,
+    CatalogReads, ExpiredBatch, HoldConversion, HoldPlacement, HoldStore, IdempotencyRecord,
+    OrderEventLog, OrderListing, OrderPlacement, OrderQuery, OrderStore, Outbox, OutboxBacklog,
+    Page, Placed, Reroute, StockStore, VendorLedger, WebhookStore,
 };
 
 type Change = (Transition, Vec<OutboxMessage>);
@@ -141,6 +141,14 @@ impl<S: OrderStore + ?Sized> OrderStore for GroupCommit<S> {
 
     async fn order(&self, id: OrderId) -> Result<Order> {
         self.store.order(id).await
+    }
+
+    async fn placed_under_key(
+        &self,
+        customer: &CustomerId,
+        record: &IdempotencyRecord,
+    ) -> Result<Option<Placed>> {
+        self.store.placed_under_key(customer, record).await
     }
 
     async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order> {

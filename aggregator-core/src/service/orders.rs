@@ -127,17 +127,18 @@ impl OrderService {
     /// step. Short stock is `InsufficientStock` naming each short line. With `key`, a
     /// retry of the same request returns the first answer and another request with the
     /// same key is `IdempotencyMismatch`.
+    ///
+    /// A key the store already holds is answered from the store whatever the catalog
+    /// says now: a price that moved, a vendor gone stale or stock sold out never turn a
+    /// retry of a placed order into a refusal. (The store answers a replay before it
+    /// reserves anything; a request whose planning refuses it is looked up by its key
+    /// before the refusal is answered, so a retry costs no extra read when nothing
+    /// changed.)
     pub async fn place(
         &self,
         request: &OrderRequest,
         key: Option<IdempotencyKey>,
     ) -> Result<Placed> {
-        request.details.validate()?;
-        let quantities = check_items(
-            &request.items,
-            self.config.max_lines,
-            self.config.quantity_limit,
-        )?;
         let idempotency = match key {
             Some(key) => Some(IdempotencyRecord {
                 key,
@@ -145,6 +146,38 @@ impl OrderService {
             }),
             None => None,
         };
+        let outcome = self.place_new(request, idempotency.clone()).await;
+        let (Err(refusal), Some(record)) = (&outcome, &idempotency) else {
+            return outcome;
+        };
+        if matches!(refusal, Error::IdempotencyMismatch { .. }) {
+            return outcome;
+        }
+        match self
+            .orders
+            .placed_under_key(&request.details.customer, record)
+            .await
+        {
+            Ok(Some(replay)) => Ok(replay),
+            Err(mismatch @ Error::IdempotencyMismatch { .. }) => Err(mismatch),
+            // Nothing under the key (or the store cannot say): the refusal stands.
+            Ok(None) | Err(_) => outcome,
+        }
+    }
+
+    /// Checks, plans and places `request` as a new order (the store still answers a
+    /// replay of `idempotency` if the plan reaches it).
+    async fn place_new(
+        &self,
+        request: &OrderRequest,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> Result<Placed> {
+        request.details.validate()?;
+        let quantities = check_items(
+            &request.items,
+            self.config.max_lines,
+            self.config.quantity_limit,
+        )?;
         let id = OrderId::new();
         let mut last_error = None;
         // The first plan may come from recent reads; it does not count as an attempt,

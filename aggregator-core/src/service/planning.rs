@@ -21,8 +21,10 @@ pub struct ItemRequest {
     /// Units; checked against the configured limit (so it is signed here on purpose).
     pub quantity: i64,
     /// The price per unit the client expects, if it quoted one: the item is refused
-    /// (`PriceMismatch`, nothing reserved) unless it is a current catalog price of the
-    /// item at a fresh vendor. The order is always priced from the catalog.
+    /// (`PriceMismatch` naming the current prices, nothing reserved) unless it is a
+    /// current catalog price of the item at a fresh vendor, and is then allocated only
+    /// to rows at that price, so the line is charged exactly the quote (the store checks
+    /// it again on the rows it locks).
     ///
     /// Not part of the request's idempotency fingerprint: a retry quoting another price
     /// still gets the first answer.
@@ -149,7 +151,7 @@ pub(crate) async fn plan_request(
     quantities: &[Quantity],
     fresh_since: OffsetDateTime,
 ) -> Result<RequestPlan> {
-    let resolved = resolve(store, items, quantities).await?;
+    let mut resolved = resolve(store, items, quantities).await?;
     let vendors: BTreeMap<VendorId, Vendor> = store
         .vendors()
         .await?
@@ -161,12 +163,18 @@ pub(crate) async fn plan_request(
         lines: Vec::with_capacity(resolved.len()),
         short: Vec::new(),
     };
-    for (index, item) in resolved.iter().enumerate() {
+    for (index, item) in resolved.iter_mut().enumerate() {
         if let Some(quoted) = &items[index].unit_price {
             check_price(index, item, quoted, &vendors, fresh_since)?;
+            // A quoted line is allocated only to rows at the quoted price: what the
+            // customer agreed to pay is what it is charged. (With no fresh row at all,
+            // the line is left to come out short.)
+            if item.rows.iter().any(|row| row.price.is(quoted)) {
+                item.rows.retain(|row| row.price.is(quoted));
+            }
         }
     }
-    for item in resolved {
+    for (index, item) in resolved.into_iter().enumerate() {
         let Some(line) = plan_line(
             &item.item,
             item.quantity,
@@ -181,7 +189,9 @@ pub(crate) async fn plan_request(
             ));
         };
         plan.short.extend(line.short);
-        plan.lines.push(line.line);
+        let mut planned = line.line;
+        planned.quoted = items[index].unit_price;
+        plan.lines.push(planned);
     }
     Ok(plan)
 }

@@ -428,6 +428,11 @@ impl OrderProcessor {
                 .await?
                 .into_iter()
                 .filter(|row| &row.vendor != vendor)
+                // A quoted line moves only to rows at the price the customer agreed to.
+                .filter(|row| {
+                    line.quoted_unit_price
+                        .is_none_or(|quoted| row.price.is(&quoted))
+                })
                 .collect();
             let quantity = crate::domain::Quantity::try_from(units)?;
             let reason = format!(
@@ -465,7 +470,9 @@ impl OrderProcessor {
                     self.forget(&next).await;
                     current = next;
                 }
-                Err(Error::InsufficientStock { .. }) => return Ok(Moved::Impossible(reason)),
+                Err(Error::InsufficientStock { .. } | Error::PriceMismatch { .. }) => {
+                    return Ok(Moved::Impossible(reason));
+                }
                 Err(Error::Conflict { detail }) => {
                     let latest = self.store.order(order.id).await?;
                     if latest.version == current.version {

@@ -5,9 +5,11 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::domain::{Order, OrderId, OutboxMessage, Transition, VendorId};
+use crate::domain::{CustomerId, Order, OrderId, OutboxMessage, Transition, VendorId};
 use crate::error::Result;
-use crate::traits::{ExpiredBatch, OrderListing, OrderPlacement, Placed, Reroute};
+use crate::traits::{
+    ExpiredBatch, IdempotencyRecord, OrderListing, OrderPlacement, Placed, Reroute,
+};
 
 /// Orders, the units they reserve, and their expiry; listing them is the
 /// [`OrderListing`] role it includes.
@@ -48,6 +50,17 @@ pub trait OrderStore: OrderListing + Send + Sync + Debug + 'static {
 
     /// One order.
     async fn order(&self, id: OrderId) -> Result<Order>;
+
+    /// What `customer`'s idempotency key already stands for: the order placed under it
+    /// (as it is now, marked as a replay), `IdempotencyMismatch` when it was used with
+    /// another request (another fingerprint), or `None` when nothing was placed under it.
+    /// Reads what [`OrderStore::place_order`] recorded, so a keyed request can be
+    /// answered from the store whatever the catalog says now.
+    async fn placed_under_key(
+        &self,
+        customer: &CustomerId,
+        record: &IdempotencyRecord,
+    ) -> Result<Option<Placed>>;
 
     /// Changes an order's status (compare-and-set on its version), moving stock as the
     /// change requires, and writes `outbox` in the same atomic step.

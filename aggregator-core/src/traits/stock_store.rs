@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::domain::{
-    CustomerId, HoldId, IdempotencyKey, Order, OrderDetails, OrderId, OrderStatus, OutboxMessage,
-    ProductId, Quantity, VendorId, VendorSku,
+    CustomerId, HoldId, IdempotencyKey, Money, Order, OrderDetails, OrderId, OrderStatus,
+    OutboxMessage, ProductId, Quantity, QuotedPrice, VendorId, VendorSku,
 };
 use crate::error::{Error, Result};
 use crate::traits::{
@@ -37,6 +37,11 @@ pub struct PlannedLine {
     pub quantity: Quantity,
     /// Where to take them from.
     pub allocations: Vec<PlannedAllocation>,
+    /// The price per unit the customer quoted, if it did: every allocation must be
+    /// charged exactly this, or the store refuses the line (`PriceMismatch`) and
+    /// reserves nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quoted: Option<QuotedPrice>,
 }
 
 impl PlannedLine {
@@ -54,6 +59,22 @@ impl PlannedLine {
             ));
         }
         Ok(())
+    }
+
+    /// Refuses (`PriceMismatch` on `items[index].unitPrice`, naming `price`) charging
+    /// this line `price` per unit when the customer quoted another price. A store calls
+    /// it on every row it reserves from, with the row locked, so that what the order is
+    /// charged is what the customer agreed to.
+    pub fn check_charge(&self, index: usize, price: &Money) -> Result<()> {
+        match &self.quoted {
+            Some(quoted) if !price.is(quoted) => Err(Error::PriceMismatch {
+                field: format!("items[{index}].unitPrice"),
+                item: self.item.clone(),
+                quoted: quoted.to_string(),
+                catalog: vec![*price],
+            }),
+            _ => Ok(()),
+        }
     }
 }
 

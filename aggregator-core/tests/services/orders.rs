@@ -604,3 +604,82 @@ async fn a_quoted_price_is_checked_against_current_prices_not_remembered_ones() 
         "1099.99"
     );
 }
+
+/// The same keyed request, sent again after the catalog moved on: answered from the store
+/// (the first order), never re-planned, price-checked or freshness-checked.
+#[tokio::test]
+async fn a_keyed_retry_is_answered_from_the_store_whatever_the_catalog_says_now() {
+    let world = World::new(5, 5, 0).await;
+    let orders = world.orders();
+    let key = IdempotencyKey::new("price-moves").expect("key");
+    let mut body = request("c1", &[("LAPTOP-001", 1)]);
+    body.items[0].unit_price = Some(QuotedPrice::parse("999.99").expect("price"));
+    let first = orders.place(&body, Some(key.clone())).await.expect("first");
+    // VendorA's price moves: the quote no longer matches any fresh row.
+    world
+        .report(
+            "VendorA",
+            &[("LAPTOP-a-001", "LAPTOP-001", 5, 109_999)],
+            world.later(1),
+        )
+        .await;
+    let again = orders
+        .place(&body, Some(key.clone()))
+        .await
+        .expect("the retry gets the first answer, not price-mismatch");
+    assert!(again.replayed);
+    assert_eq!(again.order.id, first.order.id);
+    // Every vendor goes stale: planning would say unavailable or short.
+    world.clock.advance(Duration::days(2));
+    let stale = orders
+        .place(&body, Some(key.clone()))
+        .await
+        .expect("the retry gets the first answer while every vendor is stale");
+    assert_eq!(stale.order.id, first.order.id);
+    // Another body under the key is still refused.
+    let other = request("c1", &[("LAPTOP-001", 2)]);
+    assert!(matches!(
+        orders.place(&other, Some(key)).await,
+        Err(Error::IdempotencyMismatch { .. })
+    ));
+    assert_eq!(
+        world.reserved("VendorA", "LAPTOP-a-001"),
+        1,
+        "one order only"
+    );
+}
+
+/// A quote that only the lower-priority vendor's price matches: the line goes there and
+/// is charged the quote, never the other vendor's price.
+#[tokio::test]
+async fn a_quoted_line_is_allocated_only_to_rows_at_the_quoted_price() {
+    let world = World::new(5, 3, 0).await;
+    let orders = world.orders();
+    let mut quoted_b = request("c1", &[("LAPTOP-001", 2)]);
+    quoted_b.items[0].unit_price = Some(QuotedPrice::parse("989.99").expect("price"));
+    let placed = orders.place(&quoted_b, None).await.expect("B's price");
+    let parts: Vec<(String, String)> = placed.order.lines[0]
+        .allocations
+        .iter()
+        .map(|a| (a.vendor.to_string(), a.unit_price.decimal()))
+        .collect();
+    assert_eq!(parts, vec![("VendorB".to_owned(), "989.99".to_owned())]);
+    assert_eq!(world.reserved("VendorA", "LAPTOP-a-001"), 0);
+    // Two more at B's price: only one is left there, and A's units are not at that
+    // price, so the line is short rather than split across prices.
+    match orders.place(&quoted_b, None).await {
+        Err(Error::InsufficientStock { short }) => {
+            assert_eq!((short[0].requested, short[0].available), (2, 1));
+        }
+        other => panic!("expected short at the quoted price: {other:?}"),
+    }
+    // Unquoted, the same line goes by priority to A and is charged A's price.
+    let unquoted = orders
+        .place(&request("c2", &[("LAPTOP-001", 2)]), None)
+        .await
+        .expect("unquoted");
+    assert_eq!(
+        unquoted.order.lines[0].allocations[0].vendor.as_str(),
+        "VendorA"
+    );
+}

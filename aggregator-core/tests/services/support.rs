@@ -266,6 +266,13 @@ impl OrderStore for FaultyStore {
     async fn order(&self, id: OrderId) -> Result<Order> {
         self.inner.order(id).await
     }
+    async fn placed_under_key(
+        &self,
+        customer: &CustomerId,
+        record: &aggregator_core::traits::IdempotencyRecord,
+    ) -> Result<Option<Placed>> {
+        self.inner.placed_under_key(customer, record).await
+    }
     async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order> {
         if self.broken_transitions.load(Ordering::SeqCst) {
             return Err(Error::transient("postgres", "connection lost"));

@@ -76,6 +76,7 @@ async fn opposite_two_line_orders_never_deadlock() {
             sku: sku_q,
             quantity: Quantity::try_from(1).expect("qty"),
         }],
+        quoted: None,
     };
     let tasks: Vec<_> = (0..100)
         .map(|n| {

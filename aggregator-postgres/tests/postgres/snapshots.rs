@@ -51,6 +51,7 @@ async fn a_hundred_thousand_sku_snapshot_while_orders_are_placed() {
                         sku: row.sku.clone(),
                         quantity: one,
                     }],
+                    quoted: None,
                 };
                 match store.place_order(fx.placement(1, vec![line])).await {
                     Ok(_) => placed += 1,

@@ -33,6 +33,7 @@ async fn expiring_many_orders_never_deadlocks_with_a_placement_locking_rows_in_o
                 sku: q_sku.clone(),
                 quantity: Quantity::try_from(1_u32).expect("qty"),
             }],
+            quoted: None,
         }],
     );
     on_q.reserved_until = fx.now + Duration::minutes(1);

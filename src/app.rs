@@ -170,6 +170,7 @@ impl App {
             self.orders.config().staleness,
         )
         .with_reroute_unavailable_after(span(self.settings.reroute_unavailable_after)?)?
+        .with_placement_timeout(span(self.settings.placement_timeout)?)?
         .with_cache(self.catalog.clone()))
     }
 
@@ -191,6 +192,7 @@ impl App {
             self.backends.clock.clone(),
             self.settings.sweep_batch,
         )?
+        .with_cancellation_requeue_after(span(self.settings.cancellation_requeue_after)?)?
         .with_event_retention(
             self.backends.store.clone(),
             span(self.settings.event_retention)?,

@@ -118,6 +118,9 @@ pub struct Settings {
     /// Seconds an order may wait on an unreachable vendor before its part moves to another fresh vendor with stock
     #[arg(long = "reroute-unavailable-after", env = "AGGREGATOR_REROUTE_UNAVAILABLE_AFTER_SECS", default_value = "20", value_parser = seconds(0), value_name = "SECS", help_heading = "Vendors")]
     pub reroute_unavailable_after: Duration,
+    /// Seconds a worker keeps sending one version of an order to its vendors after reading it; past it the message starts over from a fresh read, and a vendor answering "unknown key" to a cancellation is believed once the key has been dead twice this long
+    #[arg(long = "placement-timeout", env = "AGGREGATOR_PLACEMENT_TIMEOUT_SECS", default_value = "60", value_parser = seconds(1), value_name = "SECS", help_heading = "Vendors")]
+    pub placement_timeout: Duration,
 
     /// Order workers in this process
     #[arg(long, env = "AGGREGATOR_WORKERS", default_value = "2", value_parser = clap::value_parser!(u16).range(0..=64), value_name = "N", help_heading = "Workers")]
@@ -143,6 +146,9 @@ pub struct Settings {
     /// Orders and holds the sweeper expires per store call
     #[arg(long, env = "AGGREGATOR_SWEEP_BATCH", default_value = "500", value_parser = clap::value_parser!(u32).range(1..=100_000), value_name = "N", help_heading = "Workers")]
     pub sweep_batch: u32,
+    /// Seconds a cancellation at a vendor may stay pending after it was last queued before the sweeper queues it again (one whose message was dead-lettered comes back)
+    #[arg(long = "cancellation-requeue-after", env = "AGGREGATOR_CANCELLATION_REQUEUE_AFTER_SECS", default_value = "600", value_parser = seconds(1), value_name = "SECS", help_heading = "Workers")]
+    pub cancellation_requeue_after: Duration,
     /// Seconds in-flight work may take after SIGINT/SIGTERM
     #[arg(long, env = "AGGREGATOR_SHUTDOWN_GRACE_SECS", default_value = "10", value_parser = seconds(0), value_name = "SECS", help_heading = "Workers")]
     pub grace: Duration,

@@ -206,7 +206,12 @@ async function overview() {
           ` over the last ${Math.round(seconds)} s`)),
       h("div", { class: "card" }, h("h3", {}, "Outbox"),
         h("p", { class: "big" }, sum(pick(metrics, "aggregator_outbox_messages"))),
-        h("p", {}, `oldest waited ${sum(pick(metrics, "aggregator_outbox_oldest_age_seconds")).toFixed(1)} s`))));
+        h("p", {}, `oldest waited ${sum(pick(metrics, "aggregator_outbox_oldest_age_seconds")).toFixed(1)} s`)),
+      h("div", { class: "card" }, h("h3", {}, "Cancellations at vendors"),
+        h("p", { class: "big", id: "cancellations-pending" },
+          sum(pick(metrics, "aggregator_vendor_cancellations_pending"))),
+        h("p", {}, `pending; the oldest for ${sum(pick(metrics, "aggregator_vendor_cancellations_oldest_age_seconds")).toFixed(0)} s`,
+          ` (${sum(pick(metrics, "aggregator_vendor_cancellations_total", { outcome: "refused" }))} refusals asked again)`))));
     view.push(h("h3", {}, "Orders by status"),
       table("Orders by status", ["Status", { text: "Orders", num: true }, "Last minutes"], orders));
     const queues = pick(metrics, "aggregator_queue_messages").map((s) =>

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aggregator_core::domain::{
     Order, OrderDetails, OrderEvent, OrderId, OrderLine, OutboxMessage, StatusChange, Transition,
-    VendorPlacement,
+    VendorKey, VendorPlacement,
 };
 use aggregator_core::traits::OrderStore;
 use aggregator_core::{Error, Result};
@@ -25,6 +25,7 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::cancellations::note_pending_many;
 use crate::outbox::write_outbox;
 use crate::rows::{OrderRow, json_text as json};
 use crate::store::PostgresStockStore;
@@ -62,6 +63,8 @@ struct Moves {
     released: Vec<Uuid>,
     /// (vendor, SKU, dead key, order, units) held until the vendor cancels the key.
     held: Vec<(String, String, String, Uuid, i64)>,
+    /// (order, dead key, when it died): pending until its vendor confirms.
+    killed: Vec<(Uuid, VendorKey, OffsetDateTime)>,
     messages: Vec<OutboxMessage>,
 }
 
@@ -127,6 +130,9 @@ async fn commit_changes(
                 }
             }
         }
+        moves
+            .killed
+            .extend(dead.into_iter().map(|key| (id, key, transition.at)));
         moves.messages.extend(outbox.iter().cloned());
         moves.messages.extend(cancellations);
         current.insert(next.id, next.clone());
@@ -141,6 +147,12 @@ async fn commit_changes(
     hand_to_vendors(&mut tx, &moves.confirmed).await?;
     release(&mut tx, &moves.released).await?;
     hold_for_cancellation(&mut tx, &moves.held).await?;
+    let killed: Vec<(Uuid, &VendorKey, OffsetDateTime)> = moves
+        .killed
+        .iter()
+        .map(|(order, key, at)| (*order, key, *at))
+        .collect();
+    note_pending_many(&mut tx, &killed).await?;
     write_outbox(&mut tx, &moves.messages).await?;
     tx.commit().await?;
     Ok(answers)

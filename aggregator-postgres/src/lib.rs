@@ -23,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+mod cancellations;
 mod catalog;
 mod change_batch;
 mod config;

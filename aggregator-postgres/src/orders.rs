@@ -9,8 +9,8 @@ use aggregator_core::domain::{
     Quantity, StatusChange, Transition, VendorId, VendorKey, VendorPlacement, VendorSku,
 };
 use aggregator_core::traits::{
-    ExpiredBatch, IdempotencyRecord, OrderListing, OrderPlacement, OrderQuery, Page, Placed,
-    PlannedLine, Reroute,
+    CancellationBacklog, ExpiredBatch, IdempotencyRecord, OrderListing, OrderPlacement, OrderQuery,
+    Page, Placed, PlannedLine, Reroute,
 };
 use aggregator_core::{Error, Result};
 use sqlx::types::Json;
@@ -18,6 +18,7 @@ use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::cancellations::{forget, note_pending};
 use crate::error::map;
 use crate::outbox::{OutboxColumns, write_outbox};
 use crate::reserve::{Owner, hand_to_vendors, lock_sorted, release, reservation_columns, reserve};
@@ -224,6 +225,7 @@ pub(crate) async fn transition_in(
             }
         }
     }
+    note_pending(tx, next.id.as_uuid(), &dead, transition.at).await?;
     write_outbox(tx, &messages).await?;
     Ok(next)
 }
@@ -623,6 +625,7 @@ impl OrderStore for PostgresStockStore {
             .execute(&mut *tx)
             .await?;
             hold_for_cancellation(&mut tx, &current, &dead).await?;
+            note_pending(&mut tx, current.id.as_uuid(), &dead, request.at).await?;
             write_outbox(&mut tx, &cancellations).await?;
             tx.commit().await?;
             Ok(next)
@@ -661,10 +664,24 @@ impl OrderStore for PostgresStockStore {
             )
             .execute(&mut *tx)
             .await?;
+            forget(&mut tx, vendor, key).await?;
             tx.commit().await?;
             TxResult::Ok(())
         })
         .await
+    }
+
+    async fn requeue_cancellations(
+        &self,
+        queued_before: OffsetDateTime,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<u32> {
+        crate::cancellations::requeue(&self.pool, queued_before, now, limit).await
+    }
+
+    async fn cancellation_backlog(&self) -> Result<CancellationBacklog> {
+        crate::cancellations::backlog(&self.pool).await
     }
 
     // Expires up to `limit` overdue orders and holds, each in a transaction of its own:

@@ -9,6 +9,9 @@ pub(crate) const LAST_ERROR: &str = "x-last-error";
 pub(crate) const DEAD_ATTEMPTS: &str = "x-dead-attempts";
 pub(crate) const DEAD_REASON: &str = "x-dead-reason";
 pub(crate) const DEAD_AT: &str = "x-dead-at-ms";
+/// Set by quorum queues: how many times this message was handed out and came back
+/// unsettled (its consumer died, or dropped it).
+pub(crate) const DELIVERY_COUNT: &str = "x-delivery-count";
 
 /// Persistent, with the message id and the given headers.
 pub(crate) fn properties(message: &Message, headers: FieldTable) -> BasicProperties {

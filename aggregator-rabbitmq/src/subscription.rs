@@ -15,8 +15,8 @@ use lapin::{Acker, Channel, Connection, ConnectionProperties, Consumer};
 use time::OffsetDateTime;
 
 use crate::headers::{
-    ATTEMPT, DEAD_AT, DEAD_ATTEMPTS, DEAD_REASON, LAST_ERROR, message, number, properties,
-    read_number, read_text, table, text,
+    ATTEMPT, DEAD_AT, DEAD_ATTEMPTS, DEAD_REASON, DELIVERY_COUNT, LAST_ERROR, message, number,
+    properties, read_number, read_text, table, text,
 };
 use crate::link::{Link, transient};
 
@@ -130,14 +130,23 @@ impl Subscription for RabbitSubscription {
                         message: message.clone(),
                         acker: Some(delivery.acker),
                     };
+                    // Quorum queues count the hand-outs that came back unsettled; at the
+                    // limit, one more and the broker dead-letters the message itself.
+                    let returned = read_number(&delivery.properties, DELIVERY_COUNT);
+                    let config = self.link.config();
+                    let final_hand_out = match (config.quorum, config.delivery_limit, returned) {
+                        (true, Some(limit), Some(returned)) => returned >= u64::from(limit),
+                        _ => false,
+                    };
                     return Ok(Delivery::new(
                         message,
                         attempt,
                         delivery.redelivered,
                         last_error,
-                        self.link.config().retry.max_attempts(),
+                        config.retry.max_attempts(),
                         Box::new(settler),
-                    ));
+                    )
+                    .with_final_hand_out(final_hand_out));
                 }
                 Some(Err(error)) => {
                     tracing::warn!(%error, "consumer lost its channel; reconnecting");

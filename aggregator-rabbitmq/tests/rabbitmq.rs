@@ -261,6 +261,7 @@ async fn a_message_that_every_consumer_drops_is_dead_lettered_at_the_delivery_li
         .expect("publish");
     // Each consumer takes the message and dies with it unsettled (its connection closes).
     let mut handed_out = 0;
+    let mut finals = Vec::new();
     for _ in 0..10 {
         let mut subscription = queue
             .subscribe(QueueName::Orders, 1)
@@ -271,6 +272,7 @@ async fn a_message_that_every_consumer_drops_is_dead_lettered_at_the_delivery_li
                 let delivery = delivery.expect("delivery");
                 assert_eq!(delivery.message.id, poison.id);
                 handed_out += 1;
+                finals.push(delivery.final_hand_out);
                 drop(delivery);
                 drop(subscription);
             }
@@ -281,6 +283,11 @@ async fn a_message_that_every_consumer_drops_is_dead_lettered_at_the_delivery_li
         (2..=3).contains(&handed_out),
         "handed out {handed_out} times with a limit of 2"
     );
+    // The last hand-out, and only it, says the broker dead-letters the message if this
+    // consumer dies too (workers fail its order at once then).
+    let mut expected = vec![false; handed_out - 1];
+    expected.push(true);
+    assert_eq!(finals, expected, "which hand-outs were flagged final");
     let dead = queue
         .dead_letters(QueueName::Orders, 10)
         .await

@@ -34,6 +34,13 @@ pub struct Faults {
     /// The share of order placements (0 to 1) that are carried out and whose answer is
     /// then lost: the connection breaks mid-answer.
     pub lost_answer_rate: f64,
+    /// When set (a 4xx or 5xx status), every cancellation is answered with it and
+    /// changes nothing: a vendor refusing cancellations (`422`, say) for a while.
+    pub cancel_refusal_status: u16,
+    /// A cancellation of a key the vendor never saw is answered `404` and not
+    /// remembered, so a placement under that key arriving later is accepted (a vendor
+    /// that keeps no record of unknown keys).
+    pub forget_unknown_cancels: bool,
 }
 
 /// The largest clock offset a switch accepts, in milliseconds (a day).
@@ -61,6 +68,10 @@ pub struct FaultUpdate {
     pub order_clock_offset_ms: Option<i64>,
     /// See [`Faults::lost_answer_rate`].
     pub lost_answer_rate: Option<f64>,
+    /// See [`Faults::cancel_refusal_status`]; `0` turns it off.
+    pub cancel_refusal_status: Option<u16>,
+    /// See [`Faults::forget_unknown_cancels`].
+    pub forget_unknown_cancels: Option<bool>,
 }
 
 impl Faults {
@@ -113,6 +124,18 @@ impl Faults {
                 *slot = ms;
             }
         }
+        if let Some(status) = update.cancel_refusal_status {
+            if status != 0 && !(400..=599).contains(&status) {
+                return Err((
+                    "cancelRefusalStatus",
+                    format!("{status} is neither 0 nor a 4xx or 5xx status"),
+                ));
+            }
+            next.cancel_refusal_status = status;
+        }
+        next.forget_unknown_cancels = update
+            .forget_unknown_cancels
+            .unwrap_or(next.forget_unknown_cancels);
         next.outage = update.outage.unwrap_or(next.outage);
         next.malformed = update.malformed.unwrap_or(next.malformed);
         next.bad_data = update.bad_data.unwrap_or(next.bad_data);

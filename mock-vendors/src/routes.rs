@@ -298,6 +298,28 @@ async fn order(State(state): Shared, Path(id): Path<String>) -> Result<Response,
 }
 
 async fn cancel_order(State(state): Shared, Path(id): Path<String>) -> Response {
+    let faults = state.faults();
+    if faults.cancel_refusal_status != 0 {
+        let status = StatusCode::from_u16(faults.cancel_refusal_status)
+            .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+        return VendorError::new(
+            status,
+            "cancellation_refused",
+            format!("cancellations are refused for now (key or id {id})"),
+        )
+        .into_response();
+    }
+    if faults.forget_unknown_cancels {
+        return match state.cancel_if_known(&id) {
+            Some(record) => Json(record).into_response(),
+            None => VendorError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no order with id or key {id}"),
+            )
+            .into_response(),
+        };
+    }
     Json(state.cancel(&id)).into_response()
 }
 

@@ -341,6 +341,16 @@ impl VendorState {
         inner.orders.get(key).cloned()
     }
 
+    /// As [`VendorState::cancel`] for an id this vendor has seen; `None`, recording
+    /// nothing, for one it never saw.
+    pub(crate) fn cancel_if_known(&self, id: &str) -> Option<VendorOrderRecord> {
+        let known = {
+            let inner = self.lock();
+            inner.keys_by_order_id.contains_key(id) || inner.orders.contains_key(id)
+        };
+        known.then(|| self.cancel(id))
+    }
+
     /// Cancels the order with key or vendor order id `id`, putting its units back once.
     /// An id never seen is recorded as a cancelled key, so a late placement under it is
     /// refused. Answers the record after the cancel.

@@ -19,6 +19,7 @@
 
 mod batch_cases;
 mod cache_cases;
+mod cancellation_cases;
 #[cfg(feature = "testcontainers")]
 pub mod containers;
 mod event_log_cases;
@@ -35,6 +36,7 @@ mod webhook_cases;
 
 pub use batch_cases::*;
 pub use cache_cases::*;
+pub use cancellation_cases::*;
 pub use event_log_cases::*;
 pub use fixture::Fixture;
 pub use hold_cases::*;
@@ -110,6 +112,7 @@ pub async fn order_store_suite(store: &dyn StockStore) {
     confirmed_order_cancel_keeps_units_counted(store).await;
     leaving_a_version_queues_the_cancellation_of_its_vendor_keys(store).await;
     dead_keys_hold_their_units_until_the_vendor_cancels(store).await;
+    pending_cancellations_are_queued_again_until_the_vendor_confirms(store).await;
     idempotency_keys(store).await;
     placed_under_key_answers_what_a_key_stands_for(store).await;
     a_quoted_line_is_charged_its_quote_or_refused(store).await;

@@ -288,7 +288,7 @@ fn one_unit_from_a_to_b(fx: &Fixture, order: &Order) -> Reroute {
 }
 
 /// Claims and marks every outbox message (as a relay would) and answers them.
-async fn drain_outbox(store: &dyn StockStore, fx: &Fixture) -> Vec<OutboxMessage> {
+pub(super) async fn drain_outbox(store: &dyn StockStore, fx: &Fixture) -> Vec<OutboxMessage> {
     let claimed = valid(
         store
             .claim_outbox(fx.now + Duration::days(365), Duration::seconds(30), 10_000)
@@ -312,6 +312,7 @@ fn vendor_cancellations(
                 order: about,
                 vendor,
                 idempotency_key,
+                ..
             }) if about == order => Some((vendor, idempotency_key)),
             _ => None,
         })

@@ -103,6 +103,12 @@ pub enum OrderMessage {
         vendor: VendorId,
         /// The idempotency key the order was placed with at that vendor.
         idempotency_key: String,
+        /// When the change that killed the key committed (our clock); a vendor that
+        /// says it never saw the key is believed only once no placement under it can
+        /// still land (see `OrderProcessor::with_placement_timeout`). Missing in
+        /// messages written before it existed.
+        #[serde(default, with = "time::serde::rfc3339::option")]
+        killed_at: Option<OffsetDateTime>,
     },
 }
 
@@ -138,18 +144,28 @@ impl OutboxMessage {
         at: OffsetDateTime,
     ) -> Result<Vec<Self>> {
         keys.iter()
-            .map(|dead| {
-                Ok(Self {
-                    queue: QueueName::Orders,
-                    message: Message::json(&OrderMessage::CancelAtVendor {
-                        order,
-                        vendor: dead.vendor.clone(),
-                        idempotency_key: dead.key.clone(),
-                    })?,
-                    created_at: at,
-                })
-            })
+            .map(|dead| Self::vendor_cancellation(order, dead, at, at))
             .collect()
+    }
+
+    /// The `CancelAtVendor` message on `order_queue` for one key killed at `killed_at`,
+    /// written at `now` (a pending cancellation queued again carries its first time).
+    pub fn vendor_cancellation(
+        order: OrderId,
+        dead: &VendorKey,
+        killed_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Self> {
+        Ok(Self {
+            queue: QueueName::Orders,
+            message: Message::json(&OrderMessage::CancelAtVendor {
+                order,
+                vendor: dead.vendor.clone(),
+                idempotency_key: dead.key.clone(),
+                killed_at: Some(killed_at),
+            })?,
+            created_at: now,
+        })
     }
 }
 

@@ -14,8 +14,8 @@ use crate::domain::{
 };
 use crate::error::{Error, Result, ShortLine};
 use crate::traits::{
-    ExpiredBatch, HoldConversion, HoldPlacement, IdempotencyRecord, OrderPlacement, OrderQuery,
-    OutboxBacklog, Page, Placed, PlannedLine, Reroute,
+    CancellationBacklog, ExpiredBatch, HoldConversion, HoldPlacement, IdempotencyRecord,
+    OrderPlacement, OrderQuery, OutboxBacklog, Page, Placed, PlannedLine, Reroute,
 };
 
 type StockKey = (VendorId, VendorSku);
@@ -38,6 +38,14 @@ impl OutboxEntry {
     }
 }
 
+/// A cancellation at a vendor that the vendor has not confirmed yet.
+#[derive(Debug, Clone, Copy)]
+struct PendingCancellation {
+    order: OrderId,
+    killed_at: OffsetDateTime,
+    queued_at: OffsetDateTime,
+}
+
 #[derive(Debug, Default)]
 pub(super) struct StockState {
     vendors: BTreeMap<VendorId, Vendor>,
@@ -54,6 +62,8 @@ pub(super) struct StockState {
     outbox: BTreeMap<MessageId, OutboxEntry>,
     /// The stock rows holding units for each dead vendor key.
     cancelling: HashMap<(VendorId, String), Vec<StockKey>>,
+    /// Every dead vendor key whose cancellation no vendor has confirmed yet.
+    pending_cancellations: BTreeMap<(VendorId, String), PendingCancellation>,
     /// Every order's status changes, logged with them.
     pub(super) event_log: EventLogState,
     /// How far the webhook dispatcher has read `event_log`.
@@ -494,6 +504,7 @@ impl StockState {
         if held_before {
             self.hold_for_cancellation(&before, &dead);
         }
+        self.note_pending_cancellations(next.id, &dead, transition.at);
         self.write_outbox(outbox.to_vec());
         self.write_outbox(cancellations);
         self.put_order(next.clone());
@@ -519,7 +530,74 @@ impl StockState {
         }
     }
 
+    /// Keeps each dead key a pending cancellation until its vendor confirms it.
+    fn note_pending_cancellations(
+        &mut self,
+        order: OrderId,
+        dead: &[VendorKey],
+        at: OffsetDateTime,
+    ) {
+        for key in dead {
+            self.pending_cancellations
+                .entry((key.vendor.clone(), key.key.clone()))
+                .or_insert(PendingCancellation {
+                    order,
+                    killed_at: at,
+                    queued_at: at,
+                });
+        }
+    }
+
+    pub(super) fn requeue_cancellations(
+        &mut self,
+        queued_before: OffsetDateTime,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<u32> {
+        let mut due: Vec<((VendorId, String), PendingCancellation)> = self
+            .pending_cancellations
+            .iter()
+            .filter(|(_, pending)| pending.queued_at <= queued_before)
+            .map(|(key, pending)| (key.clone(), *pending))
+            .collect();
+        due.sort_by_key(|(_, pending)| pending.queued_at);
+        due.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let mut messages = Vec::with_capacity(due.len());
+        for ((vendor, key), pending) in &due {
+            let dead = VendorKey {
+                vendor: vendor.clone(),
+                key: key.clone(),
+            };
+            messages.push(OutboxMessage::vendor_cancellation(
+                pending.order,
+                &dead,
+                pending.killed_at,
+                now,
+            )?);
+        }
+        for (key, _) in &due {
+            if let Some(pending) = self.pending_cancellations.get_mut(key) {
+                pending.queued_at = now;
+            }
+        }
+        self.write_outbox(messages);
+        Ok(u32::try_from(due.len()).unwrap_or(u32::MAX))
+    }
+
+    pub(super) fn cancellation_backlog(&self) -> CancellationBacklog {
+        CancellationBacklog {
+            pending: self.pending_cancellations.len() as u64,
+            oldest_killed_at: self
+                .pending_cancellations
+                .values()
+                .map(|pending| pending.killed_at)
+                .min(),
+        }
+    }
+
     pub(super) fn vendor_cancellation_done(&mut self, vendor: &VendorId, key: &str) {
+        self.pending_cancellations
+            .remove(&(vendor.clone(), key.to_owned()));
         let Some(rows) = self.cancelling.remove(&(vendor.clone(), key.to_owned())) else {
             return;
         };
@@ -600,6 +678,7 @@ impl StockState {
         if let Some(before) = before {
             self.hold_for_cancellation(&before, &dead);
         }
+        self.note_pending_cancellations(next.id, &dead, reroute.at);
         if let Some(ledger) = self
             .stock
             .get_mut(&(reroute.vendor.clone(), reroute.sku.clone()))

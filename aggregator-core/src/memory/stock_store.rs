@@ -14,9 +14,9 @@ use crate::domain::{
 };
 use crate::error::Result;
 use crate::traits::{
-    CatalogReads, ExpiredBatch, HoldConversion, HoldPlacement, HoldStore, IdempotencyRecord,
-    OrderEventLog, OrderListing, OrderPlacement, OrderQuery, OrderStore, Outbox, OutboxBacklog,
-    Page, Placed, Reroute, VendorLedger,
+    CancellationBacklog, CatalogReads, ExpiredBatch, HoldConversion, HoldPlacement, HoldStore,
+    IdempotencyRecord, OrderEventLog, OrderListing, OrderPlacement, OrderQuery, OrderStore, Outbox,
+    OutboxBacklog, Page, Placed, Reroute, VendorLedger,
 };
 
 /// A [`StockStore`](crate::traits::StockStore) in process memory: every operation runs under one lock, so each is
@@ -178,6 +178,20 @@ impl OrderStore for InMemoryStockStore {
 
     async fn expire_overdue(&self, now: OffsetDateTime, limit: u32) -> Result<ExpiredBatch> {
         Ok(self.state().expire_overdue(now, limit))
+    }
+
+    async fn requeue_cancellations(
+        &self,
+        queued_before: OffsetDateTime,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<u32> {
+        self.state()
+            .requeue_cancellations(queued_before, now, limit)
+    }
+
+    async fn cancellation_backlog(&self) -> Result<CancellationBacklog> {
+        Ok(self.state().cancellation_backlog())
     }
 }
 

@@ -17,9 +17,9 @@ use crate::domain::{
 };
 use crate::error::Result;
 use crate::traits::{
-    CatalogReads, ExpiredBatch, HoldConversion, HoldPlacement, HoldStore, IdempotencyRecord,
-    OrderEventLog, OrderListing, OrderPlacement, OrderQuery, OrderStore, Outbox, OutboxBacklog,
-    Page, Placed, Reroute, StockStore, VendorLedger, WebhookStore,
+    CancellationBacklog, CatalogReads, ExpiredBatch, HoldConversion, HoldPlacement, HoldStore,
+    IdempotencyRecord, OrderEventLog, OrderListing, OrderPlacement, OrderQuery, OrderStore, Outbox,
+    OutboxBacklog, Page, Placed, Reroute, StockStore, VendorLedger, WebhookStore,
 };
 
 type Change = (Transition, Vec<OutboxMessage>);
@@ -174,6 +174,22 @@ impl<S: OrderStore + ?Sized> OrderStore for GroupCommit<S> {
 
     async fn expire_overdue(&self, now: OffsetDateTime, limit: u32) -> Result<ExpiredBatch> {
         self.store.expire_overdue(now, limit).await
+    }
+
+    async fn requeue_cancellations(
+        &self,
+        queued_before: OffsetDateTime,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<u32> {
+        // Its messages are not handed over: the relay's polling finds them.
+        self.store
+            .requeue_cancellations(queued_before, now, limit)
+            .await
+    }
+
+    async fn cancellation_backlog(&self) -> Result<CancellationBacklog> {
+        self.store.cancellation_backlog().await
     }
 }
 

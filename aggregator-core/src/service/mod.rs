@@ -33,7 +33,7 @@ pub use config::OrderConfig;
 pub use group_commit::{GroupCommit, group_commit};
 pub use orders::{OrderRequest, OrderService, Scope};
 pub use planning::ItemRequest;
-pub use processor::{OrderProcessor, ProcessOutcome, vendor_key};
+pub use processor::{DEFAULT_PLACEMENT_TIMEOUT, OrderProcessor, ProcessOutcome, vendor_key};
 pub use rate_limiter::{LimiterSource, RateLimiter};
 pub use recent_reads::{RecentReads, Renewing};
 pub use relay::OutboxRelay;
@@ -41,7 +41,7 @@ pub use runners::{
     Settled, ShutdownSignal, ShutdownTrigger, WorkerConfig, run_order_worker, run_periodically,
     settle_order_delivery, shutdown_pair,
 };
-pub use sweeper::Sweeper;
+pub use sweeper::{DEFAULT_CANCELLATION_REQUEUE_AFTER, Sweeper};
 pub use sync::{StockSync, SyncConfig, SyncReport};
 pub use sync_consumer::{SyncConsumer, SyncSettled, run_sync_schedule};
 pub use sync_progress::{SyncProgress, SyncStage, SyncStep};

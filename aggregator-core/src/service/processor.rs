@@ -23,6 +23,20 @@
 //! So any number of handlers may work on one order at once (duplicate deliveries are
 //! normal with an outbox and a broker); only one change per version commits, and every
 //! vendor effect is either in our confirmed order or cancelled.
+//!
+//! # Why a cancellation is never abandoned
+//!
+//! * A handler sends placements of one version only within the placement timeout of
+//!   reading the order ([`OrderProcessor::with_placement_timeout`]); a call still
+//!   running then is dropped and the message retried from a fresh read. So once a key
+//!   has been dead for the timeout, no placement under it is still on its way, but for
+//!   one in transit; a vendor that says it never saw the key is believed only once the
+//!   key has been dead for twice the timeout, and asked again until then.
+//! * Every other refusal of a cancellation is retryable: it is retried through the
+//!   queue's delays and then queued again as a fresh message, for ever.
+//! * The store keeps every cancellation pending until the vendor confirms it, and the
+//!   sweeper queues again those not queued for a while, so one that was dead-lettered
+//!   (a worker that kept dying while holding it) comes back.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,9 +51,10 @@ use crate::domain::{
 use crate::error::{Error, Result};
 use crate::service::allocator::{Taken, plan_line};
 use crate::service::cached_catalog::CachedCatalog;
+use crate::service::telemetry;
 use crate::traits::{
-    CatalogReads, OrderQueue, OrderStore, PlannedAllocation, Reroute, VendorDirectory, VendorOrder,
-    VendorOrderLine, VendorOrderOutcome, VendorShortSku,
+    CancelOutcome, CatalogReads, OrderQueue, OrderStore, PlannedAllocation, Reroute,
+    VendorDirectory, VendorOrder, VendorOrderLine, VendorOrderOutcome, VendorShortSku,
 };
 
 /// How many times one message may re-route lines before the order fails.
@@ -77,8 +92,13 @@ pub struct OrderProcessor {
     clock: Arc<dyn Clock>,
     staleness: StalenessLimit,
     reroute_unavailable_after: Duration,
+    placement_timeout: Duration,
     cached: Option<Arc<CachedCatalog>>,
 }
+
+/// The placement timeout unless set otherwise: see
+/// [`OrderProcessor::with_placement_timeout`].
+pub const DEFAULT_PLACEMENT_TIMEOUT: Duration = Duration::seconds(60);
 
 /// How one round of placements at the order's vendors ended.
 enum Round {
@@ -126,8 +146,23 @@ impl OrderProcessor {
             clock,
             staleness,
             reroute_unavailable_after: Duration::seconds(20),
+            placement_timeout: DEFAULT_PLACEMENT_TIMEOUT,
             cached: None,
         }
+    }
+
+    /// Sends the placements of one version of an order only within `timeout` (60 s by
+    /// default) of reading it: a vendor call still running then is dropped and the
+    /// message retried from a fresh read. A vendor that answers a cancellation with
+    /// "unknown key" is believed once the key has been dead for twice `timeout` (no
+    /// placement under it can still land), and asked again before. Refuses a timeout
+    /// that is not positive.
+    pub fn with_placement_timeout(mut self, timeout: Duration) -> Result<Self> {
+        if !timeout.is_positive() {
+            return Err(Error::invalid("placementTimeout", "must be positive"));
+        }
+        self.placement_timeout = timeout;
+        Ok(self)
     }
 
     /// Also forgets the cached availability of every order it changes.
@@ -168,14 +203,29 @@ impl OrderProcessor {
                 order,
                 vendor,
                 idempotency_key,
+                killed_at,
             } => {
-                self.vendors
-                    .get(vendor)
-                    .map_err(|_| {
-                        Error::permanent(format!("vendor {vendor}"), "no client configured")
-                    })?
-                    .cancel_order(idempotency_key)
-                    .await?;
+                let client = self.vendors.get(vendor).map_err(|_| {
+                    Error::permanent(format!("vendor {vendor}"), "no client configured")
+                })?;
+                let outcome = client.cancel_order(idempotency_key).await;
+                telemetry::vendor_cancellation(vendor, outcome.as_ref().ok().copied());
+                if outcome? == CancelOutcome::UnknownKey {
+                    let killed_at = match killed_at {
+                        Some(at) => *at,
+                        None => self.store.order(*order).await?.updated_at,
+                    };
+                    let believed_from = killed_at + self.placement_timeout * 2;
+                    if self.clock.now() < believed_from {
+                        return Err(Error::transient(
+                            format!("vendor {vendor}"),
+                            format!(
+                                "says it never saw key {idempotency_key}, but a placement \
+                                 under it may still land until {believed_from}; asking again"
+                            ),
+                        ));
+                    }
+                }
                 self.store
                     .vendor_cancellation_done(vendor, idempotency_key)
                     .await?;
@@ -215,6 +265,7 @@ impl OrderProcessor {
                 order,
                 vendor,
                 idempotency_key,
+                ..
             } => {
                 if self.vendors.get(vendor).is_err() || !error.is_retryable() {
                     tracing::error!(
@@ -238,10 +289,12 @@ impl OrderProcessor {
         let mut order = self.store.order(id).await?;
         let mut reroutes = 0;
         for _ in 0..MAX_ROUNDS {
+            // Every way into this loop has just read (or written) `order`.
+            let read_at = tokio::time::Instant::now();
             if order.status != OrderStatus::Reserved {
                 return Ok(ProcessOutcome::AlreadySettled(order.status));
             }
-            let (vendor, short) = match self.place_at_vendors(&order).await? {
+            let (vendor, short) = match self.place_at_vendors(&order, read_at).await? {
                 Round::AllAccepted(placements) => match self.confirm(&order, placements).await? {
                     Moved::Done(confirmed) => return Ok(ProcessOutcome::Confirmed(confirmed)),
                     Moved::Changed(current) => {
@@ -303,9 +356,17 @@ impl OrderProcessor {
         ))
     }
 
-    /// Sends each vendor its part of `order` under this version's key; stops at the
-    /// first vendor that does not accept.
-    async fn place_at_vendors(&self, order: &Order) -> Result<Round> {
+    /// Sends each vendor its part of `order` (as read at `read_at`) under this version's
+    /// key; stops at the first vendor that does not accept. Sends nothing past the
+    /// placement timeout from `read_at` (a retryable error: read the order again).
+    async fn place_at_vendors(
+        &self,
+        order: &Order,
+        read_at: tokio::time::Instant,
+    ) -> Result<Round> {
+        let timeout = std::time::Duration::try_from(self.placement_timeout)
+            .map_err(|e| Error::invalid("placementTimeout", e.to_string()))?;
+        let deadline = read_at + timeout;
         let mut accepted = Vec::new();
         for (vendor, allocations) in order.allocations_by_vendor() {
             let client = self.vendors.get(&vendor).map_err(|_| {
@@ -322,7 +383,20 @@ impl OrderProcessor {
                     })
                     .collect(),
             };
-            match client.place_order(&request).await {
+            let sent = tokio::time::timeout_at(deadline, client.place_order(&request)).await;
+            let Ok(answer) = sent else {
+                // Past the timeout nothing more goes out under this version's keys;
+                // the message comes back and starts from a fresh read.
+                return Err(Error::transient(
+                    format!("vendor {vendor}"),
+                    format!(
+                        "order {} read more than {} s ago; placing again from a fresh read",
+                        order.id,
+                        self.placement_timeout.whole_seconds()
+                    ),
+                ));
+            };
+            match answer {
                 Ok(VendorOrderOutcome::Accepted {
                     vendor_order_id,
                     confirmed_at,

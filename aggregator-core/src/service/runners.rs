@@ -157,7 +157,9 @@ fn describe(outcome: &ProcessOutcome) -> String {
 /// Handles one `order_queue` delivery with `processor` and settles it: ack when done;
 /// retry a retryable failure; on the last attempt, or for a failure that will not pass,
 /// give the message up first (the order fails with its units released, a cancellation
-/// is queued again) and only then dead-letter it. An error means the delivery could not
+/// is queued again) and only then dead-letter it. A `ProcessOrder` handed out for the
+/// last time before the broker's delivery limit (every consumer before died holding
+/// it) is given up at once, without handling it. An error means the delivery could not
 /// be settled (the give-up failed, or the queue did) and will be redelivered. Every
 /// delivery is counted under its outcome ([`telemetry::WORKER_MESSAGES`]).
 pub async fn settle_order_delivery(
@@ -182,6 +184,26 @@ async fn settle(processor: &OrderProcessor, delivery: Delivery) -> Result<Settle
             return Ok(Settled::DeadLettered(reason));
         }
     };
+    if delivery.final_hand_out && matches!(message, OrderMessage::ProcessOrder { .. }) {
+        // Every consumer before this one died holding the message, and the broker
+        // dead-letters it by itself if this one does too: fail the order now (its
+        // cancellations written with the change) rather than leave it reserved until
+        // the sweeper expires it.
+        let reason = "handed out as often as the queue's delivery limit allows; every \
+                      consumer died holding it"
+            .to_owned();
+        let error = Error::permanent("order_queue", reason.clone());
+        match processor.give_up(&message, &error).await {
+            Ok(_) => {
+                delivery.dead_letter(&reason).await?;
+                return Ok(Settled::DeadLettered(reason));
+            }
+            Err(give_up) => {
+                tokio::time::sleep(GIVE_UP_FAILED_PAUSE).await;
+                return Err(give_up);
+            }
+        }
+    }
     let error = match processor.handle(&message).await {
         Ok(outcome) => {
             delivery.ack().await?;

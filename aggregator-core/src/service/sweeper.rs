@@ -1,5 +1,6 @@
-//! The sweeper step: expire orders and holds whose reservation ran out, and forget
-//! order events past their retention.
+//! The sweeper step: expire orders and holds whose reservation ran out, queue again the
+//! cancellations at vendors that have waited too long, and forget order events past
+//! their retention.
 
 use std::sync::Arc;
 
@@ -19,7 +20,14 @@ pub struct Sweeper {
     clock: Arc<dyn Clock>,
     batch_size: u32,
     event_log: Option<(Arc<dyn OrderEventLog>, Duration)>,
+    requeue_cancellations_after: Duration,
 }
+
+/// How long a pending cancellation waits after it was last queued before the sweeper
+/// queues it again, unless set otherwise: longer than a message's whole retry policy
+/// (about two and a half minutes by default), after which the worker queues it again
+/// itself.
+pub const DEFAULT_CANCELLATION_REQUEUE_AFTER: Duration = Duration::minutes(10);
 
 impl Sweeper {
     /// A sweeper over `store` expiring at most `batch_size` items per store call.
@@ -32,7 +40,46 @@ impl Sweeper {
             clock,
             batch_size,
             event_log: None,
+            requeue_cancellations_after: DEFAULT_CANCELLATION_REQUEUE_AFTER,
         })
+    }
+
+    /// Queues again, on every run, each cancellation at a vendor still pending `after`
+    /// its last queueing (10 minutes by default), so one whose message died in a
+    /// dead-letter queue is never abandoned. Refuses a duration that is not positive.
+    pub fn with_cancellation_requeue_after(mut self, after: Duration) -> Result<Self> {
+        if !after.is_positive() {
+            return Err(Error::invalid(
+                "cancellationRequeueAfter",
+                "must be positive",
+            ));
+        }
+        self.requeue_cancellations_after = after;
+        Ok(self)
+    }
+
+    /// Queues again every cancellation pending past its requeue time; answers how many.
+    pub async fn requeue_cancellations(&self) -> Result<u64> {
+        let now = self.clock.now();
+        let before = now - self.requeue_cancellations_after;
+        let mut requeued = 0_u64;
+        loop {
+            let batch = self
+                .store
+                .requeue_cancellations(before, now, self.batch_size)
+                .await?;
+            requeued += u64::from(batch);
+            if batch < self.batch_size {
+                if requeued > 0 {
+                    tracing::warn!(
+                        requeued,
+                        "cancellations at vendors pending too long; queued again"
+                    );
+                    super::telemetry::cancellations_requeued(requeued);
+                }
+                return Ok(requeued);
+            }
+        }
     }
 
     /// Also forgets, on every run, the order events of `log` older than `retention`
@@ -67,10 +114,12 @@ impl Sweeper {
     }
 
     /// Expires everything overdue now, batch after batch, and says what it expired;
-    /// then prunes old order events (see [`Sweeper::with_event_retention`]). Safe to run
+    /// then queues again the cancellations pending too long (see
+    /// [`Sweeper::with_cancellation_requeue_after`]) and prunes old order events (see [`Sweeper::with_event_retention`]). Safe to run
     /// in several processes at once: each item expires exactly once.
     pub async fn run_once(&self) -> Result<ExpiredBatch> {
         let expired = self.expire_overdue().await?;
+        self.requeue_cancellations().await?;
         let pruned = self.prune_events().await?;
         if pruned > 0 {
             tracing::debug!(pruned, "order events past their retention forgotten");

@@ -22,6 +22,11 @@ pub const EXPIRED: &str = "aggregator_expired_total";
 pub const STOCK_SYNCS: &str = "aggregator_stock_syncs_total";
 /// Time a stock sync of one vendor took, by `vendor`.
 pub const STOCK_SYNC_DURATION: &str = "aggregator_stock_sync_duration_seconds";
+/// Pending cancellations at vendors the sweeper queued again.
+pub const CANCELLATIONS_REQUEUED: &str = "aggregator_cancellations_requeued_total";
+/// Answers of vendors to our cancellations, by `vendor` and `outcome` (`cancelled`,
+/// `unknown_key`, or `refused` for any error, which is retried).
+pub const VENDOR_CANCELLATIONS: &str = "aggregator_vendor_cancellations_total";
 
 /// The bucket bounds that suit [`BATCH_SIZE`] (powers of two up to the largest batch).
 pub const BATCH_SIZE_BUCKETS: [f64; 11] = [
@@ -82,6 +87,14 @@ pub fn describe() {
     );
     metrics::describe_counter!(EXPIRED, "Orders and holds the sweeper expired, by kind.");
     metrics::describe_counter!(STOCK_SYNCS, "Stock syncs by vendor and outcome.");
+    metrics::describe_counter!(
+        CANCELLATIONS_REQUEUED,
+        "Cancellations at vendors pending so long that the sweeper queued them again."
+    );
+    metrics::describe_counter!(
+        VENDOR_CANCELLATIONS,
+        "Vendors' answers to our cancellations, by vendor and outcome (refused ones are retried)."
+    );
     metrics::describe_histogram!(
         STOCK_SYNC_DURATION,
         metrics::Unit::Seconds,
@@ -117,4 +130,21 @@ pub(crate) fn stock_synced(vendor: &VendorId, applied: bool, took: Duration) {
     let vendor = vendor.to_string();
     metrics::counter!(STOCK_SYNCS, "vendor" => vendor.clone(), "outcome" => outcome).increment(1);
     metrics::histogram!(STOCK_SYNC_DURATION, "vendor" => vendor).record(took.as_secs_f64());
+}
+
+pub(crate) fn vendor_cancellation(
+    vendor: &VendorId,
+    outcome: Option<crate::traits::CancelOutcome>,
+) {
+    let outcome = match outcome {
+        Some(crate::traits::CancelOutcome::Cancelled) => "cancelled",
+        Some(crate::traits::CancelOutcome::UnknownKey) => "unknown_key",
+        None => "refused",
+    };
+    metrics::counter!(VENDOR_CANCELLATIONS, "vendor" => vendor.to_string(), "outcome" => outcome)
+        .increment(1);
+}
+
+pub(crate) fn cancellations_requeued(count: u64) {
+    metrics::counter!(CANCELLATIONS_REQUEUED).increment(count);
 }

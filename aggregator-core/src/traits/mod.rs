@@ -25,12 +25,13 @@ pub use order_queue::{
 pub use order_store::OrderStore;
 pub use outbox::{Outbox, OutboxBacklog};
 pub use stock_store::{
-    ExpiredBatch, HoldConversion, HoldLimits, HoldPlacement, IdempotencyRecord, OrderPlacement,
-    OrderQuery, Page, Placed, PlannedAllocation, PlannedLine, Reroute, StockStore,
+    CancellationBacklog, ExpiredBatch, HoldConversion, HoldLimits, HoldPlacement,
+    IdempotencyRecord, OrderPlacement, OrderQuery, Page, Placed, PlannedAllocation, PlannedLine,
+    Reroute, StockStore,
 };
 pub use vendor_client::{
-    StockPage, VendorClient, VendorDirectory, VendorInfo, VendorOrder, VendorOrderLine,
-    VendorOrderOutcome, VendorShortSku,
+    CancelOutcome, StockPage, VendorClient, VendorDirectory, VendorInfo, VendorOrder,
+    VendorOrderLine, VendorOrderOutcome, VendorShortSku,
 };
 pub use vendor_ledger::VendorLedger;
 pub use webhook_store::WebhookStore;

@@ -163,6 +163,10 @@ pub struct Delivery {
     pub last_error: Option<String>,
     /// How many attempts the queue's retry policy gives a message in all.
     pub max_attempts: u32,
+    /// True when the broker will dead-letter the message by itself if this delivery is
+    /// not settled either (it was handed out as often as the queue's delivery limit
+    /// allows, every consumer before dying or dropping it).
+    pub final_hand_out: bool,
     settler: Box<dyn DeliverySettler>,
 }
 
@@ -183,8 +187,16 @@ impl Delivery {
             redelivered,
             last_error,
             max_attempts,
+            final_hand_out: false,
             settler,
         }
+    }
+
+    /// Marks this delivery as the last the broker makes before it dead-letters the
+    /// message by itself; for backends whose queues have a delivery limit.
+    pub fn with_final_hand_out(mut self, final_hand_out: bool) -> Self {
+        self.final_hand_out = final_hand_out;
+        self
     }
 
     /// True when this is the message's last attempt: a [`Delivery::retry`] would

@@ -8,7 +8,8 @@ use time::OffsetDateTime;
 use crate::domain::{CustomerId, Order, OrderId, OutboxMessage, Transition, VendorId};
 use crate::error::Result;
 use crate::traits::{
-    ExpiredBatch, IdempotencyRecord, OrderListing, OrderPlacement, Placed, Reroute,
+    CancellationBacklog, ExpiredBatch, IdempotencyRecord, OrderListing, OrderPlacement, Placed,
+    Reroute,
 };
 
 /// Orders, the units they reserve, and their expiry; listing them is the
@@ -28,6 +29,10 @@ use crate::traits::{
 ///   allocated under each key counted in `confirmed_not_yet_reported` until
 ///   [`OrderStore::vendor_cancellation_done`] is called for it: a vendor may hold them
 ///   until it cancels.
+/// * Every key a change kills (a confirmed order's too) stays a pending cancellation,
+///   written with the change, until [`OrderStore::vendor_cancellation_done`]; pending
+///   cancellations not queued for a while are queued again by
+///   [`OrderStore::requeue_cancellations`], so none is ever abandoned.
 #[async_trait]
 pub trait OrderStore: OrderListing + Send + Sync + Debug + 'static {
     /// Places an order: reserves every planned allocation, prices it from the catalog
@@ -86,8 +91,23 @@ pub trait OrderStore: OrderListing + Send + Sync + Debug + 'static {
 
     /// The vendor confirmed that the order under `key` is cancelled (or that it never
     /// had one): the units held for that key since the change that killed it are free
-    /// again. A key held for nothing changes nothing.
+    /// again, and the cancellation is no longer pending. A key held for nothing changes
+    /// nothing.
     async fn vendor_cancellation_done(&self, vendor: &VendorId, key: &str) -> Result<()>;
+
+    /// Queues again, oldest first, up to `limit` pending cancellations last queued at
+    /// or before `queued_before`: writes a `CancelAtVendor` outbox message for each (with
+    /// the time its key was killed) and marks it queued at `now`, in one atomic step.
+    /// Answers how many. Several sweepers at once never queue one twice in one round.
+    async fn requeue_cancellations(
+        &self,
+        queued_before: OffsetDateTime,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<u32>;
+
+    /// How many cancellations are pending, and since when.
+    async fn cancellation_backlog(&self) -> Result<CancellationBacklog>;
 
     /// Expires up to `limit` orders and holds whose deadline is at or before `now`,
     /// releasing their units exactly once (and writing the cancellations an order's

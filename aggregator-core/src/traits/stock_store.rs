@@ -253,6 +253,15 @@ pub struct Page<T> {
     pub total: u64,
 }
 
+/// The cancellations at vendors that no vendor has confirmed yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CancellationBacklog {
+    /// Vendor keys whose cancellation is pending.
+    pub pending: u64,
+    /// When the change that killed the oldest of them committed (our clock).
+    pub oldest_killed_at: Option<OffsetDateTime>,
+}
+
 /// What one sweeper batch expired.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ExpiredBatch {

@@ -89,6 +89,16 @@ pub enum VendorOrderOutcome {
     KeyCancelled,
 }
 
+/// How a vendor answered a cancellation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The order under the key is cancelled (now or before): done.
+    Cancelled,
+    /// The vendor says it never saw the key. Believe it only once no placement under
+    /// the key can still reach the vendor; until then, ask again.
+    UnknownKey,
+}
+
 /// One vendor's API.
 ///
 /// What every implementation guarantees: `place_order` with the same idempotency key
@@ -113,10 +123,11 @@ pub trait VendorClient: Send + Sync + Debug + 'static {
     /// Places our order (idempotent by its key).
     async fn place_order(&self, order: &VendorOrder) -> Result<VendorOrderOutcome>;
 
-    /// Cancels the order placed with `idempotency_key` (idempotent; a key the vendor
-    /// never saw is fine). Once cancelled, placing again with the same key must not
-    /// answer `Accepted`.
-    async fn cancel_order(&self, idempotency_key: &str) -> Result<()>;
+    /// Cancels the order placed with `idempotency_key` (idempotent). Once cancelled,
+    /// placing again with the same key must not answer `Accepted`. A vendor that keeps
+    /// no record of a key it never saw says so with [`CancelOutcome::UnknownKey`]; any
+    /// other refusal is a retryable error, since a cancellation must never be abandoned.
+    async fn cancel_order(&self, idempotency_key: &str) -> Result<CancelOutcome>;
 
     /// Where the client's circuit breaker stands, for clients that keep one; `None`
     /// for those that do not.
@@ -144,7 +155,7 @@ macro_rules! forward_vendor_client {
             async fn place_order(&self, order: &VendorOrder) -> Result<VendorOrderOutcome> {
                 (**self).place_order(order).await
             }
-            async fn cancel_order(&self, idempotency_key: &str) -> Result<()> {
+            async fn cancel_order(&self, idempotency_key: &str) -> Result<CancelOutcome> {
                 (**self).cancel_order(idempotency_key).await
             }
             fn breaker_state(&self) -> Option<BreakerState> {

@@ -410,6 +410,7 @@ async fn cancelling_a_confirmed_order_queues_vendor_cancellations() {
             order: placed.order.id,
             vendor: super::support::vendor("VendorA"),
             idempotency_key: placed.order.vendor_key(&super::support::vendor("VendorA")),
+            killed_at: Some(world.clock.now()),
         })
     );
 }

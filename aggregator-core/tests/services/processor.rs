@@ -338,13 +338,14 @@ async fn a_cancel_that_wins_the_race_cancels_the_vendor_order_through_its_outbox
     a.expect_cancel_order()
         .with(eq(queued[0].1.clone()))
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_| Ok(aggregator_core::traits::CancelOutcome::Cancelled));
     let worker = processor(&world, vec![a]);
     worker
         .handle(&OrderMessage::CancelAtVendor {
             order: order_id,
             vendor: super::support::vendor("VendorA"),
             idempotency_key: queued[0].1.clone(),
+            killed_at: None,
         })
         .await
         .expect("cancelled at the vendor");
@@ -547,6 +548,7 @@ async fn a_cancellation_out_of_attempts_is_queued_again_while_its_vendor_is_conf
         order: aggregator_core::domain::OrderId::new(),
         vendor: super::support::vendor("VendorA"),
         idempotency_key: "key-1".into(),
+        killed_at: None,
     };
     assert_eq!(
         worker
@@ -569,6 +571,7 @@ async fn a_cancellation_out_of_attempts_is_queued_again_while_its_vendor_is_conf
         order: aggregator_core::domain::OrderId::new(),
         vendor: super::support::vendor("Nobody"),
         idempotency_key: "key-2".into(),
+        killed_at: None,
     };
     assert_eq!(
         worker
@@ -587,12 +590,13 @@ async fn cancel_at_vendor_messages_call_the_vendor_by_key() {
     a.expect_cancel_order()
         .with(eq("key-1"))
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_| Ok(aggregator_core::traits::CancelOutcome::Cancelled));
     let worker = processor(&world, vec![a]);
     let message = OrderMessage::CancelAtVendor {
         order: aggregator_core::domain::OrderId::new(),
         vendor: super::support::vendor("VendorA"),
         idempotency_key: "key-1".into(),
+        killed_at: None,
     };
     assert_eq!(
         worker.handle(&message).await.expect("cancelled"),
@@ -602,6 +606,7 @@ async fn cancel_at_vendor_messages_call_the_vendor_by_key() {
         order: aggregator_core::domain::OrderId::new(),
         vendor: super::support::vendor("Nobody"),
         idempotency_key: "key-2".into(),
+        killed_at: None,
     };
     assert!(matches!(
         worker.handle(&unknown).await,
@@ -732,4 +737,182 @@ async fn an_unreachable_vendor_with_no_alternative_is_waited_for_not_failed() {
     assert!(error.is_retryable());
     let order = world.store.order(placed.order.id).await.expect("order");
     assert_eq!((order.status, order.version), (OrderStatus::Reserved, 1));
+}
+
+/// Cancels a freshly placed order for one laptop and answers the `CancelAtVendor` message
+/// its cancel wrote (for VendorA).
+async fn cancelled_order_message(world: &World) -> OrderMessage {
+    let placed = world
+        .orders()
+        .place(&request("c1", &[("LAPTOP-001", 1)]), None)
+        .await
+        .expect("placed");
+    world
+        .orders()
+        .cancel(placed.order.id, "", &Scope::All)
+        .await
+        .expect("cancelled");
+    let claimed = world
+        .store
+        .claim_outbox(world.later(86_400), time::Duration::seconds(30), 10_000)
+        .await
+        .expect("claim");
+    claimed
+        .iter()
+        .filter_map(|m| m.message.decode::<OrderMessage>().ok())
+        .find(|m| matches!(m, OrderMessage::CancelAtVendor { .. }))
+        .expect("a cancellation was written with the cancel")
+}
+
+/// A vendor that says it never saw a key is believed only once no placement under the
+/// key can still land (twice the placement timeout after the key died); before that
+/// the cancellation is asked again, and it stays pending.
+#[tokio::test]
+async fn an_unknown_key_is_believed_only_once_no_placement_under_it_can_land() {
+    let world = World::new(1, 0, 0).await;
+    let message = cancelled_order_message(&world).await;
+    let mut a = mock_vendor("VendorA");
+    a.expect_cancel_order()
+        .times(2)
+        .returning(|_| Ok(aggregator_core::traits::CancelOutcome::UnknownKey));
+    let worker = processor(&world, vec![a])
+        .with_placement_timeout(time::Duration::seconds(60))
+        .expect("timeout");
+    let early = worker.handle(&message).await;
+    assert!(
+        matches!(early, Err(ref error) if error.is_retryable()),
+        "asked again while a placement may still land: {early:?}"
+    );
+    let backlog = world.store.cancellation_backlog().await.expect("backlog");
+    assert_eq!(backlog.pending, 1, "still pending");
+    world.clock.advance(time::Duration::seconds(121));
+    assert_eq!(
+        worker.handle(&message).await.expect("believed now"),
+        ProcessOutcome::CancelledAtVendor
+    );
+    let backlog = world.store.cancellation_backlog().await.expect("backlog");
+    assert_eq!(backlog.pending, 0, "done");
+    assert!(
+        processor(&world, vec![])
+            .with_placement_timeout(time::Duration::ZERO)
+            .is_err()
+    );
+}
+
+/// Any refusal of a cancellation is retryable, so it goes through the queue's delays
+/// and then is queued again: never dead-lettered while its vendor is configured.
+#[tokio::test]
+async fn a_refused_cancellation_is_asked_again_and_never_given_up() {
+    let world = World::new(1, 0, 0).await;
+    let message = cancelled_order_message(&world).await;
+    let mut a = mock_vendor("VendorA");
+    a.expect_cancel_order().times(1).returning(|_| {
+        Err(Error::transient(
+            "vendor VendorA",
+            "cancellation refused: HTTP 422",
+        ))
+    });
+    let worker = processor(&world, vec![a]);
+    let error = worker
+        .handle(&message)
+        .await
+        .expect_err("refused this time");
+    assert!(error.is_retryable());
+    assert_eq!(
+        worker.give_up(&message, &error).await,
+        Ok(true),
+        "queued again"
+    );
+    assert_eq!(queued(&world).await, vec![message]);
+    let backlog = world.store.cancellation_backlog().await.expect("backlog");
+    assert_eq!(backlog.pending, 1, "pending until the vendor confirms");
+}
+
+/// A handler sends nothing past the placement timeout from its read of the order: a
+/// vendor call still running then is dropped, and the message comes back to start
+/// from a fresh read.
+#[tokio::test(start_paused = true)]
+async fn a_placement_past_the_placement_timeout_is_dropped_and_retried() {
+    let world = World::new(1, 0, 0).await;
+    let placed = world
+        .orders()
+        .place(&request("c1", &[("LAPTOP-001", 1)]), None)
+        .await
+        .expect("placed");
+    let mut a = mock_vendor("VendorA");
+    // The vendor answers only after two minutes: the call is dropped before.
+    a.expect_place_order().never();
+    let slow = SlowVendor {
+        inner: Arc::new(a),
+        delay: std::time::Duration::from_secs(120),
+    };
+    let directory: VendorDirectory = [Arc::new(slow) as Arc<dyn VendorClient>]
+        .into_iter()
+        .collect();
+    let worker = OrderProcessor::new(
+        world.dyn_store(),
+        world.dyn_store(),
+        directory,
+        Arc::new(world.queue.clone()),
+        world.clock(),
+        StalenessLimit::DEFAULT,
+    )
+    .with_placement_timeout(time::Duration::seconds(60))
+    .expect("timeout");
+    let started = tokio::time::Instant::now();
+    let error = worker
+        .handle(&OrderMessage::ProcessOrder {
+            order: placed.order.id,
+        })
+        .await
+        .expect_err("dropped at the timeout");
+    assert!(error.is_retryable(), "{error}");
+    assert!(error.to_string().contains("fresh read"), "{error}");
+    assert_eq!(
+        started.elapsed(),
+        std::time::Duration::from_secs(60),
+        "nothing is sent past the timeout"
+    );
+    let order = world.store.order(placed.order.id).await.expect("order");
+    assert_eq!(order.status, OrderStatus::Reserved, "left for the retry");
+}
+
+/// A vendor client that waits `delay` before each placement.
+#[derive(Debug)]
+struct SlowVendor {
+    inner: Arc<MockVendor>,
+    delay: std::time::Duration,
+}
+
+#[async_trait::async_trait]
+impl VendorClient for SlowVendor {
+    fn vendor(&self) -> &aggregator_core::domain::VendorId {
+        self.inner.vendor()
+    }
+    async fn health(&self) -> aggregator_core::Result<()> {
+        self.inner.health().await
+    }
+    async fn info(&self) -> aggregator_core::Result<aggregator_core::traits::VendorInfo> {
+        self.inner.info().await
+    }
+    async fn stock_page(
+        &self,
+        page: u32,
+        limit: u32,
+    ) -> aggregator_core::Result<aggregator_core::traits::StockPage> {
+        self.inner.stock_page(page, limit).await
+    }
+    async fn place_order(
+        &self,
+        order: &aggregator_core::traits::VendorOrder,
+    ) -> aggregator_core::Result<VendorOrderOutcome> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.place_order(order).await
+    }
+    async fn cancel_order(
+        &self,
+        key: &str,
+    ) -> aggregator_core::Result<aggregator_core::traits::CancelOutcome> {
+        self.inner.cancel_order(key).await
+    }
 }

@@ -289,3 +289,64 @@ async fn the_last_attempt_gives_up_before_dead_lettering_and_a_failed_give_up_co
         1
     );
 }
+
+/// A `ProcessOrder` handed out for the last time before the broker's delivery limit
+/// (every consumer before died holding it) fails its order at once, with its units
+/// released and its cancellations written, and is dead-lettered: the order does not
+/// wait for the sweeper.
+#[tokio::test]
+async fn a_final_hand_out_fails_its_order_at_once() {
+    use aggregator_core::service::{Settled, settle_order_delivery};
+
+    let world = World::new(5, 0, 0).await;
+    let placed = world
+        .orders()
+        .place(&request("c1", &[("LAPTOP-001", 1)]), None)
+        .await
+        .expect("placed");
+    let queue: Arc<dyn OrderQueue> = Arc::new(world.queue.clone());
+    let mut vendor = mock_vendor("VendorA");
+    vendor.expect_place_order().never();
+    let directory: VendorDirectory = [Arc::new(vendor) as Arc<dyn VendorClient>]
+        .into_iter()
+        .collect();
+    let processor = OrderProcessor::new(
+        world.dyn_store(),
+        world.dyn_store(),
+        directory,
+        queue.clone(),
+        world.clock(),
+        StalenessLimit::DEFAULT,
+    );
+    let message = Message::json(&OrderMessage::ProcessOrder {
+        order: placed.order.id,
+    })
+    .expect("message");
+    queue
+        .publish(QueueName::Orders, &message)
+        .await
+        .expect("publish");
+    let mut subscription = queue.subscribe(QueueName::Orders, 1).await.expect("sub");
+    let delivery = subscription
+        .next()
+        .await
+        .expect("delivery")
+        .with_final_hand_out(true);
+    assert!(matches!(
+        settle_order_delivery(&processor, delivery).await,
+        Ok(Settled::DeadLettered(reason)) if reason.contains("delivery limit")
+    ));
+    let order = world.store.order(placed.order.id).await.expect("order");
+    assert_eq!(order.status, OrderStatus::Failed);
+    assert_eq!(world.reserved("VendorA", "LAPTOP-a-001"), 0);
+    assert_eq!(
+        world
+            .store
+            .cancellation_backlog()
+            .await
+            .expect("backlog")
+            .pending,
+        1,
+        "its vendor key's cancellation is pending"
+    );
+}

@@ -39,7 +39,7 @@ mockall::mock! {
         async fn info(&self) -> Result<VendorInfo>;
         async fn stock_page(&self, page: u32, limit: u32) -> Result<StockPage>;
         async fn place_order(&self, order: &VendorOrder) -> Result<VendorOrderOutcome>;
-        async fn cancel_order(&self, idempotency_key: &str) -> Result<()>;
+        async fn cancel_order(&self, idempotency_key: &str) -> Result<aggregator_core::traits::CancelOutcome>;
     }
 }
 
@@ -287,6 +287,19 @@ impl OrderStore for FaultyStore {
     }
     async fn expire_overdue(&self, now: OffsetDateTime, limit: u32) -> Result<ExpiredBatch> {
         self.inner.expire_overdue(now, limit).await
+    }
+    async fn requeue_cancellations(
+        &self,
+        queued_before: OffsetDateTime,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<u32> {
+        self.inner
+            .requeue_cancellations(queued_before, now, limit)
+            .await
+    }
+    async fn cancellation_backlog(&self) -> Result<aggregator_core::traits::CancellationBacklog> {
+        self.inner.cancellation_backlog().await
     }
 }
 

@@ -111,8 +111,8 @@ impl VendorClient for SlowFeed {
             "not asked in these tests",
         ))
     }
-    async fn cancel_order(&self, _key: &str) -> Result<()> {
-        Ok(())
+    async fn cancel_order(&self, _key: &str) -> Result<aggregator_core::traits::CancelOutcome> {
+        Ok(aggregator_core::traits::CancelOutcome::Cancelled)
     }
 }
 

@@ -1,6 +1,6 @@
 //! [`SystemGauges`]: what the system holds right now (orders by status, queue depths, the
-//! outbox backlog, vendors' sync age, health and breakers, cache reads), read at scrape
-//! time into a [`Telemetry`].
+//! outbox backlog, pending cancellations at vendors, vendors' sync age, health and
+//! breakers, cache reads), read at scrape time into a [`Telemetry`].
 
 use std::sync::Arc;
 
@@ -22,6 +22,10 @@ pub const QUEUE_MESSAGES: &str = "aggregator_queue_messages";
 pub const OUTBOX_MESSAGES: &str = "aggregator_outbox_messages";
 /// Age of the oldest unpublished outbox message.
 pub const OUTBOX_OLDEST_AGE: &str = "aggregator_outbox_oldest_age_seconds";
+/// Cancellations at vendors that no vendor has confirmed yet.
+pub const CANCELLATIONS_PENDING: &str = "aggregator_vendor_cancellations_pending";
+/// Time since the key of the oldest pending cancellation died.
+pub const CANCELLATIONS_OLDEST_AGE: &str = "aggregator_vendor_cancellations_oldest_age_seconds";
 /// Time since a vendor's last good sync, by `vendor`.
 pub const VENDOR_SYNC_AGE: &str = "aggregator_vendor_sync_age_seconds";
 /// A vendor's health, by `vendor`: 0 healthy, 1 degraded, 2 down.
@@ -69,6 +73,16 @@ impl SystemGauges {
             OUTBOX_OLDEST_AGE,
             Some(Unit::Seconds),
             "Age of the oldest unpublished outbox message (0 when none).",
+        );
+        telemetry.describe_gauge(
+            CANCELLATIONS_PENDING,
+            None,
+            "Cancellations at vendors not yet confirmed by the vendor (retried until they are).",
+        );
+        telemetry.describe_gauge(
+            CANCELLATIONS_OLDEST_AGE,
+            Some(Unit::Seconds),
+            "Time since the oldest pending cancellation's key died (0 when none).",
         );
         telemetry.describe_gauge(
             VENDOR_SYNC_AGE,
@@ -153,6 +167,16 @@ impl SystemGauges {
                     &[],
                     backlog.oldest_age(now).as_seconds_f64(),
                 );
+            }
+            Err(_) => ok = false,
+        }
+        match self.store.cancellation_backlog().await {
+            Ok(backlog) => {
+                t.gauge(CANCELLATIONS_PENDING, &[], as_f64(backlog.pending));
+                let age = backlog
+                    .oldest_killed_at
+                    .map_or(0.0, |at| (now - at).as_seconds_f64().max(0.0));
+                t.gauge(CANCELLATIONS_OLDEST_AGE, &[], age);
             }
             Err(_) => ok = false,
         }

@@ -7,7 +7,7 @@ use aggregator_core::domain::VendorId;
 use aggregator_core::error::{Error, Result};
 use aggregator_core::resilience::{Backoff, BreakerState, CircuitBreaker};
 use aggregator_core::traits::{
-    StockPage, VendorClient, VendorInfo, VendorOrder, VendorOrderOutcome,
+    CancelOutcome, StockPage, VendorClient, VendorInfo, VendorOrder, VendorOrderOutcome,
 };
 use async_trait::async_trait;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
@@ -387,15 +387,26 @@ impl VendorClient for HttpVendorClient {
         .await
     }
 
-    async fn cancel_order(&self, idempotency_key: &str) -> Result<()> {
+    async fn cancel_order(&self, idempotency_key: &str) -> Result<CancelOutcome> {
         let op = format!("POST /orders/{idempotency_key}/cancel");
         self.call(
             &op,
             true,
             |http| http.post(self.url(&["orders", idempotency_key, "cancel"])),
             |answer| {
+                if answer.status == StatusCode::NOT_FOUND {
+                    return Ok(CancelOutcome::UnknownKey);
+                }
                 if !answer.status.is_success() {
-                    return Err(self.refused(&op, &answer));
+                    // A cancellation is never abandoned: any refusal is asked again.
+                    return Err(Judged::Final(Error::transient(
+                        self.component(),
+                        format!(
+                            "{op}: cancellation refused: HTTP {}: {}",
+                            answer.status,
+                            wire::error_summary(&answer.body)
+                        ),
+                    )));
                 }
                 #[derive(serde::Deserialize)]
                 struct Cancelled {
@@ -408,7 +419,7 @@ impl VendorClient for HttpVendorClient {
                         format!("{:?} where \"cancelled\" was expected", cancelled.status),
                     )));
                 }
-                Ok(())
+                Ok(CancelOutcome::Cancelled)
             },
         )
         .await

@@ -216,3 +216,54 @@ async fn an_order_whose_answer_was_lost_is_placed_once_under_retry() {
     assert_eq!(mock.quantity("LAPTOP-a-001"), Some(7), "placed once");
     assert_eq!(mock.orders_placed(), 1);
 }
+
+/// A vendor refusing cancellations (`422`) is a retryable error, never a final one; a
+/// vendor that keeps no record of unknown keys answers `404`, which the client reports
+/// as an unknown key (placements under it still land there); "already cancelled" is
+/// done.
+#[tokio::test]
+async fn cancellation_refusals_are_retryable_and_unknown_keys_are_told_apart() {
+    use aggregator_core::traits::CancelOutcome;
+    let mock = vendor(10).await;
+    mock.set_quantity("LAPTOP-a-001", 5);
+    let vendor = client(quick_config("VendorA", &mock.base_url()));
+    vendor
+        .place_order(&order("k-1", "LAPTOP-a-001", 2))
+        .await
+        .expect("placed");
+    mock.set_faults(Faults {
+        cancel_refusal_status: 422,
+        ..Faults::default()
+    });
+    let refused = vendor.cancel_order("k-1").await.expect_err("refused");
+    assert!(refused.is_retryable(), "{refused}");
+    assert!(refused.to_string().contains("422"), "{refused}");
+    assert_eq!(mock.quantity("LAPTOP-a-001"), Some(3), "nothing cancelled");
+
+    mock.set_faults(Faults {
+        forget_unknown_cancels: true,
+        ..Faults::default()
+    });
+    assert_eq!(
+        vendor.cancel_order("never-sent").await,
+        Ok(CancelOutcome::UnknownKey)
+    );
+    assert!(
+        matches!(
+            vendor
+                .place_order(&order("never-sent", "LAPTOP-a-001", 1))
+                .await,
+            Ok(VendorOrderOutcome::Accepted { .. })
+        ),
+        "such a vendor still takes a late placement under the key"
+    );
+    assert_eq!(
+        vendor.cancel_order("k-1").await,
+        Ok(CancelOutcome::Cancelled)
+    );
+    assert_eq!(
+        vendor.cancel_order("k-1").await,
+        Ok(CancelOutcome::Cancelled),
+        "already cancelled is done"
+    );
+}

@@ -64,8 +64,8 @@ impl VendorClient for AcceptingVendor {
             confirmed_at: self.as_of,
         })
     }
-    async fn cancel_order(&self, _key: &str) -> Result<()> {
-        Ok(())
+    async fn cancel_order(&self, _key: &str) -> Result<aggregator_core::traits::CancelOutcome> {
+        Ok(aggregator_core::traits::CancelOutcome::Cancelled)
     }
 }
 

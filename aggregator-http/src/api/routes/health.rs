@@ -65,15 +65,36 @@ pub(crate) struct Components {
     /// is down).
     #[serde(skip_serializing_if = "Option::is_none")]
     replica: Option<ComponentHealth>,
+    /// Cancellations at vendors that no vendor has confirmed yet (asked again until it
+    /// does); absent when the store cannot say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cancellations: Option<CancellationsView>,
     vendors: Vec<VendorHealthView>,
 }
+
+/// Cancellations at vendors still pending.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CancellationsView {
+    /// `ok`, or `stuck` once the oldest has been pending longer than 15 minutes (the
+    /// system is `degraded` then: a vendor keeps refusing, or no worker runs).
+    status: String,
+    /// How many are pending.
+    pending: u64,
+    /// Seconds since the oldest one's key died (0 when none).
+    oldest_age_seconds: f64,
+}
+
+/// Past this, a pending cancellation makes the system `degraded`.
+const STUCK_CANCELLATION: time::Duration = time::Duration::minutes(15);
 
 /// The system's health.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct HealthReport {
     /// `ok`, `degraded` (something other than the store is down, the read replica is
-    /// bypassed, or a vendor is not healthy; orders still work) or `down` (the store is down).
+    /// bypassed, a vendor is not healthy, or a cancellation at a vendor is stuck; orders
+    /// still work) or `down` (the store is down).
     status: String,
     /// True unless `down`.
     success: bool,
@@ -185,10 +206,31 @@ async fn check(state: &ApiState) -> (StatusCode, HealthReport) {
             detail: Some(detail),
         },
     });
+    let now = time::OffsetDateTime::now_utc();
+    let cancellations =
+        match tokio::time::timeout(PROBE_TIMEOUT, inner.store.cancellation_backlog()).await {
+            Ok(Ok(backlog)) => {
+                let age = backlog.oldest_killed_at.map_or(time::Duration::ZERO, |at| {
+                    (now - at).max(time::Duration::ZERO)
+                });
+                Some(CancellationsView {
+                    status: if age > STUCK_CANCELLATION {
+                        "stuck"
+                    } else {
+                        "ok"
+                    }
+                    .into(),
+                    pending: backlog.pending,
+                    oldest_age_seconds: age.as_seconds_f64(),
+                })
+            }
+            _ => None,
+        };
     let store_down = store.status != "up";
     let degraded = queue.status != "up"
         || cache.status != "up"
         || replica.as_ref().is_some_and(|r| r.status != "up")
+        || cancellations.as_ref().is_some_and(|c| c.status != "ok")
         || vendors.iter().any(|v| v.health != VendorHealth::Healthy);
     let status = if store_down {
         "down"
@@ -205,6 +247,7 @@ async fn check(state: &ApiState) -> (StatusCode, HealthReport) {
             queue,
             cache,
             replica,
+            cancellations,
             vendors: vendors
                 .iter()
                 .map(|v| VendorHealthView {
@@ -214,7 +257,7 @@ async fn check(state: &ApiState) -> (StatusCode, HealthReport) {
                 })
                 .collect(),
         },
-        timestamp: rfc3339(time::OffsetDateTime::now_utc()),
+        timestamp: rfc3339(now),
     };
     let code = if store_down {
         StatusCode::SERVICE_UNAVAILABLE

@@ -89,6 +89,17 @@ impl App {
         .with_cache(catalog.clone())
         .with_listing(order_listing)
         .with_recent_reads(settings.plan_reads_ttl);
+        if settings.confirmation_margin < settings.clock_tolerance {
+            // A report taken before a sale could then prune it (StockLedger's clock notes).
+            return Err(Error::invalid(
+                "confirmationMargin",
+                format!(
+                    "--confirmation-margin ({} ms) must be at least --clock-tolerance ({} ms)",
+                    settings.confirmation_margin.as_millis(),
+                    settings.clock_tolerance.as_millis()
+                ),
+            ));
+        }
         let sync = StockSync::new(
             backends.store.clone(),
             vendors.clone(),
@@ -171,6 +182,7 @@ impl App {
         )
         .with_reroute_unavailable_after(span(self.settings.reroute_unavailable_after)?)?
         .with_placement_timeout(span(self.settings.placement_timeout)?)?
+        .with_clock_tolerance(span(self.settings.clock_tolerance)?)?
         .with_cache(self.catalog.clone()))
     }
 

@@ -197,3 +197,18 @@ async fn an_ops_address_in_use_is_refused_at_start_with_the_setting_named() {
         .expect_err("the port is taken");
     assert!(error.to_string().contains("opsAddr"), "{error}");
 }
+
+/// A confirmation margin smaller than the clock tolerance would let a report taken
+/// before a sale prune it: refused at start, naming the setting.
+#[tokio::test]
+async fn a_confirmation_margin_below_the_clock_tolerance_is_refused_at_start() {
+    let (a, b) = vendors().await;
+    let mut settings = settings(&[&a, &b]);
+    settings.clock_tolerance = std::time::Duration::from_secs(5);
+    settings.confirmation_margin = std::time::Duration::from_secs(1);
+    let error = App::on(settings, memory_backends())
+        .await
+        .expect_err("margin below tolerance");
+    assert!(error.to_string().contains("confirmationMargin"), "{error}");
+    assert!(error.to_string().contains("--clock-tolerance"), "{error}");
+}

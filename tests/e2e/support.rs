@@ -41,6 +41,8 @@ pub(crate) fn settings(vendors: &[&MockVendor]) -> Settings {
         // margin between the two is needed (with one, a sync each second would keep
         // counting a just-confirmed unit twice for a few seconds).
         "AGGREGATOR_CONFIRMATION_MARGIN_MS" => Some("0".into()),
+        // ...and the margin must cover the tolerance, which one clock needs none of.
+        "AGGREGATOR_CLOCK_TOLERANCE_MS" => Some("0".into()),
         _ => None,
     };
     Settings::parse(Vec::new(), env).expect("settings")

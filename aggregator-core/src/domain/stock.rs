@@ -21,20 +21,31 @@
 //!
 //! # Clocks
 //!
-//! Both times compared above are the vendor's: `as_of` comes from its stock feed, the
-//! confirmation time from its order endpoint. Those may be two servers whose clocks
-//! differ a little; the **confirmation margin** is how much the feed's clock may run
-//! ahead of the order endpoint's without a report that was taken before a sale pruning
-//! that sale (which would sell its unit again). A feed that runs behind only makes
-//! pruning later (units stay counted a little longer: never an oversell).
+//! `as_of` comes from the vendor's stock feed; the confirmation time is the **later** of
+//! the vendor's own `confirmedAt` (its order endpoint's clock) and the time our worker
+//! received the confirmation (our clock). A report prunes a confirmation only when its
+//! `as_of` is later than that by more than the **confirmation margin**.
 //!
-//! Our own clock never decides the arithmetic; it is only a sanity bound, applied by the
-//! stock sync before anything reaches the store: a report whose `as_of` lies further
-//! ahead of our clock than the **clock tolerance** is refused whole, because such a row
-//! would pin itself (every later, true report would look older) and prune confirmations
-//! it does not cover. So the assumptions are: a vendor's feed clock is at most the
-//! tolerance ahead of ours, and its feed clock is at most the margin ahead of its order
-//! clock.
+//! Our clock is also a bound on the feed: the stock sync refuses whole a report whose
+//! `as_of` lies further ahead of our clock than the **clock tolerance** (such a row would
+//! pin itself, every later true report looking older, and prune confirmations it does
+//! not cover).
+//!
+//! Why no report taken before a sale can prune that sale: such a report was received
+//! before the confirmation was, so its `as_of` is at most our receive time of the
+//! confirmation plus the tolerance, and the confirmation counts from at least that
+//! receive time. With a margin at least the tolerance, the report is never later than
+//! the confirmation by more than the margin. This holds whatever the vendor's order
+//! endpoint's clock says: one running behind its feed (or behind us) no longer lets an
+//! old report prune a new sale. A `confirmedAt` further from our receive time than the
+//! tolerance is logged and shown per vendor (`aggregator_vendor_order_clock_offset_seconds`).
+//!
+//! The assumptions that remain: our processes' clocks agree within the margin (the
+//! worker that receives a confirmation and the sync that checks a feed may run on two
+//! hosts), the margin is at least the tolerance (both 5 s by default), and a vendor's
+//! feed reflects every sale it confirmed before the feed's `as_of` (the vendor's own
+//! consistency). A feed running behind, or a slow clock anywhere, only makes pruning
+//! later: units stay counted a little longer, never an oversell.
 
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};

@@ -93,6 +93,7 @@ pub struct OrderProcessor {
     staleness: StalenessLimit,
     reroute_unavailable_after: Duration,
     placement_timeout: Duration,
+    clock_tolerance: Duration,
     cached: Option<Arc<CachedCatalog>>,
 }
 
@@ -147,8 +148,21 @@ impl OrderProcessor {
             staleness,
             reroute_unavailable_after: Duration::seconds(20),
             placement_timeout: DEFAULT_PLACEMENT_TIMEOUT,
+            clock_tolerance: Duration::seconds(5),
             cached: None,
         }
+    }
+
+    /// Logs, and shows per vendor, a confirmation whose `confirmedAt` lies further than
+    /// `tolerance` (5 s by default) from the time we received it. (A confirmation counts
+    /// from the later of the two either way; see the clock notes in
+    /// [`crate::domain::StockLedger`]'s module.) Refuses a negative tolerance.
+    pub fn with_clock_tolerance(mut self, tolerance: Duration) -> Result<Self> {
+        if tolerance.is_negative() {
+            return Err(Error::invalid("clockTolerance", "must not be negative"));
+        }
+        self.clock_tolerance = tolerance;
+        Ok(self)
     }
 
     /// Sends the placements of one version of an order only within `timeout` (60 s by
@@ -400,12 +414,27 @@ impl OrderProcessor {
                 Ok(VendorOrderOutcome::Accepted {
                     vendor_order_id,
                     confirmed_at,
-                }) => accepted.push(VendorPlacement {
-                    vendor,
-                    vendor_order_id,
-                    idempotency_key: key,
-                    confirmed_at,
-                }),
+                }) => {
+                    let received_at = self.clock.now();
+                    let offset = confirmed_at - received_at;
+                    telemetry::vendor_order_clock_offset(&vendor, offset);
+                    if offset.abs() > self.clock_tolerance {
+                        tracing::warn!(
+                            %vendor,
+                            offset_ms = offset.whole_milliseconds(),
+                            "the vendor's order clock is off from ours by more than the \
+                             clock tolerance; its confirmations count from our receive time"
+                        );
+                    }
+                    accepted.push(VendorPlacement {
+                        vendor,
+                        vendor_order_id,
+                        idempotency_key: key,
+                        // No report taken before the sale may prune it, whatever the
+                        // vendor's order clock says (see `StockLedger`'s clock notes).
+                        confirmed_at: confirmed_at.max(received_at),
+                    });
+                }
                 Ok(VendorOrderOutcome::Refused { short }) => {
                     return Ok(Round::Refused { vendor, short });
                 }

@@ -22,6 +22,9 @@ pub const EXPIRED: &str = "aggregator_expired_total";
 pub const STOCK_SYNCS: &str = "aggregator_stock_syncs_total";
 /// Time a stock sync of one vendor took, by `vendor`.
 pub const STOCK_SYNC_DURATION: &str = "aggregator_stock_sync_duration_seconds";
+/// The vendor's `confirmedAt` minus our receive time in its last confirmation, by
+/// `vendor` (how far its order endpoint's clock is off from ours, plus transit).
+pub const VENDOR_ORDER_CLOCK_OFFSET: &str = "aggregator_vendor_order_clock_offset_seconds";
 /// Pending cancellations at vendors the sweeper queued again.
 pub const CANCELLATIONS_REQUEUED: &str = "aggregator_cancellations_requeued_total";
 /// Answers of vendors to our cancellations, by `vendor` and `outcome` (`cancelled`,
@@ -87,6 +90,11 @@ pub fn describe() {
     );
     metrics::describe_counter!(EXPIRED, "Orders and holds the sweeper expired, by kind.");
     metrics::describe_counter!(STOCK_SYNCS, "Stock syncs by vendor and outcome.");
+    metrics::describe_gauge!(
+        VENDOR_ORDER_CLOCK_OFFSET,
+        metrics::Unit::Seconds,
+        "The vendor's confirmedAt minus our receive time in its last confirmation, by vendor."
+    );
     metrics::describe_counter!(
         CANCELLATIONS_REQUEUED,
         "Cancellations at vendors pending so long that the sweeper queued them again."
@@ -147,4 +155,9 @@ pub(crate) fn vendor_cancellation(
 
 pub(crate) fn cancellations_requeued(count: u64) {
     metrics::counter!(CANCELLATIONS_REQUEUED).increment(count);
+}
+
+pub(crate) fn vendor_order_clock_offset(vendor: &VendorId, offset: time::Duration) {
+    metrics::gauge!(VENDOR_ORDER_CLOCK_OFFSET, "vendor" => vendor.to_string())
+        .set(offset.as_seconds_f64());
 }

@@ -916,3 +916,55 @@ impl VendorClient for SlowVendor {
         self.inner.cancel_order(key).await
     }
 }
+
+/// A vendor whose order endpoint runs a minute behind its feed (and us): its
+/// confirmation counts from our receive time, so a report the feed took before the sale
+/// cannot prune it and sell the unit again.
+#[tokio::test]
+async fn a_confirmation_counts_from_the_later_of_the_vendors_clock_and_our_receive_time() {
+    let world = World::new(1, 0, 0).await;
+    let placed = world
+        .orders()
+        .place(&request("c1", &[("LAPTOP-001", 1)]), None)
+        .await
+        .expect("placed");
+    world.clock.advance(time::Duration::seconds(100));
+    let mut a = mock_vendor("VendorA");
+    let behind = world.later(40);
+    a.expect_place_order().times(1).returning(move |order| {
+        Ok(VendorOrderOutcome::Accepted {
+            vendor_order_id: format!("A-{}", order.idempotency_key),
+            confirmed_at: behind,
+        })
+    });
+    let confirmed = confirms(&processor(&world, vec![a]), placed.order.id).await;
+    assert_eq!(
+        confirmed.vendor_placements[0].confirmed_at,
+        world.later(100),
+        "our receive time, the later of the two"
+    );
+    // The feed's page taken at +90, before the sale: it still shows the unit.
+    world
+        .report(
+            "VendorA",
+            &[("LAPTOP-a-001", "LAPTOP-001", 1, 99_999)],
+            world.later(90),
+        )
+        .await;
+    let row = world.row("VendorA", "LAPTOP-a-001");
+    assert_eq!(
+        (row.reported, row.confirmed_not_yet_reported, row.sellable()),
+        (1, 1, 0),
+        "the sale is still counted: the unit is not sold twice"
+    );
+    // A report taken after our receive time does include it.
+    world
+        .report(
+            "VendorA",
+            &[("LAPTOP-a-001", "LAPTOP-001", 0, 99_999)],
+            world.later(101),
+        )
+        .await;
+    let row = world.row("VendorA", "LAPTOP-a-001");
+    assert_eq!((row.confirmed_not_yet_reported, row.sellable()), (0, 0));
+}

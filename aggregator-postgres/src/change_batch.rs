@@ -2,7 +2,8 @@
 //! worker's confirmations and failures, cancellations and expiries).
 //!
 //! The batch locks the orders it changes (in id order) and the stock rows they hold
-//! (in (vendor, SKU) order), so batches, single changes and placements never deadlock.
+//! (in (vendor, SKU) order), the lock order of [`crate::locks`], so batches, single
+//! changes, re-routes and placements never deadlock.
 //! It then decides each change as a single one would, in the order given: the
 //! compare-and-set on the version (against the order as the batch left it, so a
 //! second change of one order sees the first), the status rules. A refused change is
@@ -12,22 +13,19 @@
 //! insert of their outbox messages; then one commit. If the engine refuses the batch
 //! (a constraint), each change is tried alone.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use aggregator_core::domain::{
-    Order, OrderDetails, OrderEvent, OrderId, OrderLine, OutboxMessage, StatusChange, Transition,
-    VendorKey, VendorPlacement,
-};
+use aggregator_core::domain::{Order, OrderId, OutboxMessage, StatusChange, Transition, VendorKey};
 use aggregator_core::traits::OrderStore;
 use aggregator_core::{Error, Result};
 use sqlx::PgConnection;
-use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::cancellations::note_pending_many;
+use crate::locks::lock_orders;
 use crate::outbox::write_outbox;
-use crate::rows::{OrderRow, json_text as json};
+use crate::rows::json_text as json;
 use crate::store::PostgresStockStore;
 use crate::tx::{TxResult, retrying};
 
@@ -156,26 +154,6 @@ async fn commit_changes(
     write_outbox(&mut tx, &moves.messages).await?;
     tx.commit().await?;
     Ok(answers)
-}
-
-/// Locks the orders with these ids (sorted) and reads them.
-async fn lock_orders(tx: &mut PgConnection, ids: &[Uuid]) -> TxResult<HashMap<OrderId, Order>> {
-    let rows = sqlx::query_as!(
-        OrderRow,
-        r#"SELECT id, number, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
-                  details AS "details: Json<OrderDetails>", lines AS "lines: Json<Vec<OrderLine>>",
-                  vendor_placements AS "vendor_placements: Json<Vec<VendorPlacement>>", events AS "events: Json<Vec<OrderEvent>>"
-             FROM orders WHERE id = ANY($1) ORDER BY id FOR UPDATE"#,
-        ids
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut orders = HashMap::with_capacity(rows.len());
-    for row in rows {
-        let order = row.into_order()?;
-        orders.insert(order.id, order);
-    }
-    Ok(orders)
 }
 
 /// Locks, in (vendor, SKU) order, every stock row the orders hold reservations on.

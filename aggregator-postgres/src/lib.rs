@@ -30,6 +30,7 @@ mod config;
 mod error;
 mod event_log;
 mod holds;
+mod locks;
 mod orders;
 mod outbox;
 mod place_batch;

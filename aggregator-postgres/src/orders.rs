@@ -20,8 +20,9 @@ use uuid::Uuid;
 
 use crate::cancellations::{forget, note_pending};
 use crate::error::map;
+use crate::locks::{lock_orders, lock_sorted};
 use crate::outbox::{OutboxColumns, write_outbox};
-use crate::reserve::{Owner, hand_to_vendors, lock_sorted, release, reservation_columns, reserve};
+use crate::reserve::{Owner, hand_to_vendors, release, reservation_columns, reserve};
 use crate::rows::OrderRow;
 use crate::store::PostgresStockStore;
 use crate::tx::{Fail, TxResult, retrying};
@@ -507,7 +508,14 @@ impl OrderStore for PostgresStockStore {
     async fn reroute(&self, request: &Reroute) -> Result<Order> {
         let pool = &self.pool;
         retrying(|| async {
-            let current = load_order(pool, request.order).await?;
+            let mut tx = pool.begin().await?;
+            // The order row first, then stock rows: the lock order (see `crate::locks`).
+            let Some(current) = lock_orders(&mut tx, &[request.order.as_uuid()])
+                .await?
+                .remove(&request.order)
+            else {
+                return Err(Error::not_found("order", request.order).into());
+            };
             if current.version != request.expected_version {
                 return Err(Error::conflict(format!(
                     "order {} is at version {}, not {}",
@@ -531,7 +539,6 @@ impl OrderStore for PostgresStockStore {
                 // against the prices this reservation locks.
                 quoted: None,
             };
-            let mut tx = pool.begin().await?;
             // Lock the row being left along with the new ones, all in one order.
             let mut keys: BTreeMap<(String, String), ()> = request
                 .replacement

@@ -6,9 +6,9 @@
 //! waits for the first's row lock and PostgreSQL then re-checks the `WHERE` clause
 //! against the row as the first one committed it, so the condition always holds for the
 //! committed value, never for a stale read. Nothing is read first and written later in
-//! Rust. Transactions that touch several stock rows lock them first in one fixed order
-//! (vendor, SKU), so two multi-line orders cannot deadlock; the CHECK constraints
-//! (`reserved ≥ 0` and friends) stand behind all of it.
+//! Rust. Transactions that touch several stock rows lock them in the one order every
+//! transaction keeps (see [`crate::locks`]), so two multi-line orders cannot deadlock; the
+//! CHECK constraints (`reserved ≥ 0` and friends) stand behind all of it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -19,6 +19,7 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::locks::lock_sorted;
 use crate::rows::money;
 use crate::tx::TxResult;
 
@@ -86,29 +87,6 @@ pub(crate) fn demand(lines: &[PlannedLine]) -> aggregator_core::Result<Demand> {
         demand.quantities.push(quantity);
     }
     Ok(demand)
-}
-
-/// Locks the given stock rows in (vendor, SKU) order.
-pub(crate) async fn lock_sorted(
-    tx: &mut PgConnection,
-    vendors: &[String],
-    skus: &[String],
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        // One primary-key lookup per key, locked in key order (see `place_batch`).
-        r#"SELECT 1 AS "locked!"
-             FROM (SELECT * FROM UNNEST($1::text[], $2::text[]) AS u(vendor_id, sku)
-                    ORDER BY vendor_id, sku) AS k
-            CROSS JOIN LATERAL (
-                  SELECT 1 FROM vendor_stock s
-                   WHERE s.vendor_id = k.vendor_id AND s.sku = k.sku
-                     FOR UPDATE) AS s"#,
-        vendors,
-        skus,
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    Ok(())
 }
 
 /// Reserves every planned allocation of fresh vendors or, if any is short, returns

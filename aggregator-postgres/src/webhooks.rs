@@ -1,4 +1,4 @@
-//! Webhook endpoints and the dispatcher's position (migration 0009).
+//! Webhook endpoints and the dispatcher's position (migrations 0009 and 0011).
 
 use aggregator_core::domain::{
     CustomerId, DeliveryOutcome, EventCursor, OrderStatus, OutboxMessage, WebhookEndpoint,
@@ -25,6 +25,8 @@ struct EndpointRow {
     disabled_reason: Option<String>,
     consecutive_failures: i32,
     created_at: OffsetDateTime,
+    starts_at_epoch: Option<i64>,
+    starts_at_sequence: Option<i64>,
 }
 
 impl EndpointRow {
@@ -48,6 +50,13 @@ impl EndpointRow {
             consecutive_failures: u32::try_from(self.consecutive_failures)
                 .map_err(|e| corrupt("webhook failures", e))?,
             created_at: self.created_at,
+            starts_at: match (self.starts_at_epoch, self.starts_at_sequence) {
+                (Some(epoch), Some(sequence)) => Some(EventCursor::new(
+                    u64::try_from(epoch).map_err(|e| corrupt("webhook start", e))?,
+                    u64::try_from(sequence).map_err(|e| corrupt("webhook start", e))?,
+                )),
+                _ => None,
+            },
         })
     }
 }
@@ -63,9 +72,13 @@ impl WebhookStore for PostgresStockStore {
         endpoint.validate()?;
         let statuses: Vec<&str> = endpoint.statuses.iter().map(|s| s.as_str()).collect();
         sqlx::query!(
+            // The oldest transaction running now: every event committed after this
+            // registration belongs to it or a later one.
             r#"INSERT INTO webhook_endpoints (id, customer_id, url, secret, statuses, enabled,
-                                              disabled_reason, consecutive_failures, created_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#,
+                                              disabled_reason, consecutive_failures, created_at,
+                                              starts_at_epoch, starts_at_sequence)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+                       pg_snapshot_xmin(pg_current_snapshot())::text::int8, 0)"#,
             endpoint.id.as_uuid(),
             endpoint.customer.as_ref().map(CustomerId::as_str),
             endpoint.url,
@@ -86,7 +99,7 @@ impl WebhookStore for PostgresStockStore {
         sqlx::query_as!(
             EndpointRow,
             r#"SELECT id, customer_id, url, secret, statuses, enabled, disabled_reason,
-                      consecutive_failures, created_at
+                      consecutive_failures, created_at, starts_at_epoch, starts_at_sequence
                  FROM webhook_endpoints WHERE id = $1"#,
             id.as_uuid(),
         )
@@ -103,7 +116,7 @@ impl WebhookStore for PostgresStockStore {
                 sqlx::query_as!(
                     EndpointRow,
                     r#"SELECT id, customer_id, url, secret, statuses, enabled, disabled_reason,
-                          consecutive_failures, created_at
+                          consecutive_failures, created_at, starts_at_epoch, starts_at_sequence
                      FROM webhook_endpoints WHERE customer_id = $1 ORDER BY id"#,
                     customer.as_str(),
                 )
@@ -114,7 +127,7 @@ impl WebhookStore for PostgresStockStore {
                 sqlx::query_as!(
                     EndpointRow,
                     r#"SELECT id, customer_id, url, secret, statuses, enabled, disabled_reason,
-                          consecutive_failures, created_at
+                          consecutive_failures, created_at, starts_at_epoch, starts_at_sequence
                      FROM webhook_endpoints ORDER BY id"#,
                 )
                 .fetch_all(self.pool())
@@ -160,7 +173,7 @@ impl WebhookStore for PostgresStockStore {
                           ELSE disabled_reason END
                 WHERE id = $1
             RETURNING id, customer_id, url, secret, statuses, enabled, disabled_reason,
-                      consecutive_failures, created_at"#,
+                      consecutive_failures, created_at, starts_at_epoch, starts_at_sequence"#,
             id.as_uuid(),
             failure,
             i32::try_from(disable_after).unwrap_or(i32::MAX),
@@ -179,7 +192,7 @@ impl WebhookStore for PostgresStockStore {
                   SET enabled = true, disabled_reason = NULL, consecutive_failures = 0
                 WHERE id = $1
             RETURNING id, customer_id, url, secret, statuses, enabled, disabled_reason,
-                      consecutive_failures, created_at"#,
+                      consecutive_failures, created_at, starts_at_epoch, starts_at_sequence"#,
             id.as_uuid(),
         )
         .fetch_optional(self.pool())

@@ -68,6 +68,7 @@ pub async fn stock_store_suite(store: &dyn StockStore) {
 pub async fn webhook_store_suite(store: &dyn StockStore) {
     webhook_endpoints_register_count_failures_and_disable(store).await;
     the_webhook_dispatcher_position_moves_by_compare_and_set(store).await;
+    a_new_endpoint_wants_every_event_after_its_registration(store).await;
 }
 
 /// The [`OrderEventLog`] cases.

@@ -23,6 +23,14 @@ fn endpoint(customer: Option<&CustomerId>, statuses: Vec<OrderStatus>) -> Webhoo
     )
 }
 
+/// `endpoint` without the start position the store set (to compare with what was given).
+fn as_given(endpoint: WebhookEndpoint) -> WebhookEndpoint {
+    WebhookEndpoint {
+        starts_at: None,
+        ..endpoint
+    }
+}
+
 /// Endpoints are stored as given and listed per customer (the global ones only in the
 /// full list); bad ones and taken ids are refused; failures in a row disable an
 /// endpoint exactly at the limit, keeping the last reason; a success or enabling it
@@ -38,7 +46,12 @@ pub async fn webhook_endpoints_register_count_failures_and_disable(store: &dyn S
     let global = endpoint(None, Vec::new());
     valid(store.create_webhook(&own).await, "alice's");
     valid(store.create_webhook(&global).await, "global");
-    assert_eq!(valid(store.webhook(own.id).await, "read back"), own);
+    let read_back = valid(store.webhook(own.id).await, "read back");
+    assert!(
+        read_back.starts_at.is_some(),
+        "the store sets where it starts"
+    );
+    assert_eq!(as_given(read_back), own);
     assert!(matches!(
         store.create_webhook(&own).await,
         Err(Error::Conflict { .. })
@@ -55,12 +68,16 @@ pub async fn webhook_endpoints_register_count_failures_and_disable(store: &dyn S
         store.create_webhook(&twice).await,
         Err(Error::Invalid { .. })
     ));
-    assert_eq!(
-        valid(store.webhooks(Some(&alice)).await, "alice's list"),
-        vec![own.clone()]
-    );
+    let alices: Vec<_> = valid(store.webhooks(Some(&alice)).await, "alice's list")
+        .into_iter()
+        .map(as_given)
+        .collect();
+    assert_eq!(alices, vec![own.clone()]);
     assert!(valid(store.webhooks(Some(&bob)).await, "bob's list").is_empty());
-    let all = valid(store.webhooks(None).await, "all");
+    let all: Vec<_> = valid(store.webhooks(None).await, "all")
+        .into_iter()
+        .map(as_given)
+        .collect();
     assert!(all.contains(&own) && all.contains(&global));
 
     let failed = DeliveryOutcome::Failed("HTTP 500".into());
@@ -170,4 +187,47 @@ pub async fn the_webhook_dispatcher_position_moves_by_compare_and_set(store: &dy
     );
     assert_eq!(claimed[0].queue, QueueName::Webhooks);
     valid(store.mark_outbox_sent(&ids).await, "sent");
+}
+
+/// Every order event committed after an endpoint's registration lies at or after the
+/// start position the store gave it, so the endpoint wants it whatever the clocks say
+/// (here the registering host's clock runs an hour ahead).
+pub async fn a_new_endpoint_wants_every_event_after_its_registration(store: &dyn StockStore) {
+    use std::time::{Duration as StdDuration, Instant};
+
+    let fx = super::Fixture::new(store, 5, 0).await;
+    let mut ahead = endpoint(None, Vec::new());
+    ahead.created_at += time::Duration::hours(1);
+    valid(store.create_webhook(&ahead).await, "registered");
+    let registered = valid(store.webhook(ahead.id).await, "read back");
+    let placed = valid(fx.place(store, &fx.vendor_a, 1, 1).await, "placed").order;
+    let customer = fx.details(1).customer;
+    // A reader sees an event once every transaction before it has ended.
+    let deadline = Instant::now() + StdDuration::from_secs(10);
+    let event = loop {
+        let read = valid(
+            store.order_events_after(None, Some(&customer), 100).await,
+            "read",
+        );
+        let found = match read {
+            crate::domain::EventRead::Events(events) => {
+                events.into_iter().find(|event| event.order_id == placed.id)
+            }
+            crate::domain::EventRead::Gone { .. } => None,
+        };
+        match found {
+            Some(event) => break event,
+            None if Instant::now() < deadline => {
+                tokio::time::sleep(StdDuration::from_millis(20)).await;
+            }
+            None => panic!("the placement's event was never read"),
+        }
+    };
+    assert!(
+        registered.wants(&event),
+        "an event after the registration is wanted: {:?} from {:?}",
+        event.cursor,
+        registered.starts_at
+    );
+    valid(store.delete_webhook(ahead.id).await, "removed");
 }

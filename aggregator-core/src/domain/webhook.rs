@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{CustomerId, LoggedOrderEvent, OrderStatus, WebhookId};
+use super::{CustomerId, EventCursor, LoggedOrderEvent, OrderStatus, WebhookId};
 use crate::error::{Error, Result};
 
 /// The longest secret taken.
@@ -36,6 +36,11 @@ pub struct WebhookEndpoint {
     /// When it was registered (our clock).
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The first position in the order event log it wants, set by the store when it
+    /// registers the endpoint: every event committed after the registration lies at or
+    /// after it. `None` before the store set it (then `created_at` decides).
+    #[serde(skip)]
+    pub starts_at: Option<EventCursor>,
 }
 
 impl WebhookEndpoint {
@@ -57,6 +62,7 @@ impl WebhookEndpoint {
             disabled_reason: None,
             consecutive_failures: 0,
             created_at,
+            starts_at: None,
         }
     }
 
@@ -91,14 +97,21 @@ impl WebhookEndpoint {
 
     /// Whether this endpoint wants `event`: it is for the event's customer (or for
     /// everyone), listens for the status the order moved to, and existed when the
-    /// change happened. A disabled endpoint still wants its events: they are queued and
-    /// parked in the dead-letter queue until it is enabled again.
+    /// change happened: the event lies at or after the endpoint's start position in the
+    /// log (log positions, never two hosts' clocks, decide; only an endpoint or event
+    /// without a position falls back to comparing times). A disabled endpoint still
+    /// wants its events: they are queued and parked in the dead-letter queue until it
+    /// is enabled again.
     pub fn wants(&self, event: &LoggedOrderEvent) -> bool {
+        let after_registration = match (self.starts_at, event.cursor) {
+            (Some(start), Some(position)) => position >= start,
+            _ => event.change.at >= self.created_at,
+        };
         self.customer
             .as_ref()
             .is_none_or(|customer| customer == &event.customer_id)
             && (self.statuses.is_empty() || self.statuses.contains(&event.change.to))
-            && event.change.at >= self.created_at
+            && after_registration
     }
 }
 

@@ -31,6 +31,11 @@ impl EventLogState {
         }
     }
 
+    /// Where the next event logged will be.
+    pub(super) fn next_position(&self) -> EventCursor {
+        EventCursor::new(0, self.last_sequence + 1)
+    }
+
     pub(super) fn read(
         &self,
         after: Option<EventCursor>,

@@ -29,6 +29,9 @@ impl WebhookState {
 impl WebhookStore for InMemoryStockStore {
     async fn create_webhook(&self, endpoint: &WebhookEndpoint) -> Result<()> {
         endpoint.validate()?;
+        // Read before the endpoint is visible: an event logged in between is let
+        // through (one extra, never one missed).
+        let starts_at = self.state().event_log.next_position();
         let mut state = self.webhook_state();
         if state.endpoints.iter().any(|held| held.id == endpoint.id) {
             return Err(Error::conflict(format!(
@@ -36,7 +39,10 @@ impl WebhookStore for InMemoryStockStore {
                 endpoint.id
             )));
         }
-        state.endpoints.push(endpoint.clone());
+        state.endpoints.push(WebhookEndpoint {
+            starts_at: Some(starts_at),
+            ..endpoint.clone()
+        });
         Ok(())
     }
 

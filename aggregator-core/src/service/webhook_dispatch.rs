@@ -50,7 +50,9 @@ impl WebhookDispatcher {
 
     /// One round: what it read and queued (nothing when nothing was new). While no
     /// endpoint is registered it reads nothing: an endpoint only wants the changes made
-    /// after it was registered, so the log is read once there is one.
+    /// after it was registered, so the log is read once there is one. The endpoints
+    /// are read again after the events, so one registered meanwhile misses none of its
+    /// events.
     pub async fn run_once(&self) -> Result<DispatchRound> {
         let endpoints = self.store.webhooks(None).await?;
         if endpoints.is_empty() {
@@ -79,6 +81,11 @@ impl WebhookDispatcher {
         let Some(last) = events.last().and_then(|event| event.cursor) else {
             return Ok(DispatchRound::default());
         };
+        // Read again after the events: an endpoint registered since the first read
+        // wants the events after its start position, some of which may be among these
+        // (the position is about to move past them). One registered after this read
+        // starts past every event just read.
+        let endpoints = self.store.webhooks(None).await?;
         let now = self.clock.now();
         let mut deliveries = Vec::new();
         for event in &events {

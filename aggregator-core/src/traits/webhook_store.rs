@@ -19,7 +19,10 @@ use crate::error::Result;
 #[async_trait]
 pub trait WebhookStore: Send + Sync + Debug + 'static {
     /// Registers `endpoint`; refuses an invalid one (`Invalid`, see
-    /// [`WebhookEndpoint::validate`]) or a taken id (`Conflict`).
+    /// [`WebhookEndpoint::validate`]) or a taken id (`Conflict`). The store sets its
+    /// start position in the order event log ([`WebhookEndpoint::starts_at`]) so that
+    /// every event committed after the registration lies at or after it (it may also
+    /// let through a few committed just before).
     async fn create_webhook(&self, endpoint: &WebhookEndpoint) -> Result<()>;
 
     /// One endpoint (`NotFound` if there is none).

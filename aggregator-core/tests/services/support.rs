@@ -238,6 +238,9 @@ pub(crate) struct FaultyStore {
     inner: Arc<InMemoryStockStore>,
     pub(crate) broken_marks: AtomicBool,
     pub(crate) broken_transitions: AtomicBool,
+    /// Done once, just before the next read of the order event log: an endpoint is
+    /// registered and then an order changes (a registration racing a dispatcher).
+    pub(crate) before_event_read: std::sync::Mutex<Option<(WebhookEndpoint, Transition)>>,
 }
 
 impl FaultyStore {
@@ -247,6 +250,7 @@ impl FaultyStore {
             inner: Arc::clone(inner),
             broken_marks: AtomicBool::new(false),
             broken_transitions: AtomicBool::new(false),
+            before_event_read: std::sync::Mutex::new(None),
         }
     }
 }
@@ -340,6 +344,15 @@ impl OrderEventLog for FaultyStore {
         customer: Option<&CustomerId>,
         limit: u32,
     ) -> Result<EventRead> {
+        let race = self
+            .before_event_read
+            .lock()
+            .map(|mut pending| pending.take())
+            .unwrap_or_default();
+        if let Some((endpoint, change)) = race {
+            self.inner.create_webhook(&endpoint).await?;
+            self.inner.transition(&change, &[]).await?;
+        }
         self.inner.order_events_after(after, customer, limit).await
     }
     async fn prune_order_events(&self, before: OffsetDateTime, limit: u32) -> Result<u64> {
@@ -382,5 +395,99 @@ impl WebhookStore for FaultyStore {
         deliveries: &[OutboxMessage],
     ) -> Result<()> {
         self.inner.dispatch_webhooks(from, to, deliveries).await
+    }
+}
+
+#[async_trait]
+impl aggregator_core::traits::VendorLedger for FaultyStore {
+    async fn upsert_vendor(&self, vendor: &Vendor) -> Result<()> {
+        self.inner.upsert_vendor(vendor).await
+    }
+    async fn apply_snapshot(
+        &self,
+        vendor: &VendorId,
+        rows: &[SnapshotRow],
+        margin: Duration,
+    ) -> Result<aggregator_core::domain::SnapshotOutcome> {
+        self.inner.apply_snapshot(vendor, rows, margin).await
+    }
+    async fn complete_snapshot(
+        &self,
+        vendor: &VendorId,
+        listed: &[VendorSku],
+        as_of: OffsetDateTime,
+        at: OffsetDateTime,
+        margin: Duration,
+    ) -> Result<Vendor> {
+        self.inner
+            .complete_snapshot(vendor, listed, as_of, at, margin)
+            .await
+    }
+    async fn record_sync_failure(
+        &self,
+        vendor: &VendorId,
+        reason: &str,
+        policy: aggregator_core::domain::HealthPolicy,
+    ) -> Result<Vendor> {
+        self.inner.record_sync_failure(vendor, reason, policy).await
+    }
+}
+
+#[async_trait]
+impl aggregator_core::traits::CatalogReads for FaultyStore {
+    async fn vendors(&self) -> Result<Vec<Vendor>> {
+        self.inner.vendors().await
+    }
+    async fn stock_for_product(
+        &self,
+        product: &ProductId,
+    ) -> Result<Vec<aggregator_core::domain::VendorStock>> {
+        self.inner.stock_for_product(product).await
+    }
+    async fn stock_for_sku(
+        &self,
+        sku: &VendorSku,
+    ) -> Result<Vec<aggregator_core::domain::VendorStock>> {
+        self.inner.stock_for_sku(sku).await
+    }
+    async fn products(&self, offset: u64, limit: u32) -> Result<Page<ProductId>> {
+        self.inner.products(offset, limit).await
+    }
+}
+
+#[async_trait]
+impl aggregator_core::traits::HoldStore for FaultyStore {
+    async fn place_hold(
+        &self,
+        placement: aggregator_core::traits::HoldPlacement,
+    ) -> Result<aggregator_core::domain::Hold> {
+        self.inner.place_hold(placement).await
+    }
+    async fn hold(
+        &self,
+        id: aggregator_core::domain::HoldId,
+    ) -> Result<aggregator_core::domain::Hold> {
+        self.inner.hold(id).await
+    }
+    async fn extend_hold(
+        &self,
+        id: aggregator_core::domain::HoldId,
+        expires_at: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Result<aggregator_core::domain::Hold> {
+        self.inner.extend_hold(id, expires_at, at).await
+    }
+    async fn release_hold(
+        &self,
+        id: aggregator_core::domain::HoldId,
+        at: OffsetDateTime,
+    ) -> Result<aggregator_core::domain::Hold> {
+        self.inner.release_hold(id, at).await
+    }
+    async fn convert_hold(
+        &self,
+        conversion: aggregator_core::traits::HoldConversion,
+    ) -> Result<Placed> {
+        self.inner.convert_hold(conversion).await
     }
 }

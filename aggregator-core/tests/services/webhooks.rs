@@ -311,3 +311,82 @@ async fn without_endpoints_the_dispatcher_reads_nothing() {
     );
     assert_eq!(store.webhook_cursor().await.expect("cursor"), None);
 }
+
+/// An endpoint registered by a host whose clock runs an hour ahead of the one that
+/// stamped the events still gets every event after its registration: log positions
+/// decide, not two hosts' clocks.
+#[tokio::test]
+async fn an_endpoint_registered_on_a_host_whose_clock_runs_ahead_misses_nothing() {
+    let store = Arc::new(InMemoryStockStore::new());
+    let fx = Fixture::new(store.as_ref(), 10, 0).await;
+    let mut ahead = endpoint(None, Vec::new());
+    ahead.created_at = OffsetDateTime::now_utc() + time::Duration::hours(1);
+    store.create_webhook(&ahead).await.expect("registered");
+    fx.place(store.as_ref(), &fx.vendor_a, 1, 1)
+        .await
+        .expect("placed after the registration");
+    let dispatcher =
+        WebhookDispatcher::new(store.clone(), Arc::new(SystemClock), 100).expect("dispatcher");
+    assert_eq!(
+        dispatcher.run_once().await.expect("round"),
+        DispatchRound {
+            events: 1,
+            queued: 1
+        },
+        "the placement after the registration is delivered"
+    );
+}
+
+/// An endpoint registered while a dispatcher is between reading the endpoints and
+/// reading the events gets the events after its registration from that very round (the
+/// dispatcher's position moves past them, so a later round could not).
+#[tokio::test]
+async fn an_endpoint_registered_during_a_dispatch_round_gets_the_events_after_it() {
+    let memory = Arc::new(InMemoryStockStore::new());
+    let store = Arc::new(super::support::FaultyStore::over(&memory));
+    let fx = Fixture::new(memory.as_ref(), 10, 0).await;
+    store
+        .create_webhook(&endpoint(Some("someone-else"), Vec::new()))
+        .await
+        .expect("an endpoint, so the dispatcher reads");
+    let placed = fx
+        .place(memory.as_ref(), &fx.vendor_a, 1, 1)
+        .await
+        .expect("placed")
+        .order;
+    let newcomer = endpoint(None, Vec::new());
+    let cancel = Transition {
+        order: placed.id,
+        expected_version: placed.version,
+        change: StatusChange::Cancel,
+        reason: "after the newcomer registered".into(),
+        at: fx.now,
+    };
+    *store.before_event_read.lock().expect("lock") = Some((newcomer.clone(), cancel));
+    let dispatcher =
+        WebhookDispatcher::new(store.clone(), Arc::new(SystemClock), 100).expect("dispatcher");
+    assert_eq!(
+        dispatcher.run_once().await.expect("round"),
+        DispatchRound {
+            events: 2,
+            queued: 1
+        },
+        "the cancel, logged after the newcomer registered, goes to it; the placement before does not"
+    );
+    let queued = memory
+        .claim_outbox(
+            OffsetDateTime::now_utc() + time::Duration::days(1),
+            time::Duration::seconds(30),
+            100,
+        )
+        .await
+        .expect("claim");
+    let deliveries: Vec<WebhookDelivery> = queued
+        .iter()
+        .filter(|m| m.queue == QueueName::Webhooks)
+        .map(|m| m.message.decode().expect("delivery"))
+        .collect();
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(deliveries[0].endpoint, newcomer.id);
+    assert_eq!(deliveries[0].event.change.to, OrderStatus::Cancelled);
+}

@@ -12,8 +12,8 @@ pub const MAX_SECRET_LENGTH: usize = 256;
 /// The shortest secret taken: a guessable secret would let anyone forge deliveries.
 pub const MIN_SECRET_LENGTH: usize = 16;
 
-/// A registered endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A registered endpoint. Its `Debug` output leaves the secret out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookEndpoint {
     /// Its id.
@@ -41,6 +41,23 @@ pub struct WebhookEndpoint {
     /// after it. `None` before the store set it (then `created_at` decides).
     #[serde(skip)]
     pub starts_at: Option<EventCursor>,
+}
+
+impl std::fmt::Debug for WebhookEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookEndpoint")
+            .field("id", &self.id)
+            .field("customer", &self.customer)
+            .field("url", &self.url)
+            .field("secret", &"<redacted>")
+            .field("statuses", &self.statuses)
+            .field("enabled", &self.enabled)
+            .field("disabled_reason", &self.disabled_reason)
+            .field("consecutive_failures", &self.consecutive_failures)
+            .field("created_at", &self.created_at)
+            .field("starts_at", &self.starts_at)
+            .finish()
+    }
 }
 
 impl WebhookEndpoint {

@@ -1,6 +1,7 @@
 //! What runs around every handler: request ids, metrics, timeouts, API keys, rate
 //! limits and idempotent replays.
 
+use aggregator_core::domain::WebhookId;
 use aggregator_core::traits::CacheExt;
 use axum::body::Body;
 use std::net::SocketAddr;
@@ -177,11 +178,29 @@ struct KeptAnswer {
 struct Answer {
     status: u16,
     content_type: String,
+    /// The body, without what [`KeptWithout`] said to leave out.
     body: String,
+    /// What to put back into the body when it is replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refill: Option<Refill>,
 }
 
+/// Set by a handler on an answer that carries a secret: the copy kept for replays
+/// leaves it out (no secret is kept in the cache), and a replay reads it again from the
+/// store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum KeptWithout {
+    /// `data.secret` is the secret of this webhook endpoint.
+    WebhookSecret(WebhookId),
+}
+
+/// What a replay puts back: see [`KeptWithout`].
+type Refill = KeptWithout;
+
 /// How long a claim on a key outlives the longest request, so that a process that died
-/// mid-request does not block its key for long.
+/// mid-request does not block its key for long. While the request runs, its claim is
+/// renewed every half of this plus the request timeout, so a request that runs past its
+/// timeout (its caller got a 503) still holds the key until its answer is kept.
 const CLAIM_SLACK: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Places are idempotent in the store itself (durably); every other POST keeps its
@@ -191,8 +210,25 @@ fn replayable(method: &Method, path: &str) -> bool {
     method == Method::POST && path != "/order" && path != "/api/orders"
 }
 
+/// The cache key of an Idempotency-Key: a digest of the caller and the key, so that the
+/// cache holds neither.
+fn cache_key(caller: &str, key: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(caller.as_bytes())
+        .chain_update([0])
+        .chain_update(key.as_bytes())
+        .finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("idempotency:{hex}")
+}
+
 /// Replays the kept answer of a repeated Idempotency-Key, or runs the request and
 /// keeps its answer. Without a working cache the request simply runs.
+///
+/// The request runs in a task of its own that outlives this call: when the timeout
+/// layer outside gives up on it (the caller gets a 503), it still finishes, and what it
+/// did is kept under its key, so the caller's retry gets that answer instead of running
+/// the request a second time.
 pub(crate) async fn idempotent_replay(
     State(state): State<ApiState>,
     req: Request,
@@ -237,7 +273,7 @@ pub(crate) async fn idempotent_replay(
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let cache_key = format!("idempotency:{caller}:{key}");
+    let cache_key = cache_key(&caller, &key);
     let cache = &state.inner.cache;
     // Claim the key before running, so that of two identical requests in flight only
     // one runs; the other is told to come back (or gets the answer once it is kept).
@@ -246,12 +282,20 @@ pub(crate) async fn idempotent_replay(
         answer: None,
     };
     let claim_ttl = state.inner.config.request_timeout + CLAIM_SLACK;
-    let claimed = match serde_json::to_vec(&claim) {
-        Ok(bytes) => cache.set_if_absent(&cache_key, &bytes, claim_ttl).await,
-        Err(error) => Err(aggregator_core::Error::invalid("claim", error.to_string())),
+    let claim_bytes = match serde_json::to_vec(&claim) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            tracing::warn!(%error, "cannot encode an idempotency claim; running the request");
+            return next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await;
+        }
     };
     let mut owned = false;
-    match claimed {
+    match cache
+        .set_if_absent(&cache_key, &claim_bytes, claim_ttl)
+        .await
+    {
         Ok(true) => owned = true,
         Ok(false) => match cache.get_json::<KeptAnswer>(&cache_key).await {
             Ok(Some(kept)) if kept.request_hash != request_hash => {
@@ -261,7 +305,7 @@ pub(crate) async fn idempotent_replay(
             Ok(Some(KeptAnswer {
                 answer: Some(answer),
                 ..
-            })) => return replay(answer),
+            })) => return replay(&state, answer).await,
             Ok(Some(KeptAnswer { answer: None, .. })) => {
                 let mut response = ApiError::new(
                     StatusCode::CONFLICT,
@@ -281,54 +325,144 @@ pub(crate) async fn idempotent_replay(
         // No working cache: the request simply runs.
         Err(error) => tracing::debug!(%error, "no idempotency claim; running the request"),
     }
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
-    let status = response.status();
-    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-        // Not an answer to keep: free the key so that a retry runs again.
-        if owned && let Err(error) = cache.delete(&cache_key).await {
-            tracing::warn!(%error, "could not free an idempotency claim; it expires by itself");
-        }
-        return response;
+    let request = Request::from_parts(parts, Body::from(bytes));
+    if !owned {
+        return next.run(request).await;
     }
-    let (parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, 16 * 1024 * 1024).await else {
-        return ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Internal error",
-            "the answer could not be read back",
-        )
-        .into_response();
-    };
-    let kept = KeptAnswer {
+    let run = KeyedRun {
+        state: state.clone(),
+        cache_key,
         request_hash,
-        answer: Some(Answer {
-            status: status.as_u16(),
-            content_type: parts
-                .headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("application/json")
-                .to_owned(),
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }),
+        claim: claim_bytes,
+        claim_ttl,
     };
-    if let Err(error) = cache
-        .set_json(&cache_key, &kept, state.inner.config.idempotency_ttl)
-        .await
-    {
-        tracing::warn!(%error, "could not keep an idempotent answer; a retry will run again");
+    // The task goes on if this call is dropped (the caller's timeout); its answer is
+    // kept either way.
+    match tokio::spawn(run.run(next, request).in_current_span()).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::error!(%error, "a keyed request's task failed");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                "the request could not be completed",
+            )
+            .into_response()
+        }
     }
-    Response::from_parts(parts, Body::from(bytes))
 }
 
-/// The kept answer, as it was first given, marked as a replay.
-fn replay(answer: Answer) -> Response {
+/// One keyed request whose claim this process holds.
+struct KeyedRun {
+    state: ApiState,
+    cache_key: String,
+    request_hash: String,
+    claim: Vec<u8>,
+    claim_ttl: std::time::Duration,
+}
+
+impl KeyedRun {
+    /// Runs the request, renewing the claim while it runs, then keeps its answer (or,
+    /// for an answer not worth keeping, frees the key) and returns it.
+    async fn run(self, next: Next, request: Request) -> Response {
+        let cache = &self.state.inner.cache;
+        let handler = next.run(request);
+        tokio::pin!(handler);
+        let mut renew = tokio::time::interval(self.claim_ttl / 2);
+        renew.tick().await;
+        let response = loop {
+            tokio::select! {
+                response = &mut handler => break response,
+                _ = renew.tick() => {
+                    if let Err(error) = cache.set(&self.cache_key, &self.claim, self.claim_ttl).await {
+                        tracing::warn!(%error, "could not renew an idempotency claim");
+                    }
+                }
+            }
+        };
+        let status = response.status();
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            // Not an answer to keep: free the key so that a retry runs again.
+            if let Err(error) = cache.delete(&self.cache_key).await {
+                tracing::warn!(%error, "could not free an idempotency claim; it expires by itself");
+            }
+            return response;
+        }
+        let refill = response.extensions().get::<KeptWithout>().cloned();
+        let (parts, body) = response.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, 16 * 1024 * 1024).await else {
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                "the answer could not be read back",
+            )
+            .into_response();
+        };
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let kept_body = match &refill {
+            Some(KeptWithout::WebhookSecret(_)) => without_secret(&text),
+            None => Some(text),
+        };
+        match kept_body {
+            Some(body) => {
+                let kept = KeptAnswer {
+                    request_hash: self.request_hash,
+                    answer: Some(Answer {
+                        status: status.as_u16(),
+                        content_type: parts
+                            .headers
+                            .get(header::CONTENT_TYPE)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("application/json")
+                            .to_owned(),
+                        body,
+                        refill,
+                    }),
+                };
+                if let Err(error) = cache
+                    .set_json(
+                        &self.cache_key,
+                        &kept,
+                        self.state.inner.config.idempotency_ttl,
+                    )
+                    .await
+                {
+                    tracing::warn!(%error, "could not keep an idempotent answer; a retry will run again");
+                }
+            }
+            // An answer whose secret cannot be taken out is not kept (a retry would
+            // create a second endpoint, so hold the key until its claim runs out).
+            None => tracing::warn!("an answer with a secret could not be kept without it"),
+        }
+        Response::from_parts(parts, Body::from(bytes))
+    }
+}
+
+/// The JSON answer `body` without `data.secret`; `None` when it is not such JSON.
+fn without_secret(body: &str) -> Option<String> {
+    let mut value: serde_json::Value = serde_json::from_str(body).ok()?;
+    value.get_mut("data")?.as_object_mut()?.remove("secret");
+    serde_json::to_string(&value).ok()
+}
+
+/// The kept answer, as it was first given (a secret left out of the kept copy read
+/// again from the store), marked as a replay.
+async fn replay(state: &ApiState, answer: Answer) -> Response {
+    let body = match &answer.refill {
+        Some(KeptWithout::WebhookSecret(id)) => {
+            match state.inner.store.webhook(*id).await {
+                Ok(endpoint) => with_secret(&answer.body, &endpoint.secret),
+                // Removed since: the answer is replayed without its secret.
+                Err(_) => answer.body,
+            }
+        }
+        None => answer.body,
+    };
     let mut response = (
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK),
-        answer.body,
+        body,
     )
         .into_response();
     if let Ok(value) = HeaderValue::from_str(&answer.content_type) {
@@ -338,4 +472,18 @@ fn replay(answer: Answer) -> Response {
         .headers_mut()
         .insert("idempotent-replayed", HeaderValue::from_static("true"));
     response
+}
+
+/// `body` (a JSON answer) with `data.secret` set to `secret`.
+fn with_secret(body: &str, secret: &str) -> String {
+    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(body) else {
+        return body.to_owned();
+    };
+    if let Some(data) = value.get_mut("data").and_then(|data| data.as_object_mut()) {
+        data.insert(
+            "secret".into(),
+            serde_json::Value::String(secret.to_owned()),
+        );
+    }
+    serde_json::to_string(&value).unwrap_or_else(|_| body.to_owned())
 }

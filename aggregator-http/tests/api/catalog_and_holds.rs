@@ -251,3 +251,84 @@ async fn identical_keyed_requests_in_flight_at_once_hold_only_once() {
         "one unit held, once"
     );
 }
+
+/// An in-memory cache whose invalidations take 600 ms, so that a hold's request answers
+/// only well after the hold committed.
+#[derive(Debug, Default)]
+struct SlowInvalidations(aggregator_core::memory::InMemoryCache);
+
+#[async_trait::async_trait]
+impl aggregator_core::Cache for SlowInvalidations {
+    async fn get(&self, key: &str) -> aggregator_core::Result<Option<Vec<u8>>> {
+        self.0.get(key).await
+    }
+    async fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: std::time::Duration,
+    ) -> aggregator_core::Result<()> {
+        self.0.set(key, value, ttl).await
+    }
+    async fn set_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: std::time::Duration,
+    ) -> aggregator_core::Result<bool> {
+        self.0.set_if_absent(key, value, ttl).await
+    }
+    async fn delete(&self, key: &str) -> aggregator_core::Result<()> {
+        self.0.delete(key).await
+    }
+    async fn delete_many(&self, keys: &[String]) -> aggregator_core::Result<()> {
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        self.0.delete_many(keys).await
+    }
+    async fn rate_limit(
+        &self,
+        key: &str,
+        limit: aggregator_core::traits::RateLimit,
+    ) -> aggregator_core::Result<aggregator_core::traits::RateDecision> {
+        self.0.rate_limit(key, limit).await
+    }
+}
+
+/// A keyed hold that commits after its request timed out (the client saw a 503) keeps
+/// its answer under its key: a retry, even after the claim on the key would have run
+/// out, gets that hold instead of holding a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_hold_that_commits_after_its_timeout_is_replayed_not_held_twice() {
+    let store: std::sync::Arc<dyn aggregator_core::traits::StockStore> =
+        std::sync::Arc::new(aggregator_core::memory::InMemoryStockStore::new());
+    super::support::seed(store.as_ref()).await;
+    let app = TestApp::over_with_cache(
+        store,
+        std::sync::Arc::new(SlowInvalidations::default()),
+        aggregator_http::api::ApiConfig {
+            request_timeout: std::time::Duration::from_millis(200),
+            ..aggregator_http::api::ApiConfig::default()
+        },
+    )
+    .await;
+    let (_, before) = app.get("/api/products/MOUSE-007").await;
+    let before = before["data"]["product"]["available"].as_i64().expect("n");
+    let hold = json!({"customerId": "c", "items": [{"sku": "MOUSE-007", "quantity": 1}], "ttlSeconds": 300});
+    let key = [("idempotency-key", "slow-hold-key")];
+    let (status, problem) = app
+        .call(Method::POST, "/api/holds", Some(&hold), &key)
+        .await;
+    assert_problem(status, &problem, StatusCode::SERVICE_UNAVAILABLE, "timeout");
+    // Past the request timeout plus the claim's slack: the claim of a request that was
+    // simply dropped would have run out by now.
+    tokio::time::sleep(std::time::Duration::from_millis(5_600)).await;
+    let response = app
+        .send(Method::POST, "/api/holds", Some(&hold), &key)
+        .await;
+    assert_eq!(response.headers()["idempotent-replayed"], "true");
+    let (status, replayed) = super::support::read(response).await;
+    assert_eq!(status, StatusCode::CREATED, "{replayed}");
+    let (_, after) = app.get("/api/products/MOUSE-007").await;
+    let after = after["data"]["product"]["available"].as_i64().expect("n");
+    assert_eq!(before - after, 1, "held once, not twice");
+}

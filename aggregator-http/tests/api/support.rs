@@ -101,7 +101,8 @@ impl TestApp {
         Self::over_with_cache(store, cache, ApiConfig::default()).await
     }
 
-    async fn over_with_cache(
+    /// The API over `store` (already seeded) with `cache` and `config`.
+    pub(crate) async fn over_with_cache(
         store: Arc<dyn StockStore>,
         cache: Arc<dyn aggregator_core::Cache>,
         config: ApiConfig,

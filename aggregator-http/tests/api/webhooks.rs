@@ -164,3 +164,107 @@ async fn bad_registrations_name_the_field() {
     let (status, problem) = call(&app, Method::GET, "/api/webhooks/not-a-uuid", None, ALICE).await;
     assert_problem(status, &problem, StatusCode::BAD_REQUEST, "validation");
 }
+
+/// A cache that remembers every value ever written to it.
+#[derive(Debug, Default)]
+struct RecordingCache {
+    inner: aggregator_core::memory::InMemoryCache,
+    written: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+impl RecordingCache {
+    fn note(&self, value: &[u8]) {
+        if let Ok(mut written) = self.written.lock() {
+            written.push(value.to_vec());
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl aggregator_core::Cache for RecordingCache {
+    async fn get(&self, key: &str) -> aggregator_core::Result<Option<Vec<u8>>> {
+        self.inner.get(key).await
+    }
+    async fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: std::time::Duration,
+    ) -> aggregator_core::Result<()> {
+        self.note(value);
+        self.inner.set(key, value, ttl).await
+    }
+    async fn set_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: std::time::Duration,
+    ) -> aggregator_core::Result<bool> {
+        self.note(value);
+        self.inner.set_if_absent(key, value, ttl).await
+    }
+    async fn delete(&self, key: &str) -> aggregator_core::Result<()> {
+        self.inner.delete(key).await
+    }
+    async fn rate_limit(
+        &self,
+        key: &str,
+        limit: aggregator_core::traits::RateLimit,
+    ) -> aggregator_core::Result<aggregator_core::traits::RateDecision> {
+        self.inner.rate_limit(key, limit).await
+    }
+}
+
+/// The answer kept for a keyed registration holds no secret (nor the Idempotency-Key);
+/// a retry still gets the secret, read again from the store.
+#[tokio::test]
+async fn a_keyed_registration_keeps_no_secret_in_the_cache_and_its_replay_shows_it() {
+    let cache = std::sync::Arc::new(RecordingCache::default());
+    let store: std::sync::Arc<dyn aggregator_core::traits::StockStore> =
+        std::sync::Arc::new(aggregator_core::memory::InMemoryStockStore::new());
+    super::support::seed(store.as_ref()).await;
+    let app = TestApp::over_with_cache(
+        store,
+        cache.clone(),
+        ApiConfig {
+            keys: keys(),
+            webhook_allow_private: true,
+            ..ApiConfig::default()
+        },
+    )
+    .await;
+    let body = json!({"url": "http://127.0.0.1:9/hooks"});
+    let headers = [
+        ("x-api-key", ALICE),
+        ("idempotency-key", "register-webhook-once"),
+    ];
+    let (status, first) = app
+        .call(Method::POST, "/api/webhooks", Some(&body), &headers)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let secret = first["data"]["secret"].as_str().expect("the secret, once");
+    let response = app
+        .send(Method::POST, "/api/webhooks", Some(&body), &headers)
+        .await;
+    assert_eq!(response.headers()["idempotent-replayed"], "true");
+    let (status, again) = super::support::read(response).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        again["data"]["id"], first["data"]["id"],
+        "the same endpoint"
+    );
+    assert_eq!(
+        again["data"]["secret"], secret,
+        "its secret, from the store"
+    );
+    let written = cache.written.lock().expect("lock").clone();
+    assert!(!written.is_empty(), "the answer was kept");
+    for value in written {
+        let text = String::from_utf8_lossy(&value);
+        assert!(!text.contains(secret), "a secret in the cache: {text}");
+        assert!(
+            !text.contains("register-webhook-once"),
+            "the Idempotency-Key in the cache: {text}"
+        );
+    }
+}

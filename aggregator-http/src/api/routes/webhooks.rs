@@ -2,21 +2,22 @@
 
 use aggregator_core::domain::{CustomerId, OrderStatus, WebhookEndpoint, WebhookId};
 use aggregator_core::error::Error;
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::api::extract::{ApiJson, Caller};
+use crate::api::middleware::KeptWithout;
 use crate::api::problem::{ApiError, Problem};
 use crate::api::state::ApiState;
 use crate::api::views::Answer;
 use crate::webhooks::{parse_endpoint_url, resolve_destination};
 
 /// `POST /api/webhooks`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct WebhookBody {
     /// Where deliveries are posted (http or https; public addresses only unless the
@@ -36,8 +37,19 @@ pub(crate) struct WebhookBody {
     customer_id: Option<String>,
 }
 
+impl std::fmt::Debug for WebhookBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookBody")
+            .field("url", &self.url)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("events", &self.events)
+            .field("customer_id", &self.customer_id)
+            .finish()
+    }
+}
+
 /// A registered endpoint (its secret only in the answer that created it).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct WebhookView {
     id: String,
@@ -57,6 +69,19 @@ pub(crate) struct WebhookView {
     /// Only when just created.
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<String>,
+}
+
+impl std::fmt::Debug for WebhookView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookView")
+            .field("id", &self.id)
+            .field("customer_id", &self.customer_id)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("enabled", &self.enabled)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl WebhookView {
@@ -150,7 +175,14 @@ pub(crate) async fn create_webhook(
     State(state): State<ApiState>,
     caller: Caller,
     ApiJson(body): ApiJson<WebhookBody>,
-) -> Result<(StatusCode, Json<Answer<WebhookView>>), ApiError> {
+) -> Result<
+    (
+        StatusCode,
+        Extension<KeptWithout>,
+        Json<Answer<WebhookView>>,
+    ),
+    ApiError,
+> {
     let customer = match (&caller, body.customer_id.as_deref()) {
         (Caller::Client(_), given) => Some(caller.customer(given)?),
         (_, Some(given)) => Some(CustomerId::new(given)?),
@@ -192,6 +224,8 @@ pub(crate) async fn create_webhook(
         .map_err(|e| ApiError::from(e).rename_fields(&[("statuses", "events")]))?;
     Ok((
         StatusCode::CREATED,
+        // The copy kept for an Idempotency-Key replay leaves the secret out.
+        Extension(KeptWithout::WebhookSecret(endpoint.id)),
         Json(Answer::new(WebhookView::from_endpoint(&endpoint, true))),
     ))
 }

@@ -238,6 +238,8 @@ impl App {
                 },
                 cache_ttl: self.settings.cache_ttl,
                 webhook_allow_private: self.settings.webhook_allow_private,
+                max_streams_per_key: usize::try_from(self.settings.max_streams_per_key)
+                    .unwrap_or(usize::MAX),
                 ..ApiConfig::default()
             },
         )

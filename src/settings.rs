@@ -160,6 +160,9 @@ pub struct Settings {
     /// Let webhook endpoints point at loopback and private addresses (off: only public ones, against request forgery)
     #[arg(long = "webhook-allow-private", env = "AGGREGATOR_WEBHOOK_ALLOW_PRIVATE", default_value = "false", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, value_name = "BOOL", help_heading = "Webhooks")]
     pub webhook_allow_private: bool,
+    /// Order event streams (`GET /api/events`) one API key, or one client address without keys, may hold open at once; more are answered 429
+    #[arg(long = "max-streams-per-key", env = "AGGREGATOR_MAX_STREAMS_PER_KEY", default_value = "16", value_parser = clap::value_parser!(u32).range(1..=100_000), value_name = "N", help_heading = "API")]
+    pub max_streams_per_key: u32,
     /// Milliseconds one webhook delivery may take
     #[arg(long = "webhook-timeout", env = "AGGREGATOR_WEBHOOK_TIMEOUT_MS", default_value = "5000", value_parser = millis(100, 60_000), value_name = "MS", help_heading = "Webhooks")]
     pub webhook_timeout: Duration,

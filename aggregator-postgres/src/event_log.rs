@@ -45,6 +45,11 @@ impl EventRow {
     }
 }
 
+/// A stored position part as a cursor's.
+fn position(n: i64) -> Result<u64> {
+    u64::try_from(n).map_err(|e| corrupt("event position", e))
+}
+
 /// A cursor's parts as the `int8` columns compare them (positions past `i64::MAX` are
 /// never given, so they read as the largest).
 fn parts(cursor: EventCursor) -> (i64, i64) {
@@ -155,6 +160,28 @@ impl OrderEventLog for PostgresStockStore {
             .map(EventRow::into_event)
             .collect::<Result<Vec<_>>>()?;
         Ok(EventRead::Events(events))
+    }
+
+    async fn order_events_head(&self) -> Result<Option<EventCursor>> {
+        // Readers read only transactions older than every running one; any event that
+        // commits later belongs to a running (or later) transaction, so lies after this.
+        let head = sqlx::query!(
+            r#"SELECT tx::text::int8 AS "epoch!", sequence
+                 FROM order_events
+                WHERE tx < pg_snapshot_xmin(pg_current_snapshot())
+                ORDER BY tx DESC, sequence DESC
+                LIMIT 1"#
+        )
+        .fetch_optional(self.pool())
+        .await
+        .map_err(map)?;
+        head.map(|row| {
+            Ok(EventCursor::new(
+                position(row.epoch)?,
+                position(row.sequence)?,
+            ))
+        })
+        .transpose()
     }
 
     async fn prune_order_events(&self, before: OffsetDateTime, limit: u32) -> Result<u64> {

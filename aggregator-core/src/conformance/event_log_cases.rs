@@ -214,3 +214,48 @@ pub async fn the_event_log_resumes_pages_and_prunes(store: &dyn StockStore) {
         "nothing left to prune"
     );
 }
+
+/// The log's head is the newest readable event: reading from it gives only what comes
+/// after, and every event logged later lies after it.
+pub async fn the_event_log_head_is_where_a_new_reader_starts(store: &dyn StockStore) {
+    let fx = Fixture::new(store, 5, 0).await;
+    valid(fx.place(store, &fx.vendor_a, 1, 1).await, "an earlier order");
+    // Wait until the earlier order's event is readable, then take the head.
+    let deadline = Instant::now() + StdDuration::from_secs(10);
+    let head = loop {
+        let head = valid(store.order_events_head().await, "head");
+        let customer = fx.details(1).customer;
+        let seen = match valid(
+            store.order_events_after(None, Some(&customer), 10).await,
+            "read",
+        ) {
+            EventRead::Events(events) => events.last().and_then(|event| event.cursor),
+            EventRead::Gone { .. } => None,
+        };
+        match (head, seen) {
+            (Some(head), Some(seen)) if head >= seen => break head,
+            _ if Instant::now() < deadline => {
+                tokio::time::sleep(StdDuration::from_millis(20)).await;
+            }
+            _ => panic!("the head never reached the readable event"),
+        }
+    };
+    let later = valid(fx.place(store, &fx.vendor_a, 1, 2).await, "a later order").order;
+    let deadline = Instant::now() + StdDuration::from_secs(10);
+    loop {
+        match valid(store.order_events_after(Some(head), None, 1_000).await, "read") {
+            EventRead::Events(events) => {
+                assert!(
+                    events.iter().all(|event| event.cursor > Some(head)),
+                    "only events after the head"
+                );
+                if events.iter().any(|event| event.order_id == later.id) {
+                    break;
+                }
+            }
+            EventRead::Gone { .. } => panic!("the head is a position readers may use"),
+        }
+        assert!(Instant::now() < deadline, "the later event is read after the head");
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+}

@@ -77,6 +77,7 @@ pub async fn webhook_store_suite(store: &dyn StockStore) {
 pub async fn order_event_log_suite(store: &dyn StockStore) {
     every_order_change_is_logged_once_in_version_order(store).await;
     the_event_log_resumes_pages_and_prunes(store).await;
+    the_event_log_head_is_where_a_new_reader_starts(store).await;
 }
 
 /// The [`VendorLedger`] cases: snapshots, confirmations against reports, health and

@@ -31,6 +31,11 @@ impl EventLogState {
         }
     }
 
+    /// The newest event's position, if one was ever logged.
+    pub(super) fn head(&self) -> Option<EventCursor> {
+        (self.last_sequence > 0).then(|| EventCursor::new(0, self.last_sequence))
+    }
+
     /// Where the next event logged will be.
     pub(super) fn next_position(&self) -> EventCursor {
         EventCursor::new(0, self.last_sequence + 1)

@@ -264,6 +264,10 @@ impl OrderEventLog for InMemoryStockStore {
         Ok(self.state().event_log.read(after, customer, limit))
     }
 
+    async fn order_events_head(&self) -> Result<Option<EventCursor>> {
+        Ok(self.state().event_log.head())
+    }
+
     async fn prune_order_events(&self, before: OffsetDateTime, limit: u32) -> Result<u64> {
         Ok(self.state().event_log.prune(before, limit))
     }

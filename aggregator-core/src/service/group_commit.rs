@@ -318,6 +318,10 @@ impl<S: OrderEventLog + ?Sized> OrderEventLog for GroupCommit<S> {
         self.store.order_events_after(after, customer, limit).await
     }
 
+    async fn order_events_head(&self) -> Result<Option<EventCursor>> {
+        self.store.order_events_head().await
+    }
+
     async fn prune_order_events(&self, before: OffsetDateTime, limit: u32) -> Result<u64> {
         self.store.prune_order_events(before, limit).await
     }

@@ -33,6 +33,11 @@ pub trait OrderEventLog: Send + Sync + Debug + 'static {
         limit: u32,
     ) -> Result<EventRead>;
 
+    /// The position of the newest event a reader can read now (`None` while there is
+    /// none): every event that becomes readable later lies after it, so a reader that
+    /// starts there misses nothing from now on without reading the past.
+    async fn order_events_head(&self) -> Result<Option<EventCursor>>;
+
     /// Forgets up to `limit` of the oldest events recorded before `before` (our clock);
     /// answers how many. A reader positioned before the newest forgotten event then
     /// reads [`EventRead::Gone`].

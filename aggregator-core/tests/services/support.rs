@@ -355,6 +355,9 @@ impl OrderEventLog for FaultyStore {
         }
         self.inner.order_events_after(after, customer, limit).await
     }
+    async fn order_events_head(&self) -> Result<Option<EventCursor>> {
+        self.inner.order_events_head().await
+    }
     async fn prune_order_events(&self, before: OffsetDateTime, limit: u32) -> Result<u64> {
         self.inner.prune_order_events(before, limit).await
     }

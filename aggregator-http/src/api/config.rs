@@ -135,13 +135,16 @@ pub struct ApiConfig {
     /// Whether webhook endpoints may point at loopback or private addresses (an operator
     /// setting, off by default: see [`crate::webhooks::resolve_destination`]).
     pub webhook_allow_private: bool,
+    /// Order event streams one API key (one client address without keys) may hold open
+    /// at once; one more is answered 429 with `Retry-After`.
+    pub max_streams_per_key: usize,
 }
 
 impl Default for ApiConfig {
     /// No keys, 64 KiB bodies, 10 s per request, 2,000 requests a second per key (per
     /// client address without keys), pages of 20 (at most 100), idempotent answers kept
     /// 24 h, cached availability for [`CachedCatalog::DEFAULT_TTL`], webhooks only to
-    /// public addresses.
+    /// public addresses, 16 event streams per key.
     ///
     /// [`CachedCatalog::DEFAULT_TTL`]: aggregator_core::service::CachedCatalog::DEFAULT_TTL
     fn default() -> Self {
@@ -158,6 +161,7 @@ impl Default for ApiConfig {
             idempotency_ttl: Duration::from_secs(24 * 3600),
             cache_ttl: aggregator_core::service::CachedCatalog::DEFAULT_TTL,
             webhook_allow_private: false,
+            max_streams_per_key: 16,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use aggregator_core::clock::Clock;
 use aggregator_core::error::Result;
 use aggregator_core::service::{
-    CachedCatalog, Catalog, OrderConfig, OrderService, RateLimiter, ShutdownSignal,
+    CachedCatalog, Catalog, EventFollower, OrderConfig, OrderService, RateLimiter, ShutdownSignal,
 };
 use aggregator_core::traits::{Cache, OrderQueue, StockStore, VendorDirectory};
 use futures_util::future::BoxFuture;
@@ -73,6 +73,10 @@ pub(crate) struct Inner {
     pub(crate) gauges: SystemGauges,
     pub(crate) probes: HealthProbes,
     pub(crate) health: super::routes::health::HealthMemo,
+    /// The one reader of the order event log every event stream of this process follows.
+    pub(crate) events: EventFollower,
+    /// Open event streams per caller (see [`ApiConfig::max_streams_per_key`]).
+    pub(crate) streams: super::routes::events::OpenStreams,
 }
 
 /// The backends the API runs on.
@@ -144,6 +148,8 @@ impl ApiState {
             probes,
             gauges,
         } = services;
+        let log: Arc<dyn aggregator_core::traits::OrderEventLog> = store.clone();
+        let events = EventFollower::with_defaults(log);
         Self {
             inner: Arc::new(Inner {
                 orders,
@@ -157,6 +163,8 @@ impl ApiState {
                 gauges,
                 probes,
                 health: super::routes::health::HealthMemo::default(),
+                events,
+                streams: super::routes::events::OpenStreams::default(),
             }),
             stop: ShutdownSignal::never(),
         }

@@ -327,3 +327,141 @@ async fn on_postgres_a_client_resumes_across_an_api_restart() {
     server.await.expect("stopped");
     db.finish().await;
 }
+
+/// One key may hold only so many streams open; one more is a 429 with `Retry-After`,
+/// and a stream whose client left frees its place.
+#[tokio::test]
+async fn a_key_holds_at_most_its_share_of_open_streams() {
+    let app = TestApp::start(ApiConfig {
+        keys: keys(),
+        max_streams_per_key: 2,
+        ..ApiConfig::default()
+    })
+    .await;
+    let first = EventStream::open(&app, ALICE, None).await;
+    let _second = EventStream::open(&app, ALICE, None).await;
+    let third = app
+        .send(Method::GET, "/api/events", None, &[("x-api-key", ALICE)])
+        .await;
+    assert!(third.headers().contains_key("retry-after"));
+    let (status, problem) = read(third).await;
+    assert_problem(
+        status,
+        &problem,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too-many-streams",
+    );
+    // Another key has its own share.
+    let _bobs = EventStream::open(&app, BOB, None).await;
+    // A client that leaves gives its place back (once the server notices).
+    drop(first);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let again = app
+            .send(Method::GET, "/api/events", None, &[("x-api-key", ALICE)])
+            .await;
+        if again.status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the place of a closed stream came back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Index and table scans of `order_events` so far in this test's database (statistics
+/// are flushed within a second, so this waits for them first).
+async fn event_log_scans(pool: &sqlx::PgPool) -> i64 {
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    sqlx::query_scalar::<_, i64>(
+        "SELECT (COALESCE(seq_scan, 0) + COALESCE(idx_scan, 0))::int8
+           FROM pg_stat_user_tables WHERE relname = 'order_events'",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("scans")
+}
+
+/// Two hundred open streams cost the store what one does: a single reader per server
+/// follows the log for all of them. Every stream gets every event, and placements go on
+/// as before (their times are printed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_streams_share_one_reader_of_the_log() {
+    let Some(db) = aggregator_postgres::testing::TestDatabase::create(20).await else {
+        return;
+    };
+    let store: Arc<dyn StockStore> = Arc::new(db.store.clone());
+    seed(store.as_ref()).await;
+    let app = TestApp::over(
+        store,
+        ApiConfig {
+            max_streams_per_key: 1_000,
+            ..ApiConfig::default()
+        },
+    )
+    .await;
+    let place_some = |count: usize| {
+        let app = &app;
+        async move {
+            let mut took = Vec::with_capacity(count);
+            for n in 0..count {
+                let started = std::time::Instant::now();
+                let order = json!({"productId": "MOUSE-a-007", "quantity": 1, "customerId": format!("c{n}")});
+                let (status, placed) = app.call(Method::POST, "/order", Some(&order), &[]).await;
+                assert_eq!(status, StatusCode::CREATED, "{placed}");
+                took.push(started.elapsed());
+            }
+            took.sort();
+            took[took.len() / 2]
+        }
+    };
+    let alone = place_some(20).await;
+    let mut streams = Vec::new();
+    for _ in 0..200 {
+        let response = app.send(Method::GET, "/api/events", None, &[]).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        streams.push(EventStream {
+            response,
+            buffer: String::new(),
+        });
+    }
+    // Every stream starts at the log's beginning: the 20 placements so far.
+    let before = event_log_scans(db.store.pool()).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = event_log_scans(db.store.pool()).await - before;
+    let with_streams = place_some(20).await;
+    let readers: Vec<_> = streams
+        .into_iter()
+        .map(|mut stream| {
+            tokio::spawn(async move {
+                let mut seen = 0;
+                while seen < 40 {
+                    stream.next_order_event().await;
+                    seen += 1;
+                }
+                seen
+            })
+        })
+        .collect();
+    for reader in readers {
+        assert_eq!(
+            reader.await.expect("reader"),
+            40,
+            "every event on every stream"
+        );
+    }
+    println!(
+        "200 open streams: {idle} scans of the event log in 3.5 s idle; median placement \
+         {alone:?} without streams, {with_streams:?} with them"
+    );
+    // One read of the log is about five scans (the position check before and after
+    // it, and the read), four reads a second: some 70 in 3.5 s for the one reader, and
+    // two hundred times that if every stream read for itself.
+    assert!(
+        idle < 200,
+        "{idle} scans of the log in 3.5 s with 200 streams: one reader makes about 70"
+    );
+    db.finish().await;
+}

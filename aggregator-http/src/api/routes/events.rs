@@ -1,30 +1,77 @@
 //! `GET /api/events`: order events as server-sent events, resumable with
 //! `Last-Event-ID`.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aggregator_core::domain::{CustomerId, EventCursor, EventRead, LoggedOrderEvent};
-use aggregator_core::service::{Scope, ShutdownSignal};
-use aggregator_core::traits::StockStore;
+use aggregator_core::service::{EventFollower, Scope, ShutdownSignal};
+use axum::Extension;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::extract::Caller;
+use crate::api::middleware::LimitKey;
 use crate::api::problem::{ApiError, Problem};
 use crate::api::state::ApiState;
 
 /// Events read from the store per round.
 const READ_BATCH: u32 = 200;
 
-/// How long a stream waits before asking the store again when nothing was new.
+/// How long a stream waits for the shared reader's news before looking again anyway.
 const POLL_EVERY: Duration = Duration::from_millis(250);
+
+/// Open event streams per caller.
+#[derive(Debug, Default)]
+pub(crate) struct OpenStreams(Arc<Mutex<HashMap<String, usize>>>);
+
+impl OpenStreams {
+    /// One more stream for `caller`, unless it already holds `max`.
+    fn open(&self, caller: &str, max: usize) -> Option<StreamSlot> {
+        let mut open = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = open.entry(caller.to_owned()).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(StreamSlot {
+            open: Arc::clone(&self.0),
+            caller: caller.to_owned(),
+        })
+    }
+}
+
+/// A caller's place among its open streams, given back when the stream ends (its
+/// client went away or the server stops).
+#[derive(Debug)]
+struct StreamSlot {
+    open: Arc<Mutex<HashMap<String, usize>>>,
+    caller: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.caller) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.caller);
+            }
+        }
+    }
+}
 
 /// How long a client should wait before reconnecting after the stream ends.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
@@ -101,6 +148,11 @@ pub(crate) struct ResetView {
 /// client whose id is older than that, or unknown, first receives a `reset` event: it
 /// has missed events, must re-read the state of the orders it follows, and the stream
 /// goes on from the reset's id. Comments keep the connection alive every 15 s.
+///
+/// However many streams are open, one reader per server follows the log for all of
+/// them. One API key (one client address without keys) may hold a limited number of
+/// streams open at once (`--max-streams-per-key`, 16 by default); one more is answered
+/// 429 with `Retry-After`.
 #[utoipa::path(get, path = "/api/events", tag = "events",
     params(
         ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event the client has (sent by EventSource on reconnect)"),
@@ -109,10 +161,12 @@ pub(crate) struct ResetView {
     responses(
         (status = 200, description = "A stream of `order` events (data: OrderEventView) and, when the asked position is gone, one `reset` event (data: ResetView) first", content_type = "text/event-stream", body = String),
         (status = 400, description = "Not an event id this server gave", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "This key already holds as many open streams as allowed; see Retry-After", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn events(
     State(state): State<ApiState>,
     caller: Caller,
+    limit_key: Option<Extension<LimitKey>>,
     headers: HeaderMap,
     Query(query): Query<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
@@ -134,12 +188,25 @@ pub(crate) async fn events(
         Scope::All => None,
         Scope::Customer(customer) => Some(customer),
     };
+    let holder = limit_key.map_or_else(|| "open".to_owned(), |Extension(key)| key.0);
+    let max = state.inner.config.max_streams_per_key;
+    let Some(slot) = state.inner.streams.open(&holder, max) else {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-streams",
+            "Too many open event streams",
+            format!("this key already holds {max} open event streams; close one first"),
+        )
+        .retry_after(5));
+    };
+    state.inner.events.start(state.stop.clone());
     let follow = Follow {
-        store: state.inner.store.clone(),
+        events: state.inner.events.clone(),
         customer,
         cursor: after,
         queued: VecDeque::new(),
         stop: state.stop.clone(),
+        _slot: slot,
     };
     let stream = futures_util::stream::unfold(follow, |mut follow| async move {
         let event = follow.next_event().await?;
@@ -150,11 +217,12 @@ pub(crate) async fn events(
 
 /// One client's place in the log.
 struct Follow {
-    store: Arc<dyn StockStore>,
+    events: EventFollower,
     customer: Option<CustomerId>,
     cursor: Option<EventCursor>,
     queued: VecDeque<Event>,
     stop: ShutdownSignal,
+    _slot: StreamSlot,
 }
 
 impl Follow {
@@ -168,12 +236,20 @@ impl Follow {
                 return None;
             }
             let read = self
-                .store
-                .order_events_after(self.cursor, self.customer.as_ref(), READ_BATCH)
+                .events
+                .read(self.cursor, self.customer.as_ref(), READ_BATCH)
                 .await;
             match read {
-                Ok(EventRead::Events(events)) if events.is_empty() => self.pause().await,
-                Ok(EventRead::Events(events)) => {
+                Ok((EventRead::Events(events), scanned)) if events.is_empty() => {
+                    // Past other customers' events, if any were read.
+                    if scanned > self.cursor {
+                        self.cursor = scanned;
+                        continue;
+                    }
+                    self.pause().await;
+                }
+                Ok((EventRead::Events(events), scanned)) => {
+                    let last = events.last().and_then(|event| event.cursor);
                     for event in events {
                         let Some(cursor) = event.cursor else { continue };
                         self.cursor = Some(cursor);
@@ -189,8 +265,11 @@ impl Follow {
                             }
                         }
                     }
+                    if scanned > last {
+                        self.cursor = scanned;
+                    }
                 }
-                Ok(EventRead::Gone { resume_from }) => {
+                Ok((EventRead::Gone { resume_from }, _)) => {
                     let from = resume_from.unwrap_or(EventCursor::new(0, 0));
                     self.cursor = Some(from);
                     let reset = ResetView {
@@ -218,10 +297,11 @@ impl Follow {
         }
     }
 
-    /// Waits a poll interval, or less if the server stops meanwhile.
+    /// Waits for the shared reader's news (at most a poll interval), or less if the
+    /// server stops meanwhile.
     async fn pause(&self) {
         tokio::select! {
-            () = tokio::time::sleep(POLL_EVERY) => {}
+            () = self.events.wait_for_news(POLL_EVERY) => {}
             () = self.stop.clone().wait() => {}
         }
     }

@@ -31,6 +31,22 @@ end
 return {count, ttl}
 ";
 
+/// Takes a slot: drops the slots of KEYS[1] (a sorted set of tokens scored by when they
+/// run out, in the server's clock) that ran out, and adds ARGV[3] for ARGV[2] ms if
+/// fewer than ARGV[1] are held. Answers 1 when it took one. Atomic, since Redis runs a
+/// script as one step; the server's clock, so every client agrees on expiry.
+const TAKE_SLOT_SCRIPT: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return 1
+end
+return 0
+";
+
 /// A [`Cache`] on Redis.
 ///
 /// Every call is bounded by the configured timeout, connecting included, and any
@@ -44,6 +60,7 @@ pub struct RedisCache {
     failed_at: Mutex<Option<Instant>>,
     connecting: tokio::sync::Mutex<()>,
     rate_limit: redis::Script,
+    take_slot: redis::Script,
 }
 
 impl fmt::Debug for RedisCache {
@@ -95,6 +112,7 @@ impl RedisCache {
             failed_at: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
             rate_limit: redis::Script::new(RATE_LIMIT_SCRIPT),
+            take_slot: redis::Script::new(TAKE_SLOT_SCRIPT),
         })
     }
 
@@ -365,5 +383,39 @@ impl Cache for RedisCache {
             remaining: limit.max_requests.saturating_sub(used),
             retry_after: Duration::from_millis(u64::try_from(left).unwrap_or(0)),
         })
+    }
+
+    async fn take_slot(&self, key: &str, max: u32, ttl: Duration) -> Result<Option<String>> {
+        let key = self.key(&format!("slots:{key}"));
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let script = &self.take_slot;
+        let taken: i64 = self
+            .run(|mut connection| {
+                let token = token.clone();
+                async move {
+                    script
+                        .key(&key)
+                        .arg(max)
+                        .arg(millis)
+                        .arg(token)
+                        .invoke_async(&mut connection)
+                        .await
+                }
+            })
+            .await?;
+        Ok((taken == 1).then_some(token))
+    }
+
+    async fn give_back_slot(&self, key: &str, token: &str) -> Result<()> {
+        let key = self.key(&format!("slots:{key}"));
+        self.run(|mut connection| async move {
+            redis::cmd("ZREM")
+                .arg(&key)
+                .arg(token)
+                .query_async::<()>(&mut connection)
+                .await
+        })
+        .await
     }
 }

@@ -133,3 +133,53 @@ pub async fn set_if_absent_has_one_winner(cache: &dyn Cache) {
     ));
     valid(cache.delete(&key).await, "cleanup");
 }
+
+/// Of many takers at once, exactly `max` get a slot; a slot given back can be taken
+/// again; one whose holder never gives it back comes free when its time runs out.
+pub async fn slots_are_exact_and_come_free(cache: &dyn Cache) {
+    let key = format!("{}vendor-in-flight", prefix());
+    let long = Duration::from_secs(60);
+    let takers = (0..20).map(|_| cache.take_slot(&key, 3, long));
+    let taken: Vec<String> = join_all(takers)
+        .await
+        .into_iter()
+        .filter_map(|taken| valid(taken, "take"))
+        .collect();
+    assert_eq!(taken.len(), 3, "exactly max slots held at once");
+    assert_eq!(valid(cache.take_slot(&key, 3, long).await, "full"), None);
+    valid(cache.give_back_slot(&key, &taken[0]).await, "give back");
+    valid(
+        cache.give_back_slot(&key, &taken[0]).await,
+        "twice is harmless",
+    );
+    valid(
+        cache.give_back_slot(&key, "never-given").await,
+        "unknown is harmless",
+    );
+    let again = valid(cache.take_slot(&key, 3, long).await, "take again");
+    assert!(again.is_some(), "a slot given back can be taken");
+    assert_eq!(valid(cache.take_slot(&key, 3, long).await, "full"), None);
+
+    let short = format!("{}short-lived", prefix());
+    let held = valid(
+        cache.take_slot(&short, 1, Duration::from_millis(200)).await,
+        "take",
+    );
+    assert!(held.is_some());
+    assert_eq!(
+        valid(
+            cache.take_slot(&short, 1, Duration::from_millis(200)).await,
+            "held"
+        ),
+        None
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        valid(
+            cache.take_slot(&short, 1, Duration::from_secs(5)).await,
+            "free"
+        )
+        .is_some(),
+        "a slot whose holder died comes free when its time runs out"
+    );
+}

@@ -219,7 +219,10 @@ pub async fn the_event_log_resumes_pages_and_prunes(store: &dyn StockStore) {
 /// after, and every event logged later lies after it.
 pub async fn the_event_log_head_is_where_a_new_reader_starts(store: &dyn StockStore) {
     let fx = Fixture::new(store, 5, 0).await;
-    valid(fx.place(store, &fx.vendor_a, 1, 1).await, "an earlier order");
+    valid(
+        fx.place(store, &fx.vendor_a, 1, 1).await,
+        "an earlier order",
+    );
     // Wait until the earlier order's event is readable, then take the head.
     let deadline = Instant::now() + StdDuration::from_secs(10);
     let head = loop {
@@ -243,7 +246,10 @@ pub async fn the_event_log_head_is_where_a_new_reader_starts(store: &dyn StockSt
     let later = valid(fx.place(store, &fx.vendor_a, 1, 2).await, "a later order").order;
     let deadline = Instant::now() + StdDuration::from_secs(10);
     loop {
-        match valid(store.order_events_after(Some(head), None, 1_000).await, "read") {
+        match valid(
+            store.order_events_after(Some(head), None, 1_000).await,
+            "read",
+        ) {
             EventRead::Events(events) => {
                 assert!(
                     events.iter().all(|event| event.cursor > Some(head)),
@@ -255,7 +261,10 @@ pub async fn the_event_log_head_is_where_a_new_reader_starts(store: &dyn StockSt
             }
             EventRead::Gone { .. } => panic!("the head is a position readers may use"),
         }
-        assert!(Instant::now() < deadline, "the later event is read after the head");
+        assert!(
+            Instant::now() < deadline,
+            "the later event is read after the head"
+        );
         tokio::time::sleep(StdDuration::from_millis(20)).await;
     }
 }

@@ -164,4 +164,5 @@ pub async fn cache_suite(cache: &dyn Cache) {
     cache_entries_expire(cache).await;
     rate_limit_is_exact_under_concurrency(cache).await;
     set_if_absent_has_one_winner(cache).await;
+    slots_are_exact_and_come_free(cache).await;
 }

@@ -14,10 +14,12 @@ use crate::traits::{Cache, RateDecision, RateLimit};
 struct CacheState {
     values: HashMap<String, (Vec<u8>, Instant)>,
     windows: HashMap<String, (u32, Instant)>,
+    /// Held slots per key: (token, when it runs out).
+    slots: HashMap<String, Vec<(String, Instant)>>,
 }
 
-/// A [`Cache`] in process memory with the same TTL and fixed-window rate-limit rules as
-/// the Redis backend. Expired entries are dropped when read and swept when the map grows.
+/// A [`Cache`] in process memory with the same TTL, fixed-window rate-limit and slot
+/// rules as the Redis backend. Expired entries are dropped when read and swept when the map grows.
 #[derive(Debug, Default)]
 pub struct InMemoryCache {
     state: Mutex<CacheState>,
@@ -115,5 +117,35 @@ impl Cache for InMemoryCache {
             remaining: limit.max_requests.saturating_sub(window.0),
             retry_after: window.1.saturating_duration_since(now),
         })
+    }
+
+    async fn take_slot(&self, key: &str, max: u32, ttl: Duration) -> Result<Option<String>> {
+        let mut state = self.state();
+        let now = Instant::now();
+        if state.slots.len() > SWEEP_ABOVE {
+            state.slots.retain(|_, held| {
+                held.retain(|(_, until)| *until > now);
+                !held.is_empty()
+            });
+        }
+        let held = state.slots.entry(key.to_owned()).or_default();
+        held.retain(|(_, until)| *until > now);
+        if held.len() >= usize::try_from(max).unwrap_or(usize::MAX) {
+            return Ok(None);
+        }
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        held.push((token.clone(), now + ttl));
+        Ok(Some(token))
+    }
+
+    async fn give_back_slot(&self, key: &str, token: &str) -> Result<()> {
+        let mut state = self.state();
+        if let Some(held) = state.slots.get_mut(key) {
+            held.retain(|(held, _)| held != token);
+            if held.is_empty() {
+                state.slots.remove(key);
+            }
+        }
+        Ok(())
     }
 }

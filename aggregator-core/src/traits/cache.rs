@@ -30,13 +30,15 @@ pub struct RateDecision {
     pub retry_after: Duration,
 }
 
-/// A cache of derived figures (availability, vendor health) and a rate limiter.
+/// A cache of derived figures (availability, vendor health), a rate limiter and
+/// counted slots (how many calls to something may run at once).
 ///
 /// The cache is only ever a read path: nothing that decides a placement reads it. What
 /// every implementation guarantees: a value read back is one that was set for the key
 /// and has not outlived its TTL or been deleted; every failure is
 /// `Unavailable { retryable: true }` and comes back quickly rather than blocking the
-/// caller; the rate limiter never allows more than `max_requests` per window per key.
+/// caller; the rate limiter never allows more than `max_requests` per window per key;
+/// never more than `max` slots of a key are held at once.
 #[async_trait]
 pub trait Cache: Send + Sync + Debug + 'static {
     /// The value under `key`, if present and not expired.
@@ -63,6 +65,16 @@ pub trait Cache: Send + Sync + Debug + 'static {
 
     /// Counts one call against `key` and says whether it is within `limit`.
     async fn rate_limit(&self, key: &str, limit: RateLimit) -> Result<RateDecision>;
+
+    /// Takes one of `max` slots under `key` for at most `ttl`: a token to give back
+    /// with [`Cache::give_back_slot`], or `None` while all `max` are held. Every process
+    /// using the same cache shares the slots; a slot whose holder died comes free when
+    /// its `ttl` runs out.
+    async fn take_slot(&self, key: &str, max: u32, ttl: Duration) -> Result<Option<String>>;
+
+    /// Gives back the slot `token` took under `key`; a slot that ran out, or a token
+    /// never given, changes nothing.
+    async fn give_back_slot(&self, key: &str, token: &str) -> Result<()>;
 }
 
 /// JSON conveniences over any [`Cache`].
@@ -119,6 +131,17 @@ macro_rules! forward_cache {
             }
             async fn rate_limit(&self, key: &str, limit: RateLimit) -> Result<RateDecision> {
                 (**self).rate_limit(key, limit).await
+            }
+            async fn take_slot(
+                &self,
+                key: &str,
+                max: u32,
+                ttl: Duration,
+            ) -> Result<Option<String>> {
+                (**self).take_slot(key, max, ttl).await
+            }
+            async fn give_back_slot(&self, key: &str, token: &str) -> Result<()> {
+                (**self).give_back_slot(key, token).await
             }
         }
     };

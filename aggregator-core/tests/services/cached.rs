@@ -34,6 +34,12 @@ impl Cache for DownCache {
     async fn rate_limit(&self, _key: &str, _limit: RateLimit) -> Result<RateDecision> {
         Err(Error::transient("redis", "connection refused"))
     }
+    async fn take_slot(&self, _key: &str, _max: u32, _ttl: Duration) -> Result<Option<String>> {
+        Err(Error::transient("redis", "connection refused"))
+    }
+    async fn give_back_slot(&self, _key: &str, _token: &str) -> Result<()> {
+        Err(Error::transient("redis", "connection refused"))
+    }
 }
 
 fn cached(world: &World, cache: Arc<dyn Cache>) -> Arc<CachedCatalog> {

@@ -200,6 +200,17 @@ impl aggregator_core::Cache for SlowReads {
     ) -> aggregator_core::Result<aggregator_core::traits::RateDecision> {
         self.0.rate_limit(key, limit).await
     }
+    async fn take_slot(
+        &self,
+        key: &str,
+        max: u32,
+        ttl: std::time::Duration,
+    ) -> aggregator_core::Result<Option<String>> {
+        self.0.take_slot(key, max, ttl).await
+    }
+    async fn give_back_slot(&self, key: &str, token: &str) -> aggregator_core::Result<()> {
+        self.0.give_back_slot(key, token).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,6 +302,17 @@ impl aggregator_core::Cache for SlowInvalidations {
         limit: aggregator_core::traits::RateLimit,
     ) -> aggregator_core::Result<aggregator_core::traits::RateDecision> {
         self.0.rate_limit(key, limit).await
+    }
+    async fn take_slot(
+        &self,
+        key: &str,
+        max: u32,
+        ttl: std::time::Duration,
+    ) -> aggregator_core::Result<Option<String>> {
+        self.0.take_slot(key, max, ttl).await
+    }
+    async fn give_back_slot(&self, key: &str, token: &str) -> aggregator_core::Result<()> {
+        self.0.give_back_slot(key, token).await
     }
 }
 

@@ -213,6 +213,17 @@ impl aggregator_core::Cache for RecordingCache {
     ) -> aggregator_core::Result<aggregator_core::traits::RateDecision> {
         self.inner.rate_limit(key, limit).await
     }
+    async fn take_slot(
+        &self,
+        key: &str,
+        max: u32,
+        ttl: std::time::Duration,
+    ) -> aggregator_core::Result<Option<String>> {
+        self.inner.take_slot(key, max, ttl).await
+    }
+    async fn give_back_slot(&self, key: &str, token: &str) -> aggregator_core::Result<()> {
+        self.inner.give_back_slot(key, token).await
+    }
 }
 
 /// The answer kept for a keyed registration holds no secret (nor the Idempotency-Key);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aggregator_core::error::{Error, Result};
+use aggregator_core::resilience::VendorLimits;
 use aggregator_core::service::{
     CachedCatalog, Catalog, CommitFeed, OrderProcessor, OrderService, OutboxRelay, StockSync,
     Sweeper, SyncConfig, SyncConsumer, WebhookDeliverer, WebhookDispatcher, WorkerConfig,
@@ -15,7 +16,7 @@ use aggregator_core::service::{
 use aggregator_core::traits::{CatalogReads, OrderListing, RateLimit, VendorDirectory};
 use aggregator_http::api::{ApiConfig, ApiServices, ApiState, check_bind, router};
 use aggregator_http::ops::{OpsState, SystemGauges, Telemetry, ops_router};
-use aggregator_http::vendor_clients;
+use aggregator_http::vendor_clients_sharing;
 use aggregator_http::webhooks::{HttpWebhookSender, WebhookSenderConfig};
 use tokio::task::JoinSet;
 
@@ -54,11 +55,21 @@ impl App {
         // commit; the other roles pass straight through it.
         let committed = Arc::new(CommitFeed::default());
         backends.store = group_commit(backends.store, settings.group_commit(), committed.clone())?;
-        let clients = vendor_clients(&settings.vendors, |config| {
-            config.request_timeout = settings.vendor_timeout;
-            config.breaker.open_for = settings.vendor_breaker_open;
-            config.breaker_wait = settings.vendor_breaker_wait;
-        })?;
+        let default_limits = VendorLimits {
+            per_second: settings.vendor_max_per_second,
+            in_flight: settings.vendor_max_in_flight,
+        };
+        // Each vendor's budget is shared by every process through the cache.
+        let clients =
+            vendor_clients_sharing(&settings.vendors, Some(backends.cache.clone()), |config| {
+                config.request_timeout = settings.vendor_timeout;
+                config.breaker.open_for = settings.vendor_breaker_open;
+                config.breaker_wait = settings.vendor_breaker_wait;
+                config.budget_wait = settings.vendor_breaker_wait;
+                config.limits = settings
+                    .vendor_limits
+                    .for_vendor(&config.vendor, default_limits);
+            })?;
         let vendors = register_vendors(backends.store.as_ref(), clients).await?;
         let orders_config = order_config(&settings)?;
         // Reads that decide nothing may come from a read replica; planning and

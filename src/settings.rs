@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use aggregator_core::RedactedUrl;
+use aggregator_core::domain::VendorId;
+use aggregator_core::resilience::VendorLimits;
 use aggregator_core::service::BatchConfig;
 use aggregator_core::traits::RetryPolicy;
 use aggregator_http::api::ApiKeys;
@@ -112,12 +114,21 @@ pub struct Settings {
     /// Seconds a vendor's circuit breaker stays open after 5 failures in a row
     #[arg(long = "vendor-breaker-open", env = "AGGREGATOR_VENDOR_BREAKER_OPEN_SECS", default_value = "30", value_parser = seconds(1), value_name = "SECS", help_heading = "Vendors")]
     pub vendor_breaker_open: Duration,
-    /// Seconds a vendor call waits for an open breaker to let it through before failing (not counted as an attempt)
+    /// Seconds a vendor call waits for an open breaker to let it through, or for its place within the vendor's limits, before failing (not counted as an attempt)
     #[arg(long = "vendor-breaker-wait", env = "AGGREGATOR_VENDOR_BREAKER_WAIT_SECS", default_value = "30", value_parser = seconds(0), value_name = "SECS", help_heading = "Vendors")]
     pub vendor_breaker_wait: Duration,
     /// Seconds an order may wait on an unreachable vendor before its part moves to another fresh vendor with stock
     #[arg(long = "reroute-unavailable-after", env = "AGGREGATOR_REROUTE_UNAVAILABLE_AFTER_SECS", default_value = "20", value_parser = seconds(0), value_name = "SECS", help_heading = "Vendors")]
     pub reroute_unavailable_after: Duration,
+    /// Requests a second each vendor may be sent, by all processes together (counted through Redis when it is configured), unless `--vendor-limits` names it
+    #[arg(long = "vendor-max-per-second", env = "AGGREGATOR_VENDOR_MAX_PER_SECOND", default_value = "200", value_parser = clap::value_parser!(u32).range(1..=1_000_000), value_name = "N", help_heading = "Vendors")]
+    pub vendor_max_per_second: u32,
+    /// Requests each vendor may have from us at once, by all processes together, unless `--vendor-limits` names it
+    #[arg(long = "vendor-max-in-flight", env = "AGGREGATOR_VENDOR_MAX_IN_FLIGHT", default_value = "64", value_parser = clap::value_parser!(u32).range(1..=100_000), value_name = "N", help_heading = "Vendors")]
+    pub vendor_max_in_flight: u32,
+    /// Limits of single vendors, `ID=PER_SECOND[/IN_FLIGHT]` comma-separated (e.g. `VendorA=50/8`); set them about 10% under the vendor's own
+    #[arg(long = "vendor-limits", env = "AGGREGATOR_VENDOR_LIMITS", default_value = "", hide_default_value = true, value_parser = vendor_limits, value_name = "ID=N[/N],...", help_heading = "Vendors")]
+    pub vendor_limits: VendorLimitTable,
     /// Seconds a worker keeps sending one version of an order to its vendors after reading it; past it the message starts over from a fresh read, and a vendor answering "unknown key" to a cancellation is believed once the key has been dead twice this long
     #[arg(long = "placement-timeout", env = "AGGREGATOR_PLACEMENT_TIMEOUT_SECS", default_value = "60", value_parser = seconds(1), value_name = "SECS", help_heading = "Vendors")]
     pub placement_timeout: Duration,
@@ -332,6 +343,46 @@ fn hide_passwords(text: &str, reason: &str) -> String {
         }
     }
     hidden
+}
+
+/// Limits given to single vendors (`--vendor-limits`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VendorLimitTable(::std::vec::Vec<(VendorId, u32, Option<u32>)>);
+
+impl VendorLimitTable {
+    /// What `vendor` may be asked: its own limits where given, `default` otherwise.
+    pub fn for_vendor(&self, vendor: &VendorId, default: VendorLimits) -> VendorLimits {
+        match self.0.iter().find(|(id, ..)| id == vendor) {
+            Some((_, per_second, in_flight)) => VendorLimits {
+                per_second: *per_second,
+                in_flight: in_flight.unwrap_or(default.in_flight),
+            },
+            None => default,
+        }
+    }
+}
+
+fn vendor_limits(text: &str) -> Result<VendorLimitTable, String> {
+    let mut table: Vec<(VendorId, u32, Option<u32>)> = Vec::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let bad = || format!("{entry:?} is not ID=PER_SECOND or ID=PER_SECOND/IN_FLIGHT");
+        let (id, limits) = entry.split_once('=').ok_or_else(bad)?;
+        let id = VendorId::new(id.trim()).map_err(|e| format!("{entry:?}: {e}"))?;
+        let (per_second, in_flight) = match limits.split_once('/') {
+            Some((rate, at_once)) => (rate, Some(at_once)),
+            None => (limits, None),
+        };
+        let per_second =
+            u32::try_from(whole(per_second.trim(), 1, 1_000_000)?).map_err(|_| bad())?;
+        let in_flight = in_flight
+            .map(|n| whole(n.trim(), 1, 100_000).and_then(|n| u32::try_from(n).map_err(|_| bad())))
+            .transpose()?;
+        if table.iter().any(|(held, ..)| held == &id) {
+            return Err(format!("{id} is given twice"));
+        }
+        table.push((id, per_second, in_flight));
+    }
+    Ok(VendorLimitTable(table))
 }
 
 fn retry_delays(text: &str) -> Result<RetryPolicy, String> {
@@ -609,5 +660,44 @@ mod tests {
             .find_map(|l| l.trim().strip_prefix("AGGREGATOR_API_KEYS:"))
             .expect("compose sets API keys");
         assert!(ApiKeys::parse(keys.trim()).is_ok(), "{keys}");
+    }
+
+    #[test]
+    fn vendor_limits_name_single_vendors_and_refuse_bad_entries() {
+        let table = vendor_limits("VendorA=50/8, VendorB=120").expect("valid");
+        let default = VendorLimits {
+            per_second: 200,
+            in_flight: 64,
+        };
+        let id = |text: &str| VendorId::new(text).expect("id");
+        assert_eq!(
+            table.for_vendor(&id("VendorA"), default),
+            VendorLimits {
+                per_second: 50,
+                in_flight: 8
+            }
+        );
+        assert_eq!(
+            table.for_vendor(&id("VendorB"), default),
+            VendorLimits {
+                per_second: 120,
+                in_flight: 64
+            }
+        );
+        assert_eq!(table.for_vendor(&id("VendorC"), default), default);
+        assert_eq!(
+            vendor_limits("").expect("none"),
+            VendorLimitTable::default()
+        );
+        for bad in [
+            "VendorA",
+            "VendorA=0",
+            "VendorA=5/0",
+            "VendorA=x",
+            "VendorA=5,VendorA=6",
+            "=5",
+        ] {
+            assert!(vendor_limits(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -17,5 +17,5 @@ pub mod webhooks;
 
 pub use vendor_client::{
     HttpVendorClient, HttpVendorConfig, VendorEndpoint, WireFault, parse_vendor_list, stock_page,
-    vendor_clients,
+    vendor_clients, vendor_clients_sharing,
 };

@@ -17,7 +17,8 @@ const MAX_REWRITTEN_BODY: usize = 64 * 1024 * 1024;
 /// How many pieces a slow body is sent in.
 const SLOW_BODY_CHUNKS: usize = 10;
 
-/// Middleware: outage and error rate answer before the handler runs; a lost answer,
+/// Middleware: every request is counted in its second; the rate limit, outage and error
+/// rate answer before the handler runs; a lost answer,
 /// latency, malformed and slow bodies act on the handler's answer.
 pub(crate) async fn apply_faults(
     State(state): State<Arc<VendorState>>,
@@ -25,6 +26,22 @@ pub(crate) async fn apply_faults(
     next: Next,
 ) -> Response {
     let faults = state.faults();
+    if let Some(wait) = state.arrive() {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut response = VendorError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "{} takes at most {} requests a second",
+                state.config.id, faults.rate_limit_per_sec
+            ),
+        )
+        .into_response();
+        if let Ok(value) = header::HeaderValue::from_str(&seconds.max(1).to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
     if faults.outage {
         return VendorError::new(
             StatusCode::SERVICE_UNAVAILABLE,

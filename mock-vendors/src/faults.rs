@@ -41,6 +41,9 @@ pub struct Faults {
     /// remembered, so a placement under that key arriving later is accepted (a vendor
     /// that keeps no record of unknown keys).
     pub forget_unknown_cancels: bool,
+    /// When set, requests past this many in one second (of the vendor's clock) are
+    /// answered `429` with `Retry-After` (the rest of that second) and do nothing.
+    pub rate_limit_per_sec: u32,
 }
 
 /// The largest clock offset a switch accepts, in milliseconds (a day).
@@ -72,6 +75,8 @@ pub struct FaultUpdate {
     pub cancel_refusal_status: Option<u16>,
     /// See [`Faults::forget_unknown_cancels`].
     pub forget_unknown_cancels: Option<bool>,
+    /// See [`Faults::rate_limit_per_sec`]; `0` turns it off.
+    pub rate_limit_per_sec: Option<u32>,
 }
 
 impl Faults {
@@ -133,6 +138,7 @@ impl Faults {
             }
             next.cancel_refusal_status = status;
         }
+        next.rate_limit_per_sec = update.rate_limit_per_sec.unwrap_or(next.rate_limit_per_sec);
         next.forget_unknown_cancels = update
             .forget_unknown_cancels
             .unwrap_or(next.forget_unknown_cancels);

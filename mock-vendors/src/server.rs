@@ -118,6 +118,27 @@ impl MockVendor {
         self.state.order_count()
     }
 
+    /// API requests received in each second (Unix seconds, the vendor's clock) of the
+    /// last hour, every request counted, refused ones too.
+    pub fn arrivals_per_second(&self) -> Vec<(i64, u64)> {
+        self.state.arrivals()
+    }
+
+    /// The most API requests this vendor received in one second (of its clock).
+    pub fn busiest_second(&self) -> u64 {
+        self.state
+            .arrivals()
+            .into_iter()
+            .map(|(_, count)| count)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Requests the rate-limit switch answered `429`.
+    pub fn refused_for_rate(&self) -> u64 {
+        self.state.refused_for_rate()
+    }
+
     /// How many keys were cancelled here (orders cancelled, and keys cancelled before
     /// any placement).
     pub fn cancellations(&self) -> usize {

@@ -152,6 +152,10 @@ struct Inner {
     next_order: u64,
     faults: Faults,
     rng: SeededRng,
+    /// API requests received per second (Unix seconds), the newest 3,600 seconds.
+    arrivals: std::collections::BTreeMap<i64, u64>,
+    /// Requests answered `429` by the rate-limit switch.
+    refused_for_rate: u64,
 }
 
 /// The shared state of one running mock vendor.
@@ -187,6 +191,8 @@ impl VendorState {
                 next_order: 1,
                 faults: Faults::default(),
                 rng,
+                arrivals: std::collections::BTreeMap::new(),
+                refused_for_rate: 0,
             }),
         }
     }
@@ -203,6 +209,43 @@ impl VendorState {
 
     pub(crate) fn set_faults(&self, faults: Faults) {
         self.lock().faults = faults;
+    }
+
+    /// Counts one API request arriving now; answers how long the caller must wait when
+    /// the rate-limit switch refuses it (the rest of the second).
+    pub(crate) fn arrive(&self) -> Option<std::time::Duration> {
+        let now = vendor_now();
+        let second = now.unix_timestamp();
+        let mut inner = self.lock();
+        let count = {
+            let count = inner.arrivals.entry(second).or_default();
+            *count += 1;
+            *count
+        };
+        while inner.arrivals.len() > 3_600 {
+            inner.arrivals.pop_first();
+        }
+        let limit = u64::from(inner.faults.rate_limit_per_sec);
+        if limit == 0 || count <= limit {
+            return None;
+        }
+        inner.refused_for_rate += 1;
+        let left = 1_000_000_000 - u64::from(now.nanosecond());
+        Some(std::time::Duration::from_nanos(left))
+    }
+
+    /// API requests received in each second (Unix seconds) of the last hour.
+    pub(crate) fn arrivals(&self) -> Vec<(i64, u64)> {
+        self.lock()
+            .arrivals
+            .iter()
+            .map(|(second, count)| (*second, *count))
+            .collect()
+    }
+
+    /// Requests the rate-limit switch answered `429`.
+    pub(crate) fn refused_for_rate(&self) -> u64 {
+        self.lock().refused_for_rate
     }
 
     /// True with probability `rate`.

@@ -402,3 +402,43 @@ async fn a_lost_answer_breaks_the_connection_after_the_order_was_placed() {
     assert_eq!(replay["status"], "confirmed");
     assert_eq!(vendor.quantity("MOUSE-a-007"), Some(1), "placed once");
 }
+
+/// The rate-limit switch answers 429 with Retry-After past its rate in a second, and
+/// the vendor counts every request it received, per second.
+#[tokio::test]
+async fn the_rate_limit_switch_refuses_past_its_rate_and_arrivals_are_counted() {
+    let vendor = mock_vendors::MockVendor::spawn_local(
+        mock_vendors::MockVendorConfig::new("VendorA").with_sku_count(5),
+    )
+    .await
+    .expect("vendor");
+    vendor.set_faults(mock_vendors::Faults {
+        rate_limit_per_sec: 5,
+        ..mock_vendors::Faults::default()
+    });
+    let http = reqwest::Client::new();
+    let mut refused = 0;
+    for _ in 0..12 {
+        let answer = http
+            .get(format!("{}/health", vendor.base_url()))
+            .send()
+            .await
+            .expect("answer");
+        if answer.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            let wait: u64 = answer.headers()["retry-after"]
+                .to_str()
+                .expect("text")
+                .parse()
+                .expect("seconds");
+            assert!((1..=1).contains(&wait), "{wait}");
+            refused += 1;
+        }
+    }
+    let total: u64 = vendor.arrivals_per_second().iter().map(|(_, n)| n).sum();
+    assert_eq!(total, 12, "every request counted, refused ones too");
+    assert!(
+        refused >= 12 - 10,
+        "at most 5 a second pass: {refused} refused"
+    );
+    assert_eq!(vendor.refused_for_rate(), refused);
+}

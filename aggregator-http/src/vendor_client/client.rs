@@ -5,9 +5,10 @@ use std::sync::Arc;
 use aggregator_core::clock::{Clock, SystemClock};
 use aggregator_core::domain::VendorId;
 use aggregator_core::error::{Error, Result};
+use aggregator_core::resilience::VendorBudget;
 use aggregator_core::resilience::{Backoff, BreakerState, CircuitBreaker};
 use aggregator_core::traits::{
-    CancelOutcome, StockPage, VendorClient, VendorInfo, VendorOrder, VendorOrderOutcome,
+    Cache, CancelOutcome, StockPage, VendorClient, VendorInfo, VendorOrder, VendorOrderOutcome,
 };
 use async_trait::async_trait;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
@@ -49,6 +50,10 @@ enum Judged {
 /// and `429` answers are tried again with exponential backoff and jitter (every call is
 /// idempotent: reads, and writes under an idempotency key); a circuit breaker per client
 /// opens after a run of failures so a dead vendor costs nothing until its probe.
+/// Every request first takes its place in the vendor's budget ([`HttpVendorConfig::limits`]:
+/// requests a second and at once, shared by every process when the budget is counted
+/// through a cache), and a `429` or `503` with `Retry-After` pauses every request to the
+/// vendor for that long (up to five minutes).
 /// Anything malformed the vendor sends is an error naming the vendor, the request and
 /// the field, and never becomes a [`StockPage`].
 pub struct HttpVendorClient {
@@ -56,7 +61,11 @@ pub struct HttpVendorClient {
     base: Url,
     http: Client,
     breaker: CircuitBreaker,
+    budget: VendorBudget,
 }
+
+/// The longest `Retry-After` honoured; a vendor asking for more is asked again then.
+const MAX_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl std::fmt::Debug for HttpVendorClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -90,12 +99,27 @@ impl HttpVendorClient {
             .build()
             .map_err(|e| Error::permanent(format!("vendor {}", config.vendor), e.to_string()))?;
         let breaker = CircuitBreaker::new(config.breaker, clock);
+        let budget = Self::budget(&config, None)?;
         Ok(Self {
             config,
             base,
             http,
             breaker,
+            budget,
         })
+    }
+
+    /// Counts this vendor's budget through `cache`, shared by every process using it
+    /// (while the cache is down, each process counts on its own).
+    pub fn sharing_budget_through(mut self, cache: Arc<dyn Cache>) -> Result<Self> {
+        self.budget = Self::budget(&self.config, Some(cache))?;
+        Ok(self)
+    }
+
+    fn budget(config: &HttpVendorConfig, cache: Option<Arc<dyn Cache>>) -> Result<VendorBudget> {
+        // A request holds its place at most its timeout (and a little).
+        let hold = config.request_timeout + std::time::Duration::from_secs(5);
+        VendorBudget::new(config.vendor.clone(), config.limits, cache, hold)
     }
 
     /// The config this client runs with.
@@ -127,12 +151,18 @@ impl HttpVendorClient {
     ) -> Result<T> {
         let backoff: Backoff = self.config.backoff;
         let mut last_failure = String::new();
+        let mut asked_to_wait: Option<std::time::Duration> = None;
         for attempt in 1..=backoff.attempts() {
             if attempt > 1 {
-                let delay = backoff.delay(attempt - 1, Backoff::random_jitter());
+                let mut delay = backoff.delay(attempt - 1, Backoff::random_jitter());
+                if let Some(asked) = asked_to_wait.take() {
+                    delay = delay.max(asked);
+                }
                 tracing::debug!(vendor = %self.config.vendor, op, attempt, ?delay, reason = %last_failure, "retrying vendor call");
                 tokio::time::sleep(delay).await;
             }
+            // Within what the vendor allows (a wait that spends none of the tries).
+            let _place = self.budget.acquire(self.config.budget_wait).await?;
             let permit = match self.breaker.acquire_within(self.config.breaker_wait).await {
                 Ok(permit) => permit,
                 Err(open) => {
@@ -168,6 +198,24 @@ impl HttpVendorClient {
             if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
                 permit.failure();
                 last_failure = format!("HTTP {status}: {}", wire::error_summary(&answer.body));
+                if matches!(
+                    status,
+                    StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+                ) && let Some(asked) = retry_after(&answer.headers)
+                {
+                    let asked = asked.min(MAX_RETRY_AFTER);
+                    self.budget.pause(asked).await;
+                    if asked > self.config.budget_wait {
+                        return Err(Error::transient(
+                            self.component(),
+                            format!(
+                                "{op}: asked us to wait {} s ({last_failure})",
+                                asked.as_secs()
+                            ),
+                        ));
+                    }
+                    asked_to_wait = Some(asked);
+                }
                 continue;
             }
             return match judge(answer) {
@@ -258,6 +306,23 @@ impl HttpVendorClient {
             body,
         })
     }
+}
+
+/// How long a `Retry-After` header asks to wait: whole seconds or an HTTP date; `None`
+/// when it is missing or neither.
+fn retry_after(headers: &HeaderMap) -> Option<std::time::Duration> {
+    let text = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(std::time::Duration::from_secs(seconds));
+    }
+    let at =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc2822).ok()?;
+    let left = at - time::OffsetDateTime::now_utc();
+    Some(std::time::Duration::try_from(left).unwrap_or_default())
 }
 
 /// Header `name` of `answer` as text; `None` when it is missing.

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use aggregator_core::domain::{Vendor, VendorId};
 use aggregator_core::error::{Error, Result};
-use aggregator_core::resilience::{Backoff, BreakerConfig};
+use aggregator_core::resilience::{Backoff, BreakerConfig, VendorLimits};
 use aggregator_core::{RedactedUrl, redact_url};
 
 /// How to reach one vendor and how to treat its failures. Its `Debug` output hides a
@@ -28,12 +28,18 @@ pub struct HttpVendorConfig {
     pub breaker_wait: Duration,
     /// The largest answer body accepted.
     pub max_body_bytes: usize,
+    /// What the vendor may be asked, a second and at once (every request counts:
+    /// orders, cancellations, stock pages, health checks).
+    pub limits: VendorLimits,
+    /// How long a request waits for its place within `limits` (or out a pause the
+    /// vendor asked for) before the call fails; the wait spends none of its tries.
+    pub budget_wait: Duration,
 }
 
 impl HttpVendorConfig {
     /// Defaults for `vendor` at `base_url`: connect 2 s, request 10 s, 3 tries, breaker
-    /// after 5 failures for 30 s and waited for up to 30 s, bodies up to 32 MiB. Refuses a URL that is not
-    /// http(s) or does not parse.
+    /// after 5 failures for 30 s and waited for up to 30 s, bodies up to 32 MiB, the
+    /// default [`VendorLimits`] waited for up to 30 s. Refuses a URL that is not http(s) or does not parse.
     pub fn new(vendor: VendorId, base_url: impl Into<String>) -> Result<Self> {
         let base_url = base_url.into().trim_end_matches('/').to_owned();
         let parsed = reqwest::Url::parse(&base_url)
@@ -56,6 +62,8 @@ impl HttpVendorConfig {
             breaker: BreakerConfig::default(),
             breaker_wait: Duration::from_secs(30),
             max_body_bytes: 32 * 1024 * 1024,
+            limits: VendorLimits::default(),
+            budget_wait: Duration::from_secs(30),
         })
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use aggregator_core::domain::Vendor;
 use aggregator_core::error::Result;
-use aggregator_core::traits::VendorClient;
+use aggregator_core::traits::{Cache, VendorClient};
 
 use super::client::HttpVendorClient;
 use super::config::{HttpVendorConfig, VendorEndpoint};
@@ -17,12 +17,27 @@ pub fn vendor_clients(
     endpoints: &[VendorEndpoint],
     tune: impl Fn(&mut HttpVendorConfig),
 ) -> Result<Vec<(Vendor, Arc<dyn VendorClient>)>> {
+    vendor_clients_sharing(endpoints, None, tune)
+}
+
+/// As [`vendor_clients`], with each vendor's budget (its [`HttpVendorConfig::limits`])
+/// counted through `cache`, so that every process using the same cache shares it; in
+/// this process alone when `None`.
+pub fn vendor_clients_sharing(
+    endpoints: &[VendorEndpoint],
+    cache: Option<Arc<dyn Cache>>,
+    tune: impl Fn(&mut HttpVendorConfig),
+) -> Result<Vec<(Vendor, Arc<dyn VendorClient>)>> {
     endpoints
         .iter()
         .map(|endpoint| {
             let mut config = endpoint.client_config()?;
             tune(&mut config);
-            let client: Arc<dyn VendorClient> = Arc::new(HttpVendorClient::new(config)?);
+            let mut client = HttpVendorClient::new(config)?;
+            if let Some(cache) = &cache {
+                client = client.sharing_budget_through(cache.clone())?;
+            }
+            let client: Arc<dyn VendorClient> = Arc::new(client);
             Ok((endpoint.to_vendor()?, client))
         })
         .collect()

@@ -267,3 +267,71 @@ async fn cancellation_refusals_are_retryable_and_unknown_keys_are_told_apart() {
         "already cancelled is done"
     );
 }
+
+/// A vendor answering `429` with `Retry-After`: the client waits that long before its
+/// next try (every request to the vendor does), instead of trying again at once.
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let mock = vendor(10).await;
+    mock.set_faults(Faults {
+        rate_limit_per_sec: 1,
+        ..Faults::default()
+    });
+    let vendor = client(quick_config("VendorA", &mock.base_url()));
+    vendor.health().await.expect("the second's one request");
+    let started = std::time::Instant::now();
+    vendor
+        .health()
+        .await
+        .expect("answered after waiting out the Retry-After");
+    assert_eq!(mock.refused_for_rate(), 1, "refused once, then waited");
+    assert!(
+        started.elapsed() >= Duration::from_millis(100),
+        "it waited for the next second: {:?}",
+        started.elapsed()
+    );
+}
+
+/// With limits below the vendor's own, a burst of requests from two clients sharing
+/// one cache (two processes) stays within them: the vendor never refuses one, and never
+/// sees more than its limit in a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clients_sharing_a_budget_keep_within_the_vendors_limit() {
+    use aggregator_core::resilience::VendorLimits;
+    use std::sync::Arc;
+    let mock = vendor(10).await;
+    mock.set_faults(Faults {
+        rate_limit_per_sec: 50,
+        ..Faults::default()
+    });
+    let cache: Arc<dyn aggregator_core::Cache> =
+        Arc::new(aggregator_core::memory::InMemoryCache::new());
+    let shared = |cache: &Arc<dyn aggregator_core::Cache>| {
+        let mut config = quick_config("VendorA", &mock.base_url());
+        config.limits = VendorLimits {
+            per_second: 45,
+            in_flight: 4,
+        };
+        Arc::new(
+            client(config)
+                .sharing_budget_through(cache.clone())
+                .expect("shared"),
+        )
+    };
+    let (one, two) = (shared(&cache), shared(&cache));
+    let calls: Vec<_> = (0..120)
+        .map(|n| {
+            let vendor = if n % 2 == 0 { one.clone() } else { two.clone() };
+            tokio::spawn(async move { vendor.health().await })
+        })
+        .collect();
+    for call in calls {
+        call.await.expect("joined").expect("answered");
+    }
+    assert_eq!(mock.refused_for_rate(), 0, "never over the vendor's limit");
+    assert!(
+        mock.busiest_second() <= 50,
+        "{:?}",
+        mock.arrivals_per_second()
+    );
+}

@@ -41,6 +41,9 @@ pub struct Faults {
     /// remembered, so a placement under that key arriving later is accepted (a vendor
     /// that keeps no record of unknown keys).
     pub forget_unknown_cancels: bool,
+    /// Extra delay before a cancellation is carried out and answered (orders and
+    /// everything else are not slowed).
+    pub cancel_latency_ms: u64,
     /// When set, requests past this many in one second (of the vendor's clock) are
     /// answered `429` with `Retry-After` (the rest of that second) and do nothing.
     pub rate_limit_per_sec: u32,
@@ -75,6 +78,8 @@ pub struct FaultUpdate {
     pub cancel_refusal_status: Option<u16>,
     /// See [`Faults::forget_unknown_cancels`].
     pub forget_unknown_cancels: Option<bool>,
+    /// See [`Faults::cancel_latency_ms`].
+    pub cancel_latency_ms: Option<u64>,
     /// See [`Faults::rate_limit_per_sec`]; `0` turns it off.
     pub rate_limit_per_sec: Option<u32>,
 }
@@ -121,6 +126,11 @@ impl Faults {
         for (field, value, slot) in [
             ("latencyMs", update.latency_ms, &mut next.latency_ms),
             ("slowBodyMs", update.slow_body_ms, &mut next.slow_body_ms),
+            (
+                "cancelLatencyMs",
+                update.cancel_latency_ms,
+                &mut next.cancel_latency_ms,
+            ),
         ] {
             if let Some(ms) = value {
                 if ms > MAX_DELAY_MS {

@@ -299,6 +299,9 @@ async fn order(State(state): Shared, Path(id): Path<String>) -> Result<Response,
 
 async fn cancel_order(State(state): Shared, Path(id): Path<String>) -> Response {
     let faults = state.faults();
+    if faults.cancel_latency_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(faults.cancel_latency_ms)).await;
+    }
     if faults.cancel_refusal_status != 0 {
         let status = StatusCode::from_u16(faults.cancel_refusal_status)
             .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);

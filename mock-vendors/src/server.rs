@@ -97,6 +97,12 @@ impl MockVendor {
         self.state.set_quantity(sku, quantity)
     }
 
+    /// Sets the price of `sku` (in cents, above zero), as its next feed reports it;
+    /// false when there is no such SKU or the price is not positive.
+    pub fn set_price(&self, sku: &str, price_minor: i64) -> bool {
+        self.state.set_price(sku, price_minor)
+    }
+
     /// The whole catalog as it stands.
     pub fn items(&self) -> Vec<CatalogItem> {
         self.state.items()

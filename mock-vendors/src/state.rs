@@ -327,6 +327,17 @@ impl VendorState {
         }
     }
 
+    pub(crate) fn set_price(&self, sku: &str, price_minor: i64) -> bool {
+        let mut inner = self.lock();
+        match inner.index.get(sku).copied() {
+            Some(i) if price_minor > 0 => {
+                inner.items[i].price_minor = price_minor;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Places `lines` under `key`, all or nothing.
     pub(crate) fn place(&self, key: &str, lines: Vec<PlacedLine>) -> Placement {
         let confirmed_at = self.order_now();

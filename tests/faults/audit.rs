@@ -36,6 +36,14 @@ pub(crate) struct Audit {
     /// (Vendor, SKU) rows whose units left at the vendor differ from what it started
     /// with less its live orders (a cancellation restoring twice, or never).
     pub(crate) vendor_units_mismatch: u64,
+    /// Cancellations at vendors still pending (never confirmed done).
+    pub(crate) cancellations_pending: i64,
+    /// Deadlocks PostgreSQL broke in the case's database.
+    pub(crate) deadlocks: i64,
+    /// Allocations of quoted lines charged anything but the quote.
+    pub(crate) mischarged: u64,
+    /// Seconds in which a vendor with its own rate limit received more than it.
+    pub(crate) over_vendor_limit: u64,
     /// Orders in the store by status (for the report).
     pub(crate) by_status: BTreeMap<&'static str, u64>,
     /// Why orders failed, by reason (for the report).
@@ -55,6 +63,10 @@ impl Audit {
             && self.held_units == 0
             && self.reserved_units == 0
             && self.vendor_units_mismatch == 0
+            && self.cancellations_pending == 0
+            && self.deadlocks == 0
+            && self.mischarged == 0
+            && self.over_vendor_limit == 0
     }
 
     /// Audits every half second until everything settled (clean) or `within` passed;
@@ -105,6 +117,15 @@ impl Audit {
         };
         for order in orders.values() {
             *audit.by_status.entry(order.status.as_str()).or_default() += 1;
+            for line in &order.lines {
+                if let Some(quoted) = &line.quoted_unit_price {
+                    audit.mischarged += line
+                        .allocations
+                        .iter()
+                        .filter(|a| !a.unit_price.is(quoted))
+                        .count() as u64;
+                }
+            }
             if order.status.holds_stock() {
                 audit.not_terminal += 1;
             }
@@ -198,6 +219,25 @@ impl Audit {
         .fetch_one(pool)
         .await
         .map_err(|e| e.to_string())?;
+        audit.cancellations_pending =
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pending_vendor_cancellations")
+                .fetch_one(pool)
+                .await
+                .map_err(|e| e.to_string())?;
+        audit.deadlocks = sqlx::query_scalar::<_, i64>(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
+        )
+        .fetch_one(pool)
+        .await
+        .map_err(|e| e.to_string())?;
+        for (vendor_id, limit) in &world.vendor_limits {
+            audit.over_vendor_limit += world
+                .vendor(vendor_id)
+                .arrivals_per_second()
+                .iter()
+                .filter(|(_, received)| received > limit)
+                .count() as u64;
+        }
         Ok(audit)
     }
 }
@@ -246,7 +286,8 @@ impl Report {
             "case={} round={} attempts={} told_success={} cancels={} refused={} unanswered={} \
              probes={} | confirmed={} cancelled={} failed={} expired={} | lost={} oversold={} \
              ghost_vendor_orders={} missing_vendor_orders={} not_terminal={} unauth_2xx={} \
-             outbox_left={} held_units={} reserved_units={} vendor_units_mismatch={} | settled_in={:.1}s took={:.1}s \
+             outbox_left={} held_units={} reserved_units={} vendor_units_mismatch={} \
+             cancellations_pending={} deadlocks={} mischarged={} over_vendor_limit={} | settled_in={:.1}s took={:.1}s \
              faults=[{}] failures={:?}",
             self.case,
             self.round,
@@ -270,6 +311,10 @@ impl Report {
             a.held_units,
             a.reserved_units,
             a.vendor_units_mismatch,
+            a.cancellations_pending,
+            a.deadlocks,
+            a.mischarged,
+            a.over_vendor_limit,
             self.settled_in.as_secs_f64(),
             self.took.as_secs_f64(),
             faults.join(", "),
@@ -301,7 +346,11 @@ impl Totals {
             + a.ghost_vendor_orders
             + a.missing_vendor_orders
             + a.not_terminal
-            + a.unauthenticated_2xx;
+            + a.unauthenticated_2xx
+            + u64::try_from(a.cancellations_pending).unwrap_or(0)
+            + u64::try_from(a.deadlocks).unwrap_or(0)
+            + a.mischarged
+            + a.over_vendor_limit;
         self.longest_settle = self.longest_settle.max(report.settled_in);
     }
 

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use aggregator_core::domain::{Message, OrderMessage, QueueName};
 use aggregator_core::traits::OrderQueue;
-use aggregator_rabbitmq::{RabbitConfig, RabbitQueue};
+use aggregator_rabbitmq::RabbitQueue;
 use mock_vendors::Faults;
 
-use crate::cluster::{Layout, World, retry_policy};
+use crate::cluster::{Layout, PRODUCTS, World};
 use crate::load::LoadView;
 use crate::services;
 
@@ -26,6 +26,8 @@ pub(crate) struct Case {
     pub(crate) restarts_services: bool,
     /// Where its processes run.
     pub(crate) layout: Layout,
+    /// Settings its processes run with, over the harness's own.
+    pub(crate) settings: &'static [(&'static str, &'static str)],
     /// Injects its faults while the load runs for the given time.
     pub(crate) inject: for<'a> fn(&'a mut World, LoadView, Duration) -> Injection<'a>,
 }
@@ -37,6 +39,7 @@ pub(crate) const ALL: &[Case] = &[
         what: "no fault: the load alone",
         restarts_services: false,
         layout: Layout::OneHost,
+        settings: &[],
         inject: |_, _, load| Box::pin(async move { sleep(load).await }),
     },
     Case {
@@ -44,6 +47,7 @@ pub(crate) const ALL: &[Case] = &[
         what: "kill -9 of a worker process, three times, each started again",
         restarts_services: false,
         layout: Layout::OneHost,
+        settings: &[],
         inject: |world, _, load| Box::pin(kill_repeatedly(world, &["worker-1", "worker-2"], load)),
     },
     Case {
@@ -51,6 +55,7 @@ pub(crate) const ALL: &[Case] = &[
         what: "kill -9 of the API process, three times, each started again",
         restarts_services: false,
         layout: Layout::OneHost,
+        settings: &[],
         inject: |world, _, load| Box::pin(kill_repeatedly(world, &["api"], load)),
     },
     Case {
@@ -58,6 +63,7 @@ pub(crate) const ALL: &[Case] = &[
         what: "kill -9 of the outbox relay, three times, each started again",
         restarts_services: false,
         layout: Layout::OneHost,
+        settings: &[],
         inject: |world, _, load| Box::pin(kill_repeatedly(world, &["relay"], load)),
     },
     Case {
@@ -65,6 +71,7 @@ pub(crate) const ALL: &[Case] = &[
         what: "kill -9 of the sweeper, three times, each started again",
         restarts_services: false,
         layout: Layout::OneHost,
+        settings: &[],
         inject: |world, _, load| Box::pin(kill_repeatedly(world, &["sweeper"], load)),
     },
     Case {
@@ -72,6 +79,7 @@ pub(crate) const ALL: &[Case] = &[
         what: "kill -9 of the stock sync, three times, each started again",
         restarts_services: false,
         layout: Layout::OneHost,
+        settings: &[],
         inject: |world, _, load| Box::pin(kill_repeatedly(world, &["sync"], load)),
     },
     Case {
@@ -79,6 +87,7 @@ pub(crate) const ALL: &[Case] = &[
         what: "RabbitMQ stopped for 3 s, then started again",
         restarts_services: true,
         layout: Layout::OneHost,
+        settings: &[],
         inject: |world, _, load| Box::pin(rabbitmq_restart(world, load)),
     },
     Case {
@@ -86,6 +95,7 @@ pub(crate) const ALL: &[Case] = &[
         what: "PostgreSQL restarted (fast shutdown: every connection cut)",
         restarts_services: true,
         layout: Layout::OneHost,
+        settings: &[],
         inject: |world, _, load| Box::pin(postgres_restart(world, load)),
     },
     Case {
@@ -93,6 +103,7 @@ pub(crate) const ALL: &[Case] = &[
         what: "Redis shut down for 3 s, then started again",
         restarts_services: true,
         layout: Layout::OneHost,
+        settings: &[],
         inject: |world, _, load| Box::pin(redis_down(world, load)),
     },
     Case {
@@ -100,6 +111,7 @@ pub(crate) const ALL: &[Case] = &[
         what: "both vendors answer 400 ms late",
         restarts_services: false,
         layout: Layout::OneHost,
+        settings: &[],
         inject: |world, _, load| {
             Box::pin(vendor_faults(
                 world,
@@ -117,6 +129,7 @@ pub(crate) const ALL: &[Case] = &[
         what: "both vendors fail 30% of requests with a 500",
         restarts_services: false,
         layout: Layout::OneHost,
+        settings: &[],
         inject: |world, _, load| {
             Box::pin(vendor_faults(
                 world,
@@ -134,6 +147,7 @@ pub(crate) const ALL: &[Case] = &[
         what: "VendorA answers 503 to everything for 4 s",
         restarts_services: false,
         layout: Layout::OneHost,
+        settings: &[],
         inject: |world, _, load| Box::pin(vendor_outage(world, load)),
     },
     Case {
@@ -141,6 +155,7 @@ pub(crate) const ALL: &[Case] = &[
         what: "VendorB sends bodies cut in half and negative stock for 4 s",
         restarts_services: false,
         layout: Layout::OneHost,
+        settings: &[],
         inject: |world, _, load| Box::pin(malformed_feed(world, load)),
     },
     Case {
@@ -148,6 +163,7 @@ pub(crate) const ALL: &[Case] = &[
         what: "VendorA's feed 3 s ahead and its orders 1 s behind; VendorB's feed an hour ahead for 4 s",
         restarts_services: false,
         layout: Layout::OneHost,
+        settings: &[],
         inject: |world, _, load| Box::pin(clock_skew(world, load)),
     },
     Case {
@@ -155,6 +171,7 @@ pub(crate) const ALL: &[Case] = &[
         what: "both vendors place 30% of orders and then break the connection",
         restarts_services: false,
         layout: Layout::OneHost,
+        settings: &[],
         inject: |world, _, load| {
             Box::pin(vendor_faults(
                 world,
@@ -172,6 +189,7 @@ pub(crate) const ALL: &[Case] = &[
         what: "every order message delivered several times more (a relay publishing twice)",
         restarts_services: false,
         layout: Layout::OneHost,
+        settings: &[],
         inject: |world, view, load| Box::pin(duplicates(world, view, load)),
     },
     Case {
@@ -179,6 +197,7 @@ pub(crate) const ALL: &[Case] = &[
         what: "worker-1 cut off from RabbitMQ for 10 s (its messages go to worker-2 meanwhile)",
         restarts_services: false,
         layout: Layout::OneHost,
+        settings: &[],
         inject: |world, _, load| Box::pin(partition(world, load)),
     },
     Case {
@@ -186,13 +205,85 @@ pub(crate) const ALL: &[Case] = &[
         what: "two API hosts and two worker hosts in network namespaces: an API host dies (kill -9 of all it runs), then a worker host is cut off from everything",
         restarts_services: false,
         layout: Layout::FourHosts,
+        settings: &[],
         inject: |world, view, load| Box::pin(hosts_fail(world, view, load)),
+    },
+    Case {
+        name: "cancel-refusals",
+        what: "VendorA refuses every cancellation (422) for a while; VendorB answers 404 to keys it never saw, remembering nothing",
+        restarts_services: false,
+        layout: Layout::OneHost,
+        settings: &[("AGGREGATOR_PLACEMENT_TIMEOUT_SECS", "2")],
+        inject: |world, _, load| Box::pin(cancel_refusals(world, load)),
+    },
+    Case {
+        name: "cancel-crash-loop",
+        what: "workers killed over and over while they hold cancellations (vendors answer them in 5 s; delivery limit 2): cancellations dead-lettered by the broker come back",
+        restarts_services: false,
+        layout: Layout::OneHost,
+        settings: &[
+            ("AGGREGATOR_QUEUE_DELIVERY_LIMIT", "2"),
+            ("AGGREGATOR_CANCELLATION_REQUEUE_AFTER_SECS", "3"),
+            ("AGGREGATOR_PLACEMENT_TIMEOUT_SECS", "2"),
+        ],
+        inject: |world, view, load| Box::pin(cancel_crash_loop(world, view, load)),
+    },
+    Case {
+        name: "order-clock-behind",
+        what: "VendorA's order endpoint runs 60 s behind its feed (and us)",
+        restarts_services: false,
+        layout: Layout::OneHost,
+        settings: &[],
+        inject: |world, _, load| {
+            Box::pin(vendor_faults(
+                world,
+                load,
+                "VendorA orders 60 s behind",
+                Faults {
+                    order_clock_offset_ms: -60_000,
+                    ..Faults::default()
+                },
+            ))
+        },
+    },
+    Case {
+        name: "price-move-retry",
+        what: "keyed orders quoting VendorA's price, its price raised, then each retried with its key",
+        restarts_services: false,
+        layout: Layout::OneHost,
+        settings: &[],
+        inject: |world, _, load| Box::pin(price_move_retry(world, load)),
+    },
+    Case {
+        name: "quote-lower-priority",
+        what: "orders quoting only the lower-priority VendorB's price, for every product",
+        restarts_services: false,
+        layout: Layout::OneHost,
+        settings: &[],
+        inject: |world, _, load| Box::pin(quote_lower_priority(world, load)),
+    },
+    Case {
+        name: "reroute-cancel-storm",
+        what: "VendorA down (its orders re-routed) while every recent order is cancelled at once, again and again",
+        restarts_services: false,
+        layout: Layout::OneHost,
+        settings: &[],
+        inject: |world, view, load| Box::pin(reroute_cancel_storm(world, view, load)),
+    },
+    Case {
+        name: "vendor-rate-limit",
+        what: "both vendors take at most 50 requests a second (429 past it); our budget is 45",
+        restarts_services: false,
+        layout: Layout::OneHost,
+        settings: &[("AGGREGATOR_VENDOR_MAX_PER_SECOND", "45")],
+        inject: |world, _, load| Box::pin(vendor_rate_limit(world, load)),
     },
     Case {
         name: "everything",
         what: "all of the above at once",
         restarts_services: true,
         layout: Layout::OneHost,
+        settings: &[],
         inject: |world, view, load| Box::pin(everything(world, view, load)),
     },
 ];
@@ -311,10 +402,7 @@ async fn publish_duplicates(
     view: LoadView,
     run_for: Duration,
 ) -> Result<u64, String> {
-    let mut config = RabbitConfig::new(world.amqp_url().to_owned());
-    config.prefix = world.queue_prefix.clone();
-    config.retry = retry_policy();
-    let queue = RabbitQueue::connect(config)
+    let queue = RabbitQueue::connect(world.rabbit_config())
         .await
         .map_err(|e| e.to_string())?;
     let until = tokio::time::Instant::now() + run_for;
@@ -450,5 +538,381 @@ async fn hosts_fail(world: &mut World, view: LoadView, load: Duration) -> Result
             "intake did not recover: {both:.1}/s, then {one:.1}/s with one API host, {after:.1}/s after the partition"
         ));
     }
+    Ok(())
+}
+
+/// A client for a case's own requests.
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default()
+}
+
+/// An order body for one unit of `item`, quoting `price_minor` cents when given.
+fn quoted_order(customer: &str, item: &str, price_minor: Option<i64>) -> serde_json::Value {
+    let mut line = serde_json::json!({"sku": item, "quantity": 1});
+    if let Some(cents) = price_minor {
+        // A JSON number, as the seed's clients send it.
+        let number = format!("{}.{:02}", cents / 100, cents % 100);
+        line["unitPrice"] = serde_json::from_str(&number).unwrap_or_default();
+    }
+    serde_json::json!({
+        "customerId": customer,
+        "customerEmail": "faults@example.com",
+        "items": [line],
+        "shippingAddress": {"street": "1 Main St", "city": "Boston", "zipCode": "02101", "country": "USA"},
+        "paymentMethod": "credit_card"
+    })
+}
+
+/// Sends `body` to `POST /api/orders` under `key` until a definite answer (not a 5xx,
+/// 429, a transport error or "in progress"), for up to 20 s.
+async fn place_keyed(
+    world: &World,
+    client_key: &str,
+    body: &serde_json::Value,
+    key: &str,
+) -> Result<(reqwest::StatusCode, serde_json::Value), String> {
+    let http = http();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let sent = http
+            .post(format!("{}/api/orders", world.api_base))
+            .bearer_auth(client_key)
+            .header("idempotency-key", key)
+            .json(body)
+            .send()
+            .await;
+        if let Ok(response) = sent {
+            let status = response.status();
+            let answer: serde_json::Value = response.json().await.unwrap_or_default();
+            let in_progress = answer["type"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("request-in-progress"));
+            if !(status.is_server_error()
+                || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+                || in_progress)
+            {
+                return Ok((status, answer));
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("no definite answer for key {key}"));
+        }
+        sleep(Duration::from_millis(200)).await?;
+    }
+}
+
+/// Waits (up to 10 s) until the catalog shows `price_minor` for `vendor`'s row of
+/// `product`.
+async fn catalog_shows(
+    world: &World,
+    product: &str,
+    vendor: &str,
+    price_minor: i64,
+) -> Result<(), String> {
+    let http = http();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let read = http
+            .get(format!("{}/api/products/{product}", world.api_base))
+            .bearer_auth(&world.admin_key)
+            .send()
+            .await;
+        if let Ok(response) = read {
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            let shown = body["data"]["product"]["vendors"]
+                .as_array()
+                .is_some_and(|rows| {
+                    rows.iter().any(|row| {
+                        row["vendor"] == vendor
+                            && row["price"]["minorUnits"] == price_minor
+                            && row["fresh"] == true
+                    })
+                });
+            if shown {
+                return Ok(());
+            }
+        }
+        sleep(Duration::from_millis(200)).await?;
+    }
+    Err(format!(
+        "{product} at {vendor} never showed {price_minor} cents"
+    ))
+}
+
+/// The price of `sku` at `vendor`, in cents.
+fn price_at(world: &World, vendor: &str, sku: &str) -> Result<i64, String> {
+    world
+        .vendor(vendor)
+        .items()
+        .into_iter()
+        .find(|item| item.sku == sku)
+        .map(|item| item.price_minor)
+        .ok_or_else(|| format!("{vendor} does not sell {sku}"))
+}
+
+async fn cancel_refusals(world: &mut World, load: Duration) -> Result<(), String> {
+    world.vendor("VendorB").set_faults(Faults {
+        forget_unknown_cancels: true,
+        ..Faults::default()
+    });
+    world
+        .injected
+        .push("VendorB answers 404 to cancels of keys it never saw".into());
+    sleep(load / 8).await?;
+    world.vendor("VendorA").set_faults(Faults {
+        cancel_refusal_status: 422,
+        ..Faults::default()
+    });
+    world
+        .injected
+        .push("VendorA refuses every cancel (422) 4 s".into());
+    sleep(Duration::from_secs(4)).await?;
+    world.vendor("VendorA").reset_faults();
+    sleep(load.saturating_sub(load / 8 + Duration::from_secs(4))).await
+}
+
+/// Cancels, all at once, up to `count` orders told success lately (as their customers'
+/// admin would); answers how many cancels were sent.
+async fn cancel_recent(world: &World, view: &LoadView, count: usize) -> usize {
+    let http = http();
+    let mut cancels = tokio::task::JoinSet::new();
+    for id in view.recent_orders(count) {
+        let request = http
+            .post(format!("{}/api/orders/{id}/cancel", world.api_base))
+            .bearer_auth(&world.admin_key)
+            .json(&serde_json::json!({"reason": "storm"}));
+        cancels.spawn(async move { request.send().await.is_ok() });
+    }
+    let mut sent = 0;
+    while let Some(done) = cancels.join_next().await {
+        sent += usize::from(done.unwrap_or(false));
+    }
+    sent
+}
+
+async fn cancel_crash_loop(
+    world: &mut World,
+    view: LoadView,
+    load: Duration,
+) -> Result<(), String> {
+    for vendor in &world.vendors {
+        vendor.set_faults(Faults {
+            cancel_latency_ms: 5_000,
+            ..Faults::default()
+        });
+    }
+    world
+        .injected
+        .push("vendors take 5 s to answer a cancellation".into());
+    let until = tokio::time::Instant::now() + load * 6 / 10;
+    let mut round = 0_usize;
+    while tokio::time::Instant::now() < until {
+        cancel_recent(world, &view, 12).await;
+        sleep(Duration::from_millis(600)).await?;
+        let name = ["worker-1", "worker-2"][round % 2];
+        world.kill(name).await;
+        world.respawn_missing().await?;
+        round += 1;
+    }
+    for vendor in &world.vendors {
+        vendor.reset_faults();
+    }
+    sleep(load * 4 / 10).await?;
+    // What the broker dead-lettered by its delivery limit (the sweeper brings the
+    // cancellations back; the orders failed at their last hand-out, or expire).
+    let queue = RabbitQueue::connect(world.rabbit_config())
+        .await
+        .map_err(|e| e.to_string())?;
+    let dead = queue
+        .dead_letters(QueueName::Orders, 10_000)
+        .await
+        .map_err(|e| e.to_string())?;
+    let by_broker = |cancel: bool| {
+        dead.iter()
+            .filter(|letter| letter.reason.contains("delivery limit"))
+            .filter(|letter| {
+                matches!(
+                    letter.message.decode::<OrderMessage>(),
+                    Ok(OrderMessage::CancelAtVendor { .. })
+                ) == cancel
+            })
+            .count()
+    };
+    let (cancels, orders) = (by_broker(true), by_broker(false));
+    world.injected.push(format!(
+        "{cancels} cancellations and {orders} orders dead-lettered by the broker"
+    ));
+    if cancels == 0 {
+        return Err(
+            "no cancellation reached the delivery limit: the case did not drive its path"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+async fn price_move_retry(world: &mut World, load: Duration) -> Result<(), String> {
+    let (customer, client_key) = world.client(0);
+    let (customer, client_key) = (customer.to_owned(), client_key.to_owned());
+    // A product the load does not buy, so it never runs out here.
+    let (product, sku) = ("SMARTPHONE-002", "SMARTPHONE-a-002");
+    world.vendor("VendorA").set_quantity(sku, 100);
+    let until = tokio::time::Instant::now() + load;
+    let (mut retried, mut failures) = (0, Vec::new());
+    let mut round = 0;
+    while tokio::time::Instant::now() < until && round < 6 {
+        round += 1;
+        let price = price_at(world, "VendorA", sku)?;
+        catalog_shows(world, product, "VendorA", price).await?;
+        let body = quoted_order(&customer, sku, Some(price));
+        let key = format!("price-move-{round}");
+        let (status, first) = place_keyed(world, &client_key, &body, &key).await?;
+        if status != reqwest::StatusCode::CREATED {
+            // Sold out, say: nothing placed under the key to retry.
+            world
+                .injected
+                .push(format!("a quoted order was not placed: {status}"));
+            continue;
+        }
+        let raised = price + 111;
+        world.vendor("VendorA").set_price(sku, raised);
+        catalog_shows(world, product, "VendorA", raised).await?;
+        let (status, again) = place_keyed(world, &client_key, &body, &key).await?;
+        retried += 1;
+        if !status.is_success() || again["orderId"] != first["orderId"] {
+            failures.push(format!("{key}: {status} {again}"));
+        }
+    }
+    world.injected.push(format!(
+        "{retried} keyed orders retried after their quoted price moved"
+    ));
+    if retried == 0 {
+        return Err("no keyed order was placed to retry".to_owned());
+    }
+    if !failures.is_empty() {
+        return Err(format!(
+            "retries of placed orders were not answered with their order: {failures:?}"
+        ));
+    }
+    Ok(())
+}
+
+async fn quote_lower_priority(world: &mut World, load: Duration) -> Result<(), String> {
+    let (customer, client_key) = world.client(1);
+    let (customer, client_key) = (customer.to_owned(), client_key.to_owned());
+    // Make every product's two prices differ.
+    let mut quotes = Vec::new();
+    for (product, sku_a, sku_b, ..) in PRODUCTS {
+        let a = price_at(world, "VendorA", sku_a)?;
+        let mut b = price_at(world, "VendorB", sku_b)?;
+        if a == b {
+            b = (a - 37).max(1);
+            world.vendor("VendorB").set_price(sku_b, b);
+        }
+        catalog_shows(world, product, "VendorB", b).await?;
+        quotes.push((product, b));
+    }
+    let http = http();
+    let until = tokio::time::Instant::now() + load;
+    let (mut charged, mut failures, mut round) = (0, Vec::new(), 0);
+    while tokio::time::Instant::now() < until {
+        round += 1;
+        for (product, b) in &quotes {
+            let body = quoted_order(&customer, product, Some(*b));
+            let key = format!("lower-priority-{round}-{product}");
+            let (status, placed) = place_keyed(world, &client_key, &body, &key).await?;
+            if status != reqwest::StatusCode::CREATED {
+                continue;
+            }
+            let id = placed["orderId"].as_str().unwrap_or_default().to_owned();
+            let read: serde_json::Value = http
+                .get(format!("{}/api/orders/{id}", world.api_base))
+                .bearer_auth(&client_key)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
+            let allocations = read["data"]["order"]["items"][0]["allocations"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let right = !allocations.is_empty()
+                && allocations
+                    .iter()
+                    .all(|a| a["vendor"] == "VendorB" && a["unitPrice"]["minorUnits"] == *b);
+            charged += 1;
+            if !right {
+                failures.push(format!("{id} quoted {b}: {allocations:?}"));
+            }
+        }
+        sleep(Duration::from_millis(300)).await?;
+    }
+    world
+        .injected
+        .push(format!("{charged} orders quoting only VendorB's price"));
+    if charged == 0 {
+        return Err("no order quoting VendorB's price was placed".to_owned());
+    }
+    if !failures.is_empty() {
+        return Err(format!("charged another price: {failures:?}"));
+    }
+    Ok(())
+}
+
+async fn reroute_cancel_storm(
+    world: &mut World,
+    view: LoadView,
+    load: Duration,
+) -> Result<(), String> {
+    sleep(load / 4).await?;
+    world.vendor("VendorA").set_faults(Faults {
+        outage: true,
+        ..Faults::default()
+    });
+    world
+        .injected
+        .push("VendorA down; its orders re-routed".into());
+    let until = tokio::time::Instant::now() + load / 2;
+    let mut sent = 0;
+    while tokio::time::Instant::now() < until {
+        sent += cancel_recent(world, &view, 20).await;
+        sleep(Duration::from_millis(150)).await?;
+    }
+    world.vendor("VendorA").reset_faults();
+    world
+        .injected
+        .push(format!("{sent} cancels sent in storms of 20"));
+    sleep(load / 4).await
+}
+
+async fn vendor_rate_limit(world: &mut World, load: Duration) -> Result<(), String> {
+    for vendor in &world.vendors {
+        vendor.set_faults(Faults {
+            rate_limit_per_sec: 50,
+            ..Faults::default()
+        });
+    }
+    for vendor in ["VendorA", "VendorB"] {
+        world.vendor_limits.insert(vendor.to_owned(), 50);
+    }
+    world
+        .injected
+        .push("vendors take at most 50 requests a second".into());
+    sleep(load).await?;
+    let refused: u64 = world.vendors.iter().map(|v| v.refused_for_rate()).sum();
+    let busiest = world
+        .vendors
+        .iter()
+        .map(|v| v.busiest_second())
+        .max()
+        .unwrap_or(0);
+    world.injected.push(format!(
+        "busiest vendor second {busiest} requests, {refused} refused for rate"
+    ));
     Ok(())
 }

@@ -102,6 +102,11 @@ pub(crate) struct World {
     pub(crate) logs: PathBuf,
     /// What was done to the world, for the report.
     pub(crate) injected: Vec<String>,
+    /// Settings of this case for every process (over the harness's own).
+    settings: &'static [(&'static str, &'static str)],
+    /// Vendors whose own rate limit a case turned on: the audit counts the seconds in
+    /// which one received more.
+    pub(crate) vendor_limits: BTreeMap<String, u64>,
 }
 
 impl std::fmt::Debug for World {
@@ -128,7 +133,12 @@ fn through(url: &str, addr: std::net::SocketAddr) -> String {
 }
 
 impl World {
-    async fn start(name: &str, urls: &Urls, layout: Layout) -> Result<Self, String> {
+    async fn start(
+        name: &str,
+        urls: &Urls,
+        layout: Layout,
+        settings: &'static [(&'static str, &'static str)],
+    ) -> Result<Self, String> {
         let unique = uuid::Uuid::now_v7().simple().to_string();
         let db = TestDatabase::create(8)
             .await
@@ -219,12 +229,32 @@ impl World {
             processes: BTreeMap::new(),
             logs,
             injected: Vec::new(),
+            settings,
+            vendor_limits: BTreeMap::new(),
         })
     }
 
-    /// Where RabbitMQ is (directly, not through the workers' link).
-    pub(crate) fn amqp_url(&self) -> &str {
-        &self.urls.amqp
+    /// A client's customer and key, as the clients use them.
+    pub(crate) fn client(&self, n: usize) -> (&str, &str) {
+        let (customer, key) = &self.clients[n % self.clients.len()];
+        (customer, key)
+    }
+
+    /// The queue settings of this case's processes (their prefix, retry delays and
+    /// delivery limit), to reach their queues directly.
+    pub(crate) fn rabbit_config(&self) -> RabbitConfig {
+        let mut config = RabbitConfig::new(self.urls.amqp.clone());
+        config.prefix = self.queue_prefix.clone();
+        config.retry = retry_policy();
+        if let Some(limit) = self
+            .settings
+            .iter()
+            .find(|(name, _)| *name == "AGGREGATOR_QUEUE_DELIVERY_LIMIT")
+            .and_then(|(_, value)| value.parse::<u32>().ok())
+        {
+            config.delivery_limit = (limit > 0).then_some(limit);
+        }
+        config
     }
 
     /// The vendor with this id.
@@ -327,6 +357,7 @@ impl World {
             .env("AGGREGATOR_SHUTDOWN_GRACE_SECS", "2")
             .env("AGGREGATOR_LOG_DIR", "none")
             .env("AGGREGATOR_LOG_FORMAT", "json")
+            .envs(self.settings.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))
@@ -428,10 +459,7 @@ impl World {
             let _ = child.start_kill();
             let _ = child.wait().await;
         }
-        let mut config = RabbitConfig::new(self.urls.amqp.clone());
-        config.prefix = self.queue_prefix.clone();
-        config.retry = retry_policy();
-        if let Ok(queue) = RabbitQueue::connect(config).await {
+        if let Ok(queue) = RabbitQueue::connect(self.rabbit_config()).await {
             let _ = queue.delete_topology().await;
         }
         for vendor in std::mem::take(&mut self.vendors) {
@@ -490,7 +518,7 @@ pub(crate) async fn run_case(
 ) -> Result<Report, String> {
     let _restore = services::EnsureUp;
     let started = Instant::now();
-    let mut world = World::start(case.name, urls, case.layout).await?;
+    let mut world = World::start(case.name, urls, case.layout, case.settings).await?;
     let logs = world.logs.display().to_string();
     let outcome = async {
         let plan: Vec<&'static str> = world.plan.iter().map(|(name, _, _)| *name).collect();

@@ -4,6 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use super::support::{TestApp, assert_problem};
+use super::test_cache::TestCache;
 
 #[tokio::test]
 async fn products_and_vendors_show_availability_freshness_and_health() {
@@ -162,60 +163,12 @@ async fn a_repeated_idempotency_key_replays_a_hold_instead_of_holding_twice() {
     );
 }
 
-/// An in-memory cache whose answers to reads arrive late (a loaded Redis), so that
-/// requests racing on one key all read before any of them writes.
-#[derive(Debug, Default)]
-struct SlowReads(aggregator_core::memory::InMemoryCache);
-
-#[async_trait::async_trait]
-impl aggregator_core::Cache for SlowReads {
-    async fn get(&self, key: &str) -> aggregator_core::Result<Option<Vec<u8>>> {
-        let value = self.0.get(key).await;
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        value
-    }
-    async fn set(
-        &self,
-        key: &str,
-        value: &[u8],
-        ttl: std::time::Duration,
-    ) -> aggregator_core::Result<()> {
-        self.0.set(key, value, ttl).await
-    }
-    async fn set_if_absent(
-        &self,
-        key: &str,
-        value: &[u8],
-        ttl: std::time::Duration,
-    ) -> aggregator_core::Result<bool> {
-        self.0.set_if_absent(key, value, ttl).await
-    }
-    async fn delete(&self, key: &str) -> aggregator_core::Result<()> {
-        self.0.delete(key).await
-    }
-    async fn rate_limit(
-        &self,
-        key: &str,
-        limit: aggregator_core::traits::RateLimit,
-    ) -> aggregator_core::Result<aggregator_core::traits::RateDecision> {
-        self.0.rate_limit(key, limit).await
-    }
-    async fn take_slot(
-        &self,
-        key: &str,
-        max: u32,
-        ttl: std::time::Duration,
-    ) -> aggregator_core::Result<Option<String>> {
-        self.0.take_slot(key, max, ttl).await
-    }
-    async fn give_back_slot(&self, key: &str, token: &str) -> aggregator_core::Result<()> {
-        self.0.give_back_slot(key, token).await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identical_keyed_requests_in_flight_at_once_hold_only_once() {
-    let app = TestApp::with_cache(std::sync::Arc::new(SlowReads::default())).await;
+    let app = TestApp::with_cache(std::sync::Arc::new(TestCache::slow_reads(
+        std::time::Duration::from_millis(200),
+    )))
+    .await;
     let (_, before) = app.get("/api/products/LAPTOP-001").await;
     let before = before["data"]["product"].clone();
     let hold = json!({"customerId": "c", "items": [{"sku": "LAPTOP-001", "quantity": 1}], "ttlSeconds": 300});
@@ -263,59 +216,6 @@ async fn identical_keyed_requests_in_flight_at_once_hold_only_once() {
     );
 }
 
-/// An in-memory cache whose invalidations take 600 ms, so that a hold's request answers
-/// only well after the hold committed.
-#[derive(Debug, Default)]
-struct SlowInvalidations(aggregator_core::memory::InMemoryCache);
-
-#[async_trait::async_trait]
-impl aggregator_core::Cache for SlowInvalidations {
-    async fn get(&self, key: &str) -> aggregator_core::Result<Option<Vec<u8>>> {
-        self.0.get(key).await
-    }
-    async fn set(
-        &self,
-        key: &str,
-        value: &[u8],
-        ttl: std::time::Duration,
-    ) -> aggregator_core::Result<()> {
-        self.0.set(key, value, ttl).await
-    }
-    async fn set_if_absent(
-        &self,
-        key: &str,
-        value: &[u8],
-        ttl: std::time::Duration,
-    ) -> aggregator_core::Result<bool> {
-        self.0.set_if_absent(key, value, ttl).await
-    }
-    async fn delete(&self, key: &str) -> aggregator_core::Result<()> {
-        self.0.delete(key).await
-    }
-    async fn delete_many(&self, keys: &[String]) -> aggregator_core::Result<()> {
-        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
-        self.0.delete_many(keys).await
-    }
-    async fn rate_limit(
-        &self,
-        key: &str,
-        limit: aggregator_core::traits::RateLimit,
-    ) -> aggregator_core::Result<aggregator_core::traits::RateDecision> {
-        self.0.rate_limit(key, limit).await
-    }
-    async fn take_slot(
-        &self,
-        key: &str,
-        max: u32,
-        ttl: std::time::Duration,
-    ) -> aggregator_core::Result<Option<String>> {
-        self.0.take_slot(key, max, ttl).await
-    }
-    async fn give_back_slot(&self, key: &str, token: &str) -> aggregator_core::Result<()> {
-        self.0.give_back_slot(key, token).await
-    }
-}
-
 /// A keyed hold that commits after its request timed out (the client saw a 503) keeps
 /// its answer under its key: a retry, even after the claim on the key would have run
 /// out, gets that hold instead of holding a second time.
@@ -326,7 +226,9 @@ async fn a_keyed_hold_that_commits_after_its_timeout_is_replayed_not_held_twice(
     super::support::seed(store.as_ref()).await;
     let app = TestApp::over_with_cache(
         store,
-        std::sync::Arc::new(SlowInvalidations::default()),
+        std::sync::Arc::new(TestCache::slow_invalidations(
+            std::time::Duration::from_millis(600),
+        )),
         aggregator_http::api::ApiConfig {
             request_timeout: std::time::Duration::from_millis(200),
             ..aggregator_http::api::ApiConfig::default()

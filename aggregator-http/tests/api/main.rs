@@ -12,4 +12,5 @@ mod operations;
 mod orders;
 mod postgres;
 mod support;
+mod test_cache;
 mod webhooks;

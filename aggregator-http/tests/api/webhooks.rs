@@ -7,6 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::support::{ADMIN, ALICE, BOB, TestApp, assert_problem, keys};
+use super::test_cache::TestCache;
 
 async fn app(allow_private: bool) -> TestApp {
     let keys = keys();
@@ -165,72 +166,11 @@ async fn bad_registrations_name_the_field() {
     assert_problem(status, &problem, StatusCode::BAD_REQUEST, "validation");
 }
 
-/// A cache that remembers every value ever written to it.
-#[derive(Debug, Default)]
-struct RecordingCache {
-    inner: aggregator_core::memory::InMemoryCache,
-    written: std::sync::Mutex<Vec<Vec<u8>>>,
-}
-
-impl RecordingCache {
-    fn note(&self, value: &[u8]) {
-        if let Ok(mut written) = self.written.lock() {
-            written.push(value.to_vec());
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl aggregator_core::Cache for RecordingCache {
-    async fn get(&self, key: &str) -> aggregator_core::Result<Option<Vec<u8>>> {
-        self.inner.get(key).await
-    }
-    async fn set(
-        &self,
-        key: &str,
-        value: &[u8],
-        ttl: std::time::Duration,
-    ) -> aggregator_core::Result<()> {
-        self.note(value);
-        self.inner.set(key, value, ttl).await
-    }
-    async fn set_if_absent(
-        &self,
-        key: &str,
-        value: &[u8],
-        ttl: std::time::Duration,
-    ) -> aggregator_core::Result<bool> {
-        self.note(value);
-        self.inner.set_if_absent(key, value, ttl).await
-    }
-    async fn delete(&self, key: &str) -> aggregator_core::Result<()> {
-        self.inner.delete(key).await
-    }
-    async fn rate_limit(
-        &self,
-        key: &str,
-        limit: aggregator_core::traits::RateLimit,
-    ) -> aggregator_core::Result<aggregator_core::traits::RateDecision> {
-        self.inner.rate_limit(key, limit).await
-    }
-    async fn take_slot(
-        &self,
-        key: &str,
-        max: u32,
-        ttl: std::time::Duration,
-    ) -> aggregator_core::Result<Option<String>> {
-        self.inner.take_slot(key, max, ttl).await
-    }
-    async fn give_back_slot(&self, key: &str, token: &str) -> aggregator_core::Result<()> {
-        self.inner.give_back_slot(key, token).await
-    }
-}
-
 /// The answer kept for a keyed registration holds no secret (nor the Idempotency-Key);
 /// a retry still gets the secret, read again from the store.
 #[tokio::test]
 async fn a_keyed_registration_keeps_no_secret_in_the_cache_and_its_replay_shows_it() {
-    let cache = std::sync::Arc::new(RecordingCache::default());
+    let cache = std::sync::Arc::new(TestCache::default());
     let store: std::sync::Arc<dyn aggregator_core::traits::StockStore> =
         std::sync::Arc::new(aggregator_core::memory::InMemoryStockStore::new());
     super::support::seed(store.as_ref()).await;
@@ -268,7 +208,7 @@ async fn a_keyed_registration_keeps_no_secret_in_the_cache_and_its_replay_shows_
         again["data"]["secret"], secret,
         "its secret, from the store"
     );
-    let written = cache.written.lock().expect("lock").clone();
+    let written = cache.written();
     assert!(!written.is_empty(), "the answer was kept");
     for value in written {
         let text = String::from_utf8_lossy(&value);

@@ -121,10 +121,10 @@ pub struct Settings {
     #[arg(long = "reroute-unavailable-after", env = "AGGREGATOR_REROUTE_UNAVAILABLE_AFTER_SECS", default_value = "20", value_parser = seconds(0), value_name = "SECS", help_heading = "Vendors")]
     pub reroute_unavailable_after: Duration,
     /// Requests a second each vendor may be sent, by all processes together (counted through Redis when it is configured), unless `--vendor-limits` names it
-    #[arg(long = "vendor-max-per-second", env = "AGGREGATOR_VENDOR_MAX_PER_SECOND", default_value = "200", value_parser = clap::value_parser!(u32).range(1..=1_000_000), value_name = "N", help_heading = "Vendors")]
+    #[arg(long = "vendor-max-per-second", env = "AGGREGATOR_VENDOR_MAX_PER_SECOND", default_value = "5000", value_parser = clap::value_parser!(u32).range(1..=1_000_000), value_name = "N", help_heading = "Vendors")]
     pub vendor_max_per_second: u32,
     /// Requests each vendor may have from us at once, by all processes together, unless `--vendor-limits` names it
-    #[arg(long = "vendor-max-in-flight", env = "AGGREGATOR_VENDOR_MAX_IN_FLIGHT", default_value = "64", value_parser = clap::value_parser!(u32).range(1..=100_000), value_name = "N", help_heading = "Vendors")]
+    #[arg(long = "vendor-max-in-flight", env = "AGGREGATOR_VENDOR_MAX_IN_FLIGHT", default_value = "256", value_parser = clap::value_parser!(u32).range(1..=100_000), value_name = "N", help_heading = "Vendors")]
     pub vendor_max_in_flight: u32,
     /// Limits of single vendors, `ID=PER_SECOND[/IN_FLIGHT]` comma-separated (e.g. `VendorA=50/8`); set them about 10% under the vendor's own
     #[arg(long = "vendor-limits", env = "AGGREGATOR_VENDOR_LIMITS", default_value = "", hide_default_value = true, value_parser = vendor_limits, value_name = "ID=N[/N],...", help_heading = "Vendors")]
@@ -666,8 +666,8 @@ mod tests {
     fn vendor_limits_name_single_vendors_and_refuse_bad_entries() {
         let table = vendor_limits("VendorA=50/8, VendorB=120").expect("valid");
         let default = VendorLimits {
-            per_second: 200,
-            in_flight: 64,
+            per_second: 5_000,
+            in_flight: 256,
         };
         let id = |text: &str| VendorId::new(text).expect("id");
         assert_eq!(
@@ -681,7 +681,7 @@ mod tests {
             table.for_vendor(&id("VendorB"), default),
             VendorLimits {
                 per_second: 120,
-                in_flight: 64
+                in_flight: 256
             }
         );
         assert_eq!(table.for_vendor(&id("VendorC"), default), default);

@@ -61,11 +61,12 @@ impl VendorLimits {
 }
 
 impl Default for VendorLimits {
-    /// 200 a second, 64 at once.
+    /// 5,000 a second, 256 at once: above what one vendor sees from us at our own
+    /// top rate, so the defaults only stop a runaway; set each vendor's own.
     fn default() -> Self {
         Self {
-            per_second: 200,
-            in_flight: 64,
+            per_second: 5_000,
+            in_flight: 256,
         }
     }
 }

@@ -49,9 +49,10 @@ pub struct OrderItemBody {
     #[schema(minimum = 1, maximum = 1000, example = 1)]
     #[serde(deserialize_with = "whole")]
     pub quantity: i64,
-    /// The price per unit the client expects. Prices always come from the catalog: if
-    /// this is sent and matches no current catalog price of the item, the order is
-    /// refused with `409 price-mismatch` before anything is reserved.
+    /// The price per unit the client agreed to pay. When sent, the line is allocated
+    /// only to vendors selling the item at exactly this price and charged it; if it
+    /// matches no current catalog price of the item, the order is refused with `409
+    /// price-mismatch` naming the current prices, before anything is reserved.
     #[schema(example = 999.99, minimum = 0, maximum = 1000000000000.0)]
     pub unit_price: Option<f64>,
 }

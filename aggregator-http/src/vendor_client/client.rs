@@ -462,6 +462,13 @@ impl VendorClient for HttpVendorClient {
                 if answer.status == StatusCode::NOT_FOUND {
                     return Ok(CancelOutcome::UnknownKey);
                 }
+                // "Already cancelled", said as a refusal, is done all the same.
+                if answer.status == StatusCode::CONFLICT
+                    && let Ok(Refusal::Other { code, .. }) = wire::refusal(&answer.body)
+                    && (code == KEY_CANCELLED || code == "already_cancelled")
+                {
+                    return Ok(CancelOutcome::Cancelled);
+                }
                 if !answer.status.is_success() {
                     // A cancellation is never abandoned: any refusal is asked again.
                     return Err(Judged::Final(Error::transient(

@@ -373,3 +373,32 @@ async fn order_answers_map_to_outcomes() {
     );
     assert!(error.to_string().contains("malformed"), "{error}");
 }
+
+/// A vendor that says "already cancelled" as a refusal has cancelled all the same; any
+/// other refusal of a cancellation is retryable, never final.
+#[tokio::test]
+async fn an_already_cancelled_refusal_is_done_and_other_refusals_are_retryable() {
+    use aggregator_core::traits::CancelOutcome;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/orders/gone/cancel"))
+        .respond_with(ResponseTemplate::new(409).set_body_json(
+            serde_json::json!({"error": "order_cancelled", "detail": "already cancelled"}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/orders/shipped/cancel"))
+        .respond_with(ResponseTemplate::new(409).set_body_json(
+            serde_json::json!({"error": "already_shipped", "detail": "too late to cancel"}),
+        ))
+        .mount(&server)
+        .await;
+    let vendor = client(quick_config("VendorA", &server.uri()));
+    assert_eq!(
+        vendor.cancel_order("gone").await,
+        Ok(CancelOutcome::Cancelled)
+    );
+    let refused = vendor.cancel_order("shipped").await.expect_err("refused");
+    assert!(refused.is_retryable(), "{refused}");
+}

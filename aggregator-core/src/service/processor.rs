@@ -31,7 +31,12 @@
 //!   running then is dropped and the message retried from a fresh read. So once a key
 //!   has been dead for the timeout, no placement under it is still on its way, but for
 //!   one in transit; a vendor that says it never saw the key is believed only once the
-//!   key has been dead for twice the timeout, and asked again until then.
+//!   key has been dead for twice the timeout, and asked again until then. The second
+//!   timeout also covers what the first cannot see: the time of a change is read just
+//!   before its transaction commits (at most one store call earlier, a sweeper's batch
+//!   of expiries included), the hosts' clocks differ a little, and a request sent just
+//!   before the deadline takes a moment to reach the vendor. Every process must run with
+//!   the same placement timeout.
 //! * Every other refusal of a cancellation is retryable: it is retried through the
 //!   queue's delays and then queued again as a fresh message, for ever.
 //! * The store keeps every cancellation pending until the vendor confirms it, and the

@@ -128,9 +128,12 @@ impl Sweeper {
     }
 
     async fn expire_overdue(&self) -> Result<ExpiredBatch> {
-        let now = self.clock.now();
         let mut total = ExpiredBatch::default();
         loop {
+            // Read the clock for every batch: an expiry's time is when its vendor keys
+            // died, and a cancellation at a vendor that never saw a key waits from it
+            // (a long sweep stamped with its first moment would start that wait early).
+            let now = self.clock.now();
             let batch = self.store.expire_overdue(now, self.batch_size).await?;
             let full = batch.len() >= self.batch_size as usize;
             let (batch_orders, batch_holds) = (batch.orders.len(), batch.holds.len());

@@ -306,21 +306,28 @@ pub(crate) async fn idempotent_replay(
                 answer: Some(answer),
                 ..
             })) => return replay(&state, answer).await,
-            Ok(Some(KeptAnswer { answer: None, .. })) => {
-                let mut response = ApiError::new(
-                    StatusCode::CONFLICT,
-                    "request-in-progress",
-                    "A request with this Idempotency-Key is still running",
-                    "the first request with this key has not answered yet; retry in a moment",
+            Ok(Some(KeptAnswer { answer: None, .. })) => return in_progress(),
+            // Gone in between (its claim ran out, or the first request failed): claim
+            // it again, or let the one that did run it.
+            Ok(None) => match cache
+                .set_if_absent(&cache_key, &claim_bytes, claim_ttl)
+                .await
+            {
+                Ok(true) => owned = true,
+                _ => return in_progress(),
+            },
+            // The cache answered the claim but not the read: running now could run the
+            // request twice; the caller tries again.
+            Err(_) => {
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "The Idempotency-Key cannot be checked right now",
+                    "the cache did not answer; retry in a moment",
                 )
+                .retry_after(1)
                 .into_response();
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                return response;
             }
-            // Gone in between (expired, or the first request failed): run it.
-            Ok(None) | Err(_) => {}
         },
         // No working cache: the request simply runs.
         Err(error) => tracing::debug!(%error, "no idempotency claim; running the request"),
@@ -351,6 +358,22 @@ pub(crate) async fn idempotent_replay(
             .into_response()
         }
     }
+}
+
+/// The answer to a request whose key another request with the same body is running
+/// under.
+fn in_progress() -> Response {
+    let mut response = ApiError::new(
+        StatusCode::CONFLICT,
+        "request-in-progress",
+        "A request with this Idempotency-Key is still running",
+        "the first request with this key has not answered yet; retry in a moment",
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// One keyed request whose claim this process holds.

@@ -369,9 +369,33 @@ impl StockModel {
                 KEYS[key].1
             );
         }
+        // Every order's status, a page of the store's list at a time (one read per page,
+        // not one per order: a long run checks after every step).
+        let mut stored = std::collections::HashMap::new();
+        let mut offset = 0;
+        loop {
+            let page = self
+                .store
+                .orders(&crate::traits::OrderQuery {
+                    offset,
+                    limit: 1_000,
+                    ..crate::traits::OrderQuery::default()
+                })
+                .await
+                .expect("orders");
+            let read = page.items.len() as u64;
+            stored.extend(page.items.into_iter().map(|order| (order.id, order.status)));
+            offset += read;
+            if read == 0 || offset >= page.total {
+                break;
+            }
+        }
         for order in &self.orders {
-            let stored = self.store.order(order.id).await.expect("order");
-            assert_eq!(stored.status, order.status, "order status agrees");
+            assert_eq!(
+                stored.get(&order.id),
+                Some(&order.status),
+                "order status agrees"
+            );
         }
     }
 

@@ -7,8 +7,9 @@ use crate::settings::Settings;
 const DOCKERFILE: &str = include_str!("../Dockerfile");
 const COMPOSE: &str = include_str!("../docker-compose.yml");
 
-/// The instructions of the image's last stage, continuation lines joined.
-fn final_stage() -> Vec<(String, String)> {
+/// The Dockerfile's instructions, continuation lines joined, each split into its word
+/// and the rest.
+fn instructions() -> Vec<(String, String)> {
     let mut joined = Vec::new();
     let mut current = String::new();
     for line in DOCKERFILE.lines() {
@@ -27,17 +28,40 @@ fn final_stage() -> Vec<(String, String)> {
         }
         current.clear();
     }
-    let last_from = joined
-        .iter()
-        .rposition(|line| line.starts_with("FROM "))
-        .expect("a FROM");
-    joined[last_from..]
+    joined
         .iter()
         .map(|line| match line.split_once(' ') {
             Some((word, rest)) => (word.to_owned(), rest.trim().to_owned()),
             None => (line.clone(), String::new()),
         })
         .collect()
+}
+
+/// The instructions of one stage, from its FROM to the next.
+fn stage_where(starts: impl Fn(&str) -> bool, from_the_end: bool) -> Vec<(String, String)> {
+    let all = instructions();
+    let is_start = |(word, rest): &(String, String)| word == "FROM" && starts(rest);
+    let start = if from_the_end {
+        all.iter().rposition(is_start)
+    } else {
+        all.iter().position(is_start)
+    }
+    .expect("the stage");
+    let end = all[start + 1..]
+        .iter()
+        .position(|(word, _)| word == "FROM")
+        .map_or(all.len(), |i| start + 1 + i);
+    all[start..end].to_vec()
+}
+
+/// The stage every image runs on (`FROM ... AS runtime`).
+fn runtime_stage() -> Vec<(String, String)> {
+    stage_where(|rest| rest.to_ascii_lowercase().ends_with(" as runtime"), false)
+}
+
+/// The image's last stage: what a plain `docker build` makes.
+fn final_stage() -> Vec<(String, String)> {
+    stage_where(|_| true, true)
 }
 
 fn last(stage: &[(String, String)], instruction: &str) -> Option<String> {
@@ -49,8 +73,8 @@ fn last(stage: &[(String, String)], instruction: &str) -> Option<String> {
 }
 
 #[test]
-fn the_images_user_owns_its_working_directory_and_log_directory() {
-    let stage = final_stage();
+fn the_images_user_owns_its_working_directory_and_logs_to_standard_output() {
+    let stage = runtime_stage();
     let user = last(&stage, "USER").expect("the image runs as a user, not root");
     assert_ne!(user, "root");
     let workdir = last(&stage, "WORKDIR").expect("a WORKDIR");
@@ -74,32 +98,64 @@ fn the_images_user_owns_its_working_directory_and_log_directory() {
             .any(|run| run.contains(&format!("chown -R {user}:{user} {workdir}"))),
         "directories made as root under {workdir} are handed to {user}: {runs:?}"
     );
-    // Where the binaries write their log files: the ENV's directory, or the default
-    // `logs` under the working directory; either way under the user's directory.
-    let default = Settings::table()
-        .into_iter()
-        .find(|row| row.env == "AGGREGATOR_LOG_DIR")
-        .map(|row| row.default)
-        .expect("the log directory setting");
+    // Inside a container, logs go to standard output only: no log files to write.
     let env = last(&stage, "ENV").unwrap_or_default();
-    let log_dir = env
-        .split_whitespace()
-        .find_map(|pair| pair.strip_prefix("AGGREGATOR_LOG_DIR="))
-        .map_or_else(|| format!("{workdir}/{default}"), str::to_owned);
     assert!(
-        log_dir.starts_with(&format!("{workdir}/")),
-        "{log_dir} is outside {workdir}, which {user} owns"
-    );
-    assert!(
-        runs.iter()
-            .any(|run| run.contains(&format!("mkdir -p {log_dir}"))),
-        "{log_dir} exists before {user} needs it: {runs:?}"
+        env.split_whitespace()
+            .any(|pair| pair == "AGGREGATOR_LOG_DIR=none"),
+        "the image logs to standard output only: {env}"
     );
 }
 
 #[test]
-fn the_image_checks_the_apis_liveness() {
+fn inside_a_container_the_api_listens_on_every_interface() {
+    let stage = runtime_stage();
+    let env = last(&stage, "ENV").unwrap_or_default();
+    assert!(
+        env.split_whitespace()
+            .any(|pair| pair == "AGGREGATOR_API_ADDR=0.0.0.0:3000"),
+        "{env}"
+    );
+    let known: Vec<String> = Settings::table().into_iter().map(|row| row.env).collect();
+    for pair in env.split_whitespace() {
+        let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+        assert!(known.iter().any(|k| k == name), "{name} is not a setting");
+    }
+}
+
+/// The stage named `name` (`FROM ... AS name`) and the stages before it: what a builder
+/// stopping at `--target name` reads.
+fn stages_up_to(name: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    for line in DOCKERFILE.lines().map(str::trim) {
+        if line.starts_with("FROM ") && lines.iter().any(|l: &String| {
+            l.starts_with("FROM ") && l.to_ascii_lowercase().ends_with(&format!(" as {name}"))
+        }) {
+            break;
+        }
+        lines.push(line.to_owned());
+    }
+    lines
+}
+
+#[test]
+fn the_host_built_image_and_the_source_build_share_the_runtime_stage() {
+    let host = stages_up_to("from-host");
+    assert!(
+        host.iter().any(|l| l == "FROM runtime AS from-host"),
+        "{host:?}"
+    );
+    assert!(
+        !host.iter().any(|l| l.contains("cargo ") || l.contains("--mount")),
+        "the host-built image reads no from-source step: {host:?}"
+    );
     let stage = final_stage();
+    assert_eq!(stage.first().map(|(w, r)| (w.as_str(), r.as_str())), Some(("FROM", "runtime")));
+}
+
+#[test]
+fn the_image_checks_the_apis_liveness() {
+    let stage = runtime_stage();
     let check = last(&stage, "HEALTHCHECK").expect("a HEALTHCHECK");
     assert!(check.contains("/health/live"), "{check}");
     let installs = stage
@@ -115,7 +171,11 @@ fn services() -> Vec<(String, String)> {
         .map(|(_, rest)| rest)
         .expect("a services section");
     let mut services: Vec<(String, String)> = Vec::new();
-    for line in body.lines() {
+    // The section ends at the next top-level key (`volumes:`).
+    for line in body
+        .lines()
+        .take_while(|line| line.is_empty() || line.starts_with(' ') || line.starts_with('#'))
+    {
         if let Some(name) = line
             .strip_prefix("  ")
             .filter(|l| !l.starts_with(' '))
@@ -170,9 +230,13 @@ fn every_compose_service_has_a_health_check_or_says_why_not() {
         .find(|(n, _)| n == "rabbitmq")
         .expect("rabbitmq")
         .1;
+    // The image is a setting whose default is the official image.
     let image = rabbit
         .lines()
-        .find_map(|l| l.trim().strip_prefix("image: rabbitmq:"))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("image: ${AGGREGATOR_RABBITMQ_IMAGE:-rabbitmq:")
+        })
         .expect("a rabbitmq image");
     let major: u32 = image
         .split(['.', '-'])

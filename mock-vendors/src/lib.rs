@@ -15,7 +15,8 @@
 //!   placed records it, so a late placement under it is refused;
 //! * `POST /simulate/fluctuation` (random stock changes, as in the seed),
 //!   `GET`/`POST /simulate/fault` (see [`Faults`]), `POST /simulate/reset`,
-//!   `POST /simulate/stock` (`{"sku", "quantity"}`).
+//!   `POST /simulate/stock` (`{"sku", "quantity"}`), `GET /simulate/orders` (every
+//!   order record, for audits from outside the process).
 //!
 //! Bad requests get a JSON `{error, detail}` answer with a 4xx status.
 //!

@@ -45,7 +45,8 @@ pub(crate) fn router(state: Arc<VendorState>) -> Router {
         .route("/simulate/fluctuation", post(fluctuate))
         .route("/simulate/fault", get(faults).post(set_faults))
         .route("/simulate/reset", post(reset_faults))
-        .route("/simulate/stock", post(set_stock));
+        .route("/simulate/stock", post(set_stock))
+        .route("/simulate/orders", get(all_orders));
     api.merge(controls)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -333,6 +334,12 @@ async fn fluctuate(State(state): Shared) -> Json<Value> {
         "asOf": rfc3339(vendor_now()),
         "changes": changes.iter().take(20).collect::<Vec<_>>(),
     }))
+}
+
+/// Every order record this vendor keeps (live, cancelled, and keys cancelled before
+/// any placement), for audits from outside the process.
+async fn all_orders(State(state): Shared) -> Json<Value> {
+    Json(json!({ "orders": state.all_orders() }))
 }
 
 async fn faults(State(state): Shared) -> Json<Value> {

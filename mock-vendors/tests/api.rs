@@ -442,3 +442,53 @@ async fn the_rate_limit_switch_refuses_past_its_rate_and_arrivals_are_counted() 
     );
     assert_eq!(vendor.refused_for_rate(), refused);
 }
+
+#[tokio::test]
+async fn every_order_record_is_listed_for_audits_even_during_an_outage() {
+    let (vendor, http) = start(3).await;
+    let base = vendor.base_url();
+    let placed = http
+        .post(format!("{base}/orders"))
+        .header("idempotency-key", "placed-1")
+        .json(&json!({"lines": [{"sku": "LAPTOP-a-001", "quantity": 2}]}))
+        .send()
+        .await
+        .expect("place");
+    assert_eq!(placed.status(), StatusCode::CREATED);
+    let cancelled = http
+        .post(format!("{base}/orders/never-placed/cancel"))
+        .send()
+        .await
+        .expect("cancel");
+    assert!(cancelled.status().is_success(), "{}", cancelled.status());
+    vendor.set_faults(mock_vendors::Faults {
+        outage: true,
+        ..vendor.faults()
+    });
+    let (status, body) = read(
+        http.get(format!("{base}/simulate/orders"))
+            .send()
+            .await
+            .expect("list"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut records: Vec<(String, String, Value)> = body["orders"]
+        .as_array()
+        .expect("orders")
+        .iter()
+        .map(|r| {
+            (
+                r["idempotencyKey"].as_str().unwrap_or_default().to_owned(),
+                r["status"].to_string(),
+                r["lines"].clone(),
+            )
+        })
+        .collect();
+    records.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(records.len(), 2, "{body}");
+    assert_eq!(records[0].0, "never-placed");
+    assert_eq!(records[0].2, json!([]));
+    assert_eq!(records[1].0, "placed-1");
+    assert_eq!(records[1].2[0]["quantity"], 2, "{body}");
+}

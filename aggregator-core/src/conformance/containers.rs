@@ -2,20 +2,25 @@
 //! own (feature `testcontainers`).
 //!
 //! When a test asks for `DATABASE_URL`, `AMQP_URL` or `REDIS_URL` and the variable is
-//! unset, [`url_for`] starts PostgreSQL 16, RabbitMQ 4.1 or Redis 7 once per test
-//! process and answers its URL. The containers are marked for reuse: they keep running
-//! after the tests, and the next run (of any test binary) uses the same ones instead of
-//! starting more. Remove them with
+//! unset, [`url_for`] starts a PostgreSQL, RabbitMQ or Redis container once per test
+//! process and answers its URL. The images are the official `postgres:16-alpine`,
+//! `rabbitmq:4.1-management` and `redis:7` unless `AGGREGATOR_POSTGRES_IMAGE`,
+//! `AGGREGATOR_RABBITMQ_IMAGE` or `AGGREGATOR_REDIS_IMAGE` name others (where no registry
+//! is reachable, `scripts/local-images.sh` builds stand-ins from Debian's packages and
+//! prints those variables). Any image that starts the way the official ones do works:
+//! the same environment, and the same log line when ready.
+//!
+//! The containers are marked for reuse: they keep running after the tests, and the next
+//! run (of any test binary) uses the same ones instead of starting more. Remove them with
 //! `docker rm -f order-aggregator-test-postgres order-aggregator-test-rabbitmq order-aggregator-test-redis`.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use testcontainers::core::wait::LogWaitStrategy;
 use testcontainers::core::{IntoContainerPort, WaitFor};
 use testcontainers::runners::AsyncRunner;
-use testcontainers::{GenericImage, Image, ImageExt, ReuseDirective};
-use testcontainers_modules::postgres::Postgres;
-use testcontainers_modules::redis::{REDIS_PORT, Redis};
+use testcontainers::{GenericImage, ImageExt, ReuseDirective};
 
 /// How long a container may take to become ready (the first run also pulls its image).
 const STARTUP: Duration = Duration::from_secs(300);
@@ -36,6 +41,25 @@ impl Service {
             "REDIS_URL" => Some(Self::Redis),
             _ => None,
         }
+    }
+
+    /// The variable naming this service's image, and the official image used without it.
+    fn image_setting(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Postgres => ("AGGREGATOR_POSTGRES_IMAGE", "postgres:16-alpine"),
+            Self::RabbitMq => ("AGGREGATOR_RABBITMQ_IMAGE", "rabbitmq:4.1-management"),
+            Self::Redis => ("AGGREGATOR_REDIS_IMAGE", "redis:7"),
+        }
+    }
+
+    /// The image to start: its setting when set, else the official one.
+    fn image(self) -> String {
+        let (variable, official) = self.image_setting();
+        std::env::var(variable)
+            .ok()
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| official.to_owned())
     }
 
     fn started(self) -> &'static OnceLock<Option<String>> {
@@ -94,63 +118,63 @@ pub fn url_for(variable: &str) -> Option<String> {
         .clone()
 }
 
-/// Starts `image` as the reusable container `name` and answers where its `port` is
-/// reachable from here.
-async fn run<I: Image>(
-    image: I,
-    tag: &str,
+/// Splits `name[:tag]` into its name and tag (`latest` when none); a registry's port
+/// (`host:5000/name`) is part of the name.
+fn name_and_tag(image: &str) -> (&str, &str) {
+    match image.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name, tag),
+        _ => (image, "latest"),
+    }
+}
+
+/// Starts `image` as the reusable container `name`, waits until it writes `ready`
+/// (`times` times) and answers where its `port` is reachable from here.
+async fn run(
+    image: &str,
+    ready: LogWaitStrategy,
+    env: &[(&str, &str)],
     name: &str,
     port: u16,
 ) -> Result<(String, u16), String> {
     let text = |e: testcontainers::TestcontainersError| e.to_string();
-    let container = image
-        .with_tag(tag)
+    let (image_name, tag) = name_and_tag(image);
+    let mut request = GenericImage::new(image_name, tag)
+        .with_exposed_port(port.tcp())
+        .with_wait_for(WaitFor::Log(ready))
         .with_container_name(name)
         .with_reuse(ReuseDirective::Always)
-        .with_startup_timeout(STARTUP)
-        .start()
-        .await
-        .map_err(text)?;
+        .with_startup_timeout(STARTUP);
+    for (key, value) in env {
+        request = request.with_env_var(*key, *value);
+    }
+    let container = request.start().await.map_err(text)?;
     let host = container.get_host().await.map_err(text)?;
     let port = container.get_host_port_ipv4(port).await.map_err(text)?;
     Ok((host.to_string(), port))
 }
 
 async fn start(service: Service) -> Result<String, String> {
+    let image = service.image();
     Ok(match service {
         Service::Postgres => {
-            let (host, port) = run(
-                Postgres::default(),
-                "16-alpine",
-                "order-aggregator-test-postgres",
-                5432,
-            )
-            .await?;
+            // A first start sets the cluster up on a server of its own and writes the
+            // line once before the real server writes it again.
+            let ready = LogWaitStrategy::stderr("database system is ready to accept connections")
+                .with_times(2);
+            let env = [("POSTGRES_PASSWORD", "postgres")];
+            let (host, port) =
+                run(&image, ready, &env, "order-aggregator-test-postgres", 5432).await?;
             format!("postgres://postgres:postgres@{host}:{port}/postgres")
         }
         Service::RabbitMq => {
-            // The community module waits for a plugin count that differs between
-            // RabbitMQ versions; the start-up line itself does not.
-            let image = GenericImage::new("rabbitmq", "4.1-management")
-                .with_exposed_port(5672.tcp())
-                .with_wait_for(WaitFor::message_on_stdout("Server startup complete"));
-            let (host, port) = run(
-                image,
-                "4.1-management",
-                "order-aggregator-test-rabbitmq",
-                5672,
-            )
-            .await?;
+            let ready = LogWaitStrategy::stdout("Server startup complete");
+            let (host, port) =
+                run(&image, ready, &[], "order-aggregator-test-rabbitmq", 5672).await?;
             format!("amqp://guest:guest@{host}:{port}/%2f")
         }
         Service::Redis => {
-            let (host, port) = run(
-                Redis::default(),
-                "7",
-                "order-aggregator-test-redis",
-                REDIS_PORT,
-            )
-            .await?;
+            let ready = LogWaitStrategy::stdout("Ready to accept connections");
+            let (host, port) = run(&image, ready, &[], "order-aggregator-test-redis", 6379).await?;
             format!("redis://{host}:{port}")
         }
     })
@@ -167,5 +191,19 @@ mod tests {
         assert_eq!(Service::of("REDIS_URL"), Some(Service::Redis));
         assert_eq!(Service::of("HOME"), None);
         assert_eq!(url_for("HOME"), None);
+    }
+
+    #[test]
+    fn image_names_split_into_name_and_tag() {
+        assert_eq!(name_and_tag("postgres:16-alpine"), ("postgres", "16-alpine"));
+        assert_eq!(
+            name_and_tag("aggregator-local/redis:7"),
+            ("aggregator-local/redis", "7")
+        );
+        assert_eq!(name_and_tag("redis"), ("redis", "latest"));
+        assert_eq!(
+            name_and_tag("registry.local:5000/rabbitmq"),
+            ("registry.local:5000/rabbitmq", "latest")
+        );
     }
 }

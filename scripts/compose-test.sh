@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# The compose test: docker-compose.yml brought up on a real Docker engine, driven and
+# broken by scripts/compose_test.py, audited, then torn down.
+#
+#   bash scripts/compose-test.sh            # as CI runs it (after `cargo test --workspace`)
+#
+# 1. Images: the service images named by AGGREGATOR_{POSTGRES,RABBITMQ,REDIS,PROMETHEUS}_IMAGE
+#    (scripts/local-images.sh builds Debian stand-ins and is run when they are unset), and
+#    order-aggregator built with `--target from-host` from the binaries in target/debug
+#    (CARGO_TARGET_DIR honoured; built with `cargo build` when missing).
+# 2. `docker-compose --profile monitoring up -d` under a project name of its own, on free
+#    host ports, with test settings (a 2 s sync, alert rules with short `for` clauses);
+#    waits until every container's health check passes.
+# 3. scripts/compose_test.py: orders under load while the worker is killed and the
+#    database restarted, the audit, then Prometheus: rules loaded, targets up, queries
+#    of the rules and the Grafana dashboard against the exported metrics, and VendorA's
+#    outage raising its alert.
+# 4. `docker-compose down -v` (also when anything fails), printing the logs on failure.
+#
+# Needs a running Docker engine and docker-compose (Debian's package, 1.29).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '[compose-test] +%ss %s\n' "$SECONDS" "$*"; }
+
+command -v docker-compose >/dev/null || { say "docker-compose is not installed (apt-get install docker-compose)"; exit 1; }
+docker info >/dev/null 2>&1 || { say "no Docker engine answers (start dockerd)"; exit 1; }
+
+if [ -z "${AGGREGATOR_POSTGRES_IMAGE:-}" ] || [ -z "${AGGREGATOR_RABBITMQ_IMAGE:-}" ] \
+  || [ -z "${AGGREGATOR_REDIS_IMAGE:-}" ] || [ -z "${AGGREGATOR_PROMETHEUS_IMAGE:-}" ]; then
+  say "building the local service images"
+  eval "$(bash scripts/local-images.sh)"
+fi
+export AGGREGATOR_POSTGRES_IMAGE AGGREGATOR_RABBITMQ_IMAGE AGGREGATOR_REDIS_IMAGE AGGREGATOR_PROMETHEUS_IMAGE
+
+# The application image, from the binaries compiled here.
+target=${CARGO_TARGET_DIR:-target}
+bins=(aggregator stock-sync mock-vendors aggregator-migrate aggregator-api)
+for bin in "${bins[@]}"; do
+  if [ ! -x "$target/debug/$bin" ]; then
+    say "building the binaries (cargo build --workspace --bins)"
+    cargo build --workspace --bins
+    break
+  fi
+done
+work=$target/compose-test
+rm -rf "$work"
+mkdir -p "$work/context/bin" "$work/prometheus"
+for bin in "${bins[@]}"; do
+  # Without their debug sections the binaries are a fifth of the size.
+  objcopy --strip-debug "$target/debug/$bin" "$work/context/bin/$bin"
+done
+export AGGREGATOR_IMAGE=order-aggregator:compose-test
+base=${AGGREGATOR_BASE_IMAGE:-aggregator-local/debian:bookworm}
+say "building $AGGREGATOR_IMAGE from host binaries on $base"
+docker build --quiet --target from-host --build-arg "RUNTIME_BASE=$base" \
+  -f Dockerfile -t "$AGGREGATOR_IMAGE" "$work/context" >/dev/null
+
+# Free host ports for everything compose publishes (the machine's own services keep
+# theirs).
+read -r API_HOST_PORT VENDOR_A_HOST_PORT VENDOR_B_HOST_PORT POSTGRES_HOST_PORT RABBITMQ_HOST_PORT \
+  RABBITMQ_UI_HOST_PORT REDIS_HOST_PORT PROMETHEUS_HOST_PORT < <(python3 - <<'EOF'
+import socket
+sockets = [socket.socket() for _ in range(8)]
+for s in sockets:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in sockets))
+for s in sockets:
+    s.close()
+EOF
+)
+export API_HOST_PORT VENDOR_A_HOST_PORT VENDOR_B_HOST_PORT POSTGRES_HOST_PORT RABBITMQ_HOST_PORT \
+  RABBITMQ_UI_HOST_PORT REDIS_HOST_PORT PROMETHEUS_HOST_PORT
+
+# Test settings: syncs every 2 s, and the alert rules with their `for` clauses cut to
+# 10 s so an alert fires within the test (the expressions are the shipped ones).
+cp deploy/prometheus/compose.yml "$work/prometheus/compose.yml"
+sed -E 's/^( +for: ).*/\110s/' deploy/prometheus/alerts.yml >"$work/prometheus/alerts.yml"
+cat >"$work/override.yml" <<EOF
+services:
+  api:
+    environment:
+      AGGREGATOR_SYNC_INTERVAL_SECS: "2"
+  prometheus:
+    volumes:
+      - $(pwd)/$work/prometheus:/etc/prometheus:ro
+EOF
+# The override must replace the monitoring volume, not add to it: compose merges
+# volumes by container path, so the same path wins.
+project=aggregator-compose-$$
+compose=(docker-compose -p "$project" -f docker-compose.yml -f "$work/override.yml" --profile monitoring)
+
+finish() {
+  local status=$?
+  if [ "$status" != 0 ]; then
+    say "failed; the containers' last log lines:"
+    "${compose[@]}" ps || true
+    "${compose[@]}" logs --no-color --tail 40 || true
+  fi
+  say "tearing down $project"
+  "${compose[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
+  exit "$status"
+}
+trap finish EXIT
+
+say "docker-compose up ($project)"
+"${compose[@]}" up -d --no-build 2>&1 | sed 's/^/  /'
+
+services=(postgres rabbitmq redis mock-vendors api worker prometheus)
+deadline=$((SECONDS + 240))
+while :; do
+  waiting=()
+  for service in "${services[@]}"; do
+    id=$("${compose[@]}" ps -q "$service")
+    health=$(docker inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$id" 2>/dev/null || echo missing)
+    [ "$health" = healthy ] || waiting+=("$service:$health")
+  done
+  [ "${#waiting[@]}" = 0 ] && break
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    say "not healthy within 240 s: ${waiting[*]}"
+    exit 1
+  fi
+  sleep 2
+done
+say "every container is healthy: ${services[*]}"
+
+python3 scripts/compose_test.py \
+  --api "http://127.0.0.1:$API_HOST_PORT" \
+  --vendor-a "http://127.0.0.1:$VENDOR_A_HOST_PORT" \
+  --vendor-b "http://127.0.0.1:$VENDOR_B_HOST_PORT" \
+  --prometheus "http://127.0.0.1:$PROMETHEUS_HOST_PORT" \
+  --compose "${compose[*]}"
+say "passed"

@@ -56,6 +56,48 @@ say "building $AGGREGATOR_IMAGE from host binaries on $base"
 docker build --quiet --target from-host --build-arg "RUNTIME_BASE=$base" \
   -f Dockerfile -t "$AGGREGATOR_IMAGE" "$work/context" >/dev/null
 
+# A plain `docker run` of the image, as the README shows it: keys and vendor URLs, no
+# other settings (in-memory store, queue and cache). It must serve from outside the
+# container, ask for keys, and take an order.
+run_net=aggregator-run-$$
+run_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+admin_key=change-me-admin-key-000
+client_key=change-me-client-key-00
+remove_run() {
+  docker rm -f "$run_net-api" "$run_net-vendors" >/dev/null 2>&1 || true
+  docker network rm "$run_net" >/dev/null 2>&1 || true
+}
+trap remove_run EXIT
+say "docker run: the image alone, with keys and vendors"
+docker network create "$run_net" >/dev/null
+docker run -d --name "$run_net-vendors" --network "$run_net" "$AGGREGATOR_IMAGE" \
+  mock-vendors --host 0.0.0.0 >/dev/null
+docker run -d --name "$run_net-api" --network "$run_net" -p "127.0.0.1:$run_port:3000" \
+  -e "AGGREGATOR_API_KEYS=admin:$admin_key,client:test:$client_key" \
+  -e "AGGREGATOR_VENDORS=VendorA=http://$run_net-vendors:3001,VendorB=http://$run_net-vendors:3002" \
+  "$AGGREGATOR_IMAGE" >/dev/null
+run_url=http://127.0.0.1:$run_port
+for _ in $(seq 1 60); do
+  curl -fsS -o /dev/null -H "Authorization: Bearer $admin_key" "$run_url/health" && break
+  sleep 1
+done
+curl -fsS -o /dev/null -H "Authorization: Bearer $admin_key" "$run_url/health" \
+  || { docker logs --tail 40 "$run_net-api"; say "docker run: /health never answered"; exit 1; }
+status=$(curl -s -o /dev/null -w '%{http_code}' "$run_url/api/orders")
+[ "$status" = 401 ] || { say "docker run: /api/orders without a key answered $status, not 401"; exit 1; }
+for _ in $(seq 1 30); do
+  status=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$run_url/api/orders" \
+    -H "Authorization: Bearer $client_key" -H 'Content-Type: application/json' \
+    -d '{"customerId": "test", "items": [{"sku": "LAPTOP-001", "quantity": 1}]}')
+  [ "$status" = 201 ] && break
+  sleep 1   # the first sync may still be on its way
+done
+[ "$status" = 201 ] || { docker logs --tail 40 "$run_net-api"; say "docker run: an order answered $status, not 201"; exit 1; }
+health=$(docker inspect --format '{{.State.Health.Status}}' "$run_net-api")
+say "docker run: serves on 0.0.0.0:3000 (health check: $health), 401 without a key, 201 for an order"
+remove_run
+trap - EXIT
+
 # Free host ports for everything compose publishes (the machine's own services keep
 # theirs).
 read -r API_HOST_PORT VENDOR_A_HOST_PORT VENDOR_B_HOST_PORT POSTGRES_HOST_PORT RABBITMQ_HOST_PORT \

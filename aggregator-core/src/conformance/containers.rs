@@ -127,20 +127,22 @@ fn name_and_tag(image: &str) -> (&str, &str) {
     }
 }
 
-/// Starts `image` as the reusable container `name`, waits until it writes `ready`
-/// (`times` times) and answers where its `port` is reachable from here.
+/// Starts `image` as the reusable container `name`, waits until it wrote every line of
+/// `ready` and answers where its `port` is reachable from here.
 async fn run(
     image: &str,
-    ready: LogWaitStrategy,
+    ready: Vec<LogWaitStrategy>,
     env: &[(&str, &str)],
     name: &str,
     port: u16,
 ) -> Result<(String, u16), String> {
     let text = |e: testcontainers::TestcontainersError| e.to_string();
     let (image_name, tag) = name_and_tag(image);
-    let mut request = GenericImage::new(image_name, tag)
-        .with_exposed_port(port.tcp())
-        .with_wait_for(WaitFor::Log(ready))
+    let mut image = GenericImage::new(image_name, tag).with_exposed_port(port.tcp());
+    for line in ready {
+        image = image.with_wait_for(WaitFor::Log(line));
+    }
+    let mut request = image
         .with_container_name(name)
         .with_reuse(ReuseDirective::Always)
         .with_startup_timeout(STARTUP);
@@ -157,23 +159,24 @@ async fn start(service: Service) -> Result<String, String> {
     let image = service.image();
     Ok(match service {
         Service::Postgres => {
-            // A first start sets the cluster up on a server of its own and writes the
-            // line once before the real server writes it again.
-            let ready = LogWaitStrategy::stderr("database system is ready to accept connections")
-                .with_times(2);
+            // A first start sets the cluster up on a server of its own, whose log
+            // pg_ctl sends to standard output; the real server then logs to standard
+            // error.
+            let line = "database system is ready to accept connections";
+            let ready = vec![LogWaitStrategy::stdout(line), LogWaitStrategy::stderr(line)];
             let env = [("POSTGRES_PASSWORD", "postgres")];
             let (host, port) =
                 run(&image, ready, &env, "order-aggregator-test-postgres", 5432).await?;
             format!("postgres://postgres:postgres@{host}:{port}/postgres")
         }
         Service::RabbitMq => {
-            let ready = LogWaitStrategy::stdout("Server startup complete");
+            let ready = vec![LogWaitStrategy::stdout("Server startup complete")];
             let (host, port) =
                 run(&image, ready, &[], "order-aggregator-test-rabbitmq", 5672).await?;
             format!("amqp://guest:guest@{host}:{port}/%2f")
         }
         Service::Redis => {
-            let ready = LogWaitStrategy::stdout("Ready to accept connections");
+            let ready = vec![LogWaitStrategy::stdout("Ready to accept connections")];
             let (host, port) = run(&image, ready, &[], "order-aggregator-test-redis", 6379).await?;
             format!("redis://{host}:{port}")
         }

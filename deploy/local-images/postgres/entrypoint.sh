@@ -31,7 +31,8 @@ if [ "${1:-}" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
   printf 'host all all all %s\n' "$auth" >>"$PGDATA/pg_hba.conf"
   printf "listen_addresses = '*'\n" >>"$PGDATA/postgresql.conf"
   # As the official image does: a server on the socket only for the set-up, then the
-  # real one (so "ready to accept connections" is written twice on a first start).
+  # real one (pg_ctl sends the first server's log to standard output, the real one logs to
+  # standard error: "ready to accept connections" is on each once).
   pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start
   db=${POSTGRES_DB:-$user}
   if [ "$db" != postgres ]; then

@@ -17,7 +17,11 @@ if [ "${1:-}" = rabbitmq-server ] && [ "$(id -u)" = 0 ]; then
     chmod 600 /var/lib/rabbitmq/.erlang.cookie
   fi
   chown -R rabbitmq:rabbitmq /etc/rabbitmq /var/lib/rabbitmq
-  exec setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups "$@"
+  # Debian's /usr/sbin/rabbitmq-server sends the broker's output to a file under
+  # /var/log; the script it wraps logs where RABBITMQ_LOGS says (standard output).
+  shift
+  exec setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups \
+    /usr/lib/rabbitmq/bin/rabbitmq-server "$@"
 fi
 
 exec "$@"

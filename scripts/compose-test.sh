@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The compose test: docker-compose.yml brought up on a real Docker engine, driven and
-# broken by scripts/compose_test.py, audited, then torn down.
+# broken by scripts/load_and_audit.py, audited, then torn down.
 #
 #   bash scripts/compose-test.sh            # as CI runs it (after `cargo test --workspace`)
 #
@@ -11,7 +11,7 @@
 # 2. `docker-compose --profile monitoring up -d` under a project name of its own, on free
 #    host ports, with test settings (a 2 s sync, alert rules with short `for` clauses);
 #    waits until every container's health check passes.
-# 3. scripts/compose_test.py: orders under load while the worker is killed and the
+# 3. scripts/load_and_audit.py: orders under load while the worker is killed and the
 #    database restarted, the audit, then Prometheus: rules loaded, targets up, queries
 #    of the rules and the Grafana dashboard against the exported metrics, and VendorA's
 #    outage raising its alert.
@@ -166,10 +166,13 @@ while :; do
 done
 say "every container is healthy: ${services[*]}"
 
-python3 scripts/compose_test.py \
+python3 scripts/load_and_audit.py --name compose-test --run "compose-$$" \
   --api "http://127.0.0.1:$API_HOST_PORT" \
   --vendor-a "http://127.0.0.1:$VENDOR_A_HOST_PORT" \
   --vendor-b "http://127.0.0.1:$VENDOR_B_HOST_PORT" \
-  --prometheus "http://127.0.0.1:$PROMETHEUS_HOST_PORT" \
-  --compose "${compose[*]}"
+  --sql "${compose[*]} exec -T postgres psql -U postgres -At -c" \
+  --fault "0.33=${compose[*]} kill -s SIGKILL worker && ${compose[*]} start worker" \
+  --fault "0.67=${compose[*]} restart postgres" \
+  --worker-metrics "${compose[*]} exec -T worker curl -fsS http://127.0.0.1:9464/metrics" \
+  --prometheus "http://127.0.0.1:$PROMETHEUS_HOST_PORT"
 say "passed"

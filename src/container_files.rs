@@ -56,7 +56,10 @@ fn stage_where(starts: impl Fn(&str) -> bool, from_the_end: bool) -> Vec<(String
 
 /// The stage every image runs on (`FROM ... AS runtime`).
 fn runtime_stage() -> Vec<(String, String)> {
-    stage_where(|rest| rest.to_ascii_lowercase().ends_with(" as runtime"), false)
+    stage_where(
+        |rest| rest.to_ascii_lowercase().ends_with(" as runtime"),
+        false,
+    )
 }
 
 /// The image's last stage: what a plain `docker build` makes.
@@ -128,9 +131,11 @@ fn inside_a_container_the_api_listens_on_every_interface() {
 fn stages_up_to(name: &str) -> Vec<String> {
     let mut lines = Vec::new();
     for line in DOCKERFILE.lines().map(str::trim) {
-        if line.starts_with("FROM ") && lines.iter().any(|l: &String| {
-            l.starts_with("FROM ") && l.to_ascii_lowercase().ends_with(&format!(" as {name}"))
-        }) {
+        if line.starts_with("FROM ")
+            && lines.iter().any(|l: &String| {
+                l.starts_with("FROM ") && l.to_ascii_lowercase().ends_with(&format!(" as {name}"))
+            })
+        {
             break;
         }
         lines.push(line.to_owned());
@@ -146,11 +151,16 @@ fn the_host_built_image_and_the_source_build_share_the_runtime_stage() {
         "{host:?}"
     );
     assert!(
-        !host.iter().any(|l| l.contains("cargo ") || l.contains("--mount")),
+        !host
+            .iter()
+            .any(|l| l.contains("cargo ") || l.contains("--mount")),
         "the host-built image reads no from-source step: {host:?}"
     );
     let stage = final_stage();
-    assert_eq!(stage.first().map(|(w, r)| (w.as_str(), r.as_str())), Some(("FROM", "runtime")));
+    assert_eq!(
+        stage.first().map(|(w, r)| (w.as_str(), r.as_str())),
+        Some(("FROM", "runtime"))
+    );
 }
 
 #[test]

@@ -3,8 +3,16 @@
 /// `url` with the password of its `user:password@` part, if any, and the value of a
 /// `password=` query parameter replaced by `***` (`postgres://app:***@db:5432/orders`,
 /// `postgres://db/orders?user=app&password=***`). Anything that is not such a URL comes
-/// back unchanged.
+/// back unchanged. A list of URLs separated by commas (the nodes of a cluster) has each
+/// one redacted.
 pub fn redact_url(url: &str) -> String {
+    if url.contains(',')
+        && url
+            .split(',')
+            .all(|part| part.trim().is_empty() || part.contains("://"))
+    {
+        return url.split(',').map(redact_url).collect::<Vec<_>>().join(",");
+    }
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };

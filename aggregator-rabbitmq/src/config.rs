@@ -13,7 +13,8 @@ pub const DEFAULT_DELIVERY_LIMIT: u32 = 20;
 /// How to reach RabbitMQ and how the queues behave.
 #[derive(Debug, Clone)]
 pub struct RabbitConfig {
-    /// An `amqp://user:password@host:port/vhost` URL. The `Debug` output hides the password.
+    /// An `amqp://user:password@host:port/vhost` URL, or several separated by commas (the
+    /// nodes of one cluster, tried in turn). The `Debug` output hides the passwords.
     pub url: RedactedUrl,
     /// Prepended to every queue name (empty in production, a random one in tests).
     pub prefix: String,
@@ -45,6 +46,17 @@ impl RabbitConfig {
         }
     }
 
+    /// The nodes `url` names, in its order (one for a plain URL).
+    pub fn nodes(&self) -> Vec<RedactedUrl> {
+        self.url
+            .expose()
+            .split(',')
+            .map(str::trim)
+            .filter(|node| !node.is_empty())
+            .map(RedactedUrl::new)
+            .collect()
+    }
+
     /// The broker name of `queue`.
     pub fn queue(&self, queue: QueueName) -> String {
         format!("{}{}", self.prefix, queue.as_str())
@@ -64,6 +76,37 @@ impl RabbitConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_of_urls_names_the_nodes_of_a_cluster() {
+        let config = RabbitConfig::new(
+            "amqp://guest:a@n1:5672/%2f, amqp://guest:b@n2:5673/%2f,,amqp://guest:c@n3:5674/%2f",
+        );
+        let nodes: Vec<String> = config
+            .nodes()
+            .iter()
+            .map(|n| n.expose().to_owned())
+            .collect();
+        assert_eq!(
+            nodes,
+            [
+                "amqp://guest:a@n1:5672/%2f",
+                "amqp://guest:b@n2:5673/%2f",
+                "amqp://guest:c@n3:5674/%2f"
+            ]
+        );
+        let printed = format!("{config:?}");
+        assert!(
+            printed.contains("n1") && printed.contains("n2") && printed.contains("n3"),
+            "{printed}"
+        );
+        assert!(
+            !printed.contains("guest:a@")
+                && !printed.contains("guest:b@")
+                && !printed.contains("guest:c@"),
+            "{printed}"
+        );
+    }
 
     #[test]
     fn debug_hides_the_password() {

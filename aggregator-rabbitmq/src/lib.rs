@@ -10,6 +10,7 @@
 //! ```
 
 mod config;
+mod connect;
 mod headers;
 mod link;
 mod queue;

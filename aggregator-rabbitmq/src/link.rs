@@ -1,13 +1,14 @@
 //! The connection to the broker and the publishing channel, re-opened on demand after
 //! a drop.
 
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use aggregator_core::domain::QueueName;
 use aggregator_core::{Error, Result};
 use lapin::options::{ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
+use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use tokio::sync::Mutex;
 
 use crate::config::RabbitConfig;
@@ -36,6 +37,8 @@ impl Open {
 pub(crate) struct Link {
     config: RabbitConfig,
     open: Mutex<Option<Open>>,
+    /// The node (index into the URL list) that accepted the last connection.
+    node: AtomicUsize,
 }
 
 impl std::fmt::Debug for Link {
@@ -51,11 +54,17 @@ impl Link {
         Self {
             config,
             open: Mutex::new(None),
+            node: AtomicUsize::new(0),
         }
     }
 
     pub(crate) fn config(&self) -> &RabbitConfig {
         &self.config
+    }
+
+    /// A connection of its own (for a consumer), to the node that answered last.
+    pub(crate) async fn connect(&self) -> Result<Connection> {
+        crate::connect::connect(&self.config, &self.node).await
     }
 
     /// Whether the connection is up right now.
@@ -68,13 +77,7 @@ impl Link {
         let healthy = open.as_ref().is_some_and(Open::is_up);
         if !healthy {
             *open = None;
-            let connection = tokio::time::timeout(
-                Duration::from_secs(5),
-                Connection::connect(self.config.url.expose(), ConnectionProperties::default()),
-            )
-            .await
-            .map_err(|_| Error::transient(COMPONENT, "connecting timed out"))?
-            .map_err(|e| transient("connecting", &e))?;
+            let connection = crate::connect::connect(&self.config, &self.node).await?;
             let publisher = connection
                 .create_channel()
                 .await

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
-use lapin::{Acker, Channel, Connection, ConnectionProperties, Consumer};
+use lapin::{Acker, Channel, Connection, Consumer};
 use time::OffsetDateTime;
 
 use crate::headers::{
@@ -54,16 +54,7 @@ impl RabbitSubscription {
     }
 
     async fn reopen(&mut self) -> Result<()> {
-        let connection = tokio::time::timeout(
-            Duration::from_secs(5),
-            Connection::connect(
-                self.link.config().url.expose(),
-                ConnectionProperties::default(),
-            ),
-        )
-        .await
-        .map_err(|_| Error::transient("rabbitmq", "connecting timed out"))?
-        .map_err(|e| transient("connecting", &e))?;
+        let connection = self.link.connect().await?;
         let channel = connection
             .create_channel()
             .await

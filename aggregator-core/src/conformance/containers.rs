@@ -198,7 +198,10 @@ mod tests {
 
     #[test]
     fn image_names_split_into_name_and_tag() {
-        assert_eq!(name_and_tag("postgres:16-alpine"), ("postgres", "16-alpine"));
+        assert_eq!(
+            name_and_tag("postgres:16-alpine"),
+            ("postgres", "16-alpine")
+        );
         assert_eq!(
             name_and_tag("aggregator-local/redis:7"),
             ("aggregator-local/redis", "7")

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Drives a composed Order Aggregator (scripts/compose-test.sh starts it) as its users
-would, breaks it as operators fear, and audits the promises.
+"""Drives a running Order Aggregator as its users would, breaks it as operators fear,
+and audits the promises. scripts/compose-test.sh (the composed system, its worker and
+database containers broken) and scripts/rabbitmq-cluster-test.sh (host processes on a
+three-node RabbitMQ cluster, nodes stopped) run it.
 
 1. Stock: three products with 260 units over two vendors, synced into the catalog.
 2. Load: clients place one-unit orders under Idempotency-Keys (more than the stock),
    cancel every fifth order they placed, and retry the same key on any transport error
-   or 5xx. A third of the way in the worker container is killed (SIGKILL) and started
-   again; two thirds in the database container is restarted.
+   or 5xx. Each --fault command runs once the given share of the orders was answered
+   (e.g. `--fault "0.33=docker kill worker"`).
 3. Audit, once every order has ended: nothing told success is lost, no unit told
    success failed for stock (oversold), no live vendor order that is not a placement of
    a confirmed order (ghost, duplicates included), no confirmed placement missing at its
@@ -40,8 +42,11 @@ TERMINAL = {"confirmed", "failed", "cancelled", "expired"}
 STOCK_FAILURES = ("cannot serve", "refused the order", "kept refusing")
 
 
+NAME = "load-and-audit"
+
+
 def log(message):
-    print(f"[compose-test] {message}", flush=True)
+    print(f"[{NAME}] {message}", flush=True)
 
 
 def call(method, url, body=None, key=None, idempotency_key=None, timeout=15):
@@ -75,26 +80,28 @@ def wait_until(what, seconds, check, every=1.0):
         if result:
             return result
         time.sleep(every)
-    raise SystemExit(f"[compose-test] FAILED: {what} within {seconds} s")
+    raise SystemExit(f"[{NAME}] FAILED: {what} within {seconds} s")
 
 
-class Compose:
-    def __init__(self, command):
-        self.command = shlex.split(command)
+def run(command, *args):
+    """Runs `command` (a shell-quoted string) with `args` appended; its output."""
+    completed = subprocess.run(
+        shlex.split(command) + list(args), capture_output=True, text=True, timeout=300
+    )
+    if completed.returncode != 0:
+        raise SystemExit(f"[{NAME}] FAILED: {command} {' '.join(args)}: {completed.stderr.strip()}")
+    return completed.stdout
 
-    def run(self, *args, check=True):
-        completed = subprocess.run(
-            self.command + list(args), capture_output=True, text=True, timeout=300
-        )
-        if check and completed.returncode != 0:
-            raise SystemExit(
-                f"[compose-test] FAILED: {' '.join(args)}: {completed.stderr.strip()}"
-            )
-        return completed.stdout
+
+class Shell:
+    """The commands that reach the store's SQL and a worker's metrics."""
+
+    def __init__(self, sql, worker_metrics):
+        self.sql_command = sql
+        self.worker_metrics = worker_metrics
 
     def sql(self, statement):
-        out = self.run("exec", "-T", "postgres", "psql", "-U", "postgres", "-At", "-c", statement)
-        return out.strip()
+        return run(self.sql_command, statement).strip()
 
 
 class Ledger:
@@ -112,7 +119,7 @@ def place(args, ledger, client, key, product, deadline):
     """Places one order under `key`, retrying the same key until a final answer."""
     body = {
         "customerId": "test",
-        "customerEmail": "compose@example.com",
+        "customerEmail": "audit@example.com",
         "items": [{"sku": product, "quantity": 1}],
         "shippingAddress": {"street": "1 Main St", "city": "Boston", "zipCode": "02101", "country": "USA"},
         "paymentMethod": "credit_card",
@@ -178,31 +185,31 @@ def all_orders(args):
 def vendor_records(url):
     status, answer = call("GET", f"{url}/simulate/orders")
     if status != 200:
-        raise SystemExit(f"[compose-test] FAILED: {url}/simulate/orders answered {status}")
+        raise SystemExit(f"[{NAME}] FAILED: {url}/simulate/orders answered {status}")
     return answer["orders"]
 
 
 def vendor_stock(url):
     status, answer = call("GET", f"{url}/stock?limit=10000")
     if status != 200:
-        raise SystemExit(f"[compose-test] FAILED: {url}/stock answered {status}")
+        raise SystemExit(f"[{NAME}] FAILED: {url}/stock answered {status}")
     rows = answer if isinstance(answer, list) else answer.get("data", answer.get("items", []))
     return {row["sku"]: row["quantity"] for row in rows}
 
 
-def set_up_stock(args, compose):
+def set_up_stock(args):
     vendors = {"VendorA": args.vendor_a, "VendorB": args.vendor_b}
     initial = {}
     for product, sku_a, sku_b, units_a, units_b in PRODUCTS:
         for vendor, sku, units in (("VendorA", sku_a, units_a), ("VendorB", sku_b, units_b)):
             status, answer = call("POST", f"{vendors[vendor]}/simulate/stock", {"sku": sku, "quantity": units})
             if status != 200:
-                raise SystemExit(f"[compose-test] FAILED: setting {vendor} {sku}: {status} {answer}")
+                raise SystemExit(f"[{NAME}] FAILED: setting {vendor} {sku}: {status} {answer}")
             initial[(vendor, sku)] = units
     for vendor in vendors:
         status, answer = call("POST", f"{args.api}/api/ops/stock-sync", {"vendor": vendor}, args.admin_key)
         if status not in (200, 202):
-            raise SystemExit(f"[compose-test] FAILED: sync of {vendor}: {status} {answer}")
+            raise SystemExit(f"[{NAME}] FAILED: sync of {vendor}: {status} {answer}")
 
     def synced():
         for product, _, _, units_a, units_b in PRODUCTS:
@@ -220,7 +227,7 @@ def set_up_stock(args, compose):
     return initial
 
 
-def audit(args, compose, ledger, initial):
+def audit(args, shell, ledger, initial):
     orders = all_orders(args)
     if orders is None:
         return None
@@ -266,15 +273,15 @@ def audit(args, compose, ledger, initial):
             if owner == vendor and stock.get(sku) != units - taken.get(sku, 0):
                 figures["vendor_units_mismatch"] += 1
     figures["missing_vendor_orders"] = len(placements - live)
-    figures["outbox_left"] = int(compose.sql("SELECT count(*) FROM outbox"))
-    figures["held_units"] = int(compose.sql("SELECT COALESCE(sum(quantity), 0) FROM cancelling_units"))
-    figures["reserved_units"] = int(compose.sql("SELECT COALESCE(sum(reserved), 0) FROM vendor_stock"))
-    figures["cancellations_pending"] = int(compose.sql("SELECT count(*) FROM pending_vendor_cancellations"))
+    figures["outbox_left"] = int(shell.sql("SELECT count(*) FROM outbox"))
+    figures["held_units"] = int(shell.sql("SELECT COALESCE(sum(quantity), 0) FROM cancelling_units"))
+    figures["reserved_units"] = int(shell.sql("SELECT COALESCE(sum(reserved), 0) FROM vendor_stock"))
+    figures["cancellations_pending"] = int(shell.sql("SELECT count(*) FROM pending_vendor_cancellations"))
     return figures, by_status
 
 
-def load_and_audit(args, compose):
-    initial = set_up_stock(args, compose)
+def load_and_audit(args, shell):
+    initial = set_up_stock(args)
     log(f"stock set: {sum(initial.values())} units over {len(PRODUCTS)} products, catalog synced")
     ledger = Ledger()
     started = time.monotonic()
@@ -291,15 +298,14 @@ def load_and_audit(args, compose):
             return len(ledger.told_success) + ledger.refused
 
     faults = []
-    wait_until("a third of the orders", args.seconds, lambda: placed() >= args.orders // 3, every=0.1)
-    log(f"{placed()} orders answered; killing the worker container (SIGKILL) and starting it again")
-    compose.run("kill", "-s", "SIGKILL", "worker")
-    compose.run("start", "worker")
-    faults.append(f"worker killed at {time.monotonic() - started:.1f} s")
-    wait_until("two thirds of the orders", args.seconds, lambda: placed() >= 2 * args.orders // 3, every=0.1)
-    log(f"{placed()} orders answered; restarting the database container")
-    compose.run("restart", "postgres")
-    faults.append(f"database restarted at {time.monotonic() - started:.1f} s")
+    for share, command in args.fault:
+        wanted = int(args.orders * share)
+        wait_until(f"{wanted} answered orders", args.seconds, lambda: placed() >= wanted, every=0.1)
+        log(f"{placed()} orders answered; {command}")
+        completed = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=300)
+        if completed.returncode != 0:
+            raise SystemExit(f"[{NAME}] FAILED: {command}: {completed.stderr.strip()}")
+        faults.append(f"{command!r} at {time.monotonic() - started:.1f} s")
     for thread in threads:
         thread.join()
     elapsed = time.monotonic() - started
@@ -308,10 +314,10 @@ def load_and_audit(args, compose):
         f"{ledger.retries} retries, {len(ledger.unanswered)} unanswered, {ledger.cancel_requests} cancels"
     )
     if ledger.unanswered:
-        raise SystemExit(f"[compose-test] FAILED: no final answer for {len(ledger.unanswered)} keys")
+        raise SystemExit(f"[{NAME}] FAILED: no final answer for {len(ledger.unanswered)} keys")
 
     def settled():
-        result = audit(args, compose, ledger, initial)
+        result = audit(args, shell, ledger, initial)
         if result is None:
             return None
         figures, by_status = result
@@ -320,23 +326,23 @@ def load_and_audit(args, compose):
     try:
         figures, by_status = wait_until("every order ended and every figure is 0", args.settle, settled, every=2)
     except SystemExit:
-        result = audit(args, compose, ledger, initial)
+        result = audit(args, shell, ledger, initial)
         log(f"last audit: {result}")
         raise
     log(f"orders by status: {json.dumps(by_status, sort_keys=True)}")
     log(f"audit: {json.dumps(figures, sort_keys=True)} (faults: {'; '.join(faults)})")
     if by_status.get("confirmed", 0) > sum(initial.values()):
-        raise SystemExit("[compose-test] FAILED: more orders confirmed than units exist")
+        raise SystemExit(f"[{NAME}] FAILED: more orders confirmed than units exist")
     if ledger.refused == 0:
-        raise SystemExit("[compose-test] FAILED: the load never ran the stock out, so it proved nothing")
+        raise SystemExit(f"[{NAME}] FAILED: the load never ran the stock out, so it proved nothing")
 
 
-def exported_names(args, compose):
+def exported_names(args, shell):
     """Every metric name the API process and a worker export now."""
     status, api_text = call("GET", f"{args.api}/metrics", key=args.admin_key)
     if status != 200:
-        raise SystemExit(f"[compose-test] FAILED: the API's /metrics answered {status}")
-    worker_text = compose.run("exec", "-T", "worker", "curl", "-fsS", "http://127.0.0.1:9464/metrics")
+        raise SystemExit(f"[{NAME}] FAILED: the API's /metrics answered {status}")
+    worker_text = run(shell.worker_metrics) if shell.worker_metrics else ""
     names = set()
     for line in (str(api_text) + "\n" + worker_text).splitlines():
         if line and not line.startswith("#"):
@@ -344,7 +350,7 @@ def exported_names(args, compose):
     return names
 
 
-# Metrics exported only where their feature runs, so a healthy compose run cannot show
+# Metrics exported only where their feature runs, so a healthy run cannot show
 # them: the read replica's counter needs DATABASE_READ_URL.
 ONLY_WITH_FEATURE = {"aggregator_replica_reads_total": "needs a read replica (DATABASE_READ_URL)"}
 
@@ -356,11 +362,11 @@ def check_queries(what, expressions, names):
             if name not in names and name not in ONLY_WITH_FEATURE:
                 missing.append(name)
     if missing:
-        raise SystemExit(f"[compose-test] FAILED: {what} name metrics the system does not export: {sorted(set(missing))}")
+        raise SystemExit(f"[{NAME}] FAILED: {what} name metrics the system does not export: {sorted(set(missing))}")
     log(f"{what}: {len(expressions)} queries, every metric they name is exported")
 
 
-def monitoring(args, compose):
+def monitoring(args, shell):
     prometheus = args.prometheus
 
     def loaded():
@@ -383,14 +389,14 @@ def monitoring(args, compose):
     targets = wait_until("every scrape target is up", 90, targets_up)
     log(f"Prometheus: {len(rules)} alert rules loaded, {len(targets)} targets up")
 
-    names = exported_names(args, compose)
+    names = exported_names(args, shell)
     check_queries("alert rules", [r["query"] for r in rules], names)
     with open(args.dashboard) as file:
         dashboard = json.load(file)
     panels = [p for p in dashboard["panels"] if p.get("type") != "row"]
     expressions = [t["expr"] for p in panels for t in p.get("targets", [])]
     if not expressions or any(not p.get("targets") for p in panels):
-        raise SystemExit("[compose-test] FAILED: a dashboard panel has no query")
+        raise SystemExit(f"[{NAME}] FAILED: a dashboard panel has no query")
     check_queries("Grafana dashboard", expressions, names)
 
     def firing():
@@ -401,10 +407,10 @@ def monitoring(args, compose):
 
     already = firing()
     if already:
-        raise SystemExit(f"[compose-test] FAILED: alerts fire on a healthy system: {already}")
+        raise SystemExit(f"[{NAME}] FAILED: alerts fire on a healthy system: {already}")
     status, _ = call("POST", f"{args.vendor_a}/simulate/fault", {"outage": True})
     if status != 200:
-        raise SystemExit("[compose-test] FAILED: could not take VendorA down")
+        raise SystemExit(f"[{NAME}] FAILED: could not take VendorA down")
     started = time.monotonic()
     log("VendorA is down (every request answered 503); waiting for its alert")
 
@@ -418,16 +424,31 @@ def monitoring(args, compose):
     log(f"alert firing {time.monotonic() - started:.1f} s after the outage began: {alert[0]['labels']}")
     others = [a["labels"] for a in firing() if a["labels"].get("vendor") not in (None, "VendorA")]
     if others:
-        raise SystemExit(f"[compose-test] FAILED: alerts fired for healthy vendors: {others}")
+        raise SystemExit(f"[{NAME}] FAILED: alerts fired for healthy vendors: {others}")
     call("POST", f"{args.vendor_a}/simulate/reset")
 
 
+def fault(text):
+    share, _, command = text.partition("=")
+    try:
+        value = float(share)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: SHARE must be a number, as in 0.33=COMMAND")
+    if not 0 < value < 1 or not command.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: want SHARE=COMMAND with 0 < SHARE < 1")
+    return value, command
+
+
 def main():
+    global NAME
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--api", required=True)
     parser.add_argument("--vendor-a", required=True)
     parser.add_argument("--vendor-b", required=True)
-    parser.add_argument("--compose", required=True, help="the docker-compose command with its -p and -f options")
+    parser.add_argument("--sql", required=True, help="a command that runs the SQL statement appended to it in the store, printing rows unaligned (psql -At -c)")
+    parser.add_argument("--fault", action="append", default=[], type=fault, help="SHARE=COMMAND: run COMMAND once SHARE (0..1) of the orders were answered")
+    parser.add_argument("--worker-metrics", help="a command printing a worker's /metrics (for the dashboard check)")
+    parser.add_argument("--name", default="load-and-audit", help="how log lines start")
     parser.add_argument("--admin-key", default="change-me-admin-key-000")
     parser.add_argument("--client-key", default="change-me-client-key-00")
     parser.add_argument("--orders", type=int, default=600)
@@ -435,15 +456,16 @@ def main():
     parser.add_argument("--pause", type=float, default=0.15, help="seconds a client waits between orders")
     parser.add_argument("--seconds", type=float, default=120, help="at most this long for the load")
     parser.add_argument("--settle", type=float, default=180, help="at most this long for every order to end")
-    parser.add_argument("--run", default=f"compose-{int(time.time())}")
+    parser.add_argument("--run", default=f"audit-{int(time.time())}", help="prefix of every Idempotency-Key")
     parser.add_argument("--prometheus")
     parser.add_argument("--rules", type=int, default=10)
     parser.add_argument("--dashboard", default="deploy/grafana/order-aggregator.json")
     args = parser.parse_args()
-    compose = Compose(args.compose)
-    load_and_audit(args, compose)
+    NAME = args.name
+    shell = Shell(args.sql, args.worker_metrics)
+    load_and_audit(args, shell)
     if args.prometheus:
-        monitoring(args, compose)
+        monitoring(args, shell)
     log("passed")
 
 

@@ -34,12 +34,15 @@ pub struct RabbitQueue {
 impl RabbitQueue {
     /// Connects and declares the topology.
     pub async fn connect(config: RabbitConfig) -> Result<Self> {
-        if !(config.url.expose().starts_with("amqp://")
-            || config.url.expose().starts_with("amqps://"))
+        let nodes = config.nodes();
+        if nodes.is_empty()
+            || !nodes.iter().all(|node| {
+                node.expose().starts_with("amqp://") || node.expose().starts_with("amqps://")
+            })
         {
             return Err(Error::invalid(
                 "amqpUrl",
-                "must start with amqp:// or amqps://",
+                "must start with amqp:// or amqps:// (each one, for a list of nodes)",
             ));
         }
         let queue = Self {

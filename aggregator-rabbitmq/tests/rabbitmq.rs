@@ -112,6 +112,32 @@ async fn a_bad_url_is_refused_and_an_unreachable_broker_is_retryable() {
         .expect_err("nothing listens on port 1");
     assert!(error.is_retryable(), "{error:?}");
     assert!(!error.to_string().contains(":pw@"), "{error}");
+    // A list of nodes: every one must be an AMQP URL, and when none answers the error
+    // names each without its password.
+    assert!(matches!(
+        RabbitQueue::connect(RabbitConfig::new("amqp://127.0.0.1:1/%2f,http://x")).await,
+        Err(aggregator_core::Error::Invalid { .. })
+    ));
+    let error = RabbitQueue::connect(RabbitConfig::new(
+        "amqp://guest:pw@127.0.0.1:1/%2f,amqp://guest:pw@127.0.0.1:2/%2f",
+    ))
+    .await
+    .expect_err("nothing listens on ports 1 and 2");
+    let text = error.to_string();
+    assert!(error.is_retryable(), "{error:?}");
+    assert!(text.contains("127.0.0.1:1") && text.contains("127.0.0.1:2"), "{text}");
+    assert!(!text.contains(":pw@"), "{text}");
+}
+
+#[tokio::test]
+async fn a_list_of_nodes_connects_to_the_first_that_answers() {
+    let Some(url) = service_url("AMQP_URL") else {
+        return;
+    };
+    let queue = queue(format!("amqp://guest:guest@127.0.0.1:1/%2f,{url}")).await;
+    assert!(queue.is_connected().await);
+    conformance::publish_consume_ack(&(Arc::new(queue.clone()) as Arc<dyn OrderQueue>)).await;
+    queue.delete_topology().await.expect("cleanup");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

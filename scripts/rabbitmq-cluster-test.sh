@@ -118,14 +118,18 @@ print(len(queues[0]["members"]) if queues and queues[0]["type"] == "quorum" else
 [ "$members" = 3 ] || { say "${run}.order_queue is not a quorum queue on 3 nodes ($members)"; exit 1; }
 say "the system is up; ${run}.order_queue is a quorum queue on all 3 nodes"
 
-python3 scripts/load_and_audit.py --name rabbitmq-cluster --run "$run" \
+python3 scripts/load_and_audit.py --name rabbitmq-cluster --run "$run" --orders 900 \
   --api "http://127.0.0.1:$api_port" \
   --vendor-a "http://127.0.0.1:$vendor_a_port" --vendor-b "http://127.0.0.1:$vendor_b_port" \
   --admin-key "$admin_key" --client-key "$client_key" \
   --sql "psql $database_url -At -c" \
-  --fault "0.25=docker stop $net-rabbit1" \
-  --fault "0.55=docker start $net-rabbit1 && for i in \$(seq 1 90); do docker exec $net-rabbit1 rabbitmq-diagnostics -q check_running >/dev/null 2>&1 && break; sleep 1; done" \
+  --fault "0.2=docker stop $net-rabbit1" \
+  --fault "0.4=docker start $net-rabbit1 && for i in \$(seq 1 90); do docker exec $net-rabbit1 rabbitmq-diagnostics -q check_running >/dev/null 2>&1 && break; sleep 1; done" \
   --fault "0.75=docker restart $net-rabbit2"
+# The processes were on rabbit1 (first in the list) and had to move.
+moved=$(cat "$logs"/api.log "$logs"/worker-*.log | grep -c 'connected to another rabbitmq node' || true)
+[ "$moved" -gt 0 ] || { say "no process moved to another node when rabbit1 stopped"; exit 1; }
+say "connections moved to another node $moved times"
 dead=$(for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || echo "$pid"; done)
 [ -z "$dead" ] || { say "processes exited during the test: $dead"; exit 1; }
 say "passed"

@@ -39,7 +39,7 @@ pub struct Settings {
     /// Milliseconds the read replica may lag behind the primary and still answer reads
     #[arg(long = "read-replica-max-lag", env = "AGGREGATOR_READ_REPLICA_MAX_LAG_MS", default_value = "5000", value_parser = millis(1, 3_600_000), value_name = "MS", help_heading = "Backends")]
     pub read_replica_max_lag: Duration,
-    /// RabbitMQ; unset: an in-memory queue (one process only)
+    /// RabbitMQ (a cluster's nodes: URLs separated by commas); unset: an in-memory queue (one process only)
     #[arg(long, env = "AMQP_URL", value_name = "URL", value_parser = SERVICE_URL, hide_env_values = true, help_heading = "Backends")]
     pub amqp_url: Option<RedactedUrl>,
     /// Redis; unset: an in-memory cache and rate limiter

@@ -63,7 +63,7 @@ run() {
   pids+=($!)
   base="http://127.0.0.1:$port_api"
   python3 scripts/wait_for_url.py "$base/health/ready" 60 "the system"
-  CONSOLE_BASE=$base CONSOLE_VENDOR_B="http://127.0.0.1:$port_b" CONSOLE_LABEL=" ($label)" \
+  CONSOLE_BASE=$base CONSOLE_VENDOR_A="http://127.0.0.1:$port_a" CONSOLE_VENDOR_B="http://127.0.0.1:$port_b" CONSOLE_LABEL=" ($label)" \
     "$venv/bin/python" scripts/console_browser.py
 }
 

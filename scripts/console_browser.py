@@ -19,6 +19,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 BASE = os.environ["CONSOLE_BASE"]
+VENDOR_A = os.environ["CONSOLE_VENDOR_A"]
 VENDOR_B = os.environ["CONSOLE_VENDOR_B"]
 ADMIN = os.environ["CONSOLE_ADMIN_KEY"]
 ALICE = os.environ["CONSOLE_ALICE_KEY"]
@@ -129,13 +130,68 @@ def main():
         shot(driver, "overview")
         print("console: overview shows orders, queues and vendors")
 
-        # An order placed through the API turns confirmed on the orders page by itself.
+        # The orders page follows the event stream: an order placed through the API turns
+        # confirmed on it by itself (the poll timer does not redraw a page the stream
+        # follows).
         go(driver, "#/orders")
+        wait(driver, "the orders page following the event stream",
+             lambda d: d.find_element(By.ID, "live").get_attribute("data-mode") == "stream")
         watched = place(ALICE, "alice")
         wait(driver, "the new order turning confirmed on the orders page",
              lambda d: text_of(d, f'tr[data-order="{watched}"] .order-status') == "confirmed")
         shot(driver, "orders")
-        print("console: an order placed through the API turned confirmed on the page")
+        print("console: an order placed through the API turned confirmed on the streamed page")
+
+        # An update keeps what the operator is doing: a choice made but not sent, and focus.
+        driver.execute_script("const s = document.getElementById('status-filter');"
+                              "s.value = 'cancelled'; s.focus();")
+        another = place(ALICE, "alice")
+        wait(driver, "the next order shown by the stream",
+             lambda d: d.find_elements(By.CSS_SELECTOR, f'tr[data-order="{another}"]'))
+        kept = driver.execute_script("const a = document.activeElement; return [a.id, a.value];")
+        assert kept == ["status-filter", "cancelled"], f"after an update the focus and choice were {kept}"
+        driver.execute_script("document.activeElement.blur()")
+        print("console: an update kept the focused filter and its unsent choice")
+
+        # Open details stay open when the order changes under them: with both vendors slow
+        # (1.2 s, under the example's 2 s request timeout)
+        # the order waits, reserved, while its timeline is open, then turns confirmed.
+        for vendor in (VENDOR_A, VENDOR_B):
+            assert call("POST", f"{vendor}/simulate/fault", None, {"latencyMs": 1200})[0] == 200
+        # The details must have been opened while the order was still reserved, or the
+        # check proves nothing; a machine too slow for that tries another order.
+        for _ in range(3):
+            slow = place(ALICE, "alice")
+            go(driver, f"#/order/{slow}")
+            wait(driver, "the slow order's page", lambda d: text_of(d, "#order-status") is not None
+                 and d.find_elements(By.CSS_SELECTOR, "details#timeline summary"))
+            click(driver, "the timeline's summary", By.CSS_SELECTOR, "details#timeline summary")
+            if text_of(driver, "#order-status") == "reserved":
+                break
+        else:
+            raise AssertionError("three slow orders were confirmed before their page opened")
+        wait(driver, "the slow order confirmed on its page", lambda d: text_of(d, "#order-status") == "confirmed")
+        for vendor in (VENDOR_A, VENDOR_B):
+            call("POST", f"{vendor}/simulate/reset", None, {})
+        assert driver.execute_script("return document.getElementById('timeline').open"), \
+            "the open timeline closed when the order changed"
+        assert "confirmed" in driver.find_element(By.ID, "timeline").text
+        print("console: an order's open timeline stayed open while the stream updated it")
+
+        # A stream that is refused (here every /api/events request answers 429, as for a
+        # key with too many streams open) falls back to polling, which still updates.
+        driver.execute_script("""
+            const real = window.fetch;
+            window.fetch = (url, options) => String(url).includes('/api/events')
+              ? Promise.resolve(new Response('{}', { status: 429 })) : real(url, options);""")
+        go(driver, "#/overview")
+        go(driver, "#/orders")
+        wait(driver, "the orders page polling once the stream is refused",
+             lambda d: d.find_element(By.ID, "live").get_attribute("data-mode") == "polling")
+        polled = place(ALICE, "alice")
+        wait(driver, "the new order confirmed on the polled page",
+             lambda d: text_of(d, f'tr[data-order="{polled}"] .order-status') == "confirmed")
+        print("console: a refused stream fell back to polling, which showed the new order")
 
         # Cancel one from the page, with a reason; the timeline shows it.
         go(driver, f"#/order/{first}")

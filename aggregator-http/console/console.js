@@ -8,7 +8,13 @@ const HISTORY = 120; // overview samples kept: 6 minutes at one every 3 s
 const STATUSES = ["pending", "reserved", "confirmed", "failed", "cancelled", "expired"];
 const QUEUES = ["order_queue", "stock_sync_queue", "webhook_queue"];
 
-const state = { timer: null, samples: [], route: "", busy: false };
+const STREAM_RETRY_MS = 30000; // a refused or broken stream is tried again after this
+const REDRAW_MS = 250; // events arriving together cause one redraw
+
+const state = {
+  timer: null, samples: [], route: "", busy: false,
+  stream: null, streamRetryAt: 0, lastEventId: null, redraw: null,
+};
 
 // ---- DOM helpers -------------------------------------------------------------------
 
@@ -314,8 +320,10 @@ async function order(id) {
       o.failureReason ? ` (${o.failureReason})` : "", ` · version ${o.version} · customer ${o.customerId}`),
     h("p", {}, `Id ${o.id} · total ${o.total ? `${o.total.amount} ${o.total.currency}` : "—"}`),
     h("h3", {}, "Lines"), table("Lines", ["Item", { text: "Units", num: true }, "Allocations"], lines),
-    h("h3", {}, "Vendor orders"), table("Vendor orders", ["Vendor", "Vendor order", "Confirmed"], placed),
-    h("h3", {}, "Timeline"), h("ol", {}, events),
+    h("details", { id: "vendor-orders" }, h("summary", {}, `Vendor orders (${placed.length})`),
+      table("Vendor orders", ["Vendor", "Vendor order", "Confirmed"], placed)),
+    h("details", { id: "timeline" }, h("summary", {}, `Timeline (${events.length} events)`),
+      h("ol", {}, events)),
     ["pending", "reserved", "confirmed"].includes(o.status) ? [h("h3", {}, "Cancel"), cancel] : null,
   ];
 }
@@ -422,11 +430,43 @@ function routeView() {
   return { "/orders": orders, "/stock": stock, "/vendors": vendors, "/dead-letters": deadLetters }[path] || overview;
 }
 
+// What the operator is doing on the page (focus, text typed, unsent choices, open
+// details), taken before a redraw and given back after it, so updates never take it away.
+function keepWhatTheOperatorDoes(view) {
+  const active = document.activeElement;
+  const focus = active && active.id && view.contains(active) ? active.id : null;
+  const selection = focus && typeof active.selectionStart === "number"
+    ? [active.selectionStart, active.selectionEnd] : null;
+  const values = [...view.querySelectorAll("input[id], select[id], textarea[id]")]
+    .map((field) => [field.id, field.value]);
+  const open = [...view.querySelectorAll("details[id]")].map((d) => [d.id, d.open]);
+  return () => {
+    for (const [id, value] of values) {
+      const field = document.getElementById(id);
+      if (field && view.contains(field)) field.value = value;
+    }
+    for (const [id, wasOpen] of open) {
+      const details = document.getElementById(id);
+      if (details && view.contains(details)) details.open = wasOpen;
+    }
+    const again = focus && document.getElementById(focus);
+    if (again && view.contains(again)) {
+      again.focus();
+      if (selection && typeof again.setSelectionRange === "function") again.setSelectionRange(...selection);
+    }
+  };
+}
+
 async function render() {
   const view = document.getElementById("view");
+  const route = state.route;
   try {
     const content = await routeView()();
+    // Redraws of the same page keep what the operator was doing; a new page starts fresh.
+    const giveBack = view.dataset.route === route ? keepWhatTheOperatorDoes(view) : () => {};
     view.replaceChildren(...content.flat(Infinity).filter(Boolean));
+    view.dataset.route = route;
+    giveBack();
     view.hidden = false;
     if (!state.busy) showProblem(null);
   } catch (error) {
@@ -445,21 +485,152 @@ function loggedIn() {
   return sessionStorage.getItem(KEY) !== null;
 }
 
+// ---- live updates --------------------------------------------------------------------
+// Pages that show orders follow the order event stream. EventSource cannot send the API
+// key, so the stream is read with fetch; when it is refused (a 4xx, too many streams for
+// this key) or breaks, those pages are polled like the others until it is tried again.
+
+function showsOrders() {
+  const path = state.route.split("?")[0];
+  return path === "/orders" || path.startsWith("/order/");
+}
+
+function setLive(mode) {
+  const badge = document.getElementById("live");
+  badge.dataset.mode = mode;
+  badge.textContent = { stream: "Live", polling: `Updating every ${POLL_MS / 1000} s`, off: "" }[mode];
+}
+
+function stopStream() {
+  if (state.stream) state.stream.abort();
+  state.stream = null;
+}
+
+function redrawSoon() {
+  clearTimeout(state.redraw);
+  state.redraw = setTimeout(() => {
+    if (state.busy) redrawSoon();
+    else render();
+  }, REDRAW_MS);
+}
+
+// One server-sent event (its lines without the blank line that ends it).
+function onEvent(frame) {
+  let name = "message";
+  let id = null;
+  const data = [];
+  for (const line of frame.split(/\r?\n/)) {
+    if (line.startsWith(":")) continue; // a keep-alive comment
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+    if (field === "event") name = value;
+    else if (field === "id") id = value;
+    else if (field === "data") data.push(value);
+  }
+  if (id !== null) state.lastEventId = id;
+  if (name === "reset") {
+    redrawSoon();
+    return;
+  }
+  if (name !== "order") return;
+  let event;
+  try {
+    event = JSON.parse(data.join("\n"));
+  } catch {
+    return;
+  }
+  const path = state.route.split("?")[0];
+  const shown = path.startsWith("/order/") ? decodeURIComponent(path.slice(7)) : null;
+  if (shown === null || shown === event.orderId) redrawSoon();
+}
+
+async function startStream() {
+  stopStream();
+  if (!loggedIn() || !showsOrders()) return;
+  const controller = new AbortController();
+  state.stream = controller;
+  const refused = () => {
+    if (state.stream !== controller) return;
+    state.stream = null;
+    state.streamRetryAt = Date.now() + STREAM_RETRY_MS;
+    setLive("polling");
+  };
+  const headers = { Accept: "text/event-stream" };
+  const key = sessionStorage.getItem(KEY);
+  if (key) headers.Authorization = `Bearer ${key}`;
+  if (state.lastEventId) headers["Last-Event-ID"] = state.lastEventId;
+  let response;
+  try {
+    response = await fetch("/api/events", { headers, signal: controller.signal, cache: "no-store" });
+  } catch {
+    refused();
+    return;
+  }
+  if (!response.ok || !response.body) {
+    refused();
+    return;
+  }
+  if (state.stream !== controller) return;
+  setLive("stream");
+  redrawSoon(); // what changed while the stream was being opened
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      for (let end = buffer.search(/\r?\n\r?\n/); end >= 0; end = buffer.search(/\r?\n\r?\n/)) {
+        onEvent(buffer.slice(0, end));
+        buffer = buffer.slice(end).replace(/^\r?\n\r?\n/, "");
+      }
+    }
+  } catch {
+    // aborted (the page changed) or broken (the API went away)
+  }
+  refused();
+}
+
+// A new key (or none) starts from the stream's present, not from another key's position.
+function forgetTheStream() {
+  stopStream();
+  state.lastEventId = null;
+  state.streamRetryAt = 0;
+}
+
+// The stream for pages that show orders, none elsewhere.
+function followTheRoute() {
+  if (loggedIn() && showsOrders()) {
+    if (!state.stream && Date.now() >= state.streamRetryAt) startStream();
+    else if (!state.stream) setLive("polling");
+  } else {
+    stopStream();
+    setLive("off");
+  }
+}
+
 function show() {
   state.route = location.hash.replace(/^#/, "") || "/overview";
   const inside = loggedIn();
   document.getElementById("login").hidden = inside;
   document.getElementById("nav").hidden = !inside;
   document.getElementById("view").hidden = !inside;
+  followTheRoute();
   if (inside) render();
 }
 
 function poll() {
   clearInterval(state.timer);
   state.timer = setInterval(() => {
+    if (!loggedIn() || document.hidden || state.busy) return;
+    if (showsOrders()) {
+      if (state.stream) return; // the stream redraws these pages when orders change
+      followTheRoute(); // tries the stream again once its retry time has come
+    }
     // Forms being filled in are not redrawn under the operator.
     const typing = document.activeElement && ["INPUT", "SELECT"].includes(document.activeElement.tagName);
-    if (loggedIn() && !document.hidden && !state.busy && !typing) render();
+    if (!typing) render();
   }, POLL_MS);
 }
 
@@ -468,6 +639,7 @@ document.addEventListener("DOMContentLoaded", () => {
     event.preventDefault();
     sessionStorage.setItem(KEY, document.getElementById("key").value.trim());
     document.getElementById("key").value = "";
+    forgetTheStream();
     state.samples = [];
     say("");
     location.hash = "#/overview";
@@ -475,6 +647,7 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   document.getElementById("no-key").addEventListener("click", () => {
     sessionStorage.setItem(KEY, "");
+    forgetTheStream();
     state.samples = [];
     say("");
     location.hash = "#/overview";
@@ -482,6 +655,7 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   document.getElementById("logout").addEventListener("click", () => {
     sessionStorage.removeItem(KEY);
+    forgetTheStream();
     state.samples = [];
     showProblem(null);
     say("Logged out.");

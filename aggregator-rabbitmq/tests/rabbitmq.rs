@@ -125,7 +125,10 @@ async fn a_bad_url_is_refused_and_an_unreachable_broker_is_retryable() {
     .expect_err("nothing listens on ports 1 and 2");
     let text = error.to_string();
     assert!(error.is_retryable(), "{error:?}");
-    assert!(text.contains("127.0.0.1:1") && text.contains("127.0.0.1:2"), "{text}");
+    assert!(
+        text.contains("127.0.0.1:1") && text.contains("127.0.0.1:2"),
+        "{text}"
+    );
     assert!(!text.contains(":pw@"), "{text}");
 }
 

@@ -108,6 +108,18 @@ def go(driver, route):
     driver.execute_script("location.hash = arguments[0]", route)
 
 
+def watch_a_new_order(driver, mode):
+    """Opens the orders page, sees it updated by `mode` (stream or polling), and watches an
+    order placed through the API turn confirmed on it."""
+    go(driver, "#/orders")
+    wait(driver, f"the orders page updated by {mode}",
+         lambda d: d.find_element(By.ID, "live").get_attribute("data-mode") == mode)
+    order = place(ALICE, "alice")
+    wait(driver, f"the new order turning confirmed on the orders page ({mode})",
+         lambda d: text_of(d, f'tr[data-order="{order}"] .order-status') == "confirmed")
+    return order
+
+
 def main():
     driver = browser()
     try:
@@ -133,12 +145,7 @@ def main():
         # The orders page follows the event stream: an order placed through the API turns
         # confirmed on it by itself (the poll timer does not redraw a page the stream
         # follows).
-        go(driver, "#/orders")
-        wait(driver, "the orders page following the event stream",
-             lambda d: d.find_element(By.ID, "live").get_attribute("data-mode") == "stream")
-        watched = place(ALICE, "alice")
-        wait(driver, "the new order turning confirmed on the orders page",
-             lambda d: text_of(d, f'tr[data-order="{watched}"] .order-status') == "confirmed")
+        watch_a_new_order(driver, "stream")
         shot(driver, "orders")
         print("console: an order placed through the API turned confirmed on the streamed page")
 
@@ -185,12 +192,7 @@ def main():
             window.fetch = (url, options) => String(url).includes('/api/events')
               ? Promise.resolve(new Response('{}', { status: 429 })) : real(url, options);""")
         go(driver, "#/overview")
-        go(driver, "#/orders")
-        wait(driver, "the orders page polling once the stream is refused",
-             lambda d: d.find_element(By.ID, "live").get_attribute("data-mode") == "polling")
-        polled = place(ALICE, "alice")
-        wait(driver, "the new order confirmed on the polled page",
-             lambda d: text_of(d, f'tr[data-order="{polled}"] .order-status') == "confirmed")
+        watch_a_new_order(driver, "polling")
         print("console: a refused stream fell back to polling, which showed the new order")
 
         # Cancel one from the page, with a reason; the timeline shows it.

@@ -125,7 +125,7 @@ services:
       AGGREGATOR_SYNC_INTERVAL_SECS: "2"
   prometheus:
     volumes:
-      - $(pwd)/$work/prometheus:/etc/prometheus:ro
+      - $(cd "$work/prometheus" && pwd):/etc/prometheus:ro
 EOF
 # The override must replace the monitoring volume, not add to it: compose merges
 # volumes by container path, so the same path wins.

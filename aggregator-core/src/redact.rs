@@ -4,17 +4,24 @@
 /// `password=` query parameter replaced by `***` (`postgres://app:***@db:5432/orders`,
 /// `postgres://db/orders?user=app&password=***`). Anything that is not such a URL comes
 /// back unchanged. A list of URLs separated by commas (the nodes of a cluster) has each
-/// one redacted.
+/// one redacted, and a part without a scheme loses the password of its `user:password@`
+/// too.
 pub fn redact_url(url: &str) -> String {
-    if url.contains(',')
-        && url
-            .split(',')
-            .all(|part| part.trim().is_empty() || part.contains("://"))
-    {
-        return url.split(',').map(redact_url).collect::<Vec<_>>().join(",");
+    if url.contains(',') {
+        return url.split(',').map(redact_one).collect::<Vec<_>>().join(",");
     }
+    redact_one(url)
+}
+
+fn redact_one(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+        return match url.rsplit_once('@') {
+            Some((credentials, host)) => match credentials.split_once(':') {
+                Some((user, _password)) => format!("{user}:***@{host}"),
+                None => url.to_owned(),
+            },
+            None => url.to_owned(),
+        };
     };
     let (address, query) = match rest.split_once('?') {
         Some((address, query)) => (address, Some(query)),
@@ -90,6 +97,20 @@ impl std::str::FromStr for RedactedUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_url_of_a_list_loses_its_password() {
+        assert_eq!(
+            redact_url("amqp://u:p1@n1:5672/%2f?heartbeat=10,amqp://u:p2@n2/%2f"),
+            "amqp://u:***@n1:5672/%2f?heartbeat=10,amqp://u:***@n2/%2f"
+        );
+        // A part without a scheme is malformed, but its password still never shows.
+        assert_eq!(
+            redact_url("amqp://u:p1@n1/%2f,u:p2@n2"),
+            "amqp://u:***@n1/%2f,u:***@n2"
+        );
+        assert_eq!(redact_url("a,b"), "a,b");
+    }
 
     #[test]
     fn passwords_are_hidden() {

@@ -62,9 +62,31 @@ impl Link {
         &self.config
     }
 
-    /// A connection of its own (for a consumer), to the node that answered last.
-    pub(crate) async fn connect(&self) -> Result<Connection> {
+    /// A connection of its own (for a consumer), to the node that answered last, with
+    /// that node's index for [`Link::pass_over`].
+    pub(crate) async fn connect(&self) -> Result<(Connection, usize)> {
         crate::connect::connect(&self.config, &self.node).await
+    }
+
+    /// The next connection starts past `node`: it accepted a connection that could not
+    /// be set up.
+    pub(crate) fn pass_over(&self, node: usize) {
+        crate::connect::pass_over(&self.node, node);
+    }
+
+    /// The publishing channel of a new connection, with confirms on and the topology
+    /// declared.
+    async fn set_up(&self, connection: &Connection) -> Result<Channel> {
+        let publisher = connection
+            .create_channel()
+            .await
+            .map_err(|e| transient("opening a channel", &e))?;
+        publisher
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(|e| transient("enabling confirms", &e))?;
+        declare(&publisher, &self.config).await?;
+        Ok(publisher)
     }
 
     /// Whether the connection is up right now.
@@ -77,16 +99,14 @@ impl Link {
         let healthy = open.as_ref().is_some_and(Open::is_up);
         if !healthy {
             *open = None;
-            let connection = crate::connect::connect(&self.config, &self.node).await?;
-            let publisher = connection
-                .create_channel()
-                .await
-                .map_err(|e| transient("opening a channel", &e))?;
-            publisher
-                .confirm_select(ConfirmSelectOptions::default())
-                .await
-                .map_err(|e| transient("enabling confirms", &e))?;
-            declare(&publisher, &self.config).await?;
+            let (connection, node) = crate::connect::connect(&self.config, &self.node).await?;
+            let publisher = match self.set_up(&connection).await {
+                Ok(publisher) => publisher,
+                Err(error) => {
+                    crate::connect::pass_over(&self.node, node);
+                    return Err(error);
+                }
+            };
             tracing::info!("connected to rabbitmq");
             *open = Some(Open {
                 connection,

@@ -42,7 +42,8 @@ impl RabbitQueue {
         {
             return Err(Error::invalid(
                 "amqpUrl",
-                "must start with amqp:// or amqps:// (each one, for a list of nodes)",
+                "must start with amqp:// or amqps:// (each one, for a list of nodes; a comma \
+                 inside a password is written %2C)",
             ));
         }
         let queue = Self {

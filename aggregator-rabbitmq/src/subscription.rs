@@ -54,7 +54,21 @@ impl RabbitSubscription {
     }
 
     async fn reopen(&mut self) -> Result<()> {
-        let connection = self.link.connect().await?;
+        let (connection, node) = self.link.connect().await?;
+        match self.consume(&connection).await {
+            Ok((channel, consumer)) => {
+                self.open = Some((connection, channel, consumer));
+                Ok(())
+            }
+            Err(error) => {
+                self.link.pass_over(node);
+                Err(error)
+            }
+        }
+    }
+
+    /// A channel with this subscription's prefetch, consuming its queue.
+    async fn consume(&self, connection: &Connection) -> Result<(Channel, Consumer)> {
         let channel = connection
             .create_channel()
             .await
@@ -73,8 +87,7 @@ impl RabbitSubscription {
             )
             .await
             .map_err(|e| transient("consuming", &e))?;
-        self.open = Some((connection, channel, consumer));
-        Ok(())
+        Ok((channel, consumer))
     }
 }
 

@@ -60,7 +60,7 @@ docker build --quiet --target from-host --build-arg "RUNTIME_BASE=$base" \
 # other settings (in-memory store, queue and cache). It must serve from outside the
 # container, ask for keys, and take an order.
 run_net=aggregator-run-$$
-run_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+run_port=$(python3 scripts/free_ports.py 1)
 admin_key=change-me-admin-key-000
 client_key=change-me-client-key-00
 remove_run() {
@@ -101,16 +101,7 @@ trap - EXIT
 # Free host ports for everything compose publishes (the machine's own services keep
 # theirs).
 read -r API_HOST_PORT VENDOR_A_HOST_PORT VENDOR_B_HOST_PORT POSTGRES_HOST_PORT RABBITMQ_HOST_PORT \
-  RABBITMQ_UI_HOST_PORT REDIS_HOST_PORT PROMETHEUS_HOST_PORT < <(python3 - <<'EOF'
-import socket
-sockets = [socket.socket() for _ in range(8)]
-for s in sockets:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in sockets))
-for s in sockets:
-    s.close()
-EOF
-)
+  RABBITMQ_UI_HOST_PORT REDIS_HOST_PORT PROMETHEUS_HOST_PORT < <(python3 scripts/free_ports.py 8)
 export API_HOST_PORT VENDOR_A_HOST_PORT VENDOR_B_HOST_PORT POSTGRES_HOST_PORT RABBITMQ_HOST_PORT \
   RABBITMQ_UI_HOST_PORT REDIS_HOST_PORT PROMETHEUS_HOST_PORT
 

@@ -25,7 +25,7 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import selenium, sys;
 fi
 cargo build --quiet --example full_stack
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
+free_port() { python3 scripts/free_ports.py 1; }
 pids=()
 databases=()
 admin_url=${DATABASE_URL:-}

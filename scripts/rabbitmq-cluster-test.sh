@@ -27,13 +27,7 @@ for bin in aggregator mock-vendors; do
   [ -x "$target/debug/$bin" ] || cargo build --bin "$bin"
 done
 
-free_ports() {
-  python3 -c 'import socket, sys
-sockets = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in sockets: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in sockets))' "$1"
-}
-read -r port1 port2 port3 api_port vendor_a_port vendor_b_port < <(free_ports 6)
+read -r port1 port2 port3 api_port vendor_a_port vendor_b_port < <(python3 scripts/free_ports.py 6)
 ports=("$port1" "$port2" "$port3")
 
 run=cluster-$$

@@ -29,7 +29,7 @@ fi
 cargo build --quiet --bin aggregator-api
 cargo build --quiet -p mock-vendors --bin mock-vendors
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
+free_port() { python3 scripts/free_ports.py 1; }
 port_a=$(free_port)
 port_b=$(free_port)
 port_api=$(free_port)

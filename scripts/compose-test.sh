@@ -21,7 +21,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-say() { printf '[compose-test] +%ss %s\n' "$SECONDS" "$*"; }
+# Every line is also kept in $work/test.log (once $work exists), so a failure can repeat
+# its reason after the containers' logs.
+say() {
+  local line
+  line=$(printf '[compose-test] +%ss %s' "$SECONDS" "$*")
+  echo "$line"
+  if [ -d "${work:-}" ]; then echo "$line" >>"$work/test.log"; fi
+}
 
 command -v docker-compose >/dev/null || { say "docker-compose is not installed (apt-get install docker-compose)"; exit 1; }
 docker info >/dev/null 2>&1 || { say "no Docker engine answers (start dockerd)"; exit 1; }
@@ -129,6 +136,9 @@ finish() {
     say "failed; the containers' last log lines:"
     "${compose[@]}" ps || true
     "${compose[@]}" logs --no-color --tail 40 || true
+    # The reason last, where a log's tail shows it, not above the containers' lines.
+    say "failed; the test's own last lines again:"
+    tail -n 8 "$work/test.log" 2>/dev/null || true
   fi
   say "tearing down $project"
   "${compose[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
@@ -165,5 +175,5 @@ python3 scripts/load_and_audit.py --name compose-test --run "compose-$$" \
   --fault "0.33=${compose[*]} kill -s SIGKILL worker && ${compose[*]} start worker" \
   --fault "0.67=${compose[*]} restart postgres" \
   --worker-metrics "${compose[*]} exec -T worker curl -fsS http://127.0.0.1:9464/metrics" \
-  --prometheus "http://127.0.0.1:$PROMETHEUS_HOST_PORT"
+  --prometheus "http://127.0.0.1:$PROMETHEUS_HOST_PORT" 2>&1 | tee -a "$work/test.log"
 say "passed"

@@ -15,7 +15,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-say() { printf '[rabbitmq-cluster] +%ss %s\n' "$SECONDS" "$*"; }
+# Every line is also kept in $logs/test.txt (once $logs exists), so a failure can repeat
+# its reason after the processes' and nodes' logs.
+say() {
+  local line
+  line=$(printf '[rabbitmq-cluster] +%ss %s' "$SECONDS" "$*")
+  echo "$line"
+  if [ -d "${logs:-}" ]; then echo "$line" >>"$logs/test.txt"; fi
+}
 
 docker info >/dev/null 2>&1 || { say "no Docker engine answers (start dockerd)"; exit 1; }
 if [ -z "${AGGREGATOR_RABBITMQ_IMAGE:-}" ]; then
@@ -48,6 +55,9 @@ finish() {
     say "failed; last lines of each log:"
     for file in "$logs"/*.log; do echo "== $file"; tail -n 15 "$file"; done
     for n in 1 2 3; do echo "== rabbit$n"; docker logs --tail 15 "$net-rabbit$n" 2>&1 || true; done
+    # The reason last, where a log's tail shows it.
+    say "failed; the test's own last lines again:"
+    tail -n 8 "$logs/test.txt" 2>/dev/null || true
   fi
   for n in 1 2 3; do docker rm -f "$net-rabbit$n" >/dev/null 2>&1 || true; done
   docker network rm "$net" >/dev/null 2>&1 || true
@@ -119,7 +129,7 @@ python3 scripts/load_and_audit.py --name rabbitmq-cluster --run "$run" --orders 
   --sql "psql $database_url -At -c" \
   --fault "0.2=docker stop $net-rabbit1" \
   --fault "0.4=docker start $net-rabbit1 && for i in \$(seq 1 90); do docker exec $net-rabbit1 rabbitmq-diagnostics -q check_running >/dev/null 2>&1 && break; sleep 1; done" \
-  --fault "0.75=docker restart $net-rabbit2"
+  --fault "0.75=docker restart $net-rabbit2" 2>&1 | tee -a "$logs/test.txt"
 # The processes were on rabbit1 (first in the list) and had to move.
 moved=$(cat "$logs"/api.log "$logs"/worker-*.log | grep -c 'connected to another rabbitmq node' || true)
 [ "$moved" -gt 0 ] || { say "no process moved to another node when rabbit1 stopped"; exit 1; }

@@ -135,7 +135,11 @@ impl Subscription for RabbitSubscription {
                         acker: Some(delivery.acker),
                     };
                     // Quorum queues count the hand-outs that came back unsettled; at the
-                    // limit, one more and the broker dead-letters the message itself.
+                    // limit, one more and the broker dead-letters the message itself. The
+                    // flag is never early; it can be missed when a consumer hands a
+                    // delivery back and closes at once (the broker may hand it to that
+                    // consumer again unseen and count that return too); the sweeper
+                    // covers an order whose message is dead-lettered unflagged.
                     let returned = read_number(&delivery.properties, DELIVERY_COUNT);
                     let config = self.link.config();
                     let final_hand_out = match (config.quorum, config.delivery_limit, returned) {

@@ -6,8 +6,9 @@
 #   bash scripts/audit.sh
 #   ADVISORY_DB=/path/to/advisory-db bash scripts/audit.sh
 #
-# cargo-audit is installed under target/tools (built from crates.io, a few minutes)
-# when it is not on the PATH.
+# cargo-audit is installed once per machine, outside the clone (AGGREGATOR_TOOLS_DIR, by
+# default ~/.cache/order-aggregator/tools; built from crates.io, a few minutes), when it
+# is not on the PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,11 +24,12 @@ if [ -z "$db" ]; then
 fi
 echo "audit: $(head -n 1 "$db/SNAPSHOT.txt" 2>/dev/null || echo "$db")"
 
+tools=${AGGREGATOR_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/order-aggregator/tools}
 audit=$(command -v cargo-audit || true)
 if [ -z "$audit" ]; then
-  audit=target/tools/bin/cargo-audit
+  audit=$tools/bin/cargo-audit
   if [ ! -x "$audit" ]; then
-    cargo install --quiet --locked --root target/tools cargo-audit@0.22.2
+    cargo install --quiet --locked --root "$tools" cargo-audit@0.22.2
   fi
 fi
 

@@ -11,7 +11,8 @@
 # binaries). A finding stops the run and fails; libFuzzer writes the input under
 # fuzz/artifacts/<target>/, and `cargo fuzz run <target> <that file>` replays it.
 #
-# cargo-fuzz is installed under target/tools when it is not on the PATH. It passes
+# cargo-fuzz is installed once per machine, outside the clone (AGGREGATOR_TOOLS_DIR, by
+# default ~/.cache/order-aggregator/tools), when it is not on the PATH. It passes
 # nightly-only flags to rustc; RUSTC_BOOTSTRAP=1 lets the stable toolchain take them.
 # The corpus grows under target/fuzz-corpus/<target>, seeded from fuzz/seeds/<target>.
 set -euo pipefail
@@ -21,11 +22,12 @@ seconds=${SECONDS_PER_TARGET:-20}
 targets=${TARGETS:-"api_request stock_page settings"}
 sanitizer=${SANITIZER:-none}
 
+tools=${AGGREGATOR_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/order-aggregator/tools}
 fuzz=$(command -v cargo-fuzz || true)
 if [ -z "$fuzz" ]; then
-  fuzz=$PWD/target/tools/bin/cargo-fuzz
+  fuzz=$tools/bin/cargo-fuzz
   if [ ! -x "$fuzz" ]; then
-    cargo install --quiet --locked --root target/tools cargo-fuzz@0.13.2
+    cargo install --quiet --locked --root "$tools" cargo-fuzz@0.13.2
   fi
 fi
 export RUSTC_BOOTSTRAP=1

@@ -7,7 +7,7 @@
 # 1. Images: the service images named by AGGREGATOR_{POSTGRES,RABBITMQ,REDIS,PROMETHEUS}_IMAGE
 #    (scripts/local-images.sh builds Debian stand-ins and is run when they are unset), and
 #    order-aggregator built with `--target from-host` from the binaries in target/debug
-#    (CARGO_TARGET_DIR honoured; built with `cargo build` when missing).
+#    (CARGO_TARGET_DIR honoured; `cargo test --workspace --no-run` builds what is missing).
 # 2. `docker-compose --profile monitoring up -d` under a project name of its own, on free
 #    host ports, with test settings (a 2 s sync, alert rules with short `for` clauses);
 #    waits until every container's health check passes.
@@ -43,13 +43,8 @@ export AGGREGATOR_POSTGRES_IMAGE AGGREGATOR_RABBITMQ_IMAGE AGGREGATOR_REDIS_IMAG
 # The application image, from the binaries compiled here.
 target=${CARGO_TARGET_DIR:-target}
 bins=(aggregator stock-sync mock-vendors aggregator-migrate aggregator-api)
-for bin in "${bins[@]}"; do
-  if [ ! -x "$target/debug/$bin" ]; then
-    say "building the binaries (cargo build --workspace --bins)"
-    cargo build --workspace --bins
-    break
-  fi
-done
+# The binaries of the README's test command (same features, so nothing builds twice).
+cargo test --workspace --no-run --quiet
 work=$target/compose-test
 rm -rf "$work"
 mkdir -p "$work/context/bin" "$work/prometheus"

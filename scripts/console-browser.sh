@@ -23,7 +23,8 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import selenium, sys;
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet "selenium==$selenium"
 fi
-cargo build --quiet --example full_stack
+# The binaries of the README's test command (same features, so nothing builds twice).
+cargo test --workspace --no-run --quiet
 
 free_port() { python3 scripts/free_ports.py 1; }
 pids=()

@@ -30,9 +30,8 @@ if [ -z "${AGGREGATOR_RABBITMQ_IMAGE:-}" ]; then
   eval "$(bash scripts/local-images.sh)"
 fi
 target=${CARGO_TARGET_DIR:-target}
-for bin in aggregator mock-vendors; do
-  [ -x "$target/debug/$bin" ] || cargo build --bin "$bin"
-done
+# The binaries of the README's test command (same features, so nothing builds twice).
+cargo test --workspace --no-run --quiet
 
 read -r port1 port2 port3 api_port vendor_a_port vendor_b_port < <(python3 scripts/free_ports.py 6)
 ports=("$port1" "$port2" "$port3")

@@ -9,12 +9,14 @@
 #
 # Needs the primary to accept replication connections from 127.0.0.1 (`.ci/run` adds
 # `host replication all 127.0.0.1/32 trust` to pg_hba.conf) and, when run as root, the
-# `postgres` system user to own the copy. PRIMARY_PORT overrides 5432.
+# `postgres` system user to own the copy. PRIMARY_PORT overrides 5432. Exits with 3 when
+# the host lacks what a replica needs (server binaries, replication rights).
 set -euo pipefail
 
 primary_port=${PRIMARY_PORT:-5432}
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-[ -n "$bin" ] || { echo "pg-replica: no PostgreSQL server binaries under /usr/lib/postgresql" >&2; exit 1; }
+# Exit status 3: this host lacks what a replica needs (the tests skip on it).
+[ -n "$bin" ] || { echo "pg-replica: no PostgreSQL server binaries under /usr/lib/postgresql" >&2; exit 3; }
 
 as_postgres() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -27,7 +29,12 @@ start() {
   chmod 700 "$dir"
   if ! as_postgres "$bin/pg_basebackup" -h 127.0.0.1 -p "$primary_port" -U postgres \
       -D "$dir/data" -R -X stream -c fast 2>"$dir/basebackup.log"; then
-    echo "pg-replica: pg_basebackup failed (does pg_hba.conf allow 'host replication all 127.0.0.1/32'?):" >&2
+    if grep -q 'pg_hba.conf' "$dir/basebackup.log"; then
+      echo "pg-replica: the primary refuses replication connections from 127.0.0.1 (pg_hba.conf needs 'host replication all 127.0.0.1/32 trust'):" >&2
+      cat "$dir/basebackup.log" >&2
+      exit 3
+    fi
+    echo "pg-replica: pg_basebackup failed:" >&2
     cat "$dir/basebackup.log" >&2
     exit 1
   fi

@@ -50,14 +50,33 @@ pub fn service_url(variable: &str) -> Option<String> {
     match decide(variable, value, required) {
         ServiceDecision::Use(url) => Some(url),
         ServiceDecision::Skip(line) => {
-            // Written to stderr directly, not through `eprintln!`, so the test harness
-            // does not swallow it: a skip should be seen.
-            use std::io::Write as _;
-            let _ = writeln!(std::io::stderr(), "{line}");
+            say_skipped(&line);
             None
         }
         ServiceDecision::Fail(message) => panic!("{message}"),
     }
+}
+
+/// Says a test is skipped because this host lacks `missing` (a tool, a right, a server
+/// setting): one line `skipped: {missing}` on standard error, past the test harness's
+/// capture so every run shows it and CI counts it as a skip, not a pass. The caller then
+/// returns.
+///
+/// # Panics
+///
+/// When `required_by` (a variable such as `AGGREGATOR_REQUIRE_SERVICES`) is set to `1`:
+/// there the missing thing fails the test instead.
+pub fn skip_unless_required(required_by: &str, missing: &str) {
+    let required = std::env::var(required_by).is_ok_and(|v| v.trim() == "1");
+    assert!(!required, "{required_by}=1, but {missing}");
+    say_skipped(&format!("skipped: {missing}"));
+}
+
+/// Writes `line` to standard error directly, not through `eprintln!`, which the test
+/// harness captures: a skip should be seen.
+fn say_skipped(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 #[cfg(test)]

@@ -23,10 +23,6 @@ fn chromium() -> Option<PathBuf> {
     })
 }
 
-fn browser_required() -> bool {
-    std::env::var("AGGREGATOR_REQUIRE_BROWSER").is_ok_and(|v| v == "1")
-}
-
 /// The page's DOM after its scripts ran, as headless Chromium sees it with no network
 /// beyond 127.0.0.1.
 async fn rendered(browser: &PathBuf, url: &str) -> String {
@@ -76,11 +72,10 @@ async fn rendered(browser: &PathBuf, url: &str) -> String {
 #[tokio::test]
 async fn the_docs_page_renders_every_operation_in_a_browser_without_the_network() {
     let Some(browser) = chromium() else {
-        assert!(
-            !browser_required(),
-            "AGGREGATOR_REQUIRE_BROWSER=1 but no chromium on the PATH"
+        aggregator_core::conformance::skip_unless_required(
+            "AGGREGATOR_REQUIRE_BROWSER",
+            "no chromium on the PATH (install Debian's chromium)",
         );
-        eprintln!("skipped: no chromium on the PATH (install Debian's chromium)");
         return;
     };
     let app = TestApp::open().await;

@@ -43,7 +43,9 @@ async fn reads_come_from_the_replica_while_it_keeps_up_and_from_the_primary_othe
     let database = db.name().to_owned();
     let store = db.store.clone();
     let fx = Fixture::new(&store, 10, 0).await;
-    let replica = LocalReplica::start();
+    let Some(replica) = LocalReplica::start() else {
+        return;
+    };
     let mut config = ReadReplicaConfig::new(replica.url(&database));
     config.max_lag = Duration::from_secs(1);
     config.check_every = Duration::from_millis(100);

@@ -58,7 +58,7 @@ say "building $AGGREGATOR_IMAGE from host binaries on $base"
 docker build --quiet --target from-host --build-arg "RUNTIME_BASE=$base" \
   -f Dockerfile -t "$AGGREGATOR_IMAGE" "$work/context" >/dev/null
 
-# A plain `docker run` of the image, as the README shows it: keys and vendor URLs, no
+# A plain `docker run` of the image, as docs/RUNNING.md shows it: keys and vendor URLs, no
 # other settings (in-memory store, queue and cache). It must serve from outside the
 # container, ask for keys, and take an order.
 run_net=aggregator-run-$$

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The "fourth look" at the sync in BENCHMARKS.md: INSERT ... ON CONFLICT against an
+# The "fourth look" at the sync in docs/BENCHMARKS.md: INSERT ... ON CONFLICT against an
 # UPDATE whose merge join locks rows in SKU order, on a throwaway database holding one
 # 100,000-SKU vendor (and two small ones), for a 10,000-row chunk and a 1,000-row page.
 #

@@ -19,6 +19,8 @@ pub mod app;
 pub mod backends;
 #[cfg(all(test, feature = "runtime"))]
 mod container_files;
+#[cfg(test)]
+mod docs_check;
 #[cfg(feature = "runtime")]
 pub mod logging;
 #[cfg(feature = "runtime")]

@@ -425,7 +425,7 @@ fn millis(
     move |text| whole(text, min, max).map(Duration::from_millis)
 }
 
-/// One setting as `--help` and the README's configuration table show it.
+/// One setting as `--help` and the table in docs/SETTINGS.md show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SettingRow {
     /// The long flag, e.g. `--api-addr`.
@@ -646,12 +646,15 @@ mod tests {
 
     #[test]
     fn the_readme_table_and_the_compose_file_agree_with_the_settings() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../docs/SETTINGS.md");
         let table = Settings::table();
         assert!(table.len() >= 30, "{}", table.len());
         for row in &table {
             let line = format!("| `{}` | `{}` |", row.flag, row.env);
-            assert!(readme.contains(&line), "README.md lacks the row {line}");
+            assert!(
+                readme.contains(&line),
+                "docs/SETTINGS.md lacks the row {line}"
+            );
             assert!(!row.help.is_empty(), "{} has no help", row.flag);
         }
         let compose = include_str!("../docker-compose.yml");

@@ -1,4 +1,4 @@
-//! A webhook receiver for tests: checks each delivery's signature the way the README
+//! A webhook receiver for tests: checks each delivery's signature the way docs/API.md
 //! tells integrators to (its own HMAC-SHA256 over `"<Webhook-Timestamp>.<body>"`, not
 //! the aggregator's code), keeps what it accepted, and can be told to fail.
 

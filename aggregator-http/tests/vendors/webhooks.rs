@@ -1,5 +1,5 @@
 //! Webhooks over HTTP to the mock receiver (which checks signatures with its own HMAC,
-//! as the README tells integrators): the SSRF guard, signatures, failures; and the
+//! as docs/API.md tells integrators): the SSRF guard, signatures, failures; and the
 //! whole path from order events to the receiver through the dispatcher, the queue and
 //! the deliverer, through a receiver outage and a receiver that fails until replayed.
 

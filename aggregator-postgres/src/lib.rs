@@ -31,6 +31,7 @@ mod error;
 mod event_log;
 mod holds;
 mod locks;
+mod order_reads;
 mod orders;
 mod outbox;
 mod place_batch;

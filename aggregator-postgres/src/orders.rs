@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use std::collections::BTreeMap;
 
 use aggregator_core::domain::{
-    CustomerId, HoldId, Order, OrderDetails, OrderEvent, OrderId, OrderLine, OutboxMessage,
-    Quantity, StatusChange, Transition, VendorId, VendorKey, VendorPlacement, VendorSku,
+    CustomerId, HoldId, Order, OrderId, OutboxMessage, Quantity, StatusChange, Transition,
+    VendorId, VendorKey, VendorSku,
 };
 use aggregator_core::traits::{
     CancellationBacklog, ExpiredBatch, IdempotencyRecord, OrderListing, OrderPlacement, OrderQuery,
@@ -21,6 +21,7 @@ use uuid::Uuid;
 use crate::cancellations::{forget, note_pending};
 use crate::error::map;
 use crate::locks::{lock_orders, lock_sorted};
+use crate::order_reads::{fetch_order, load_order};
 use crate::outbox::{OutboxColumns, write_outbox};
 use crate::reserve::{Owner, hand_to_vendors, release, reservation_columns, reserve};
 use crate::rows::OrderRow;
@@ -141,31 +142,6 @@ pub(crate) async fn insert_order(tx: &mut PgConnection, order: &Order) -> sqlx::
     )
     .fetch_one(&mut *tx)
     .await
-}
-
-pub(crate) async fn fetch_order(
-    conn: &mut PgConnection,
-    id: Uuid,
-) -> sqlx::Result<Option<OrderRow>> {
-    sqlx::query_as!(
-        OrderRow,
-        r#"SELECT id, number, status, version, created_at, updated_at, reserved_until, failure_reason, from_hold,
-                  details AS "details: Json<OrderDetails>", lines AS "lines: Json<Vec<OrderLine>>",
-                  vendor_placements AS "vendor_placements: Json<Vec<VendorPlacement>>", events AS "events: Json<Vec<OrderEvent>>"
-             FROM orders WHERE id = $1"#,
-        id
-    )
-    .fetch_optional(&mut *conn)
-    .await
-}
-
-pub(crate) async fn load_order(pool: &PgPool, id: OrderId) -> Result<Order> {
-    let mut conn = pool.acquire().await.map_err(map)?;
-    fetch_order(&mut conn, id.as_uuid())
-        .await
-        .map_err(map)?
-        .ok_or_else(|| Error::not_found("order", id))?
-        .into_order()
 }
 
 /// Writes `next` over the stored order if the stored version is still `expected`;

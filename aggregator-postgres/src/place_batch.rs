@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::map;
-use crate::orders::load_order;
+use crate::order_reads::load_order;
 use crate::outbox::OutboxColumns;
 use crate::reserve::{Demand, Key, demand, reservation_columns};
 use crate::rows::{json_text as json, money};

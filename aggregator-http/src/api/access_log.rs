@@ -9,7 +9,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::middleware::REQUEST_ID;
+use super::request_id::REQUEST_ID;
 
 /// Answers the request, then logs the answer; it runs inside the request-id layer.
 pub(crate) async fn log_access(req: Request, next: Next) -> Response {

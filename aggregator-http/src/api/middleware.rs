@@ -18,27 +18,8 @@ use tracing::Instrument;
 use super::config::Role;
 use super::extract::Caller;
 use super::problem::ApiError;
+use super::public_paths::is_public;
 use super::state::ApiState;
-
-/// The header that carries the request id in and out.
-pub(crate) const REQUEST_ID: &str = "x-request-id";
-
-/// Keeps a sane `X-Request-Id` from the client or makes one, and sends it back.
-pub(crate) async fn request_id(mut req: Request, next: Next) -> Response {
-    let given = req
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
-        .map(str::to_owned);
-    let id = given.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let value = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
-    req.headers_mut().insert(REQUEST_ID, value.clone());
-    let span = tracing::debug_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
-    let mut response = next.run(req).instrument(span).await;
-    response.headers_mut().insert(REQUEST_ID, value);
-    response
-}
 
 /// Counts the request by route pattern and status, and times it; answers 503 when it
 /// runs past the configured timeout.
@@ -82,20 +63,6 @@ fn presented_key(req: &Request) -> Option<&str> {
         return value.to_str().ok()?.strip_prefix("Bearer ").map(str::trim);
     }
     req.headers().get("x-api-key")?.to_str().ok().map(str::trim)
-}
-
-fn is_public(path: &str) -> bool {
-    matches!(
-        path,
-        "/health" | "/health/live" | "/health/ready" | "/openapi.json"
-    ) || [super::routes::docs::PATH, super::routes::console::PATH]
-        .iter()
-        .any(|page| {
-            path == *page
-                || path
-                    .strip_prefix(page)
-                    .is_some_and(|rest| rest.starts_with('/'))
-        })
 }
 
 /// Finds out who is calling (API keys), then applies the per-key rate limit.

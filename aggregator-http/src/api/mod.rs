@@ -8,11 +8,15 @@ mod access_log;
 mod config;
 mod drain;
 mod extract;
+mod health_report;
 mod middleware;
 mod problem;
+mod public_paths;
+mod request_id;
 pub mod requests;
 mod routes;
 mod state;
+mod stream_slots;
 pub mod views;
 
 use std::sync::Arc;
@@ -27,10 +31,11 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use crate::ops::{HealthProbes, Probe, ReplicaProbe};
 pub use config::{ApiConfig, ApiKeys, Role, check_bind};
 pub use drain::{DRAIN_BYTES, DRAIN_TIME};
 pub use problem::{ApiError, FieldProblem, PROBLEM_BASE, Problem, ShortItem};
-pub use state::{ApiBackends, ApiServices, ApiState, HealthProbes, Probe, ReplicaProbe};
+pub use state::{ApiBackends, ApiServices, ApiState};
 
 use routes::{catalog, console, docs, events, health, holds, ops, orders, webhooks};
 
@@ -232,7 +237,7 @@ pub fn router(state: ApiState) -> Router {
             middleware::metrics_and_timeout,
         ))
         .layer(axum::middleware::from_fn(access_log::log_access))
-        .layer(axum::middleware::from_fn(middleware::request_id))
+        .layer(axum::middleware::from_fn(request_id::request_id))
         .layer(axum::middleware::from_fn(drain::drain_unread_body))
         .with_state(state)
 }

@@ -1,6 +1,5 @@
 //! What every handler shares: the services over the backends, settings and metrics.
 
-use std::fmt;
 use std::sync::Arc;
 
 use aggregator_core::clock::Clock;
@@ -9,47 +8,9 @@ use aggregator_core::service::{
     CachedCatalog, Catalog, EventFollower, OrderConfig, OrderService, RateLimiter, ShutdownSignal,
 };
 use aggregator_core::traits::{Cache, OrderQueue, StockStore, VendorDirectory};
-use futures_util::future::BoxFuture;
 
 use super::config::ApiConfig;
-use crate::ops::{SystemGauges, Telemetry};
-
-/// A health check of one component: `Ok` when it answers.
-pub type Probe = Arc<dyn Fn() -> BoxFuture<'static, Result<()>> + Send + Sync>;
-
-/// Where a read replica's reads go now: `Ok` with how far behind it is while it answers
-/// reads, `Err` with why the primary answers them instead.
-pub type ReplicaProbe = Arc<dyn Fn() -> std::result::Result<String, String> + Send + Sync>;
-
-/// How to tell whether the queue and the cache are up (the store is checked by reading
-/// its vendor list). Backends that can say more (a ping, a connection flag) plug in
-/// here; the defaults report them up.
-#[derive(Clone)]
-pub struct HealthProbes {
-    /// The queue's check.
-    pub queue: Probe,
-    /// The cache's check.
-    pub cache: Probe,
-    /// The read replica's state, when one is configured.
-    pub replica: Option<ReplicaProbe>,
-}
-
-impl Default for HealthProbes {
-    fn default() -> Self {
-        let up: Probe = Arc::new(|| Box::pin(async { Ok(()) }));
-        Self {
-            queue: up.clone(),
-            cache: up,
-            replica: None,
-        }
-    }
-}
-
-impl fmt::Debug for HealthProbes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("HealthProbes")
-    }
-}
+use crate::ops::{HealthProbes, SystemGauges, Telemetry};
 
 /// The API's shared state: cheap to clone.
 #[derive(Debug, Clone)]
@@ -72,11 +33,11 @@ pub(crate) struct Inner {
     pub(crate) config: ApiConfig,
     pub(crate) gauges: SystemGauges,
     pub(crate) probes: HealthProbes,
-    pub(crate) health: super::routes::health::HealthMemo,
+    pub(crate) health: super::health_report::HealthMemo,
     /// The one reader of the order event log every event stream of this process follows.
     pub(crate) events: EventFollower,
     /// Open event streams per caller (see [`ApiConfig::max_streams_per_key`]).
-    pub(crate) streams: super::routes::events::OpenStreams,
+    pub(crate) streams: super::stream_slots::OpenStreams,
 }
 
 /// The backends the API runs on.
@@ -162,9 +123,9 @@ impl ApiState {
                 config,
                 gauges,
                 probes,
-                health: super::routes::health::HealthMemo::default(),
+                health: super::health_report::HealthMemo::default(),
                 events,
-                streams: super::routes::events::OpenStreams::default(),
+                streams: super::stream_slots::OpenStreams::default(),
             }),
             stop: ShutdownSignal::never(),
         }

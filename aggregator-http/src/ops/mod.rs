@@ -9,13 +9,17 @@
 //! * [`ops_router`]: `/metrics`, `/health/live`, `/health/ready` for the processes that
 //!   do not serve the API (the API serves the same paths itself).
 //! * [`parse_exposition`]: reads `/metrics` back, checking the format's rules.
+//! * [`HealthProbes`]: how to tell whether the queue, the cache and a read replica are
+//!   up.
 
 mod exposition;
+mod probes;
 mod server;
 mod system;
 mod telemetry;
 
 pub use exposition::{Exposition, Sample, parse_exposition};
+pub use probes::{HealthProbes, Probe, ReplicaProbe};
 pub(crate) use server::PROMETHEUS_TEXT;
 pub use server::{OpsState, ops_router};
 pub use system::{

@@ -8,8 +8,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use serde_json::json;
 
+use super::probes::HealthProbes;
 use super::system::SystemGauges;
-use crate::api::HealthProbes;
 
 /// The Prometheus text format's content type.
 pub(crate) const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";

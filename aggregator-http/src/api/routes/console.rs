@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
 /// Where the console lives (`/console` redirects to `/console/`).
-pub(crate) const PATH: &str = "/console";
+pub(crate) const PATH: &str = crate::api::public_paths::CONSOLE;
 
 /// Only this server, and no inline script or style.
 const POLICY: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \

@@ -11,7 +11,7 @@ use axum::response::Response;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 /// Where the page lives (`/docs` redirects to `/docs/`).
-pub(crate) const PATH: &str = "/docs";
+pub(crate) const PATH: &str = crate::api::public_paths::DOCS;
 
 /// Only this server: scripts, styles (Swagger UI sets some inline), images (and the
 /// inline `data:` icons), and the `/openapi.json` it fetches. No validator badge either.

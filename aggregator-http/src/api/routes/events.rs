@@ -1,9 +1,8 @@
 //! `GET /api/events`: order events as server-sent events, resumable with
 //! `Last-Event-ID`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aggregator_core::domain::{CustomerId, EventCursor, EventRead, LoggedOrderEvent};
@@ -20,58 +19,13 @@ use crate::api::extract::Caller;
 use crate::api::middleware::LimitKey;
 use crate::api::problem::{ApiError, Problem};
 use crate::api::state::ApiState;
+use crate::api::stream_slots::StreamSlot;
 
 /// Events read from the store per round.
 const READ_BATCH: u32 = 200;
 
 /// How long a stream waits for the shared reader's news before looking again anyway.
 const POLL_EVERY: Duration = Duration::from_millis(250);
-
-/// Open event streams per caller.
-#[derive(Debug, Default)]
-pub(crate) struct OpenStreams(Arc<Mutex<HashMap<String, usize>>>);
-
-impl OpenStreams {
-    /// One more stream for `caller`, unless it already holds `max`.
-    fn open(&self, caller: &str, max: usize) -> Option<StreamSlot> {
-        let mut open = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let count = open.entry(caller.to_owned()).or_default();
-        if *count >= max {
-            return None;
-        }
-        *count += 1;
-        Some(StreamSlot {
-            open: Arc::clone(&self.0),
-            caller: caller.to_owned(),
-        })
-    }
-}
-
-/// A caller's place among its open streams, given back when the stream ends (its
-/// client went away or the server stops).
-#[derive(Debug)]
-struct StreamSlot {
-    open: Arc<Mutex<HashMap<String, usize>>>,
-    caller: String,
-}
-
-impl Drop for StreamSlot {
-    fn drop(&mut self) {
-        let mut open = self
-            .open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&self.caller) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                open.remove(&self.caller);
-            }
-        }
-    }
-}
 
 /// How long a client should wait before reconnecting after the stream ends.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);

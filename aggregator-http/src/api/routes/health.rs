@@ -12,6 +12,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::api::extract::Caller;
+use crate::api::health_report::{
+    CancellationsView, ComponentHealth, Components, HealthReport, VendorHealthView,
+};
 use crate::api::state::ApiState;
 use crate::api::views::rfc3339;
 
@@ -25,84 +28,8 @@ const CHECKED_FOR: Duration = Duration::from_secs(1);
 /// What a caller without the right to see dependency errors reads in their place.
 const DETAIL_HIDDEN: &str = "unavailable (the reason is shown to admin keys)";
 
-/// The last round of checks, shared by every caller for [`CHECKED_FOR`]; one caller
-/// checks while the others wait for its answer.
-#[derive(Debug, Default)]
-pub(crate) struct HealthMemo(tokio::sync::Mutex<Option<(Instant, StatusCode, HealthReport)>>);
-
-/// One component's state.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct ComponentHealth {
-    /// `up` or `down`.
-    status: String,
-    /// Why it is down.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    detail: Option<String>,
-}
-
-/// One vendor's state, from its recent syncs.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct VendorHealthView {
-    /// The vendor.
-    id: String,
-    /// `healthy`, `degraded` or `down`.
-    status: String,
-    /// Our clock's time of its last good sync.
-    last_good_sync: Option<String>,
-}
-
-/// The components.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Components {
-    store: ComponentHealth,
-    queue: ComponentHealth,
-    cache: ComponentHealth,
-    /// The read replica, when one is configured: `up` while it answers catalog and
-    /// order-list reads, `bypassed` while the primary answers them (it lags too far or
-    /// is down).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    replica: Option<ComponentHealth>,
-    /// Cancellations at vendors that no vendor has confirmed yet (asked again until it
-    /// does); absent when the store cannot say.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cancellations: Option<CancellationsView>,
-    vendors: Vec<VendorHealthView>,
-}
-
-/// Cancellations at vendors still pending.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct CancellationsView {
-    /// `ok`, or `stuck` once the oldest has been pending longer than 15 minutes (the
-    /// system is `degraded` then: a vendor keeps refusing, or no worker runs).
-    status: String,
-    /// How many are pending.
-    pending: u64,
-    /// Seconds since the oldest one's key died (0 when none).
-    oldest_age_seconds: f64,
-}
-
 /// Past this, a pending cancellation makes the system `degraded`.
 const STUCK_CANCELLATION: time::Duration = time::Duration::minutes(15);
-
-/// The system's health.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct HealthReport {
-    /// `ok`, `degraded` (something other than the store is down, the read replica is
-    /// bypassed, a vendor is not healthy, or a cancellation at a vendor is stuck; orders
-    /// still work) or `down` (the store is down).
-    status: String,
-    /// True unless `down`.
-    success: bool,
-    /// Each component.
-    components: Components,
-    /// When this was checked.
-    timestamp: String,
-}
 
 async fn probe(check: impl Future<Output = Result<()>>) -> ComponentHealth {
     match tokio::time::timeout(PROBE_TIMEOUT, check).await {

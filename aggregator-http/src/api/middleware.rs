@@ -170,13 +170,6 @@ type Refill = KeptWithout;
 /// timeout (its caller got a 503) still holds the key until its answer is kept.
 const CLAIM_SLACK: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Places are idempotent in the store itself (durably); every other POST keeps its
-/// answer under the caller's Idempotency-Key for the configured time, so a retry gets
-/// the same answer and the same key with another request gets 422.
-fn replayable(method: &Method, path: &str) -> bool {
-    method == Method::POST && path != "/order" && path != "/api/orders"
-}
-
 /// The cache key of an Idempotency-Key: a digest of the caller and the key, so that the
 /// cache holds neither.
 fn cache_key(caller: &str, key: &str) -> String {
@@ -190,7 +183,10 @@ fn cache_key(caller: &str, key: &str) -> String {
 }
 
 /// Replays the kept answer of a repeated Idempotency-Key, or runs the request and
-/// keeps its answer. Without a working cache the request simply runs.
+/// keeps its answer, for the POSTs the router attaches it to (every POST but the
+/// placements, which are idempotent in the store itself, durably): a retry gets the
+/// same answer, and the same key with another request gets 422. Without a working
+/// cache the request simply runs.
 ///
 /// The request runs in a task of its own that outlives this call: when the timeout
 /// layer outside gives up on it (the caller gets a 503), it still finishes, and what it
@@ -206,7 +202,9 @@ pub(crate) async fn idempotent_replay(
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let (Some(key), true) = (key, replayable(req.method(), req.uri().path())) else {
+    // Attached to the routes whose POSTs keep their answer (the API's router says
+    // which); their other methods are reads.
+    let (Some(key), true) = (key, req.method() == Method::POST) else {
         return next.run(req).await;
     };
     if aggregator_core::domain::IdempotencyKey::new(&key).is_err() {

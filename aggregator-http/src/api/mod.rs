@@ -153,36 +153,48 @@ impl utoipa::Modify for CommonResponses {
 }
 
 fn documented() -> OpenApiRouter<ApiState> {
+    answered_by_the_store().merge(answers_kept_by_key())
+}
+
+/// The operations whose repeats need no kept answer: reads, and the placements, which
+/// are idempotent in the store itself (durably, under the order's key).
+fn answered_by_the_store() -> OpenApiRouter<ApiState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(orders::place_simple))
         .routes(routes!(orders::place_order, orders::list_orders))
         .routes(routes!(orders::get_order))
-        .routes(routes!(orders::cancel_order))
         .routes(routes!(catalog::list_products))
         .routes(routes!(catalog::get_product))
         .routes(routes!(catalog::list_vendors))
-        .routes(routes!(holds::create_hold))
         .routes(routes!(holds::get_hold, holds::release_hold))
-        .routes(routes!(holds::extend_hold))
-        .routes(routes!(holds::order_hold))
         .routes(routes!(events::events))
-        .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
         .routes(routes!(webhooks::get_webhook, webhooks::delete_webhook))
-        .routes(routes!(webhooks::enable_webhook))
-        .routes(routes!(ops::stock_sync))
         .routes(routes!(ops::dead_letters))
-        .routes(routes!(ops::replay))
         .routes(routes!(health::health))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(routes::metrics::metrics))
 }
 
+/// The POSTs whose answer is kept under the caller's `Idempotency-Key`
+/// ([`middleware::idempotent_replay`] is attached to exactly these routes).
+fn answers_kept_by_key() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(orders::cancel_order))
+        .routes(routes!(holds::create_hold))
+        .routes(routes!(holds::extend_hold))
+        .routes(routes!(holds::order_hold))
+        .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
+        .routes(routes!(webhooks::enable_webhook))
+        .routes(routes!(ops::stock_sync))
+        .routes(routes!(ops::replay))
+}
+
 /// The router and its OpenAPI description, with security schemes and the common
 /// answers added to every operation.
-fn split() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
+fn split(routes: OpenApiRouter<ApiState>) -> (Router<ApiState>, utoipa::openapi::OpenApi) {
     use utoipa::Modify;
-    let (router, mut api) = documented().split_for_parts();
+    let (router, mut api) = routes.split_for_parts();
     Security.modify(&mut api);
     CommonResponses.modify(&mut api);
     (router, api)
@@ -190,7 +202,7 @@ fn split() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
 
 /// The OpenAPI description of every endpoint, as served at `/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    split().1
+    split(documented()).1
 }
 
 async fn no_route() -> ApiError {
@@ -208,7 +220,11 @@ async fn wrong_method() -> ApiError {
 
 /// The whole API as an axum router.
 pub fn router(state: ApiState) -> Router {
-    let (router, api) = split();
+    let keyed = answers_kept_by_key().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        middleware::idempotent_replay,
+    ));
+    let (router, api) = split(answered_by_the_store().merge(keyed));
     let api = Arc::new(api);
     let body_limit = state.config().body_limit;
     router
@@ -226,10 +242,6 @@ pub fn router(state: ApiState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            middleware::idempotent_replay,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
             middleware::authenticate,
         ))
         .layer(axum::middleware::from_fn_with_state(
@@ -240,4 +252,37 @@ pub fn router(state: ApiState) -> Router {
         .layer(axum::middleware::from_fn(request_id::request_id))
         .layer(axum::middleware::from_fn(drain::drain_unread_body))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `(method, path)` of every operation an OpenAPI description holds.
+    fn operations(api: &utoipa::openapi::OpenApi) -> Vec<(String, String)> {
+        let json = serde_json::to_value(api).expect("json");
+        let mut found = Vec::new();
+        for (path, item) in json["paths"].as_object().expect("paths") {
+            for method in item.as_object().expect("item").keys() {
+                found.push((method.to_uppercase(), path.clone()));
+            }
+        }
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn every_post_but_the_placements_keeps_its_answer_by_key() {
+        let (_, keyed) = answers_kept_by_key().split_for_parts();
+        let keyed: Vec<_> = operations(&keyed)
+            .into_iter()
+            .filter(|(method, _)| method == "POST")
+            .collect();
+        let expected: Vec<_> = operations(&openapi())
+            .into_iter()
+            .filter(|(method, path)| method == "POST" && path != "/order" && path != "/api/orders")
+            .collect();
+        assert_eq!(keyed, expected);
+        assert!(keyed.len() >= 8, "{keyed:?}");
+    }
 }

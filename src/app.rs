@@ -9,9 +9,10 @@ use std::time::Duration;
 use aggregator_core::error::{Error, Result};
 use aggregator_core::resilience::VendorLimits;
 use aggregator_core::service::{
-    CachedCatalog, Catalog, CommitFeed, OrderProcessor, OrderService, OutboxRelay, StockSync,
-    Sweeper, SyncConfig, SyncConsumer, WebhookDeliverer, WebhookDispatcher, WorkerConfig,
-    group_commit, register_vendors, run_order_worker, run_sync_schedule, shutdown_pair,
+    CachedCatalog, Catalog, CommitFeed, ConsumerConfig, OrderProcessor, OrderService, OutboxRelay,
+    StockSync, Sweeper, SyncConfig, SyncConsumer, WebhookDeliverer, WebhookDispatcher,
+    WorkerConfig, group_commit, register_vendors, run_order_worker, run_sync_schedule,
+    shutdown_pair,
 };
 use aggregator_core::traits::{CatalogReads, OrderListing, RateLimit, VendorDirectory};
 use aggregator_http::api::{ApiConfig, ApiServices, ApiState, check_bind, router};
@@ -338,13 +339,14 @@ impl App {
             )?;
             let queue = self.backends.queue.clone();
             let stop = signal.clone();
-            let concurrency = settings.webhook_concurrency;
+            let config = ConsumerConfig {
+                concurrency: settings.webhook_concurrency,
+                grace: settings.grace,
+            };
             tasks.spawn(async move {
                 (
                     "webhook deliverer".to_owned(),
-                    deliverer
-                        .run(queue.as_ref(), concurrency, stop.wait())
-                        .await,
+                    deliverer.run(queue, config, stop).await,
                 )
             });
         }
@@ -369,7 +371,7 @@ impl App {
                 (
                     "webhook dispatcher".to_owned(),
                     dispatcher
-                        .run(interval.min(Duration::from_millis(250)), stop.wait())
+                        .run(interval.min(Duration::from_millis(250)), stop)
                         .await,
                 )
             });
@@ -396,11 +398,14 @@ impl App {
             let consumer = SyncConsumer::new(self.sync.clone());
             let queue = self.backends.queue.clone();
             let stop = signal.clone();
-            let concurrency = settings.sync_concurrency;
+            let config = ConsumerConfig {
+                concurrency: settings.sync_concurrency,
+                grace: settings.grace,
+            };
             tasks.spawn(async move {
                 (
                     "sync consumer".to_owned(),
-                    consumer.run(queue.as_ref(), concurrency, stop.wait()).await,
+                    consumer.run(queue, config, stop).await,
                 )
             });
             let sync = self.sync.clone();

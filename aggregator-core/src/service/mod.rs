@@ -8,6 +8,7 @@ mod cached_catalog;
 mod catalog;
 mod commit_feed;
 mod config;
+mod consumer;
 mod event_follower;
 mod group_commit;
 mod orders;
@@ -17,6 +18,7 @@ mod rate_limiter;
 mod recent_reads;
 mod relay;
 mod runners;
+mod shutdown;
 mod sweeper;
 mod sync;
 mod sync_consumer;
@@ -31,6 +33,7 @@ pub use cached_catalog::{CacheStats, CachedCatalog};
 pub use catalog::{Catalog, ProductAvailability, VendorAvailability, aggregate};
 pub use commit_feed::CommitFeed;
 pub use config::OrderConfig;
+pub use consumer::{ConsumerConfig, DeliveryHandler, run_consumer};
 pub use event_follower::{EventFollower, FollowerConfig};
 pub use group_commit::{GroupCommit, group_commit};
 pub use orders::{OrderRequest, OrderService, Scope};
@@ -40,9 +43,9 @@ pub use rate_limiter::{LimiterSource, RateLimiter};
 pub use recent_reads::{RecentReads, Renewing};
 pub use relay::OutboxRelay;
 pub use runners::{
-    Settled, ShutdownSignal, ShutdownTrigger, WorkerConfig, run_order_worker, run_periodically,
-    settle_order_delivery, shutdown_pair,
+    Settled, WorkerConfig, run_order_worker, run_periodically, settle_order_delivery,
 };
+pub use shutdown::{ShutdownSignal, ShutdownTrigger, shutdown_pair};
 pub use sweeper::{DEFAULT_CANCELLATION_REQUEUE_AFTER, Sweeper};
 pub use sync::{StockSync, SyncConfig, SyncReport};
 pub use sync_consumer::{SyncConsumer, SyncSettled, run_sync_schedule};

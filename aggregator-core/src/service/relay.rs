@@ -6,7 +6,7 @@ use futures_util::future::join_all;
 use time::Duration;
 
 use super::commit_feed::CommitFeed;
-use super::runners::ShutdownSignal;
+use super::shutdown::ShutdownSignal;
 use crate::clock::Clock;
 use crate::domain::{MessageId, OutboxMessage};
 use crate::error::{Error, Result};

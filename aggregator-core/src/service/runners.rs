@@ -1,104 +1,23 @@
-//! The long-running loops of the system (order worker, periodic jobs) and the shutdown
-//! signal they all watch.
+//! The order worker (a consumer of `order_queue`), periodic jobs, and the shutdown
+//! signal every long-running loop watches.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use async_trait::async_trait;
 
 use crate::domain::{OrderMessage, QueueName};
 use crate::error::{Error, Result};
+use crate::service::consumer::{ConsumerConfig, DeliveryHandler, run_consumer};
 use crate::service::processor::{OrderProcessor, ProcessOutcome};
+use crate::service::shutdown::ShutdownSignal;
 use crate::service::telemetry::{self, WorkerOutcome};
 use crate::traits::{Delivery, OrderQueue, RetryOutcome};
 
-/// Tells every runner to stop; dropping it stops them too.
-#[derive(Debug)]
-pub struct ShutdownTrigger {
-    sender: watch::Sender<bool>,
-}
-
-/// What runners watch to know when to stop taking new work. Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct ShutdownSignal {
-    receiver: watch::Receiver<bool>,
-    // Keeps a never-firing signal's channel open.
-    _never: Option<Arc<watch::Sender<bool>>>,
-}
-
-/// A new trigger and its signal.
-pub fn shutdown_pair() -> (ShutdownTrigger, ShutdownSignal) {
-    let (sender, receiver) = watch::channel(false);
-    (
-        ShutdownTrigger { sender },
-        ShutdownSignal {
-            receiver,
-            _never: None,
-        },
-    )
-}
-
-impl ShutdownTrigger {
-    /// Asks every runner watching a signal of this trigger to stop.
-    pub fn trigger(&self) {
-        let _ = self.sender.send(true);
-    }
-
-    /// Another signal of this trigger.
-    pub fn signal(&self) -> ShutdownSignal {
-        ShutdownSignal {
-            receiver: self.sender.subscribe(),
-            _never: None,
-        }
-    }
-}
-
-impl ShutdownSignal {
-    /// A signal that never fires (for runners that should run until dropped).
-    pub fn never() -> Self {
-        let (sender, receiver) = watch::channel(false);
-        Self {
-            receiver,
-            _never: Some(Arc::new(sender)),
-        }
-    }
-
-    /// True once shutdown was asked for.
-    pub fn is_triggered(&self) -> bool {
-        *self.receiver.borrow()
-    }
-
-    /// Completes once shutdown is asked for (or its trigger is dropped).
-    pub async fn wait(mut self) {
-        while !*self.receiver.borrow_and_update() {
-            if self.receiver.changed().await.is_err() {
-                return;
-            }
-        }
-    }
-}
-
-/// How an order worker runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WorkerConfig {
-    /// Messages handled at once (also the queue prefetch).
-    pub concurrency: u16,
-    /// How long in-flight messages may take to finish after shutdown is asked for;
-    /// the ones still running then are handed back unacknowledged for redelivery.
-    pub grace: Duration,
-}
-
-impl Default for WorkerConfig {
-    /// 16 at once, 10 s of grace.
-    fn default() -> Self {
-        Self {
-            concurrency: 16,
-            grace: Duration::from_secs(10),
-        }
-    }
-}
+/// How an order worker runs: messages handled at once (also the queue prefetch) and
+/// the grace period in-flight messages get after shutdown is asked for.
+pub type WorkerConfig = ConsumerConfig;
 
 /// What the worker did with one delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,68 +161,47 @@ async fn settle(processor: &OrderProcessor, delivery: Delivery) -> Result<Settle
     }
 }
 
+#[async_trait]
+impl DeliveryHandler for OrderProcessor {
+    type Settled = Settled;
+
+    fn queue(&self) -> QueueName {
+        QueueName::Orders
+    }
+
+    async fn settle(&self, delivery: Delivery) -> Result<Settled> {
+        settle_order_delivery(self, delivery).await
+    }
+
+    fn report(&self, settled: &Result<Settled>) {
+        match settled {
+            Ok(Settled::Done { what, .. }) => tracing::debug!(%what, "order message done"),
+            Ok(Settled::Retrying(reason)) => {
+                tracing::warn!(%reason, "order message will be retried");
+            }
+            Ok(Settled::Requeued(reason)) => {
+                tracing::warn!(%reason, "order message out of attempts; queued again");
+            }
+            Ok(Settled::DeadLettered(reason)) => {
+                tracing::error!(%reason, "order message dead-lettered");
+            }
+            Err(error) => {
+                tracing::warn!(%error, "order message left unsettled; it will be redelivered");
+            }
+        }
+    }
+}
+
 /// Consumes `order_queue` with `config.concurrency` handlers until `shutdown`, then
 /// lets in-flight messages finish within the grace period; those still running after
-/// it are dropped unacknowledged (the queue redelivers them).
+/// it are dropped unacknowledged (the queue redelivers them). See [`run_consumer`].
 pub async fn run_order_worker(
     processor: OrderProcessor,
     queue: Arc<dyn OrderQueue>,
     config: WorkerConfig,
     shutdown: ShutdownSignal,
 ) -> Result<()> {
-    if config.concurrency == 0 {
-        return Err(Error::invalid("concurrency", "must be at least 1"));
-    }
-    let mut subscription = queue
-        .subscribe(QueueName::Orders, config.concurrency)
-        .await?;
-    let mut in_flight = JoinSet::new();
-    let stop = shutdown.wait();
-    tokio::pin!(stop);
-    loop {
-        while in_flight.try_join_next().is_some() {}
-        let delivery = tokio::select! {
-            () = &mut stop => break,
-            next = subscription.next() => next,
-        };
-        match delivery {
-            Ok(delivery) => {
-                let processor = processor.clone();
-                in_flight.spawn(async move {
-                    match settle_order_delivery(&processor, delivery).await {
-                        Ok(Settled::Done { what, .. }) => tracing::debug!(%what, "order message done"),
-                        Ok(Settled::Retrying(reason)) => tracing::warn!(%reason, "order message will be retried"),
-                        Ok(Settled::Requeued(reason)) => tracing::warn!(%reason, "order message out of attempts; queued again"),
-                        Ok(Settled::DeadLettered(reason)) => tracing::error!(%reason, "order message dead-lettered"),
-                        Err(error) => tracing::warn!(%error, "order message left unsettled; it will be redelivered"),
-                    }
-                });
-            }
-            Err(error) => {
-                tracing::warn!(%error, "order_queue: no delivery; trying again");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-    }
-    while in_flight.try_join_next().is_some() {}
-    tracing::info!(
-        in_flight = in_flight.len(),
-        "worker stopping; finishing in-flight messages"
-    );
-    let finished = tokio::time::timeout(config.grace, async {
-        while in_flight.join_next().await.is_some() {}
-    })
-    .await;
-    if finished.is_err() {
-        tracing::warn!(
-            left = in_flight.len(),
-            "grace period over; unfinished messages go back to the queue"
-        );
-        in_flight.abort_all();
-        while in_flight.join_next().await.is_some() {}
-    }
-    drop(subscription);
-    Ok(())
+    run_consumer(Arc::new(processor), queue, config, shutdown).await
 }
 
 /// Runs `job` at once and then every `interval` until `shutdown`; a failed round is

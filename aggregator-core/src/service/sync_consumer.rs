@@ -1,10 +1,15 @@
 //! The consumer of `stock_sync_queue` and the timer that fills it.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
+
+use async_trait::async_trait;
 
 use crate::domain::{QueueName, SyncRequest};
 use crate::error::{Error, Result};
+use crate::service::consumer::{ConsumerConfig, DeliveryHandler, run_consumer};
+use crate::service::shutdown::ShutdownSignal;
 use crate::service::sync::{StockSync, SyncReport};
 use crate::traits::{Delivery, OrderQueue, RetryOutcome};
 
@@ -84,41 +89,39 @@ impl SyncConsumer {
             }
         }
     }
-
-    /// Consumes `stock_sync_queue` with at most `prefetch` syncs at once until `stop`
-    /// completes; a delivery being worked on when `stop` fires is handed back unsettled.
+    /// Consumes `stock_sync_queue`, `config.concurrency` syncs at once, until
+    /// `shutdown`; syncs in flight then get `config.grace` to finish (see
+    /// [`run_consumer`]).
     pub async fn run(
-        &self,
-        queue: &dyn OrderQueue,
-        prefetch: u16,
-        stop: impl Future<Output = ()>,
+        self,
+        queue: Arc<dyn OrderQueue>,
+        config: ConsumerConfig,
+        shutdown: ShutdownSignal,
     ) -> Result<()> {
-        let mut subscription = queue.subscribe(QueueName::StockSync, prefetch).await?;
-        tokio::pin!(stop);
-        loop {
-            let delivery = tokio::select! {
-                () = &mut stop => return Ok(()),
-                next = subscription.next() => next,
-            };
-            let delivery = match delivery {
-                Ok(delivery) => delivery,
-                Err(error) => {
-                    tracing::warn!(%error, "stock_sync_queue: no delivery; trying again");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    continue;
-                }
-            };
-            tokio::select! {
-                () = &mut stop => return Ok(()),
-                settled = self.settle(delivery) => match settled {
-                    Ok(SyncSettled::Synced(report)) => tracing::info!(
-                        vendor = %report.vendor.id, pages = report.pages, applied = report.applied,
-                        "stock sync done"
-                    ),
-                    Ok(other) => tracing::warn!(?other, "stock sync did not complete"),
-                    Err(error) => tracing::warn!(%error, "stock sync delivery left unsettled"),
-                },
-            }
+        run_consumer(Arc::new(self), queue, config, shutdown).await
+    }
+}
+
+#[async_trait]
+impl DeliveryHandler for SyncConsumer {
+    type Settled = SyncSettled;
+
+    fn queue(&self) -> QueueName {
+        QueueName::StockSync
+    }
+
+    async fn settle(&self, delivery: Delivery) -> Result<SyncSettled> {
+        SyncConsumer::settle(self, delivery).await
+    }
+
+    fn report(&self, settled: &Result<SyncSettled>) {
+        match settled {
+            Ok(SyncSettled::Synced(report)) => tracing::info!(
+                vendor = %report.vendor.id, pages = report.pages, applied = report.applied,
+                "stock sync done"
+            ),
+            Ok(other) => tracing::warn!(?other, "stock sync did not complete"),
+            Err(error) => tracing::warn!(%error, "stock sync delivery left unsettled"),
         }
     }
 }

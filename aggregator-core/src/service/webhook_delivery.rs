@@ -2,17 +2,16 @@
 //! consumer that posts it and settles the message.
 
 use std::fmt::Debug;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{DeliveryOutcome, LoggedOrderEvent, QueueName, WebhookEndpoint, WebhookId};
 use crate::error::{Error, Result};
+use crate::service::consumer::{ConsumerConfig, DeliveryHandler, run_consumer};
+use crate::service::shutdown::ShutdownSignal;
 use crate::traits::{Delivery, OrderQueue, RetryOutcome, WebhookStore};
 
 /// One order event to deliver to one endpoint: a `webhook_queue` message's body.
@@ -173,41 +172,37 @@ impl WebhookDeliverer {
         }
     }
 
-    /// Consumes `webhook_queue`, `concurrency` deliveries at once, until `stop`
-    /// completes; deliveries still in flight then are handed back unsettled.
+    /// Consumes `webhook_queue`, `config.concurrency` deliveries at once, until
+    /// `shutdown`; deliveries in flight then get `config.grace` to finish (see
+    /// [`run_consumer`]).
     pub async fn run(
-        &self,
-        queue: &dyn OrderQueue,
-        concurrency: u16,
-        stop: impl Future<Output = ()>,
+        self,
+        queue: Arc<dyn OrderQueue>,
+        config: ConsumerConfig,
+        shutdown: ShutdownSignal,
     ) -> Result<()> {
-        let limit = usize::from(concurrency.max(1));
-        let mut subscription = queue
-            .subscribe(QueueName::Webhooks, concurrency.max(1))
-            .await?;
-        let mut in_flight = FuturesUnordered::new();
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                () = &mut stop => return Ok(()),
-                Some(settled) = in_flight.next(), if !in_flight.is_empty() => log(settled),
-                next = subscription.next(), if in_flight.len() < limit => match next {
-                    Ok(delivery) => in_flight.push(self.settle(delivery)),
-                    Err(error) => {
-                        tracing::warn!(%error, "webhook_queue: no delivery; trying again");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
-                },
-            }
-        }
+        run_consumer(Arc::new(self), queue, config, shutdown).await
     }
 }
 
-fn log(settled: Result<DeliverySettled>) {
-    match settled {
-        Ok(DeliverySettled::Delivered) => tracing::debug!("webhook delivered"),
-        Ok(other) => tracing::warn!(?other, "webhook not delivered"),
-        Err(error) => tracing::warn!(%error, "webhook delivery left unsettled"),
+#[async_trait]
+impl DeliveryHandler for WebhookDeliverer {
+    type Settled = DeliverySettled;
+
+    fn queue(&self) -> QueueName {
+        QueueName::Webhooks
+    }
+
+    async fn settle(&self, delivery: Delivery) -> Result<DeliverySettled> {
+        WebhookDeliverer::settle(self, delivery).await
+    }
+
+    fn report(&self, settled: &Result<DeliverySettled>) {
+        match settled {
+            Ok(DeliverySettled::Delivered) => tracing::debug!("webhook delivered"),
+            Ok(other) => tracing::warn!(?other, "webhook not delivered"),
+            Err(error) => tracing::warn!(%error, "webhook delivery left unsettled"),
+        }
     }
 }
 

@@ -1,13 +1,13 @@
 //! The webhook dispatcher: turns the order event log into one `webhook_queue` message
 //! per event and interested endpoint, written to the outbox for the relay.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::domain::{EventCursor, EventRead, Message, OutboxMessage, QueueName};
 use crate::error::{Error, Result};
+use crate::service::shutdown::ShutdownSignal;
 use crate::service::webhook_delivery::WebhookDelivery;
 use crate::traits::StockStore;
 
@@ -109,9 +109,10 @@ impl WebhookDispatcher {
         }
     }
 
-    /// Runs rounds until `stop` completes: straight on after a full batch, otherwise
-    /// after `idle`. A failed round is logged and retried after `idle`.
-    pub async fn run(&self, idle: Duration, stop: impl Future<Output = ()>) -> Result<()> {
+    /// Runs rounds until `shutdown`: straight on after a full batch, otherwise after
+    /// `idle`. A failed round is logged and retried after `idle`.
+    pub async fn run(&self, idle: Duration, shutdown: ShutdownSignal) -> Result<()> {
+        let stop = shutdown.wait();
         tokio::pin!(stop);
         loop {
             let wait = match self.run_once().await {

@@ -3,6 +3,7 @@
 
 mod cached;
 mod catalog;
+mod consumer;
 mod holds;
 mod orders;
 mod processor;

@@ -482,7 +482,19 @@ async fn the_consumer_loop_syncs_what_is_queued_and_stops_when_told() {
         }
         panic!("the loop never synced");
     };
-    consumer.run(&queue, 1, synced).await.expect("ran");
+    let (trigger, signal) = aggregator_core::service::shutdown_pair();
+    let queue: std::sync::Arc<dyn aggregator_core::traits::OrderQueue> = std::sync::Arc::new(queue);
+    let running = tokio::spawn(consumer.run(
+        queue,
+        aggregator_core::service::ConsumerConfig {
+            concurrency: 1,
+            grace: std::time::Duration::from_secs(5),
+        },
+        signal,
+    ));
+    synced.await;
+    trigger.trigger();
+    running.await.expect("joined").expect("ran");
     assert_eq!(world.row("VendorA", "LAPTOP-a-001").reported, 2);
 }
 

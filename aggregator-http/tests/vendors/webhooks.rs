@@ -13,7 +13,8 @@ use aggregator_core::domain::{CustomerId, QueueName, StatusChange, Transition, W
 use aggregator_core::error::Error;
 use aggregator_core::memory::{InMemoryOrderQueue, InMemoryStockStore};
 use aggregator_core::service::{
-    CommitFeed, OutboxRelay, WebhookDeliverer, WebhookDispatcher, WebhookSender, shutdown_pair,
+    CommitFeed, ConsumerConfig, OutboxRelay, WebhookDeliverer, WebhookDispatcher, WebhookSender,
+    shutdown_pair,
 };
 use aggregator_core::traits::RetryPolicy;
 use aggregator_core::traits::{OrderQueue, StockStore};
@@ -117,7 +118,7 @@ fn start(
     let deliverer = WebhookDeliverer::new(store.clone(), Arc::new(local()), 50).expect("deliverer");
     let (trigger, signal) = shutdown_pair();
     let stop = signal.clone();
-    tokio::spawn(async move { dispatcher.run(Duration::from_millis(20), stop.wait()).await });
+    tokio::spawn(async move { dispatcher.run(Duration::from_millis(20), stop).await });
     let stop = signal.clone();
     tokio::spawn(async move {
         relay
@@ -129,7 +130,11 @@ fn start(
             .await
     });
     let queue = queue.clone();
-    tokio::spawn(async move { deliverer.run(queue.as_ref(), 8, signal.wait()).await });
+    let config = ConsumerConfig {
+        concurrency: 8,
+        grace: Duration::from_secs(5),
+    };
+    tokio::spawn(async move { deliverer.run(queue, config, signal).await });
     trigger
 }
 

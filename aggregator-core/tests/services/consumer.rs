@@ -69,6 +69,25 @@ async fn queue_with(messages: usize) -> Arc<InMemoryOrderQueue> {
     queue
 }
 
+/// Starts `handler` on `queue` with `concurrency` and `grace`; the trigger stops it.
+fn start(
+    handler: &Arc<Slow>,
+    queue: &Arc<InMemoryOrderQueue>,
+    concurrency: u16,
+    grace: Duration,
+) -> (
+    aggregator_core::service::ShutdownTrigger,
+    tokio::task::JoinHandle<Result<()>>,
+) {
+    let (trigger, signal) = shutdown_pair();
+    let config = ConsumerConfig { concurrency, grace };
+    let queue: Arc<dyn OrderQueue> = queue.clone();
+    (
+        trigger,
+        tokio::spawn(run_consumer(handler.clone(), queue, config, signal)),
+    )
+}
+
 async fn until(what: &str, done: impl Fn() -> bool) {
     for _ in 0..500 {
         if done() {
@@ -83,17 +102,7 @@ async fn until(what: &str, done: impl Fn() -> bool) {
 async fn a_consumer_runs_as_many_deliveries_at_once_as_its_concurrency() {
     let queue = queue_with(9).await;
     let handler = Slow::new(Duration::from_millis(150));
-    let (trigger, signal) = shutdown_pair();
-    let config = ConsumerConfig {
-        concurrency: 3,
-        grace: Duration::from_secs(5),
-    };
-    let running = tokio::spawn(run_consumer(
-        handler.clone(),
-        queue.clone() as Arc<dyn OrderQueue>,
-        config,
-        signal,
-    ));
+    let (trigger, running) = start(&handler, &queue, 3, Duration::from_secs(5));
     until("every delivery acknowledged", || {
         handler.acked.load(Ordering::SeqCst) == 9
     })
@@ -108,17 +117,7 @@ async fn a_consumer_runs_as_many_deliveries_at_once_as_its_concurrency() {
 async fn deliveries_in_flight_at_shutdown_finish_within_the_grace_period() {
     let queue = queue_with(2).await;
     let handler = Slow::new(Duration::from_millis(300));
-    let (trigger, signal) = shutdown_pair();
-    let config = ConsumerConfig {
-        concurrency: 2,
-        grace: Duration::from_secs(5),
-    };
-    let running = tokio::spawn(run_consumer(
-        handler.clone(),
-        queue.clone() as Arc<dyn OrderQueue>,
-        config,
-        signal,
-    ));
+    let (trigger, running) = start(&handler, &queue, 2, Duration::from_secs(5));
     until("both deliveries taken", || {
         handler.running.load(Ordering::SeqCst) == 2
     })
@@ -133,17 +132,7 @@ async fn deliveries_in_flight_at_shutdown_finish_within_the_grace_period() {
 async fn deliveries_still_running_after_the_grace_period_go_back_to_the_queue() {
     let queue = queue_with(2).await;
     let handler = Slow::new(Duration::from_secs(30));
-    let (trigger, signal) = shutdown_pair();
-    let config = ConsumerConfig {
-        concurrency: 2,
-        grace: Duration::from_millis(200),
-    };
-    let running = tokio::spawn(run_consumer(
-        handler.clone(),
-        queue.clone() as Arc<dyn OrderQueue>,
-        config,
-        signal,
-    ));
+    let (trigger, running) = start(&handler, &queue, 2, Duration::from_millis(200));
     until("both deliveries taken", || {
         handler.running.load(Ordering::SeqCst) == 2
     })

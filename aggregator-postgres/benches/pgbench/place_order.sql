@@ -22,7 +22,7 @@ VALUES (('00000000-0000-7000-8000-' || lpad(to_hex(:id::int8), 12, '0'))::uuid, 
         '{"customer": "bench-customer","email": null,"shippingAddress": null,"paymentMethod": null,"notes": null}',
         '[{"item": "HOT","product": "HOT-P","quantity": 1,"allocations": [{"vendor": "BenchVendor","sku": "HOT","quantity": 1,"unitPrice": {"minorUnits": 1000,"currency": "USD"}}]}]',
         '[]',
-        '[{"from": null,"to": "reserved","reason": "placed: stock reserved","at": "2026-11-24T20.00.00.000000Z","version": 1}]');
+        '[{"from": null,"to": "reserved","reason": "placed: stock reserved","at": "20261124T200000Z","version": 1}]');
 INSERT INTO reservations (owner_kind, owner_id, vendor_id, sku, quantity, expires_at)
 SELECT 'order', ('00000000-0000-7000-8000-' || lpad(to_hex(:id::int8), 12, '0'))::uuid, r.vendor_id, r.sku, r.quantity,
        now() + interval '15 minutes'

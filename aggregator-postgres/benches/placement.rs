@@ -216,7 +216,7 @@ async fn main() {
     let mut conn = PgConnection::connect_with(&admin)
         .await
         .unwrap_or_else(|e| panic!("connect: {e}"));
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
         .execute(&mut conn)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -331,8 +331,10 @@ async fn main() {
         }
     }
     store.pool().close().await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
 }

@@ -759,7 +759,7 @@ mod tests {
         assert_eq!(mode, "force_generic_plan");
         let prepare =
             format!("PREPARE orders_page(text, text, bigint, bigint, bigint) AS {ORDERS_PAGE}");
-        sqlx::raw_sql(&prepare)
+        sqlx::raw_sql(sqlx::AssertSqlSafe(prepare))
             .execute(&mut *conn)
             .await
             .expect("prepare");
@@ -770,7 +770,7 @@ mod tests {
             ("NULL, NULL, 20, 100, 120", "orders_pkey"),
         ] {
             let explain = format!("EXPLAIN (FORMAT TEXT) EXECUTE orders_page({arguments})");
-            let plan: Vec<String> = sqlx::query_scalar(&explain)
+            let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
                 .fetch_all(&mut *conn)
                 .await
                 .expect("explain");

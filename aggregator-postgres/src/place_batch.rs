@@ -605,10 +605,12 @@ mod tests {
         .execute(&mut *conn)
         .await
         .expect("rows");
-        sqlx::raw_sql(&format!("PREPARE batch_lock(text[], text[]) AS {lock}"))
-            .execute(&mut *conn)
-            .await
-            .expect("prepare");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "PREPARE batch_lock(text[], text[]) AS {lock}"
+        )))
+        .execute(&mut *conn)
+        .await
+        .expect("prepare");
         let plan: Vec<String> = sqlx::query_scalar(
             "EXPLAIN EXECUTE batch_lock(ARRAY['V1', 'V2'], ARRAY['SKU-7', 'SKU-9'])",
         )

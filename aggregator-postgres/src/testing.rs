@@ -37,7 +37,7 @@ impl TestDatabase {
         let mut conn = PgConnection::connect_with(&admin)
             .await
             .expect("connect to DATABASE_URL");
-        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
             .execute(&mut conn)
             .await
             .expect("create test database");
@@ -73,10 +73,10 @@ impl TestDatabase {
         let mut conn = PgConnection::connect_with(&self.admin)
             .await
             .expect("connect");
-        sqlx::query(&format!(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
             self.name
-        ))
+        )))
         .execute(&mut conn)
         .await
         .expect("drop test database");
@@ -148,7 +148,7 @@ impl LocalReplica {
         let mut connection = PgConnection::connect(&self.url(database))
             .await
             .expect("replica answers");
-        sqlx::query(statement)
+        sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
             .execute(&mut connection)
             .await
             .expect(statement);

@@ -52,7 +52,7 @@ async fn it_applies_the_migrations_to_a_fresh_database() {
     let name = format!("agg_test_{}", uuid::Uuid::now_v7().simple());
     let admin: sqlx::postgres::PgConnectOptions = url.parse().expect("postgres URL");
     let mut conn = PgConnection::connect_with(&admin).await.expect("connect");
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
         .execute(&mut conn)
         .await
         .expect("create");
@@ -79,8 +79,10 @@ async fn it_applies_the_migrations_to_a_fresh_database() {
     .expect("count");
     assert_eq!(tables, 1);
     db.close().await.expect("close");
-    sqlx::query(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
-        .execute(&mut conn)
-        .await
-        .expect("drop");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    .expect("drop");
 }

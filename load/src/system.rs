@@ -359,7 +359,7 @@ pub(crate) async fn admin(services: &Services, statement: &str) -> Result<(), Fa
     let mut connection = PgConnection::connect(&format!("{}/postgres", services.postgres))
         .await
         .map_err(|e| format!("connecting to PostgreSQL: {e}"))?;
-    sqlx::raw_sql(statement)
+    sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
         .execute(&mut connection)
         .await
         .map_err(|e| format!("{statement}: {e}"))?;

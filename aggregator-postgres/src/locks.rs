@@ -5,7 +5,7 @@
 //! 1. **order rows**, in id order ([`lock_orders`]): a status change (a single one, a
 //!    batch, an expiry) and a re-route lock the order row first;
 //! 2. **hold rows** (a hold's release, expiry or conversion);
-//! 3. **stock rows** (`vendor_stock`), in (vendor, SKU) order ([`lock_sorted`], or a
+//! 3. **stock rows** (`vendor_stock`), in (vendor, SKU) order ([`crate::reserve::lock_rows`], or a
 //!    statement that sorts by those columns before `FOR UPDATE`, or a merge join on
 //!    them in the sync's writes);
 //! 4. then only rows no other transaction locks first: reservations, cancelling units
@@ -49,27 +49,4 @@ pub(crate) async fn lock_orders(
         orders.insert(order.id, order);
     }
     Ok(orders)
-}
-
-/// Locks the given stock rows in (vendor, SKU) order.
-pub(crate) async fn lock_sorted(
-    tx: &mut PgConnection,
-    vendors: &[String],
-    skus: &[String],
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        // One primary-key lookup per key, locked in key order (see `place_batch`).
-        r#"SELECT 1 AS "locked!"
-             FROM (SELECT * FROM UNNEST($1::text[], $2::text[]) AS u(vendor_id, sku)
-                    ORDER BY vendor_id, sku) AS k
-            CROSS JOIN LATERAL (
-                  SELECT 1 FROM vendor_stock s
-                   WHERE s.vendor_id = k.vendor_id AND s.sku = k.sku
-                     FOR UPDATE) AS s"#,
-        vendors,
-        skus,
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    Ok(())
 }

@@ -2,15 +2,15 @@
 
 use aggregator_core::traits::OrderStore;
 use async_trait::async_trait;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aggregator_core::domain::{
-    CustomerId, HoldId, Order, OrderId, OutboxMessage, Quantity, StatusChange, Transition,
-    VendorId, VendorKey, VendorSku,
+    CustomerId, HoldId, Order, OrderId, OutboxMessage, RerouteDecision, RowKey, StatusChange,
+    Transition, VendorId, VendorKey,
 };
 use aggregator_core::traits::{
     CancellationBacklog, ExpiredBatch, IdempotencyRecord, OrderListing, OrderPlacement, OrderQuery,
-    Page, Placed, PlannedLine, Reroute,
+    Page, Placed, Reroute,
 };
 use aggregator_core::{Error, Result};
 use sqlx::types::Json;
@@ -20,13 +20,15 @@ use uuid::Uuid;
 
 use crate::cancellations::{forget, note_pending};
 use crate::error::map;
-use crate::locks::{lock_orders, lock_sorted};
+use crate::locks::lock_orders;
 use crate::order_reads::{fetch_order, load_order};
 use crate::outbox::{OutboxColumns, write_outbox};
-use crate::reserve::{Owner, hand_to_vendors, release, reservation_columns, reserve};
+use crate::reserve::{
+    Owner, hand_to_vendors, lock_rows, release, reservation_columns, reserve, reserve_taken,
+};
 use crate::rows::OrderRow;
 use crate::store::PostgresStockStore;
-use crate::tx::{Fail, TxResult, retrying};
+use crate::tx::{TxResult, retrying};
 
 /// What a placement's idempotency key already stands for.
 async fn remembered(pool: &PgPool, placement: &OrderPlacement) -> Result<Option<Placed>> {
@@ -492,74 +494,29 @@ impl OrderStore for PostgresStockStore {
             else {
                 return Err(Error::not_found("order", request.order).into());
             };
-            if current.version != request.expected_version {
-                return Err(Error::conflict(format!(
-                    "order {} is at version {}, not {}",
-                    current.id, current.version, request.expected_version
-                ))
-                .into());
-            }
-            let planned: Vec<(VendorId, VendorSku, Quantity)> = request
+            // Lock the row being left, the replacement's rows and every row of the old
+            // version (its keys die and hold their units), all in one order; the
+            // domain decides on them.
+            let mut keys: BTreeSet<RowKey> = request
                 .replacement
                 .iter()
-                .map(|a| (a.vendor.clone(), a.sku.clone(), a.quantity))
+                .map(|a| (a.vendor.clone(), a.sku.clone()))
                 .collect();
-            let (moving, product, item) =
-                current.check_reroute(&request.vendor, &request.sku, &planned)?;
-            let line = PlannedLine {
-                item: item.clone(),
-                product,
-                quantity: moving,
-                allocations: request.replacement.clone(),
-                // The order's own lines carry the quote; `Order::reroute` checks it
-                // against the prices this reservation locks.
-                quoted: None,
-            };
-            // Lock the row being left along with the new ones, all in one order.
-            let mut keys: BTreeMap<(String, String), ()> = request
-                .replacement
-                .iter()
-                .map(|a| ((a.vendor.to_string(), a.sku.to_string()), ()))
-                .collect();
-            keys.insert((request.vendor.to_string(), request.sku.to_string()), ());
-            // ...and every row of the old version: its keys die and hold their units.
+            keys.insert((request.vendor.clone(), request.sku.clone()));
             for allocation in current.lines.iter().flat_map(|line| &line.allocations) {
-                keys.insert(
-                    (allocation.vendor.to_string(), allocation.sku.to_string()),
-                    (),
-                );
+                keys.insert((allocation.vendor.clone(), allocation.sku.clone()));
             }
-            let (vendors, skus): (Vec<String>, Vec<String>) = keys.into_keys().unzip();
-            lock_sorted(&mut tx, &vendors, &skus).await?;
-            let priced = match reserve(&mut tx, std::slice::from_ref(&line), request.fresh_since).await
-            {
-                Ok(priced) => priced,
-                Err(Fail::Domain(Error::InsufficientStock { short })) => {
-                    let available = short.first().map_or(0, |s| s.available);
-                    return Err(Error::InsufficientStock {
-                        short: vec![aggregator_core::ShortLine {
-                            item,
-                            requested: moving.get(),
-                            available,
-                        }],
-                    }
-                    .into());
-                }
-                Err(other) => return Err(other),
-            };
-            let mut next = current.clone();
-            let allocations: Vec<_> = priced
-                .into_iter()
-                .flat_map(|line| line.allocations)
-                .collect();
-            let dead = next.reroute(
-                &request.vendor,
-                &request.sku,
-                &allocations,
-                &request.reason,
-                request.at,
-            )?;
-            let cancellations = OutboxMessage::vendor_cancellations(next.id, &dead, request.at)?;
+            let mut rows = lock_rows(&mut tx, keys.iter()).await?;
+            let RerouteDecision {
+                order: next,
+                dead,
+                cancellations,
+                left: ((left_vendor, left_sku), _),
+                taken,
+            } = rows.reroute(&current, request)?;
+            let taken: BTreeMap<RowKey, i64> =
+                taken.rows().map(|(key, units)| (key.clone(), units)).collect();
+            reserve_taken(&mut tx, &taken).await?;
             if !compare_and_set(&mut tx, &next, current.version).await? {
                 return Err(
                     Error::conflict(format!("order {} changed while re-routing", current.id)).into(),
@@ -575,23 +532,14 @@ impl OrderStore for PostgresStockStore {
                      FROM left_row l
                     WHERE s.vendor_id = l.vendor_id AND s.sku = l.sku"#,
                 current.id.as_uuid(),
-                request.vendor.as_str(),
-                request.sku.as_str(),
+                left_vendor.as_str(),
+                left_sku.as_str(),
             )
             .execute(&mut *tx)
             .await?;
-            let (new_vendors, new_skus, quantities): (Vec<String>, Vec<String>, Vec<i64>) = allocations
-                .iter()
-                .map(|a| (a.vendor.to_string(), a.sku.to_string(), a.quantity.as_i64()))
-                .fold(
-                    (Vec::new(), Vec::new(), Vec::new()),
-                    |mut acc, (v, s, q)| {
-                        acc.0.push(v);
-                        acc.1.push(s);
-                        acc.2.push(q);
-                        acc
-                    },
-                );
+            let new_vendors: Vec<&str> = taken.keys().map(|(v, _)| v.as_str()).collect();
+            let new_skus: Vec<&str> = taken.keys().map(|(_, s)| s.as_str()).collect();
+            let quantities: Vec<i64> = taken.values().copied().collect();
             sqlx::query!(
                 r#"INSERT INTO reservations (owner_kind, owner_id, vendor_id, sku, quantity, expires_at)
                    SELECT 'order', $1, r.vendor_id, r.sku, sum(r.quantity)::int8, $5
@@ -600,8 +548,8 @@ impl OrderStore for PostgresStockStore {
                    ON CONFLICT (owner_kind, owner_id, vendor_id, sku)
                       DO UPDATE SET quantity = reservations.quantity + EXCLUDED.quantity"#,
                 current.id.as_uuid(),
-                &new_vendors,
-                &new_skus,
+                &new_vendors as &[&str],
+                &new_skus as &[&str],
                 &quantities,
                 current.reserved_until,
             )

@@ -1,9 +1,9 @@
 //! Placing a batch of orders in one transaction (group commit).
 //!
 //! The batch locks every stock row it touches once, in (vendor, SKU) order, reads what
-//! each row can still sell, and decides the placements in the order given against
-//! those figures, so an order that is short fails alone while the rest take their
-//! units. The accepted ones are then written with one conditional `UPDATE` for the
+//! each row can still sell, and lets the domain decide the placements in the order
+//! given against those figures (as a single placement does), so an order that is short
+//! fails alone while the rest take their units. The accepted ones are then written with one conditional `UPDATE` for the
 //! whole batch (the same `sellable ≥ quantity` condition as a single placement, here a
 //! safety net: the rows are locked) and set-based inserts, and committed once.
 //! Replays, idempotency mismatches and invalid placements are answered before the
@@ -12,20 +12,19 @@
 //! id or idempotency key written meanwhile by someone else), each placement of the
 //! batch is tried alone, so one bad member never fails the others.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use aggregator_core::domain::{Allocation, Money, Order, OrderLine};
-use aggregator_core::traits::{OrderPlacement, OrderStore, Placed, PlannedLine};
-use aggregator_core::{Error, Result, ShortLine};
+use aggregator_core::domain::{Demand, Order, RowKey};
+use aggregator_core::traits::{OrderPlacement, OrderStore, Placed};
+use aggregator_core::{Error, Result};
 use sqlx::PgConnection;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::map;
 use crate::order_reads::load_order;
 use crate::outbox::OutboxColumns;
-use crate::reserve::{Demand, Key, demand, reservation_columns};
-use crate::rows::{json_text as json, money};
+use crate::reserve::{lock_rows, reservation_columns, reserve_taken};
+use crate::rows::json_text as json;
 use crate::store::PostgresStockStore;
 use crate::tx::{TxResult, retrying};
 
@@ -34,20 +33,6 @@ struct Waiting {
     slot: usize,
     placement: OrderPlacement,
     demand: Demand,
-}
-
-/// A locked stock row as the batch sees it.
-struct Row {
-    product: String,
-    sellable: i64,
-    price: Money,
-    last_good_sync: Option<OffsetDateTime>,
-}
-
-impl Row {
-    fn fresh(&self, since: OffsetDateTime) -> bool {
-        self.last_good_sync.is_some_and(|at| at >= since)
-    }
 }
 
 /// Places `placements` as [`OrderStore::place_order`] would one after another, with
@@ -64,7 +49,7 @@ pub(crate) async fn place_batch(
         let checked = placement
             .details
             .validate()
-            .and_then(|()| demand(&placement.lines));
+            .and_then(|()| Demand::of(&placement.lines));
         match checked {
             Err(error) => answers[slot] = Some(Err(error)),
             Ok(demand) => {
@@ -213,33 +198,26 @@ async fn commit_batch(
     waiting: &[Waiting],
 ) -> TxResult<Vec<Result<Order>>> {
     let mut tx = store.pool.begin().await?;
-    let mut rows = lock_rows(&mut tx, waiting).await?;
+    let keys: BTreeSet<&RowKey> = waiting
+        .iter()
+        .flat_map(|item| item.demand.rows().map(|(key, _)| key))
+        .collect();
+    let mut rows = lock_rows(&mut tx, keys.into_iter()).await?;
     let mut decided = Vec::with_capacity(waiting.len());
-    let mut taken: HashMap<Key, i64> = HashMap::new();
+    let mut taken: BTreeMap<RowKey, i64> = BTreeMap::new();
     let mut accepted = Vec::new();
     for item in waiting {
         let placement = &item.placement;
-        match take(&mut rows, item) {
-            Ok(()) => {
-                // As in a single placement, only rows that can give are price-checked.
-                if let Err(mismatch) = check_quotes(&placement.lines, &rows) {
-                    give_back(&mut rows, item);
-                    decided.push(Err(mismatch));
-                    continue;
-                }
-                for ((vendor, sku), quantity) in item
-                    .demand
-                    .vendors
-                    .iter()
-                    .zip(&item.demand.skus)
-                    .zip(&item.demand.quantities)
-                {
-                    *taken.entry((vendor.clone(), sku.clone())).or_default() += quantity;
+        // Decided in turn on the same rows: each sees what the ones before it took.
+        match rows.reserve(&placement.lines, &item.demand, placement.fresh_since) {
+            Ok(lines) => {
+                for (key, units) in item.demand.rows() {
+                    *taken.entry(key.clone()).or_default() += units;
                 }
                 let order = Order::new_reserved(
                     placement.id,
                     placement.details.clone(),
-                    priced(&placement.lines, &rows)?,
+                    lines,
                     placement.at,
                     placement.reserved_until,
                     None,
@@ -248,7 +226,7 @@ async fn commit_batch(
                 accepted.push((order.clone(), item));
                 decided.push(Ok(order));
             }
-            Err(short) => decided.push(Err(Error::InsufficientStock { short })),
+            Err(refused) => decided.push(Err(refused)),
         }
     }
     if accepted.is_empty() {
@@ -262,200 +240,6 @@ async fn commit_batch(
         order.number = numbers.get(&order.id.as_uuid()).copied();
     }
     Ok(decided)
-}
-
-/// Locks every row the batch names, in (vendor, SKU) order, and reads it.
-async fn lock_rows(tx: &mut PgConnection, waiting: &[Waiting]) -> TxResult<HashMap<Key, Row>> {
-    let keys: BTreeSet<Key> = waiting
-        .iter()
-        .flat_map(|item| {
-            item.demand
-                .vendors
-                .iter()
-                .cloned()
-                .zip(item.demand.skus.iter().cloned())
-        })
-        .collect();
-    let (vendors, skus): (Vec<String>, Vec<String>) = keys.into_iter().unzip();
-    let locked = sqlx::query!(
-        // One primary-key lookup per key, locked in key order. (A join against the
-        // array let the generic plan look rows up by vendor alone and filter by SKU:
-        // 20x slower once a vendor has thousands of rows.)
-        r#"SELECT s.vendor_id AS "vendor_id!", s.sku AS "sku!", s.product_id AS "product_id!",
-                  s.price_minor AS "price_minor!", s.currency AS "currency!",
-                  s.reported - s.reserved - s.confirmed_not_yet_reported AS "sellable!",
-                  (SELECT v.last_good_sync FROM vendors v WHERE v.id = s.vendor_id) AS last_good_sync
-             FROM (SELECT * FROM UNNEST($1::text[], $2::text[]) AS u(vendor_id, sku)
-                    ORDER BY vendor_id, sku) AS k
-            CROSS JOIN LATERAL (
-                  SELECT * FROM vendor_stock s
-                   WHERE s.vendor_id = k.vendor_id AND s.sku = k.sku
-                     FOR UPDATE) AS s"#,
-        &vendors,
-        &skus,
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut rows = HashMap::with_capacity(locked.len());
-    for row in locked {
-        rows.insert(
-            (row.vendor_id, row.sku),
-            Row {
-                product: row.product_id,
-                sellable: row.sellable,
-                price: money(row.price_minor, &row.currency)?,
-                last_good_sync: row.last_good_sync,
-            },
-        );
-    }
-    Ok(rows)
-}
-
-/// Takes what `item` asks of each row if every row can give it, or names the short
-/// lines (and what each could have had) and takes nothing.
-fn take(rows: &mut HashMap<Key, Row>, item: &Waiting) -> std::result::Result<(), Vec<ShortLine>> {
-    let since = item.placement.fresh_since;
-    let can_give = |rows: &HashMap<Key, Row>, key: &Key, product: &str, quantity: i64| {
-        rows.get(key).is_some_and(|row| {
-            row.product == product && row.fresh(since) && row.sellable >= quantity
-        })
-    };
-    let mut short_keys = HashSet::new();
-    for (index, vendor) in item.demand.vendors.iter().enumerate() {
-        let key = (vendor.clone(), item.demand.skus[index].clone());
-        if !can_give(
-            rows,
-            &key,
-            &item.demand.products[index],
-            item.demand.quantities[index],
-        ) {
-            short_keys.insert(key);
-        }
-    }
-    if short_keys.is_empty() {
-        for (index, vendor) in item.demand.vendors.iter().enumerate() {
-            let key = (vendor.clone(), item.demand.skus[index].clone());
-            if let Some(row) = rows.get_mut(&key) {
-                row.sellable -= item.demand.quantities[index];
-            }
-        }
-        return Ok(());
-    }
-    Err(short_lines(rows, &item.placement.lines, &short_keys, since))
-}
-
-/// The lines with an allocation on a row that cannot give it, each with the sellable
-/// units (of fresh vendors, for the line's product) on the rows it names.
-fn short_lines(
-    rows: &HashMap<Key, Row>,
-    lines: &[PlannedLine],
-    short_keys: &HashSet<Key>,
-    since: OffsetDateTime,
-) -> Vec<ShortLine> {
-    lines
-        .iter()
-        .filter(|line| {
-            line.allocations
-                .iter()
-                .any(|a| short_keys.contains(&(a.vendor.to_string(), a.sku.to_string())))
-        })
-        .map(|line| {
-            let keys: BTreeSet<Key> = line
-                .allocations
-                .iter()
-                .map(|a| (a.vendor.to_string(), a.sku.to_string()))
-                .collect();
-            let available: i64 = keys
-                .iter()
-                .filter_map(|key| rows.get(key))
-                .filter(|row| row.fresh(since) && row.product == line.product.as_str())
-                .map(|row| row.sellable.max(0))
-                .sum();
-            ShortLine {
-                item: line.item.clone(),
-                requested: line.quantity.get(),
-                available: u64::try_from(available).unwrap_or(0),
-            }
-        })
-        .collect()
-}
-
-/// Undoes what [`take`] took for `item`.
-fn give_back(rows: &mut HashMap<Key, Row>, item: &Waiting) {
-    for (index, vendor) in item.demand.vendors.iter().enumerate() {
-        let key = (vendor.clone(), item.demand.skus[index].clone());
-        if let Some(row) = rows.get_mut(&key) {
-            row.sellable += item.demand.quantities[index];
-        }
-    }
-}
-
-/// Refuses a quoted line that a locked row would charge another price.
-fn check_quotes(lines: &[PlannedLine], rows: &HashMap<Key, Row>) -> Result<()> {
-    for (index, line) in lines.iter().enumerate() {
-        for planned in &line.allocations {
-            let key = (planned.vendor.to_string(), planned.sku.to_string());
-            if let Some(row) = rows.get(&key) {
-                line.check_charge(index, &row.price)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// `lines` priced from the locked rows.
-fn priced(lines: &[PlannedLine], rows: &HashMap<Key, Row>) -> TxResult<Vec<OrderLine>> {
-    let mut priced = Vec::with_capacity(lines.len());
-    for line in lines {
-        let mut allocations = Vec::with_capacity(line.allocations.len());
-        for planned in &line.allocations {
-            let key = (planned.vendor.to_string(), planned.sku.to_string());
-            let Some(row) = rows.get(&key) else {
-                return Err(Error::conflict("a reserved row went missing").into());
-            };
-            allocations.push(Allocation {
-                vendor: planned.vendor.clone(),
-                sku: planned.sku.clone(),
-                quantity: planned.quantity,
-                unit_price: row.price,
-            });
-        }
-        priced.push(OrderLine {
-            item: line.item.clone(),
-            product: line.product.clone(),
-            quantity: line.quantity,
-            allocations,
-            quoted_unit_price: line.quoted,
-        });
-    }
-    Ok(priced)
-}
-
-/// Adds what the batch took to each row's `reserved`, under the same condition as a
-/// single placement; every row must take it.
-async fn reserve_taken(tx: &mut PgConnection, taken: &HashMap<Key, i64>) -> TxResult<()> {
-    let mut sorted: Vec<(&Key, &i64)> = taken.iter().collect();
-    sorted.sort();
-    let vendors: Vec<&str> = sorted.iter().map(|((v, _), _)| v.as_str()).collect();
-    let skus: Vec<&str> = sorted.iter().map(|((_, s), _)| s.as_str()).collect();
-    let quantities: Vec<i64> = sorted.iter().map(|(_, q)| **q).collect();
-    let updated = sqlx::query!(
-        r#"UPDATE vendor_stock s
-              SET reserved = s.reserved + d.quantity, version = s.version + 1
-             FROM UNNEST($1::text[], $2::text[], $3::int8[]) AS d(vendor_id, sku, quantity)
-            WHERE s.vendor_id = d.vendor_id AND s.sku = d.sku
-              AND s.reported - s.reserved - s.confirmed_not_yet_reported >= d.quantity"#,
-        &vendors as &[&str],
-        &skus as &[&str],
-        &quantities,
-    )
-    .execute(&mut *tx)
-    .await?;
-    if updated.rows_affected() != sorted.len() as u64 {
-        // Cannot happen while the rows are locked; refuse rather than oversell.
-        return Err(Error::transient("postgres", "stock changed under a batch's locks").into());
-    }
-    Ok(())
 }
 
 /// Writes the accepted orders, their reservations, outbox messages and idempotency

@@ -7,8 +7,10 @@ mod message;
 mod money;
 mod order;
 mod order_event_log;
+mod planned;
 mod quantity;
 mod reservation;
+mod reserving;
 mod stock;
 mod vendor;
 mod webhook;
@@ -27,8 +29,10 @@ pub use order::{
     StatusChange, Transition, VendorKey, VendorPlacement, check_free_text,
 };
 pub use order_event_log::{EventCursor, EventRead, LoggedOrderEvent};
+pub use planned::{PlannedAllocation, PlannedLine, Reroute};
 pub use quantity::{ABSOLUTE_MAX_QUANTITY, Quantity, QuantityLimit};
 pub use reservation::{Reservation, ReservationOwner};
+pub use reserving::{Demand, LockedRow, LockedRows, RerouteDecision, RowKey};
 pub use stock::{
     MAX_REPORTED_QUANTITY, PendingConfirmation, SnapshotOutcome, SnapshotRow, StockLedger,
     VendorStock, covers,

@@ -7,12 +7,13 @@ use time::{Duration, OffsetDateTime};
 
 use super::event_log::EventLogState;
 use crate::domain::{
-    Allocation, CustomerId, EventCursor, HealthPolicy, Hold, HoldId, HoldStatus, IdempotencyKey,
-    MessageId, Order, OrderId, OrderLine, OutboxMessage, PendingConfirmation, ProductId, Quantity,
-    Reservation, ReservationOwner, SnapshotOutcome, SnapshotRow, StatusChange, StockLedger,
-    Transition, Vendor, VendorHealth, VendorId, VendorKey, VendorSku, VendorStock,
+    CustomerId, Demand, EventCursor, HealthPolicy, Hold, HoldId, HoldStatus, IdempotencyKey,
+    LockedRow, LockedRows, MessageId, Order, OrderId, OrderLine, OutboxMessage,
+    PendingConfirmation, ProductId, RerouteDecision, Reservation, ReservationOwner,
+    SnapshotOutcome, SnapshotRow, StatusChange, StockLedger, Transition, Vendor, VendorHealth,
+    VendorId, VendorKey, VendorSku, VendorStock,
 };
-use crate::error::{Error, Result, ShortLine};
+use crate::error::{Error, Result};
 use crate::traits::{
     CancellationBacklog, ExpiredBatch, HoldConversion, HoldPlacement, IdempotencyRecord,
     OrderPlacement, OrderQuery, OutboxBacklog, Page, Placed, PlannedLine, Reroute,
@@ -238,116 +239,53 @@ impl StockState {
         }
     }
 
-    /// Units a row can give to `product` right now: its sellable figure if it exists,
-    /// belongs to a fresh vendor and to that product; otherwise none.
-    fn usable(&self, key: &StockKey, product: &ProductId, fresh_since: OffsetDateTime) -> i64 {
-        let fresh = self
-            .vendors
-            .get(&key.0)
-            .is_some_and(|vendor| vendor.is_fresh(fresh_since));
-        match self.stock.get(key) {
-            Some(ledger) if fresh && &ledger.stock().product == product => {
-                ledger.stock().sellable()
+    /// The rows `keys` name as a reservation decides on them (the whole state is under
+    /// one lock, so they are locked).
+    fn locked_rows<'k>(&self, keys: impl Iterator<Item = &'k StockKey>) -> LockedRows {
+        let mut rows = LockedRows::new();
+        for key in keys {
+            if let Some(ledger) = self.stock.get(key) {
+                let stock = ledger.stock();
+                rows.insert(
+                    key.clone(),
+                    LockedRow {
+                        product: stock.product.clone(),
+                        sellable: stock.sellable(),
+                        price: stock.price,
+                        last_good_sync: self
+                            .vendors
+                            .get(&key.0)
+                            .and_then(|vendor| vendor.last_good_sync),
+                    },
+                );
             }
-            _ => 0,
         }
+        rows
     }
 
-    /// Reserves every planned allocation or nothing, and returns the priced lines.
+    /// Reserves every planned allocation or nothing, as the domain decides, and returns
+    /// the priced lines.
     fn reserve_lines(
         &mut self,
         lines: &[PlannedLine],
         fresh_since: OffsetDateTime,
     ) -> Result<Vec<OrderLine>> {
-        if lines.is_empty() {
-            return Err(Error::invalid("items", "must not be empty"));
-        }
-        let mut demand: BTreeMap<StockKey, (i64, ProductId)> = BTreeMap::new();
-        for (index, line) in lines.iter().enumerate() {
-            line.check()
-                .map_err(|e| e.within(&format!("lines[{index}]")))?;
-            for allocation in &line.allocations {
-                let key = (allocation.vendor.clone(), allocation.sku.clone());
-                let entry = demand
-                    .entry(key)
-                    .or_insert_with(|| (0, line.product.clone()));
-                if entry.1 != line.product {
-                    return Err(Error::invalid(
-                        format!("lines[{index}].allocations"),
-                        format!("{} does not belong to {}", allocation.sku, line.product),
-                    ));
-                }
-                entry.0 += allocation.quantity.as_i64();
+        let demand = Demand::of(lines)?;
+        let priced = self.locked_rows(demand.rows().map(|(key, _)| key)).decide(
+            lines,
+            &demand,
+            fresh_since,
+        )?;
+        for planned in lines.iter().flat_map(|line| &line.allocations) {
+            let key = (planned.vendor.clone(), planned.sku.clone());
+            let ledger = self
+                .stock
+                .get_mut(&key)
+                .ok_or_else(|| Error::not_found("sku", &planned.sku))?;
+            if !ledger.try_reserve(planned.quantity) {
+                // Decided above under the same lock; reaching this is a bug.
+                return Err(Error::conflict("stock changed during reservation"));
             }
-        }
-        let short_keys: HashSet<&StockKey> = demand
-            .iter()
-            .filter(|(key, (units, product))| self.usable(key, product, fresh_since) < *units)
-            .map(|(key, _)| key)
-            .collect();
-        if !short_keys.is_empty() {
-            let short = lines
-                .iter()
-                .filter(|line| {
-                    line.allocations
-                        .iter()
-                        .any(|a| short_keys.contains(&(a.vendor.clone(), a.sku.clone())))
-                })
-                .map(|line| {
-                    let keys: BTreeSet<StockKey> = line
-                        .allocations
-                        .iter()
-                        .map(|a| (a.vendor.clone(), a.sku.clone()))
-                        .collect();
-                    let available = keys
-                        .iter()
-                        .map(|key| self.usable(key, &line.product, fresh_since).max(0))
-                        .sum::<i64>();
-                    ShortLine {
-                        item: line.item.clone(),
-                        requested: line.quantity.get(),
-                        available: u64::try_from(available).unwrap_or(0),
-                    }
-                })
-                .collect();
-            return Err(Error::InsufficientStock { short });
-        }
-        // Every row can give; a quoted line is charged its quote or refused.
-        for (index, line) in lines.iter().enumerate() {
-            for allocation in &line.allocations {
-                let key = (allocation.vendor.clone(), allocation.sku.clone());
-                if let Some(ledger) = self.stock.get(&key) {
-                    line.check_charge(index, &ledger.stock().price)?;
-                }
-            }
-        }
-        let mut priced = Vec::with_capacity(lines.len());
-        for line in lines {
-            let mut allocations = Vec::with_capacity(line.allocations.len());
-            for planned in &line.allocations {
-                let key = (planned.vendor.clone(), planned.sku.clone());
-                let ledger = self
-                    .stock
-                    .get_mut(&key)
-                    .ok_or_else(|| Error::not_found("sku", &planned.sku))?;
-                if !ledger.try_reserve(planned.quantity) {
-                    // Checked above under the same lock; reaching this is a bug.
-                    return Err(Error::conflict("stock changed during reservation"));
-                }
-                allocations.push(Allocation {
-                    vendor: planned.vendor.clone(),
-                    sku: planned.sku.clone(),
-                    quantity: planned.quantity,
-                    unit_price: ledger.stock().price,
-                });
-            }
-            priced.push(OrderLine {
-                item: line.item.clone(),
-                product: line.product.clone(),
-                quantity: line.quantity,
-                allocations,
-                quoted_unit_price: line.quoted,
-            });
         }
         Ok(priced)
     }
@@ -613,65 +551,18 @@ impl StockState {
             .orders
             .get(&reroute.order)
             .ok_or_else(|| Error::not_found("order", reroute.order))?;
-        if order.version != reroute.expected_version {
-            return Err(Error::conflict(format!(
-                "order {} is at version {}, not {}",
-                order.id, order.version, reroute.expected_version
-            )));
-        }
-        let planned: Vec<(VendorId, VendorSku, Quantity)> = reroute
+        let keys: Vec<StockKey> = reroute
             .replacement
             .iter()
-            .map(|a| (a.vendor.clone(), a.sku.clone(), a.quantity))
+            .map(|a| (a.vendor.clone(), a.sku.clone()))
             .collect();
-        let (moving, product, item) =
-            order.check_reroute(&reroute.vendor, &reroute.sku, &planned)?;
-        let mut demand: BTreeMap<StockKey, i64> = BTreeMap::new();
-        for allocation in &reroute.replacement {
-            *demand
-                .entry((allocation.vendor.clone(), allocation.sku.clone()))
-                .or_default() += allocation.quantity.as_i64();
-        }
-        if demand
-            .iter()
-            .any(|(key, units)| self.usable(key, &product, reroute.fresh_since) < *units)
-        {
-            let available: i64 = demand
-                .keys()
-                .map(|key| self.usable(key, &product, reroute.fresh_since).max(0))
-                .sum();
-            return Err(Error::InsufficientStock {
-                short: vec![ShortLine {
-                    item,
-                    requested: moving.get(),
-                    available: u64::try_from(available).unwrap_or(0),
-                }],
-            });
-        }
-        let mut priced = Vec::with_capacity(reroute.replacement.len());
-        for allocation in &reroute.replacement {
-            let key = (allocation.vendor.clone(), allocation.sku.clone());
-            let price = self
-                .stock
-                .get(&key)
-                .map(|ledger| ledger.stock().price)
-                .ok_or_else(|| Error::not_found("sku", &allocation.sku))?;
-            priced.push(Allocation {
-                vendor: key.0,
-                sku: key.1,
-                quantity: allocation.quantity,
-                unit_price: price,
-            });
-        }
-        let mut next = order.clone();
-        let dead = next.reroute(
-            &reroute.vendor,
-            &reroute.sku,
-            &priced,
-            &reroute.reason,
-            reroute.at,
-        )?;
-        let cancellations = OutboxMessage::vendor_cancellations(next.id, &dead, reroute.at)?;
+        let RerouteDecision {
+            order: next,
+            dead,
+            cancellations,
+            left: (left, moving),
+            taken: _,
+        } = self.locked_rows(keys.iter()).reroute(order, reroute)?;
         // Every check that can fail is done; now move the units (the old version's keys
         // hold theirs until their vendors confirm the cancellations).
         let before = self.orders.get(&reroute.order).cloned();
@@ -679,10 +570,7 @@ impl StockState {
             self.hold_for_cancellation(&before, &dead);
         }
         self.note_pending_cancellations(next.id, &dead, reroute.at);
-        if let Some(ledger) = self
-            .stock
-            .get_mut(&(reroute.vendor.clone(), reroute.sku.clone()))
-        {
+        if let Some(ledger) = self.stock.get_mut(&left) {
             ledger.release(moving);
         }
         for allocation in &reroute.replacement {

@@ -9,12 +9,11 @@ use std::time::Duration;
 use aggregator_core::error::{Error, Result};
 use aggregator_core::resilience::VendorLimits;
 use aggregator_core::service::{
-    CachedCatalog, Catalog, CommitFeed, ConsumerConfig, OrderProcessor, OrderService, OutboxRelay,
-    StockSync, Sweeper, SyncConfig, SyncConsumer, WebhookDeliverer, WebhookDispatcher,
-    WorkerConfig, group_commit, register_vendors, run_order_worker, run_sync_schedule,
-    shutdown_pair,
+    CachedCatalog, Catalog, CommitFeed, ConsumerConfig, GroupCommit, OrderProcessor, OrderService,
+    OutboxRelay, StockSync, Sweeper, SyncConfig, SyncConsumer, WebhookDeliverer, WebhookDispatcher,
+    WorkerConfig, register_vendors, run_order_worker, run_sync_schedule, shutdown_pair,
 };
-use aggregator_core::traits::{CatalogReads, OrderListing, RateLimit, VendorDirectory};
+use aggregator_core::traits::{CatalogReads, OrderListing, RateLimit, StoreRoles, VendorDirectory};
 use aggregator_http::api::{ApiConfig, ApiServices, ApiState, check_bind, router};
 use aggregator_http::ops::{OpsState, SystemGauges, Telemetry, ops_router};
 use aggregator_http::vendor_clients_sharing;
@@ -53,9 +52,16 @@ impl App {
     /// registers the configured vendors in the store and wires every service.
     pub async fn on(settings: Settings, mut backends: Backends) -> Result<Self> {
         // Every placement and status change of this process goes through one group
-        // commit; the other roles pass straight through it.
+        // commit, which takes the store's place for that role alone; every other role
+        // is the store's own.
         let committed = Arc::new(CommitFeed::default());
-        backends.store = group_commit(backends.store, settings.group_commit(), committed.clone())?;
+        let roles = StoreRoles::of(backends.store.clone());
+        let batched = GroupCommit::new(roles.commits.clone(), settings.group_commit())?
+            .with_commit_feed(committed.clone());
+        backends.store = Arc::new(StoreRoles {
+            commits: Arc::new(batched),
+            ..roles
+        });
         let default_limits = VendorLimits {
             per_second: settings.vendor_max_per_second,
             in_flight: settings.vendor_max_in_flight,

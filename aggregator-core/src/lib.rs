@@ -51,7 +51,7 @@ pub use traits::{Cache, OrderQueue, StockStore, VendorClient};
 /// `use aggregator_core::prelude::*;`.
 pub mod prelude {
     pub use crate::traits::{
-        Cache, CacheExt, CatalogReads, HoldStore, OrderEventLog, OrderListing, OrderQueue,
-        OrderStore, Outbox, StockStore, VendorClient, VendorLedger, WebhookStore,
+        Cache, CacheExt, CatalogReads, HoldStore, OrderCommits, OrderEventLog, OrderListing,
+        OrderQueue, OrderStore, Outbox, StockStore, VendorClient, VendorLedger, WebhookStore,
     };
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use aggregator_core::conformance;
 use aggregator_core::memory::{InMemoryCache, InMemoryOrderQueue, InMemoryStockStore};
 use aggregator_core::service::{BatchConfig, GroupCommit};
-use aggregator_core::traits::RetryPolicy;
+use aggregator_core::traits::{RetryPolicy, StoreRoles};
 use aggregator_core::{Cache, OrderQueue, StockStore};
 
 fn short_policy() -> RetryPolicy {
@@ -33,8 +33,11 @@ async fn stock_store_suite_through_a_trait_object() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stock_store_suite_through_group_commit() {
     let store: Arc<dyn StockStore> = Arc::new(InMemoryStockStore::new());
+    // Group commit takes the placements and status changes; every other role is the
+    // store's own.
+    let roles = StoreRoles::of(store);
     let batched = GroupCommit::new(
-        store,
+        roles.commits.clone(),
         BatchConfig {
             window: Duration::from_millis(1),
             max_batch: 64,
@@ -42,7 +45,11 @@ async fn stock_store_suite_through_group_commit() {
         },
     )
     .expect("valid batching");
-    conformance::stock_store_suite(&batched).await;
+    let store = StoreRoles {
+        commits: Arc::new(batched),
+        ..roles
+    };
+    conformance::stock_store_suite(&store).await;
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use aggregator_core::domain::{Order, OrderId, OutboxMessage, StatusChange, Transition, VendorKey};
-use aggregator_core::traits::OrderStore;
+use aggregator_core::traits::OrderCommits;
 use aggregator_core::{Error, Result};
 use sqlx::PgConnection;
 use time::OffsetDateTime;
@@ -31,7 +31,7 @@ use crate::tx::{TxResult, retrying};
 
 type Change = (Transition, Vec<OutboxMessage>);
 
-/// Applies `changes` as [`OrderStore::transition`] would one after another, with one
+/// Applies `changes` as [`OrderCommits::transition`] would one after another, with one
 /// commit for all that apply.
 pub(crate) async fn change_batch(
     store: &PostgresStockStore,

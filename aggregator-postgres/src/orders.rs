@@ -1,6 +1,6 @@
 //! Placing orders, reading them, and changing their status.
 
-use aggregator_core::traits::OrderStore;
+use aggregator_core::traits::{OrderCommits, OrderStore};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -402,87 +402,6 @@ impl OrderStore for PostgresStockStore {
         placed_under_key(&self.pool, customer, record).await
     }
 
-    async fn place_order(&self, placement: OrderPlacement) -> Result<Placed> {
-        let pool = &self.pool;
-        placement.details.validate()?;
-        if let Some(replay) = remembered(pool, &placement).await? {
-            return Ok(replay);
-        }
-        let placed = retrying(|| async {
-            let mut tx = pool.begin().await?;
-            let lines = reserve(&mut tx, &placement.lines, placement.fresh_since).await?;
-            let mut order = Order::new_reserved(
-                placement.id,
-                placement.details.clone(),
-                lines,
-                placement.at,
-                placement.reserved_until,
-                None,
-                "placed: stock reserved",
-            );
-            let number = insert_placed(
-                &mut tx,
-                &order,
-                &placement.outbox,
-                placement.idempotency.as_ref(),
-            )
-            .await?;
-            order.number = u64::try_from(number).ok();
-            tx.commit().await?;
-            TxResult::Ok(order)
-        })
-        .await;
-        match placed {
-            Ok(order) => Ok(Placed {
-                order,
-                replayed: false,
-            }),
-            // Another placement with the same key won the race: answer as it did.
-            Err(Error::Conflict { .. }) if placement.idempotency.is_some() => {
-                match remembered(pool, &placement).await? {
-                    Some(replay) => Ok(replay),
-                    None => Err(Error::conflict(format!(
-                        "order {} already exists",
-                        placement.id
-                    ))),
-                }
-            }
-            Err(Error::Conflict { .. }) => Err(Error::conflict(format!(
-                "order {} already exists",
-                placement.id
-            ))),
-            Err(other) => Err(other),
-        }
-    }
-
-    async fn place_orders(&self, mut placements: Vec<OrderPlacement>) -> Vec<Result<Placed>> {
-        if placements.len() == 1
-            && let Some(placement) = placements.pop()
-        {
-            return vec![self.place_order(placement).await];
-        }
-        crate::place_batch::place_batch(self, placements).await
-    }
-
-    async fn transitions(
-        &self,
-        changes: Vec<(Transition, Vec<OutboxMessage>)>,
-    ) -> Vec<Result<Order>> {
-        crate::change_batch::change_batch(self, changes).await
-    }
-
-    async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order> {
-        let pool = &self.pool;
-        retrying(|| async {
-            let current = load_order(pool, transition.order).await?;
-            let mut tx = pool.begin().await?;
-            let next = transition_in(&mut tx, &current, transition, outbox).await?;
-            tx.commit().await?;
-            Ok(next)
-        })
-        .await
-    }
-
     async fn reroute(&self, request: &Reroute) -> Result<Order> {
         let pool = &self.pool;
         retrying(|| async {
@@ -667,6 +586,87 @@ impl OrderStore for PostgresStockStore {
             }
         }
         Ok(batch)
+    }
+}
+
+#[async_trait]
+impl OrderCommits for PostgresStockStore {
+    async fn place_order(&self, placement: OrderPlacement) -> Result<Placed> {
+        let pool = &self.pool;
+        placement.details.validate()?;
+        if let Some(replay) = remembered(pool, &placement).await? {
+            return Ok(replay);
+        }
+        let placed = retrying(|| async {
+            let mut tx = pool.begin().await?;
+            let lines = reserve(&mut tx, &placement.lines, placement.fresh_since).await?;
+            let mut order = Order::new_reserved(
+                placement.id,
+                placement.details.clone(),
+                lines,
+                placement.at,
+                placement.reserved_until,
+                None,
+                "placed: stock reserved",
+            );
+            let number = insert_placed(
+                &mut tx,
+                &order,
+                &placement.outbox,
+                placement.idempotency.as_ref(),
+            )
+            .await?;
+            order.number = u64::try_from(number).ok();
+            tx.commit().await?;
+            TxResult::Ok(order)
+        })
+        .await;
+        match placed {
+            Ok(order) => Ok(Placed {
+                order,
+                replayed: false,
+            }),
+            // Another placement with the same key won the race: answer as it did.
+            Err(Error::Conflict { .. }) if placement.idempotency.is_some() => {
+                match remembered(pool, &placement).await? {
+                    Some(replay) => Ok(replay),
+                    None => Err(Error::conflict(format!(
+                        "order {} already exists",
+                        placement.id
+                    ))),
+                }
+            }
+            Err(Error::Conflict { .. }) => Err(Error::conflict(format!(
+                "order {} already exists",
+                placement.id
+            ))),
+            Err(other) => Err(other),
+        }
+    }
+    async fn place_orders(&self, mut placements: Vec<OrderPlacement>) -> Vec<Result<Placed>> {
+        if placements.len() == 1
+            && let Some(placement) = placements.pop()
+        {
+            return vec![self.place_order(placement).await];
+        }
+        crate::place_batch::place_batch(self, placements).await
+    }
+    async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order> {
+        let pool = &self.pool;
+        retrying(|| async {
+            let current = load_order(pool, transition.order).await?;
+            let mut tx = pool.begin().await?;
+            let next = transition_in(&mut tx, &current, transition, outbox).await?;
+            tx.commit().await?;
+            Ok(next)
+        })
+        .await
+    }
+    async fn transitions(
+        &self,
+        changes: Vec<(Transition, Vec<OutboxMessage>)>,
+    ) -> Vec<Result<Order>> {
+        crate::change_batch::change_batch(self, changes).await
     }
 }
 

@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use aggregator_core::domain::{Demand, Order, RowKey};
-use aggregator_core::traits::{OrderPlacement, OrderStore, Placed};
+use aggregator_core::traits::{OrderCommits, OrderPlacement, Placed};
 use aggregator_core::{Error, Result};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -35,7 +35,7 @@ struct Waiting {
     demand: Demand,
 }
 
-/// Places `placements` as [`OrderStore::place_order`] would one after another, with
+/// Places `placements` as [`OrderCommits::place_order`] would one after another, with
 /// one commit for all that take stock.
 pub(crate) async fn place_batch(
     store: &PostgresStockStore,

@@ -1,8 +1,8 @@
-//! Cases about batches: [`OrderStore::place_orders`] and [`OrderStore::transitions`]
+//! Cases about batches: [`OrderCommits::place_orders`] and [`OrderCommits::transitions`]
 //! answer each member as the single call would have at its turn.
 //!
-//! [`OrderStore::place_orders`]: crate::traits::OrderStore::place_orders
-//! [`OrderStore::transitions`]: crate::traits::OrderStore::transitions
+//! [`OrderCommits::place_orders`]: crate::traits::OrderCommits::place_orders
+//! [`OrderCommits::transitions`]: crate::traits::OrderCommits::transitions
 
 use futures_util::future::join_all;
 use time::Duration;

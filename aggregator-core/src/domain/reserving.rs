@@ -90,6 +90,11 @@ impl Demand {
         self.by_row.iter().map(|(key, (units, _))| (key, *units))
     }
 
+    /// The product the units asked of `row` must belong to, if it is asked of.
+    pub fn product(&self, row: &RowKey) -> Option<&ProductId> {
+        self.by_row.get(row).map(|(_, product)| product)
+    }
+
     /// How many rows are asked of.
     pub fn len(&self) -> usize {
         self.by_row.len()
@@ -312,8 +317,8 @@ pub struct RerouteDecision {
 mod tests {
     use super::*;
     use crate::domain::{
-        Currency, CustomerId, OrderDetails, OrderId, OrderStatus, PlannedAllocation,
-        QuantityLimit, QuotedPrice,
+        Currency, CustomerId, OrderDetails, OrderId, OrderStatus, PlannedAllocation, QuantityLimit,
+        QuotedPrice,
     };
     use time::macros::datetime;
 
@@ -386,11 +391,15 @@ mod tests {
             .collect();
         assert_eq!(prices, vec![1_000, 1_100]);
         assert_eq!(rows.get(&key("A", "a-1")).map(|r| r.sellable), Some(5));
-        rows.reserve(&lines, &demand, FRESH_SINCE).expect("reserved");
+        rows.reserve(&lines, &demand, FRESH_SINCE)
+            .expect("reserved");
         assert_eq!(rows.get(&key("A", "a-1")).map(|r| r.sellable), Some(1));
         // The next decision on the same rows sees what this one took.
         let again = rows.reserve(&lines, &demand, FRESH_SINCE);
-        assert!(matches!(again, Err(Error::InsufficientStock { .. })), "{again:?}");
+        assert!(
+            matches!(again, Err(Error::InsufficientStock { .. })),
+            "{again:?}"
+        );
     }
 
     #[test]
@@ -398,7 +407,11 @@ mod tests {
         let mut rows = rows();
         rows.insert(key("D", "d-1"), row("P1", -4, 900));
         let lines = vec![
-            line("P1", "P1", &[("A", "a-1", 3), ("B", "b-1", 3), ("D", "d-1", 1)]),
+            line(
+                "P1",
+                "P1",
+                &[("A", "a-1", 3), ("B", "b-1", 3), ("D", "d-1", 1)],
+            ),
             line("P2", "P2", &[("C", "c-2", 1)]),
             line("P3", "P3", &[("X", "unknown", 1)]),
         ];
@@ -445,7 +458,10 @@ mod tests {
         let demand = Demand::of(&lines).expect("demand");
         let mut rows = rows();
         let refused = rows.reserve(&lines, &demand, FRESH_SINCE);
-        assert!(matches!(refused, Err(Error::PriceMismatch { .. })), "{refused:?}");
+        assert!(
+            matches!(refused, Err(Error::PriceMismatch { .. })),
+            "{refused:?}"
+        );
         assert_eq!(rows.get(&key("A", "a-1")).map(|r| r.sellable), Some(5));
     }
 
@@ -519,7 +535,10 @@ mod tests {
         let order = reserved_order();
         let mut rows = rows();
         let decided = rows
-            .reroute(&order, &reroute_of(&order, &[("B", "b-1", 2), ("D", "d-1", 1)]))
+            .reroute(
+                &order,
+                &reroute_of(&order, &[("B", "b-1", 2), ("D", "d-1", 1)]),
+            )
             .map(|_| ());
         // D has no row: the replacement is short by what B and D could give (2).
         let Err(Error::InsufficientStock { short }) = decided else {
@@ -528,7 +547,10 @@ mod tests {
         assert_eq!((short[0].requested, short[0].available), (3, 2));
         rows.insert(key("D", "d-1"), row("P1", 4, 1_200));
         let decision = rows
-            .reroute(&order, &reroute_of(&order, &[("B", "b-1", 2), ("D", "d-1", 1)]))
+            .reroute(
+                &order,
+                &reroute_of(&order, &[("B", "b-1", 2), ("D", "d-1", 1)]),
+            )
             .expect("re-routed");
         assert_eq!(decision.order.version, order.version + 1);
         assert_eq!(decision.order.status, OrderStatus::Reserved);
@@ -554,7 +576,10 @@ mod tests {
         request.expected_version -= 1;
         let mut rows = rows();
         let refused = rows.reroute(&order, &request);
-        assert!(matches!(refused, Err(Error::Conflict { .. })), "{refused:?}");
+        assert!(
+            matches!(refused, Err(Error::Conflict { .. })),
+            "{refused:?}"
+        );
         assert_eq!(rows.get(&key("B", "b-1")).map(|r| r.sellable), Some(2));
     }
 }

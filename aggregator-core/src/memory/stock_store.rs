@@ -15,8 +15,8 @@ use crate::domain::{
 use crate::error::Result;
 use crate::traits::{
     CancellationBacklog, CatalogReads, ExpiredBatch, HoldConversion, HoldPlacement, HoldStore,
-    IdempotencyRecord, OrderEventLog, OrderListing, OrderPlacement, OrderQuery, OrderStore, Outbox,
-    OutboxBacklog, Page, Placed, Reroute, VendorLedger,
+    IdempotencyRecord, OrderCommits, OrderEventLog, OrderListing, OrderPlacement, OrderQuery,
+    OrderStore, Outbox, OutboxBacklog, Page, Placed, Reroute, VendorLedger,
 };
 
 /// A [`StockStore`](crate::traits::StockStore) in process memory: every operation runs under one lock, so each is
@@ -128,18 +128,6 @@ impl OrderListing for InMemoryStockStore {
 
 #[async_trait]
 impl OrderStore for InMemoryStockStore {
-    async fn place_order(&self, placement: OrderPlacement) -> Result<Placed> {
-        self.state().place_order(placement)
-    }
-
-    async fn place_orders(&self, placements: Vec<OrderPlacement>) -> Vec<Result<Placed>> {
-        let mut state = self.state();
-        placements
-            .into_iter()
-            .map(|placement| state.place_order(placement))
-            .collect()
-    }
-
     async fn order(&self, id: OrderId) -> Result<Order> {
         self.state().order(id)
     }
@@ -150,21 +138,6 @@ impl OrderStore for InMemoryStockStore {
         record: &IdempotencyRecord,
     ) -> Result<Option<Placed>> {
         self.state().placed_under_key(customer, record)
-    }
-
-    async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order> {
-        self.state().transition(transition, outbox)
-    }
-
-    async fn transitions(
-        &self,
-        changes: Vec<(Transition, Vec<OutboxMessage>)>,
-    ) -> Vec<Result<Order>> {
-        let mut state = self.state();
-        changes
-            .iter()
-            .map(|(transition, outbox)| state.transition(transition, outbox))
-            .collect()
     }
 
     async fn reroute(&self, reroute: &Reroute) -> Result<Order> {
@@ -192,6 +165,33 @@ impl OrderStore for InMemoryStockStore {
 
     async fn cancellation_backlog(&self) -> Result<CancellationBacklog> {
         Ok(self.state().cancellation_backlog())
+    }
+}
+
+#[async_trait]
+impl OrderCommits for InMemoryStockStore {
+    async fn place_order(&self, placement: OrderPlacement) -> Result<Placed> {
+        self.state().place_order(placement)
+    }
+    async fn place_orders(&self, placements: Vec<OrderPlacement>) -> Vec<Result<Placed>> {
+        let mut state = self.state();
+        placements
+            .into_iter()
+            .map(|placement| state.place_order(placement))
+            .collect()
+    }
+    async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order> {
+        self.state().transition(transition, outbox)
+    }
+    async fn transitions(
+        &self,
+        changes: Vec<(Transition, Vec<OutboxMessage>)>,
+    ) -> Vec<Result<Order>> {
+        let mut state = self.state();
+        changes
+            .iter()
+            .map(|(transition, outbox)| state.transition(transition, outbox))
+            .collect()
     }
 }
 

@@ -35,7 +35,7 @@ pub use commit_feed::CommitFeed;
 pub use config::OrderConfig;
 pub use consumer::{ConsumerConfig, DeliveryHandler, run_consumer};
 pub use event_follower::{EventFollower, FollowerConfig};
-pub use group_commit::{GroupCommit, group_commit};
+pub use group_commit::GroupCommit;
 pub use orders::{OrderRequest, OrderService, Scope};
 pub use planning::ItemRequest;
 pub use processor::{DEFAULT_PLACEMENT_TIMEOUT, OrderProcessor, ProcessOutcome, vendor_key};

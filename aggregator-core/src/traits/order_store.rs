@@ -5,15 +5,15 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::domain::{CustomerId, Order, OrderId, OutboxMessage, Transition, VendorId};
+use crate::domain::{CustomerId, Order, OrderId, VendorId};
 use crate::error::Result;
 use crate::traits::{
-    CancellationBacklog, ExpiredBatch, IdempotencyRecord, OrderListing, OrderPlacement, Placed,
+    CancellationBacklog, ExpiredBatch, IdempotencyRecord, OrderCommits, OrderListing, Placed,
     Reroute,
 };
 
-/// Orders, the units they reserve, and their expiry; listing them is the
-/// [`OrderListing`] role it includes.
+/// Orders, the units they reserve, and their expiry; placing and changing them is the
+/// [`OrderCommits`] role it includes, listing them the [`OrderListing`] role.
 ///
 /// What every implementation guarantees:
 /// * A reservation commits only if `sellable ≥ quantity` at commit, decided by the
@@ -34,56 +34,20 @@ use crate::traits::{
 ///   cancellations not queued for a while are queued again by
 ///   [`OrderStore::requeue_cancellations`], so none is ever abandoned.
 #[async_trait]
-pub trait OrderStore: OrderListing + Send + Sync + Debug + 'static {
-    /// Places an order: reserves every planned allocation, prices it from the catalog
-    /// and writes the order (status `reserved`), all at once. A short line makes the
-    /// whole placement fail with `InsufficientStock` naming each short line.
-    async fn place_order(&self, placement: OrderPlacement) -> Result<Placed>;
-
-    /// Places several orders, deciding each as [`OrderStore::place_order`] would in the
-    /// order given (an earlier one takes its units first) and answering each on its
-    /// own: a short, invalid or replayed placement does not affect the others. A store
-    /// may commit them together (one transaction for the batch); the default places
-    /// them one after another.
-    async fn place_orders(&self, placements: Vec<OrderPlacement>) -> Vec<Result<Placed>> {
-        let mut answers = Vec::with_capacity(placements.len());
-        for placement in placements {
-            answers.push(self.place_order(placement).await);
-        }
-        answers
-    }
-
+pub trait OrderStore: OrderListing + OrderCommits + Send + Sync + Debug + 'static {
     /// One order.
     async fn order(&self, id: OrderId) -> Result<Order>;
 
     /// What `customer`'s idempotency key already stands for: the order placed under it
     /// (as it is now, marked as a replay), `IdempotencyMismatch` when it was used with
     /// another request (another fingerprint), or `None` when nothing was placed under it.
-    /// Reads what [`OrderStore::place_order`] recorded, so a keyed request can be
+    /// Reads what [`OrderCommits::place_order`] recorded, so a keyed request can be
     /// answered from the store whatever the catalog says now.
     async fn placed_under_key(
         &self,
         customer: &CustomerId,
         record: &IdempotencyRecord,
     ) -> Result<Option<Placed>>;
-
-    /// Changes an order's status (compare-and-set on its version), moving stock as the
-    /// change requires, and writes `outbox` in the same atomic step.
-    async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order>;
-
-    /// Applies several status changes, each as [`OrderStore::transition`] would (its own
-    /// compare-and-set, its own answer), in the order given. A store may commit them
-    /// together; the default applies them one after another.
-    async fn transitions(
-        &self,
-        changes: Vec<(Transition, Vec<OutboxMessage>)>,
-    ) -> Vec<Result<Order>> {
-        let mut answers = Vec::with_capacity(changes.len());
-        for (transition, outbox) in changes {
-            answers.push(self.transition(&transition, &outbox).await);
-        }
-        answers
-    }
 
     /// Moves an order's units from one vendor SKU to others, reserving the new ones
     /// conditionally and releasing the old ones in one step.

@@ -5,14 +5,14 @@ use aggregator_core::OrderQueue;
 use aggregator_core::domain::{Message, MessageId, OrderMessage, QueueName};
 use aggregator_core::error::{Error, Result};
 use aggregator_core::service::{
-    BatchConfig, CommitFeed, OrderConfig, OrderService, OutboxRelay, group_commit,
+    BatchConfig, CommitFeed, GroupCommit, OrderConfig, OrderService, OutboxRelay,
 };
-use aggregator_core::traits::StockStore;
 use aggregator_core::traits::{DeadLetter, QueueDepth, Subscription};
+use aggregator_core::traits::{StockStore, StoreRoles};
 use async_trait::async_trait;
 use time::Duration;
 
-use super::support::{FaultyStore, World, drain, request};
+use super::support::{BrokenMarks, World, drain, request};
 
 /// A queue whose publishes fail while `down` is set.
 #[derive(Debug)]
@@ -113,10 +113,10 @@ async fn the_relay_publishes_what_the_store_wrote_and_marks_it() {
 #[tokio::test]
 async fn a_crash_between_publish_and_mark_duplicates_and_never_loses() {
     let world = World::new(10, 0, 0).await;
-    let store = Arc::new(FaultyStore::over(&world.store));
-    store.broken_marks.store(true, Ordering::SeqCst);
+    let outbox = Arc::new(BrokenMarks::over(&world.store));
+    outbox.broken.store(true, Ordering::SeqCst);
     let orders = aggregator_core::service::OrderService::new(
-        store.clone(),
+        world.dyn_store(),
         world.dyn_store(),
         world.dyn_store(),
         world.clock(),
@@ -129,7 +129,7 @@ async fn a_crash_between_publish_and_mark_duplicates_and_never_loses() {
         .expect("placed");
     let queue: Arc<dyn OrderQueue> = Arc::new(world.queue.clone());
     let relay = OutboxRelay::new(
-        store.clone(),
+        outbox.clone(),
         Arc::clone(&queue),
         world.clock(),
         10,
@@ -137,7 +137,7 @@ async fn a_crash_between_publish_and_mark_duplicates_and_never_loses() {
     )
     .expect("relay");
     relay.run_once().await.expect_err("mark failed");
-    store.broken_marks.store(false, Ordering::SeqCst);
+    outbox.broken.store(false, Ordering::SeqCst);
     world.clock.advance(Duration::seconds(31));
     assert_eq!(relay.run_once().await.expect("republished"), 1);
     let messages = drain(queue.as_ref()).await;
@@ -195,9 +195,14 @@ async fn ticks_drain_the_outbox_in_full_batches_and_commits_are_published_at_onc
     );
     // New commits through a group commit that feeds the relay: published long before
     // the hour-long interval, each found by its id.
-    let committing: Arc<dyn StockStore> =
-        group_commit(world.dyn_store(), BatchConfig::default(), feed.clone())
-            .expect("group commit");
+    let roles = StoreRoles::of(world.dyn_store());
+    let batched = GroupCommit::new(roles.commits.clone(), BatchConfig::default())
+        .expect("group commit")
+        .with_commit_feed(feed.clone());
+    let committing: Arc<dyn StockStore> = Arc::new(StoreRoles {
+        commits: Arc::new(batched),
+        ..roles
+    });
     let fed = OrderService::new(
         committing.clone(),
         committing.clone(),

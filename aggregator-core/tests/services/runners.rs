@@ -200,7 +200,11 @@ async fn the_last_attempt_gives_up_before_dead_lettering_and_a_failed_give_up_co
         .place(&request("c1", &[("LAPTOP-001", 1)]), None)
         .await
         .expect("placed");
-    let store = Arc::new(super::support::FaultyStore::over(&world.store));
+    let commits = Arc::new(super::support::BrokenTransitions::over(&world.store));
+    let store = Arc::new(aggregator_core::traits::StoreRoles {
+        commits: commits.clone(),
+        ..aggregator_core::traits::StoreRoles::of(world.dyn_store())
+    });
     // One attempt only: the first failure is the last.
     let queue = aggregator_core::memory::InMemoryOrderQueue::new(
         RetryPolicy::new(vec![Duration::from_millis(10)]).expect("policy"),
@@ -239,7 +243,7 @@ async fn the_last_attempt_gives_up_before_dead_lettering_and_a_failed_give_up_co
         Ok(Settled::Retrying(_))
     ));
     // Attempt 2 is the last; the database is gone, so the give-up cannot be done.
-    store.broken_transitions.store(true, Ordering::SeqCst);
+    commits.broken.store(true, Ordering::SeqCst);
     let last = subscription.next().await.expect("delivery");
     assert!(last.is_last_attempt());
     assert!(
@@ -264,7 +268,7 @@ async fn the_last_attempt_gives_up_before_dead_lettering_and_a_failed_give_up_co
         OrderStatus::Reserved
     );
     // It comes back; with the database back the order fails, then it is dead-lettered.
-    store.broken_transitions.store(false, Ordering::SeqCst);
+    commits.broken.store(false, Ordering::SeqCst);
     let again = subscription.next().await.expect("redelivered");
     assert!(again.redelivered && again.is_last_attempt());
     assert!(matches!(

@@ -6,15 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration as StdDuration;
 
 use aggregator_core::domain::{
-    DeliveryOutcome, EventCursor, EventRead, MessageId, Order, OrderId, OutboxMessage, Transition,
-    WebhookEndpoint, WebhookId,
+    EventCursor, EventRead, MessageId, Order, OutboxMessage, Transition, WebhookEndpoint,
 };
 use aggregator_core::error::Error;
 use aggregator_core::prelude::*;
-use aggregator_core::traits::{
-    ExpiredBatch, OrderEventLog, OrderListing, OrderPlacement, OrderQuery, OutboxBacklog, Page,
-    Placed, Reroute,
-};
+use aggregator_core::traits::{OrderEventLog, OrderPlacement, OutboxBacklog, Placed};
 use async_trait::async_trait;
 
 use aggregator_core::domain::{
@@ -230,85 +226,57 @@ pub(crate) async fn drain(queue: &dyn OrderQueue) -> Vec<Message> {
     messages
 }
 
-/// An in-memory store's order and outbox roles, failing on purpose: `mark_outbox_sent` while `broken_marks`
-/// is set (a relay that "crashes" between publishing and marking), `transition` while
-/// `broken_transitions` is set (a database that went away).
+/// The order-commits role of an in-memory store, with status changes failing while
+/// `broken` is set (a database that went away).
 #[derive(Debug)]
-pub(crate) struct FaultyStore {
+pub(crate) struct BrokenTransitions {
     inner: Arc<InMemoryStockStore>,
-    pub(crate) broken_marks: AtomicBool,
-    pub(crate) broken_transitions: AtomicBool,
-    /// Done once, just before the next read of the order event log: an endpoint is
-    /// registered and then an order changes (a registration racing a dispatcher).
-    pub(crate) before_event_read: std::sync::Mutex<Option<(WebhookEndpoint, Transition)>>,
+    pub(crate) broken: AtomicBool,
 }
 
-impl FaultyStore {
-    /// Over `inner`, with nothing broken yet.
+impl BrokenTransitions {
+    /// Over `inner`, not broken yet.
     pub(crate) fn over(inner: &Arc<InMemoryStockStore>) -> Self {
         Self {
             inner: Arc::clone(inner),
-            broken_marks: AtomicBool::new(false),
-            broken_transitions: AtomicBool::new(false),
-            before_event_read: std::sync::Mutex::new(None),
+            broken: AtomicBool::new(false),
         }
     }
 }
 
 #[async_trait]
-impl OrderListing for FaultyStore {
-    async fn orders(&self, query: &OrderQuery) -> Result<Page<Order>> {
-        self.inner.orders(query).await
-    }
-}
-
-#[async_trait]
-impl OrderStore for FaultyStore {
+impl OrderCommits for BrokenTransitions {
     async fn place_order(&self, placement: OrderPlacement) -> Result<Placed> {
         self.inner.place_order(placement).await
     }
-    async fn order(&self, id: OrderId) -> Result<Order> {
-        self.inner.order(id).await
-    }
-    async fn placed_under_key(
-        &self,
-        customer: &CustomerId,
-        record: &aggregator_core::traits::IdempotencyRecord,
-    ) -> Result<Option<Placed>> {
-        self.inner.placed_under_key(customer, record).await
-    }
     async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order> {
-        if self.broken_transitions.load(Ordering::SeqCst) {
+        if self.broken.load(Ordering::SeqCst) {
             return Err(Error::transient("postgres", "connection lost"));
         }
         self.inner.transition(transition, outbox).await
     }
-    async fn reroute(&self, reroute: &Reroute) -> Result<Order> {
-        self.inner.reroute(reroute).await
-    }
-    async fn vendor_cancellation_done(&self, vendor: &VendorId, key: &str) -> Result<()> {
-        self.inner.vendor_cancellation_done(vendor, key).await
-    }
-    async fn expire_overdue(&self, now: OffsetDateTime, limit: u32) -> Result<ExpiredBatch> {
-        self.inner.expire_overdue(now, limit).await
-    }
-    async fn requeue_cancellations(
-        &self,
-        queued_before: OffsetDateTime,
-        now: OffsetDateTime,
-        limit: u32,
-    ) -> Result<u32> {
-        self.inner
-            .requeue_cancellations(queued_before, now, limit)
-            .await
-    }
-    async fn cancellation_backlog(&self) -> Result<aggregator_core::traits::CancellationBacklog> {
-        self.inner.cancellation_backlog().await
+}
+
+/// The outbox role of an in-memory store, with `mark_outbox_sent` failing while
+/// `broken` is set (a relay that "crashes" between publishing and marking).
+#[derive(Debug)]
+pub(crate) struct BrokenMarks {
+    inner: Arc<InMemoryStockStore>,
+    pub(crate) broken: AtomicBool,
+}
+
+impl BrokenMarks {
+    /// Over `inner`, not broken yet.
+    pub(crate) fn over(inner: &Arc<InMemoryStockStore>) -> Self {
+        Self {
+            inner: Arc::clone(inner),
+            broken: AtomicBool::new(false),
+        }
     }
 }
 
 #[async_trait]
-impl Outbox for FaultyStore {
+impl Outbox for BrokenMarks {
     async fn claim_outbox(
         &self,
         now: OffsetDateTime,
@@ -326,7 +294,7 @@ impl Outbox for FaultyStore {
         self.inner.claim_outbox_ids(ids, now, lease).await
     }
     async fn mark_outbox_sent(&self, ids: &[MessageId]) -> Result<()> {
-        if self.broken_marks.load(Ordering::SeqCst) {
+        if self.broken.load(Ordering::SeqCst) {
             return Err(Error::transient("postgres", "connection lost"));
         }
         self.inner.mark_outbox_sent(ids).await
@@ -336,8 +304,27 @@ impl Outbox for FaultyStore {
     }
 }
 
+/// The order event log of an in-memory store that does `before_read` once, just before
+/// the next read: an endpoint is registered and then an order changes (a registration
+/// racing a dispatcher).
+#[derive(Debug)]
+pub(crate) struct RacingEventLog {
+    inner: Arc<InMemoryStockStore>,
+    pub(crate) before_read: std::sync::Mutex<Option<(WebhookEndpoint, Transition)>>,
+}
+
+impl RacingEventLog {
+    /// Over `inner`, with nothing to do yet.
+    pub(crate) fn over(inner: &Arc<InMemoryStockStore>) -> Self {
+        Self {
+            inner: Arc::clone(inner),
+            before_read: std::sync::Mutex::new(None),
+        }
+    }
+}
+
 #[async_trait]
-impl OrderEventLog for FaultyStore {
+impl OrderEventLog for RacingEventLog {
     async fn order_events_after(
         &self,
         after: Option<EventCursor>,
@@ -345,7 +332,7 @@ impl OrderEventLog for FaultyStore {
         limit: u32,
     ) -> Result<EventRead> {
         let race = self
-            .before_event_read
+            .before_read
             .lock()
             .map(|mut pending| pending.take())
             .unwrap_or_default();
@@ -360,137 +347,5 @@ impl OrderEventLog for FaultyStore {
     }
     async fn prune_order_events(&self, before: OffsetDateTime, limit: u32) -> Result<u64> {
         self.inner.prune_order_events(before, limit).await
-    }
-}
-
-#[async_trait]
-impl WebhookStore for FaultyStore {
-    async fn create_webhook(&self, endpoint: &WebhookEndpoint) -> Result<()> {
-        self.inner.create_webhook(endpoint).await
-    }
-    async fn webhook(&self, id: WebhookId) -> Result<WebhookEndpoint> {
-        self.inner.webhook(id).await
-    }
-    async fn webhooks(&self, customer: Option<&CustomerId>) -> Result<Vec<WebhookEndpoint>> {
-        self.inner.webhooks(customer).await
-    }
-    async fn delete_webhook(&self, id: WebhookId) -> Result<()> {
-        self.inner.delete_webhook(id).await
-    }
-    async fn record_delivery(
-        &self,
-        id: WebhookId,
-        outcome: &DeliveryOutcome,
-        disable_after: u32,
-    ) -> Result<WebhookEndpoint> {
-        self.inner.record_delivery(id, outcome, disable_after).await
-    }
-    async fn enable_webhook(&self, id: WebhookId) -> Result<WebhookEndpoint> {
-        self.inner.enable_webhook(id).await
-    }
-    async fn webhook_cursor(&self) -> Result<Option<EventCursor>> {
-        self.inner.webhook_cursor().await
-    }
-    async fn dispatch_webhooks(
-        &self,
-        from: Option<EventCursor>,
-        to: EventCursor,
-        deliveries: &[OutboxMessage],
-    ) -> Result<()> {
-        self.inner.dispatch_webhooks(from, to, deliveries).await
-    }
-}
-
-#[async_trait]
-impl aggregator_core::traits::VendorLedger for FaultyStore {
-    async fn upsert_vendor(&self, vendor: &Vendor) -> Result<()> {
-        self.inner.upsert_vendor(vendor).await
-    }
-    async fn apply_snapshot(
-        &self,
-        vendor: &VendorId,
-        rows: &[SnapshotRow],
-        margin: Duration,
-    ) -> Result<aggregator_core::domain::SnapshotOutcome> {
-        self.inner.apply_snapshot(vendor, rows, margin).await
-    }
-    async fn complete_snapshot(
-        &self,
-        vendor: &VendorId,
-        listed: &[VendorSku],
-        as_of: OffsetDateTime,
-        at: OffsetDateTime,
-        margin: Duration,
-    ) -> Result<Vendor> {
-        self.inner
-            .complete_snapshot(vendor, listed, as_of, at, margin)
-            .await
-    }
-    async fn record_sync_failure(
-        &self,
-        vendor: &VendorId,
-        reason: &str,
-        policy: aggregator_core::domain::HealthPolicy,
-    ) -> Result<Vendor> {
-        self.inner.record_sync_failure(vendor, reason, policy).await
-    }
-}
-
-#[async_trait]
-impl aggregator_core::traits::CatalogReads for FaultyStore {
-    async fn vendors(&self) -> Result<Vec<Vendor>> {
-        self.inner.vendors().await
-    }
-    async fn stock_for_product(
-        &self,
-        product: &ProductId,
-    ) -> Result<Vec<aggregator_core::domain::VendorStock>> {
-        self.inner.stock_for_product(product).await
-    }
-    async fn stock_for_sku(
-        &self,
-        sku: &VendorSku,
-    ) -> Result<Vec<aggregator_core::domain::VendorStock>> {
-        self.inner.stock_for_sku(sku).await
-    }
-    async fn products(&self, offset: u64, limit: u32) -> Result<Page<ProductId>> {
-        self.inner.products(offset, limit).await
-    }
-}
-
-#[async_trait]
-impl aggregator_core::traits::HoldStore for FaultyStore {
-    async fn place_hold(
-        &self,
-        placement: aggregator_core::traits::HoldPlacement,
-    ) -> Result<aggregator_core::domain::Hold> {
-        self.inner.place_hold(placement).await
-    }
-    async fn hold(
-        &self,
-        id: aggregator_core::domain::HoldId,
-    ) -> Result<aggregator_core::domain::Hold> {
-        self.inner.hold(id).await
-    }
-    async fn extend_hold(
-        &self,
-        id: aggregator_core::domain::HoldId,
-        expires_at: OffsetDateTime,
-        at: OffsetDateTime,
-    ) -> Result<aggregator_core::domain::Hold> {
-        self.inner.extend_hold(id, expires_at, at).await
-    }
-    async fn release_hold(
-        &self,
-        id: aggregator_core::domain::HoldId,
-        at: OffsetDateTime,
-    ) -> Result<aggregator_core::domain::Hold> {
-        self.inner.release_hold(id, at).await
-    }
-    async fn convert_hold(
-        &self,
-        conversion: aggregator_core::traits::HoldConversion,
-    ) -> Result<Placed> {
-        self.inner.convert_hold(conversion).await
     }
 }

@@ -343,7 +343,11 @@ async fn an_endpoint_registered_on_a_host_whose_clock_runs_ahead_misses_nothing(
 #[tokio::test]
 async fn an_endpoint_registered_during_a_dispatch_round_gets_the_events_after_it() {
     let memory = Arc::new(InMemoryStockStore::new());
-    let store = Arc::new(super::support::FaultyStore::over(&memory));
+    let events = Arc::new(super::support::RacingEventLog::over(&memory));
+    let store = Arc::new(aggregator_core::traits::StoreRoles {
+        events: events.clone(),
+        ..aggregator_core::traits::StoreRoles::of(memory.clone())
+    });
     let fx = Fixture::new(memory.as_ref(), 10, 0).await;
     store
         .create_webhook(&endpoint(Some("someone-else"), Vec::new()))
@@ -362,7 +366,7 @@ async fn an_endpoint_registered_during_a_dispatch_round_gets_the_events_after_it
         reason: "after the newcomer registered".into(),
         at: fx.now,
     };
-    *store.before_event_read.lock().expect("lock") = Some((newcomer.clone(), cancel));
+    *events.before_read.lock().expect("lock") = Some((newcomer.clone(), cancel));
     let dispatcher =
         WebhookDispatcher::new(store.clone(), Arc::new(SystemClock), 100).expect("dispatcher");
     assert_eq!(

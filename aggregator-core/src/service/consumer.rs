@@ -12,11 +12,42 @@ use crate::error::{Error, Result};
 use crate::service::shutdown::ShutdownSignal;
 use crate::traits::{Delivery, OrderQueue};
 
+/// What became of one delivery, for every consumer; `D` is what a delivery that was
+/// handled came to (the order worker's [`crate::service::ProcessOutcome`], a sync's
+/// [`crate::service::SyncReport`], a webhook's [`crate::service::WebhookOutcome`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled<D> {
+    /// Handled and acknowledged.
+    Done(D),
+    /// Failed for a reason that may pass; it comes back as attempt `attempt` after
+    /// `delay`.
+    Retrying {
+        /// The coming attempt.
+        attempt: u32,
+        /// How long until then.
+        delay: Duration,
+        /// Why this attempt failed.
+        reason: String,
+    },
+    /// Out of attempts, but work that must not stop (a cancellation at a vendor) was
+    /// queued again as a fresh message; this delivery was acknowledged.
+    Requeued {
+        /// Why the last attempt failed.
+        reason: String,
+    },
+    /// In the queue's dead-letter queue: malformed, failing for a reason that will not
+    /// pass, or out of attempts.
+    DeadLettered {
+        /// Why.
+        reason: String,
+    },
+}
+
 /// What a consumer does with one delivery of its queue.
 #[async_trait]
 pub trait DeliveryHandler: Send + Sync + 'static {
-    /// What became of one delivery.
-    type Settled: Send + 'static;
+    /// What a handled delivery came to.
+    type Done: Send + 'static;
 
     /// The queue this handler consumes.
     fn queue(&self) -> QueueName;
@@ -24,10 +55,10 @@ pub trait DeliveryHandler: Send + Sync + 'static {
     /// Handles `delivery` and settles it: acknowledged, retried through the queue's
     /// delays, or dead-lettered. An error means it could not be settled; the queue
     /// hands it back.
-    async fn settle(&self, delivery: Delivery) -> Result<Self::Settled>;
+    async fn settle(&self, delivery: Delivery) -> Result<Settled<Self::Done>>;
 
     /// Writes the log line that says what became of one delivery.
-    fn report(&self, settled: &Result<Self::Settled>);
+    fn report(&self, settled: &Result<Settled<Self::Done>>);
 }
 
 /// How a consumer runs.

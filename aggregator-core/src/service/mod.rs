@@ -33,7 +33,7 @@ pub use cached_catalog::{CacheStats, CachedCatalog};
 pub use catalog::{Catalog, ProductAvailability, VendorAvailability, aggregate};
 pub use commit_feed::CommitFeed;
 pub use config::OrderConfig;
-pub use consumer::{ConsumerConfig, DeliveryHandler, run_consumer};
+pub use consumer::{ConsumerConfig, DeliveryHandler, Settled, run_consumer};
 pub use event_follower::{EventFollower, FollowerConfig};
 pub use group_commit::GroupCommit;
 pub use orders::{OrderRequest, OrderService, Scope};
@@ -42,14 +42,12 @@ pub use processor::{DEFAULT_PLACEMENT_TIMEOUT, OrderProcessor, ProcessOutcome, v
 pub use rate_limiter::{LimiterSource, RateLimiter};
 pub use recent_reads::{RecentReads, Renewing};
 pub use relay::OutboxRelay;
-pub use runners::{
-    Settled, WorkerConfig, run_order_worker, run_periodically, settle_order_delivery,
-};
+pub use runners::{WorkerConfig, run_order_worker, run_periodically, settle_order_delivery};
 pub use shutdown::{ShutdownSignal, ShutdownTrigger, shutdown_pair};
 pub use sweeper::{DEFAULT_CANCELLATION_REQUEUE_AFTER, Sweeper};
 pub use sync::{StockSync, SyncConfig, SyncReport};
-pub use sync_consumer::{SyncConsumer, SyncSettled, run_sync_schedule};
+pub use sync_consumer::{SyncConsumer, run_sync_schedule};
 pub use sync_progress::{SyncProgress, SyncStage, SyncStep};
 pub use vendors::{register_vendors, request_syncs};
-pub use webhook_delivery::{DeliverySettled, WebhookDeliverer, WebhookDelivery, WebhookSender};
+pub use webhook_delivery::{WebhookDeliverer, WebhookDelivery, WebhookOutcome, WebhookSender};
 pub use webhook_dispatch::{DispatchRound, WebhookDispatcher};

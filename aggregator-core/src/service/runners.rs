@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use crate::domain::{OrderMessage, QueueName};
 use crate::error::{Error, Result};
-use crate::service::consumer::{ConsumerConfig, DeliveryHandler, run_consumer};
+use crate::service::consumer::{ConsumerConfig, DeliveryHandler, Settled, run_consumer};
 use crate::service::processor::{OrderProcessor, ProcessOutcome};
 use crate::service::shutdown::ShutdownSignal;
 use crate::service::telemetry::{self, WorkerOutcome};
@@ -19,34 +19,14 @@ use crate::traits::{Delivery, OrderQueue, RetryOutcome};
 /// the grace period in-flight messages get after shutdown is asked for.
 pub type WorkerConfig = ConsumerConfig;
 
-/// What the worker did with one delivery.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Settled {
-    /// Handled and acknowledged.
-    Done {
-        /// What the processing came to.
-        outcome: WorkerOutcome,
-        /// The same, for a log line.
-        what: String,
-    },
-    /// Failed for a reason that may pass; it comes back after the queue's delay.
-    Retrying(String),
-    /// Out of attempts, but work that must not stop (a cancellation at a vendor) was
-    /// queued again as a fresh message; this delivery was acknowledged.
-    Requeued(String),
-    /// Dead-lettered (malformed, permanently failing, or out of attempts); an order it
-    /// was about failed with its units released.
-    DeadLettered(String),
-}
-
-impl Settled {
-    /// The outcome under which the delivery is counted.
+impl Settled<ProcessOutcome> {
+    /// The outcome under which the order worker counts the delivery.
     pub fn outcome(&self) -> WorkerOutcome {
         match self {
-            Self::Done { outcome, .. } => *outcome,
-            Self::Retrying(_) => WorkerOutcome::Retrying,
-            Self::Requeued(_) => WorkerOutcome::Requeued,
-            Self::DeadLettered(_) => WorkerOutcome::DeadLettered,
+            Self::Done(outcome) => kind(outcome),
+            Self::Retrying { .. } => WorkerOutcome::Retrying,
+            Self::Requeued { .. } => WorkerOutcome::Requeued,
+            Self::DeadLettered { .. } => WorkerOutcome::DeadLettered,
         }
     }
 }
@@ -84,7 +64,7 @@ fn describe(outcome: &ProcessOutcome) -> String {
 pub async fn settle_order_delivery(
     processor: &OrderProcessor,
     delivery: Delivery,
-) -> Result<Settled> {
+) -> Result<Settled<ProcessOutcome>> {
     let settled = settle(processor, delivery).await;
     telemetry::worker_settled(
         settled
@@ -94,13 +74,13 @@ pub async fn settle_order_delivery(
     settled
 }
 
-async fn settle(processor: &OrderProcessor, delivery: Delivery) -> Result<Settled> {
+async fn settle(processor: &OrderProcessor, delivery: Delivery) -> Result<Settled<ProcessOutcome>> {
     let message: OrderMessage = match delivery.message.decode() {
         Ok(message) => message,
         Err(error) => {
             let reason = error.to_string();
             delivery.dead_letter(&reason).await?;
-            return Ok(Settled::DeadLettered(reason));
+            return Ok(Settled::DeadLettered { reason });
         }
     };
     if delivery.final_hand_out && matches!(message, OrderMessage::ProcessOrder { .. }) {
@@ -115,7 +95,7 @@ async fn settle(processor: &OrderProcessor, delivery: Delivery) -> Result<Settle
         match processor.give_up(&message, &error).await {
             Ok(_) => {
                 delivery.dead_letter(&reason).await?;
-                return Ok(Settled::DeadLettered(reason));
+                return Ok(Settled::DeadLettered { reason });
             }
             Err(give_up) => {
                 tokio::time::sleep(GIVE_UP_FAILED_PAUSE).await;
@@ -126,33 +106,34 @@ async fn settle(processor: &OrderProcessor, delivery: Delivery) -> Result<Settle
     let error = match processor.handle(&message).await {
         Ok(outcome) => {
             delivery.ack().await?;
-            return Ok(Settled::Done {
-                outcome: kind(&outcome),
-                what: describe(&outcome),
-            });
+            return Ok(Settled::Done(outcome));
         }
         Err(error) => error,
     };
     let reason = error.to_string();
     if error.is_retryable() && !delivery.is_last_attempt() {
         return match delivery.retry(&reason).await? {
-            RetryOutcome::Scheduled { .. } => Ok(Settled::Retrying(reason)),
+            RetryOutcome::Scheduled { attempt, delay } => Ok(Settled::Retrying {
+                attempt,
+                delay,
+                reason,
+            }),
             // The queue's policy is shorter than the delivery said; nothing was given
             // up yet, so do it now (the message is in the dead-letter queue already).
             RetryOutcome::DeadLettered => {
                 processor.give_up(&message, &error).await?;
-                Ok(Settled::DeadLettered(reason))
+                Ok(Settled::DeadLettered { reason })
             }
         };
     }
     match processor.give_up(&message, &error).await {
         Ok(true) => {
             delivery.ack().await?;
-            Ok(Settled::Requeued(reason))
+            Ok(Settled::Requeued { reason })
         }
         Ok(false) => {
             delivery.dead_letter(&reason).await?;
-            Ok(Settled::DeadLettered(reason))
+            Ok(Settled::DeadLettered { reason })
         }
         Err(give_up) => {
             tokio::time::sleep(GIVE_UP_FAILED_PAUSE).await;
@@ -163,26 +144,28 @@ async fn settle(processor: &OrderProcessor, delivery: Delivery) -> Result<Settle
 
 #[async_trait]
 impl DeliveryHandler for OrderProcessor {
-    type Settled = Settled;
+    type Done = ProcessOutcome;
 
     fn queue(&self) -> QueueName {
         QueueName::Orders
     }
 
-    async fn settle(&self, delivery: Delivery) -> Result<Settled> {
+    async fn settle(&self, delivery: Delivery) -> Result<Settled<ProcessOutcome>> {
         settle_order_delivery(self, delivery).await
     }
 
-    fn report(&self, settled: &Result<Settled>) {
+    fn report(&self, settled: &Result<Settled<ProcessOutcome>>) {
         match settled {
-            Ok(Settled::Done { what, .. }) => tracing::debug!(%what, "order message done"),
-            Ok(Settled::Retrying(reason)) => {
+            Ok(Settled::Done(outcome)) => {
+                tracing::debug!(what = %describe(outcome), "order message done");
+            }
+            Ok(Settled::Retrying { reason, .. }) => {
                 tracing::warn!(%reason, "order message will be retried");
             }
-            Ok(Settled::Requeued(reason)) => {
+            Ok(Settled::Requeued { reason }) => {
                 tracing::warn!(%reason, "order message out of attempts; queued again");
             }
-            Ok(Settled::DeadLettered(reason)) => {
+            Ok(Settled::DeadLettered { reason }) => {
                 tracing::error!(%reason, "order message dead-lettered");
             }
             Err(error) => {

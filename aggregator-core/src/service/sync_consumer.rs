@@ -8,32 +8,10 @@ use async_trait::async_trait;
 
 use crate::domain::{QueueName, SyncRequest};
 use crate::error::{Error, Result};
-use crate::service::consumer::{ConsumerConfig, DeliveryHandler, run_consumer};
+use crate::service::consumer::{ConsumerConfig, DeliveryHandler, Settled, run_consumer};
 use crate::service::shutdown::ShutdownSignal;
 use crate::service::sync::{StockSync, SyncReport};
 use crate::traits::{Delivery, OrderQueue, RetryOutcome};
-
-/// What became of one sync request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SyncSettled {
-    /// The vendor was synced and the message acknowledged.
-    Synced(SyncReport),
-    /// The sync failed; the message comes back as attempt `attempt` after `delay`.
-    Retrying {
-        /// The coming attempt.
-        attempt: u32,
-        /// How long until then.
-        delay: Duration,
-        /// Why this attempt failed.
-        reason: String,
-    },
-    /// The message is in `stock_sync_queue.dlq`: it was malformed, named a vendor
-    /// nobody configured, or its last attempt failed.
-    DeadLettered {
-        /// Why.
-        reason: String,
-    },
-}
 
 /// Takes sync requests off `stock_sync_queue` and runs them.
 ///
@@ -54,36 +32,36 @@ impl SyncConsumer {
 
     /// Runs one delivery and settles it (ack, retry or dead letter). An error means the
     /// delivery could not be settled; it is then handed back by the queue.
-    pub async fn settle(&self, delivery: Delivery) -> Result<SyncSettled> {
+    pub async fn settle(&self, delivery: Delivery) -> Result<Settled<SyncReport>> {
         let request: SyncRequest = match delivery.message.decode() {
             Ok(request) => request,
             Err(error) => {
                 let reason = error.to_string();
                 delivery.dead_letter(&reason).await?;
-                return Ok(SyncSettled::DeadLettered { reason });
+                return Ok(Settled::DeadLettered { reason });
             }
         };
         match self.sync.sync_vendor(&request.vendor).await {
             Ok(report) => {
                 delivery.ack().await?;
-                Ok(SyncSettled::Synced(report))
+                Ok(Settled::Done(report))
             }
             Err(error @ Error::NotFound { .. }) => {
                 let reason = error.to_string();
                 delivery.dead_letter(&reason).await?;
-                Ok(SyncSettled::DeadLettered { reason })
+                Ok(Settled::DeadLettered { reason })
             }
             Err(error) => {
                 let reason = error.to_string();
                 match delivery.retry(&reason).await? {
-                    RetryOutcome::Scheduled { attempt, delay } => Ok(SyncSettled::Retrying {
+                    RetryOutcome::Scheduled { attempt, delay } => Ok(Settled::Retrying {
                         attempt,
                         delay,
                         reason,
                     }),
                     RetryOutcome::DeadLettered => {
                         tracing::error!(vendor = %request.vendor, %reason, "stock sync dead-lettered after its last attempt");
-                        Ok(SyncSettled::DeadLettered { reason })
+                        Ok(Settled::DeadLettered { reason })
                     }
                 }
             }
@@ -104,19 +82,19 @@ impl SyncConsumer {
 
 #[async_trait]
 impl DeliveryHandler for SyncConsumer {
-    type Settled = SyncSettled;
+    type Done = SyncReport;
 
     fn queue(&self) -> QueueName {
         QueueName::StockSync
     }
 
-    async fn settle(&self, delivery: Delivery) -> Result<SyncSettled> {
+    async fn settle(&self, delivery: Delivery) -> Result<Settled<SyncReport>> {
         SyncConsumer::settle(self, delivery).await
     }
 
-    fn report(&self, settled: &Result<SyncSettled>) {
+    fn report(&self, settled: &Result<Settled<SyncReport>>) {
         match settled {
-            Ok(SyncSettled::Synced(report)) => tracing::info!(
+            Ok(Settled::Done(report)) => tracing::info!(
                 vendor = %report.vendor.id, pages = report.pages, applied = report.applied,
                 "stock sync done"
             ),

@@ -3,14 +3,13 @@
 
 use std::fmt::Debug;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{DeliveryOutcome, LoggedOrderEvent, QueueName, WebhookEndpoint, WebhookId};
 use crate::error::{Error, Result};
-use crate::service::consumer::{ConsumerConfig, DeliveryHandler, run_consumer};
+use crate::service::consumer::{ConsumerConfig, DeliveryHandler, Settled, run_consumer};
 use crate::service::shutdown::ShutdownSignal;
 use crate::traits::{Delivery, OrderQueue, RetryOutcome, WebhookStore};
 
@@ -63,29 +62,13 @@ pub trait WebhookSender: Send + Sync + Debug + 'static {
     async fn send(&self, endpoint: &WebhookEndpoint, delivery_id: &str, body: &[u8]) -> Result<()>;
 }
 
-/// What became of one `webhook_queue` message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeliverySettled {
+/// What a handled webhook delivery came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookOutcome {
     /// The receiver took it.
     Delivered,
     /// The endpoint was removed: nothing to deliver to, the message is dropped.
     Dropped,
-    /// The attempt failed; the message comes back as attempt `attempt` after `delay`.
-    Retrying {
-        /// The coming attempt.
-        attempt: u32,
-        /// How long until then.
-        delay: Duration,
-        /// Why this attempt failed.
-        reason: String,
-    },
-    /// The message is in `webhook_queue.dlq` (replayable with the dead-letter endpoints):
-    /// it was malformed, its endpoint is disabled, refused as a destination, or its
-    /// last attempt failed.
-    DeadLettered {
-        /// Why.
-        reason: String,
-    },
 }
 
 /// Takes deliveries off `webhook_queue`, posts them, counts each outcome on the
@@ -118,7 +101,7 @@ impl WebhookDeliverer {
 
     /// Runs one delivery and settles it. An error means it could not be settled; the
     /// queue then hands it back.
-    pub async fn settle(&self, delivery: Delivery) -> Result<DeliverySettled> {
+    pub async fn settle(&self, delivery: Delivery) -> Result<Settled<WebhookOutcome>> {
         let message: WebhookDelivery = match delivery.message.decode() {
             Ok(message) => message,
             Err(error) => return dead_letter(delivery, error.to_string()).await,
@@ -127,7 +110,7 @@ impl WebhookDeliverer {
             Ok(endpoint) => endpoint,
             Err(Error::NotFound { .. }) => {
                 delivery.ack().await?;
-                return Ok(DeliverySettled::Dropped);
+                return Ok(Settled::Done(WebhookOutcome::Dropped));
             }
             Err(error) => return retry(delivery, error.to_string()).await,
         };
@@ -164,7 +147,7 @@ impl WebhookDeliverer {
         match sent {
             Ok(()) => {
                 delivery.ack().await?;
-                Ok(DeliverySettled::Delivered)
+                Ok(Settled::Done(WebhookOutcome::Delivered))
             }
             // A destination the guard refuses will not become allowed by waiting.
             Err(error @ Error::Invalid { .. }) => dead_letter(delivery, error.to_string()).await,
@@ -187,37 +170,37 @@ impl WebhookDeliverer {
 
 #[async_trait]
 impl DeliveryHandler for WebhookDeliverer {
-    type Settled = DeliverySettled;
+    type Done = WebhookOutcome;
 
     fn queue(&self) -> QueueName {
         QueueName::Webhooks
     }
 
-    async fn settle(&self, delivery: Delivery) -> Result<DeliverySettled> {
+    async fn settle(&self, delivery: Delivery) -> Result<Settled<WebhookOutcome>> {
         WebhookDeliverer::settle(self, delivery).await
     }
 
-    fn report(&self, settled: &Result<DeliverySettled>) {
+    fn report(&self, settled: &Result<Settled<WebhookOutcome>>) {
         match settled {
-            Ok(DeliverySettled::Delivered) => tracing::debug!("webhook delivered"),
+            Ok(Settled::Done(WebhookOutcome::Delivered)) => tracing::debug!("webhook delivered"),
             Ok(other) => tracing::warn!(?other, "webhook not delivered"),
             Err(error) => tracing::warn!(%error, "webhook delivery left unsettled"),
         }
     }
 }
 
-async fn dead_letter(delivery: Delivery, reason: String) -> Result<DeliverySettled> {
+async fn dead_letter(delivery: Delivery, reason: String) -> Result<Settled<WebhookOutcome>> {
     delivery.dead_letter(&reason).await?;
-    Ok(DeliverySettled::DeadLettered { reason })
+    Ok(Settled::DeadLettered { reason })
 }
 
-async fn retry(delivery: Delivery, reason: String) -> Result<DeliverySettled> {
+async fn retry(delivery: Delivery, reason: String) -> Result<Settled<WebhookOutcome>> {
     match delivery.retry(&reason).await? {
-        RetryOutcome::Scheduled { attempt, delay } => Ok(DeliverySettled::Retrying {
+        RetryOutcome::Scheduled { attempt, delay } => Ok(Settled::Retrying {
             attempt,
             delay,
             reason,
         }),
-        RetryOutcome::DeadLettered => Ok(DeliverySettled::DeadLettered { reason }),
+        RetryOutcome::DeadLettered => Ok(Settled::DeadLettered { reason }),
     }
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 use aggregator_core::domain::{Message, QueueName, SyncRequest, VendorId};
 use aggregator_core::error::Result;
 use aggregator_core::memory::InMemoryOrderQueue;
-use aggregator_core::service::{ConsumerConfig, DeliveryHandler, run_consumer, shutdown_pair};
+use aggregator_core::service::{
+    ConsumerConfig, DeliveryHandler, Settled, run_consumer, shutdown_pair,
+};
 use aggregator_core::traits::{Delivery, OrderQueue};
 use async_trait::async_trait;
 
@@ -33,23 +35,23 @@ impl Slow {
 
 #[async_trait]
 impl DeliveryHandler for Slow {
-    type Settled = ();
+    type Done = ();
 
     fn queue(&self) -> QueueName {
         QueueName::StockSync
     }
 
-    async fn settle(&self, delivery: Delivery) -> Result<()> {
+    async fn settle(&self, delivery: Delivery) -> Result<Settled<()>> {
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.most_at_once.fetch_max(now, Ordering::SeqCst);
         tokio::time::sleep(self.hold).await;
         self.running.fetch_sub(1, Ordering::SeqCst);
         delivery.ack().await?;
         self.acked.fetch_add(1, Ordering::SeqCst);
-        Ok(())
+        Ok(Settled::Done(()))
     }
 
-    fn report(&self, _: &Result<()>) {}
+    fn report(&self, _: &Result<Settled<()>>) {}
 }
 
 async fn queue_with(messages: usize) -> Arc<InMemoryOrderQueue> {

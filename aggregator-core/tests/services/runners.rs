@@ -240,7 +240,7 @@ async fn the_last_attempt_gives_up_before_dead_lettering_and_a_failed_give_up_co
     assert!(!first.is_last_attempt());
     assert!(matches!(
         settle_order_delivery(&processor, first).await,
-        Ok(Settled::Retrying(_))
+        Ok(Settled::Retrying { .. })
     ));
     // Attempt 2 is the last; the database is gone, so the give-up cannot be done.
     commits.broken.store(true, Ordering::SeqCst);
@@ -273,7 +273,7 @@ async fn the_last_attempt_gives_up_before_dead_lettering_and_a_failed_give_up_co
     assert!(again.redelivered && again.is_last_attempt());
     assert!(matches!(
         settle_order_delivery(&processor, again).await,
-        Ok(Settled::DeadLettered(_))
+        Ok(Settled::DeadLettered { .. })
     ));
     assert_eq!(
         world
@@ -338,7 +338,7 @@ async fn a_final_hand_out_fails_its_order_at_once() {
         .with_final_hand_out(true);
     assert!(matches!(
         settle_order_delivery(&processor, delivery).await,
-        Ok(Settled::DeadLettered(reason)) if reason.contains("delivery limit")
+        Ok(Settled::DeadLettered { reason }) if reason.contains("delivery limit")
     ));
     let order = world.store.order(placed.order.id).await.expect("order");
     assert_eq!(order.status, OrderStatus::Failed);

@@ -9,7 +9,7 @@ use aggregator_core::domain::{
 use aggregator_core::error::Error;
 use aggregator_core::memory::InMemoryOrderQueue;
 use aggregator_core::service::{
-    Catalog, StockSync, SyncConfig, SyncConsumer, SyncSettled, run_sync_schedule,
+    Catalog, Settled, StockSync, SyncConfig, SyncConsumer, run_sync_schedule,
 };
 use aggregator_core::traits::{RetryPolicy, StockPage, VendorClient, VendorDirectory};
 use time::{Duration, OffsetDateTime};
@@ -357,17 +357,11 @@ async fn the_consumer_acks_a_good_sync_and_retries_a_failing_one_into_the_dead_l
         let delivery = subscription.next().await.expect("delivery");
         outcomes.push(consumer.settle(delivery).await.expect("settled"));
     }
-    assert!(matches!(&outcomes[0], SyncSettled::Synced(report) if report.applied == 1));
-    assert!(matches!(
-        &outcomes[1],
-        SyncSettled::Retrying { attempt: 2, .. }
-    ));
-    assert!(matches!(
-        &outcomes[2],
-        SyncSettled::Retrying { attempt: 3, .. }
-    ));
+    assert!(matches!(&outcomes[0], Settled::Done(report) if report.applied == 1));
+    assert!(matches!(&outcomes[1], Settled::Retrying { attempt: 2, .. }));
+    assert!(matches!(&outcomes[2], Settled::Retrying { attempt: 3, .. }));
     assert!(
-        matches!(&outcomes[3], SyncSettled::DeadLettered { reason } if reason.contains("connection refused"))
+        matches!(&outcomes[3], Settled::DeadLettered { reason } if reason.contains("connection refused"))
     );
     assert_eq!(world.row("VendorA", "LAPTOP-a-001").reported, 8);
     let dead = queue
@@ -407,7 +401,7 @@ async fn the_consumer_dead_letters_malformed_requests_and_unknown_vendors_at_onc
         let delivery = subscription.next().await.expect("delivery");
         let settled = consumer.settle(delivery).await.expect("settled");
         assert!(
-            matches!(&settled, SyncSettled::DeadLettered { reason } if reason.contains(needle)),
+            matches!(&settled, Settled::DeadLettered { reason } if reason.contains(needle)),
             "{settled:?}"
         );
     }

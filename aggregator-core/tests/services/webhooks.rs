@@ -14,8 +14,8 @@ use aggregator_core::error::{Error, Result};
 use aggregator_core::memory::{InMemoryOrderQueue, InMemoryStockStore};
 use aggregator_core::prelude::*;
 use aggregator_core::service::{
-    DeliverySettled, DispatchRound, OutboxRelay, WebhookDeliverer, WebhookDelivery,
-    WebhookDispatcher, WebhookSender,
+    DispatchRound, OutboxRelay, Settled, WebhookDeliverer, WebhookDelivery, WebhookDispatcher,
+    WebhookOutcome, WebhookSender,
 };
 use aggregator_core::traits::{Delivery, RetryPolicy};
 use async_trait::async_trait;
@@ -188,7 +188,7 @@ async fn deliveries_are_posted_counted_retried_disabled_and_dead_lettered() {
     publish(&queue, hook.id, &store).await;
     assert_eq!(
         deliverer.settle(next(&queue).await).await.expect("settled"),
-        DeliverySettled::Delivered
+        Settled::Done(WebhookOutcome::Delivered)
     );
     let (to, delivery_id, body) = receiver.sent.lock().expect("lock")[0].clone();
     assert_eq!(to, hook.id);
@@ -204,7 +204,7 @@ async fn deliveries_are_posted_counted_retried_disabled_and_dead_lettered() {
     publish(&queue, hook.id, &store).await;
     let settled = deliverer.settle(next(&queue).await).await.expect("settled");
     assert!(
-        matches!(settled, DeliverySettled::Retrying { attempt: 2, .. }),
+        matches!(settled, Settled::Retrying { attempt: 2, .. }),
         "{settled:?}"
     );
     assert_eq!(
@@ -217,14 +217,14 @@ async fn deliveries_are_posted_counted_retried_disabled_and_dead_lettered() {
     );
     let settled = deliverer.settle(next(&queue).await).await.expect("retried");
     assert!(
-        matches!(settled, DeliverySettled::Retrying { attempt: 3, .. }),
+        matches!(settled, Settled::Retrying { attempt: 3, .. }),
         "{settled:?}"
     );
     let disabled = store.webhook(hook.id).await.expect("hook");
     assert!(!disabled.enabled, "two failures in a row disable it");
     let settled = deliverer.settle(next(&queue).await).await.expect("third");
     assert!(
-        matches!(&settled, DeliverySettled::DeadLettered { reason } if reason.contains("disabled")),
+        matches!(&settled, Settled::DeadLettered { reason } if reason.contains("disabled")),
         "{settled:?}"
     );
     let dead = queue
@@ -238,7 +238,7 @@ async fn deliveries_are_posted_counted_retried_disabled_and_dead_lettered() {
     publish(&queue, hook.id, &store).await;
     let settled = deliverer.settle(next(&queue).await).await.expect("refused");
     assert!(
-        matches!(&settled, DeliverySettled::DeadLettered { reason } if reason.contains("10.0.0.1")),
+        matches!(&settled, Settled::DeadLettered { reason } if reason.contains("10.0.0.1")),
         "a refused destination is not retried: {settled:?}"
     );
 
@@ -246,7 +246,7 @@ async fn deliveries_are_posted_counted_retried_disabled_and_dead_lettered() {
     publish(&queue, hook.id, &store).await;
     assert_eq!(
         deliverer.settle(next(&queue).await).await.expect("dropped"),
-        DeliverySettled::Dropped
+        Settled::Done(WebhookOutcome::Dropped)
     );
     queue
         .publish(
@@ -260,7 +260,7 @@ async fn deliveries_are_posted_counted_retried_disabled_and_dead_lettered() {
             .settle(next(&queue).await)
             .await
             .expect("malformed"),
-        DeliverySettled::DeadLettered { .. }
+        Settled::DeadLettered { .. }
     ));
     assert!(WebhookDeliverer::new(store, receiver, 0).is_err());
 }

@@ -11,7 +11,7 @@ use aggregator_core::domain::{
 };
 use aggregator_core::memory::{InMemoryOrderQueue, InMemoryStockStore};
 use aggregator_core::service::register_vendors;
-use aggregator_core::service::{Catalog, StockSync, SyncConfig, SyncConsumer, SyncSettled};
+use aggregator_core::service::{Catalog, Settled, StockSync, SyncConfig, SyncConsumer};
 use aggregator_core::traits::{OrderQueue, RetryPolicy, VendorClient, VendorDirectory};
 use aggregator_http::{parse_vendor_list, vendor_clients};
 use mock_vendors::{Faults, MockVendor, MockVendorConfig};
@@ -307,7 +307,7 @@ async fn a_sync_that_fails_retries_through_the_queue_until_the_vendor_is_back() 
         .await
         .expect("settled");
     assert!(
-        matches!(first, SyncSettled::Retrying { attempt: 2, .. }),
+        matches!(first, Settled::Retrying { attempt: 2, .. }),
         "{first:?}"
     );
     a.reset_faults();
@@ -315,7 +315,7 @@ async fn a_sync_that_fails_retries_through_the_queue_until_the_vendor_is_back() 
         .settle(subscription.next().await.expect("redelivery"))
         .await
         .expect("settled");
-    assert!(matches!(second, SyncSettled::Synced(_)), "{second:?}");
+    assert!(matches!(second, Settled::Done(_)), "{second:?}");
     assert!(
         queue
             .dead_letters(QueueName::StockSync, 10)
@@ -337,7 +337,7 @@ async fn a_sync_that_fails_retries_through_the_queue_until_the_vendor_is_back() 
         last = Some(consumer.settle(delivery).await.expect("settled"));
     }
     assert!(
-        matches!(last, Some(SyncSettled::DeadLettered { .. })),
+        matches!(last, Some(Settled::DeadLettered { .. })),
         "{last:?}"
     );
     let dead = queue

@@ -44,7 +44,7 @@ async fn main() -> ExitCode {
     };
     // The mock vendors for every configured vendor on this machine.
     let mut vendors = Vec::new();
-    for endpoint in &settings.vendors {
+    for endpoint in &settings.vendor.vendors {
         let Some(port) = local_port(endpoint.base_url.expose()) else {
             continue;
         };

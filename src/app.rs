@@ -7,22 +7,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aggregator_core::error::{Error, Result};
-use aggregator_core::resilience::VendorLimits;
 use aggregator_core::service::{
-    CachedCatalog, Catalog, CommitFeed, ConsumerConfig, GroupCommit, OrderProcessor, OrderService,
-    OutboxRelay, StockSync, Sweeper, SyncConfig, SyncConsumer, WebhookDeliverer, WebhookDispatcher,
-    WorkerConfig, register_vendors, run_order_worker, run_sync_schedule, shutdown_pair,
+    CachedCatalog, Catalog, CommitFeed, GroupCommit, OrderProcessor, OrderService, OutboxRelay,
+    StockSync, Sweeper, SyncConsumer, WebhookDeliverer, WebhookDispatcher, register_vendors,
+    run_order_worker, run_sync_schedule, shutdown_pair,
 };
-use aggregator_core::traits::{CatalogReads, OrderListing, RateLimit, StoreRoles, VendorDirectory};
-use aggregator_http::api::{ApiConfig, ApiServices, ApiState, check_bind, router};
+use aggregator_core::traits::{CatalogReads, OrderListing, StoreRoles, VendorDirectory};
+use aggregator_http::api::{ApiServices, ApiState, check_bind, router};
 use aggregator_http::ops::{OpsState, SystemGauges, Telemetry, ops_router};
 use aggregator_http::vendor_clients_sharing;
-use aggregator_http::webhooks::{HttpWebhookSender, WebhookSenderConfig};
+use aggregator_http::webhooks::HttpWebhookSender;
 use tokio::task::JoinSet;
 
 use crate::backends::{self, Backends};
 use crate::settings::Settings;
-use crate::stack::{Roles, RunningStack, order_config, span, spawn_periodic};
+use crate::settings::span;
+use crate::stack::{Roles, RunningStack, spawn_periodic};
 
 /// The system built from settings: its backends, the vendors registered in the store,
 /// and every service wired to them once (one cached catalog per process, shared by the
@@ -56,29 +56,20 @@ impl App {
         // is the store's own.
         let committed = Arc::new(CommitFeed::default());
         let roles = StoreRoles::of(backends.store.clone());
-        let batched = GroupCommit::new(roles.commits.clone(), settings.group_commit())?
+        let batched = GroupCommit::new(roles.commits.clone(), settings.orders.group_commit())?
             .with_commit_feed(committed.clone());
         backends.store = Arc::new(StoreRoles {
             commits: Arc::new(batched),
             ..roles
         });
-        let default_limits = VendorLimits {
-            per_second: settings.vendor_max_per_second,
-            in_flight: settings.vendor_max_in_flight,
-        };
         // Each vendor's budget is shared by every process through the cache.
-        let clients =
-            vendor_clients_sharing(&settings.vendors, Some(backends.cache.clone()), |config| {
-                config.request_timeout = settings.vendor_timeout;
-                config.breaker.open_for = settings.vendor_breaker_open;
-                config.breaker_wait = settings.vendor_breaker_wait;
-                config.budget_wait = settings.vendor_breaker_wait;
-                config.limits = settings
-                    .vendor_limits
-                    .for_vendor(&config.vendor, default_limits);
-            })?;
+        let clients = vendor_clients_sharing(
+            &settings.vendor.vendors,
+            Some(backends.cache.clone()),
+            |config| settings.vendor.tune(config),
+        )?;
         let vendors = register_vendors(backends.store.as_ref(), clients).await?;
-        let orders_config = order_config(&settings)?;
+        let orders_config = settings.orders.config()?;
         // Reads that decide nothing may come from a read replica; planning and
         // placements read the store (the primary).
         let (catalog_reads, order_listing): (Arc<dyn CatalogReads>, Arc<dyn OrderListing>) =
@@ -95,7 +86,7 @@ impl App {
             listing.clone(),
             catalog_reads,
             backends.cache.clone(),
-            settings.cache_ttl,
+            settings.cache.cache_ttl,
         ));
         let orders = OrderService::new(
             backends.store.clone(),
@@ -106,30 +97,12 @@ impl App {
         )?
         .with_cache(catalog.clone())
         .with_listing(order_listing)
-        .with_recent_reads(settings.plan_reads_ttl);
-        if settings.confirmation_margin < settings.clock_tolerance {
-            // A report taken before a sale could then prune it (StockLedger's clock notes).
-            return Err(Error::invalid(
-                "confirmationMargin",
-                format!(
-                    "--confirmation-margin ({} ms) must be at least --clock-tolerance ({} ms)",
-                    settings.confirmation_margin.as_millis(),
-                    settings.clock_tolerance.as_millis()
-                ),
-            ));
-        }
+        .with_recent_reads(settings.orders.plan_reads_ttl);
         let sync = StockSync::new(
             backends.store.clone(),
             vendors.clone(),
             backends.clock.clone(),
-            SyncConfig {
-                page_size: settings.sync_page_size,
-                fetches_in_flight: usize::from(settings.sync_fetches),
-                rows_per_write: usize::try_from(settings.sync_write_rows).unwrap_or(usize::MAX),
-                clock_tolerance: span(settings.clock_tolerance)?,
-                confirmation_margin: span(settings.confirmation_margin)?,
-                ..SyncConfig::default()
-            },
+            settings.sync.config()?,
         )?
         .with_cache(catalog.clone());
         let gauges = SystemGauges::new(
@@ -198,9 +171,9 @@ impl App {
             self.backends.clock.clone(),
             self.orders.config().staleness,
         )
-        .with_reroute_unavailable_after(span(self.settings.reroute_unavailable_after)?)?
-        .with_placement_timeout(span(self.settings.placement_timeout)?)?
-        .with_clock_tolerance(span(self.settings.clock_tolerance)?)?
+        .with_reroute_unavailable_after(span(self.settings.vendor.reroute_unavailable_after)?)?
+        .with_placement_timeout(span(self.settings.vendor.placement_timeout)?)?
+        .with_clock_tolerance(span(self.settings.sync.clock_tolerance)?)?
         .with_cache(self.catalog.clone()))
     }
 
@@ -210,8 +183,8 @@ impl App {
             self.backends.store.clone(),
             self.backends.queue.clone(),
             self.backends.clock.clone(),
-            self.settings.relay_batch,
-            span(self.settings.relay_lease)?,
+            self.settings.worker.relay_batch,
+            span(self.settings.worker.relay_lease)?,
         )
     }
 
@@ -220,12 +193,12 @@ impl App {
         Sweeper::new(
             self.backends.store.clone(),
             self.backends.clock.clone(),
-            self.settings.sweep_batch,
+            self.settings.worker.sweep_batch,
         )?
-        .with_cancellation_requeue_after(span(self.settings.cancellation_requeue_after)?)?
+        .with_cancellation_requeue_after(span(self.settings.worker.cancellation_requeue_after)?)?
         .with_event_retention(
             self.backends.store.clone(),
-            span(self.settings.event_retention)?,
+            span(self.settings.worker.event_retention)?,
         )
     }
 
@@ -248,18 +221,10 @@ impl App {
                 probes: self.backends.probes.clone(),
                 gauges: self.gauges.clone(),
             },
-            ApiConfig {
-                keys: self.settings.api_keys.clone(),
-                rate_limit: RateLimit {
-                    max_requests: self.settings.rate_limit_per_sec,
-                    window: Duration::from_secs(1),
-                },
-                cache_ttl: self.settings.cache_ttl,
-                webhook_allow_private: self.settings.webhook_allow_private,
-                max_streams_per_key: usize::try_from(self.settings.max_streams_per_key)
-                    .unwrap_or(usize::MAX),
-                ..ApiConfig::default()
-            },
+            self.settings.api.config(
+                self.settings.cache.cache_ttl,
+                self.settings.webhooks.webhook_allow_private,
+            ),
         )
     }
 
@@ -281,7 +246,7 @@ impl App {
         let mut tasks = JoinSet::new();
         let mut api_addr: Option<SocketAddr> = None;
         let mut ops_addr: Option<SocketAddr> = None;
-        if let Some(addr) = settings.ops_addr {
+        if let Some(addr) = settings.ops.ops_addr {
             let listener = listen("opsAddr", addr).await?;
             let addr = local_addr("opsAddr", &listener)?;
             tracing::info!(%addr, "ops listener (/metrics, /health/live, /health/ready)");
@@ -300,9 +265,9 @@ impl App {
             });
         }
         if roles.api {
-            let banner = check_bind(settings.api_addr, &settings.api_keys)?;
+            let banner = check_bind(settings.api.api_addr, &settings.api.api_keys)?;
             let state = self.api_state().with_shutdown(signal.clone());
-            let listener = listen("apiAddr", settings.api_addr).await?;
+            let listener = listen("apiAddr", settings.api.api_addr).await?;
             let addr = local_addr("apiAddr", &listener)?;
             tracing::info!(%addr, "{banner}");
             api_addr = Some(addr);
@@ -320,11 +285,8 @@ impl App {
         }
         if roles.worker {
             let processor = self.processor()?;
-            let config = WorkerConfig {
-                concurrency: settings.worker_concurrency,
-                grace: settings.grace,
-            };
-            for n in 0..settings.workers {
+            let config = settings.worker.consumer();
+            for n in 0..settings.worker.workers {
                 let processor = processor.clone();
                 let queue = self.backends.queue.clone();
                 let stop = signal.clone();
@@ -337,18 +299,12 @@ impl App {
             }
             let deliverer = WebhookDeliverer::new(
                 self.backends.store.clone(),
-                Arc::new(HttpWebhookSender::new(WebhookSenderConfig {
-                    timeout: settings.webhook_timeout,
-                    allow_private: settings.webhook_allow_private,
-                })),
-                settings.webhook_disable_after,
+                Arc::new(HttpWebhookSender::new(settings.webhooks.sender())),
+                settings.webhooks.webhook_disable_after,
             )?;
             let queue = self.backends.queue.clone();
             let stop = signal.clone();
-            let config = ConsumerConfig {
-                concurrency: settings.webhook_concurrency,
-                grace: settings.grace,
-            };
+            let config = settings.webhooks.consumer(settings.worker.grace);
             tasks.spawn(async move {
                 (
                     "webhook deliverer".to_owned(),
@@ -358,7 +314,7 @@ impl App {
         }
         if roles.relay {
             let relay = self.relay()?;
-            let interval = settings.relay_interval;
+            let interval = settings.worker.relay_interval;
             let feed = self.committed.clone();
             let stop = signal.clone();
             tasks.spawn(async move {
@@ -387,7 +343,7 @@ impl App {
             spawn_periodic(
                 &mut tasks,
                 "sweeper",
-                settings.sweep_interval,
+                settings.worker.sweep_interval,
                 signal.clone(),
                 move || {
                     let sweeper = sweeper.clone();
@@ -404,10 +360,7 @@ impl App {
             let consumer = SyncConsumer::new(self.sync.clone());
             let queue = self.backends.queue.clone();
             let stop = signal.clone();
-            let config = ConsumerConfig {
-                concurrency: settings.sync_concurrency,
-                grace: settings.grace,
-            };
+            let config = settings.sync.consumer(settings.worker.grace);
             tasks.spawn(async move {
                 (
                     "sync consumer".to_owned(),
@@ -417,7 +370,7 @@ impl App {
             let sync = self.sync.clone();
             let queue = self.backends.queue.clone();
             let stop = signal.clone();
-            let interval = settings.sync_interval;
+            let interval = settings.sync.sync_interval;
             tasks.spawn(async move {
                 (
                     "sync schedule".to_owned(),
@@ -429,7 +382,7 @@ impl App {
         Ok(RunningStack {
             api_addr,
             ops_addr,
-            grace: settings.grace,
+            grace: settings.worker.grace,
             backends: self.backends,
             trigger,
             tasks,

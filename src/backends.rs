@@ -9,9 +9,9 @@ use aggregator_core::error::Result;
 use aggregator_core::memory::{InMemoryCache, InMemoryOrderQueue, InMemoryStockStore};
 use aggregator_core::traits::{Cache, OrderQueue, StockStore};
 use aggregator_http::api::{HealthProbes, Probe, ReplicaProbe};
-use aggregator_postgres::{PostgresConfig, PostgresStockStore, ReadReplicaConfig, ReplicaReads};
-use aggregator_rabbitmq::{RabbitConfig, RabbitQueue};
-use aggregator_redis::{RedisCache, RedisConfig};
+use aggregator_postgres::{PostgresConfig, PostgresStockStore, ReplicaReads};
+use aggregator_rabbitmq::RabbitQueue;
+use aggregator_redis::RedisCache;
 
 use crate::settings::Settings;
 
@@ -37,7 +37,7 @@ impl Backends {
     pub fn in_memory(settings: &Settings) -> Self {
         Self {
             store: Arc::new(InMemoryStockStore::new()),
-            queue: Arc::new(InMemoryOrderQueue::new(settings.retry.clone())),
+            queue: Arc::new(InMemoryOrderQueue::new(settings.queue.retry.clone())),
             cache: Arc::new(InMemoryCache::new()),
             clock: Arc::new(SystemClock),
             probes: HealthProbes::default(),
@@ -51,19 +51,17 @@ impl Backends {
 /// reached.
 pub async fn connect(settings: &Settings) -> Result<Backends> {
     let mut replica = None;
-    let (store, store_kind): (Arc<dyn StockStore>, _) = match &settings.database_url {
+    let (store, store_kind): (Arc<dyn StockStore>, _) = match &settings.store.database_url {
         Some(url) => {
             let store =
                 PostgresStockStore::connect(&PostgresConfig::new(url.expose().to_owned())).await?;
             store.migrate().await?;
-            if let Some(read_url) = &settings.database_read_url {
-                let mut config = ReadReplicaConfig::new(read_url.expose().to_owned());
-                config.max_lag = settings.read_replica_max_lag;
+            if let Some(config) = settings.store.replica() {
                 replica = Some(ReplicaReads::start(store.pool().clone(), &config)?);
             }
             (Arc::new(store), "postgres")
         }
-        None if settings.database_read_url.is_some() => {
+        None if settings.store.database_read_url.is_some() => {
             return Err(aggregator_core::Error::invalid(
                 "databaseReadUrl",
                 "a read replica needs DATABASE_URL (its primary) too",
@@ -72,52 +70,45 @@ pub async fn connect(settings: &Settings) -> Result<Backends> {
         None => (Arc::new(InMemoryStockStore::new()), "memory"),
     };
     let up: Probe = Arc::new(|| Box::pin(async { Ok(()) }));
-    let (queue, queue_probe, queue_kind): (Arc<dyn OrderQueue>, Probe, _) = match &settings.amqp_url
-    {
-        Some(url) => {
-            let mut config = RabbitConfig::new(url.expose().to_owned());
-            config.prefix = settings.queue_prefix.clone();
-            config.retry = settings.retry.clone();
-            config.quorum = settings.quorum_queues;
-            config.delivery_limit = Some(settings.queue_delivery_limit).filter(|&n| n > 0);
-            let queue = RabbitQueue::connect(config).await?;
-            let checked = queue.clone();
-            let probe: Probe = Arc::new(move || {
-                let queue = checked.clone();
-                Box::pin(async move {
-                    if queue.is_connected().await {
-                        Ok(())
-                    } else {
-                        Err(aggregator_core::Error::transient(
-                            "rabbitmq",
-                            "not connected",
-                        ))
-                    }
-                })
-            });
-            (Arc::new(queue), probe, "rabbitmq")
-        }
-        None => (
-            Arc::new(InMemoryOrderQueue::new(settings.retry.clone())),
-            up.clone(),
-            "memory",
-        ),
-    };
-    let (cache, cache_probe, cache_kind): (Arc<dyn Cache>, Probe, _) = match &settings.redis_url {
-        Some(url) => {
-            let mut config = RedisConfig::new(url.expose().to_owned());
-            config.key_prefix = settings.cache_prefix.clone();
-            config.cluster = settings.redis_cluster;
-            let cache = Arc::new(RedisCache::new(config)?);
-            let checked = cache.clone();
-            let probe: Probe = Arc::new(move || {
-                let cache = checked.clone();
-                Box::pin(async move { cache.ping().await })
-            });
-            (cache, probe, "redis")
-        }
-        None => (Arc::new(InMemoryCache::new()), up, "memory"),
-    };
+    let (queue, queue_probe, queue_kind): (Arc<dyn OrderQueue>, Probe, _) =
+        match &settings.queue.amqp_url {
+            Some(url) => {
+                let queue = RabbitQueue::connect(settings.queue.rabbit(url)).await?;
+                let checked = queue.clone();
+                let probe: Probe = Arc::new(move || {
+                    let queue = checked.clone();
+                    Box::pin(async move {
+                        if queue.is_connected().await {
+                            Ok(())
+                        } else {
+                            Err(aggregator_core::Error::transient(
+                                "rabbitmq",
+                                "not connected",
+                            ))
+                        }
+                    })
+                });
+                (Arc::new(queue), probe, "rabbitmq")
+            }
+            None => (
+                Arc::new(InMemoryOrderQueue::new(settings.queue.retry.clone())),
+                up.clone(),
+                "memory",
+            ),
+        };
+    let (cache, cache_probe, cache_kind): (Arc<dyn Cache>, Probe, _) =
+        match &settings.cache.redis_url {
+            Some(url) => {
+                let cache = Arc::new(RedisCache::new(settings.cache.redis(url))?);
+                let checked = cache.clone();
+                let probe: Probe = Arc::new(move || {
+                    let cache = checked.clone();
+                    Box::pin(async move { cache.ping().await })
+                });
+                (cache, probe, "redis")
+            }
+            None => (Arc::new(InMemoryCache::new()), up, "memory"),
+        };
     let replica_probe = replica.clone().map(|reads: ReplicaReads| -> ReplicaProbe {
         Arc::new(move || {
             let state = reads.state();

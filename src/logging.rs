@@ -46,7 +46,7 @@ impl Console {
 pub fn init(settings: &Settings, console: Console) -> Result<LogGuard, String> {
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let terminal = console.is_terminal();
-    let json = match settings.log_format {
+    let json = match settings.ops.log_format {
         LogFormat::Json => true,
         LogFormat::Pretty => false,
         LogFormat::Auto => !terminal,
@@ -70,10 +70,10 @@ pub fn init(settings: &Settings, console: Console) -> Result<LogGuard, String> {
     };
     let mut guards = Vec::new();
     let mut layers = vec![on_console];
-    if let Some(dir) = &settings.log_dir {
+    if let Some(dir) = &settings.ops.log_dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create the log directory {}: {e}", dir.display()))?;
-        let keep = usize::from(settings.log_keep_days);
+        let keep = usize::from(settings.ops.log_keep_days);
         let daily = |name: &str| {
             RollingFileAppender::builder()
                 .rotation(Rotation::DAILY)

@@ -1,6 +1,8 @@
 //! One typed configuration for every binary: command-line flags, then environment
 //! variables, then defaults, parsed by clap. Every binary flattens [`Settings`], so a
-//! setting has the same flag and variable everywhere; `--help` lists them all.
+//! setting has the same flag and variable everywhere; `--help` lists them all. In code
+//! the settings come in sections (store, queue, cache, API, ops, vendors, worker,
+//! webhooks, sync, orders), and each section builds the configuration of its part.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,10 +11,14 @@ use std::time::Duration;
 use aggregator_core::RedactedUrl;
 use aggregator_core::domain::VendorId;
 use aggregator_core::resilience::VendorLimits;
-use aggregator_core::service::BatchConfig;
-use aggregator_core::traits::RetryPolicy;
-use aggregator_http::api::ApiKeys;
-use aggregator_http::{VendorEndpoint, parse_vendor_list};
+use aggregator_core::service::{BatchConfig, ConsumerConfig, OrderConfig, SyncConfig};
+use aggregator_core::traits::{HoldLimits, RateLimit, RetryPolicy};
+use aggregator_http::api::{ApiConfig, ApiKeys};
+use aggregator_http::webhooks::WebhookSenderConfig;
+use aggregator_http::{HttpVendorConfig, VendorEndpoint, parse_vendor_list};
+use aggregator_postgres::ReadReplicaConfig;
+use aggregator_rabbitmq::RabbitConfig;
+use aggregator_redis::RedisConfig;
 use clap::{ArgMatches, Args, Command, FromArgMatches, ValueEnum};
 
 /// How log lines are written to standard output.
@@ -26,10 +32,48 @@ pub enum LogFormat {
     Json,
 }
 
-/// Every setting of the running system. Durations are given in the unit their flag
-/// names (`_SECS`, `_MS`).
+/// Every setting of the running system, in sections; each section builds the
+/// configuration of the part it is for. Durations are given in the unit their flag
+/// names (`_SECS`, `_MS`). Flags and variables are flat (`--sync-interval`,
+/// `AGGREGATOR_SYNC_INTERVAL_SECS`); the sections only group them in code.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
+    /// Where orders, stock, holds and the outbox live: PostgreSQL or in memory.
+    #[command(flatten)]
+    pub store: StoreSettings,
+    /// Where order, sync and webhook messages travel: RabbitMQ or in memory, and how
+    /// failed messages are retried.
+    #[command(flatten)]
+    pub queue: QueueSettings,
+    /// Cached availability, rate limits and kept answers: Redis or in memory.
+    #[command(flatten)]
+    pub cache: CacheSettings,
+    /// The HTTP API.
+    #[command(flatten)]
+    pub api: ApiSettings,
+    /// Operations: the ops listener and logging.
+    #[command(flatten)]
+    pub ops: OpsSettings,
+    /// The vendors and how they are called.
+    #[command(flatten)]
+    pub vendor: VendorSettings,
+    /// Order workers, the outbox relay, the sweeper and shutdown.
+    #[command(flatten)]
+    pub worker: WorkerSettings,
+    /// Webhook endpoints and deliveries.
+    #[command(flatten)]
+    pub webhooks: WebhookSettings,
+    /// The stock sync and the clocks it trusts.
+    #[command(flatten)]
+    pub sync: SyncSettings,
+    /// Orders, holds and group commit.
+    #[command(flatten)]
+    pub orders: OrderSettings,
+}
+
+/// Where orders, stock, holds and the outbox live: PostgreSQL or in memory.
+#[derive(Debug, Clone, Args)]
+pub struct StoreSettings {
     /// PostgreSQL; unset: an in-memory store (lost at exit)
     #[arg(long, env = "DATABASE_URL", value_name = "URL", value_parser = SERVICE_URL, hide_env_values = true, help_heading = "Backends")]
     pub database_url: Option<RedactedUrl>,
@@ -39,15 +83,15 @@ pub struct Settings {
     /// Milliseconds the read replica may lag behind the primary and still answer reads
     #[arg(long = "read-replica-max-lag", env = "AGGREGATOR_READ_REPLICA_MAX_LAG_MS", default_value = "5000", value_parser = millis(1, 3_600_000), value_name = "MS", help_heading = "Backends")]
     pub read_replica_max_lag: Duration,
+}
+
+/// Where order, sync and webhook messages travel: RabbitMQ or in memory, and how
+/// failed messages are retried.
+#[derive(Debug, Clone, Args)]
+pub struct QueueSettings {
     /// RabbitMQ (a cluster's nodes: URLs separated by commas); unset: an in-memory queue (one process only)
     #[arg(long, env = "AMQP_URL", value_name = "URL", value_parser = SERVICE_URL, hide_env_values = true, help_heading = "Backends")]
     pub amqp_url: Option<RedactedUrl>,
-    /// Redis; unset: an in-memory cache and rate limiter
-    #[arg(long, env = "REDIS_URL", value_name = "URL", value_parser = SERVICE_URL, hide_env_values = true, help_heading = "Backends")]
-    pub redis_url: Option<RedactedUrl>,
-    /// REDIS_URL names a Redis Cluster: one or more of its nodes, comma-separated
-    #[arg(long = "redis-cluster", env = "AGGREGATOR_REDIS_CLUSTER", default_value = "false", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, value_name = "BOOL", help_heading = "Backends")]
-    pub redis_cluster: bool,
     /// Prepended to RabbitMQ queue names
     #[arg(
         long,
@@ -69,6 +113,20 @@ pub struct Settings {
         help_heading = "Backends"
     )]
     pub queue_delivery_limit: u32,
+    /// Milliseconds before each retry of a failed message; after the last, the dead-letter queue
+    #[arg(long = "retry-delays", env = "AGGREGATOR_RETRY_DELAYS_MS", default_value = "1000,5000,25000,120000", value_parser = retry_delays, value_name = "MS,...", help_heading = "Workers")]
+    pub retry: RetryPolicy,
+}
+
+/// Cached availability, rate limits and kept answers: Redis or in memory.
+#[derive(Debug, Clone, Args)]
+pub struct CacheSettings {
+    /// Redis; unset: an in-memory cache and rate limiter
+    #[arg(long, env = "REDIS_URL", value_name = "URL", value_parser = SERVICE_URL, hide_env_values = true, help_heading = "Backends")]
+    pub redis_url: Option<RedactedUrl>,
+    /// REDIS_URL names a Redis Cluster: one or more of its nodes, comma-separated
+    #[arg(long = "redis-cluster", env = "AGGREGATOR_REDIS_CLUSTER", default_value = "false", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, value_name = "BOOL", help_heading = "Backends")]
+    pub redis_cluster: bool,
     /// Prepended to Redis keys
     #[arg(
         long,
@@ -80,7 +138,11 @@ pub struct Settings {
     /// Milliseconds cached availability may lag behind changes another process made
     #[arg(long = "cache-ttl", env = "AGGREGATOR_CACHE_TTL_MS", default_value = "2000", value_parser = millis(1, 3_600_000), value_name = "MS", help_heading = "Backends")]
     pub cache_ttl: Duration,
+}
 
+/// The HTTP API.
+#[derive(Debug, Clone, Args)]
+pub struct ApiSettings {
     /// Where the HTTP API listens
     #[arg(
         long,
@@ -96,6 +158,14 @@ pub struct Settings {
     /// API requests a second per API key (per client address without keys)
     #[arg(long = "rate-limit", env = "AGGREGATOR_RATE_LIMIT_PER_SEC", default_value = "2000", value_parser = clap::value_parser!(u32).range(1..=10_000_000), value_name = "N", help_heading = "API")]
     pub rate_limit_per_sec: u32,
+    /// Order event streams (`GET /api/events`) one API key, or one client address without keys, may hold open at once; more are answered 429
+    #[arg(long = "max-streams-per-key", env = "AGGREGATOR_MAX_STREAMS_PER_KEY", default_value = "16", value_parser = clap::value_parser!(u32).range(1..=100_000), value_name = "N", help_heading = "API")]
+    pub max_streams_per_key: u32,
+}
+
+/// Operations: the ops listener and logging.
+#[derive(Debug, Clone, Args)]
+pub struct OpsSettings {
     /// Where this process serves /metrics, /health/live and /health/ready to operators, without keys (unset: only the API serves them)
     #[arg(
         long = "ops-addr",
@@ -104,7 +174,26 @@ pub struct Settings {
         help_heading = "Operations"
     )]
     pub ops_addr: Option<SocketAddr>,
+    /// combined.log and error.log go here (rotated daily); `none`: no files
+    #[arg(long, env = "AGGREGATOR_LOG_DIR", default_value = "logs", value_parser = log_dir, value_name = "DIR", help_heading = "Logging")]
+    pub log_dir: LogDir,
+    /// Days of log files kept (older ones are deleted as new ones start)
+    #[arg(long = "log-keep-days", env = "AGGREGATOR_LOG_KEEP_DAYS", default_value = "14", value_parser = clap::value_parser!(u16).range(1..=3_650), value_name = "DAYS", help_heading = "Logging")]
+    pub log_keep_days: u16,
+    /// auto (pretty on a terminal, JSON otherwise), pretty or json
+    #[arg(
+        long,
+        env = "AGGREGATOR_LOG_FORMAT",
+        default_value = "auto",
+        value_enum,
+        help_heading = "Logging"
+    )]
+    pub log_format: LogFormat,
+}
 
+/// The vendors and how they are called.
+#[derive(Debug, Clone, Args)]
+pub struct VendorSettings {
     /// The vendors, in priority order
     #[arg(long, env = "AGGREGATOR_VENDORS", default_value = "VendorA=http://127.0.0.1:3001,VendorB=http://127.0.0.1:3002", value_parser = VENDOR_LIST, value_name = "ID=URL,...", help_heading = "Vendors")]
     pub vendors: ::std::vec::Vec<VendorEndpoint>,
@@ -132,16 +221,17 @@ pub struct Settings {
     /// Seconds a worker keeps sending one version of an order to its vendors after reading it; past it the message starts over from a fresh read, and a vendor answering "unknown key" to a cancellation is believed once the key has been dead twice this long
     #[arg(long = "placement-timeout", env = "AGGREGATOR_PLACEMENT_TIMEOUT_SECS", default_value = "60", value_parser = seconds(1), value_name = "SECS", help_heading = "Vendors")]
     pub placement_timeout: Duration,
+}
 
+/// Order workers, the outbox relay, the sweeper and shutdown.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerSettings {
     /// Order workers in this process
     #[arg(long, env = "AGGREGATOR_WORKERS", default_value = "2", value_parser = clap::value_parser!(u16).range(0..=64), value_name = "N", help_heading = "Workers")]
     pub workers: u16,
     /// Messages each worker handles at once
     #[arg(long, env = "AGGREGATOR_WORKER_CONCURRENCY", default_value = "128", value_parser = clap::value_parser!(u16).range(1..=1_000), value_name = "N", help_heading = "Workers")]
     pub worker_concurrency: u16,
-    /// Milliseconds before each retry of a failed message; after the last, the dead-letter queue
-    #[arg(long = "retry-delays", env = "AGGREGATOR_RETRY_DELAYS_MS", default_value = "1000,5000,25000,120000", value_parser = retry_delays, value_name = "MS,...", help_heading = "Workers")]
-    pub retry: RetryPolicy,
     /// Milliseconds between the outbox relay's scans of the whole outbox; what a commit in this process wrote is published at once, found by id, and a full batch is followed by another straight away
     #[arg(long = "relay-interval", env = "AGGREGATOR_RELAY_INTERVAL_MS", default_value = "500", value_parser = millis(1, 60_000), value_name = "MS", help_heading = "Workers")]
     pub relay_interval: Duration,
@@ -163,17 +253,17 @@ pub struct Settings {
     /// Seconds in-flight work may take after SIGINT/SIGTERM
     #[arg(long, env = "AGGREGATOR_SHUTDOWN_GRACE_SECS", default_value = "10", value_parser = seconds(0), value_name = "SECS", help_heading = "Workers")]
     pub grace: Duration,
-
     /// Seconds order events are kept for clients resuming their event stream; the sweeper forgets older ones
     #[arg(long = "event-retention", env = "AGGREGATOR_EVENT_RETENTION_SECS", default_value = "604800", value_parser = seconds_up_to(60, 31_536_000), value_name = "SECS", help_heading = "Workers")]
     pub event_retention: Duration,
+}
 
+/// Webhook endpoints and deliveries.
+#[derive(Debug, Clone, Args)]
+pub struct WebhookSettings {
     /// Let webhook endpoints point at loopback and private addresses (off: only public ones, against request forgery)
     #[arg(long = "webhook-allow-private", env = "AGGREGATOR_WEBHOOK_ALLOW_PRIVATE", default_value = "false", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, value_name = "BOOL", help_heading = "Webhooks")]
     pub webhook_allow_private: bool,
-    /// Order event streams (`GET /api/events`) one API key, or one client address without keys, may hold open at once; more are answered 429
-    #[arg(long = "max-streams-per-key", env = "AGGREGATOR_MAX_STREAMS_PER_KEY", default_value = "16", value_parser = clap::value_parser!(u32).range(1..=100_000), value_name = "N", help_heading = "API")]
-    pub max_streams_per_key: u32,
     /// Milliseconds one webhook delivery may take
     #[arg(long = "webhook-timeout", env = "AGGREGATOR_WEBHOOK_TIMEOUT_MS", default_value = "5000", value_parser = millis(100, 60_000), value_name = "MS", help_heading = "Webhooks")]
     pub webhook_timeout: Duration,
@@ -183,7 +273,11 @@ pub struct Settings {
     /// Webhook deliveries each worker process sends at once
     #[arg(long = "webhook-concurrency", env = "AGGREGATOR_WEBHOOK_CONCURRENCY", default_value = "16", value_parser = clap::value_parser!(u16).range(1..=1_000), value_name = "N", help_heading = "Webhooks")]
     pub webhook_concurrency: u16,
+}
 
+/// The stock sync and the clocks it trusts.
+#[derive(Debug, Clone, Args)]
+pub struct SyncSettings {
     /// Seconds between stock syncs of every vendor
     #[arg(long = "sync-interval", env = "AGGREGATOR_SYNC_INTERVAL_SECS", default_value = "30", value_parser = seconds(1), value_name = "SECS", help_heading = "Stock sync")]
     pub sync_interval: Duration,
@@ -205,7 +299,11 @@ pub struct Settings {
     /// Milliseconds a vendor's report must be later than its confirmation of our order to count as including it
     #[arg(long = "confirmation-margin", env = "AGGREGATOR_CONFIRMATION_MARGIN_MS", default_value = "5000", value_parser = millis(0, 86_400_000), value_name = "MS", help_heading = "Stock sync")]
     pub confirmation_margin: Duration,
+}
 
+/// Orders, holds and group commit.
+#[derive(Debug, Clone, Args)]
+pub struct OrderSettings {
     /// Seconds a placed order holds its units before it expires unconfirmed
     #[arg(long = "reservation-ttl", env = "AGGREGATOR_RESERVATION_TTL_SECS", default_value = "900", value_parser = seconds(1), value_name = "SECS", help_heading = "Orders and holds")]
     pub reservation_ttl: Duration,
@@ -218,7 +316,6 @@ pub struct Settings {
     /// Seconds a hold may last from its creation, extensions included
     #[arg(long = "max-hold-lifetime", env = "AGGREGATOR_MAX_HOLD_LIFETIME_SECS", default_value = "3600", value_parser = seconds(1), value_name = "SECS", help_heading = "Orders and holds")]
     pub max_hold_lifetime: Duration,
-
     /// Milliseconds a placement may plan from catalog reads this old (the store still decides; a short or refused plan is made again from fresh reads); 0: always read
     #[arg(long = "plan-reads-ttl", env = "AGGREGATOR_PLAN_READS_TTL_MS", default_value = "30000", value_parser = millis(0, 60_000), value_name = "MS", help_heading = "Group commit")]
     pub plan_reads_ttl: Duration,
@@ -231,22 +328,169 @@ pub struct Settings {
     /// Batches in the store at once (each uses one database connection)
     #[arg(long = "group-commit-in-flight", env = "AGGREGATOR_GROUP_COMMIT_IN_FLIGHT", default_value = "2", value_parser = clap::value_parser!(u32).range(1..=256), value_name = "N", help_heading = "Group commit")]
     pub group_commit_in_flight: u32,
+}
 
-    /// combined.log and error.log go here (rotated daily); `none`: no files
-    #[arg(long, env = "AGGREGATOR_LOG_DIR", default_value = "logs", value_parser = log_dir, value_name = "DIR", help_heading = "Logging")]
-    pub log_dir: LogDir,
-    /// Days of log files kept (older ones are deleted as new ones start)
-    #[arg(long = "log-keep-days", env = "AGGREGATOR_LOG_KEEP_DAYS", default_value = "14", value_parser = clap::value_parser!(u16).range(1..=3_650), value_name = "DAYS", help_heading = "Logging")]
-    pub log_keep_days: u16,
-    /// auto (pretty on a terminal, JSON otherwise), pretty or json
-    #[arg(
-        long,
-        env = "AGGREGATOR_LOG_FORMAT",
-        default_value = "auto",
-        value_enum,
-        help_heading = "Logging"
-    )]
-    pub log_format: LogFormat,
+impl StoreSettings {
+    /// The read replica's connection, if `DATABASE_READ_URL` names one.
+    pub fn replica(&self) -> Option<ReadReplicaConfig> {
+        self.database_read_url.as_ref().map(|url| {
+            let mut config = ReadReplicaConfig::new(url.expose().to_owned());
+            config.max_lag = self.read_replica_max_lag;
+            config
+        })
+    }
+}
+
+impl QueueSettings {
+    /// How to reach RabbitMQ at `url` and declare its queues.
+    pub fn rabbit(&self, url: &RedactedUrl) -> RabbitConfig {
+        let mut config = RabbitConfig::new(url.expose().to_owned());
+        config.prefix = self.queue_prefix.clone();
+        config.retry = self.retry.clone();
+        config.quorum = self.quorum_queues;
+        config.delivery_limit = Some(self.queue_delivery_limit).filter(|&n| n > 0);
+        config
+    }
+}
+
+impl CacheSettings {
+    /// How to reach Redis at `url`.
+    pub fn redis(&self, url: &RedactedUrl) -> RedisConfig {
+        let mut config = RedisConfig::new(url.expose().to_owned());
+        config.key_prefix = self.cache_prefix.clone();
+        config.cluster = self.redis_cluster;
+        config
+    }
+}
+
+impl ApiSettings {
+    /// The API's configuration; `cache_ttl` is how stale cached availability may be,
+    /// `webhook_allow_private` whether endpoints may point at private addresses.
+    pub fn config(&self, cache_ttl: Duration, webhook_allow_private: bool) -> ApiConfig {
+        ApiConfig {
+            keys: self.api_keys.clone(),
+            rate_limit: RateLimit {
+                max_requests: self.rate_limit_per_sec,
+                window: Duration::from_secs(1),
+            },
+            cache_ttl,
+            webhook_allow_private,
+            max_streams_per_key: usize::try_from(self.max_streams_per_key).unwrap_or(usize::MAX),
+            ..ApiConfig::default()
+        }
+    }
+}
+
+impl VendorSettings {
+    /// Applies the vendor call settings to one vendor's client configuration: its
+    /// timeout, breaker, and its limits (its own from `--vendor-limits`, or the
+    /// defaults).
+    pub fn tune(&self, config: &mut HttpVendorConfig) {
+        config.request_timeout = self.vendor_timeout;
+        config.breaker.open_for = self.vendor_breaker_open;
+        config.breaker_wait = self.vendor_breaker_wait;
+        config.budget_wait = self.vendor_breaker_wait;
+        let default_limits = VendorLimits {
+            per_second: self.vendor_max_per_second,
+            in_flight: self.vendor_max_in_flight,
+        };
+        config.limits = self
+            .vendor_limits
+            .for_vendor(&config.vendor, default_limits);
+    }
+}
+
+impl WorkerSettings {
+    /// How each order worker consumes `order_queue`.
+    pub fn consumer(&self) -> ConsumerConfig {
+        ConsumerConfig {
+            concurrency: self.worker_concurrency,
+            grace: self.grace,
+        }
+    }
+}
+
+impl WebhookSettings {
+    /// How the deliverer consumes `webhook_queue`, with `grace` after shutdown.
+    pub fn consumer(&self, grace: Duration) -> ConsumerConfig {
+        ConsumerConfig {
+            concurrency: self.webhook_concurrency,
+            grace,
+        }
+    }
+
+    /// How each delivery is sent.
+    pub fn sender(&self) -> WebhookSenderConfig {
+        WebhookSenderConfig {
+            timeout: self.webhook_timeout,
+            allow_private: self.webhook_allow_private,
+        }
+    }
+}
+
+impl SyncSettings {
+    /// How a stock sync runs. Refuses a confirmation margin below the clock tolerance:
+    /// a report taken before a sale could then prune it (`StockLedger`'s clock notes).
+    pub fn config(&self) -> aggregator_core::Result<SyncConfig> {
+        if self.confirmation_margin < self.clock_tolerance {
+            return Err(aggregator_core::Error::invalid(
+                "confirmationMargin",
+                format!(
+                    "--confirmation-margin ({} ms) must be at least --clock-tolerance ({} ms)",
+                    self.confirmation_margin.as_millis(),
+                    self.clock_tolerance.as_millis()
+                ),
+            ));
+        }
+        Ok(SyncConfig {
+            page_size: self.sync_page_size,
+            fetches_in_flight: usize::from(self.sync_fetches),
+            rows_per_write: usize::try_from(self.sync_write_rows).unwrap_or(usize::MAX),
+            clock_tolerance: span(self.clock_tolerance)?,
+            confirmation_margin: span(self.confirmation_margin)?,
+            ..SyncConfig::default()
+        })
+    }
+
+    /// How the sync consumer takes `stock_sync_queue`, with `grace` after shutdown.
+    pub fn consumer(&self, grace: Duration) -> ConsumerConfig {
+        ConsumerConfig {
+            concurrency: self.sync_concurrency,
+            grace,
+        }
+    }
+}
+
+impl OrderSettings {
+    /// The ordering rules these settings ask for; refuses an invalid combination.
+    pub fn config(&self) -> aggregator_core::Result<OrderConfig> {
+        let config = OrderConfig {
+            reservation_ttl: span(self.reservation_ttl)?,
+            max_hold_lifetime: span(self.max_hold_lifetime)?,
+            hold_limits: HoldLimits {
+                max_active: self.max_holds_per_customer,
+                max_units: self.max_held_units_per_customer,
+            },
+            ..OrderConfig::default()
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// How placements and status changes are gathered into group commits.
+    pub fn group_commit(&self) -> BatchConfig {
+        BatchConfig {
+            window: self.group_commit_window,
+            max_batch: self.group_commit_max as usize,
+            in_flight: self.group_commit_in_flight as usize,
+        }
+    }
+}
+
+/// A span of time as the core counts it.
+pub(crate) fn span(duration: Duration) -> aggregator_core::Result<time::Duration> {
+    time::Duration::try_from(duration)
+        .map_err(|e| aggregator_core::Error::invalid("duration", format!("{duration:?}: {e}")))
 }
 
 /// Where log files go: a directory, or none.
@@ -439,15 +683,6 @@ pub struct SettingRow {
 }
 
 impl Settings {
-    /// How placements and status changes are gathered into group commits.
-    pub fn group_commit(&self) -> BatchConfig {
-        BatchConfig {
-            window: self.group_commit_window,
-            max_batch: self.group_commit_max as usize,
-            in_flight: self.group_commit_in_flight as usize,
-        }
-    }
-
     /// Every setting, in the order `--help` lists them.
     pub fn table() -> Vec<SettingRow> {
         Self::augment_args(Command::new("settings"))
@@ -550,21 +785,24 @@ mod tests {
     #[test]
     fn defaults_then_environment_then_flags() {
         let settings = parse(&[], &[]).expect("defaults");
-        assert_eq!(settings.api_addr.to_string(), "127.0.0.1:3000");
-        assert_eq!(settings.ops_addr, None, "no ops listener unless asked");
-        assert_eq!(settings.vendors.len(), 2);
-        assert_eq!(settings.sync_interval, Duration::from_secs(30));
-        assert!(settings.database_url.is_none());
-        assert_eq!(settings.log_dir, Some(PathBuf::from("logs")));
-        assert_eq!(settings.relay_batch, 200);
-        assert_eq!(settings.cache_ttl, Duration::from_secs(2));
-        assert_eq!(settings.event_retention, Duration::from_secs(7 * 86_400));
-        assert_eq!(settings.sync_write_rows, 10_000);
+        assert_eq!(settings.api.api_addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(settings.ops.ops_addr, None, "no ops listener unless asked");
+        assert_eq!(settings.vendor.vendors.len(), 2);
+        assert_eq!(settings.sync.sync_interval, Duration::from_secs(30));
+        assert!(settings.store.database_url.is_none());
+        assert_eq!(settings.ops.log_dir, Some(PathBuf::from("logs")));
+        assert_eq!(settings.worker.relay_batch, 200);
+        assert_eq!(settings.cache.cache_ttl, Duration::from_secs(2));
+        assert_eq!(
+            settings.worker.event_retention,
+            Duration::from_secs(7 * 86_400)
+        );
+        assert_eq!(settings.sync.sync_write_rows, 10_000);
         assert!(
-            !settings.webhook_allow_private,
+            !settings.webhooks.webhook_allow_private,
             "webhooks only to public addresses"
         );
-        assert_eq!(settings.webhook_disable_after, 20);
+        assert_eq!(settings.webhooks.webhook_disable_after, 20);
         let error = parse(&["--event-retention", "59"], &[]).expect_err("too short");
         assert!(error.contains("--event-retention"), "{error}");
         let settings = parse(
@@ -582,14 +820,21 @@ mod tests {
             ],
         )
         .expect("valid");
-        assert_eq!(settings.workers, 4, "the flag wins");
-        assert_eq!(settings.relay_batch, 50, "the variable beats the default");
-        assert_eq!(settings.api_addr.port(), 8080);
+        assert_eq!(settings.worker.workers, 4, "the flag wins");
         assert_eq!(
-            settings.database_url.as_ref().map(RedactedUrl::expose),
+            settings.worker.relay_batch, 50,
+            "the variable beats the default"
+        );
+        assert_eq!(settings.api.api_addr.port(), 8080);
+        assert_eq!(
+            settings
+                .store
+                .database_url
+                .as_ref()
+                .map(RedactedUrl::expose),
             Some("postgres://x")
         );
-        assert_eq!(settings.log_dir, None, "none means no files");
+        assert_eq!(settings.ops.log_dir, None, "none means no files");
         let secret = parse(
             &[],
             &[

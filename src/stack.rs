@@ -6,11 +6,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use aggregator_core::error::{Error, Result};
-use aggregator_core::service::{OrderConfig, ShutdownSignal, ShutdownTrigger, run_periodically};
+use aggregator_core::service::{ShutdownSignal, ShutdownTrigger, run_periodically};
 use tokio::task::JoinSet;
 
 use crate::backends::Backends;
-use crate::settings::Settings;
 
 /// Which parts run in this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,27 +58,6 @@ pub struct RunningStack {
     pub(crate) trigger: ShutdownTrigger,
     pub(crate) tasks: JoinSet<(String, Result<()>)>,
     pub(crate) grace: Duration,
-}
-
-/// The ordering rules the settings ask for.
-pub fn order_config(settings: &Settings) -> Result<OrderConfig> {
-    let config = OrderConfig {
-        reservation_ttl: span(settings.reservation_ttl)?,
-        max_hold_lifetime: span(settings.max_hold_lifetime)?,
-        hold_limits: aggregator_core::traits::HoldLimits {
-            max_active: settings.max_holds_per_customer,
-            max_units: settings.max_held_units_per_customer,
-        },
-        ..OrderConfig::default()
-    };
-    config.validate()?;
-    Ok(config)
-}
-
-/// A span of time as the core counts it.
-pub(crate) fn span(duration: Duration) -> Result<time::Duration> {
-    time::Duration::try_from(duration)
-        .map_err(|e| Error::invalid("duration", format!("{duration:?}: {e}")))
 }
 
 pub(crate) fn spawn_periodic<F, Fut, T>(

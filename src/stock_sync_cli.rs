@@ -91,7 +91,7 @@ impl SyncCli {
     /// What the words ask for, checked against the settings: a message for the user
     /// (exit code 2) when they make no sense.
     pub fn sync_command(&self) -> std::result::Result<SyncCommand, String> {
-        let vendors = &self.settings.vendors;
+        let vendors = &self.settings.vendor.vendors;
         let command = match self.words.iter().map(String::as_str).collect::<Vec<_>>()[..] {
             [] | ["all"] => SyncCommand::All,
             ["aggregate"] => SyncCommand::Aggregate,
@@ -112,7 +112,7 @@ impl SyncCli {
         if self.queue && command == SyncCommand::Aggregate {
             return Err("--queue applies to `all` and `vendor`, not to `aggregate`".into());
         }
-        if self.queue && self.settings.amqp_url.is_none() {
+        if self.queue && self.settings.queue.amqp_url.is_none() {
             return Err("--queue needs AMQP_URL (the RabbitMQ that the workers consume)".into());
         }
         Ok(command)
@@ -121,7 +121,13 @@ impl SyncCli {
     fn targets(&self, command: &SyncCommand) -> Vec<VendorId> {
         match command {
             SyncCommand::Vendor(id) => vec![id.clone()],
-            _ => self.settings.vendors.iter().map(|v| v.id.clone()).collect(),
+            _ => self
+                .settings
+                .vendor
+                .vendors
+                .iter()
+                .map(|v| v.id.clone())
+                .collect(),
         }
     }
 
@@ -147,8 +153,8 @@ impl SyncCli {
             // Publishing needs the queue only: a store or cache that is down must not
             // stop it.
             let mut settings = self.settings.clone();
-            settings.database_url = None;
-            settings.redis_url = None;
+            settings.store.database_url = None;
+            settings.cache.redis_url = None;
             let backends = backends::connect(&settings).await?;
             let queued = request_syncs(backends.queue.as_ref(), self.targets(command)).await?;
             for (vendor, id) in queued {
@@ -160,12 +166,12 @@ impl SyncCli {
             }
             return Ok(0);
         }
-        let in_memory = self.settings.database_url.is_none();
+        let in_memory = self.settings.store.database_url.is_none();
         // Syncing here needs the store only: a queue or cache that is down must not stop
         // it (the settings may name them for the other binaries).
         let mut settings = self.settings.clone();
-        settings.amqp_url = None;
-        settings.redis_url = None;
+        settings.queue.amqp_url = None;
+        settings.cache.redis_url = None;
         let app = App::build(settings).await?;
         match command {
             SyncCommand::All | SyncCommand::Vendor(_) => {
@@ -413,7 +419,7 @@ mod tests {
             SyncCommand::Vendor(VendorId::new("VendorB").expect("id"))
         );
         assert_eq!(
-            cli.settings.sync_page_size, 50,
+            cli.settings.sync.sync_page_size, 50,
             "--page-size is --sync-page-size"
         );
         assert_eq!(cli.targets(&one).len(), 1);

@@ -35,8 +35,13 @@ fuzz_target!(|input: (Vec<String>, Vec<(u8, String)>)| {
             .map(|(_, value)| value.clone())
     };
     if let Ok(settings) = Settings::parse(args, lookup) {
-        // Whatever was accepted is usable: the ordering rules it names are valid.
-        let _ = order_aggregator::stack::order_config(&settings);
-        let _ = settings.group_commit();
+        // Whatever was accepted builds each section's configuration (or says why not).
+        let _ = settings.orders.config();
+        let _ = settings.orders.group_commit();
+        let _ = settings.sync.config();
+        let _ = settings.api.config(
+            settings.cache.cache_ttl,
+            settings.webhooks.webhook_allow_private,
+        );
     }
 });

@@ -23,7 +23,7 @@ const BACK_OFFICE: Roles = Roles {
 
 /// `settings` with an ops listener on a free port.
 fn with_ops_listener(mut settings: Settings) -> Settings {
-    settings.ops_addr = Some("127.0.0.1:0".parse().expect("addr"));
+    settings.ops.ops_addr = Some("127.0.0.1:0".parse().expect("addr"));
     settings
 }
 
@@ -185,7 +185,7 @@ async fn an_ops_address_in_use_is_refused_at_start_with_the_setting_named() {
     let (a, b) = vendors().await;
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let mut settings = settings(&[&a, &b]);
-    settings.ops_addr = Some(taken.local_addr().expect("addr"));
+    settings.ops.ops_addr = Some(taken.local_addr().expect("addr"));
     let error = App::on(settings, memory_backends())
         .await
         .expect("app")
@@ -204,8 +204,8 @@ async fn an_ops_address_in_use_is_refused_at_start_with_the_setting_named() {
 async fn a_confirmation_margin_below_the_clock_tolerance_is_refused_at_start() {
     let (a, b) = vendors().await;
     let mut settings = settings(&[&a, &b]);
-    settings.clock_tolerance = std::time::Duration::from_secs(5);
-    settings.confirmation_margin = std::time::Duration::from_secs(1);
+    settings.sync.clock_tolerance = std::time::Duration::from_secs(5);
+    settings.sync.confirmation_margin = std::time::Duration::from_secs(1);
     let error = App::on(settings, memory_backends())
         .await
         .expect_err("margin below tolerance");

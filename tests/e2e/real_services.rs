@@ -38,7 +38,7 @@ impl Services {
         let unique = uuid::Uuid::now_v7().simple().to_string();
         let mut rabbit = RabbitConfig::new(amqp);
         rabbit.prefix = format!("test.{unique}.");
-        rabbit.retry = settings.retry.clone();
+        rabbit.retry = settings.queue.retry.clone();
         let rabbit = RabbitQueue::connect(rabbit).await.expect("rabbitmq");
         let mut cache = RedisConfig::new(redis);
         cache.key_prefix = format!("test:{unique}:");
@@ -85,13 +85,13 @@ impl Services {
 }
 
 fn quick_retries(mut settings: Settings) -> Settings {
-    settings.retry = aggregator_core::traits::RetryPolicy::new(vec![
+    settings.queue.retry = aggregator_core::traits::RetryPolicy::new(vec![
         Duration::from_millis(300),
         Duration::from_millis(600),
         Duration::from_millis(900),
     ])
     .expect("policy");
-    settings.vendor_breaker_open = Duration::from_secs(1);
+    settings.vendor.vendor_breaker_open = Duration::from_secs(1);
     settings
 }
 
@@ -104,7 +104,7 @@ async fn two_apis_and_two_workers_sell_exactly_the_stock_of_a_thousand_racing_or
     // took an order but before our confirmation of it counts that unit twice until the
     // next report (the conservative side: it can refuse a unit for a second, never sell
     // one twice). This test is about placements being exact across two APIs.
-    settings.sync_interval = Duration::from_secs(3600);
+    settings.sync.sync_interval = Duration::from_secs(3600);
     let Some(services) = Services::connect(&settings).await else {
         return;
     };
@@ -190,7 +190,7 @@ async fn a_vendor_outage_retries_then_confirms_or_fails_with_units_released() {
     assert!(a.set_quantity("MOUSE-a-007", 50));
     let mut settings = quick_retries(settings(&[&a, &b]));
     // One sync at start only: this test is about orders, not about failing syncs.
-    settings.sync_interval = Duration::from_secs(3_600);
+    settings.sync.sync_interval = Duration::from_secs(3_600);
     let Some(services) = Services::connect(&settings).await else {
         return;
     };
@@ -336,7 +336,7 @@ async fn drain_dead_letters(queue: &RabbitQueue) {
 async fn a_worker_stopped_mid_message_leaves_it_for_another_that_processes_it_once() {
     let (a, b) = vendors().await;
     let mut settings = quick_retries(settings(&[&a, &b]));
-    settings.grace = Duration::ZERO;
+    settings.worker.grace = Duration::ZERO;
     let Some(services) = Services::connect(&settings).await else {
         return;
     };
@@ -371,7 +371,7 @@ async fn a_worker_stopped_mid_message_leaves_it_for_another_that_processes_it_on
         ..Faults::default()
     });
     let mut worker_settings = settings.clone();
-    worker_settings.vendor_timeout = Duration::from_secs(10);
+    worker_settings.vendor.vendor_timeout = Duration::from_secs(10);
     let workers_only = Roles {
         worker: true,
         ..Roles::NONE

@@ -8,7 +8,7 @@
 #   EXAMPLES=500 bash scripts/schemathesis.sh   # a longer run
 #
 # Not run: GET /api/events, a server-sent event stream that never ends by itself (its
-# own tests are in aggregator-http/tests/api/events.rs).
+# own tests are in tests/api/events.rs).
 #
 # Not checked: "schema-valid request rejected". A body can match the schema and still
 # name a SKU nobody sells, and that is a 400 with the field named, on purpose.

@@ -13,7 +13,7 @@ use aggregator_core::service::{
     run_order_worker, run_sync_schedule, shutdown_pair,
 };
 use aggregator_core::traits::{CatalogReads, OrderListing, StoreRoles, VendorDirectory};
-use aggregator_http::api::{ApiServices, ApiState, check_bind, router};
+use aggregator_http::api::{ApiConfig, ApiServices, ApiState, check_bind, router};
 use aggregator_http::ops::{OpsState, SystemGauges, Telemetry, ops_router};
 use aggregator_http::vendor_clients_sharing;
 use aggregator_http::webhooks::HttpWebhookSender;
@@ -208,8 +208,19 @@ impl App {
         &self.gauges
     }
 
-    /// The HTTP API's state over this system's services.
+    /// The HTTP API's state over this system's services, configured by the settings.
     pub fn api_state(&self) -> ApiState {
+        self.api_state_with(
+            self.settings
+                .api
+                .config(self.settings.webhooks.webhook_allow_private),
+        )
+    }
+
+    /// The HTTP API's state over this system's services with `config`: for tests,
+    /// benchmarks and embedders that want limits the settings do not name (body size,
+    /// request timeout, page sizes).
+    pub fn api_state_with(&self, config: ApiConfig) -> ApiState {
         ApiState::from_services(
             ApiServices {
                 orders: self.orders.clone(),
@@ -221,10 +232,7 @@ impl App {
                 probes: self.backends.probes.clone(),
                 gauges: self.gauges.clone(),
             },
-            self.settings.api.config(
-                self.settings.cache.cache_ttl,
-                self.settings.webhooks.webhook_allow_private,
-            ),
+            config,
         )
     }
 

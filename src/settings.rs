@@ -364,16 +364,15 @@ impl CacheSettings {
 }
 
 impl ApiSettings {
-    /// The API's configuration; `cache_ttl` is how stale cached availability may be,
-    /// `webhook_allow_private` whether endpoints may point at private addresses.
-    pub fn config(&self, cache_ttl: Duration, webhook_allow_private: bool) -> ApiConfig {
+    /// The API's configuration; `webhook_allow_private` says whether webhook endpoints
+    /// may point at private addresses.
+    pub fn config(&self, webhook_allow_private: bool) -> ApiConfig {
         ApiConfig {
             keys: self.api_keys.clone(),
             rate_limit: RateLimit {
                 max_requests: self.rate_limit_per_sec,
                 window: Duration::from_secs(1),
             },
-            cache_ttl,
             webhook_allow_private,
             max_streams_per_key: usize::try_from(self.max_streams_per_key).unwrap_or(usize::MAX),
             ..ApiConfig::default()

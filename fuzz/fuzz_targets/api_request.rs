@@ -11,13 +11,15 @@ use aggregator_core::domain::{
     Currency, Money, ProductId, SnapshotRow, Vendor, VendorId, VendorSku,
 };
 use aggregator_core::memory::{InMemoryCache, InMemoryOrderQueue, InMemoryStockStore};
-use aggregator_core::service::OrderConfig;
 use aggregator_core::traits::{RateLimit, StockStore};
-use aggregator_http::api::{ApiBackends, ApiConfig, ApiState, router};
+use aggregator_http::api::{ApiConfig, HealthProbes, router};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, header};
 use libfuzzer_sys::fuzz_target;
+use order_aggregator::app::App;
+use order_aggregator::backends::Backends;
+use order_aggregator::settings::Settings;
 use tokio::runtime::Runtime;
 use tower::ServiceExt as _;
 
@@ -87,12 +89,19 @@ static API: LazyLock<Api> = LazyLock::new(|| {
         .expect("runtime");
     let store: Arc<dyn StockStore> = Arc::new(InMemoryStockStore::new());
     runtime.block_on(seed(store.as_ref()));
-    let backends = ApiBackends::new(
+    let backends = Backends {
         store,
-        Arc::new(InMemoryOrderQueue::default()),
-        Arc::new(InMemoryCache::new()),
-        Arc::new(SystemClock),
-    );
+        queue: Arc::new(InMemoryOrderQueue::default()),
+        cache: Arc::new(InMemoryCache::new()),
+        clock: Arc::new(SystemClock),
+        probes: HealthProbes::default(),
+        replica: None,
+    };
+    let settings = Settings::parse(
+        ["--vendors".to_owned(), "VendorA=http://127.0.0.1:9".to_owned()],
+        |_| None,
+    )
+    .expect("settings");
     let config = ApiConfig {
         // Every input must reach the handlers, not the rate limit.
         rate_limit: RateLimit {
@@ -101,7 +110,11 @@ static API: LazyLock<Api> = LazyLock::new(|| {
         },
         ..ApiConfig::default()
     };
-    let state = ApiState::new(backends, OrderConfig::default(), config).expect("state");
+    // Built as the binaries build it: group commit, cached catalog, recent reads.
+    let state = runtime
+        .block_on(App::on(settings, backends))
+        .expect("the system builds")
+        .api_state_with(config);
     Api {
         runtime,
         router: router(state),

@@ -39,9 +39,6 @@ fuzz_target!(|input: (Vec<String>, Vec<(u8, String)>)| {
         let _ = settings.orders.config();
         let _ = settings.orders.group_commit();
         let _ = settings.sync.config();
-        let _ = settings.api.config(
-            settings.cache.cache_ttl,
-            settings.webhooks.webhook_allow_private,
-        );
+        let _ = settings.api.config(settings.webhooks.webhook_allow_private);
     }
 });

@@ -129,9 +129,6 @@ pub struct ApiConfig {
     pub max_page_size: u32,
     /// How long an Idempotency-Key's answer is kept for non-order POSTs.
     pub idempotency_ttl: Duration,
-    /// How long cached availability may lag behind changes another process made (used
-    /// by [`ApiState::new`](super::ApiState::new), which builds its own catalog).
-    pub cache_ttl: Duration,
     /// Whether webhook endpoints may point at loopback or private addresses (an operator
     /// setting, off by default: see [`crate::webhooks::resolve_destination`]).
     pub webhook_allow_private: bool,
@@ -143,10 +140,7 @@ pub struct ApiConfig {
 impl Default for ApiConfig {
     /// No keys, 64 KiB bodies, 10 s per request, 2,000 requests a second per key (per
     /// client address without keys), pages of 20 (at most 100), idempotent answers kept
-    /// 24 h, cached availability for [`CachedCatalog::DEFAULT_TTL`], webhooks only to
-    /// public addresses, 16 event streams per key.
-    ///
-    /// [`CachedCatalog::DEFAULT_TTL`]: aggregator_core::service::CachedCatalog::DEFAULT_TTL
+    /// 24 h, webhooks only to public addresses, 16 event streams per key.
     fn default() -> Self {
         Self {
             keys: ApiKeys::none(),
@@ -159,7 +153,6 @@ impl Default for ApiConfig {
             default_page_size: 20,
             max_page_size: 100,
             idempotency_ttl: Duration::from_secs(24 * 3600),
-            cache_ttl: aggregator_core::service::CachedCatalog::DEFAULT_TTL,
             webhook_allow_private: false,
             max_streams_per_key: 16,
         }

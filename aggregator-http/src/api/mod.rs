@@ -35,7 +35,7 @@ pub use crate::ops::{HealthProbes, Probe, ReplicaProbe};
 pub use config::{ApiConfig, ApiKeys, Role, check_bind};
 pub use drain::{DRAIN_BYTES, DRAIN_TIME};
 pub use problem::{ApiError, FieldProblem, PROBLEM_BASE, Problem, ShortItem};
-pub use state::{ApiBackends, ApiServices, ApiState};
+pub use state::{ApiServices, ApiState};
 
 use routes::{catalog, console, docs, events, health, holds, ops, orders, webhooks};
 

@@ -2,15 +2,13 @@
 
 use std::sync::Arc;
 
-use aggregator_core::clock::Clock;
-use aggregator_core::error::Result;
 use aggregator_core::service::{
-    CachedCatalog, Catalog, EventFollower, OrderConfig, OrderService, RateLimiter, ShutdownSignal,
+    CachedCatalog, Catalog, EventFollower, OrderService, RateLimiter, ShutdownSignal,
 };
-use aggregator_core::traits::{Cache, OrderQueue, StockStore, VendorDirectory};
+use aggregator_core::traits::{Cache, OrderQueue, StockStore};
 
 use super::config::ApiConfig;
-use crate::ops::{HealthProbes, SystemGauges, Telemetry};
+use crate::ops::{HealthProbes, SystemGauges};
 
 /// The API's shared state: cheap to clone.
 #[derive(Debug, Clone)]
@@ -40,41 +38,9 @@ pub(crate) struct Inner {
     pub(crate) streams: super::stream_slots::OpenStreams,
 }
 
-/// The backends the API runs on.
-#[derive(Debug, Clone)]
-pub struct ApiBackends {
-    /// Where orders, holds and stock live.
-    pub store: Arc<dyn StockStore>,
-    /// Where sync requests are queued and dead letters inspected.
-    pub queue: Arc<dyn OrderQueue>,
-    /// Cached availability, rate limits and idempotent answers.
-    pub cache: Arc<dyn Cache>,
-    /// Our clock.
-    pub clock: Arc<dyn Clock>,
-    /// Health checks of the queue and the cache.
-    pub probes: HealthProbes,
-}
-
-impl ApiBackends {
-    /// These backends, with health checks that report the queue and cache up.
-    pub fn new(
-        store: Arc<dyn StockStore>,
-        queue: Arc<dyn OrderQueue>,
-        cache: Arc<dyn Cache>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
-        Self {
-            store,
-            queue,
-            cache,
-            clock,
-            probes: HealthProbes::default(),
-        }
-    }
-}
-
-/// The services the API serves, built once by the process's composition root (so the
-/// API shares its cached catalog with the workers and the sync).
+/// The services the API serves, built once by the process's composition root
+/// (`order_aggregator::app::App`, so the API shares its cached catalog, group commit and
+/// recent reads with the workers and the sync; `App::api_state` hands them over).
 #[derive(Debug, Clone)]
 pub struct ApiServices {
     /// Orders and holds.
@@ -137,49 +103,6 @@ impl ApiState {
     pub fn with_shutdown(mut self, stop: ShutdownSignal) -> Self {
         self.stop = stop;
         self
-    }
-
-    /// The API over `backends`, building its own services (for tests and embedders
-    /// that run nothing else). Refuses an invalid order configuration.
-    pub fn new(backends: ApiBackends, orders: OrderConfig, config: ApiConfig) -> Result<Self> {
-        let ApiBackends {
-            store,
-            queue,
-            cache,
-            clock,
-            probes,
-        } = backends;
-        let staleness = orders.staleness;
-        let listing = Catalog::new(store.clone(), clock.clone(), staleness);
-        let catalog = Arc::new(CachedCatalog::new(
-            listing.clone(),
-            store.clone(),
-            cache.clone(),
-            config.cache_ttl,
-        ));
-        let gauges = SystemGauges::new(
-            Telemetry::new(),
-            store.clone(),
-            queue.clone(),
-            VendorDirectory::new(),
-            clock.clone(),
-            Some(catalog.clone()),
-        );
-        let orders = OrderService::new(store.clone(), store.clone(), store.clone(), clock, orders)?
-            .with_cache(catalog.clone());
-        Ok(Self::from_services(
-            ApiServices {
-                orders,
-                catalog,
-                listing,
-                store,
-                queue,
-                cache,
-                probes,
-                gauges,
-            },
-            config,
-        ))
     }
 
     /// The settings.

@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use aggregator_core::clock::SystemClock;
 use aggregator_core::memory::{InMemoryCache, InMemoryOrderQueue, InMemoryStockStore};
-use aggregator_core::service::{OrderConfig, shutdown_pair};
+use aggregator_core::service::shutdown_pair;
 use aggregator_core::traits::{RetryPolicy, StockStore};
-use aggregator_http::api::{ApiBackends, ApiConfig, ApiState, router};
+use aggregator_http::api::{ApiConfig, HealthProbes, router};
+use order_aggregator::backends::Backends;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
-use super::support::{ADMIN, ALICE, BOB, TestApp, assert_problem, keys, read, seed};
+use super::support::{ADMIN, ALICE, BOB, TestApp, api_state, assert_problem, keys, read, seed};
 
 async fn app() -> TestApp {
     TestApp::start(ApiConfig {
@@ -255,19 +256,21 @@ async fn serve_until_stopped(
 ) {
     let queue =
         InMemoryOrderQueue::new(RetryPolicy::new(vec![Duration::from_millis(10)]).expect("policy"));
-    let backends = ApiBackends::new(
+    let backends = Backends {
         store,
-        Arc::new(queue.clone()),
-        Arc::new(InMemoryCache::new()),
-        Arc::new(SystemClock),
-    );
+        queue: Arc::new(queue.clone()),
+        cache: Arc::new(InMemoryCache::new()),
+        clock: Arc::new(SystemClock),
+        probes: HealthProbes::default(),
+        replica: None,
+    };
     let (trigger, signal) = shutdown_pair();
     let config = ApiConfig {
         keys: keys(),
         ..ApiConfig::default()
     };
-    let state = ApiState::new(backends, OrderConfig::default(), config)
-        .expect("state")
+    let state = api_state(backends, config)
+        .await
         .with_shutdown(signal.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -5,9 +5,11 @@ use aggregator_core::domain::{
     Currency, Money, ProductId, SnapshotRow, Vendor, VendorId, VendorSku,
 };
 use aggregator_core::memory::{InMemoryCache, InMemoryOrderQueue, InMemoryStockStore};
-use aggregator_core::service::OrderConfig;
 use aggregator_core::traits::{RetryPolicy, StockStore};
-use aggregator_http::api::{ApiBackends, ApiConfig, ApiState, router};
+use aggregator_http::api::{ApiConfig, ApiState, HealthProbes, router};
+use order_aggregator::app::App;
+use order_aggregator::backends::Backends;
+use order_aggregator::settings::Settings;
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -69,6 +71,28 @@ pub(crate) fn keys() -> aggregator_http::api::ApiKeys {
         .with(BOB, Role::Client(CustomerId::new("bob").expect("id")))
 }
 
+/// Settings as the binaries would parse them with nothing set, but naming the seeded
+/// vendors (at an address nothing listens on: the API tests call no vendor).
+pub(crate) fn settings() -> Settings {
+    Settings::parse(
+        [
+            "--vendors".to_owned(),
+            "VendorA=http://127.0.0.1:9,VendorB=http://127.0.0.1:9".to_owned(),
+        ],
+        |_| None,
+    )
+    .expect("settings")
+}
+
+/// The API's state as the binaries build it (through the composition root, with its
+/// group commit, cached catalog and recent reads) over `backends`, with `config`.
+pub(crate) async fn api_state(backends: Backends, config: ApiConfig) -> ApiState {
+    App::on(settings(), backends)
+        .await
+        .expect("the system builds")
+        .api_state_with(config)
+}
+
 /// A running API on a free port.
 pub(crate) struct TestApp {
     pub(crate) base: String,
@@ -110,13 +134,18 @@ impl TestApp {
         let queue = InMemoryOrderQueue::new(
             RetryPolicy::new(vec![std::time::Duration::from_millis(10)]).expect("policy"),
         );
-        let backends = ApiBackends::new(
-            store.clone(),
-            Arc::new(queue.clone()),
-            cache,
-            Arc::new(SystemClock),
-        );
-        let state = ApiState::new(backends, OrderConfig::default(), config).expect("state");
+        let state = api_state(
+            Backends {
+                store,
+                queue: Arc::new(queue.clone()),
+                cache,
+                clock: Arc::new(SystemClock),
+                probes: HealthProbes::default(),
+                replica: None,
+            },
+            config,
+        )
+        .await;
         Self::serve(state, queue).await
     }
 

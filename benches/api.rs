@@ -1,7 +1,8 @@
 //! API throughput with wrk: `GET /api/products/{id}` and `POST /api/orders` on
-//! in-memory backends, next to a trivial axum handler (the ceiling) in the same run.
+//! in-memory backends, built as the binaries build it (group commit, cached catalog,
+//! recent reads), next to a trivial axum handler (the ceiling) in the same run.
 //!
-//! Run: `cargo bench -p aggregator-http --bench api` (needs `wrk` on PATH: Debian
+//! Run: `cargo bench -p order-aggregator --bench api` (needs `wrk` on PATH: Debian
 //! package `wrk`). Options after `--`: `--seconds N` per measurement (default 10),
 //! `--connections N` (default 50).
 
@@ -14,11 +15,13 @@ use aggregator_core::domain::{
     Currency, Money, ProductId, SnapshotRow, Vendor, VendorId, VendorSku,
 };
 use aggregator_core::memory::{InMemoryCache, InMemoryOrderQueue, InMemoryStockStore};
-use aggregator_core::service::OrderConfig;
 use aggregator_core::traits::RateLimit;
-use aggregator_http::api::{ApiBackends, ApiConfig, ApiState, router};
+use aggregator_http::api::{ApiConfig, HealthProbes, router};
 use axum::Json;
 use axum::routing::get;
+use order_aggregator::app::App;
+use order_aggregator::backends::Backends;
+use order_aggregator::settings::Settings;
 use time::OffsetDateTime;
 
 struct Options {
@@ -149,12 +152,22 @@ async fn main() {
         return;
     }
     let store = seeded_store().await;
-    let backends = ApiBackends::new(
+    let backends = Backends {
         store,
-        Arc::new(InMemoryOrderQueue::default()),
-        Arc::new(InMemoryCache::new()),
-        Arc::new(SystemClock),
-    );
+        queue: Arc::new(InMemoryOrderQueue::default()),
+        cache: Arc::new(InMemoryCache::new()),
+        clock: Arc::new(SystemClock),
+        probes: HealthProbes::default(),
+        replica: None,
+    };
+    let settings = Settings::parse(
+        [
+            "--vendors".to_owned(),
+            "VendorA=http://127.0.0.1:9,VendorB=http://127.0.0.1:9".to_owned(),
+        ],
+        |_| None,
+    )
+    .expect("settings");
     let config = ApiConfig {
         rate_limit: RateLimit {
             max_requests: u32::MAX,
@@ -162,7 +175,10 @@ async fn main() {
         },
         ..ApiConfig::default()
     };
-    let state = ApiState::new(backends, OrderConfig::default(), config).expect("state");
+    let state = App::on(settings, backends)
+        .await
+        .expect("the system builds")
+        .api_state_with(config);
     let api = serve(router(state)).await;
     let ceiling =
         serve(axum::Router::new().route(

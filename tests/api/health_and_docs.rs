@@ -7,17 +7,15 @@ use aggregator_core::domain::CustomerId;
 use aggregator_core::domain::{Message, QueueName};
 use aggregator_core::error::Error;
 use aggregator_core::memory::{InMemoryCache, InMemoryOrderQueue, InMemoryStockStore};
-use aggregator_core::service::OrderConfig;
 use aggregator_core::traits::OrderQueue;
 use aggregator_core::traits::StockStore;
-use aggregator_http::api::{
-    ApiBackends, ApiConfig, ApiKeys, ApiState, HealthProbes, Probe, ReplicaProbe, Role,
-};
+use aggregator_http::api::{ApiConfig, ApiKeys, HealthProbes, Probe, ReplicaProbe, Role};
 use aggregator_http::ops::parse_exposition;
+use order_aggregator::backends::Backends;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use super::support::{TestApp, seed};
+use super::support::{TestApp, api_state, seed};
 
 #[tokio::test]
 async fn health_reports_every_component_and_a_down_cache_is_degraded_not_down() {
@@ -235,17 +233,18 @@ async fn app_with_a_down_cache(
         })
     });
     let queue = InMemoryOrderQueue::default();
-    let mut backends = ApiBackends::new(
+    let backends = Backends {
         store,
-        Arc::new(queue.clone()),
-        Arc::new(InMemoryCache::new()),
-        Arc::new(SystemClock),
-    );
-    backends.probes = HealthProbes {
-        cache: down,
-        ..HealthProbes::default()
+        queue: Arc::new(queue.clone()),
+        cache: Arc::new(InMemoryCache::new()),
+        clock: Arc::new(SystemClock),
+        probes: HealthProbes {
+            cache: down,
+            ..HealthProbes::default()
+        },
+        replica: None,
     };
-    let state = ApiState::new(backends, OrderConfig::default(), config).expect("state");
+    let state = api_state(backends, config).await;
     (TestApp::serve(state, queue).await, calls)
 }
 
@@ -492,18 +491,18 @@ async fn health_shows_a_read_replica_serving_or_bypassed_and_bypassed_is_degrade
     let store: Arc<dyn StockStore> = Arc::new(InMemoryStockStore::new());
     seed(store.as_ref()).await;
     let queue = InMemoryOrderQueue::default();
-    let mut backends = ApiBackends::new(
+    let backends = Backends {
         store,
-        Arc::new(queue.clone()),
-        Arc::new(InMemoryCache::new()),
-        Arc::new(SystemClock),
-    );
-    backends.probes = HealthProbes {
-        replica: Some(replica),
-        ..HealthProbes::default()
+        queue: Arc::new(queue.clone()),
+        cache: Arc::new(InMemoryCache::new()),
+        clock: Arc::new(SystemClock),
+        probes: HealthProbes {
+            replica: Some(replica),
+            ..HealthProbes::default()
+        },
+        replica: None,
     };
-    let state =
-        ApiState::new(backends, OrderConfig::default(), ApiConfig::default()).expect("state");
+    let state = api_state(backends, ApiConfig::default()).await;
     let app = TestApp::serve(state, queue).await;
     let (status, health) = app.get("/health").await;
     assert_eq!(status, StatusCode::OK);

@@ -44,7 +44,9 @@ pub use order_cases::*;
 pub use outbox_cases::*;
 pub use queue_cases::*;
 pub use quote_cases::*;
-pub use services::{REQUIRE_SERVICES, ServiceDecision, decide, service_url, skip_unless_required};
+pub use services::{
+    REQUIRE_SERVICES, ServiceDecision, USE_CONTAINERS, decide, service_url, skip_unless_required,
+};
 pub use stock_cases::*;
 pub use stock_model::{ModelStep, StockModel};
 pub use webhook_cases::*;

@@ -1,10 +1,15 @@
 //! How backend tests find the real services: from the environment, skipping with one
 //! clear line when a URL is unset, and failing instead when
-//! `AGGREGATOR_REQUIRE_SERVICES=1` (as CI sets it). With the `testcontainers` feature, an
-//! unset URL is first filled by a container when a Docker engine is reachable.
+//! `AGGREGATOR_REQUIRE_SERVICES=1` (as CI sets it). With `AGGREGATOR_TEST_CONTAINERS=1`
+//! (and the `testcontainers` feature, which every backend's tests turn on), an unset URL
+//! is first filled by a container.
 
 /// The variable that turns a missing service from a skip into a failure.
 pub const REQUIRE_SERVICES: &str = "AGGREGATOR_REQUIRE_SERVICES";
+
+/// The variable that lets an unset service URL be filled by a container the tests start
+/// (`1`; needs a Docker engine and the `testcontainers` feature).
+pub const USE_CONTAINERS: &str = "AGGREGATOR_TEST_CONTAINERS";
 
 /// What a test should do about a service it needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,9 +37,9 @@ pub fn decide(variable: &str, value: Option<String>, required: bool) -> ServiceD
 
 /// The URL in `variable`, or `None` after printing one line saying the test is skipped.
 ///
-/// With the `testcontainers` feature, an unset `DATABASE_URL`, `AMQP_URL` or `REDIS_URL`
-/// is answered by a container started for it when a Docker engine is reachable (see
-/// [`super::containers`]).
+/// With `AGGREGATOR_TEST_CONTAINERS=1` (and the `testcontainers` feature), an unset
+/// `DATABASE_URL`, `AMQP_URL` or `REDIS_URL` is answered by a container started for it
+/// (see [`super::containers`]); a URL that is set always wins.
 ///
 /// # Panics
 ///
@@ -46,7 +51,14 @@ pub fn service_url(variable: &str) -> Option<String> {
         .ok()
         .filter(|url| !url.trim().is_empty());
     #[cfg(feature = "testcontainers")]
-    let value = value.or_else(|| super::containers::url_for(variable));
+    let value = value.or_else(|| {
+        let wanted = std::env::var(USE_CONTAINERS).is_ok_and(|v| v.trim() == "1");
+        if wanted {
+            super::containers::url_for(variable)
+        } else {
+            None
+        }
+    });
     match decide(variable, value, required) {
         ServiceDecision::Use(url) => Some(url),
         ServiceDecision::Skip(line) => {

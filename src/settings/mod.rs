@@ -5,20 +5,12 @@
 //! webhooks, sync, orders), and each section builds the configuration of its part.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use aggregator_core::RedactedUrl;
-use aggregator_core::domain::VendorId;
-use aggregator_core::resilience::VendorLimits;
-use aggregator_core::service::{BatchConfig, ConsumerConfig, OrderConfig, SyncConfig};
-use aggregator_core::traits::{HoldLimits, RateLimit, RetryPolicy};
-use aggregator_http::api::{ApiConfig, ApiKeys};
-use aggregator_http::webhooks::WebhookSenderConfig;
-use aggregator_http::{HttpVendorConfig, VendorEndpoint, parse_vendor_list};
-use aggregator_postgres::ReadReplicaConfig;
-use aggregator_rabbitmq::RabbitConfig;
-use aggregator_redis::RedisConfig;
+use aggregator_core::traits::RetryPolicy;
+use aggregator_http::VendorEndpoint;
+use aggregator_http::api::ApiKeys;
 use clap::{ArgMatches, Args, Command, FromArgMatches, ValueEnum};
 
 /// How log lines are written to standard output.
@@ -330,343 +322,15 @@ pub struct OrderSettings {
     pub group_commit_in_flight: u32,
 }
 
-impl StoreSettings {
-    /// The read replica's connection, if `DATABASE_READ_URL` names one.
-    pub fn replica(&self) -> Option<ReadReplicaConfig> {
-        self.database_read_url.as_ref().map(|url| {
-            let mut config = ReadReplicaConfig::new(url.expose().to_owned());
-            config.max_lag = self.read_replica_max_lag;
-            config
-        })
-    }
-}
+mod configs;
+mod parsers;
 
-impl QueueSettings {
-    /// How to reach RabbitMQ at `url` and declare its queues.
-    pub fn rabbit(&self, url: &RedactedUrl) -> RabbitConfig {
-        let mut config = RabbitConfig::new(url.expose().to_owned());
-        config.prefix = self.queue_prefix.clone();
-        config.retry = self.retry.clone();
-        config.quorum = self.quorum_queues;
-        config.delivery_limit = Some(self.queue_delivery_limit).filter(|&n| n > 0);
-        config
-    }
-}
-
-impl CacheSettings {
-    /// How to reach Redis at `url`.
-    pub fn redis(&self, url: &RedactedUrl) -> RedisConfig {
-        let mut config = RedisConfig::new(url.expose().to_owned());
-        config.key_prefix = self.cache_prefix.clone();
-        config.cluster = self.redis_cluster;
-        config
-    }
-}
-
-impl ApiSettings {
-    /// The API's configuration; `webhook_allow_private` says whether webhook endpoints
-    /// may point at private addresses.
-    pub fn config(&self, webhook_allow_private: bool) -> ApiConfig {
-        ApiConfig {
-            keys: self.api_keys.clone(),
-            rate_limit: RateLimit {
-                max_requests: self.rate_limit_per_sec,
-                window: Duration::from_secs(1),
-            },
-            webhook_allow_private,
-            max_streams_per_key: usize::try_from(self.max_streams_per_key).unwrap_or(usize::MAX),
-            ..ApiConfig::default()
-        }
-    }
-}
-
-impl VendorSettings {
-    /// Applies the vendor call settings to one vendor's client configuration: its
-    /// timeout, breaker, and its limits (its own from `--vendor-limits`, or the
-    /// defaults).
-    pub fn tune(&self, config: &mut HttpVendorConfig) {
-        config.request_timeout = self.vendor_timeout;
-        config.breaker.open_for = self.vendor_breaker_open;
-        config.breaker_wait = self.vendor_breaker_wait;
-        config.budget_wait = self.vendor_breaker_wait;
-        let default_limits = VendorLimits {
-            per_second: self.vendor_max_per_second,
-            in_flight: self.vendor_max_in_flight,
-        };
-        config.limits = self
-            .vendor_limits
-            .for_vendor(&config.vendor, default_limits);
-    }
-}
-
-impl WorkerSettings {
-    /// How each order worker consumes `order_queue`.
-    pub fn consumer(&self) -> ConsumerConfig {
-        ConsumerConfig {
-            concurrency: self.worker_concurrency,
-            grace: self.grace,
-        }
-    }
-}
-
-impl WebhookSettings {
-    /// How the deliverer consumes `webhook_queue`, with `grace` after shutdown.
-    pub fn consumer(&self, grace: Duration) -> ConsumerConfig {
-        ConsumerConfig {
-            concurrency: self.webhook_concurrency,
-            grace,
-        }
-    }
-
-    /// How each delivery is sent.
-    pub fn sender(&self) -> WebhookSenderConfig {
-        WebhookSenderConfig {
-            timeout: self.webhook_timeout,
-            allow_private: self.webhook_allow_private,
-        }
-    }
-}
-
-impl SyncSettings {
-    /// How a stock sync runs. Refuses a confirmation margin below the clock tolerance:
-    /// a report taken before a sale could then prune it (`StockLedger`'s clock notes).
-    pub fn config(&self) -> aggregator_core::Result<SyncConfig> {
-        if self.confirmation_margin < self.clock_tolerance {
-            return Err(aggregator_core::Error::invalid(
-                "confirmationMargin",
-                format!(
-                    "--confirmation-margin ({} ms) must be at least --clock-tolerance ({} ms)",
-                    self.confirmation_margin.as_millis(),
-                    self.clock_tolerance.as_millis()
-                ),
-            ));
-        }
-        Ok(SyncConfig {
-            page_size: self.sync_page_size,
-            fetches_in_flight: usize::from(self.sync_fetches),
-            rows_per_write: usize::try_from(self.sync_write_rows).unwrap_or(usize::MAX),
-            clock_tolerance: span(self.clock_tolerance)?,
-            confirmation_margin: span(self.confirmation_margin)?,
-            ..SyncConfig::default()
-        })
-    }
-
-    /// How the sync consumer takes `stock_sync_queue`, with `grace` after shutdown.
-    pub fn consumer(&self, grace: Duration) -> ConsumerConfig {
-        ConsumerConfig {
-            concurrency: self.sync_concurrency,
-            grace,
-        }
-    }
-}
-
-impl OrderSettings {
-    /// The ordering rules these settings ask for; refuses an invalid combination.
-    pub fn config(&self) -> aggregator_core::Result<OrderConfig> {
-        let config = OrderConfig {
-            reservation_ttl: span(self.reservation_ttl)?,
-            max_hold_lifetime: span(self.max_hold_lifetime)?,
-            hold_limits: HoldLimits {
-                max_active: self.max_holds_per_customer,
-                max_units: self.max_held_units_per_customer,
-            },
-            ..OrderConfig::default()
-        };
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// How placements and status changes are gathered into group commits.
-    pub fn group_commit(&self) -> BatchConfig {
-        BatchConfig {
-            window: self.group_commit_window,
-            max_batch: self.group_commit_max as usize,
-            in_flight: self.group_commit_in_flight as usize,
-        }
-    }
-}
-
-/// A span of time as the core counts it.
-pub(crate) fn span(duration: Duration) -> aggregator_core::Result<time::Duration> {
-    time::Duration::try_from(duration)
-        .map_err(|e| aggregator_core::Error::invalid("duration", format!("{duration:?}: {e}")))
-}
-
-/// Where log files go: a directory, or none.
-pub type LogDir = Option<PathBuf>;
-
-fn log_dir(text: &str) -> Result<LogDir, String> {
-    match text.trim() {
-        "" | "none" => Ok(None),
-        dir => Ok(Some(PathBuf::from(dir))),
-    }
-}
-
-/// A value parser for settings that may hold secrets (URLs with passwords, API keys):
-/// its errors name the flag and the variable and never quote the value, which clap's own
-/// value errors do. `parse` answers a reason, which must not quote the value either.
-#[derive(Clone, Copy)]
-struct Quiet<T> {
-    flag: &'static str,
-    parse: fn(&str) -> Result<T, String>,
-}
-
-impl<T> std::fmt::Debug for Quiet<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Quiet").field("flag", &self.flag).finish()
-    }
-}
-
-impl<T: Clone + Send + Sync + 'static> clap::builder::TypedValueParser for Quiet<T> {
-    type Value = T;
-
-    fn parse_ref(
-        &self,
-        command: &Command,
-        arg: Option<&clap::Arg>,
-        value: &std::ffi::OsStr,
-    ) -> Result<T, clap::Error> {
-        let flag = arg
-            .and_then(clap::Arg::get_long)
-            .map_or_else(|| self.flag.to_owned(), |long| format!("--{long}"));
-        // `parse_with_env` takes the variables off the arguments, so look the name up.
-        let env = Settings::table()
-            .into_iter()
-            .find(|row| row.flag == flag)
-            .map(|row| format!(" ({})", row.env))
-            .unwrap_or_default();
-        let refuse = |reason: String| {
-            clap::Error::raw(
-                clap::error::ErrorKind::ValueValidation,
-                format!("invalid {flag}{env}: {reason}\n"),
-            )
-            .with_cmd(command)
-        };
-        let text = value
-            .to_str()
-            .ok_or_else(|| refuse("is not UTF-8".to_owned()))?;
-        (self.parse)(text).map_err(refuse)
-    }
-}
-
-const API_KEYS: Quiet<ApiKeys> = Quiet {
-    flag: "--api-keys",
-    parse: |text| {
-        if text.trim().is_empty() {
-            return Ok(ApiKeys::none());
-        }
-        ApiKeys::parse(text).map_err(|e| e.to_string())
-    },
+pub(crate) use configs::span;
+use parsers::{
+    API_KEYS, SERVICE_URL, VENDOR_LIST, log_dir, micros, millis, retry_delays, seconds,
+    seconds_up_to, vendor_limits,
 };
-
-const SERVICE_URL: Quiet<RedactedUrl> = Quiet {
-    flag: "the service URL",
-    parse: |text| text.parse(),
-};
-
-const VENDOR_LIST: Quiet<Vec<VendorEndpoint>> = Quiet {
-    flag: "--vendors",
-    parse: |text| {
-        // The reason may quote an entry; hide any password of its URLs.
-        parse_vendor_list(text).map_err(|e| hide_passwords(text, &e.to_string()))
-    },
-};
-
-/// `reason` with the credentials (`user:password` before an `@`) of every URL in `text`
-/// replaced by `***`, well-formed URL or not.
-fn hide_passwords(text: &str, reason: &str) -> String {
-    let mut hidden = reason.to_owned();
-    for entry in text.split(',') {
-        let url = entry.split_once('=').map_or(entry, |(_, url)| url).trim();
-        let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-        if let Some((credentials, _)) = after_scheme.rsplit_once('@')
-            && !credentials.is_empty()
-        {
-            hidden = hidden.replace(credentials, "***");
-        }
-    }
-    hidden
-}
-
-/// Limits given to single vendors (`--vendor-limits`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct VendorLimitTable(::std::vec::Vec<(VendorId, u32, Option<u32>)>);
-
-impl VendorLimitTable {
-    /// What `vendor` may be asked: its own limits where given, `default` otherwise.
-    pub fn for_vendor(&self, vendor: &VendorId, default: VendorLimits) -> VendorLimits {
-        match self.0.iter().find(|(id, ..)| id == vendor) {
-            Some((_, per_second, in_flight)) => VendorLimits {
-                per_second: *per_second,
-                in_flight: in_flight.unwrap_or(default.in_flight),
-            },
-            None => default,
-        }
-    }
-}
-
-fn vendor_limits(text: &str) -> Result<VendorLimitTable, String> {
-    let mut table: Vec<(VendorId, u32, Option<u32>)> = Vec::new();
-    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let bad = || format!("{entry:?} is not ID=PER_SECOND or ID=PER_SECOND/IN_FLIGHT");
-        let (id, limits) = entry.split_once('=').ok_or_else(bad)?;
-        let id = VendorId::new(id.trim()).map_err(|e| format!("{entry:?}: {e}"))?;
-        let (per_second, in_flight) = match limits.split_once('/') {
-            Some((rate, at_once)) => (rate, Some(at_once)),
-            None => (limits, None),
-        };
-        let per_second =
-            u32::try_from(whole(per_second.trim(), 1, 1_000_000)?).map_err(|_| bad())?;
-        let in_flight = in_flight
-            .map(|n| whole(n.trim(), 1, 100_000).and_then(|n| u32::try_from(n).map_err(|_| bad())))
-            .transpose()?;
-        if table.iter().any(|(held, ..)| held == &id) {
-            return Err(format!("{id} is given twice"));
-        }
-        table.push((id, per_second, in_flight));
-    }
-    Ok(VendorLimitTable(table))
-}
-
-fn retry_delays(text: &str) -> Result<RetryPolicy, String> {
-    let delays = text
-        .split(',')
-        .map(|part| whole(part.trim(), 1, 86_400_000).map(Duration::from_millis))
-        .collect::<Result<Vec<_>, _>>()?;
-    RetryPolicy::new(delays).map_err(|e| e.to_string())
-}
-
-fn whole(text: &str, min: u64, max: u64) -> Result<u64, String> {
-    text.parse::<u64>()
-        .ok()
-        .filter(|n| (min..=max).contains(n))
-        .ok_or_else(|| format!("{text:?} is not a whole number from {min} to {max}"))
-}
-
-fn seconds(min: u64) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
-    seconds_up_to(min, 86_400)
-}
-
-fn seconds_up_to(
-    min: u64,
-    max: u64,
-) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
-    move |text| whole(text, min, max).map(Duration::from_secs)
-}
-
-fn micros(
-    min: u64,
-    max: u64,
-) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
-    move |text| whole(text, min, max).map(Duration::from_micros)
-}
-
-fn millis(
-    min: u64,
-    max: u64,
-) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
-    move |text| whole(text, min, max).map(Duration::from_millis)
-}
+pub use parsers::{LogDir, VendorLimitTable};
 
 /// One setting as `--help` and the table in docs/SETTINGS.md show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -769,6 +433,9 @@ pub fn parse_with_env<T: FromArgMatches>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aggregator_core::domain::VendorId;
+    use aggregator_core::resilience::VendorLimits;
+    use std::path::PathBuf;
 
     fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Settings, String> {
         let env: Vec<(String, String)> = env
@@ -890,7 +557,7 @@ mod tests {
 
     #[test]
     fn the_readme_table_and_the_compose_file_agree_with_the_settings() {
-        let readme = include_str!("../docs/SETTINGS.md");
+        let readme = include_str!("../../docs/SETTINGS.md");
         let table = Settings::table();
         assert!(table.len() >= 30, "{}", table.len());
         for row in &table {
@@ -901,7 +568,7 @@ mod tests {
             );
             assert!(!row.help.is_empty(), "{} has no help", row.flag);
         }
-        let compose = include_str!("../docker-compose.yml");
+        let compose = include_str!("../../docker-compose.yml");
         let keys = compose
             .lines()
             .find_map(|l| l.trim().strip_prefix("AGGREGATOR_API_KEYS:"))

@@ -203,7 +203,9 @@ impl ExpiredBatch {
 ///
 /// Services take only the role they use ([`VendorLedger`] for the sync, [`Outbox`] for
 /// the relay, ...); a binary builds one `Arc<dyn StockStore>` and hands it to each as
-/// the role it needs. Any type implementing every role is a `StockStore`.
+/// the role it needs. Any type implementing every role is a `StockStore`, and
+/// [`crate::traits::StoreRoles`] hands one out role by role, so that a decorator (group
+/// commit on [`crate::traits::OrderCommits`]) replaces the one role it changes.
 pub trait StockStore:
     VendorLedger + CatalogReads + OrderStore + HoldStore + Outbox + OrderEventLog + WebhookStore
 {

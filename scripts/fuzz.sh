@@ -14,6 +14,9 @@
 # cargo-fuzz is installed once per machine, outside the clone (AGGREGATOR_TOOLS_DIR, by
 # default ~/.cache/order-aggregator/tools), when it is not on the PATH. It passes
 # nightly-only flags to rustc; RUSTC_BOOTSTRAP=1 lets the stable toolchain take them.
+# The instrumented build goes to one directory per machine too (AGGREGATOR_FUZZ_TARGET_DIR,
+# by default ~/.cache/order-aggregator/fuzz-target), so a fresh clone compiles only our
+# own crates again, not the third-party ones (cargo's fingerprints decide what is stale).
 # The corpus grows under target/fuzz-corpus/<target>, seeded from fuzz/seeds/<target>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +25,9 @@ seconds=${SECONDS_PER_TARGET:-20}
 targets=${TARGETS:-"api_request stock_page settings"}
 sanitizer=${SANITIZER:-none}
 
-tools=${AGGREGATOR_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/order-aggregator/tools}
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/order-aggregator
+tools=${AGGREGATOR_TOOLS_DIR:-$cache/tools}
+fuzz_target_dir=${AGGREGATOR_FUZZ_TARGET_DIR:-$cache/fuzz-target}
 fuzz=$(command -v cargo-fuzz || true)
 if [ -z "$fuzz" ]; then
   fuzz=$tools/bin/cargo-fuzz
@@ -41,7 +46,7 @@ for target in $targets; do
   echo "fuzz: $target for ${seconds}s"
   log=target/fuzz-$target.log
   set +e
-  "$fuzz" run --fuzz-dir fuzz --target-dir target/fuzz --sanitizer "$sanitizer" "$target" "$corpus" -- \
+  "$fuzz" run --fuzz-dir fuzz --target-dir "$fuzz_target_dir" --sanitizer "$sanitizer" "$target" "$corpus" -- \
     -max_total_time="$seconds" -rss_limit_mb=4096 -print_final_stats=1 >"$log" 2>&1
   status=$?
   set -e

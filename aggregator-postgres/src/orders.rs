@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aggregator_core::domain::{
     CustomerId, HoldId, Order, OrderId, OutboxMessage, RerouteDecision, RowKey, StatusChange,
-    Transition, VendorId, VendorKey,
+    Transition, VendorId, VendorKey, check_reroute_request,
 };
 use aggregator_core::traits::{
     CancellationBacklog, ExpiredBatch, IdempotencyRecord, OrderListing, OrderPlacement, OrderQuery,
@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::cancellations::{forget, note_pending};
-use crate::error::map;
+use crate::error::{corrupt, map};
 use crate::locks::lock_orders;
 use crate::order_reads::{fetch_order, load_order};
 use crate::outbox::{OutboxColumns, write_outbox};
@@ -413,6 +413,9 @@ impl OrderStore for PostgresStockStore {
             else {
                 return Err(Error::not_found("order", request.order).into());
             };
+            // A stale version or a move the order does not allow is refused before any
+            // stock row is locked (the decision below checks it again).
+            check_reroute_request(&current, request)?;
             // Lock the row being left, the replacement's rows and every row of the old
             // version (its keys die and hold their units), all in one order; the
             // domain decides on them.
@@ -430,7 +433,7 @@ impl OrderStore for PostgresStockStore {
                 order: next,
                 dead,
                 cancellations,
-                left: ((left_vendor, left_sku), _),
+                left: ((left_vendor, left_sku), moving),
                 taken,
             } = rows.reroute(&current, request)?;
             let taken: BTreeMap<RowKey, i64> =
@@ -441,7 +444,7 @@ impl OrderStore for PostgresStockStore {
                     Error::conflict(format!("order {} changed while re-routing", current.id)).into(),
                 );
             }
-            sqlx::query!(
+            let released = sqlx::query!(
                 r#"WITH left_row AS (
                        DELETE FROM reservations
                         WHERE owner_kind = 'order' AND owner_id = $1 AND vendor_id = $2 AND sku = $3
@@ -449,13 +452,27 @@ impl OrderStore for PostgresStockStore {
                    UPDATE vendor_stock s
                       SET reserved = s.reserved - l.quantity, version = s.version + 1
                      FROM left_row l
-                    WHERE s.vendor_id = l.vendor_id AND s.sku = l.sku"#,
+                    WHERE s.vendor_id = l.vendor_id AND s.sku = l.sku
+                RETURNING l.quantity AS "released!""#,
                 current.id.as_uuid(),
                 left_vendor.as_str(),
                 left_sku.as_str(),
             )
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
+            // The reservation row must hold exactly the units the domain moves; anything
+            // else means the rows and the order disagree, and nothing is written.
+            let released = released.map(|row| row.released);
+            if released != Some(moving.as_i64()) {
+                return Err(corrupt(
+                    "reservation",
+                    format!(
+                        "order {} holds {released:?} units on {left_vendor}/{left_sku}, not the {moving} it moves",
+                        current.id
+                    ),
+                )
+                .into());
+            }
             let new_vendors: Vec<&str> = taken.keys().map(|(v, _)| v.as_str()).collect();
             let new_skus: Vec<&str> = taken.keys().map(|(_, s)| s.as_str()).collect();
             let quantities: Vec<i64> = taken.values().copied().collect();

@@ -56,8 +56,12 @@ pub(crate) type Key = (String, String);
 ///
 /// Lines that name one row take a shorter road when the row can give: one conditional
 /// `UPDATE` locks and takes it and returns the row as it was, and the domain decides on
-/// that (a refusal rolls the take back). Only when the `UPDATE` refuses does the row get
-/// read and decided on as on the long road, so the answer is always the domain's.
+/// that. Only when the `UPDATE` refuses does the row get read and decided on as on the
+/// long road, so the answer is always the domain's.
+///
+/// On that shorter road the units are taken before the domain answers: on any error the
+/// caller must roll the transaction back (every caller returns the error out of its
+/// transaction, which drops it), never go on in it.
 pub(crate) async fn reserve(
     tx: &mut PgConnection,
     lines: &[PlannedLine],

@@ -32,7 +32,9 @@ pub use order_event_log::{EventCursor, EventRead, LoggedOrderEvent};
 pub use planned::{PlannedAllocation, PlannedLine, Reroute};
 pub use quantity::{ABSOLUTE_MAX_QUANTITY, Quantity, QuantityLimit};
 pub use reservation::{Reservation, ReservationOwner};
-pub use reserving::{Demand, LockedRow, LockedRows, RerouteDecision, RowKey};
+pub use reserving::{
+    Demand, LockedRow, LockedRows, RerouteDecision, RowKey, check_reroute_request,
+};
 pub use stock::{
     MAX_REPORTED_QUANTITY, PendingConfirmation, SnapshotOutcome, SnapshotRow, StockLedger,
     VendorStock, covers,

@@ -193,27 +193,15 @@ impl LockedRows {
         Ok(priced)
     }
 
-    /// Decides the re-route `request` of `current` (the order as locked): checks the
-    /// version the caller saw and the move ([`Order::check_reroute`]), decides the
-    /// replacement as a reservation of the moving units for their line's product, and
-    /// applies the move to a copy of the order ([`Order::reroute`], which keeps a quoted
-    /// line at its quote). Takes the replacement from the rows; on error changes
-    /// nothing. A short replacement is `InsufficientStock` naming the line, the units
-    /// that move and what the replacement rows could give.
+    /// Decides the re-route `request` of `current` (the order as locked): checks it
+    /// ([`check_reroute_request`]), decides the replacement as a reservation of the
+    /// moving units for their line's product, and applies the move to a copy of the
+    /// order ([`Order::reroute`], which keeps a quoted line at its quote). Takes the
+    /// replacement from the rows; on error changes nothing. A short replacement is
+    /// `InsufficientStock` naming the line, the units that move and what the replacement
+    /// rows could give.
     pub fn reroute(&mut self, current: &Order, request: &Reroute) -> Result<RerouteDecision> {
-        if current.version != request.expected_version {
-            return Err(Error::conflict(format!(
-                "order {} is at version {}, not {}",
-                current.id, current.version, request.expected_version
-            )));
-        }
-        let planned: Vec<(VendorId, VendorSku, Quantity)> = request
-            .replacement
-            .iter()
-            .map(|a| (a.vendor.clone(), a.sku.clone(), a.quantity))
-            .collect();
-        let (moving, product, item) =
-            current.check_reroute(&request.vendor, &request.sku, &planned)?;
+        let (moving, product, item) = check_reroute_request(current, request)?;
         let line = PlannedLine {
             item,
             product,
@@ -295,6 +283,29 @@ impl LockedRows {
             })
             .collect()
     }
+}
+
+/// Whether `request` may re-route `current` at all, before any stock row is looked at:
+/// the version the caller saw must be the order's (`Conflict` otherwise) and the move
+/// must be one [`Order::check_reroute`] allows. Answers the units that move, their
+/// product and the line's item text. A store may call it before it locks stock rows, to
+/// refuse cheaply; [`LockedRows::reroute`] calls it again on the locked order.
+pub fn check_reroute_request(
+    current: &Order,
+    request: &Reroute,
+) -> Result<(Quantity, ProductId, String)> {
+    if current.version != request.expected_version {
+        return Err(Error::conflict(format!(
+            "order {} is at version {}, not {}",
+            current.id, current.version, request.expected_version
+        )));
+    }
+    let planned: Vec<(VendorId, VendorSku, Quantity)> = request
+        .replacement
+        .iter()
+        .map(|a| (a.vendor.clone(), a.sku.clone(), a.quantity))
+        .collect();
+    current.check_reroute(&request.vendor, &request.sku, &planned)
 }
 
 /// What a re-route decided; the store writes exactly this in one atomic step.
@@ -441,13 +452,46 @@ mod tests {
         );
         let stale = vec![line("P1", "P1", &[("A", "a-1", 1)])];
         let refused = rows.decide(&stale, &Demand::of(&stale).expect("demand"), FRESH_SINCE);
-        assert!(matches!(refused, Err(Error::InsufficientStock { .. })));
+        let Err(Error::InsufficientStock { short }) = refused else {
+            panic!("expected a short line, got {refused:?}");
+        };
+        assert_eq!(short[0].available, 0, "a stale vendor's units do not count");
+        // Synced exactly at the limit counts as fresh.
+        rows.insert(
+            key("A", "a-1"),
+            LockedRow {
+                last_good_sync: Some(FRESH_SINCE),
+                ..row("P1", 5, 1_000)
+            },
+        );
+        rows.decide(&stale, &Demand::of(&stale).expect("demand"), FRESH_SINCE)
+            .expect("fresh at the limit");
         let wrong = vec![line("P1", "P1", &[("C", "c-2", 1)])];
         let refused = rows.decide(&wrong, &Demand::of(&wrong).expect("demand"), FRESH_SINCE);
         let Err(Error::InsufficientStock { short }) = refused else {
             panic!("expected a short line, got {refused:?}");
         };
         assert_eq!(short[0].available, 0);
+    }
+
+    #[test]
+    fn a_quoted_line_at_its_quote_is_taken_and_a_short_line_is_named_before_any_quote() {
+        let mut quoted = line("P1", "P1", &[("A", "a-1", 2)]);
+        quoted.quoted = Some(QuotedPrice::parse("10.00").expect("quote"));
+        let lines = vec![quoted.clone()];
+        let priced = rows()
+            .decide(&lines, &Demand::of(&lines).expect("demand"), FRESH_SINCE)
+            .expect("the row charges the quote");
+        assert_eq!(priced[0].allocations[0].unit_price, usd(1_000));
+        // A short line and a quote the rows would break: the short line is the answer.
+        let mut breaks = line("P1", "P1", &[("B", "b-1", 1)]);
+        breaks.quoted = Some(QuotedPrice::parse("10.00").expect("quote"));
+        let lines = vec![breaks, line("P2", "P2", &[("C", "c-2", 9)])];
+        let refused = rows().decide(&lines, &Demand::of(&lines).expect("demand"), FRESH_SINCE);
+        assert!(
+            matches!(refused, Err(Error::InsufficientStock { .. })),
+            "{refused:?}"
+        );
     }
 
     #[test]

@@ -84,8 +84,18 @@ def click(driver, what, by, selector):
 
 
 def text_of(driver, css):
-    found = driver.find_elements(By.CSS_SELECTOR, css)
-    return found[0].text if found else None
+    """The element's text, or None when it is not on the page. The page redraws itself
+    every few seconds, so an element found a moment ago may be gone by the time its text
+    is read: it is then found again (a few times, then it counts as not there)."""
+    for _ in range(5):
+        found = driver.find_elements(By.CSS_SELECTOR, css)
+        if not found:
+            return None
+        try:
+            return found[0].text
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    return None
 
 
 def shot(driver, name):

@@ -15,6 +15,7 @@
 //! `aggregator` binary, all children of this process, stopped by PID) and removes it
 //! afterwards.
 
+mod cpu;
 mod http;
 mod open_loop;
 mod pgbench;
@@ -143,6 +144,11 @@ struct Cli {
     /// Where the SVG curves go
     #[arg(long, default_value = "docs")]
     out: PathBuf,
+    /// Record a CPU profile of the aggregator (`perf record` with call graphs) over each
+    /// recorded intake step into this directory; `scripts/cpu_stages.py` splits one
+    /// into the stages of an order
+    #[arg(long, value_name = "DIR")]
+    perf: Option<PathBuf>,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
@@ -176,6 +182,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     let load = Load {
         seconds: cli.seconds,
         connections: cli.connections,
+        perf_dir: cli.perf.clone(),
     };
     let scenarios = if cli.scenarios.is_empty() {
         vec![
@@ -192,9 +199,19 @@ async fn run(cli: Cli) -> Result<(), String> {
     };
     std::fs::create_dir_all(&cli.out).map_err(|e| format!("{}: {e}", cli.out.display()))?;
     let mut report = vec![
-        "| scenario | offered/s | orders/s | p50 ms | p99 ms | p99.9 ms | refused (409) | errors |"
+        "| scenario | offered/s | orders/s | p50 ms | p99 ms | p99.9 ms | refused (409) | shed (503) | shed p99 ms | errors |"
             .to_owned(),
-        "|---|---:|---:|---:|---:|---:|---:|---:|".to_owned(),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|".to_owned(),
+    ];
+    let mut cpu_table = vec![
+        format!(
+            "| scenario | offered/s | orders/s | {} | all | cores busy |",
+            cpu::GROUPS.join(" | ")
+        ),
+        format!(
+            "|---|---:|---:|{}---:|---:|",
+            "---:|".repeat(cpu::GROUPS.len())
+        ),
     ];
     let mut notes = Vec::new();
     let mut throughput = Vec::new();
@@ -226,6 +243,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 )
                 .await?;
                 add_steps(&mut report, &mut throughput, &mut latency, name, &steps);
+                cpu_rows(&mut cpu_table, name, &steps);
             }
             Scenario::Baseline => {
                 for hot in [false, true] {
@@ -243,6 +261,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     )
                     .await?;
                     add_steps(&mut report, &mut throughput, &mut latency, name, &steps);
+                    cpu_rows(&mut cpu_table, name, &steps);
                 }
             }
             Scenario::Flash => {
@@ -356,6 +375,12 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
     println!("{}", report.join("\n"));
     println!();
+    if cpu_table.len() > 2 {
+        println!("CPU per taken order, in µs, by process (from /proc, over each step):");
+        println!();
+        println!("{}", cpu_table.join("\n"));
+        println!();
+    }
     for note in notes {
         println!("- {note}");
     }
@@ -371,15 +396,38 @@ fn key_value(text: &str) -> Result<(String, String), String> {
 
 fn row(name: &str, step: &Step) -> String {
     format!(
-        "| {name} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} |",
+        "| {name} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} | {:.1} | {} |",
         step.offered,
         step.throughput(),
         step.ms(0.5),
         step.ms(0.99),
         step.ms(0.999),
         step.refused,
+        step.shed,
+        step.shed_ms(0.99),
         step.errors + step.other + step.dropped
     )
+}
+
+/// One row per step that measured CPU: microseconds per taken order in each process.
+fn cpu_rows(table: &mut Vec<String>, name: &str, steps: &[Step]) {
+    for step in steps {
+        let Some(cpu) = &step.cpu else {
+            continue;
+        };
+        let (per_order, total) = cpu.micros_per(step.ok);
+        let cells: Vec<String> = per_order.iter().map(|(_, m)| format!("{m:.0}")).collect();
+        table.push(format!(
+            "| {name} | {:.0} | {:.0} | {} | {total:.0} | {:.2} |",
+            step.offered,
+            step.throughput(),
+            cells.join(" | "),
+            cpu::cores_busy(
+                cpu,
+                std::time::Duration::from_secs_f64(step.elapsed.max(0.001))
+            )
+        ));
+    }
 }
 
 fn add_steps(

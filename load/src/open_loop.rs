@@ -27,6 +27,8 @@ pub(crate) struct Step {
     pub(crate) ok: u64,
     /// 409 answers (short stock and other conflicts: refused, never oversold).
     pub(crate) refused: u64,
+    /// 503 answers: refused for load (or a dependency down), to be tried again later.
+    pub(crate) shed: u64,
     /// Other statuses.
     pub(crate) other: u64,
     /// Requests that got no answer (connection errors).
@@ -35,8 +37,12 @@ pub(crate) struct Step {
     pub(crate) dropped: u64,
     /// Seconds from the first due time to the last answer.
     pub(crate) elapsed: f64,
-    /// Latencies in microseconds, from due time to answer.
+    /// Latencies in microseconds, from due time to answer, of every answer but the 503s.
     pub(crate) latency: Histogram<u64>,
+    /// Latencies of the 503 answers, from due time to answer.
+    pub(crate) shed_latency: Histogram<u64>,
+    /// The CPU each part of the system used during the step, where it was measured.
+    pub(crate) cpu: Option<crate::cpu::CpuUse>,
 }
 
 impl Step {
@@ -52,6 +58,12 @@ impl Step {
     /// The latency at `quantile` (0..1), in milliseconds.
     pub(crate) fn ms(&self, quantile: f64) -> f64 {
         self.latency.value_at_quantile(quantile) as f64 / 1000.0
+    }
+
+    /// The latency of the 503 answers at `quantile` (0..1), in milliseconds (0 when
+    /// there were none).
+    pub(crate) fn shed_ms(&self, quantile: f64) -> f64 {
+        self.shed_latency.value_at_quantile(quantile) as f64 / 1000.0
     }
 }
 
@@ -94,8 +106,13 @@ pub(crate) async fn run_step(
                 match answer {
                     Ok(response) => {
                         let micros = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
-                        let _ = part.latency.record(micros.max(1));
                         part.sent += 1;
+                        if response.status == 503 {
+                            part.shed += 1;
+                            let _ = part.shed_latency.record(micros.max(1));
+                            continue;
+                        }
+                        let _ = part.latency.record(micros.max(1));
                         match response.status {
                             200..=299 => part.ok += 1,
                             409 => part.refused += 1,
@@ -116,11 +133,14 @@ pub(crate) async fn run_step(
         sent: 0,
         ok: 0,
         refused: 0,
+        shed: 0,
         other: 0,
         errors: 0,
         dropped: 0,
         elapsed: 0.0,
         latency: histogram(),
+        shed_latency: histogram(),
+        cpu: None,
     };
     let mut last = start;
     for task in tasks {
@@ -130,10 +150,12 @@ pub(crate) async fn run_step(
         step.sent += part.sent;
         step.ok += part.ok;
         step.refused += part.refused;
+        step.shed += part.shed;
         step.other += part.other;
         step.errors += part.errors;
         step.dropped += part.dropped;
         let _ = step.latency.add(&part.latency);
+        let _ = step.shed_latency.add(&part.shed_latency);
         last = last.max(part.last);
     }
     step.elapsed = last.saturating_duration_since(start).as_secs_f64();
@@ -145,11 +167,13 @@ struct Part {
     sent: u64,
     ok: u64,
     refused: u64,
+    shed: u64,
     other: u64,
     errors: u64,
     dropped: u64,
     last: Instant,
     latency: Histogram<u64>,
+    shed_latency: Histogram<u64>,
 }
 
 impl Part {
@@ -158,11 +182,13 @@ impl Part {
             sent: 0,
             ok: 0,
             refused: 0,
+            shed: 0,
             other: 0,
             errors: 0,
             dropped: 0,
             last: Instant::now(),
             latency: histogram(),
+            shed_latency: histogram(),
         }
     }
 }

@@ -15,6 +15,9 @@ use crate::system::{Failure, Services, Setup, System};
 pub(crate) struct Load {
     pub(crate) seconds: u64,
     pub(crate) connections: usize,
+    /// Where `perf record` writes a CPU profile of the aggregator for each recorded
+    /// sweep step (none: no profile).
+    pub(crate) perf_dir: Option<std::path::PathBuf>,
 }
 
 /// The product every hot order is for (one row at each mock vendor).
@@ -109,11 +112,17 @@ pub(crate) async fn sweep(
         // before it, and the sweep measures the vacuum debt instead of the rate.
         let vacuum = system.must_vacuum("sweep", "before each step").await?;
         let mut steps = Vec::new();
+        let label = if hot { "hot" } else { "spread" };
         for &rate in rates {
             if vacuum {
                 system.vacuum().await?;
             }
-            let step = run_step(
+            let profile = match (&load.perf_dir, system.aggregator_pid()) {
+                (Some(dir), Some(pid)) => Some(Profile::start(dir, label, rate, pid)?),
+                _ => None,
+            };
+            let before = system.cpu_snapshot();
+            let mut step = run_step(
                 system.api,
                 rate,
                 Duration::from_secs(load.seconds),
@@ -121,16 +130,33 @@ pub(crate) async fn sweep(
                 make.clone(),
             )
             .await;
+            let cpu = crate::cpu::used(&before, &system.cpu_snapshot());
+            if let Some(profile) = profile {
+                profile.stop().await;
+            }
             eprintln!(
-                "  offered {:>6.0}/s: {:>7.0} orders/s, p50 {:.1} ms, p99 {:.1} ms, {} refused, {} other, {} errors",
+                "  offered {:>6.0}/s: {:>7.0} orders/s, p50 {:.1} ms, p99 {:.1} ms, {} refused, {} shed (p99 {:.1} ms), {} other, {} errors",
                 rate,
                 step.throughput(),
                 step.ms(0.5),
                 step.ms(0.99),
                 step.refused,
+                step.shed,
+                step.shed_ms(0.99),
                 step.other,
                 step.errors
             );
+            let (per_order, total) = cpu.micros_per(step.ok);
+            let parts: Vec<String> = per_order
+                .iter()
+                .map(|(group, micros)| format!("{group} {micros:.0}"))
+                .collect();
+            eprintln!(
+                "    CPU per taken order (µs): {}; all {total:.0} ({:.2} cores busy)",
+                parts.join(", "),
+                crate::cpu::cores_busy(&cpu, Duration::from_secs_f64(step.elapsed.max(0.001)))
+            );
+            step.cpu = Some(cpu);
             steps.push(step);
         }
         Ok(steps)
@@ -138,6 +164,59 @@ pub(crate) async fn sweep(
     .await;
     system.stop().await;
     outcome
+}
+
+/// A `perf record` of the aggregator over one step, started and stopped by its PID.
+struct Profile {
+    child: tokio::process::Child,
+    path: std::path::PathBuf,
+}
+
+impl Profile {
+    /// Samples the aggregator (`pid`) with call graphs into `dir/LABEL-RATE.data`.
+    fn start(dir: &std::path::Path, label: &str, rate: f64, pid: u32) -> Result<Self, Failure> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let path = dir.join(format!("{label}-{rate:.0}.data"));
+        let child = tokio::process::Command::new("perf")
+            .args([
+                "record",
+                "-q",
+                "-F",
+                "199",
+                "--call-graph",
+                "dwarf,16384",
+                "-p",
+            ])
+            .arg(pid.to_string())
+            .arg("-o")
+            .arg(&path)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start perf ({e}); install linux-perf"))?;
+        Ok(Self { child, path })
+    }
+
+    /// Stops the recording (SIGINT to the perf this harness started) and waits for it
+    /// to write its file.
+    async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = tokio::process::Command::new("kill")
+                .arg("-INT")
+                .arg(pid.to_string())
+                .status()
+                .await;
+        }
+        if tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+        eprintln!("    profile: {}", self.path.display());
+    }
 }
 
 /// A flash sale: `stock` units of the hot product, `offered` orders for them at `rate`.

@@ -42,6 +42,8 @@ pub(crate) struct System {
     prefix: String,
     children: Vec<Child>,
     aggregator_pid: Option<u32>,
+    /// (group, pid) of every process started, for CPU accounting.
+    counted: Vec<(&'static str, u32)>,
 }
 
 /// What one system runs.
@@ -88,6 +90,7 @@ impl System {
             prefix: prefix.clone(),
             children: Vec::new(),
             aggregator_pid: None,
+            counted: Vec::new(),
         };
         let vendors = spawn(
             &services.bin_dir.join("mock-vendors"),
@@ -101,6 +104,9 @@ impl System {
             ],
             &[],
         )?;
+        system
+            .counted
+            .extend(vendors.id().map(|pid| ("vendors", pid)));
         system.children.push(vendors);
         let mut vendor_list =
             format!("VendorA=http://127.0.0.1:{port_a},VendorB=http://127.0.0.1:{port_b}");
@@ -115,6 +121,7 @@ impl System {
                 ],
                 &[],
             )?;
+            system.counted.extend(big.id().map(|pid| ("vendors", pid)));
             system.children.push(big);
             vendor_list.push_str(&format!(",VendorC=http://127.0.0.1:{port_c}"));
         }
@@ -149,6 +156,9 @@ impl System {
         );
         let aggregator = spawn(&services.bin_dir.join("aggregator"), &setup.parts, &env)?;
         system.aggregator_pid = aggregator.id();
+        system
+            .counted
+            .extend(aggregator.id().map(|pid| ("aggregator", pid)));
         system.children.push(aggregator);
         let vendors = if setup.big_vendor_skus.is_some() {
             3
@@ -313,6 +323,16 @@ impl System {
         .await
         .map_err(|e| format!("vacuuming: {e}"))?;
         Ok(())
+    }
+
+    /// The CPU time every part of the system has used so far (see [`crate::cpu`]).
+    pub(crate) fn cpu_snapshot(&self) -> crate::cpu::CpuSnapshot {
+        crate::cpu::snapshot(&self.counted)
+    }
+
+    /// The aggregator process's id, while it runs.
+    pub(crate) fn aggregator_pid(&self) -> Option<u32> {
+        self.aggregator_pid
     }
 
     /// The aggregator process's resident memory, in KiB.

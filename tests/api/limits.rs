@@ -159,3 +159,128 @@ async fn past_the_rate_limit_answers_429_with_retry_after() {
     let (status, _) = app.get("/health").await;
     assert_eq!(status, StatusCode::OK, "health is never rate limited");
 }
+
+/// A placement role that holds every placement until the test lets it through.
+#[derive(Debug)]
+struct HeldPlacements {
+    inner: std::sync::Arc<dyn aggregator_core::traits::OrderCommits>,
+    gate: std::sync::Arc<tokio::sync::Semaphore>,
+    entered: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl aggregator_core::traits::OrderCommits for HeldPlacements {
+    async fn place_order(
+        &self,
+        placement: aggregator_core::traits::OrderPlacement,
+    ) -> aggregator_core::Result<aggregator_core::traits::Placed> {
+        self.entered
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.gate.acquire().await.expect("gate").forget();
+        self.inner.place_order(placement).await
+    }
+
+    async fn transition(
+        &self,
+        transition: &aggregator_core::domain::Transition,
+        outbox: &[aggregator_core::domain::OutboxMessage],
+    ) -> aggregator_core::Result<aggregator_core::domain::Order> {
+        self.inner.transition(transition, outbox).await
+    }
+}
+
+#[tokio::test]
+async fn past_the_bound_of_orders_in_flight_a_placement_is_refused_at_once_with_503() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use aggregator_core::memory::InMemoryStockStore;
+    use aggregator_core::traits::{StockStore, StoreRoles};
+
+    let plain: Arc<dyn StockStore> = Arc::new(InMemoryStockStore::new());
+    super::support::seed(plain.as_ref()).await;
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let entered = Arc::new(AtomicUsize::new(0));
+    let mut roles = StoreRoles::of(plain.clone());
+    roles.commits = Arc::new(HeldPlacements {
+        inner: roles.commits.clone(),
+        gate: gate.clone(),
+        entered: entered.clone(),
+    });
+    let app = Arc::new(
+        TestApp::over(
+            Arc::new(roles),
+            ApiConfig {
+                max_orders_in_flight: 1,
+                ..ApiConfig::default()
+            },
+        )
+        .await,
+    );
+    let order = json!({"customerId": "alice", "items": [{"sku": "MOUSE-007", "quantity": 1}]});
+    let first = tokio::spawn({
+        let (app, order) = (app.clone(), order.clone());
+        async move {
+            app.call(Method::POST, "/api/orders", Some(&order), &[])
+                .await
+        }
+    });
+    while entered.load(Ordering::SeqCst) == 0 {
+        assert!(
+            !first.is_finished(),
+            "the first order was answered without reaching the store: {:?}",
+            first.await
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // One order is in flight: the next is refused without waiting for it, on both
+    // placement routes.
+    for (path, body) in [
+        ("/api/orders", order.clone()),
+        (
+            "/order",
+            json!({"customerId": "alice", "productId": "MOUSE-007", "quantity": 1}),
+        ),
+    ] {
+        let response = app.send(Method::POST, path, Some(&body), &[]).await;
+        assert_eq!(response.headers()["retry-after"], "1", "{path}");
+        let (status, problem) = read(response).await;
+        assert_problem(
+            status,
+            &problem,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+        );
+    }
+    assert_eq!(
+        entered.load(Ordering::SeqCst),
+        1,
+        "the refused ones reached no store"
+    );
+    let (status, _) = app.get("/api/orders").await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "reads of the same route are not bounded"
+    );
+    gate.add_permits(2);
+    let (status, placed) = first.await.expect("task");
+    assert_eq!(status, StatusCode::CREATED, "{placed}");
+    // Its place was given back: the next order is taken.
+    let (status, placed) = app
+        .call(Method::POST, "/api/orders", Some(&order), &[])
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{placed}");
+    let orders = plain
+        .orders(&aggregator_core::traits::OrderQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("orders");
+    assert_eq!(
+        orders.items.len(),
+        2,
+        "exactly the two orders taken were written"
+    );
+}

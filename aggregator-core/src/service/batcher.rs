@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 /// How requests are gathered into batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchConfig {
-    /// How long the first request of a batch waits for others to join it.
+    /// How long the first request of a batch waits for others to join it (not at all
+    /// when no batch is in the store and no other request is waiting).
     pub window: Duration,
     /// The most requests in one batch; 1 turns batching off.
     pub max_batch: usize,
@@ -57,8 +58,10 @@ impl BatchConfig {
 type Waiting<Req, Resp> = (Req, oneshot::Sender<Result<Resp>>);
 
 /// A running batcher: [`Batcher::submit`] waits at most the window, then for a free
-/// slot, then for its batch's call. The gathering task stops when the batcher is
-/// dropped, after answering everything already submitted.
+/// slot, then for its batch's call. A request that finds no batch in the store and no
+/// other request waiting does not wait the window: it goes to the store at once. The
+/// gathering task stops when the batcher is dropped, after answering everything already
+/// submitted.
 #[derive(Debug)]
 pub(crate) struct Batcher<Req, Resp> {
     requests: mpsc::UnboundedSender<Waiting<Req, Resp>>,
@@ -115,8 +118,22 @@ async fn gather<Req, Resp, F, Fut>(
             break;
         };
         let mut batch = vec![first];
-        let deadline = Instant::now() + config.window;
+        // Nothing in the store and nobody else waiting: there is nothing to batch
+        // with, so the request goes at once instead of waiting out the window.
+        let idle = slots.available_permits() == config.in_flight.max(1);
         while batch.len() < max {
+            match incoming.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    open = false;
+                    break;
+                }
+            }
+        }
+        let alone = idle && batch.len() == 1;
+        let deadline = Instant::now() + config.window;
+        while open && !alone && batch.len() < max {
             match timeout_at(deadline, incoming.recv()).await {
                 Ok(Some(next)) => batch.push(next),
                 Ok(None) => {
@@ -169,13 +186,15 @@ mod tests {
 
     type Calls = Arc<Mutex<Vec<Vec<u32>>>>;
 
-    fn recording(config: BatchConfig) -> (Arc<Batcher<u32, u32>>, Calls) {
+    /// A batcher whose calls are logged and take `store_time` each.
+    fn recording(config: BatchConfig, store_time: Duration) -> (Arc<Batcher<u32, u32>>, Calls) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
         let batcher = Batcher::start("test", config, move |batch: Vec<u32>| {
             let log = log.clone();
             async move {
                 log.lock().expect("log").push(batch.clone());
+                tokio::time::sleep(store_time).await;
                 batch
                     .into_iter()
                     .map(|n| {
@@ -193,11 +212,16 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn requests_within_the_window_share_one_call_and_get_their_own_answers() {
-        let (batcher, seen) = recording(BatchConfig {
-            window: Duration::from_millis(200),
-            max_batch: 64,
-            in_flight: 1,
-        });
+        // Each call takes a while, as a store's does: the requests that arrive while
+        // one is in the store gather for the next.
+        let (batcher, seen) = recording(
+            BatchConfig {
+                window: Duration::from_millis(200),
+                max_batch: 64,
+                in_flight: 1,
+            },
+            Duration::from_millis(20),
+        );
         let mut tasks = Vec::new();
         for n in 0..20u32 {
             let batcher = batcher.clone();
@@ -220,13 +244,90 @@ mod tests {
         );
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_lone_request_on_an_idle_batcher_does_not_wait_the_window() {
+        let (batcher, seen) = recording(
+            BatchConfig {
+                window: Duration::from_secs(30),
+                max_batch: 64,
+                in_flight: 2,
+            },
+            Duration::ZERO,
+        );
+        for n in [1u32, 2] {
+            let started = Instant::now();
+            assert_eq!(batcher.submit(n).await.expect("answer"), n * 2);
+            assert_eq!(
+                started.elapsed(),
+                Duration::ZERO,
+                "request {n} waited for nobody"
+            );
+        }
+        assert_eq!(*seen.lock().expect("log"), vec![vec![1], vec![2]]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_arriving_while_a_batch_is_in_the_store_wait_the_window_together() {
+        let seen: Calls = Arc::new(Mutex::new(Vec::new()));
+        let gate = Arc::new(Semaphore::new(0));
+        let (log, held) = (seen.clone(), gate.clone());
+        let batcher = Arc::new(Batcher::start(
+            "gated",
+            BatchConfig {
+                window: Duration::from_millis(100),
+                max_batch: 64,
+                in_flight: 2,
+            },
+            move |batch: Vec<u32>| {
+                let (log, held) = (log.clone(), held.clone());
+                async move {
+                    log.lock().expect("log").push(batch.clone());
+                    if batch.contains(&1) {
+                        // The first batch stays in the store until the test lets it go.
+                        held.acquire().await.expect("gate").forget();
+                    }
+                    batch.into_iter().map(Ok).collect()
+                }
+            },
+        ));
+        let first = tokio::spawn({
+            let batcher = batcher.clone();
+            async move { batcher.submit(1).await }
+        });
+        // Let the first request reach the store (it goes at once: nothing to wait for).
+        while seen.lock().expect("log").is_empty() {
+            tokio::task::yield_now().await;
+        }
+        let started = Instant::now();
+        let later: Vec<_> = [2u32, 3]
+            .into_iter()
+            .map(|n| {
+                let batcher = batcher.clone();
+                tokio::spawn(async move { batcher.submit(n).await })
+            })
+            .collect();
+        for task in later {
+            task.await.expect("task").expect("answer");
+        }
+        assert!(
+            started.elapsed() >= Duration::from_millis(100),
+            "with a batch in the store, later requests gather for the window"
+        );
+        gate.add_permits(1);
+        assert_eq!(first.await.expect("task").expect("answer"), 1);
+        assert_eq!(*seen.lock().expect("log"), vec![vec![1], vec![2, 3]]);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_batch_never_exceeds_its_maximum() {
-        let (batcher, seen) = recording(BatchConfig {
-            window: Duration::from_millis(50),
-            max_batch: 3,
-            in_flight: 2,
-        });
+        let (batcher, seen) = recording(
+            BatchConfig {
+                window: Duration::from_millis(50),
+                max_batch: 3,
+                in_flight: 2,
+            },
+            Duration::from_millis(5),
+        );
         let mut tasks = Vec::new();
         for n in 0..10u32 {
             let batcher = batcher.clone();

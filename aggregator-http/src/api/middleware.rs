@@ -47,7 +47,12 @@ pub(crate) async fn metrics_and_timeout(
         .into_response(),
     };
     let status = response.status().as_u16();
-    if status >= 500 {
+    // An order refused for load is counted (by its status) but is no failure.
+    let shed = response
+        .extensions()
+        .get::<super::admission::Shed>()
+        .is_some();
+    if status >= 500 && !shed {
         tracing::warn!(%route, %method, status, "request failed");
     }
     state

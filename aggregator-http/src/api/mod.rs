@@ -5,6 +5,7 @@
 //! requests past the timeout 503, callers past their rate limit 429 with `Retry-After`.
 
 mod access_log;
+mod admission;
 mod config;
 mod drain;
 mod extract;
@@ -108,7 +109,7 @@ impl utoipa::Modify for CommonResponses {
             ("429", "Too many requests; see Retry-After"),
             (
                 "503",
-                "A dependency is unavailable or the request timed out; see Retry-After",
+                "A dependency is unavailable, the request timed out, or (placements) the server has as many orders in flight as it takes; see Retry-After",
             ),
         ];
         // Every POST takes an Idempotency-Key (the placements in the store, the others
@@ -153,15 +154,24 @@ impl utoipa::Modify for CommonResponses {
 }
 
 fn documented() -> OpenApiRouter<ApiState> {
-    answered_by_the_store().merge(answers_kept_by_key())
+    placements()
+        .merge(answered_by_the_store())
+        .merge(answers_kept_by_key())
 }
 
-/// The operations whose repeats need no kept answer: reads, and the placements, which
-/// are idempotent in the store itself (durably, under the order's key).
-fn answered_by_the_store() -> OpenApiRouter<ApiState> {
+/// The placements of new orders: idempotent in the store itself (durably, under the
+/// order's key), and admitted only while fewer than
+/// [`ApiConfig::max_orders_in_flight`] are in flight ([`admission::admit_placement`] is
+/// attached to exactly these routes; it lets their other methods pass).
+fn placements() -> OpenApiRouter<ApiState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(orders::place_simple))
         .routes(routes!(orders::place_order, orders::list_orders))
+}
+
+/// The other operations whose repeats need no kept answer: the reads.
+fn answered_by_the_store() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
         .routes(routes!(orders::get_order))
         .routes(routes!(catalog::list_products))
         .routes(routes!(catalog::get_product))
@@ -224,7 +234,11 @@ pub fn router(state: ApiState) -> Router {
         state.clone(),
         middleware::idempotent_replay,
     ));
-    let (router, api) = split(answered_by_the_store().merge(keyed));
+    let admitted = placements().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        admission::admit_placement,
+    ));
+    let (router, api) = split(admitted.merge(answered_by_the_store()).merge(keyed));
     let api = Arc::new(api);
     let body_limit = state.config().body_limit;
     router

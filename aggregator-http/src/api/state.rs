@@ -36,6 +36,8 @@ pub(crate) struct Inner {
     pub(crate) events: EventFollower,
     /// Open event streams per caller (see [`ApiConfig::max_streams_per_key`]).
     pub(crate) streams: super::stream_slots::OpenStreams,
+    /// Placements in flight (see [`ApiConfig::max_orders_in_flight`]).
+    pub(crate) admission: super::admission::Admission,
 }
 
 /// The services the API serves, built once by the process's composition root
@@ -86,6 +88,7 @@ impl ApiState {
                 queue,
                 limiter: RateLimiter::new(cache.clone()),
                 cache,
+                admission: super::admission::Admission::new(config.max_orders_in_flight),
                 config,
                 gauges,
                 probes,

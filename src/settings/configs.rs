@@ -66,6 +66,7 @@ impl ApiSettings {
             webhook_allow_private,
             max_streams_per_key: usize::try_from(self.max_streams_per_key).unwrap_or(usize::MAX),
             max_orders_in_flight: usize::try_from(self.max_orders_in_flight).unwrap_or(usize::MAX),
+            admission_wait: self.admission_wait,
             ..ApiConfig::default()
         }
     }

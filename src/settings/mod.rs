@@ -153,9 +153,12 @@ pub struct ApiSettings {
     /// Order event streams (`GET /api/events`) one API key, or one client address without keys, may hold open at once; more are answered 429
     #[arg(long = "max-streams-per-key", env = "AGGREGATOR_MAX_STREAMS_PER_KEY", default_value = "16", value_parser = clap::value_parser!(u32).range(1..=100_000), value_name = "N", help_heading = "API")]
     pub max_streams_per_key: u32,
-    /// Orders this process places at once (`POST /api/orders`, `POST /order`); one more is answered 503 with Retry-After at once, so that past capacity the orders taken keep their latency (0: no bound)
-    #[arg(long = "max-orders-in-flight", env = "AGGREGATOR_MAX_ORDERS_IN_FLIGHT", default_value = "192", value_parser = clap::value_parser!(u32).range(0..=1_000_000), value_name = "N", help_heading = "API")]
+    /// Orders this process places at once (`POST /api/orders`, `POST /order`); one more waits at most --admission-wait for a place, then is answered 503 with Retry-After, so that past capacity the orders taken keep their latency (0: no bound)
+    #[arg(long = "max-orders-in-flight", env = "AGGREGATOR_MAX_ORDERS_IN_FLIGHT", default_value = "256", value_parser = clap::value_parser!(u32).range(0..=1_000_000), value_name = "N", help_heading = "API")]
     pub max_orders_in_flight: u32,
+    /// Milliseconds an order waits for a place when --max-orders-in-flight are in flight, before it is refused
+    #[arg(long = "admission-wait", env = "AGGREGATOR_ADMISSION_WAIT_MS", default_value = "0", value_parser = millis(0, 10_000), value_name = "MS", help_heading = "API")]
+    pub admission_wait: Duration,
 }
 
 /// Operations: the ops listener and logging.

@@ -1,63 +1,62 @@
 //! Bounded admission of new orders: past [`ApiConfig::max_orders_in_flight`] placements
-//! at once, another is refused at once (503 with `Retry-After`) instead of queueing
-//! behind the ones the store is already taking, so that past capacity the orders taken
-//! keep their latency and the rest learn it in well under a millisecond of work.
+//! at once, another waits at most [`ApiConfig::admission_wait`] for one of them to finish
+//! and is then refused (503 with `Retry-After`) instead of queueing behind the ones the
+//! store is already taking, so that past capacity the orders taken keep their latency
+//! and the rest learn it within that wait.
 //!
 //! [`ApiConfig::max_orders_in_flight`]: super::ApiConfig::max_orders_in_flight
+//! [`ApiConfig::admission_wait`]: super::ApiConfig::admission_wait
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::problem::ApiError;
 use super::state::ApiState;
 
-/// Placements in flight in this process, against their bound.
+/// The paths whose `POST` places a new order.
+const PLACEMENT_PATHS: [&str; 2] = ["/api/orders", "/order"];
+
+/// Places for placements in flight in this process.
 #[derive(Debug)]
 pub(crate) struct Admission {
-    limit: usize,
-    in_flight: Arc<AtomicUsize>,
+    /// `None`: no bound.
+    places: Option<Arc<Semaphore>>,
+    wait: Duration,
 }
 
 impl Admission {
-    /// At most `limit` placements at once; 0 admits every one.
-    pub(crate) fn new(limit: usize) -> Self {
+    /// At most `limit` placements at once (0: no bound); one more waits at most `wait`
+    /// for a place.
+    pub(crate) fn new(limit: usize, wait: Duration) -> Self {
+        let limit = limit.min(Semaphore::MAX_PERMITS);
         Self {
-            limit,
-            in_flight: Arc::new(AtomicUsize::new(0)),
+            places: (limit > 0).then(|| Arc::new(Semaphore::new(limit))),
+            wait,
         }
     }
 
-    /// A place for one more placement, or `None` when `limit` are in flight.
-    pub(crate) fn enter(&self) -> Option<Admitted> {
-        let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
-        let admitted = Admitted {
-            in_flight: Arc::clone(&self.in_flight),
+    /// A place for one more placement (`Some(None)` when there is no bound), or `None`
+    /// when every place stayed taken for the whole wait.
+    pub(crate) async fn enter(&self) -> Option<Option<OwnedSemaphorePermit>> {
+        let Some(places) = &self.places else {
+            return Some(None);
         };
-        // Over the bound: dropping the place gives the count back.
-        (self.limit == 0 || before < self.limit).then_some(admitted)
-    }
-
-    /// Placements in flight now.
-    #[cfg(test)]
-    pub(crate) fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Acquire)
-    }
-}
-
-/// One placement's place; given back when dropped (answered, or its caller went away).
-#[derive(Debug)]
-pub(crate) struct Admitted {
-    in_flight: Arc<AtomicUsize>,
-}
-
-impl Drop for Admitted {
-    fn drop(&mut self) {
-        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if let Ok(place) = places.clone().try_acquire_owned() {
+            return Some(Some(place));
+        }
+        if self.wait.is_zero() {
+            return None;
+        }
+        match tokio::time::timeout(self.wait, places.clone().acquire_owned()).await {
+            Ok(Ok(place)) => Some(Some(place)),
+            _ => None,
+        }
     }
 }
 
@@ -66,24 +65,29 @@ impl Drop for Admitted {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Shed;
 
-/// Admits a `POST` that places an order when fewer than the bound are in flight, and
-/// answers 503 with `Retry-After: 1` (type `overloaded`) at once otherwise. Other methods
-/// of the same routes pass.
+/// Admits a `POST` that places an order (`/api/orders`, `/order`) when a place is free
+/// within the wait, and answers 503 with `Retry-After: 1` (type `overloaded`) otherwise,
+/// before the key check, the rate limit or the body cost anything. Every other request
+/// passes.
 pub(crate) async fn admit_placement(
     State(state): State<ApiState>,
     req: Request,
     next: Next,
 ) -> Response {
-    if req.method() != Method::POST {
+    if req.method() != Method::POST || !PLACEMENT_PATHS.contains(&req.uri().path()) {
         return next.run(req).await;
     }
-    let Some(admitted) = state.inner.admission.enter() else {
-        let limit = state.inner.config.max_orders_in_flight;
+    let Some(place) = state.inner.admission.enter().await else {
+        let config = &state.inner.config;
         let mut response = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "overloaded",
             "Too many orders in flight",
-            format!("this server is placing {limit} orders already; try again shortly"),
+            format!(
+                "this server is placing {} orders already and none finished within {} ms; try again shortly",
+                config.max_orders_in_flight,
+                config.admission_wait.as_millis()
+            ),
         )
         .retry_after(1)
         .into_response();
@@ -91,7 +95,7 @@ pub(crate) async fn admit_placement(
         return response;
     };
     let response = next.run(req).await;
-    drop(admitted);
+    drop(place);
     response
 }
 
@@ -99,24 +103,48 @@ pub(crate) async fn admit_placement(
 mod tests {
     use super::*;
 
-    #[test]
-    fn places_are_bounded_and_given_back() {
-        let admission = Admission::new(2);
-        let first = admission.enter().expect("first");
-        let second = admission.enter().expect("second");
-        assert!(admission.enter().is_none(), "a third is over the bound");
-        assert_eq!(admission.in_flight(), 2, "a refusal holds no place");
+    #[tokio::test(start_paused = true)]
+    async fn places_are_bounded_waited_for_and_given_back() {
+        let admission = Admission::new(2, Duration::from_millis(5));
+        let first = admission.enter().await.expect("first");
+        let second = admission.enter().await.expect("second");
+        let started = tokio::time::Instant::now();
+        assert!(
+            admission.enter().await.is_none(),
+            "a third is over the bound"
+        );
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_millis(5),
+            "refused after the wait, not before"
+        );
         drop(first);
-        let third = admission.enter().expect("a place came free");
-        drop((second, third));
-        assert_eq!(admission.in_flight(), 0);
+        let third = admission.enter().await.expect("a place came free");
+        // A place that comes free during the wait is taken.
+        let waiting = tokio::spawn({
+            let places = admission.places.clone().expect("bounded");
+            async move {
+                let admission = Admission {
+                    places: Some(places),
+                    wait: Duration::from_millis(50),
+                };
+                admission.enter().await.is_some()
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        drop(second);
+        assert!(
+            waiting.await.expect("task"),
+            "the freed place went to the waiter"
+        );
+        drop(third);
     }
 
-    #[test]
-    fn a_bound_of_zero_admits_everything() {
-        let admission = Admission::new(0);
-        let held: Vec<_> = (0..1_000).map(|_| admission.enter()).collect();
-        assert!(held.iter().all(Option::is_some));
-        assert_eq!(admission.in_flight(), 1_000);
+    #[tokio::test]
+    async fn a_bound_of_zero_admits_everything() {
+        let admission = Admission::new(0, Duration::ZERO);
+        for _ in 0..1_000 {
+            assert!(admission.enter().await.is_some());
+        }
     }
 }

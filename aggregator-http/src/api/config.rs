@@ -136,17 +136,22 @@ pub struct ApiConfig {
     /// at once; one more is answered 429 with `Retry-After`.
     pub max_streams_per_key: usize,
     /// Orders this server places at once (`POST /api/orders` and `POST /order`, from
-    /// the request's arrival to its answer); one more is answered 503 with
-    /// `Retry-After` at once, so that past capacity the orders taken keep their latency.
-    /// 0: no bound.
+    /// the request's arrival to its answer); one more waits at most
+    /// [`ApiConfig::admission_wait`] for a place and is then answered 503 with
+    /// `Retry-After`, so that past capacity the orders taken keep their latency. 0: no
+    /// bound.
     pub max_orders_in_flight: usize,
+    /// How long an order waits for a place when [`ApiConfig::max_orders_in_flight`] are
+    /// in flight before it is refused (a burst shorter than this is absorbed, but every
+    /// refusal then holds its connection this long).
+    pub admission_wait: Duration,
 }
 
 impl Default for ApiConfig {
     /// No keys, 64 KiB bodies, 10 s per request, 2,000 requests a second per key (per
     /// client address without keys), pages of 20 (at most 100), idempotent answers kept
-    /// 24 h, webhooks only to public addresses, 16 event streams per key, 192 orders in
-    /// flight.
+    /// 24 h, webhooks only to public addresses, 16 event streams per key, 256 orders in
+    /// flight and no waiting for a place.
     fn default() -> Self {
         Self {
             keys: ApiKeys::none(),
@@ -161,7 +166,8 @@ impl Default for ApiConfig {
             idempotency_ttl: Duration::from_secs(24 * 3600),
             webhook_allow_private: false,
             max_streams_per_key: 16,
-            max_orders_in_flight: 192,
+            max_orders_in_flight: 256,
+            admission_wait: Duration::ZERO,
         }
     }
 }

@@ -154,24 +154,15 @@ impl utoipa::Modify for CommonResponses {
 }
 
 fn documented() -> OpenApiRouter<ApiState> {
-    placements()
-        .merge(answered_by_the_store())
-        .merge(answers_kept_by_key())
+    answered_by_the_store().merge(answers_kept_by_key())
 }
 
-/// The placements of new orders: idempotent in the store itself (durably, under the
-/// order's key), and admitted only while fewer than
-/// [`ApiConfig::max_orders_in_flight`] are in flight ([`admission::admit_placement`] is
-/// attached to exactly these routes; it lets their other methods pass).
-fn placements() -> OpenApiRouter<ApiState> {
+/// The operations whose repeats need no kept answer: reads, and the placements, which
+/// are idempotent in the store itself (durably, under the order's key).
+fn answered_by_the_store() -> OpenApiRouter<ApiState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(orders::place_simple))
         .routes(routes!(orders::place_order, orders::list_orders))
-}
-
-/// The other operations whose repeats need no kept answer: the reads.
-fn answered_by_the_store() -> OpenApiRouter<ApiState> {
-    OpenApiRouter::new()
         .routes(routes!(orders::get_order))
         .routes(routes!(catalog::list_products))
         .routes(routes!(catalog::get_product))
@@ -234,11 +225,7 @@ pub fn router(state: ApiState) -> Router {
         state.clone(),
         middleware::idempotent_replay,
     ));
-    let admitted = placements().route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        admission::admit_placement,
-    ));
-    let (router, api) = split(admitted.merge(answered_by_the_store()).merge(keyed));
+    let (router, api) = split(answered_by_the_store().merge(keyed));
     let api = Arc::new(api);
     let body_limit = state.config().body_limit;
     router
@@ -257,6 +244,12 @@ pub fn router(state: ApiState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::authenticate,
+        ))
+        // Before anything else a placement costs (the key check, the rate limit's
+        // round trip): a refusal for load must be cheap.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admission::admit_placement,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -88,7 +88,10 @@ impl ApiState {
                 queue,
                 limiter: RateLimiter::new(cache.clone()),
                 cache,
-                admission: super::admission::Admission::new(config.max_orders_in_flight),
+                admission: super::admission::Admission::new(
+                    config.max_orders_in_flight,
+                    config.admission_wait,
+                ),
                 config,
                 gauges,
                 probes,

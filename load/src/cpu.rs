@@ -124,13 +124,20 @@ pub(crate) fn snapshot(own: &[(&'static str, u32)]) -> CpuSnapshot {
 }
 
 /// What each group used from `before` to `after` (a process that started in between
-/// counts whole; one that ended counts through its parent's reaped children).
+/// counts whole; one that ended counts through its parent's reaped children, which
+/// hold its whole life, so what it had used before is taken off again).
 pub(crate) fn used(before: &CpuSnapshot, after: &CpuSnapshot) -> CpuUse {
     let per_tick = 1.0 / ticks_per_second();
-    let mut by_group: HashMap<&'static str, u64> = HashMap::new();
+    let mut by_group: HashMap<&'static str, i64> = HashMap::new();
     for (key, now) in &after.ticks {
         let then = before.ticks.get(key).copied().unwrap_or(0);
-        *by_group.entry(key.0).or_default() += now.saturating_sub(then);
+        *by_group.entry(key.0).or_default() +=
+            i64::try_from(now.saturating_sub(then)).unwrap_or(i64::MAX);
+    }
+    for (key, then) in &before.ticks {
+        if !after.ticks.contains_key(key) {
+            *by_group.entry(key.0).or_default() -= i64::try_from(*then).unwrap_or(0);
+        }
     }
     CpuUse {
         seconds: GROUPS
@@ -138,7 +145,7 @@ pub(crate) fn used(before: &CpuSnapshot, after: &CpuSnapshot) -> CpuUse {
             .map(|group| {
                 (
                     *group,
-                    by_group.get(group).copied().unwrap_or(0) as f64 * per_tick,
+                    by_group.get(group).copied().unwrap_or(0).max(0) as f64 * per_tick,
                 )
             })
             .collect(),
@@ -178,6 +185,24 @@ mod tests {
         assert!(load >= 0.1, "300 ms of spinning counted as {load} s");
         let (per, total) = used.micros_per(1_000);
         assert!(total >= per.iter().map(|(_, m)| *m).fold(0.0, f64::max));
+    }
+
+    #[test]
+    fn a_process_that_ended_during_the_step_counts_only_what_it_used_in_it() {
+        let ticks_per_second = ticks_per_second();
+        // A backend (pid 20) had used 50 ticks when the step began and ended during it
+        // after 10 more; its parent (pid 1) then holds all 60 among its reaped
+        // children, beside 5 ticks of its own.
+        let before = CpuSnapshot {
+            ticks: HashMap::from([(("postgres", 1), 100), (("postgres", 20), 50)]),
+        };
+        let after = CpuSnapshot {
+            ticks: HashMap::from([(("postgres", 1), 100 + 5 + 60)]),
+        };
+        let postgres = used(&before, &after).seconds[1];
+        assert_eq!(postgres.0, "postgres");
+        let counted = (postgres.1 * ticks_per_second).round();
+        assert!((counted - 15.0).abs() < 0.5, "{counted} ticks, not 15");
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub(crate) struct Connection {
 #[derive(Debug)]
 pub(crate) struct Response {
     pub(crate) status: u16,
+    /// A 503 whose problem type is `overloaded`: refused for load by admission, not a
+    /// timeout or a dependency down.
+    pub(crate) overloaded: bool,
 }
 
 impl Connection {
@@ -80,10 +83,16 @@ impl Connection {
         while self.buffer.len() < header_end + length {
             read_more(stream, &mut self.buffer).await?;
         }
+        let overloaded = status == 503
+            && find(
+                &self.buffer[header_end..header_end + length],
+                b"/problems/overloaded",
+            )
+            .is_some();
         if close {
             self.stream = None;
         }
-        Ok(Response { status })
+        Ok(Response { status, overloaded })
     }
 }
 

@@ -27,7 +27,8 @@ pub(crate) struct Step {
     pub(crate) ok: u64,
     /// 409 answers (short stock and other conflicts: refused, never oversold).
     pub(crate) refused: u64,
-    /// 503 answers: refused for load (or a dependency down), to be tried again later.
+    /// 503 `overloaded` answers: refused for load by admission, to be tried again later
+    /// (other 503s, timeouts and dependencies down, count as `other`).
     pub(crate) shed: u64,
     /// Other statuses.
     pub(crate) other: u64,
@@ -37,9 +38,10 @@ pub(crate) struct Step {
     pub(crate) dropped: u64,
     /// Seconds from the first due time to the last answer.
     pub(crate) elapsed: f64,
-    /// Latencies in microseconds, from due time to answer, of every answer but the 503s.
+    /// Latencies in microseconds, from due time to answer, of every answer but the
+    /// refusals for load.
     pub(crate) latency: Histogram<u64>,
-    /// Latencies of the 503 answers, from due time to answer.
+    /// Latencies of the refusals for load, from due time to answer.
     pub(crate) shed_latency: Histogram<u64>,
     /// The CPU each part of the system used during the step, where it was measured.
     pub(crate) cpu: Option<crate::cpu::CpuUse>,
@@ -107,7 +109,7 @@ pub(crate) async fn run_step(
                     Ok(response) => {
                         let micros = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
                         part.sent += 1;
-                        if response.status == 503 {
+                        if response.overloaded {
                             part.shed += 1;
                             let _ = part.shed_latency.record(micros.max(1));
                             continue;

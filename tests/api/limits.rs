@@ -284,3 +284,37 @@ async fn past_the_bound_of_orders_in_flight_a_placement_is_refused_at_once_with_
         "exactly the two orders taken were written"
     );
 }
+
+#[tokio::test]
+async fn a_client_slow_to_send_its_order_holds_no_place() {
+    use tokio::io::AsyncWriteExt;
+
+    let app = TestApp::start(ApiConfig {
+        max_orders_in_flight: 1,
+        ..ApiConfig::default()
+    })
+    .await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    // Headers and half a body, then nothing: the request waits for the rest.
+    let mut slow = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    slow.write_all(
+        b"POST /api/orders HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{\"customerId\":",
+    )
+    .await
+    .expect("write");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let order = json!({"customerId": "alice", "items": [{"sku": "MOUSE-007", "quantity": 1}]});
+    for _ in 0..2 {
+        let (status, placed) = app
+            .call(Method::POST, "/api/orders", Some(&order), &[])
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "the one place is free while the slow body arrives: {placed}"
+        );
+    }
+    drop(slow);
+}

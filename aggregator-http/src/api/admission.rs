@@ -4,6 +4,11 @@
 //! store is already taking, so that past capacity the orders taken keep their latency
 //! and the rest learn it within that wait.
 //!
+//! A placement takes its place once its body is read ([`Admission::enter`], from the
+//! handler), so a client that is slow to send its body holds no place; while every
+//! place is taken (and there is no wait), [`admit_placement`] refuses new placements at
+//! the door, before their key check, rate limit or body cost anything.
+//!
 //! [`ApiConfig::max_orders_in_flight`]: super::ApiConfig::max_orders_in_flight
 //! [`ApiConfig::admission_wait`]: super::ApiConfig::admission_wait
 
@@ -65,38 +70,50 @@ impl Admission {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Shed;
 
-/// Admits a `POST` that places an order (`/api/orders`, `/order`) when a place is free
-/// within the wait, and answers 503 with `Retry-After: 1` (type `overloaded`) otherwise,
-/// before the key check, the rate limit or the body cost anything. Every other request
-/// passes.
+impl Admission {
+    /// True when a placement arriving now would be refused without waiting: every
+    /// place is taken and there is no wait.
+    fn refuses_at_once(&self) -> bool {
+        self.wait.is_zero()
+            && self
+                .places
+                .as_ref()
+                .is_some_and(|places| places.available_permits() == 0)
+    }
+}
+
+/// The answer to a placement refused for load: 503 `overloaded`, `Retry-After: 1`.
+pub(crate) fn overloaded(state: &ApiState) -> ApiError {
+    let config = &state.inner.config;
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "overloaded",
+        "Too many orders in flight",
+        format!(
+            "this server is placing {} orders already and none finished within {} ms; try again shortly",
+            config.max_orders_in_flight,
+            config.admission_wait.as_millis()
+        ),
+    )
+    .retry_after(1)
+    .for_load()
+}
+
+/// Refuses a `POST` that places an order (`/api/orders`, `/order`) at the door while
+/// every place is taken and there is no wait (see [`overloaded`]); every other request,
+/// and a placement that may still get a place, passes (the handler takes the place).
 pub(crate) async fn admit_placement(
     State(state): State<ApiState>,
     req: Request,
     next: Next,
 ) -> Response {
-    if req.method() != Method::POST || !PLACEMENT_PATHS.contains(&req.uri().path()) {
-        return next.run(req).await;
+    if req.method() == Method::POST
+        && PLACEMENT_PATHS.contains(&req.uri().path())
+        && state.inner.admission.refuses_at_once()
+    {
+        return overloaded(&state).into_response();
     }
-    let Some(place) = state.inner.admission.enter().await else {
-        let config = &state.inner.config;
-        let mut response = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
-            "Too many orders in flight",
-            format!(
-                "this server is placing {} orders already and none finished within {} ms; try again shortly",
-                config.max_orders_in_flight,
-                config.admission_wait.as_millis()
-            ),
-        )
-        .retry_after(1)
-        .into_response();
-        response.extensions_mut().insert(Shed);
-        return response;
-    };
-    let response = next.run(req).await;
-    drop(place);
-    response
+    next.run(req).await
 }
 
 #[cfg(test)]

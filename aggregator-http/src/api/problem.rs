@@ -60,6 +60,8 @@ pub struct ApiError {
     status: StatusCode,
     problem: Box<Problem>,
     retry_after_seconds: Option<u64>,
+    /// A refusal for load (see [`super::admission`]): counted, not logged as a failure.
+    shed: bool,
 }
 
 impl ApiError {
@@ -77,6 +79,7 @@ impl ApiError {
                 short: Vec::new(),
             }),
             retry_after_seconds: None,
+            shed: false,
         }
     }
 
@@ -125,6 +128,13 @@ impl ApiError {
             field: field.into(),
             reason: reason.into(),
         });
+        self
+    }
+
+    /// Marks this as a refusal for load: counted with its status, not logged as a
+    /// failure.
+    pub(crate) fn for_load(mut self) -> Self {
+        self.shed = true;
         self
     }
 
@@ -271,6 +281,9 @@ impl IntoResponse for ApiError {
             && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
         {
             headers.insert(header::RETRY_AFTER, value);
+        }
+        if self.shed {
+            response.extensions_mut().insert(super::admission::Shed);
         }
         response
     }

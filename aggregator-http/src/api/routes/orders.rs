@@ -31,11 +31,19 @@ pub(crate) fn email(text: Option<String>) -> Result<Option<Email>, ApiError> {
     .transpose()
 }
 
+/// Places `request` once it has a place among the orders in flight (see
+/// `ApiConfig::max_orders_in_flight`; none within the wait: 503 `overloaded`).
 async fn place(
     state: &ApiState,
     request: OrderRequest,
     key: IdempotencyHeader,
 ) -> Result<(StatusCode, Json<PlacedView>), ApiError> {
+    let _place = state
+        .inner
+        .admission
+        .enter()
+        .await
+        .ok_or_else(|| crate::api::admission::overloaded(state))?;
     let placed = state.inner.orders.place(&request, key.0).await?;
     Ok(PlacedView::answer(&placed))
 }

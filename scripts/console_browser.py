@@ -98,6 +98,17 @@ def text_of(driver, css):
     return None
 
 
+def read_all(driver, css, read):
+    """`read` of every element matching `css`, all from one drawing of the page: when the
+    page redraws itself while they are read, they are found and read again."""
+    for _ in range(5):
+        try:
+            return [read(element) for element in driver.find_elements(By.CSS_SELECTOR, css)]
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    raise AssertionError(f"{css}: the page kept redrawing it while it was read")
+
+
 def shot(driver, name):
     if SHOTS:
         os.makedirs(SHOTS, exist_ok=True)
@@ -234,7 +245,7 @@ def main():
         go(driver, "#/dead-letters?queue=stock_sync_queue")
         wait(driver, "the failed sync as a dead letter",
              lambda d: d.find_elements(By.CSS_SELECTOR, "tr[data-message]"))
-        tabs = [link.text for link in driver.find_elements(By.CSS_SELECTOR, "#view a[href^='#/dead-letters']")]
+        tabs = read_all(driver, "#view a[href^='#/dead-letters']", lambda link: link.text)
         assert tabs == ["order_queue", "stock_sync_queue", "webhook_queue"], f"queue links: {tabs}"
         shot(driver, "dead-letters")
         call("POST", f"{VENDOR_B}/simulate/reset", None, {})
@@ -264,7 +275,7 @@ def main():
              lambda d: "404" in d.find_element(By.ID, "problem").text)
         go(driver, "#/orders")
         wait(driver, "alice's own orders", lambda d: d.find_elements(By.CSS_SELECTOR, "tr[data-order]"))
-        listed = [row.get_attribute("data-order") for row in driver.find_elements(By.CSS_SELECTOR, "tr[data-order]")]
+        listed = read_all(driver, "tr[data-order]", lambda row: row.get_attribute("data-order"))
         assert bobs not in listed, "a client key listed another customer's order"
         print("console: a client key cannot see another customer's order")
         print(f"console{LABEL}: every step passed")

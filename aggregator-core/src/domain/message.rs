@@ -95,6 +95,15 @@ pub enum OrderMessage {
         /// The order.
         order: OrderId,
     },
+    /// Forward each of several reserved orders to its vendors and confirm it, as one
+    /// `ProcessOrder` each would (what the relay publishes for a batch of committed
+    /// placements: one broker message instead of one per order). An order that cannot
+    /// be settled within the batch goes on alone, as its own `ProcessOrder` message with
+    /// its own retries.
+    ProcessOrders {
+        /// The orders, each at most once.
+        orders: Vec<OrderId>,
+    },
     /// Cancel our order at one vendor (after a client cancel or as compensation).
     CancelAtVendor {
         /// Our order.

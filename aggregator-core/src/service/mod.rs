@@ -38,7 +38,9 @@ pub use event_follower::{EventFollower, FollowerConfig};
 pub use group_commit::GroupCommit;
 pub use orders::{OrderRequest, OrderService, Scope};
 pub use planning::ItemRequest;
-pub use processor::{DEFAULT_PLACEMENT_TIMEOUT, OrderProcessor, ProcessOutcome, vendor_key};
+pub use processor::{
+    BatchOutcome, DEFAULT_PLACEMENT_TIMEOUT, OrderProcessor, ProcessOutcome, vendor_key,
+};
 pub use rate_limiter::{LimiterSource, RateLimiter};
 pub use recent_reads::{RecentReads, Renewing};
 pub use relay::OutboxRelay;

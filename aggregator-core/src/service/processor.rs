@@ -43,6 +43,8 @@
 //!   sweeper queues again those not queued for a while, so one that was dead-lettered
 //!   (a worker that kept dying while holding it) comes back.
 
+mod batch;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -85,6 +87,8 @@ pub enum ProcessOutcome {
     AlreadySettled(OrderStatus),
     /// The order was cancelled at a vendor.
     CancelledAtVendor,
+    /// A `ProcessOrders` message: what became of each of its orders.
+    Batch(BatchOutcome),
 }
 
 /// The worker's processing step.
@@ -105,6 +109,8 @@ pub struct OrderProcessor {
 /// The placement timeout unless set otherwise: see
 /// [`OrderProcessor::with_placement_timeout`].
 pub const DEFAULT_PLACEMENT_TIMEOUT: Duration = Duration::seconds(60);
+
+pub use batch::BatchOutcome;
 
 /// How one round of placements at the order's vendors ended.
 enum Round {
@@ -214,10 +220,16 @@ impl OrderProcessor {
     /// Handles one message. A retryable error means "retry this delivery later"
     /// (vendor placements already made are repeated under the same keys, so nothing is
     /// placed twice). Any other error will not go away by retrying: call
-    /// [`OrderProcessor::give_up`] and then dead-letter the delivery.
+    /// [`OrderProcessor::give_up`] and then dead-letter the delivery. A batch
+    /// (`ProcessOrders`) handles each order as `ProcessOrder` would and sends every
+    /// order it could not settle on alone (see [`BatchOutcome`]); its only error is a
+    /// retryable one from publishing those, and handling it again is harmless.
     pub async fn handle(&self, message: &OrderMessage) -> Result<ProcessOutcome> {
         match message {
             OrderMessage::ProcessOrder { order } => self.process(*order).await,
+            OrderMessage::ProcessOrders { orders } => {
+                self.process_batch(orders).await.map(ProcessOutcome::Batch)
+            }
             OrderMessage::CancelAtVendor {
                 order,
                 vendor,
@@ -265,7 +277,8 @@ impl OrderProcessor {
     /// left alone. A cancellation that ran out of attempts on a vendor that may come
     /// back (a retryable error) never gives up: it is queued again as a fresh message,
     /// and `Ok(true)` says the delivery may simply be acknowledged; one the vendor
-    /// refuses for good is dead-lettered for an operator. An error means nothing was
+    /// refuses for good is dead-lettered for an operator. A batch gives up each of its
+    /// orders as its own `ProcessOrder` would be given up. An error means not all was
     /// given up: leave the delivery unsettled so that it comes back.
     pub async fn give_up(&self, message: &OrderMessage, error: &Error) -> Result<bool> {
         let reason = error.to_string();
@@ -278,6 +291,18 @@ impl OrderProcessor {
                 };
                 self.fail_any_version(order, &format!("gave up: {reason}"))
                     .await?;
+                Ok(false)
+            }
+            OrderMessage::ProcessOrders { orders } => {
+                for order in orders {
+                    let order = match self.store.order(*order).await {
+                        Ok(order) => order,
+                        Err(Error::NotFound { .. }) => continue,
+                        Err(other) => return Err(other),
+                    };
+                    self.fail_any_version(order, &format!("gave up: {reason}"))
+                        .await?;
+                }
                 Ok(false)
             }
             OrderMessage::CancelAtVendor {

@@ -8,7 +8,7 @@ use time::Duration;
 use super::commit_feed::CommitFeed;
 use super::shutdown::ShutdownSignal;
 use crate::clock::Clock;
-use crate::domain::{MessageId, OutboxMessage};
+use crate::domain::{Message, MessageId, OrderMessage, OutboxMessage, QueueName};
 use crate::error::{Error, Result};
 use crate::traits::{OrderQueue, Outbox};
 
@@ -52,7 +52,8 @@ impl OutboxRelay {
     }
 
     /// Claims one batch, publishes all of it at once (the broker's confirms overlap
-    /// instead of costing a round trip each) and marks what the broker confirmed.
+    /// instead of costing a round trip each; the batch's `ProcessOrder` messages go as
+    /// one `ProcessOrders` message) and marks what the broker confirmed.
     /// Messages whose publish failed stay in the outbox and are claimed again after the
     /// lease; the first such error is returned after marking the rest. Returns how many
     /// were published. Messages of one batch may reach the queue in any order (every
@@ -94,17 +95,18 @@ impl OutboxRelay {
 
     /// Publishes claimed messages at once and marks what the broker confirmed.
     async fn publish(&self, claimed: &[OutboxMessage]) -> Result<usize> {
+        let outgoing = outgoing(claimed)?;
         let outcomes = join_all(
-            claimed
+            outgoing
                 .iter()
-                .map(|entry| self.queue.publish(entry.queue, &entry.message)),
+                .map(|out| self.queue.publish(out.queue, &out.message)),
         )
         .await;
         let mut sent = Vec::with_capacity(claimed.len());
         let mut failure = None;
-        for (entry, outcome) in claimed.iter().zip(outcomes) {
+        for (out, outcome) in outgoing.into_iter().zip(outcomes) {
             match outcome {
-                Ok(()) => sent.push(entry.message.id),
+                Ok(()) => sent.extend(out.carries),
                 Err(error) => {
                     failure.get_or_insert(error);
                 }
@@ -174,4 +176,49 @@ impl OutboxRelay {
             }
         }
     }
+}
+
+/// One broker message and the outbox messages it carries.
+#[derive(Debug)]
+struct Outgoing {
+    queue: QueueName,
+    message: Message,
+    carries: Vec<MessageId>,
+}
+
+/// What the relay publishes for `claimed`: the `ProcessOrder` messages among them as one
+/// `ProcessOrders` message (one broker message for a batch of orders; a lone one goes
+/// as it is), every other message as it is.
+fn outgoing(claimed: &[OutboxMessage]) -> Result<Vec<Outgoing>> {
+    let mut outgoing = Vec::with_capacity(claimed.len());
+    let mut orders = Vec::new();
+    let mut processing = Vec::new();
+    for entry in claimed {
+        if entry.queue == QueueName::Orders
+            && let Ok(OrderMessage::ProcessOrder { order }) = entry.message.decode()
+        {
+            orders.push(order);
+            processing.push(entry);
+            continue;
+        }
+        outgoing.push(Outgoing {
+            queue: entry.queue,
+            message: entry.message.clone(),
+            carries: vec![entry.message.id],
+        });
+    }
+    match processing.as_slice() {
+        [] => {}
+        [lone] => outgoing.push(Outgoing {
+            queue: QueueName::Orders,
+            message: lone.message.clone(),
+            carries: vec![lone.message.id],
+        }),
+        several => outgoing.push(Outgoing {
+            queue: QueueName::Orders,
+            message: Message::json(&OrderMessage::ProcessOrders { orders })?,
+            carries: several.iter().map(|entry| entry.message.id).collect(),
+        }),
+    }
+    Ok(outgoing)
 }

@@ -41,6 +41,7 @@ fn kind(outcome: &ProcessOutcome) -> WorkerOutcome {
         ProcessOutcome::Failed(_) => WorkerOutcome::Failed,
         ProcessOutcome::AlreadySettled(_) => WorkerOutcome::AlreadySettled,
         ProcessOutcome::CancelledAtVendor => WorkerOutcome::CancelledAtVendor,
+        ProcessOutcome::Batch(_) => WorkerOutcome::Batch,
     }
 }
 
@@ -50,6 +51,14 @@ fn describe(outcome: &ProcessOutcome) -> String {
         ProcessOutcome::Failed(order) => format!("order {} failed", order.id),
         ProcessOutcome::AlreadySettled(status) => format!("already {}", status.as_str()),
         ProcessOutcome::CancelledAtVendor => "cancelled at the vendor".to_owned(),
+        ProcessOutcome::Batch(batch) => format!(
+            "batch of {}: {} confirmed, {} failed, {} already settled, {} went on alone",
+            batch.orders(),
+            batch.confirmed.len(),
+            batch.failed.len(),
+            batch.already_settled.len(),
+            batch.went_alone.len()
+        ),
     }
 }
 
@@ -66,11 +75,23 @@ pub async fn settle_order_delivery(
     delivery: Delivery,
 ) -> Result<Settled<ProcessOutcome>> {
     let settled = settle(processor, delivery).await;
-    telemetry::worker_settled(
-        settled
-            .as_ref()
-            .map_or(WorkerOutcome::Unsettled, Settled::outcome),
-    );
+    match &settled {
+        Ok(Settled::Done(ProcessOutcome::Batch(batch))) => {
+            telemetry::worker_settled(WorkerOutcome::Batch);
+            telemetry::worker_settled_orders(WorkerOutcome::Confirmed, batch.confirmed.len());
+            telemetry::worker_settled_orders(WorkerOutcome::Failed, batch.failed.len());
+            telemetry::worker_settled_orders(
+                WorkerOutcome::AlreadySettled,
+                batch.already_settled.len(),
+            );
+            telemetry::worker_settled_orders(WorkerOutcome::WentAlone, batch.went_alone.len());
+        }
+        other => telemetry::worker_settled(
+            other
+                .as_ref()
+                .map_or(WorkerOutcome::Unsettled, Settled::outcome),
+        ),
+    }
     settled
 }
 
@@ -83,6 +104,20 @@ async fn settle(processor: &OrderProcessor, delivery: Delivery) -> Result<Settle
             return Ok(Settled::DeadLettered { reason });
         }
     };
+    if let (true, OrderMessage::ProcessOrders { orders }) = (delivery.final_hand_out, &message) {
+        // Every consumer before this one died holding the batch: let each order go on
+        // alone (with its own delivery limit) rather than give them all up for what may
+        // be one of them.
+        let reason = "batch handed out as often as the queue's delivery limit allows; its \
+                      orders go on alone"
+            .to_owned();
+        if let Err(error) = processor.send_alone(orders).await {
+            tokio::time::sleep(GIVE_UP_FAILED_PAUSE).await;
+            return Err(error);
+        }
+        delivery.ack().await?;
+        return Ok(Settled::Requeued { reason });
+    }
     if delivery.final_hand_out && matches!(message, OrderMessage::ProcessOrder { .. }) {
         // Every consumer before this one died holding the message, and the broker
         // dead-letters it by itself if this one does too: fail the order now (its

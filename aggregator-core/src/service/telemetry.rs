@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use crate::domain::VendorId;
 
-/// Order messages a worker settled, by `outcome`.
+/// Order messages a worker settled, by `outcome`; the orders of a batch message count
+/// one each under their own outcome, beside the batch itself under `batch`.
 pub const WORKER_MESSAGES: &str = "aggregator_worker_messages_total";
 /// Requests per batch of a batcher (group commit of placements and status changes,
 /// cached availability reads), by `batcher`.
@@ -53,6 +54,11 @@ pub enum WorkerOutcome {
     Requeued,
     /// Dead-lettered.
     DeadLettered,
+    /// An order of a batch message that could not be settled within the batch and was
+    /// queued as its own message.
+    WentAlone,
+    /// A batch message handled; each of its orders counts under its own outcome too.
+    Batch,
     /// Could not be settled (the give-up or the queue failed); it will be redelivered.
     Unsettled,
 }
@@ -68,6 +74,8 @@ impl WorkerOutcome {
             Self::Retrying => "retrying",
             Self::Requeued => "requeued",
             Self::DeadLettered => "dead_lettered",
+            Self::WentAlone => "went_alone",
+            Self::Batch => "batch",
             Self::Unsettled => "unsettled",
         }
     }
@@ -78,7 +86,7 @@ impl WorkerOutcome {
 pub fn describe() {
     metrics::describe_counter!(
         WORKER_MESSAGES,
-        "Order messages a worker settled, by outcome."
+        "Order messages a worker settled, by outcome (a batch's orders count one each, beside the batch)."
     );
     metrics::describe_histogram!(
         BATCH_SIZE,
@@ -111,7 +119,14 @@ pub fn describe() {
 }
 
 pub(crate) fn worker_settled(outcome: WorkerOutcome) {
-    metrics::counter!(WORKER_MESSAGES, "outcome" => outcome.as_str()).increment(1);
+    worker_settled_orders(outcome, 1);
+}
+
+pub(crate) fn worker_settled_orders(outcome: WorkerOutcome, orders: usize) {
+    if orders > 0 {
+        metrics::counter!(WORKER_MESSAGES, "outcome" => outcome.as_str())
+            .increment(u64::try_from(orders).unwrap_or(u64::MAX));
+    }
 }
 
 pub(crate) fn batch_gathered(batcher: &'static str, size: usize) {

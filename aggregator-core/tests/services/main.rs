@@ -1,6 +1,7 @@
 //! Tests of the core services (orders, holds, worker step, sync, sweeper, relay,
 //! catalog) over the in-memory backends, with vendors mocked by mockall.
 
+mod batches;
 mod cached;
 mod catalog;
 mod consumer;

@@ -19,6 +19,7 @@ use aggregator_core::domain::{
 use aggregator_core::domain::{Message, QueueName};
 use aggregator_core::memory::{InMemoryOrderQueue, InMemoryStockStore};
 use aggregator_core::service::{ItemRequest, OrderConfig, OrderRequest, OrderService};
+use aggregator_core::traits::{DeadLetter, QueueDepth, Subscription};
 use aggregator_core::traits::{
     RetryPolicy, StockPage, VendorClient, VendorInfo, VendorOrder, VendorOrderOutcome,
 };
@@ -226,6 +227,20 @@ pub(crate) async fn drain(queue: &dyn OrderQueue) -> Vec<Message> {
     messages
 }
 
+/// The orders that `messages` ask the worker to process (`ProcessOrder` and
+/// `ProcessOrders`); panics on any other message.
+pub(crate) fn orders_in(messages: &[Message]) -> Vec<aggregator_core::domain::OrderId> {
+    use aggregator_core::domain::OrderMessage;
+    messages
+        .iter()
+        .flat_map(|message| match message.decode::<OrderMessage>() {
+            Ok(OrderMessage::ProcessOrder { order }) => vec![order],
+            Ok(OrderMessage::ProcessOrders { orders }) => orders,
+            other => panic!("not a process message: {other:?}"),
+        })
+        .collect()
+}
+
 /// The order-commits role of an in-memory store, with status changes failing while
 /// `broken` is set (a database that went away).
 #[derive(Debug)]
@@ -347,5 +362,38 @@ impl OrderEventLog for RacingEventLog {
     }
     async fn prune_order_events(&self, before: OffsetDateTime, limit: u32) -> Result<u64> {
         self.inner.prune_order_events(before, limit).await
+    }
+}
+
+/// A queue whose publishes fail while `down` is set.
+#[derive(Debug)]
+pub(crate) struct FlakyQueue {
+    pub(crate) inner: aggregator_core::memory::InMemoryOrderQueue,
+    pub(crate) down: AtomicBool,
+}
+
+#[async_trait]
+impl OrderQueue for FlakyQueue {
+    async fn publish(&self, queue: QueueName, message: &Message) -> Result<()> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(Error::transient("broker", "connection refused"));
+        }
+        self.inner.publish(queue, message).await
+    }
+    async fn subscribe(&self, queue: QueueName, prefetch: u16) -> Result<Box<dyn Subscription>> {
+        self.inner.subscribe(queue, prefetch).await
+    }
+    async fn dead_letters(&self, queue: QueueName, limit: usize) -> Result<Vec<DeadLetter>> {
+        self.inner.dead_letters(queue, limit).await
+    }
+    async fn replay_dead_letters(
+        &self,
+        queue: QueueName,
+        only: Option<MessageId>,
+    ) -> Result<usize> {
+        self.inner.replay_dead_letters(queue, only).await
+    }
+    async fn depths(&self, queue: QueueName) -> Result<Vec<QueueDepth>> {
+        self.inner.depths(queue).await
     }
 }

@@ -1,0 +1,95 @@
+//! Handling a `ProcessOrders` message: each of its orders as its own `ProcessOrder`
+//! would be, several at once; an order that cannot be settled within the batch goes on
+//! alone, as its own message, so that one vendor's outage or one bad order never holds
+//! back (or retries, or dead-letters) the others.
+
+use std::collections::HashSet;
+
+use futures_util::future::join_all;
+use futures_util::stream::{self, StreamExt};
+
+use super::{OrderProcessor, ProcessOutcome};
+use crate::domain::{Message, OrderId, OrderMessage, QueueName};
+use crate::error::Result;
+
+/// How many orders of one batch are forwarded to their vendors at once.
+const ORDERS_AT_ONCE: usize = 64;
+
+/// What became of the orders of one `ProcessOrders` message, each order in exactly one
+/// list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Confirmed by this handling.
+    pub confirmed: Vec<OrderId>,
+    /// Failed by this handling, their units released.
+    pub failed: Vec<OrderId>,
+    /// Had already left `reserved` (a redelivery, or a cancel or expiry came first).
+    pub already_settled: Vec<OrderId>,
+    /// Could not be settled here (a vendor away, the store busy, an unknown order), each
+    /// with why: each is now a `ProcessOrder` message of its own on `order_queue`, with
+    /// its own retries and give-up.
+    pub went_alone: Vec<(OrderId, String)>,
+}
+
+impl BatchOutcome {
+    /// How many orders the batch held.
+    pub fn orders(&self) -> usize {
+        self.confirmed.len()
+            + self.failed.len()
+            + self.already_settled.len()
+            + self.went_alone.len()
+    }
+}
+
+impl OrderProcessor {
+    /// Handles each of `orders` (a duplicate id once) as a `ProcessOrder` would, up to
+    /// [`ORDERS_AT_ONCE`] at a time, and publishes one `ProcessOrder` for each that
+    /// ended in an error. An error (retryable) means one of those could not be
+    /// published; handling the batch again repeats nothing a vendor or the store would
+    /// take twice.
+    pub(super) async fn process_batch(&self, orders: &[OrderId]) -> Result<BatchOutcome> {
+        let mut seen = HashSet::with_capacity(orders.len());
+        let unique: Vec<OrderId> = orders
+            .iter()
+            .copied()
+            .filter(|id| seen.insert(*id))
+            .collect();
+        let handled: Vec<(OrderId, Result<ProcessOutcome>)> = stream::iter(unique)
+            .map(|id| async move { (id, self.process(id).await) })
+            .buffer_unordered(ORDERS_AT_ONCE)
+            .collect()
+            .await;
+        let mut outcome = BatchOutcome::default();
+        for (id, handled) in handled {
+            match handled {
+                Ok(ProcessOutcome::Confirmed(_)) => outcome.confirmed.push(id),
+                Ok(ProcessOutcome::Failed(_)) => outcome.failed.push(id),
+                Ok(_) => outcome.already_settled.push(id),
+                Err(error) => outcome.went_alone.push((id, error.to_string())),
+            }
+        }
+        let alone: Vec<OrderId> = outcome.went_alone.iter().map(|(id, _)| *id).collect();
+        self.send_alone(&alone).await?;
+        for (id, reason) in &outcome.went_alone {
+            tracing::warn!(order = %id, reason, "order of a batch goes on alone");
+        }
+        Ok(outcome)
+    }
+
+    /// Publishes one `ProcessOrder` message on `order_queue` for each of `orders`, all at
+    /// once; returns the first error once every publish has ended (the others may have
+    /// been published: a duplicate is harmless, a loss is not).
+    pub(crate) async fn send_alone(&self, orders: &[OrderId]) -> Result<()> {
+        let messages = orders
+            .iter()
+            .map(|order| Message::json(&OrderMessage::ProcessOrder { order: *order }))
+            .collect::<Result<Vec<_>>>()?;
+        let published = join_all(
+            messages
+                .iter()
+                .map(|message| self.queue.publish(QueueName::Orders, message)),
+        )
+        .await;
+        published.into_iter().collect()
+    }
+}

@@ -233,7 +233,8 @@ pub struct WorkerSettings {
     /// Milliseconds between the outbox relay's scans of the whole outbox; what a commit in this process wrote is published at once, found by id, and a full batch is followed by another straight away
     #[arg(long = "relay-interval", env = "AGGREGATOR_RELAY_INTERVAL_MS", default_value = "500", value_parser = millis(1, 60_000), value_name = "MS", help_heading = "Workers")]
     pub relay_interval: Duration,
-    /// Outbox messages the relay claims and publishes per round
+    /// Outbox messages the relay claims and publishes per round (the orders among them go
+    /// as one `ProcessOrders` message)
     #[arg(long, env = "AGGREGATOR_RELAY_BATCH", default_value = "200", value_parser = clap::value_parser!(u32).range(1..=100_000), value_name = "N", help_heading = "Workers")]
     pub relay_batch: u32,
     /// Milliseconds a relay's claim on outbox messages lasts; unpublished ones are claimed again after it

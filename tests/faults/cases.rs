@@ -229,6 +229,14 @@ pub(crate) const ALL: &[Case] = &[
         inject: |world, view, load| Box::pin(cancel_crash_loop(world, view, load)),
     },
     Case {
+        name: "batch-crash-loop",
+        what: "workers killed over and over while they hold batch messages of orders (vendors answer orders in 1 s; delivery limit 2): a batch on its last hand-out sends its orders on alone",
+        restarts_services: false,
+        layout: Layout::OneHost,
+        settings: &[("AGGREGATOR_QUEUE_DELIVERY_LIMIT", "2")],
+        inject: |world, _, load| Box::pin(batch_crash_loop(world, load)),
+    },
+    Case {
         name: "order-clock-behind",
         what: "VendorA's order endpoint runs 60 s behind its feed (and us)",
         restarts_services: false,
@@ -691,6 +699,50 @@ async fn cancel_recent(world: &World, view: &LoadView, count: usize) -> usize {
         sent += usize::from(done.unwrap_or(false));
     }
     sent
+}
+
+/// Kills the workers in turn while vendors hold every order for a second, so that
+/// batch messages are handed out for the last time before the delivery limit; fails the
+/// case unless some batch was split that way (the workers' logs say so).
+async fn batch_crash_loop(world: &mut World, load: Duration) -> Result<(), String> {
+    for vendor in &world.vendors {
+        vendor.set_faults(Faults {
+            latency_ms: 1_000,
+            ..Faults::default()
+        });
+    }
+    world
+        .injected
+        .push("vendors take 1 s to answer an order".into());
+    let until = tokio::time::Instant::now() + load * 6 / 10;
+    let mut round = 0_usize;
+    while tokio::time::Instant::now() < until {
+        sleep(Duration::from_millis(700)).await?;
+        world.kill(["worker-1", "worker-2"][round % 2]).await;
+        world.respawn_missing().await?;
+        round += 1;
+    }
+    for vendor in &world.vendors {
+        vendor.reset_faults();
+    }
+    sleep(load * 4 / 10).await?;
+    let split: usize = ["worker-1", "worker-2"]
+        .iter()
+        .map(|name| {
+            std::fs::read_to_string(world.logs.join(format!("{name}.log")))
+                .map(|log| log.matches("its orders go on alone").count())
+                .unwrap_or(0)
+        })
+        .sum();
+    world.injected.push(format!(
+        "{round} worker kills; {split} batches split on their last hand-out"
+    ));
+    if split == 0 {
+        return Err(
+            "no batch reached its last hand-out: the case did not drive its path".to_owned(),
+        );
+    }
+    Ok(())
 }
 
 async fn cancel_crash_loop(

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use aggregator_core::traits::{Cache, RateDecision, RateLimit};
+use aggregator_core::traits::{Cache, RateDecision, RateGrant, RateLimit};
 use aggregator_core::{Error, Result};
 use async_trait::async_trait;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -18,13 +18,13 @@ use crate::config::RedisConfig;
 
 const COMPONENT: &str = "redis";
 
-/// Counts one call in the key's fixed window (started by the first call, lasting
-/// ARGV[1] ms) and returns the count and the window's remaining milliseconds. Atomic,
-/// since Redis runs a script as one step.
+/// Counts ARGV[2] calls in the key's fixed window (started by the first call, lasting
+/// ARGV[1] ms) and returns the count after them and the window's remaining
+/// milliseconds. Atomic, since Redis runs a script as one step.
 const RATE_LIMIT_SCRIPT: &str = r"
-local count = redis.call('INCR', KEYS[1])
+local count = redis.call('INCRBY', KEYS[1], ARGV[2])
 local ttl = redis.call('PTTL', KEYS[1])
-if count == 1 or ttl < 0 then
+if count == tonumber(ARGV[2]) or ttl < 0 then
     redis.call('PEXPIRE', KEYS[1], ARGV[1])
     ttl = tonumber(ARGV[1])
 end
@@ -130,6 +130,35 @@ impl RedisCache {
         })
         .await
         .map(|_| ())
+    }
+
+    /// Counts `calls` calls in `key`'s rate-limit window: the count after them and the
+    /// time until the window resets.
+    async fn count_calls(
+        &self,
+        key: &str,
+        limit: RateLimit,
+        calls: u32,
+    ) -> Result<(u64, Duration)> {
+        let key = self.key(&format!("ratelimit:{key}"));
+        let window = u64::try_from(limit.window.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let script = &self.rate_limit;
+        let (count, left): (u64, i64) = self
+            .run(|mut connection| async move {
+                script
+                    .key(&key)
+                    .arg(window)
+                    .arg(calls)
+                    .invoke_async(&mut connection)
+                    .await
+            })
+            .await?;
+        Ok((
+            count,
+            Duration::from_millis(u64::try_from(left).unwrap_or(0)),
+        ))
     }
 
     fn key(&self, key: &str) -> String {
@@ -363,25 +392,24 @@ impl Cache for RedisCache {
     }
 
     async fn rate_limit(&self, key: &str, limit: RateLimit) -> Result<RateDecision> {
-        let key = self.key(&format!("ratelimit:{key}"));
-        let window = u64::try_from(limit.window.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        let script = &self.rate_limit;
-        let (count, left): (u64, i64) = self
-            .run(|mut connection| async move {
-                script
-                    .key(&key)
-                    .arg(window)
-                    .invoke_async(&mut connection)
-                    .await
-            })
-            .await?;
+        let (count, retry_after) = self.count_calls(key, limit, 1).await?;
         let used = u32::try_from(count).unwrap_or(u32::MAX);
         Ok(RateDecision {
             allowed: used <= limit.max_requests,
             remaining: limit.max_requests.saturating_sub(used),
-            retry_after: Duration::from_millis(u64::try_from(left).unwrap_or(0)),
+            retry_after,
+        })
+    }
+
+    async fn rate_limit_calls(&self, key: &str, limit: RateLimit, calls: u32) -> Result<RateGrant> {
+        let (count, retry_after) = self.count_calls(key, limit, calls).await?;
+        let before = count.saturating_sub(u64::from(calls));
+        let granted = u64::from(limit.max_requests)
+            .saturating_sub(before)
+            .min(u64::from(calls));
+        Ok(RateGrant {
+            granted: u32::try_from(granted).unwrap_or(calls),
+            retry_after,
         })
     }
 

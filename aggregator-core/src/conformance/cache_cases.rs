@@ -91,6 +91,33 @@ pub async fn rate_limit_is_exact_under_concurrency(cache: &dyn Cache) {
     assert!(fresh.allowed, "the window resets");
 }
 
+/// Calls counted several at once grant what fits in the window and no more: a limit of
+/// 20 grants 8, 8, then 4 of 8, then none, and a single call is then refused; another
+/// key has its own window.
+pub async fn rate_limit_calls_grant_what_fits(cache: &dyn Cache) {
+    let key = format!("{}shared-key", prefix());
+    let limit = RateLimit {
+        max_requests: 20,
+        window: Duration::from_secs(3),
+    };
+    let mut granted = Vec::new();
+    for calls in [8, 8, 8, 1] {
+        let grant = valid(cache.rate_limit_calls(&key, limit, calls).await, "grant");
+        assert!(grant.retry_after <= limit.window && grant.retry_after > Duration::ZERO);
+        granted.push(grant.granted);
+    }
+    assert_eq!(granted, vec![8, 8, 4, 0], "what fits, then nothing");
+    let single = valid(cache.rate_limit(&key, limit).await, "single call");
+    assert!(!single.allowed && single.remaining == 0);
+    let other = valid(
+        cache
+            .rate_limit_calls(&format!("{key}-other"), limit, 5)
+            .await,
+        "other key",
+    );
+    assert_eq!(other.granted, 5, "keys are independent");
+}
+
 /// Of many callers setting one absent key at once, exactly one stores its value; the
 /// key is free again once it expires or is deleted.
 pub async fn set_if_absent_has_one_winner(cache: &dyn Cache) {

@@ -165,6 +165,7 @@ pub async fn cache_suite(cache: &dyn Cache) {
     cache_get_set_delete(cache).await;
     cache_entries_expire(cache).await;
     rate_limit_is_exact_under_concurrency(cache).await;
+    rate_limit_calls_grant_what_fits(cache).await;
     set_if_absent_has_one_winner(cache).await;
     slots_are_exact_and_come_free(cache).await;
 }

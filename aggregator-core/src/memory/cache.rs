@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use crate::error::Result;
-use crate::traits::{Cache, RateDecision, RateLimit};
+use crate::traits::{Cache, RateDecision, RateGrant, RateLimit};
 
 #[derive(Debug, Default)]
 struct CacheState {
@@ -38,6 +38,28 @@ impl InMemoryCache {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Counts `calls` calls against `key` in its window (a new one once it ended):
+    /// answers the count after them, how many of them are within the limit, and the time
+    /// until the window resets.
+    fn count_calls(&self, key: &str, limit: RateLimit, calls: u32) -> (u32, u32, Duration) {
+        let mut state = self.state();
+        let now = Instant::now();
+        if state.windows.len() > SWEEP_ABOVE {
+            state.windows.retain(|_, (_, resets)| *resets > now);
+        }
+        let window = state
+            .windows
+            .entry(key.to_owned())
+            .or_insert((0, now + limit.window));
+        if window.1 <= now {
+            *window = (0, now + limit.window);
+        }
+        let before = window.0;
+        window.0 = window.0.saturating_add(calls);
+        let granted = limit.max_requests.saturating_sub(before).min(calls);
+        (window.0, granted, window.1.saturating_duration_since(now))
     }
 }
 
@@ -98,24 +120,19 @@ impl Cache for InMemoryCache {
     }
 
     async fn rate_limit(&self, key: &str, limit: RateLimit) -> Result<RateDecision> {
-        let mut state = self.state();
-        let now = Instant::now();
-        if state.windows.len() > SWEEP_ABOVE {
-            state.windows.retain(|_, (_, resets)| *resets > now);
-        }
-        let window = state
-            .windows
-            .entry(key.to_owned())
-            .or_insert((0, now + limit.window));
-        if window.1 <= now {
-            *window = (0, now + limit.window);
-        }
-        window.0 = window.0.saturating_add(1);
-        let allowed = window.0 <= limit.max_requests;
+        let (used, granted, retry_after) = self.count_calls(key, limit, 1);
         Ok(RateDecision {
-            allowed,
-            remaining: limit.max_requests.saturating_sub(window.0),
-            retry_after: window.1.saturating_duration_since(now),
+            allowed: granted == 1,
+            remaining: limit.max_requests.saturating_sub(used),
+            retry_after,
+        })
+    }
+
+    async fn rate_limit_calls(&self, key: &str, limit: RateLimit, calls: u32) -> Result<RateGrant> {
+        let (_, granted, retry_after) = self.count_calls(key, limit, calls);
+        Ok(RateGrant {
+            granted,
+            retry_after,
         })
     }
 

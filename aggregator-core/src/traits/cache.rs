@@ -30,6 +30,15 @@ pub struct RateDecision {
     pub retry_after: Duration,
 }
 
+/// The answer of [`Cache::rate_limit_calls`]: how many of the calls asked for fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateGrant {
+    /// Calls that may go ahead, from 0 to the number asked for.
+    pub granted: u32,
+    /// How long until the window resets.
+    pub retry_after: Duration,
+}
+
 /// A cache of derived figures (availability, vendor health), a rate limiter and
 /// counted slots (how many calls to something may run at once).
 ///
@@ -65,6 +74,26 @@ pub trait Cache: Send + Sync + Debug + 'static {
 
     /// Counts one call against `key` and says whether it is within `limit`.
     async fn rate_limit(&self, key: &str, limit: RateLimit) -> Result<RateDecision>;
+
+    /// Counts `calls` calls against `key` at once, in the same window and under the same
+    /// rule as as many [`Cache::rate_limit`] calls, and says how many of them are within
+    /// `limit` (the first ones counted are). A process that hands calls out from such a
+    /// grant itself checks with the shared limit once per grant instead of once per
+    /// call. The default counts them one by one.
+    async fn rate_limit_calls(&self, key: &str, limit: RateLimit, calls: u32) -> Result<RateGrant> {
+        let mut grant = RateGrant {
+            granted: 0,
+            retry_after: Duration::ZERO,
+        };
+        for _ in 0..calls {
+            let decision = self.rate_limit(key, limit).await?;
+            grant.retry_after = decision.retry_after;
+            if decision.allowed {
+                grant.granted += 1;
+            }
+        }
+        Ok(grant)
+    }
 
     /// Takes one of `max` slots under `key` for at most `ttl`: a token to give back
     /// with [`Cache::give_back_slot`], or `None` while all `max` are held. Every process
@@ -131,6 +160,14 @@ macro_rules! forward_cache {
             }
             async fn rate_limit(&self, key: &str, limit: RateLimit) -> Result<RateDecision> {
                 (**self).rate_limit(key, limit).await
+            }
+            async fn rate_limit_calls(
+                &self,
+                key: &str,
+                limit: RateLimit,
+                calls: u32,
+            ) -> Result<RateGrant> {
+                (**self).rate_limit_calls(key, limit, calls).await
             }
             async fn take_slot(
                 &self,

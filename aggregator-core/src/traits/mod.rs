@@ -15,7 +15,7 @@ mod vendor_client;
 mod vendor_ledger;
 mod webhook_store;
 
-pub use cache::{Cache, CacheExt, RateDecision, RateLimit};
+pub use cache::{Cache, CacheExt, RateDecision, RateGrant, RateLimit};
 pub use catalog_reads::CatalogReads;
 pub use hold_store::HoldStore;
 pub use order_commits::OrderCommits;

@@ -8,6 +8,7 @@ mod consumer;
 mod holds;
 mod orders;
 mod processor;
+mod rate_limits;
 mod relay;
 mod runners;
 mod support;

@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use aggregator_core::domain::{Demand, Order, RowKey};
+use aggregator_core::domain::{Demand, Order, OutboxMessage, RowKey};
 use aggregator_core::traits::{OrderCommits, OrderPlacement, Placed};
 use aggregator_core::{Error, Result};
 use sqlx::PgConnection;
@@ -242,8 +242,8 @@ async fn commit_batch(
     Ok(decided)
 }
 
-/// Writes the accepted orders, their reservations, outbox messages and idempotency
-/// records, each kind in one set-based statement; answers the number the database gave
+/// Writes the accepted orders, their reservations, outbox messages (their orders to
+/// process as one message) and idempotency records, each kind in one set-based statement; answers the number the database gave
 /// each order, by id.
 async fn insert_orders(
     tx: &mut PgConnection,
@@ -295,6 +295,11 @@ async fn insert_orders(
             key_at.push(order.created_at);
         }
     }
+    // The batch's orders to process as one message (see `OrderCommits::place_orders`).
+    let messages: Vec<OutboxMessage> = OutboxMessage::gather(messages)
+        .into_iter()
+        .map(|gathered| gathered.message)
+        .collect();
     let outbox = OutboxColumns::from(messages.as_slice());
     let written = sqlx::query!(
         r#"WITH placed AS (

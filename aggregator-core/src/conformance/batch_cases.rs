@@ -9,7 +9,10 @@ use time::Duration;
 
 use super::fixture::{Fixture, qty, valid};
 use super::order_cases::confirm_transition;
-use crate::domain::{IdempotencyKey, OrderStatus, StatusChange, Transition};
+use crate::domain::{
+    IdempotencyKey, Message, MessageId, OrderMessage, OrderStatus, OutboxMessage, QueueName,
+    StatusChange, SyncRequest, Transition,
+};
 use crate::error::Error;
 use crate::traits::{IdempotencyRecord, OrderPlacement, StockStore};
 
@@ -59,6 +62,77 @@ pub async fn a_batch_decides_in_order_and_a_short_placement_fails_alone(store: &
         matches!(store.order(ids[2]).await, Err(Error::NotFound { .. })),
         "the short placement left no order"
     );
+}
+
+/// A batch writes the orders it placed to process as one `ProcessOrders` message under
+/// the id of the first placement's message (none for a placement that failed), and
+/// every other message of its placements as it is.
+pub async fn a_batch_writes_its_orders_to_process_as_one_message(store: &dyn StockStore) {
+    let fx = Fixture::new(store, 3, 0).await;
+    let mut batch: Vec<OrderPlacement> = (1..=4)
+        .map(|n| fx.placement(n, vec![fx.line(&fx.vendor_a, 1)]))
+        .collect();
+    for placement in &mut batch {
+        let work = OrderMessage::ProcessOrder {
+            order: placement.id,
+        };
+        placement.outbox.push(OutboxMessage {
+            queue: QueueName::Orders,
+            message: valid(Message::json(&work), "message"),
+            created_at: fx.now,
+        });
+    }
+    let other = OutboxMessage {
+        queue: QueueName::StockSync,
+        message: valid(
+            Message::json(&SyncRequest {
+                vendor: fx.vendor_a.clone(),
+            }),
+            "message",
+        ),
+        created_at: fx.now,
+    };
+    batch[1].outbox.push(other.clone());
+    let ids: Vec<_> = batch.iter().map(|p| p.id).collect();
+    let written: Vec<MessageId> = batch
+        .iter()
+        .flat_map(|p| p.outbox.iter().map(|m| m.message.id))
+        .collect();
+    let answers = store.place_orders(batch).await;
+    assert!(answers[..3].iter().all(Result::is_ok), "{answers:?}");
+    assert!(
+        matches!(answers[3], Err(Error::InsufficientStock { .. })),
+        "the fourth is short: {:?}",
+        answers[3]
+    );
+    let claimed = valid(
+        store
+            .claim_outbox_ids(&written, fx.now, Duration::seconds(30))
+            .await,
+        "claim",
+    );
+    assert_eq!(
+        claimed.len(),
+        2,
+        "one message for the orders, the other as it is"
+    );
+    let gathered = claimed
+        .iter()
+        .find(|m| m.queue == QueueName::Orders)
+        .expect("the orders' message");
+    assert_eq!(
+        gathered.message.id, written[0],
+        "under the first placement's id"
+    );
+    assert_eq!(
+        gathered.message.decode::<OrderMessage>(),
+        Ok(OrderMessage::ProcessOrders {
+            orders: ids[..3].to_vec()
+        })
+    );
+    assert!(claimed.iter().any(|m| m == &other), "{claimed:?}");
+    let sent: Vec<MessageId> = claimed.iter().map(|m| m.message.id).collect();
+    valid(store.mark_outbox_sent(&sent).await, "mark");
 }
 
 /// Invalid placements, replays, two placements with one idempotency key and

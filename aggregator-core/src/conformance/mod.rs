@@ -128,6 +128,7 @@ pub async fn order_store_suite(store: &dyn StockStore) {
     a_batch_answers_bad_and_replayed_placements_on_their_own(store).await;
     concurrent_batches_never_oversell(store).await;
     a_taken_order_id_fails_alone_in_a_batch(store).await;
+    a_batch_writes_its_orders_to_process_as_one_message(store).await;
     a_batch_of_changes_is_compare_and_set_per_order(store).await;
 }
 

@@ -143,7 +143,110 @@ pub struct OutboxMessage {
     pub created_at: OffsetDateTime,
 }
 
+/// The most orders one `ProcessOrders` message carries.
+pub const MAX_ORDERS_PER_MESSAGE: usize = 256;
+
+/// A message standing for one or more outbox messages: what [`OutboxMessage::gather`]
+/// makes of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gathered {
+    /// The message to write or publish.
+    pub message: OutboxMessage,
+    /// The ids of the outbox messages it stands for (its own among them).
+    pub carries: Vec<MessageId>,
+}
+
 impl OutboxMessage {
+    /// The orders this message asks the worker to forward to their vendors: one for a
+    /// `ProcessOrder`, several for a `ProcessOrders`; `None` for any other message.
+    pub fn orders_to_process(&self) -> Option<Vec<OrderId>> {
+        if self.queue != QueueName::Orders {
+            return None;
+        }
+        match self.message.decode::<OrderMessage>() {
+            Ok(OrderMessage::ProcessOrder { order }) => Some(vec![order]),
+            Ok(OrderMessage::ProcessOrders { orders }) => Some(orders),
+            _ => None,
+        }
+    }
+
+    /// `messages` with their orders to process (`ProcessOrder` and `ProcessOrders`)
+    /// gathered into as few `ProcessOrders` messages as [`MAX_ORDERS_PER_MESSAGE`]
+    /// allows, each with the id and time of the first message it gathers (a message
+    /// that has nothing to gather with stays as it is), and every other message as it
+    /// is. What a store that commits a batch of placements at once writes, and what the
+    /// relay publishes for a claim: one message for many orders. (Were a gathered
+    /// message impossible to encode, its messages would stay as they are.)
+    pub fn gather(messages: Vec<Self>) -> Vec<Gathered> {
+        let mut gathered = Vec::new();
+        let mut work: Vec<(Self, Vec<OrderId>)> = Vec::new();
+        for message in messages {
+            match message.orders_to_process() {
+                Some(orders) => work.push((message, orders)),
+                None => gathered.push(Gathered {
+                    carries: vec![message.message.id],
+                    message,
+                }),
+            }
+        }
+        let mut group: Vec<(Self, Vec<OrderId>)> = Vec::new();
+        let mut in_group = 0;
+        for (message, orders) in work {
+            if in_group > 0 && in_group + orders.len() > MAX_ORDERS_PER_MESSAGE {
+                gathered.extend(Self::one_for(std::mem::take(&mut group)));
+                in_group = 0;
+            }
+            in_group += orders.len();
+            group.push((message, orders));
+        }
+        if !group.is_empty() {
+            gathered.extend(Self::one_for(group));
+        }
+        gathered
+    }
+
+    /// One message for `group`: the message itself when it is alone, each as it is if
+    /// the gathered one cannot be encoded.
+    fn one_for(group: Vec<(Self, Vec<OrderId>)>) -> Vec<Gathered> {
+        let alone = |group: Vec<(Self, Vec<OrderId>)>| {
+            group
+                .into_iter()
+                .map(|(message, _)| Gathered {
+                    carries: vec![message.message.id],
+                    message,
+                })
+                .collect()
+        };
+        let Some((first, _)) = group.first() else {
+            return Vec::new();
+        };
+        if group.len() == 1 {
+            return alone(group);
+        }
+        let (id, created_at) = (first.message.id, first.created_at);
+        let orders = group
+            .iter()
+            .flat_map(|(_, orders)| orders.iter().copied())
+            .collect();
+        let Ok(gathered) = Message::json(&OrderMessage::ProcessOrders { orders }) else {
+            return alone(group);
+        };
+        vec![Gathered {
+            message: Self {
+                queue: QueueName::Orders,
+                message: Message {
+                    id,
+                    body: gathered.body,
+                },
+                created_at,
+            },
+            carries: group
+                .iter()
+                .map(|(message, _)| message.message.id)
+                .collect(),
+        }]
+    }
+
     /// One `CancelAtVendor` message on `order_queue` per key: what a change that makes
     /// `keys` dead writes beside itself, so the cancellations survive any crash after
     /// the change commits.
@@ -194,6 +297,60 @@ mod tests {
             Ok(QueueName::StockSync)
         );
         assert!(QueueName::parse("other").is_err());
+    }
+
+    fn process(order: OrderId) -> OutboxMessage {
+        OutboxMessage {
+            queue: QueueName::Orders,
+            message: Message::json(&OrderMessage::ProcessOrder { order }).expect("encode"),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn orders_to_process_are_gathered_into_messages_of_a_bounded_size() {
+        let orders: Vec<OrderId> = (0..MAX_ORDERS_PER_MESSAGE + 3)
+            .map(|_| OrderId::new())
+            .collect();
+        let mut messages: Vec<OutboxMessage> = orders.iter().map(|id| process(*id)).collect();
+        let sync = OutboxMessage {
+            queue: QueueName::StockSync,
+            message: Message::json(&SyncRequest {
+                vendor: VendorId::new("VendorA").expect("vendor"),
+            })
+            .expect("encode"),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        messages.insert(2, sync.clone());
+        let ids: Vec<MessageId> = messages.iter().map(|m| m.message.id).collect();
+        let gathered = OutboxMessage::gather(messages);
+        assert_eq!(gathered.len(), 3, "the other message, a full one, the rest");
+        assert_eq!(gathered[0].message, sync);
+        assert_eq!(gathered[0].carries, vec![sync.message.id]);
+        let carried: Vec<Vec<OrderId>> = gathered[1..]
+            .iter()
+            .map(|g| g.message.orders_to_process().expect("orders"))
+            .collect();
+        assert_eq!(carried[0].len(), MAX_ORDERS_PER_MESSAGE);
+        assert_eq!(carried.concat(), orders, "every order once, in order");
+        assert_eq!(gathered[1].message.message.id, ids[0], "the first one's id");
+        let every: Vec<MessageId> = gathered.iter().flat_map(|g| g.carries.clone()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        let mut every_sorted = every.clone();
+        every_sorted.sort();
+        assert_eq!(every_sorted, sorted, "each message carried once");
+
+        // A lone one stays as it is; gathered ones gather again.
+        let lone = process(OrderId::new());
+        let again = OutboxMessage::gather(vec![lone.clone()]);
+        assert_eq!(again[0].message, lone);
+        let twice = OutboxMessage::gather(vec![gathered[2].message.clone(), lone.clone()]);
+        assert_eq!(twice.len(), 1);
+        assert_eq!(
+            twice[0].message.orders_to_process().expect("orders").len(),
+            4
+        );
     }
 
     #[test]

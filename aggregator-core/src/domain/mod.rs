@@ -22,7 +22,9 @@ pub use ids::{
     CustomerId, HoldId, IdempotencyKey, MessageId, OrderId, ProductId, VendorId, VendorSku,
     WebhookId,
 };
-pub use message::{Message, OrderMessage, OutboxMessage, QueueName, SyncRequest};
+pub use message::{
+    Gathered, MAX_ORDERS_PER_MESSAGE, Message, OrderMessage, OutboxMessage, QueueName, SyncRequest,
+};
 pub use money::{Currency, Money, QuotedPrice};
 pub use order::{
     Allocation, Order, OrderDetails, OrderEvent, OrderLine, OrderStatus, ShippingAddress,

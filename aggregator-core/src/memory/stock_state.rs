@@ -789,7 +789,7 @@ impl StockState {
         Ok(())
     }
 
-    fn write_outbox(&mut self, messages: Vec<OutboxMessage>) {
+    pub(super) fn write_outbox(&mut self, messages: Vec<OutboxMessage>) {
         for message in messages {
             self.outbox.insert(
                 message.message.id,

@@ -175,10 +175,25 @@ impl OrderCommits for InMemoryStockStore {
     }
     async fn place_orders(&self, placements: Vec<OrderPlacement>) -> Vec<Result<Placed>> {
         let mut state = self.state();
-        placements
+        let mut work = Vec::new();
+        let answers = placements
             .into_iter()
-            .map(|placement| state.place_order(placement))
-            .collect()
+            .map(|mut placement| {
+                // Its orders to process are written gathered with the batch's, below.
+                let (to_process, rest) = std::mem::take(&mut placement.outbox)
+                    .into_iter()
+                    .partition::<Vec<_>, _>(|message| message.orders_to_process().is_some());
+                placement.outbox = rest;
+                let answer = state.place_order(placement);
+                if answer.as_ref().is_ok_and(|placed| !placed.replayed) {
+                    work.extend(to_process);
+                }
+                answer
+            })
+            .collect();
+        let gathered = OutboxMessage::gather(work);
+        state.write_outbox(gathered.into_iter().map(|g| g.message).collect());
+        answers
     }
     async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order> {
         self.state().transition(transition, outbox)

@@ -8,7 +8,7 @@ use time::Duration;
 use super::commit_feed::CommitFeed;
 use super::shutdown::ShutdownSignal;
 use crate::clock::Clock;
-use crate::domain::{Message, MessageId, OrderMessage, OutboxMessage, QueueName};
+use crate::domain::{MessageId, OutboxMessage};
 use crate::error::{Error, Result};
 use crate::traits::{OrderQueue, Outbox};
 
@@ -52,8 +52,9 @@ impl OutboxRelay {
     }
 
     /// Claims one batch, publishes all of it at once (the broker's confirms overlap
-    /// instead of costing a round trip each; the batch's `ProcessOrder` messages go as
-    /// one `ProcessOrders` message) and marks what the broker confirmed.
+    /// instead of costing a round trip each; the orders to process go as one
+    /// `ProcessOrders` message, see [`OutboxMessage::gather`]) and marks what the broker
+    /// confirmed.
     /// Messages whose publish failed stay in the outbox and are claimed again after the
     /// lease; the first such error is returned after marking the rest. Returns how many
     /// were published. Messages of one batch may reach the queue in any order (every
@@ -95,11 +96,11 @@ impl OutboxRelay {
 
     /// Publishes claimed messages at once and marks what the broker confirmed.
     async fn publish(&self, claimed: &[OutboxMessage]) -> Result<usize> {
-        let outgoing = outgoing(claimed)?;
+        let outgoing = OutboxMessage::gather(claimed.to_vec());
         let outcomes = join_all(
             outgoing
                 .iter()
-                .map(|out| self.queue.publish(out.queue, &out.message)),
+                .map(|out| self.queue.publish(out.message.queue, &out.message.message)),
         )
         .await;
         let mut sent = Vec::with_capacity(claimed.len());
@@ -176,49 +177,4 @@ impl OutboxRelay {
             }
         }
     }
-}
-
-/// One broker message and the outbox messages it carries.
-#[derive(Debug)]
-struct Outgoing {
-    queue: QueueName,
-    message: Message,
-    carries: Vec<MessageId>,
-}
-
-/// What the relay publishes for `claimed`: the `ProcessOrder` messages among them as one
-/// `ProcessOrders` message (one broker message for a batch of orders; a lone one goes
-/// as it is), every other message as it is.
-fn outgoing(claimed: &[OutboxMessage]) -> Result<Vec<Outgoing>> {
-    let mut outgoing = Vec::with_capacity(claimed.len());
-    let mut orders = Vec::new();
-    let mut processing = Vec::new();
-    for entry in claimed {
-        if entry.queue == QueueName::Orders
-            && let Ok(OrderMessage::ProcessOrder { order }) = entry.message.decode()
-        {
-            orders.push(order);
-            processing.push(entry);
-            continue;
-        }
-        outgoing.push(Outgoing {
-            queue: entry.queue,
-            message: entry.message.clone(),
-            carries: vec![entry.message.id],
-        });
-    }
-    match processing.as_slice() {
-        [] => {}
-        [lone] => outgoing.push(Outgoing {
-            queue: QueueName::Orders,
-            message: lone.message.clone(),
-            carries: vec![lone.message.id],
-        }),
-        several => outgoing.push(Outgoing {
-            queue: QueueName::Orders,
-            message: Message::json(&OrderMessage::ProcessOrders { orders })?,
-            carries: several.iter().map(|entry| entry.message.id).collect(),
-        }),
-    }
-    Ok(outgoing)
 }

@@ -23,7 +23,10 @@ pub trait OrderCommits: Send + Sync + Debug + 'static {
     /// order given (an earlier one takes its units first) and answering each on its
     /// own: a short, invalid or replayed placement does not affect the others. A store
     /// may commit them together (one transaction for the batch); the default places
-    /// them one after another.
+    /// them one after another. A store that commits them together writes their
+    /// outbox messages gathered as [`crate::domain::OutboxMessage::gather`] does: the
+    /// accepted placements' orders to process as one `ProcessOrders` message, under the
+    /// id of the first (the other placements' message ids are then never written).
     async fn place_orders(&self, placements: Vec<OrderPlacement>) -> Vec<Result<Placed>> {
         let mut answers = Vec::with_capacity(placements.len());
         for placement in placements {

@@ -234,7 +234,7 @@ pub struct WorkerSettings {
     #[arg(long = "relay-interval", env = "AGGREGATOR_RELAY_INTERVAL_MS", default_value = "500", value_parser = millis(1, 60_000), value_name = "MS", help_heading = "Workers")]
     pub relay_interval: Duration,
     /// Outbox messages the relay claims and publishes per round (the orders among them go
-    /// as one `ProcessOrders` message)
+    /// as `ProcessOrders` messages of at most 256 orders)
     #[arg(long, env = "AGGREGATOR_RELAY_BATCH", default_value = "200", value_parser = clap::value_parser!(u32).range(1..=100_000), value_name = "N", help_heading = "Workers")]
     pub relay_batch: u32,
     /// Milliseconds a relay's claim on outbox messages lasts; unpublished ones are claimed again after it

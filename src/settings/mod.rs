@@ -66,7 +66,7 @@ pub struct Settings {
 /// Where orders, stock, holds and the outbox live: PostgreSQL or in memory.
 #[derive(Debug, Clone, Args)]
 pub struct StoreSettings {
-    /// PostgreSQL; unset: an in-memory store (lost at exit)
+    /// PostgreSQL (a server on this host, named without `sslmode`, is reached without TLS); unset: an in-memory store (lost at exit)
     #[arg(long, env = "DATABASE_URL", value_name = "URL", value_parser = SERVICE_URL, hide_env_values = true, help_heading = "Backends")]
     pub database_url: Option<RedactedUrl>,
     /// A PostgreSQL streaming replica of DATABASE_URL for catalog and order-list reads; unset: the primary answers every read

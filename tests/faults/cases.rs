@@ -230,10 +230,16 @@ pub(crate) const ALL: &[Case] = &[
     },
     Case {
         name: "batch-crash-loop",
-        what: "workers killed over and over while they hold batch messages of orders (vendors answer orders in 1 s; delivery limit 2): a batch on its last hand-out sends its orders on alone",
+        what: "the relay paused so orders pile up into batch messages, and workers killed over and over while they hold them (vendors answer orders in 2.5 s; delivery limit 2): a batch on its last hand-out sends its orders on alone",
         restarts_services: false,
         layout: Layout::OneHost,
-        settings: &[("AGGREGATOR_QUEUE_DELIVERY_LIMIT", "2")],
+        settings: &[
+            ("AGGREGATOR_QUEUE_DELIVERY_LIMIT", "2"),
+            ("AGGREGATOR_VENDOR_TIMEOUT_MS", "4000"),
+            // Cancellations held by the dying workers are dead-lettered by the broker
+            // too; the sweeper brings them back.
+            ("AGGREGATOR_CANCELLATION_REQUEUE_AFTER_SECS", "3"),
+        ],
         inject: |world, _, load| Box::pin(batch_crash_loop(world, load)),
     },
     Case {
@@ -701,23 +707,30 @@ async fn cancel_recent(world: &World, view: &LoadView, count: usize) -> usize {
     sent
 }
 
-/// Kills the workers in turn while vendors hold every order for a second, so that
-/// batch messages are handed out for the last time before the delivery limit; fails the
-/// case unless some batch was split that way (the workers' logs say so).
+/// Pauses the relay in turn so that orders pile up in the outbox and go out as batch
+/// messages, and kills the workers in turn while vendors hold every order longer than a
+/// worker lives, so that every batch is handed out for the last time before the
+/// delivery limit; fails the case unless some batch was split that way (the workers'
+/// logs say so).
 async fn batch_crash_loop(world: &mut World, load: Duration) -> Result<(), String> {
     for vendor in &world.vendors {
         vendor.set_faults(Faults {
-            latency_ms: 1_000,
+            latency_ms: 2_500,
             ..Faults::default()
         });
     }
     world
         .injected
-        .push("vendors take 1 s to answer an order".into());
+        .push("vendors take 2.5 s to answer an order".into());
     let until = tokio::time::Instant::now() + load * 6 / 10;
     let mut round = 0_usize;
     while tokio::time::Instant::now() < until {
-        sleep(Duration::from_millis(700)).await?;
+        // A worker lives about two rounds (1.4 s), less than a vendor takes to answer:
+        // whatever it holds comes back unsettled.
+        world.kill("relay").await;
+        sleep(Duration::from_millis(400)).await?;
+        world.respawn_missing().await?;
+        sleep(Duration::from_millis(300)).await?;
         world.kill(["worker-1", "worker-2"][round % 2]).await;
         world.respawn_missing().await?;
         round += 1;

@@ -1,6 +1,8 @@
 -- A batch of :batch one-unit orders in one transaction, the way the store's group commit
 -- writes them: lock the touched rows in (vendor, SKU) order, one UPDATE per touched row,
--- set-based INSERTs of the orders, their reservations and outbox rows, one commit.
+-- set-based INSERTs of the orders and their reservations, one outbox row for the batch
+-- (its orders to process as one message), one commit. The event's time has no colons:
+-- pgbench reads `:name` as a variable.
 -- Variables: :sku (the hot SKU), :spread (1: :batch SKUs out of 10,000), :batch.
 \set id random(1, 281474976710)
 \set base random(0, 9999)
@@ -30,14 +32,16 @@ WITH picked AS (
               '{"customer": "bench-customer","email": null,"shippingAddress": null,"paymentMethod": null,"notes": null}',
               '[{"item": "HOT","product": "HOT-P","quantity": 1,"allocations": [{"vendor": "BenchVendor","sku": "HOT","quantity": 1,"unitPrice": {"minorUnits": 1000,"currency": "USD"}}]}]',
               '[]',
-              '[{"from": null,"to": "reserved","reason": "placed: stock reserved","at": "2026-11-24T20.00.00.000000Z","version": 1}]'
+              '[{"from": null,"to": "reserved","reason": "placed: stock reserved","at": "20261124T200000Z","version": 1}]'
          FROM picked p),
      held AS (
        INSERT INTO reservations (owner_kind, owner_id, vendor_id, sku, quantity, expires_at)
        SELECT 'order', p.id, 'BenchVendor', p.sku, 1, now() + interval '15 minutes' FROM picked p),
      queued AS (
        INSERT INTO outbox (id, queue, body, created_at)
-       SELECT p.id, 'order_queue', '{"type": "processOrder","order": "00000000-0000-7000-8000-000000000000"}'::bytea, now()
+       SELECT (array_agg(p.id))[1], 'order_queue',
+              convert_to('{"type": "processOrders","orders": [' || string_agg('"' || p.id::text || '"', ',') || ']}', 'UTF8'),
+              now()
          FROM picked p)
 SELECT 1;
 COMMIT;

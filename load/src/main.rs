@@ -291,6 +291,21 @@ async fn run(cli: Cli) -> Result<(), String> {
                     e2e.confirmed_per_second(), e2e.left
                 ));
                 eprintln!("  {}", notes.last().map(String::as_str).unwrap_or(""));
+                // From the first order to the last confirmation, per order confirmed.
+                let (per_order, total) = e2e
+                    .cpu
+                    .micros_per(u64::try_from(e2e.confirmed).unwrap_or(0));
+                let cells: Vec<String> = per_order.iter().map(|(_, m)| format!("{m:.0}")).collect();
+                cpu_table.push(format!(
+                    "| end to end (per confirmed order) | {:.0} | {:.0} | {} | {total:.0} | {:.2} |",
+                    cli.e2e_rate,
+                    e2e.confirmed_per_second(),
+                    cells.join(" | "),
+                    cpu::cores_busy(
+                        &e2e.cpu,
+                        std::time::Duration::from_secs_f64(e2e.until_confirmed.max(0.001))
+                    )
+                ));
             }
             Scenario::Sync => {
                 let sync =

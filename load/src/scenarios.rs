@@ -262,6 +262,8 @@ pub(crate) struct EndToEnd {
     pub(crate) until_confirmed: f64,
     /// Orders accepted but not confirmed or failed when the wait ended.
     pub(crate) left: i64,
+    /// The CPU every part used from the first order to the last confirmation.
+    pub(crate) cpu: crate::cpu::CpuUse,
 }
 
 impl EndToEnd {
@@ -291,6 +293,11 @@ pub(crate) async fn end_to_end(
     };
     let system = System::start(services, &setup).await?;
     let outcome = async {
+        let profile = match (&load.perf_dir, system.aggregator_pid()) {
+            (Some(dir), Some(pid)) => Some(Profile::start(dir, "e2e", rate, pid)?),
+            _ => None,
+        };
+        let before = system.cpu_snapshot();
         let started = Instant::now();
         let step = run_step(
             system.api,
@@ -316,12 +323,17 @@ pub(crate) async fn end_to_end(
             }
             sleep(Duration::from_millis(100)).await;
         };
+        let cpu = crate::cpu::used(&before, &system.cpu_snapshot());
+        if let Some(profile) = profile {
+            profile.stop().await;
+        }
         Ok(EndToEnd {
             until_confirmed: last_change.saturating_duration_since(started).as_secs_f64(),
             left: accepted - confirmed - failed,
             step,
             confirmed,
             failed,
+            cpu,
         })
     }
     .await;

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::cancellations::{forget, note_pending};
 use crate::error::{corrupt, map};
 use crate::locks::lock_orders;
-use crate::order_reads::{fetch_order, load_order};
+use crate::order_reads::{fetch_order, load_order, load_orders};
 use crate::outbox::{OutboxColumns, write_outbox};
 use crate::reserve::{
     Owner, hand_to_vendors, lock_rows, release, reservation_columns, reserve, reserve_taken,
@@ -392,6 +392,10 @@ pub(crate) async fn list_orders(pool: &PgPool, query: &OrderQuery) -> Result<Pag
 impl OrderStore for PostgresStockStore {
     async fn order(&self, id: OrderId) -> Result<Order> {
         load_order(&self.pool, id).await
+    }
+
+    async fn orders_by_id(&self, ids: &[OrderId]) -> Result<Vec<Order>> {
+        load_orders(&self.pool, ids).await
     }
 
     async fn placed_under_key(

@@ -124,6 +124,7 @@ pub async fn order_store_suite(store: &dyn StockStore) {
     reroute_moves_units_atomically(store).await;
     order_lists_filter_and_page(store).await;
     orders_are_numbered_once_and_keep_their_number(store).await;
+    orders_read_together_are_each_as_read_alone(store).await;
     a_batch_decides_in_order_and_a_short_placement_fails_alone(store).await;
     a_batch_answers_bad_and_replayed_placements_on_their_own(store).await;
     concurrent_batches_never_oversell(store).await;

@@ -739,3 +739,46 @@ pub async fn orders_are_numbered_once_and_keep_their_number(store: &dyn StockSto
         "lists carry the number"
     );
 }
+
+/// Orders read together are each what a read of one answers: every id that has an
+/// order brings it once (an id asked twice too), an id with none is left out, and no
+/// ids read nothing.
+pub async fn orders_read_together_are_each_as_read_alone(store: &dyn StockStore) {
+    let fx = Fixture::new(store, 20, 0).await;
+    let mut placed = Vec::new();
+    for customer in 1..=3 {
+        let placement = fx.placement(customer, vec![fx.line(&fx.vendor_a, 1)]);
+        placed.push(valid(store.place_order(placement).await, "place").order);
+    }
+    let confirmed = valid(
+        store
+            .transition(&confirm_transition(&placed[2], &fx, fx.now), &[])
+            .await,
+        "confirm",
+    );
+    let unknown = crate::domain::OrderId::new();
+    let asked = [
+        placed[0].id,
+        unknown,
+        placed[1].id,
+        placed[0].id,
+        confirmed.id,
+    ];
+    let mut read = valid(store.orders_by_id(&asked).await, "read together");
+    read.sort_by_key(|order| order.id);
+    let mut alone = Vec::new();
+    for order in [&placed[0], &placed[1], &confirmed] {
+        alone.push(valid(store.order(order.id).await, "read alone"));
+    }
+    alone.sort_by_key(|order| order.id);
+    assert_eq!(read, alone, "each order once, as a read of one answers");
+    assert!(
+        valid(store.orders_by_id(&[]).await, "no ids").is_empty(),
+        "no ids read nothing"
+    );
+    assert!(
+        valid(store.orders_by_id(&[unknown]).await, "unknown").is_empty(),
+        "an id with no order is left out"
+    );
+    drain_outbox(store, &fx).await;
+}

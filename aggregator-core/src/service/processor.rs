@@ -330,11 +330,27 @@ impl OrderProcessor {
     }
 
     async fn process(&self, id: OrderId) -> Result<ProcessOutcome> {
-        let mut order = self.store.order(id).await?;
+        let order = self.store.order(id).await?;
+        self.process_read(order, tokio::time::Instant::now()).await
+    }
+
+    /// [`OrderProcessor::process`] of `order` as read from the store at `read_at` (the
+    /// placement timeout counts from then).
+    async fn process_read(
+        &self,
+        mut order: Order,
+        first_read_at: tokio::time::Instant,
+    ) -> Result<ProcessOutcome> {
+        let id = order.id;
         let mut reroutes = 0;
-        for _ in 0..MAX_ROUNDS {
-            // Every way into this loop has just read (or written) `order`.
-            let read_at = tokio::time::Instant::now();
+        for round in 0..MAX_ROUNDS {
+            // Every way into this loop has just read (or written) `order`; the first
+            // read may be a batch's, a little earlier.
+            let read_at = if round == 0 {
+                first_read_at
+            } else {
+                tokio::time::Instant::now()
+            };
             if order.status != OrderStatus::Reserved {
                 return Ok(ProcessOutcome::AlreadySettled(order.status));
             }

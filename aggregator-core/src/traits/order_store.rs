@@ -38,6 +38,22 @@ pub trait OrderStore: OrderListing + OrderCommits + Send + Sync + Debug + 'stati
     /// One order.
     async fn order(&self, id: OrderId) -> Result<Order>;
 
+    /// The orders of `ids` that exist, each once, in no particular order (an id with no
+    /// order is left out): what [`OrderStore::order`] answers for each, read in one
+    /// round trip where the store can.
+    async fn orders_by_id(&self, ids: &[OrderId]) -> Result<Vec<Order>> {
+        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        let mut orders = Vec::with_capacity(ids.len());
+        for id in ids.iter().filter(|id| seen.insert(**id)) {
+            match self.order(*id).await {
+                Ok(order) => orders.push(order),
+                Err(crate::Error::NotFound { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(orders)
+    }
+
     /// What `customer`'s idempotency key already stands for: the order placed under it
     /// (as it is now, marked as a replay), `IdempotencyMismatch` when it was used with
     /// another request (another fingerprint), or `None` when nothing was placed under it.

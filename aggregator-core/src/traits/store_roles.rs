@@ -100,6 +100,10 @@ impl OrderStore for StoreRoles {
         self.orders.order(id).await
     }
 
+    async fn orders_by_id(&self, ids: &[OrderId]) -> Result<Vec<Order>> {
+        self.orders.orders_by_id(ids).await
+    }
+
     async fn placed_under_key(
         &self,
         customer: &CustomerId,

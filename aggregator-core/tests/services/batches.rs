@@ -15,10 +15,12 @@ use aggregator_core::service::{
     BatchOutcome, OrderProcessor, OutboxRelay, ProcessOutcome, Scope, Settled,
     settle_order_delivery,
 };
-use aggregator_core::traits::{OrderQueue, VendorClient, VendorDirectory, VendorOrderOutcome};
+use aggregator_core::traits::{
+    OrderQueue, StoreRoles, VendorClient, VendorDirectory, VendorOrderOutcome,
+};
 use time::Duration;
 
-use super::support::{FlakyQueue, World, drain, mock_vendor, request};
+use super::support::{CountedReads, FlakyQueue, World, drain, mock_vendor, request};
 
 /// VendorA accepting every order but `refused` (a 503 for it); counts its acceptances.
 fn vendor_a(world: &World, refused: Option<OrderId>, accepted: Arc<AtomicU32>) -> VendorDirectory {
@@ -183,6 +185,79 @@ async fn a_batch_confirms_its_orders_and_sends_the_one_a_vendor_refused_on_alone
         accepted.load(Ordering::SeqCst),
         2,
         "each order accepted once"
+    );
+}
+
+/// A processor whose order reads go through a [`CountedReads`] over the world's store.
+fn counting_processor(world: &World, reads: &Arc<CountedReads>) -> OrderProcessor {
+    let store = Arc::new(StoreRoles {
+        orders: reads.clone(),
+        ..StoreRoles::of(world.dyn_store())
+    });
+    OrderProcessor::new(
+        store.clone(),
+        store,
+        vendor_a(world, None, Arc::new(AtomicU32::new(0))),
+        Arc::new(world.queue.clone()),
+        world.clock(),
+        StalenessLimit::DEFAULT,
+    )
+}
+
+#[tokio::test]
+async fn a_batch_reads_its_orders_together_once() {
+    let world = World::new(10, 0, 0).await;
+    let mut orders = Vec::new();
+    for customer in ["c1", "c2", "c3"] {
+        orders.push(place(&world, customer, "LAPTOP-001").await);
+    }
+    let unknown = OrderId::new();
+    let reads = Arc::new(CountedReads::over(&world.store));
+    let processor = counting_processor(&world, &reads);
+    let mut asked = orders.clone();
+    asked.push(unknown);
+    let Ok(ProcessOutcome::Batch(outcome)) = processor
+        .handle(&OrderMessage::ProcessOrders { orders: asked })
+        .await
+    else {
+        panic!("a batch outcome");
+    };
+    assert_eq!(sorted(outcome.confirmed), sorted(orders));
+    assert_eq!(
+        reads.together.load(Ordering::SeqCst),
+        1,
+        "one read together"
+    );
+    // Only the order the read together did not bring is read alone (and goes on alone).
+    assert_eq!(reads.alone.load(Ordering::SeqCst), 1);
+    assert_eq!(outcome.went_alone.len(), 1);
+    assert_eq!(outcome.went_alone[0].0, unknown);
+}
+
+#[tokio::test]
+async fn a_batch_whose_read_together_fails_reads_each_order_alone() {
+    let world = World::new(10, 0, 0).await;
+    let mut orders = Vec::new();
+    for customer in ["c1", "c2", "c3"] {
+        orders.push(place(&world, customer, "LAPTOP-001").await);
+    }
+    let reads = Arc::new(CountedReads::over(&world.store));
+    reads.broken.store(true, Ordering::SeqCst);
+    let processor = counting_processor(&world, &reads);
+    let Ok(ProcessOutcome::Batch(outcome)) = processor
+        .handle(&OrderMessage::ProcessOrders {
+            orders: orders.clone(),
+        })
+        .await
+    else {
+        panic!("a batch outcome");
+    };
+    assert_eq!(sorted(outcome.confirmed), sorted(orders));
+    assert!(outcome.went_alone.is_empty(), "{:?}", outcome.went_alone);
+    assert_eq!(reads.alone.load(Ordering::SeqCst), 3, "each read alone");
+    assert!(
+        drain(&world.queue).await.is_empty(),
+        "nothing sent on alone"
     );
 }
 

@@ -10,7 +10,10 @@ use aggregator_core::domain::{
 };
 use aggregator_core::error::Error;
 use aggregator_core::prelude::*;
-use aggregator_core::traits::{OrderEventLog, OrderPlacement, OutboxBacklog, Placed};
+use aggregator_core::traits::{
+    CancellationBacklog, ExpiredBatch, IdempotencyRecord, OrderEventLog, OrderPlacement,
+    OrderQuery, OutboxBacklog, Page, Placed, Reroute,
+};
 use async_trait::async_trait;
 
 use aggregator_core::domain::{
@@ -395,5 +398,89 @@ impl OrderQueue for FlakyQueue {
     }
     async fn depths(&self, queue: QueueName) -> Result<Vec<QueueDepth>> {
         self.inner.depths(queue).await
+    }
+}
+
+/// The order role of an in-memory store that counts its reads, one by one and
+/// together, with reads together failing while `broken` is set (a query the database
+/// refused).
+#[derive(Debug)]
+pub(crate) struct CountedReads {
+    inner: Arc<InMemoryStockStore>,
+    pub(crate) broken: AtomicBool,
+    pub(crate) alone: std::sync::atomic::AtomicU32,
+    pub(crate) together: std::sync::atomic::AtomicU32,
+}
+
+impl CountedReads {
+    /// Over `inner`, not broken yet, nothing read.
+    pub(crate) fn over(inner: &Arc<InMemoryStockStore>) -> Self {
+        Self {
+            inner: Arc::clone(inner),
+            broken: AtomicBool::new(false),
+            alone: std::sync::atomic::AtomicU32::new(0),
+            together: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
+}
+
+#[async_trait]
+impl OrderListing for CountedReads {
+    async fn orders(&self, query: &OrderQuery) -> Result<Page<Order>> {
+        self.inner.orders(query).await
+    }
+}
+
+#[async_trait]
+impl OrderCommits for CountedReads {
+    async fn place_order(&self, placement: OrderPlacement) -> Result<Placed> {
+        self.inner.place_order(placement).await
+    }
+    async fn transition(&self, transition: &Transition, outbox: &[OutboxMessage]) -> Result<Order> {
+        self.inner.transition(transition, outbox).await
+    }
+}
+
+#[async_trait]
+impl OrderStore for CountedReads {
+    async fn order(&self, id: aggregator_core::domain::OrderId) -> Result<Order> {
+        self.alone.fetch_add(1, Ordering::SeqCst);
+        self.inner.order(id).await
+    }
+    async fn orders_by_id(&self, ids: &[aggregator_core::domain::OrderId]) -> Result<Vec<Order>> {
+        self.together.fetch_add(1, Ordering::SeqCst);
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(Error::transient("postgres", "statement timeout"));
+        }
+        self.inner.orders_by_id(ids).await
+    }
+    async fn placed_under_key(
+        &self,
+        customer: &CustomerId,
+        record: &IdempotencyRecord,
+    ) -> Result<Option<Placed>> {
+        self.inner.placed_under_key(customer, record).await
+    }
+    async fn reroute(&self, reroute: &Reroute) -> Result<Order> {
+        self.inner.reroute(reroute).await
+    }
+    async fn vendor_cancellation_done(&self, vendor: &VendorId, key: &str) -> Result<()> {
+        self.inner.vendor_cancellation_done(vendor, key).await
+    }
+    async fn requeue_cancellations(
+        &self,
+        queued_before: OffsetDateTime,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<u32> {
+        self.inner
+            .requeue_cancellations(queued_before, now, limit)
+            .await
+    }
+    async fn cancellation_backlog(&self) -> Result<CancellationBacklog> {
+        self.inner.cancellation_backlog().await
+    }
+    async fn expire_overdue(&self, now: OffsetDateTime, limit: u32) -> Result<ExpiredBatch> {
+        self.inner.expire_overdue(now, limit).await
     }
 }

@@ -3,13 +3,13 @@
 //! alone, as its own message, so that one vendor's outage or one bad order never holds
 //! back (or retries, or dead-letters) the others.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
 
 use super::{OrderProcessor, ProcessOutcome};
-use crate::domain::{Message, OrderId, OrderMessage, QueueName};
+use crate::domain::{Message, Order, OrderId, OrderMessage, QueueName};
 use crate::error::Result;
 
 /// How many orders of one batch are forwarded to their vendors at once.
@@ -42,8 +42,8 @@ impl BatchOutcome {
 }
 
 impl OrderProcessor {
-    /// Handles each of `orders` (a duplicate id once) as a `ProcessOrder` would, up to
-    /// [`ORDERS_AT_ONCE`] at a time, and publishes one `ProcessOrder` for each that
+    /// Reads `orders` together, then handles each (a duplicate id once) as a
+    /// `ProcessOrder` would, up to [`ORDERS_AT_ONCE`] at a time, and publishes one `ProcessOrder` for each that
     /// ended in an error. An error (retryable) means one of those could not be
     /// published; handling the batch again repeats nothing a vendor or the store would
     /// take twice.
@@ -54,8 +54,27 @@ impl OrderProcessor {
             .copied()
             .filter(|id| seen.insert(*id))
             .collect();
+        // One read for the whole batch; an order it did not bring (none by that id, or
+        // the read failed) is read again on its own, and goes on alone if that fails.
+        let mut read: HashMap<OrderId, Order> = match self.store.orders_by_id(&unique).await {
+            Ok(orders) => orders.into_iter().map(|order| (order.id, order)).collect(),
+            Err(error) => {
+                tracing::warn!(%error, "reading a batch's orders failed; reading each alone");
+                HashMap::new()
+            }
+        };
+        let read_at = tokio::time::Instant::now();
         let handled: Vec<(OrderId, Result<ProcessOutcome>)> = stream::iter(unique)
-            .map(|id| async move { (id, self.process(id).await) })
+            .map(|id| {
+                let order = read.remove(&id);
+                async move {
+                    let outcome = match order {
+                        Some(order) => self.process_read(order, read_at).await,
+                        None => self.process(id).await,
+                    };
+                    (id, outcome)
+                }
+            })
             .buffer_unordered(ORDERS_AT_ONCE)
             .collect()
             .await;

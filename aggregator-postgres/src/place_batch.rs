@@ -243,8 +243,8 @@ async fn commit_batch(
 }
 
 /// Writes the accepted orders, their reservations, outbox messages (their orders to
-/// process as one message) and idempotency records, each kind in one set-based statement; answers the number the database gave
-/// each order, by id.
+/// process as one message) and idempotency records, each kind in one set-based
+/// statement; answers the number the database gave each order, by id.
 async fn insert_orders(
     tx: &mut PgConnection,
     accepted: &[(Order, &Waiting)],

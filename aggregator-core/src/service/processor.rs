@@ -334,8 +334,8 @@ impl OrderProcessor {
         self.process_read(order, tokio::time::Instant::now()).await
     }
 
-    /// [`OrderProcessor::process`] of `order` as read from the store at `read_at` (the
-    /// placement timeout counts from then).
+    /// [`OrderProcessor::process`] of `order` as read from the store at `first_read_at`
+    /// (the placement timeout counts from then).
     async fn process_read(
         &self,
         mut order: Order,

@@ -43,8 +43,8 @@ impl BatchOutcome {
 
 impl OrderProcessor {
     /// Reads `orders` together, then handles each (a duplicate id once) as a
-    /// `ProcessOrder` would, up to [`ORDERS_AT_ONCE`] at a time, and publishes one `ProcessOrder` for each that
-    /// ended in an error. An error (retryable) means one of those could not be
+    /// `ProcessOrder` would, up to [`ORDERS_AT_ONCE`] at a time, and publishes one
+    /// `ProcessOrder` for each that ended in an error. An error (retryable) means one of those could not be
     /// published; handling the batch again repeats nothing a vendor or the store would
     /// take twice.
     pub(super) async fn process_batch(&self, orders: &[OrderId]) -> Result<BatchOutcome> {

@@ -292,19 +292,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                 ));
                 eprintln!("  {}", notes.last().map(String::as_str).unwrap_or(""));
                 // From the first order to the last confirmation, per order confirmed.
-                let (per_order, total) = e2e
-                    .cpu
-                    .micros_per(u64::try_from(e2e.confirmed).unwrap_or(0));
-                let cells: Vec<String> = per_order.iter().map(|(_, m)| format!("{m:.0}")).collect();
-                cpu_table.push(format!(
-                    "| end to end (per confirmed order) | {:.0} | {:.0} | {} | {total:.0} | {:.2} |",
+                cpu_table.push(cpu_row(
+                    "end to end (per confirmed order)",
                     cli.e2e_rate,
                     e2e.confirmed_per_second(),
-                    cells.join(" | "),
-                    cpu::cores_busy(
-                        &e2e.cpu,
-                        std::time::Duration::from_secs_f64(e2e.until_confirmed.max(0.001))
-                    )
+                    &e2e.cpu,
+                    u64::try_from(e2e.confirmed).unwrap_or(0),
+                    e2e.until_confirmed,
                 ));
             }
             Scenario::Sync => {
@@ -430,19 +424,34 @@ fn cpu_rows(table: &mut Vec<String>, name: &str, steps: &[Step]) {
         let Some(cpu) = &step.cpu else {
             continue;
         };
-        let (per_order, total) = cpu.micros_per(step.ok);
-        let cells: Vec<String> = per_order.iter().map(|(_, m)| format!("{m:.0}")).collect();
-        table.push(format!(
-            "| {name} | {:.0} | {:.0} | {} | {total:.0} | {:.2} |",
+        table.push(cpu_row(
+            name,
             step.offered,
             step.throughput(),
-            cells.join(" | "),
-            cpu::cores_busy(
-                cpu,
-                std::time::Duration::from_secs_f64(step.elapsed.max(0.001))
-            )
+            cpu,
+            step.ok,
+            step.elapsed,
         ));
     }
+}
+
+/// One row of the CPU table: `cpu` in microseconds per each of `count` orders, and the
+/// cores it kept busy over `seconds`.
+fn cpu_row(
+    name: &str,
+    offered: f64,
+    rate: f64,
+    cpu: &cpu::CpuUse,
+    count: u64,
+    seconds: f64,
+) -> String {
+    let (per_order, total) = cpu.micros_per(count);
+    let cells: Vec<String> = per_order.iter().map(|(_, m)| format!("{m:.0}")).collect();
+    format!(
+        "| {name} | {offered:.0} | {rate:.0} | {} | {total:.0} | {:.2} |",
+        cells.join(" | "),
+        cpu::cores_busy(cpu, std::time::Duration::from_secs_f64(seconds.max(0.001)))
+    )
 }
 
 fn add_steps(

@@ -132,16 +132,6 @@ impl OrderStore for InMemoryStockStore {
         self.state().order(id)
     }
 
-    async fn orders_by_id(&self, ids: &[OrderId]) -> Result<Vec<Order>> {
-        let state = self.state();
-        let mut seen = std::collections::HashSet::with_capacity(ids.len());
-        Ok(ids
-            .iter()
-            .filter(|id| seen.insert(**id))
-            .filter_map(|id| state.order(*id).ok())
-            .collect())
-    }
-
     async fn placed_under_key(
         &self,
         customer: &CustomerId,

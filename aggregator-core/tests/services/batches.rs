@@ -66,6 +66,15 @@ async fn place(world: &World, customer: &str, sku: &str) -> OrderId {
         .id
 }
 
+/// One laptop ordered by each of `customers`, in turn.
+async fn place_laptops(world: &World, customers: &[&str]) -> Vec<OrderId> {
+    let mut orders = Vec::new();
+    for customer in customers {
+        orders.push(place(world, customer, "LAPTOP-001").await);
+    }
+    orders
+}
+
 async fn status(world: &World, id: OrderId) -> OrderStatus {
     world.store.order(id).await.expect("order").status
 }
@@ -207,10 +216,7 @@ fn counting_processor(world: &World, reads: &Arc<CountedReads>) -> OrderProcesso
 #[tokio::test]
 async fn a_batch_reads_its_orders_together_once() {
     let world = World::new(10, 0, 0).await;
-    let mut orders = Vec::new();
-    for customer in ["c1", "c2", "c3"] {
-        orders.push(place(&world, customer, "LAPTOP-001").await);
-    }
+    let orders = place_laptops(&world, &["c1", "c2", "c3"]).await;
     let unknown = OrderId::new();
     let reads = Arc::new(CountedReads::over(&world.store));
     let processor = counting_processor(&world, &reads);
@@ -237,10 +243,7 @@ async fn a_batch_reads_its_orders_together_once() {
 #[tokio::test]
 async fn a_batch_whose_read_together_fails_reads_each_order_alone() {
     let world = World::new(10, 0, 0).await;
-    let mut orders = Vec::new();
-    for customer in ["c1", "c2", "c3"] {
-        orders.push(place(&world, customer, "LAPTOP-001").await);
-    }
+    let orders = place_laptops(&world, &["c1", "c2", "c3"]).await;
     let reads = Arc::new(CountedReads::over(&world.store));
     reads.broken.store(true, Ordering::SeqCst);
     let processor = counting_processor(&world, &reads);

@@ -4,12 +4,30 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aggregator_core::{Error, Result};
+use lapin::uri::AMQPUri;
 use lapin::{Connection, ConnectionProperties};
 
 use crate::config::RabbitConfig;
 
 /// How long one node may take to accept a connection before the next is tried.
 const PER_NODE: Duration = Duration::from_secs(5);
+
+/// The largest frame this client proposes when the node's URL names none
+/// (`?frame_max=`). The client keeps a send and a receive buffer of 32 frames for each
+/// connection, so RabbitMQ's default of 128 KiB held 8 MiB per connection (40 MiB for a
+/// process's five); at 32 KiB they hold 2 MiB, and a message of a whole relay batch
+/// (256 order ids) still fits in one frame. Larger messages travel in several frames.
+pub(crate) const DEFAULT_FRAME_MAX: u32 = 32 * 1024;
+
+/// Parses one node's URL and proposes [`DEFAULT_FRAME_MAX`] unless the URL names its own
+/// frame size; the broker may lower it further.
+fn node_uri(url: &str) -> std::result::Result<AMQPUri, String> {
+    let mut uri: AMQPUri = url.parse()?;
+    if uri.query.frame_max.is_none() {
+        uri.query.frame_max = Some(DEFAULT_FRAME_MAX);
+    }
+    Ok(uri)
+}
 
 /// Opens a connection to the first node of `config`'s list that accepts one, starting
 /// with the node that answered last time (`last`), so a process stays on a node while
@@ -24,9 +42,16 @@ pub(crate) async fn connect(
     let mut errors = Vec::new();
     for step in 0..nodes.len() {
         let index = (first + step) % nodes.len();
+        let uri = match node_uri(nodes[index].expose()) {
+            Ok(uri) => uri,
+            Err(error) => {
+                errors.push(format!("{}: {error}", nodes[index]));
+                continue;
+            }
+        };
         let attempt = tokio::time::timeout(
             PER_NODE,
-            Connection::connect(nodes[index].expose(), ConnectionProperties::default()),
+            Connection::connect_uri(uri, ConnectionProperties::default()),
         )
         .await;
         match attempt {
@@ -58,6 +83,40 @@ pub(crate) fn pass_over(last: &AtomicUsize, node: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_node_url_without_a_frame_size_proposes_the_default() {
+        let uri = node_uri("amqp://guest:guest@127.0.0.1:5672/%2f").expect("parses");
+        assert_eq!(uri.query.frame_max, Some(DEFAULT_FRAME_MAX));
+        assert_eq!(uri.authority.port, 5672);
+    }
+
+    #[test]
+    fn a_node_url_that_names_a_frame_size_keeps_it() {
+        let uri = node_uri("amqp://127.0.0.1:5672/%2f?frame_max=131072").expect("parses");
+        assert_eq!(uri.query.frame_max, Some(131_072));
+    }
+
+    #[test]
+    fn a_node_url_that_does_not_parse_is_an_error_naming_why() {
+        let error = node_uri("amqp://127.0.0.1:notaport/%2f").expect_err("bad port");
+        assert!(!error.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_broker_agrees_to_the_smaller_frame() {
+        let Some(url) = aggregator_core::conformance::service_url("AMQP_URL") else {
+            return;
+        };
+        let (connection, _) = connect(&RabbitConfig::new(url), &AtomicUsize::new(0))
+            .await
+            .expect("connect");
+        assert_eq!(connection.configuration().frame_max(), DEFAULT_FRAME_MAX);
+        connection
+            .close(200, "test done".into())
+            .await
+            .expect("close");
+    }
 
     #[test]
     fn a_node_that_cannot_be_set_up_is_passed_over_once() {

@@ -101,6 +101,40 @@ async fn a_malformed_body_is_dead_lettered_at_once_and_the_consumer_goes_on() {
     queue.delete_topology().await.expect("cleanup");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_larger_than_a_frame_arrives_whole() {
+    let Some(url) = service_url("AMQP_URL") else {
+        return;
+    };
+    let queue = queue(url).await;
+    // 3,000 order ids are about 117 KB of JSON: four frames of the 32 KiB the client
+    // proposes.
+    let sent = OrderMessage::ProcessOrders {
+        orders: (0..3_000).map(|_| OrderId::new()).collect(),
+    };
+    let message = Message::json(&sent).expect("message");
+    assert!(message.body.len() > 3 * 32 * 1024, "{}", message.body.len());
+    queue
+        .publish(QueueName::Orders, &message)
+        .await
+        .expect("publish");
+    let mut subscription = queue
+        .subscribe(QueueName::Orders, 1)
+        .await
+        .expect("subscribe");
+    let delivery = tokio::time::timeout(Duration::from_secs(10), subscription.next())
+        .await
+        .expect("delivered in time")
+        .expect("delivery");
+    assert_eq!(delivery.message.id, message.id);
+    assert_eq!(
+        delivery.message.decode::<OrderMessage>().expect("decodes"),
+        sent
+    );
+    delivery.ack().await.expect("ack");
+    queue.delete_topology().await.expect("cleanup");
+}
+
 #[tokio::test]
 async fn a_bad_url_is_refused_and_an_unreachable_broker_is_retryable() {
     assert!(matches!(

@@ -39,7 +39,8 @@ pub use group_commit::GroupCommit;
 pub use orders::{OrderRequest, OrderService, Scope};
 pub use planning::ItemRequest;
 pub use processor::{
-    BatchOutcome, DEFAULT_PLACEMENT_TIMEOUT, OrderProcessor, ProcessOutcome, vendor_key,
+    BatchOutcome, DEFAULT_BATCH_ORDERS_IN_FLIGHT, DEFAULT_PLACEMENT_TIMEOUT, OrderProcessor,
+    ProcessOutcome, vendor_key,
 };
 pub use rate_limiter::{LimiterSource, RateLimiter};
 pub use recent_reads::{RecentReads, Renewing};

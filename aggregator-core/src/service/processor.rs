@@ -104,13 +104,14 @@ pub struct OrderProcessor {
     placement_timeout: Duration,
     clock_tolerance: Duration,
     cached: Option<Arc<CachedCatalog>>,
+    batch_orders: batch::BatchOrders,
 }
 
 /// The placement timeout unless set otherwise: see
 /// [`OrderProcessor::with_placement_timeout`].
 pub const DEFAULT_PLACEMENT_TIMEOUT: Duration = Duration::seconds(60);
 
-pub use batch::BatchOutcome;
+pub use batch::{BatchOutcome, DEFAULT_BATCH_ORDERS_IN_FLIGHT};
 
 /// How one round of placements at the order's vendors ended.
 enum Round {
@@ -161,7 +162,21 @@ impl OrderProcessor {
             placement_timeout: DEFAULT_PLACEMENT_TIMEOUT,
             clock_tolerance: Duration::seconds(5),
             cached: None,
+            batch_orders: batch::BatchOrders::new(batch::DEFAULT_BATCH_ORDERS_IN_FLIGHT),
         }
+    }
+
+    /// Holds at most `orders` orders of batch messages (`ProcessOrders`) at once across
+    /// this processor and its clones (1,024 by default), whatever the number of messages
+    /// being handled: a message's orders wait for room, unread, in chunks of up to 64.
+    /// Without it a worker holding 128 messages could hold 128 x 256 orders with their
+    /// vendor calls when vendors slow down. Refuses 0.
+    pub fn with_batch_orders_in_flight(mut self, orders: usize) -> Result<Self> {
+        if orders == 0 {
+            return Err(Error::invalid("batchOrdersInFlight", "must be at least 1"));
+        }
+        self.batch_orders = batch::BatchOrders::new(orders);
+        Ok(self)
     }
 
     /// Logs, and shows per vendor, a confirmation whose `confirmedAt` lies further than

@@ -385,3 +385,98 @@ async fn giving_up_a_batch_fails_each_of_its_orders_still_reserved() {
         "the failed order's unit released, the confirmed one's kept"
     );
 }
+
+/// VendorA holding each placement 20 ms and recording the most it held at once.
+#[derive(Debug)]
+struct HoldingVendor {
+    id: aggregator_core::domain::VendorId,
+    confirmed_at: time::OffsetDateTime,
+    holding: AtomicU32,
+    most: AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl VendorClient for HoldingVendor {
+    fn vendor(&self) -> &aggregator_core::domain::VendorId {
+        &self.id
+    }
+    async fn health(&self) -> aggregator_core::error::Result<()> {
+        Ok(())
+    }
+    async fn info(&self) -> aggregator_core::error::Result<aggregator_core::traits::VendorInfo> {
+        Err(Error::transient("vendor VendorA", "not asked in this test"))
+    }
+    async fn stock_page(
+        &self,
+        _page: u32,
+        _limit: u32,
+    ) -> aggregator_core::error::Result<aggregator_core::traits::StockPage> {
+        Err(Error::transient("vendor VendorA", "not asked in this test"))
+    }
+    async fn place_order(
+        &self,
+        order: &aggregator_core::traits::VendorOrder,
+    ) -> aggregator_core::error::Result<VendorOrderOutcome> {
+        let now = self.holding.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        self.holding.fetch_sub(1, Ordering::SeqCst);
+        Ok(VendorOrderOutcome::Accepted {
+            vendor_order_id: format!("A-{}", order.idempotency_key),
+            confirmed_at: self.confirmed_at,
+        })
+    }
+    async fn cancel_order(
+        &self,
+        _idempotency_key: &str,
+    ) -> aggregator_core::error::Result<aggregator_core::traits::CancelOutcome> {
+        Err(Error::transient("vendor VendorA", "not asked in this test"))
+    }
+}
+
+#[tokio::test]
+async fn batches_handled_at_once_hold_no_more_orders_than_the_bound() {
+    let world = World::new(40, 0, 0).await;
+    let customers: Vec<String> = (0..30).map(|n| format!("c{n}")).collect();
+    let names: Vec<&str> = customers.iter().map(String::as_str).collect();
+    let orders = place_laptops(&world, &names).await;
+    let vendor = Arc::new(HoldingVendor {
+        id: super::support::vendor("VendorA"),
+        confirmed_at: world.later(5),
+        holding: AtomicU32::new(0),
+        most: AtomicU32::new(0),
+    });
+    let vendors: VendorDirectory = [vendor.clone() as Arc<dyn VendorClient>]
+        .into_iter()
+        .collect();
+    let queue: Arc<dyn OrderQueue> = Arc::new(world.queue.clone());
+    let processor = processor(&world, vendors, queue)
+        .with_batch_orders_in_flight(4)
+        .expect("a bound");
+    // Three messages of ten orders each, handled at once by clones of one processor (as
+    // a process's workers are): never more than four orders at their vendor together.
+    let handled = futures_util::future::join_all(orders.chunks(10).map(|chunk| {
+        let processor = processor.clone();
+        let message = OrderMessage::ProcessOrders {
+            orders: chunk.to_vec(),
+        };
+        async move { processor.handle(&message).await }
+    }))
+    .await;
+    let mut confirmed = Vec::new();
+    for outcome in handled {
+        let Ok(ProcessOutcome::Batch(outcome)) = outcome else {
+            panic!("a batch outcome");
+        };
+        assert!(outcome.went_alone.is_empty(), "{outcome:?}");
+        confirmed.extend(outcome.confirmed);
+    }
+    assert_eq!(sorted(confirmed), sorted(orders));
+    let most = vendor.most.load(Ordering::SeqCst);
+    assert!(most <= 4, "{most} orders at the vendor at once");
+    assert!(most >= 2, "orders of a chunk still go together ({most})");
+    assert!(
+        processor.clone().with_batch_orders_in_flight(0).is_err(),
+        "a bound of 0 is refused"
+    );
+}

@@ -5,15 +5,40 @@
 
 use std::collections::{HashMap, HashSet};
 
+use std::sync::Arc;
+
 use futures_util::future::join_all;
-use futures_util::stream::{self, StreamExt};
+use tokio::sync::Semaphore;
 
 use super::{OrderProcessor, ProcessOutcome};
 use crate::domain::{Message, Order, OrderId, OrderMessage, QueueName};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
-/// How many orders of one batch are forwarded to their vendors at once.
+/// How many orders of one batch are read together and forwarded to their vendors at
+/// once.
 const ORDERS_AT_ONCE: usize = 64;
+
+/// How many orders of batch messages a processor and its clones (one process's
+/// workers) hold at once unless set otherwise: see
+/// [`OrderProcessor::with_batch_orders_in_flight`].
+pub const DEFAULT_BATCH_ORDERS_IN_FLIGHT: usize = 1_024;
+
+/// The bound on batch orders in flight, shared by a processor's clones.
+#[derive(Debug, Clone)]
+pub(super) struct BatchOrders {
+    permits: Arc<Semaphore>,
+    capacity: usize,
+}
+
+impl BatchOrders {
+    /// At most `capacity` orders at once.
+    pub(super) fn new(capacity: usize) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(capacity)),
+            capacity,
+        }
+    }
+}
 
 /// What became of the orders of one `ProcessOrders` message, each order in exactly one
 /// list.
@@ -42,11 +67,13 @@ impl BatchOutcome {
 }
 
 impl OrderProcessor {
-    /// Reads `orders` together, then handles each (a duplicate id once) as a
-    /// `ProcessOrder` would, up to [`ORDERS_AT_ONCE`] at a time, and publishes one
-    /// `ProcessOrder` for each that ended in an error. An error (retryable) means one of those could not be
-    /// published; handling the batch again repeats nothing a vendor or the store would
-    /// take twice.
+    /// Handles `orders` (a duplicate id once) as many `ProcessOrder`s would, in chunks of
+    /// [`ORDERS_AT_ONCE`]: each chunk first takes its share of the processor's bound on
+    /// batch orders in flight (see [`OrderProcessor::with_batch_orders_in_flight`]),
+    /// then reads its orders together and handles them at once; then publishes one
+    /// `ProcessOrder` for each that ended in an error. An error (retryable) means one of
+    /// those could not be published; handling the batch again repeats nothing a vendor
+    /// or the store would take twice.
     pub(super) async fn process_batch(&self, orders: &[OrderId]) -> Result<BatchOutcome> {
         let mut seen = HashSet::with_capacity(orders.len());
         let unique: Vec<OrderId> = orders
@@ -54,37 +81,22 @@ impl OrderProcessor {
             .copied()
             .filter(|id| seen.insert(*id))
             .collect();
-        // One read for the whole batch; an order it did not bring (none by that id, or
-        // the read failed) is read again on its own, and goes on alone if that fails.
-        let mut read: HashMap<OrderId, Order> = match self.store.orders_by_id(&unique).await {
-            Ok(orders) => orders.into_iter().map(|order| (order.id, order)).collect(),
-            Err(error) => {
-                tracing::warn!(%error, "reading a batch's orders failed; reading each alone");
-                HashMap::new()
-            }
-        };
-        let read_at = tokio::time::Instant::now();
-        let handled: Vec<(OrderId, Result<ProcessOutcome>)> = stream::iter(unique)
-            .map(|id| {
-                let order = read.remove(&id);
-                async move {
-                    let outcome = match order {
-                        Some(order) => self.process_read(order, read_at).await,
-                        None => self.process(id).await,
-                    };
-                    (id, outcome)
-                }
-            })
-            .buffer_unordered(ORDERS_AT_ONCE)
-            .collect()
-            .await;
+        let chunk_size = ORDERS_AT_ONCE.min(self.batch_orders.capacity).max(1);
         let mut outcome = BatchOutcome::default();
-        for (id, handled) in handled {
-            match handled {
-                Ok(ProcessOutcome::Confirmed(_)) => outcome.confirmed.push(id),
-                Ok(ProcessOutcome::Failed(_)) => outcome.failed.push(id),
-                Ok(_) => outcome.already_settled.push(id),
-                Err(error) => outcome.went_alone.push((id, error.to_string())),
+        for chunk in unique.chunks(chunk_size) {
+            let _in_flight = self
+                .batch_orders
+                .permits
+                .acquire_many(u32::try_from(chunk.len()).unwrap_or(u32::MAX))
+                .await
+                .map_err(|_| Error::transient("worker", "shutting down"))?;
+            for (id, handled) in self.process_chunk(chunk).await {
+                match handled {
+                    Ok(ProcessOutcome::Confirmed(_)) => outcome.confirmed.push(id),
+                    Ok(ProcessOutcome::Failed(_)) => outcome.failed.push(id),
+                    Ok(_) => outcome.already_settled.push(id),
+                    Err(error) => outcome.went_alone.push((id, error.to_string())),
+                }
             }
         }
         let alone: Vec<OrderId> = outcome.went_alone.iter().map(|(id, _)| *id).collect();
@@ -93,6 +105,30 @@ impl OrderProcessor {
             tracing::warn!(order = %id, reason, "order of a batch goes on alone");
         }
         Ok(outcome)
+    }
+
+    /// Reads `chunk`'s orders together, then handles each at once; an order the read did
+    /// not bring (none by that id, or the read failed) is read again on its own.
+    async fn process_chunk(&self, chunk: &[OrderId]) -> Vec<(OrderId, Result<ProcessOutcome>)> {
+        let mut read: HashMap<OrderId, Order> = match self.store.orders_by_id(chunk).await {
+            Ok(orders) => orders.into_iter().map(|order| (order.id, order)).collect(),
+            Err(error) => {
+                tracing::warn!(%error, "reading a batch's orders failed; reading each alone");
+                HashMap::new()
+            }
+        };
+        let read_at = tokio::time::Instant::now();
+        join_all(chunk.iter().map(|id| {
+            let order = read.remove(id);
+            async move {
+                let outcome = match order {
+                    Some(order) => self.process_read(order, read_at).await,
+                    None => self.process(*id).await,
+                };
+                (*id, outcome)
+            }
+        }))
+        .await
     }
 
     /// Publishes one `ProcessOrder` message on `order_queue` for each of `orders`, all at

@@ -66,6 +66,7 @@ pub(crate) fn intake(skus: u32, env: Vec<(String, String)>) -> Setup {
         skus,
         env,
         big_vendor_skus: None,
+        stock_scale: 1,
     }
 }
 
@@ -290,6 +291,7 @@ pub(crate) async fn end_to_end(
         skus,
         env: Vec::new(),
         big_vendor_skus: None,
+        stock_scale: 1,
     };
     let system = System::start(services, &setup).await?;
     let outcome = async {
@@ -390,12 +392,41 @@ pub(crate) async fn big_sync(
     outcome
 }
 
+/// How many times the seed's stock the soak's vendors must hold so that the run's
+/// orders take about a tenth of each product's stock on average: the seed's catalog
+/// (0-500 units a SKU, about 500 a product over two vendors) sells out within minutes
+/// at thousands of orders a second, and sold-out products answer 409, which a soak
+/// would misread as the system slowing down.
+pub(crate) fn soak_stock_scale(skus: u32, rate: f64, minutes: f64) -> u32 {
+    let products = u64::from(skus).saturating_sub(SPREAD_FIRST - 1).max(1) as f64;
+    let orders_per_product = rate.max(0.0) * minutes.max(0.0) * 60.0 / products;
+    // Ten times the demand, over a mean of 500 units a product at scale 1.
+    let scale = (orders_per_product * 10.0 / 500.0).ceil();
+    if scale >= f64::from(MOST_STOCK_SCALE) {
+        MOST_STOCK_SCALE
+    } else {
+        (scale as u32).max(1)
+    }
+}
+
+/// The largest `--stock-scale` the mock vendors take.
+const MOST_STOCK_SCALE: u32 = 1_000_000;
+
 /// One soak sample.
 #[derive(Debug, Clone)]
 pub(crate) struct SoakSample {
     pub(crate) minute: f64,
     pub(crate) rss_mib: f64,
     pub(crate) p99_ms: f64,
+    /// The slowest answer of the sample.
+    pub(crate) max_ms: f64,
+    /// Seconds the last answer came after the sample's offered window closed: a
+    /// sample's rate is its orders over the window and this tail.
+    pub(crate) tail_s: f64,
+    /// Orders refused for want of stock (409): the catalog selling out, not the system.
+    pub(crate) refused: u64,
+    /// Requests that failed, were dropped or were answered anything but 2xx or 409.
+    pub(crate) failed: u64,
     pub(crate) throughput: f64,
     /// Accepted orders not yet confirmed or failed.
     pub(crate) backlog: i64,
@@ -417,7 +448,12 @@ pub(crate) async fn soak(
         // The vendors must stay fresh for the whole run: sync at the system's default.
         env: vec![("AGGREGATOR_SYNC_INTERVAL_SECS".into(), "30".into())],
         big_vendor_skus: None,
+        stock_scale: soak_stock_scale(skus, rate, minutes),
     };
+    eprintln!(
+        "  the vendors hold {} times the seed's stock, so the run's orders leave their products in stock",
+        setup.stock_scale
+    );
     let system = System::start(services, &setup).await?;
     let outcome = async {
         let vacuum = system.must_vacuum("soak", "after each sample").await?;
@@ -443,12 +479,24 @@ pub(crate) async fn soak(
                 minute: started.elapsed().as_secs_f64() / 60.0,
                 rss_mib: system.aggregator_rss_kib().unwrap_or(0) as f64 / 1024.0,
                 p99_ms: step.ms(0.99),
+                max_ms: step.ms(1.0),
+                tail_s: (step.elapsed - sample as f64).max(0.0),
+                refused: step.refused,
+                failed: step.other + step.errors + step.dropped,
                 throughput: step.throughput(),
                 backlog: i64::try_from(accepted.load(Ordering::Relaxed)).unwrap_or(i64::MAX) - done,
             };
             eprintln!(
-                "  {:>5.1} min: RSS {:>6.1} MiB, p99 {:>6.1} ms, {:>6.0} orders/s, backlog {}",
-                sample.minute, sample.rss_mib, sample.p99_ms, sample.throughput, sample.backlog
+                "  {:>5.1} min: RSS {:>6.1} MiB, p99 {:>6.1} ms, max {:>7.1} ms, {:>6.0} orders/s (last answer {:.1} s late), refused {}, failed {}, backlog {}",
+                sample.minute,
+                sample.rss_mib,
+                sample.p99_ms,
+                sample.max_ms,
+                sample.throughput,
+                sample.tail_s,
+                sample.refused,
+                sample.failed,
+                sample.backlog
             );
             samples.push(sample);
         }
@@ -457,4 +505,42 @@ pub(crate) async fn soak(
     .await;
     system.stop().await;
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_soak_holds_ten_times_its_demand_on_average() {
+        // 2,500 a second for 30 minutes over 9,990 products: 450.5 orders a product,
+        // 4,505 units at ten times: 10 times the seed's mean of 500.
+        assert_eq!(soak_stock_scale(10_000, 2_500.0, 30.0), 10);
+        for (skus, rate, minutes) in [
+            (10_000, 2_500.0, 30.0),
+            (2_000, 4_500.0, 1.0),
+            (500, 100.0, 60.0),
+        ] {
+            let scale = f64::from(soak_stock_scale(skus, rate, minutes));
+            let products = f64::from(skus) - 10.0;
+            let demand = rate * minutes * 60.0 / products;
+            assert!(
+                scale * 500.0 >= demand * 10.0,
+                "{skus} {rate} {minutes}: scale {scale}"
+            );
+            assert!(
+                (scale - 1.0) * 500.0 < demand * 10.0,
+                "no more than needed: {scale}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_short_or_idle_soak_keeps_the_seed_stock() {
+        assert_eq!(soak_stock_scale(10_000, 100.0, 1.0), 1);
+        assert_eq!(soak_stock_scale(10_000, 0.0, 30.0), 1);
+        assert_eq!(soak_stock_scale(10_000, -5.0, 30.0), 1);
+        assert_eq!(soak_stock_scale(1, f64::MAX, 30.0), MOST_STOCK_SCALE);
+        assert_eq!(soak_stock_scale(10_000, f64::NAN, 30.0), 1);
+    }
 }

@@ -57,6 +57,8 @@ pub(crate) struct Setup {
     pub(crate) env: Vec<(String, String)>,
     /// A third vendor with this many SKUs, for the big-sync scenario.
     pub(crate) big_vendor_skus: Option<u32>,
+    /// The two mock vendors' quantities times this (`mock-vendors --stock-scale`).
+    pub(crate) stock_scale: u32,
 }
 
 pub(crate) type Failure = String;
@@ -97,6 +99,8 @@ impl System {
             &[
                 "--skus".into(),
                 setup.skus.to_string(),
+                "--stock-scale".into(),
+                setup.stock_scale.to_string(),
                 "--vendor".into(),
                 format!("VendorA:{port_a}"),
                 "--vendor".into(),

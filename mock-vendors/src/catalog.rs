@@ -39,16 +39,17 @@ pub struct CatalogItem {
 }
 
 /// A catalog of `size` SKUs for the vendor whose SKUs carry `tag`: the seed's products
-/// first, then generated `ITEM-nnnnnn` products. The same `seed` gives the same
-/// quantities and prices.
-pub(crate) fn generate(tag: &str, size: usize, seed: u64) -> Vec<CatalogItem> {
+/// first, then generated `ITEM-nnnnnn` products, every quantity `stock_scale` times what
+/// the seed draws. The same `seed` gives the same quantities and prices.
+pub(crate) fn generate(tag: &str, size: usize, seed: u64, stock_scale: u32) -> Vec<CatalogItem> {
+    let scale = i64::from(stock_scale);
     let mut rng = SeededRng::new(seed);
     let mut items = Vec::with_capacity(size);
     for (name, number, price) in SEED_PRODUCTS.iter().take(size) {
         items.push(CatalogItem {
             sku: format!("{name}-{tag}-{number:03}"),
             product: format!("{name}-{number:03}"),
-            quantity: rng.between(5, 60),
+            quantity: rng.between(5, 60) * scale,
             price_minor: *price,
         });
     }
@@ -56,7 +57,7 @@ pub(crate) fn generate(tag: &str, size: usize, seed: u64) -> Vec<CatalogItem> {
         items.push(CatalogItem {
             sku: format!("ITEM-{tag}-{number:06}"),
             product: format!("ITEM-{number:06}"),
-            quantity: rng.between(0, 500),
+            quantity: rng.between(0, 500) * scale,
             price_minor: vary(&mut rng, rng_price(number)),
         });
     }
@@ -90,7 +91,7 @@ mod tests {
 
     #[test]
     fn seed_products_come_first_with_vendor_skus() {
-        let items = generate("a", 12, 1);
+        let items = generate("a", 12, 1, 1);
         assert_eq!(items.len(), 12);
         assert_eq!(items[0].sku, "LAPTOP-a-001");
         assert_eq!(items[0].product, "LAPTOP-001");
@@ -100,9 +101,31 @@ mod tests {
         assert!(items.iter().all(|i| i.quantity >= 0 && i.price_minor > 0));
         assert_eq!(items[0].price_minor, 99_999, "the seed's laptop price");
         assert_eq!(items[1].price_minor, 59_999, "the seed's smartphone price");
-        assert_eq!(generate("a", 12, 1), items, "same seed, same catalog");
-        assert_ne!(generate("a", 12, 2), items, "another seed, other figures");
-        assert_eq!(generate("b", 3, 1).len(), 3);
+        assert_eq!(generate("a", 12, 1, 1), items, "same seed, same catalog");
+        assert_ne!(
+            generate("a", 12, 2, 1),
+            items,
+            "another seed, other figures"
+        );
+        assert_eq!(generate("b", 3, 1, 1).len(), 3);
+    }
+
+    #[test]
+    fn a_stock_scale_multiplies_every_quantity_and_nothing_else() {
+        let plain = generate("a", 40, 7, 1);
+        let scaled = generate("a", 40, 7, 25);
+        assert_eq!(plain.len(), scaled.len());
+        for (one, many) in plain.iter().zip(&scaled) {
+            assert_eq!(many.quantity, one.quantity * 25, "{}", one.sku);
+            assert_eq!(
+                (&many.sku, &many.product, many.price_minor),
+                (&one.sku, &one.product, one.price_minor)
+            );
+        }
+        assert!(
+            plain.iter().any(|i| i.quantity > 0),
+            "the check above compared real stock"
+        );
     }
 
     #[test]

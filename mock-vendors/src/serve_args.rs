@@ -37,6 +37,10 @@ pub struct ServeCli {
     /// Random seed for quantities and prices (default: from each vendor's id)
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+    /// Every generated quantity times N, for load runs long enough to sell out the
+    /// seed's stock (default 1)
+    #[arg(long, env = "MOCK_VENDORS_STOCK_SCALE", value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub stock_scale: u32,
     /// A vendor to serve; repeat for more
     #[arg(long = "vendor", value_name = "ID:PORT", value_parser = vendor_spec)]
     pub vendors: Vec<(String, u16)>,
@@ -83,7 +87,9 @@ impl ServeCli {
         let vendors = named
             .into_iter()
             .map(|(id, port)| {
-                let mut config = MockVendorConfig::new(&id).with_sku_count(skus);
+                let mut config = MockVendorConfig::new(&id)
+                    .with_sku_count(skus)
+                    .with_stock_scale(self.stock_scale);
                 if let Some(seed) = self.seed {
                     config = config.with_seed(seed);
                 }
@@ -117,6 +123,7 @@ mod tests {
             .collect();
         assert_eq!(served, [("VendorA", 3001), ("VendorB", 3002)]);
         assert_eq!(args.vendors[0].0.sku_count, 10);
+        assert_eq!(args.vendors[0].0.stock_scale, 1);
     }
 
     #[test]
@@ -129,12 +136,15 @@ mod tests {
             "9",
             "--host",
             "0.0.0.0",
+            "--stock-scale",
+            "40",
         ])
         .expect("valid");
         assert_eq!(args.vendors.len(), 1);
         assert_eq!(args.vendors[0].0.sku_count, 100_000);
         assert_eq!(args.vendors[0].0.seed, 9);
         assert_eq!(args.host.to_string(), "0.0.0.0");
+        assert_eq!(args.vendors[0].0.stock_scale, 40);
     }
 
     #[test]
@@ -146,6 +156,9 @@ mod tests {
             (vec!["--skus", "many"], "--skus"),
             (vec!["--seed", "-1"], "-1"),
             (vec!["--seed", "x"], "--seed"),
+            (vec!["--stock-scale", "0"], "--stock-scale"),
+            (vec!["--stock-scale", "1000001"], "--stock-scale"),
+            (vec!["--stock-scale", "-2"], "-2"),
             (vec!["--host", "localhost:1"], "--host"),
             (vec!["--vendor", "VendorA"], "VendorA:3001"),
             (vec!["--vendor", "VendorA:99999"], "not a port"),

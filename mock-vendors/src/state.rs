@@ -21,6 +21,9 @@ pub struct MockVendorConfig {
     pub sku_count: usize,
     /// Fixes quantities, prices and fluctuations.
     pub seed: u64,
+    /// Every generated quantity is this many times the seed's draw (1: as the seed's
+    /// mock), so a long load run does not sell the catalog out.
+    pub stock_scale: u32,
 }
 
 impl MockVendorConfig {
@@ -40,6 +43,7 @@ impl MockVendorConfig {
             name,
             sku_count: catalog::SEED_PRODUCT_COUNT,
             seed,
+            stock_scale: 1,
         }
     }
 
@@ -52,6 +56,12 @@ impl MockVendorConfig {
     /// The same vendor with another seed.
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+
+    /// The same vendor with every generated quantity `stock_scale` times the seed's draw.
+    pub fn with_stock_scale(mut self, stock_scale: u32) -> Self {
+        self.stock_scale = stock_scale;
         self
     }
 }
@@ -174,7 +184,7 @@ pub(crate) fn vendor_now() -> OffsetDateTime {
 impl VendorState {
     pub(crate) fn new(config: MockVendorConfig) -> Self {
         let tag = catalog::tag_for(&config.id);
-        let items = catalog::generate(&tag, config.sku_count, config.seed);
+        let items = catalog::generate(&tag, config.sku_count, config.seed, config.stock_scale);
         let index = items
             .iter()
             .enumerate()

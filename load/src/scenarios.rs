@@ -428,8 +428,10 @@ pub(crate) struct SoakSample {
     /// Requests that failed, were dropped or were answered anything but 2xx or 409.
     pub(crate) failed: u64,
     /// Microseconds of CPU an answered order (taken or refused) cost during the
-    /// sample: the aggregator's, PostgreSQL's, and every counted process's together.
-    pub(crate) cpu_micros: (f64, f64, f64),
+    /// sample, per part of the system (in [`crate::cpu::GROUPS`] order).
+    pub(crate) cpu_micros_by_part: Vec<(&'static str, f64)>,
+    /// The same, every part together.
+    pub(crate) cpu_micros: f64,
     pub(crate) throughput: f64,
     /// Accepted orders not yet confirmed or failed.
     pub(crate) backlog: i64,
@@ -475,14 +477,7 @@ pub(crate) async fn soak(
             )
             .await;
             let cpu = crate::cpu::used(&before, &system.cpu_snapshot());
-            let (per_order, total) = cpu.micros_per(step.ok + step.refused);
-            let part = |name: &str| {
-                per_order
-                    .iter()
-                    .find(|(group, _)| *group == name)
-                    .map_or(0.0, |(_, micros)| *micros)
-            };
-            let cpu_micros = (part("aggregator"), part("postgres"), total);
+            let (cpu_micros_by_part, cpu_micros) = cpu.micros_per(step.ok + step.refused);
             accepted.fetch_add(step.ok, Ordering::Relaxed);
             if vacuum {
                 system.vacuum().await?;
@@ -496,12 +491,18 @@ pub(crate) async fn soak(
                 tail_s: (step.elapsed - sample as f64).max(0.0),
                 refused: step.refused,
                 failed: step.other + step.errors + step.dropped,
+                cpu_micros_by_part,
                 cpu_micros,
                 throughput: step.throughput(),
                 backlog: i64::try_from(accepted.load(Ordering::Relaxed)).unwrap_or(i64::MAX) - done,
             };
+            let parts: Vec<String> = sample
+                .cpu_micros_by_part
+                .iter()
+                .map(|(group, micros)| format!("{group} {micros:.0}"))
+                .collect();
             eprintln!(
-                "  {:>5.1} min: RSS {:>6.1} MiB, p99 {:>6.1} ms, max {:>7.1} ms, {:>6.0} orders/s (last answer {:.1} s late), refused {}, failed {}, backlog {}, CPU an answered order {:.0} us (aggregator {:.0}, PostgreSQL {:.0})",
+                "  {:>5.1} min: RSS {:>6.1} MiB, p99 {:>6.1} ms, max {:>7.1} ms, {:>6.0} orders/s (last answer {:.1} s late), refused {}, failed {}, backlog {}, CPU an answered order (µs): {}; all {:.0}",
                 sample.minute,
                 sample.rss_mib,
                 sample.p99_ms,
@@ -511,9 +512,8 @@ pub(crate) async fn soak(
                 sample.refused,
                 sample.failed,
                 sample.backlog,
-                sample.cpu_micros.2,
-                sample.cpu_micros.0,
-                sample.cpu_micros.1
+                parts.join(", "),
+                sample.cpu_micros
             );
             samples.push(sample);
         }
